@@ -1,0 +1,1 @@
+"""Azure Functions: thin modules that parse, authorize, call ``shared`` and shape responses."""

@@ -1,0 +1,62 @@
+"""Domain errors. Adapters translate infrastructure failures into these, once."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class NotFound(DomainError):
+    status = 404
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    """A uniqueness rule was broken (e.g. a slug already taken)."""
+
+    status = 409
+    title = "Conflict"
+
+
+class ConstraintViolation(DomainError):
+    """A referential or check constraint refused the write."""
+
+    status = 422
+    title = "Constraint violated"
+
+
+class InvalidTransition(DomainError):
+    """A task (or job) was asked to move to a state its current state does not allow."""
+
+    status = 409
+    title = "Invalid state transition"
+
+
+class Unavailable(DomainError):
+    """A dependency (usually the database) is unreachable; safe to retry later."""
+
+    status = 503
+    title = "Service unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int = 2) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class Unauthorized(DomainError):
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(DomainError):
+    status = 403
+    title = "Forbidden"

@@ -1,0 +1,166 @@
+"""The one typed settings object, built from environment variables at start-up.
+
+Names match the Azure app settings the Bicep defines (see infra/bicep), so the same
+variables drive `func start`, the local host and Azure. Nothing here is read at import
+time: callers build a ``Settings`` with ``Settings.from_env()`` when they start.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Literal
+
+Mode = Literal["local", "azure"]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names it."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"setting {name}: {problem}")
+        self.name = name
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """Metadata of one environment variable, used for parsing and the infra drift test."""
+
+    env: str
+    description: str
+    required_in_azure: bool = False
+    secret: bool = False
+
+
+def _setting(env: str, description: str, *, required_in_azure: bool = False,
+             secret: bool = False, default: object = None) -> object:
+    meta = Setting(env, description, required_in_azure, secret)
+    return field(default=default, metadata={"setting": meta})
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: Mode = _setting("CLOUDOPS_MODE", "local (offline host) or azure", default="local")  # type: ignore[assignment]
+    database_url: str | None = _setting(  # type: ignore[assignment]
+        "DATABASE_URL", "Postgres URL; unset in local mode starts an embedded server",
+        required_in_azure=True, secret=True)
+    database_entra_user: str | None = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_DATABASE_ENTRA_USER",
+        "Entra principal name used as Postgres user with a token as password (Azure)")
+    home: Path = _setting("CLOUDOPS_HOME", "state folder for the local host",  # type: ignore[assignment]
+                          default=Path(".cloudops"))
+    task_queue: str = _setting("CLOUDOPS_TASK_QUEUE", "session-enabled Service Bus queue",  # type: ignore[assignment]
+                               default="tasks")
+    task_hub: str = _setting("CLOUDOPS_TASK_HUB", "Durable Functions task hub name",  # type: ignore[assignment]
+                             default="cloudops")
+    service_bus_namespace: str | None = _setting(  # type: ignore[assignment]
+        "ServiceBusConnection__fullyQualifiedNamespace",
+        "Service Bus namespace host (managed identity)", required_in_azure=True)
+    service_bus_connection: str | None = _setting(  # type: ignore[assignment]
+        "ServiceBusConnection", "Service Bus connection string (instead of identity)",
+        secret=True)
+    local_host_url: str = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_LOCAL_HOST_URL", "base URL of the local host's emulations",
+        default="http://127.0.0.1:7071")
+    signalr_connection_string: str | None = _setting(  # type: ignore[assignment]
+        "AzureSignalRConnectionString", "SignalR Service: Endpoint=...;AccessKey=...;",
+        secret=True)
+    signalr_endpoint: str | None = _setting(  # type: ignore[assignment]
+        "AzureSignalRConnectionString__serviceUri", "SignalR endpoint (managed identity)",
+        required_in_azure=True)
+    signalr_hub: str = _setting("CLOUDOPS_SIGNALR_HUB", "SignalR hub name",  # type: ignore[assignment]
+                                default="cloudops")
+    storage_connection: str | None = _setting(  # type: ignore[assignment]
+        "AzureWebJobsStorage", "storage connection string (Azurite locally)", secret=True)
+    table_endpoint: str | None = _setting(  # type: ignore[assignment]
+        "AzureWebJobsStorage__tableServiceUri", "Table endpoint (managed identity)",
+        required_in_azure=True)
+    blob_endpoint: str | None = _setting(  # type: ignore[assignment]
+        "AzureWebJobsStorage__blobServiceUri", "Blob endpoint (managed identity)",
+        required_in_azure=True)
+    agent_key_secret: str | None = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_AGENT_KEY_SECRET", "server secret for HMAC of agent keys",
+        required_in_azure=True, secret=True)
+    public_url: str | None = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_PUBLIC_URL", "URL of the web app, used in notification links")
+    log_level: str = _setting("CLOUDOPS_LOG_LEVEL", "Python log level",  # type: ignore[assignment]
+                              default="INFO")
+    db_pool_max: int = _setting("CLOUDOPS_DB_POOL_MAX", "max Postgres connections per host",  # type: ignore[assignment]
+                                default=10)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``); raise SettingsError."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            meta: Setting = f.metadata["setting"]
+            raw = env.get(meta.env)
+            if raw is None or raw.strip() == "":
+                continue
+            values[f.name] = _parse(f.name, meta.env, raw.strip(), f.default)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings._validate()
+        return settings
+
+    def _validate(self) -> None:
+        if self.mode not in ("local", "azure"):
+            raise SettingsError("CLOUDOPS_MODE", f"must be 'local' or 'azure', got {self.mode!r}")
+        if self.mode == "azure":
+            for f in fields(self):
+                meta: Setting = f.metadata["setting"]
+                if meta.required_in_azure and getattr(self, f.name) is None and not (
+                    self._has_alternative(f.name)
+                ):
+                    raise SettingsError(meta.env, "is required when CLOUDOPS_MODE=azure")
+        if self.database_url is not None and not self.database_url.startswith(
+            ("postgresql://", "postgres://", "host=", "dbname=")
+        ):
+            raise SettingsError("DATABASE_URL", "must be a postgresql:// URL or libpq DSN")
+
+    def _has_alternative(self, name: str) -> bool:
+        """Identity-based settings may be replaced by their connection-string twin."""
+        alternatives = {
+            "service_bus_namespace": self.service_bus_connection,
+            "signalr_endpoint": self.signalr_connection_string,
+            "table_endpoint": self.storage_connection,
+            "blob_endpoint": self.storage_connection,
+        }
+        return alternatives.get(name) is not None
+
+    @classmethod
+    def variables(cls) -> list[Setting]:
+        """Every environment variable the code reads, with its metadata."""
+        return [f.metadata["setting"] for f in fields(cls)]
+
+    def redacted(self) -> dict[str, object]:
+        """Settings safe to log: secrets shown only as set/unset."""
+        out: dict[str, object] = {}
+        for f in fields(self):
+            meta: Setting = f.metadata["setting"]
+            value = getattr(self, f.name)
+            out[meta.env] = ("<set>" if value else None) if meta.secret else value
+        return out
+
+
+def _parse(name: str, env: str, raw: str, default: object) -> object:
+    if isinstance(default, bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(env, f"must be true or false, got {raw!r}")
+    if isinstance(default, int):
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(env, f"must be an integer, got {raw!r}") from None
+        if value <= 0:
+            raise SettingsError(env, f"must be positive, got {value}")
+        return value
+    if isinstance(default, Path):
+        return Path(raw)
+    return raw

@@ -1,0 +1,49 @@
+"""The activity (audit) log: who did what, where, when."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.types.json import Jsonb
+
+from shared.domain.models import ActivityEntry
+
+
+def record(conn: Connection[Any], *, actor: str, action: str, project_id: UUID | None = None,
+           environment_id: UUID | None = None, task_id: UUID | None = None,
+           details: dict[str, Any] | None = None) -> ActivityEntry:
+    row = conn.execute(
+        "INSERT INTO activity_log (actor, action, project_id, environment_id, task_id, details)"
+        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
+        (actor, action, project_id, environment_id, task_id, Jsonb(details or {})),
+    ).fetchone()
+    assert row is not None
+    return ActivityEntry.from_row(row)
+
+
+def list_activity(conn: Connection[Any], *, project_id: UUID | None = None,
+                  actor: str | None = None, since: datetime | None = None,
+                  task_id: UUID | None = None, before_id: int | None = None,
+                  limit: int = 50) -> list[ActivityEntry]:
+    """Newest first; ``before_id`` is the cursor (exclusive)."""
+    clauses, params = ["TRUE"], []
+    for column, value in (("project_id", project_id), ("actor", actor),
+                          ("task_id", task_id)):
+        if value is not None:
+            clauses.append(f"{column} = %s")
+            params.append(value)
+    if since is not None:
+        clauses.append("at >= %s")
+        params.append(since)
+    if before_id is not None:
+        clauses.append("id < %s")
+        params.append(before_id)
+    params.append(limit)
+    rows = conn.execute(
+        f"SELECT * FROM activity_log WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT %s",
+        params,
+    ).fetchall()
+    return [ActivityEntry.from_row(r) for r in rows]

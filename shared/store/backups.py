@@ -1,0 +1,92 @@
+"""Backup artifacts and backup schedules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection
+
+from shared.domain.models import Backup, BackupSchedule
+from shared.errors import NotFound
+
+
+def record_backup(conn: Connection[Any], *, environment_id: UUID, task_id: UUID | None,
+                  location: str, size_bytes: int, sha256: str) -> Backup:
+    row = conn.execute(
+        "INSERT INTO backups (environment_id, task_id, location, size_bytes, sha256)"
+        " VALUES (%s, %s, %s, %s, %s) RETURNING *",
+        (environment_id, task_id, location, size_bytes, sha256)).fetchone()
+    assert row is not None
+    return Backup.from_row(row)
+
+
+def get_backup(conn: Connection[Any], backup_id: UUID | str) -> Backup:
+    try:
+        row = conn.execute("SELECT * FROM backups WHERE id = %s",
+                           (UUID(str(backup_id)),)).fetchone()
+    except ValueError:
+        row = None
+    if row is None:
+        raise NotFound(f"backup {backup_id} not found", field="backupId")
+    return Backup.from_row(row)
+
+
+def list_backups(conn: Connection[Any], environment_id: UUID, *,
+                 limit: int = 100) -> list[Backup]:
+    rows = conn.execute(
+        "SELECT * FROM backups WHERE environment_id = %s ORDER BY created_at DESC, id LIMIT %s",
+        (environment_id, limit)).fetchall()
+    return [Backup.from_row(r) for r in rows]
+
+
+def delete_backup(conn: Connection[Any], backup_id: UUID) -> None:
+    conn.execute("DELETE FROM backups WHERE id = %s", (backup_id,))
+
+
+def create_schedule(conn: Connection[Any], *, environment_id: UUID, cron: str,
+                    timezone: str, retain_count: int | None, retain_days: int | None,
+                    actor: str) -> BackupSchedule:
+    row = conn.execute(
+        "INSERT INTO backup_schedules (environment_id, cron, timezone, retain_count,"
+        " retain_days, created_by) VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
+        (environment_id, cron, timezone, retain_count, retain_days, actor)).fetchone()
+    assert row is not None
+    return BackupSchedule.from_row(row)
+
+
+def get_schedule(conn: Connection[Any], schedule_id: UUID) -> BackupSchedule:
+    row = conn.execute("SELECT * FROM backup_schedules WHERE id = %s",
+                       (schedule_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"schedule {schedule_id} not found", field="schedule")
+    return BackupSchedule.from_row(row)
+
+
+def list_schedules(conn: Connection[Any], *, enabled_only: bool = False,
+                   environment_id: UUID | None = None) -> list[BackupSchedule]:
+    rows = conn.execute(
+        "SELECT * FROM backup_schedules WHERE (NOT %s OR enabled)"
+        " AND (%s::uuid IS NULL OR environment_id = %s) ORDER BY created_at",
+        (enabled_only, environment_id, environment_id)).fetchall()
+    return [BackupSchedule.from_row(r) for r in rows]
+
+
+def claim_slot(conn: Connection[Any], schedule_id: UUID, slot_at: datetime) -> bool:
+    """Claim one schedule slot; False if another host already did."""
+    row = conn.execute(
+        "INSERT INTO backup_schedule_slots (schedule_id, slot_at) VALUES (%s, %s)"
+        " ON CONFLICT DO NOTHING RETURNING schedule_id", (schedule_id, slot_at)).fetchone()
+    if row is not None:
+        conn.execute("UPDATE backup_schedules SET last_slot_at = %s WHERE id = %s",
+                     (slot_at, schedule_id))
+    return row is not None
+
+
+def attach_slot_task(conn: Connection[Any], schedule_id: UUID, slot_at: datetime,
+                     task_id: UUID) -> None:
+    conn.execute("UPDATE backup_schedule_slots SET task_id = %s WHERE schedule_id = %s"
+                 " AND slot_at = %s", (task_id, schedule_id, slot_at))
+
+

@@ -1,0 +1,139 @@
+"""Projects and their environments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.types.json import Jsonb
+
+from shared.domain.models import Environment, Project
+from shared.errors import NotFound
+from shared.store import activity
+
+_PROJECT_FIELDS = ("name", "description")
+_ENV_FIELDS = ("name", "target", "database", "url", "expires_at")
+
+
+def create_project(conn: Connection[Any], *, slug: str, name: str, description: str = "",
+                   actor: str) -> Project:
+    row = conn.execute(
+        "INSERT INTO projects (slug, name, description) VALUES (%s, %s, %s) RETURNING *",
+        (slug, name, description),
+    ).fetchone()
+    assert row is not None
+    project = Project.from_row(row)
+    activity.record(conn, actor=actor, action="project.created", project_id=project.id,
+                    details={"slug": slug})
+    return project
+
+
+def get_project(conn: Connection[Any], ref: str | UUID) -> Project:
+    """By id or slug."""
+    row = conn.execute(
+        "SELECT * FROM projects WHERE slug = %s OR id::text = %s", (str(ref), str(ref))
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"project {ref} not found", field="project")
+    return Project.from_row(row)
+
+
+def list_projects(conn: Connection[Any], *, after_slug: str | None = None,
+                  limit: int = 100, only_ids: list[UUID] | None = None) -> list[Project]:
+    rows = conn.execute(
+        "SELECT * FROM projects WHERE (%s::text IS NULL OR slug > %s)"
+        " AND (%s::uuid[] IS NULL OR id = ANY(%s)) ORDER BY slug LIMIT %s",
+        (after_slug, after_slug, only_ids, only_ids, limit),
+    ).fetchall()
+    return [Project.from_row(r) for r in rows]
+
+
+def update_project(conn: Connection[Any], project_id: UUID, changes: dict[str, Any], *,
+                   actor: str) -> Project:
+    sets = {k: v for k, v in changes.items() if k in _PROJECT_FIELDS}
+    if sets:
+        assignments = ", ".join(f"{k} = %s" for k in sets)
+        conn.execute(f"UPDATE projects SET {assignments}, updated_at = now() WHERE id = %s",
+                     (*sets.values(), project_id))
+        activity.record(conn, actor=actor, action="project.updated", project_id=project_id,
+                        details={"fields": sorted(sets)})
+    return get_project(conn, project_id)
+
+
+def delete_project(conn: Connection[Any], project_id: UUID, *, actor: str) -> None:
+    project = get_project(conn, project_id)
+    conn.execute("DELETE FROM projects WHERE id = %s", (project_id,))
+    activity.record(conn, actor=actor, action="project.deleted", details={"slug": project.slug})
+
+
+def create_environment(conn: Connection[Any], *, project_id: UUID, slug: str, name: str,
+                       target: dict[str, Any] | None = None,
+                       database: dict[str, Any] | None = None, kind: str = "shared",
+                       parent_id: UUID | None = None, expires_at: datetime | None = None,
+                       url: str | None = None, actor: str) -> Environment:
+    row = conn.execute(
+        "INSERT INTO environments (project_id, slug, name, kind, target, database, parent_id,"
+        " expires_at, url, created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " RETURNING *",
+        (project_id, slug, name, kind, Jsonb(target or {}), Jsonb(database or {}), parent_id,
+         expires_at, url, actor),
+    ).fetchone()
+    assert row is not None
+    env = Environment.from_row(row)
+    activity.record(conn, actor=actor, action="environment.created", project_id=project_id,
+                    environment_id=env.id, details={"slug": slug, "kind": kind})
+    return env
+
+
+def get_environment(conn: Connection[Any], project_id: UUID, ref: str | UUID) -> Environment:
+    row = conn.execute(
+        "SELECT * FROM environments WHERE project_id = %s AND (slug = %s OR id::text = %s)",
+        (project_id, str(ref), str(ref)),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"environment {ref} not found", field="environment")
+    return Environment.from_row(row)
+
+
+def get_environment_by_id(conn: Connection[Any], environment_id: UUID) -> Environment:
+    row = conn.execute("SELECT * FROM environments WHERE id = %s", (environment_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"environment {environment_id} not found", field="environment")
+    return Environment.from_row(row)
+
+
+def list_environments(conn: Connection[Any], project_id: UUID) -> list[Environment]:
+    rows = conn.execute(
+        "SELECT * FROM environments WHERE project_id = %s ORDER BY kind = 'sandbox', slug", (project_id,)
+    ).fetchall()
+    return [Environment.from_row(r) for r in rows]
+
+
+def list_expired_sandboxes(conn: Connection[Any], now: datetime) -> list[Environment]:
+    rows = conn.execute(
+        "SELECT * FROM environments WHERE kind = 'sandbox' AND expires_at <= %s"
+        " ORDER BY expires_at", (now,)).fetchall()
+    return [Environment.from_row(r) for r in rows]
+
+
+def update_environment(conn: Connection[Any], env: Environment, changes: dict[str, Any], *,
+                       actor: str) -> Environment:
+    sets = {k: (Jsonb(v) if isinstance(v, dict) else v) for k, v in changes.items()
+            if k in _ENV_FIELDS}
+    if sets:
+        assignments = ", ".join(f"{k} = %s" for k in sets)
+        conn.execute(
+            f"UPDATE environments SET {assignments}, updated_at = now() WHERE id = %s",
+            (*sets.values(), env.id))
+        activity.record(conn, actor=actor, action="environment.updated",
+                        project_id=env.project_id, environment_id=env.id,
+                        details={"fields": sorted(sets)})
+    return get_environment_by_id(conn, env.id)
+
+
+def delete_environment(conn: Connection[Any], env: Environment, *, actor: str) -> None:
+    conn.execute("DELETE FROM environments WHERE id = %s", (env.id,))
+    activity.record(conn, actor=actor, action="environment.deleted", project_id=env.project_id,
+                    details={"slug": env.slug})

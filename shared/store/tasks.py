@@ -1,0 +1,130 @@
+"""Tasks and their lifecycle. Every status change is one transaction with its audit row."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.types.json import Jsonb
+
+from shared.domain.models import Task
+from shared.domain.task_states import OPEN, TaskStatus, sources_of
+from shared.errors import InvalidTransition, NotFound
+from shared.store import activity
+
+
+def create_task(conn: Connection[Any], *, project_id: UUID, environment_id: UUID,
+                operation: str, parameters: dict[str, Any], requested_by: str,
+                idempotency_key: str | None = None) -> tuple[Task, bool]:
+    """Record a queued task. With an idempotency key already used by this caller, return
+    the existing task and ``False`` instead of creating a second one."""
+    row = conn.execute(
+        "INSERT INTO tasks (project_id, environment_id, operation, parameters, requested_by,"
+        " idempotency_key, reason) VALUES (%s, %s, %s, %s, %s, %s, 'accepted, not yet queued')"
+        " ON CONFLICT ON CONSTRAINT tasks_idempotency_key DO NOTHING RETURNING *",
+        (project_id, environment_id, operation, Jsonb(parameters), requested_by,
+         idempotency_key),
+    ).fetchone()
+    if row is None:
+        existing = conn.execute(
+            "SELECT * FROM tasks WHERE requested_by = %s AND idempotency_key = %s",
+            (requested_by, idempotency_key),
+        ).fetchone()
+        assert existing is not None
+        return Task.from_row(existing), False
+    task = Task.from_row(row)
+    activity.record(conn, actor=requested_by, action="task.created", project_id=project_id,
+                    environment_id=environment_id, task_id=task.id,
+                    details={"operation": operation})
+    return task, True
+
+
+def get_task(conn: Connection[Any], task_id: UUID | str, *, for_update: bool = False) -> Task:
+    lock = " FOR UPDATE" if for_update else ""
+    try:
+        row = conn.execute(f"SELECT * FROM tasks WHERE id = %s{lock}",
+                           (UUID(str(task_id)),)).fetchone()
+    except ValueError:
+        row = None
+    if row is None:
+        raise NotFound(f"task {task_id} not found", field="task")
+    return Task.from_row(row)
+
+
+def list_tasks(conn: Connection[Any], *, project_ids: list[UUID] | None = None,
+               environment_id: UUID | None = None, statuses: list[str] | None = None,
+               before_seq: int | None = None, limit: int = 50) -> list[Task]:
+    """Newest first; ``before_seq`` is the cursor (exclusive)."""
+    rows = conn.execute(
+        "SELECT * FROM tasks WHERE (%(p)s::uuid[] IS NULL OR project_id = ANY(%(p)s))"
+        " AND (%(e)s::uuid IS NULL OR environment_id = %(e)s)"
+        " AND (%(s)s::text[] IS NULL OR status = ANY(%(s)s))"
+        " AND (%(b)s::bigint IS NULL OR seq < %(b)s)"
+        " ORDER BY seq DESC LIMIT %(n)s",
+        {"p": project_ids, "e": environment_id, "s": statuses, "b": before_seq, "n": limit},
+    ).fetchall()
+    return [Task.from_row(r) for r in rows]
+
+
+def transition(conn: Connection[Any], task_id: UUID, to: TaskStatus, *, actor: str,
+               reason: str | None = None, error: str | None = None,
+               result: dict[str, Any] | None = None, progress: int | None = None) -> Task:
+    """Move a task to ``to`` if its current state allows it, else raise InvalidTransition.
+
+    The row is locked, then checked and written in one statement, so of two sessions
+    racing to move one task, exactly one wins: the loser waits for the lock, sees the
+    winner's status and matches nothing.
+    """
+    terminal = to.terminal
+    row = conn.execute(
+        "WITH prev AS (SELECT id, status FROM tasks WHERE id = %(id)s FOR UPDATE)"
+        " UPDATE tasks t SET status = %(to)s, reason = %(reason)s,"
+        " error = COALESCE(%(error)s, t.error),"
+        " result = COALESCE(%(result)s, t.result),"
+        " progress = CASE WHEN %(to)s = 'succeeded' THEN 100"
+        "                 ELSE COALESCE(%(progress)s, t.progress) END,"
+        " started_at = CASE WHEN %(to)s = 'running' THEN COALESCE(t.started_at, now())"
+        "                   ELSE t.started_at END,"
+        " finished_at = CASE WHEN %(terminal)s THEN now() ELSE NULL END,"
+        " updated_at = now()"
+        " FROM prev WHERE t.id = prev.id AND prev.status = ANY(%(from)s)"
+        " RETURNING t.*, prev.status AS previous_status",
+        {"to": to.value, "reason": reason, "error": error,
+         "result": Jsonb(result) if result is not None else None, "progress": progress,
+         "terminal": terminal, "id": task_id, "from": sources_of(to)},
+    ).fetchone()
+    if row is None:
+        current = get_task(conn, task_id)
+        raise InvalidTransition(
+            f"task {task_id} is {current.status}; it cannot become {to.value}", field="status")
+    task = Task.from_row(row)
+    if row["previous_status"] != to.value:
+        activity.record(
+            conn, actor=actor, action=f"task.{to.value}", project_id=task.project_id,
+            environment_id=task.environment_id, task_id=task.id,
+            details={"from": row["previous_status"], "reason": reason, "error": error})
+    return task
+
+
+def set_progress(conn: Connection[Any], task_id: UUID, progress: int,
+                 reason: str | None = None) -> Task:
+    """Update progress (and optionally the reason) of a running task; not a transition."""
+    row = conn.execute(
+        "UPDATE tasks SET progress = GREATEST(progress, %s), reason = COALESCE(%s, reason),"
+        " updated_at = now() WHERE id = %s AND status = 'running' RETURNING *",
+        (progress, reason, task_id),
+    ).fetchone()
+    if row is None:
+        current = get_task(conn, task_id)
+        raise InvalidTransition(f"task {task_id} is {current.status}; progress needs running",
+                                field="status")
+    return Task.from_row(row)
+
+
+def open_tasks_for_environment(conn: Connection[Any], environment_id: UUID) -> list[Task]:
+    rows = conn.execute(
+        "SELECT * FROM tasks WHERE environment_id = %s AND status = ANY(%s) ORDER BY seq",
+        (environment_id, sorted(OPEN)),
+    ).fetchall()
+    return [Task.from_row(r) for r in rows]

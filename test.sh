@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole suite. Sets everything up first; exits non-zero on any failure.
+# DATABASE_URL selects the Postgres server for the throwaway test database; unset = embedded.
+# Extra arguments go to pytest, e.g. ./test.sh -m unit   or   ./test.sh tests/unit -x
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/bootstrap.sh --with-browser
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest "$@"
