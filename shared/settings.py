@@ -84,6 +84,9 @@ class Settings:
     agent_key_secret: str | None = _setting(  # type: ignore[assignment]
         "CLOUDOPS_AGENT_KEY_SECRET", "server secret for HMAC of agent keys",
         required_in_azure=True, secret=True)
+    pipeline_keys: str | None = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_PIPELINE_KEYS", "named pipeline keys: name=sha256hex,... (Key Vault ref)",
+        secret=True)
     public_url: str | None = _setting(  # type: ignore[assignment]
         "CLOUDOPS_PUBLIC_URL", "URL of the web app, used in notification links")
     log_level: str = _setting("CLOUDOPS_LOG_LEVEL", "Python log level",  # type: ignore[assignment]

@@ -106,8 +106,8 @@ def get_environment_by_id(conn: Connection[Any], environment_id: UUID) -> Enviro
 
 def list_environments(conn: Connection[Any], project_id: UUID) -> list[Environment]:
     rows = conn.execute(
-        "SELECT * FROM environments WHERE project_id = %s ORDER BY kind = 'sandbox', slug", (project_id,)
-    ).fetchall()
+        "SELECT * FROM environments WHERE project_id = %s ORDER BY kind = 'sandbox', slug",
+        (project_id,)).fetchall()
     return [Environment.from_row(r) for r in rows]
 
 

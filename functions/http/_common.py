@@ -1,0 +1,93 @@
+"""What every HTTP function shares: authentication, body parsing, error shaping.
+
+Handlers stay thin: ``@api`` turns domain errors and validation errors into one
+``application/problem+json`` shape, so a handler only parses, authorizes, calls
+``shared`` and shapes the response.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import azure.functions as func
+from pydantic import BaseModel, ValidationError
+
+from functions.http._responses import problem, problem_from
+from shared.auth import Principal, parse_principal
+from shared.auth.principal import parse_pipeline_keys
+from shared.errors import DomainError
+from shared.services import services
+
+log = logging.getLogger("cloudops.http")
+M = TypeVar("M", bound=BaseModel)
+MAX_BODY_BYTES = 256 * 1024
+
+
+class BadRequest(DomainError):
+    status = 400
+    title = "Bad request"
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def validation_problem(exc: ValidationError) -> func.HttpResponse:
+    errors = exc.errors(include_url=False)
+    first = errors[0] if errors else {"loc": (), "msg": "invalid"}
+    field = ".".join(_camel(str(p)) if isinstance(p, str) else str(p) for p in first["loc"])
+    details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+               for e in errors]
+    return problem(422 if field else 400, "Invalid request",
+                   f"{field or 'body'}: {first['msg']}", field=field or None,
+                   extra={"errors": details})
+
+
+def api(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap an HTTP handler so errors leave as problem+json (sync or async)."""
+    if inspect.iscoroutinefunction(handler):
+        @functools.wraps(handler)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> func.HttpResponse:
+            try:
+                return await handler(*args, **kwargs)
+            except DomainError as exc:
+                return problem_from(exc)
+            except ValidationError as exc:
+                return validation_problem(exc)
+        return async_wrapper
+
+    @functools.wraps(handler)
+    def wrapper(*args: Any, **kwargs: Any) -> func.HttpResponse:
+        try:
+            return handler(*args, **kwargs)
+        except DomainError as exc:
+            return problem_from(exc)
+        except ValidationError as exc:
+            return validation_problem(exc)
+    return wrapper
+
+
+def caller(req: func.HttpRequest) -> Principal:
+    """The authenticated principal of a user-API request, or Unauthorized."""
+    keys = parse_pipeline_keys(services().settings.pipeline_keys)
+    return parse_principal(req.headers, req.params, pipeline_keys=keys)
+
+
+def json_body(req: func.HttpRequest, model: type[M]) -> M:
+    """Parse and validate the JSON body; errors name the offending field."""
+    raw = req.get_body() or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequest(f"body larger than {MAX_BODY_BYTES} bytes", field="body")
+    try:
+        data = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("body is not valid JSON", field="body") from None
+    if not isinstance(data, dict):
+        raise BadRequest("body must be a JSON object", field="body")
+    return model.model_validate(data)
