@@ -1,0 +1,1 @@
+"""The task pipeline's business rules: requests → tasks → queue → outcome."""
