@@ -93,6 +93,23 @@ class Settings:
                               default="INFO")
     db_pool_max: int = _setting("CLOUDOPS_DB_POOL_MAX", "max Postgres connections per host",  # type: ignore[assignment]
                                 default=10)
+    azure_client_id: str | None = _setting(  # type: ignore[assignment]
+        "AZURE_CLIENT_ID", "client id of the user-assigned managed identity (azure-identity)")
+    log_store: str | None = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_LOG_STORE", "task-log store: memory, postgres or table (default by mode)")
+    log_table: str = _setting("CLOUDOPS_LOG_TABLE", "Table storage table for task logs",  # type: ignore[assignment]
+                              default="tasklogs")
+    artifact_container: str = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_ARTIFACT_CONTAINER", "Blob container for backup artifacts", default="backups")
+    artifact_secret: str | None = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_ARTIFACT_SECRET",
+        "HMAC key for local artifact URLs (generated under CLOUDOPS_HOME if unset)", secret=True)
+    artifact_max_bytes: int = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_ARTIFACT_MAX_BYTES", "largest artifact the local endpoint accepts",
+        default=4 * 1024**3)
+    appinsights_connection_string: str | None = _setting(  # type: ignore[assignment]
+        "APPLICATIONINSIGHTS_CONNECTION_STRING", "Application Insights (enables OpenTelemetry)",
+        secret=True)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

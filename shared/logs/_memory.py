@@ -1,0 +1,46 @@
+"""In-memory task logs: the fast fake for tests (same contract tests as the real stores)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from shared.clock import Clock, SystemClock
+from shared.logs._port import (
+    MAX_READ_LIMIT,
+    LineInput,
+    LogLine,
+    LogStore,
+    check_read,
+    check_task_id,
+    normalise,
+)
+
+
+class MemoryLogStore(LogStore):
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
+        self._lines: dict[str, list[LogLine]] = {}
+        self._lock = threading.Lock()
+
+    def append(self, task_id: str, lines: Sequence[LineInput], *,
+               level: str = "info") -> list[LogLine]:
+        check_task_id(task_id)
+        pairs = normalise(lines, level)
+        if not pairs:
+            return []
+        at = self._clock.now()
+        with self._lock:
+            log = self._lines.setdefault(task_id, [])
+            start = len(log) + 1
+            stored = [LogLine(start + i, at, lvl, text) for i, (lvl, text) in enumerate(pairs)]
+            log.extend(stored)
+        return stored
+
+    def read(self, task_id: str, *, after: int = 0,
+             limit: int = MAX_READ_LIMIT) -> list[LogLine]:
+        check_task_id(task_id)
+        check_read(after, limit)
+        with self._lock:
+            # seq n lives at index n-1, so slicing is the whole query
+            return list(self._lines.get(task_id, [])[after:after + limit])
