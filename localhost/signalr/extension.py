@@ -1,0 +1,88 @@
+"""``SignalRExtension``: the Azure SignalR Service (serverless mode) inside the local host.
+
+``bind`` mounts the service under ``{host.base_url}/signalr``:
+
+- client endpoint: ``POST /signalr/client/negotiate?hub=H`` and the WebSocket
+  ``/signalr/client/?hub=H&id=...``
+- REST API: ``/signalr/api/hubs/{hub}/...?api-version=2022-06-01``
+
+and, unless the environment already names a service, points the app at it by setting
+``AzureSignalRConnectionString=Endpoint={base_url}/signalr;AccessKey=...;Version=1.0;``
+(the key is generated once under ``{state_dir}/signalr/``). The app reads its settings at
+start-up, not import, so setting it during ``bind`` is early enough.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from localhost.signalr import protocol, tokens
+from localhost.signalr.client import ClientEndpoint, ClientOptions
+from localhost.signalr.cors import cors_middleware
+from localhost.signalr.hub import SignalRService
+from localhost.signalr.rest import RestApi
+
+if TYPE_CHECKING:
+    from localhost.host import Host
+
+CONNECTION_SETTING = "AzureSignalRConnectionString"
+
+
+class SignalRExtension:
+    name = "signalr"
+
+    def __init__(self, *, prefix: str = "/signalr", options: ClientOptions | None = None,
+                 cors_origins: Iterable[str] | None = None,
+                 set_connection_setting: bool = True) -> None:
+        self.prefix = prefix.rstrip("/")
+        self.options = options or ClientOptions()
+        self.cors_origins = None if cors_origins is None else frozenset(cors_origins)
+        self.set_connection_setting = set_connection_setting
+        self.service = SignalRService()
+        self.access_key = ""
+        self.endpoint = ""
+        self.client: ClientEndpoint | None = None
+        self._keepalive: asyncio.Task[None] | None = None
+
+    def bind(self, host: Host) -> None:
+        self.attach(host.web, base_url=host.base_url, state_dir=Path(host.state_dir))
+
+    def attach(self, app: web.Application, *, base_url: str, state_dir: Path) -> None:
+        """Mount on any aiohttp app (``bind`` for the host; tests use it directly)."""
+        self.access_key = tokens.load_or_create_access_key(state_dir)
+        self.endpoint = base_url.rstrip("/") + self.prefix
+        if self.set_connection_setting and not os.environ.get(CONNECTION_SETTING):
+            os.environ[CONNECTION_SETTING] = self.connection_string
+        app.middlewares.append(cors_middleware(self.prefix, self.cors_origins))
+        self.client = ClientEndpoint(self.service, self.access_key, self.prefix, self.options)
+        self.client.add_routes(app)
+        RestApi(self.service, self.access_key, self.prefix).add_routes(app)
+
+    @property
+    def connection_string(self) -> str:
+        return tokens.connection_string(self.endpoint, self.access_key)
+
+    async def start(self) -> None:
+        if self.client is None:
+            raise RuntimeError("SignalRExtension.start() before bind()")
+        self._keepalive = asyncio.get_running_loop().create_task(self.client.keepalive())
+
+    async def stop(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keepalive
+            self._keepalive = None
+        conns = self.service.all_connections()
+        for conn in conns:
+            # Tell clients the server is going away; they may reconnect to the next host.
+            conn.close(protocol.close_frame("Server is shutting down.", allow_reconnect=True))
+            self.service.detach(conn)
+        await asyncio.gather(*(c.wait_closed() for c in conns), return_exceptions=True)

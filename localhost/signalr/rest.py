@@ -1,0 +1,217 @@
+"""The data-plane REST API (``api-version=2022-06-01``) that servers publish through.
+
+Each request carries ``Authorization: Bearer <JWT>`` signed with the access key whose
+``aud`` is the request URL without its query, verified as the service does. Paths
+mirror ``{endpoint}/api/hubs/{hub}/...``; sends answer 202, membership changes 200.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from localhost.signalr import protocol, tokens
+from localhost.signalr.hub import SignalRService
+
+API_VERSIONS = frozenset({"2021-10-01", "2022-06-01", "2022-11-01", "2023-07-01",
+                          "2024-01-01"})
+MAX_BODY_BYTES = 1024 * 1024
+MAX_NAME_LENGTH = 1024
+MAX_TOKEN_MINUTES = 60 * 24
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"code": status, "message": message}, status=status)
+
+
+class RestApi:
+    def __init__(self, service: SignalRService, access_key: str, prefix: str) -> None:
+        self.service = service
+        self.access_key = access_key
+        self.prefix = prefix
+
+    def add_routes(self, app: web.Application) -> None:
+        base = f"{self.prefix}/api/hubs/{{hub}}"
+        r = app.router
+        r.add_get(f"{self.prefix}/api/health", self.health)
+        r.add_post(f"{base}/:send", self.send_all)
+        r.add_post(f"{base}/:generateToken", self.generate_token)
+        r.add_post(f"{base}/users/{{user}}/:send", self.send_user)
+        r.add_post(f"{base}/groups/{{group}}/:send", self.send_group)
+        r.add_post(f"{base}/connections/{{connection}}/:send", self.send_connection)
+        r.add_put(f"{base}/groups/{{group}}/connections/{{connection}}", self.add_connection)
+        r.add_delete(f"{base}/groups/{{group}}/connections/{{connection}}",
+                     self.remove_connection)
+        r.add_delete(f"{base}/connections/{{connection}}/groups", self.remove_connection_all)
+        r.add_delete(f"{base}/connections/{{connection}}", self.close_connection)
+        r.add_head(f"{base}/connections/{{connection}}", self.connection_exists)
+        r.add_head(f"{base}/groups/{{group}}", self.group_exists)
+        r.add_head(f"{base}/users/{{user}}", self.user_exists)
+        r.add_put(f"{base}/users/{{user}}/groups/{{group}}", self.add_user)
+        r.add_delete(f"{base}/users/{{user}}/groups/{{group}}", self.remove_user)
+        r.add_delete(f"{base}/users/{{user}}/groups", self.remove_user_all)
+
+    # checks shared by every call
+    def _check(self, request: web.Request) -> web.Response | None:
+        version = request.query.get("api-version")
+        if version not in API_VERSIONS:
+            return _error(400, f"Unsupported api-version {version!r}; use 2022-06-01.")
+        header = request.headers.get("Authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        audience = f"{request.scheme}://{request.host}{request.raw_path.split('?')[0]}"
+        try:
+            tokens.verify(token, self.access_key, audience)
+        except tokens.TokenError as exc:
+            return _error(401, str(exc))
+        for name in ("hub", "group", "user", "connection"):
+            value = request.match_info.get(name)
+            if value is not None and not 0 < len(value) <= MAX_NAME_LENGTH:
+                return _error(400, f"'{name}' must be 1 to {MAX_NAME_LENGTH} characters.")
+        return None
+
+    async def _frame(self, request: web.Request) -> str | web.Response:
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            return _error(413, f"Message larger than {MAX_BODY_BYTES} bytes.")
+        raw = await request.content.read(MAX_BODY_BYTES + 1)
+        if len(raw) > MAX_BODY_BYTES:
+            return _error(413, f"Message larger than {MAX_BODY_BYTES} bytes.")
+        try:
+            body: Any = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "Body is not valid JSON.")
+        if not isinstance(body, dict) or not isinstance(body.get("target"), str) \
+                or not body["target"]:
+            return _error(400, "Body must be {\"target\": string, \"arguments\": array}.")
+        arguments = body.get("arguments", [])
+        if not isinstance(arguments, list):
+            return _error(400, "'arguments' must be an array.")
+        return protocol.invocation_frame(body["target"], arguments)
+
+    async def _send(self, request: web.Request, deliver: Any) -> web.Response:
+        if (problem := self._check(request)) is not None:
+            return problem
+        frame = await self._frame(request)
+        if isinstance(frame, web.Response):
+            return frame
+        deliver(request.match_info["hub"], frame,
+                set(request.query.getall("excluded", [])))
+        return web.Response(status=202)
+
+    # handlers
+    async def health(self, request: web.Request) -> web.Response:
+        return web.Response(status=200)
+
+    async def send_all(self, request: web.Request) -> web.Response:
+        return await self._send(request, self.service.send_all)
+
+    async def send_group(self, request: web.Request) -> web.Response:
+        group = request.match_info["group"]
+        return await self._send(request, lambda hub, frame, excluded:
+                                self.service.send_group(hub, group, frame, excluded))
+
+    async def send_user(self, request: web.Request) -> web.Response:
+        user = request.match_info["user"]
+        return await self._send(request, lambda hub, frame, _excluded:
+                                self.service.send_user(hub, user, frame))
+
+    async def send_connection(self, request: web.Request) -> web.Response:
+        cid = request.match_info["connection"]
+        return await self._send(request, lambda hub, frame, _excluded:
+                                self.service.send_connection(hub, cid, frame))
+
+    async def generate_token(self, request: web.Request) -> web.Response:
+        """What Azure offers servers without the key (managed identity): a client token."""
+        if (problem := self._check(request)) is not None:
+            return problem
+        try:
+            minutes = int(request.query.get("minutesToExpire", "60"))
+        except ValueError:
+            return _error(400, "'minutesToExpire' must be an integer.")
+        if not 0 < minutes <= MAX_TOKEN_MINUTES:
+            return _error(400, f"'minutesToExpire' must be 1 to {MAX_TOKEN_MINUTES}.")
+        hub = request.match_info["hub"]
+        audience = f"{request.scheme}://{request.host}{self.prefix}/client/?hub={hub}"
+        token = tokens.issue(self.access_key, audience, user_id=request.query.get("userId"),
+                             ttl_seconds=minutes * 60, now=time.time())
+        return web.json_response({"token": token})
+
+    async def add_connection(self, request: web.Request) -> web.Response:
+        if (problem := self._check(request)) is not None:
+            return problem
+        m = request.match_info
+        if not self.service.add_connection_to_group(m["hub"], m["group"], m["connection"]):
+            return _error(404, "Connection not found.")
+        return web.Response(status=200)
+
+    async def remove_connection(self, request: web.Request) -> web.Response:
+        if (problem := self._check(request)) is not None:
+            return problem
+        m = request.match_info
+        self.service.remove_connection_from_group(m["hub"], m["group"], m["connection"])
+        return web.Response(status=200)
+
+    async def remove_connection_all(self, request: web.Request) -> web.Response:
+        if (problem := self._check(request)) is not None:
+            return problem
+        m = request.match_info
+        self.service.remove_connection_from_all_groups(m["hub"], m["connection"])
+        return web.Response(status=200)
+
+    async def close_connection(self, request: web.Request) -> web.Response:
+        if (problem := self._check(request)) is not None:
+            return problem
+        m = request.match_info
+        self.service.close_connection(m["hub"], m["connection"], request.query.get("reason"))
+        return web.Response(status=200)
+
+    async def connection_exists(self, request: web.Request) -> web.Response:
+        if (problem := self._check(request)) is not None:
+            return problem
+        m = request.match_info
+        found = m["connection"] in self.service.hub(m["hub"]).connections
+        return web.Response(status=200 if found else 404)
+
+    async def group_exists(self, request: web.Request) -> web.Response:
+        if (problem := self._check(request)) is not None:
+            return problem
+        m = request.match_info
+        return web.Response(status=200 if self.service.hub(m["hub"]).groups.get(m["group"])
+                            else 404)
+
+    async def user_exists(self, request: web.Request) -> web.Response:
+        if (problem := self._check(request)) is not None:
+            return problem
+        m = request.match_info
+        found = self.service.hub(m["hub"]).user_connections.get(m["user"])
+        return web.Response(status=200 if found else 404)
+
+    async def add_user(self, request: web.Request) -> web.Response:
+        if (problem := self._check(request)) is not None:
+            return problem
+        ttl_raw = request.query.get("ttl")
+        try:
+            ttl = None if ttl_raw is None else int(ttl_raw)
+        except ValueError:
+            return _error(400, "'ttl' must be an integer number of seconds.")
+        if ttl is not None and ttl < 0:
+            return _error(400, "'ttl' must not be negative.")
+        m = request.match_info
+        self.service.add_user_to_group(m["hub"], m["group"], m["user"], ttl)
+        return web.Response(status=200)
+
+    async def remove_user(self, request: web.Request) -> web.Response:
+        if (problem := self._check(request)) is not None:
+            return problem
+        m = request.match_info
+        self.service.remove_user_from_group(m["hub"], m["group"], m["user"])
+        return web.Response(status=200)
+
+    async def remove_user_all(self, request: web.Request) -> web.Response:
+        if (problem := self._check(request)) is not None:
+            return problem
+        m = request.match_info
+        self.service.remove_user_from_group(m["hub"], None, m["user"])
+        return web.Response(status=200)

@@ -1,0 +1,107 @@
+"""Access keys and the JWTs Azure SignalR Service accepts, as the emulation checks them.
+
+Azure SignalR Service in serverless mode trusts two kinds of bearer token, both HS256 JWTs
+signed with the resource's access key:
+
+- client tokens (from a ``negotiate`` function): ``aud`` = the client URL
+  ``{endpoint}/client/?hub={hub}``, the user id in ``nameid``, ``exp`` required;
+- REST tokens (from the app server): ``aud`` = the request URL without its query.
+
+Audiences are compared after normalising case and a trailing slash before the query, as
+the service does. Nothing here knows about the app: the key lives under the host's state
+folder and is handed to the app through ``AzureSignalRConnectionString``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import jwt
+
+ALGORITHMS = ["HS256"]
+LEEWAY_SECONDS = 5
+
+
+class TokenError(Exception):
+    """The bearer token is missing, malformed, expired, mis-signed or for another URL."""
+
+
+@dataclass(frozen=True)
+class Claims:
+    user_id: str | None
+    expires_at: float
+    raw: dict[str, Any]
+
+
+def load_or_create_access_key(state_dir: Path) -> str:
+    """The emulation's access key, generated once and kept (owner-only) under ``state_dir``."""
+    path = Path(state_dir) / "signalr" / "access-key"
+    if path.exists():
+        key = path.read_text().strip()
+        if len(key) >= 32:
+            return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # Write then rename so a half-written key is never read by a second host.
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    os.replace(tmp, path)
+    return key
+
+
+def connection_string(endpoint: str, access_key: str) -> str:
+    return f"Endpoint={endpoint.rstrip('/')};AccessKey={access_key};Version=1.0;"
+
+
+def normalise_audience(url: str) -> str:
+    """Lower-case scheme/host/path, drop a trailing slash of the path, keep the hub query."""
+    parts = urlsplit(url.strip())
+    path = unquote(parts.path).rstrip("/").lower()
+    hub = ""
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name.lower() == "hub":
+            hub = value.lower()
+    base = f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}"
+    return f"{base}?hub={hub}" if hub else base
+
+
+def verify(token: str, access_key: str, audience: str) -> Claims:
+    """Check signature, expiry and audience; return the claims or raise TokenError."""
+    if not token:
+        raise TokenError("no access token")
+    try:
+        claims = jwt.decode(token, access_key, algorithms=ALGORITHMS,
+                            options={"require": ["exp"], "verify_aud": False},
+                            leeway=LEEWAY_SECONDS)
+    except jwt.ExpiredSignatureError:
+        raise TokenError("access token expired") from None
+    except jwt.InvalidTokenError as exc:
+        raise TokenError(f"invalid access token: {type(exc).__name__}") from None
+    audiences = claims.get("aud")
+    if isinstance(audiences, str):
+        audiences = [audiences]
+    if not isinstance(audiences, list) or not any(
+        isinstance(a, str) and normalise_audience(a) == normalise_audience(audience)
+        for a in audiences
+    ):
+        raise TokenError("access token audience does not match this URL")
+    user = claims.get("nameid") or claims.get("sub")
+    return Claims(user_id=str(user) if user else None, expires_at=float(claims["exp"]),
+                  raw=claims)
+
+
+def issue(access_key: str, audience: str, *, user_id: str | None, ttl_seconds: int,
+          now: float) -> str:
+    """A client token, as the service's own ``:generateToken`` REST call returns."""
+    payload: dict[str, Any] = {"aud": audience, "iat": int(now),
+                               "exp": int(now) + ttl_seconds}
+    if user_id:
+        payload["nameid"] = user_id
+    return jwt.encode(payload, access_key, algorithm="HS256")

@@ -1,0 +1,68 @@
+"""The one way the app publishes real-time events (SignalR targets and groups).
+
+- ``taskUpdated``: ``[task]`` (``shared.tasks.views.task_json``) to groups
+  ``project:{projectId}`` and ``task:{id}``;
+- ``taskLog``: ``[{taskId, from, lines: [{seq, at, level, text}]}]`` to ``task:{taskId}``;
+- ``agentUpdated``: ``[agent]`` to group ``agents``.
+
+Reconnect contract: events are hints, the API is the truth. A task event carries the whole
+task (``updatedAt`` orders snapshots); a log event carries the sequence numbers of its
+lines (``from`` = the first). A client that reconnects re-reads ``GET /api/tasks/{id}``
+and ``GET /api/tasks/{id}/logs?after={last seq it saw}`` and ignores lines at or below
+its last seq, so nothing is lost and nothing shows twice. A client in both a project and
+a task group receives ``taskUpdated`` twice; it keeps the newer ``updatedAt``.
+Anyone who may list agents joins ``agents`` (readers of any project see pool health).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from shared.realtime.port import Realtime
+
+TASK_UPDATED = "taskUpdated"
+TASK_LOG = "taskLog"
+AGENT_UPDATED = "agentUpdated"
+AGENTS_GROUP = "agents"
+
+
+def project_group(project_id: object) -> str:
+    return f"project:{project_id}"
+
+
+def task_group(task_id: object) -> str:
+    return f"task:{task_id}"
+
+
+def publish_task_update(rt: Realtime, task_json: Mapping[str, Any]) -> bool:
+    """Send the task snapshot to its project's and its own group; False if either failed."""
+    task = dict(task_json)
+    to_project = rt.send_to_group(project_group(task["projectId"]), TASK_UPDATED, [task])
+    to_task = rt.send_to_group(task_group(task["id"]), TASK_UPDATED, [task])
+    return to_project and to_task
+
+
+def _line(line: Mapping[str, Any]) -> dict[str, Any]:
+    at = line.get("at")
+    return {"seq": int(line["seq"]),
+            "at": at.isoformat().replace("+00:00", "Z") if hasattr(at, "isoformat") else at,
+            "level": str(line.get("level", "info")), "text": str(line.get("text", ""))}
+
+
+def publish_task_log(rt: Realtime, task_id: object, project_id: object,
+                     lines: Iterable[Mapping[str, Any]]) -> bool:
+    """Send new log lines (ascending ``seq``) to the task's group; nothing when empty.
+
+    ``project_id`` is accepted so callers need not know which groups see logs; logs go
+    only to the task group, since project pages show status, not log text.
+    """
+    shaped = sorted((_line(line) for line in lines), key=lambda x: x["seq"])
+    if not shaped:
+        return True
+    body = {"taskId": str(task_id), "from": shaped[0]["seq"], "lines": shaped}
+    return rt.send_to_group(task_group(task_id), TASK_LOG, [body])
+
+
+def publish_agent_update(rt: Realtime, agent_json: Mapping[str, Any]) -> bool:
+    return rt.send_to_group(AGENTS_GROUP, AGENT_UPDATED, [dict(agent_json)])

@@ -1,0 +1,171 @@
+"""``RestRealtime``: the Realtime port over the Azure SignalR Service REST API (2022-06-01).
+
+The same adapter talks to Azure and to the local host's emulation. Requests are
+authorised with an HS256 JWT signed with the AccessKey (``aud`` = the request URL without
+query), or, without a key, with a Microsoft Entra token from ``DefaultAzureCredential``.
+One pooled, thread-safe urllib3 client keeps connections warm: publishing is called many
+times per task from activities and HTTP functions, so it must cost about one round trip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import jwt
+import urllib3
+
+from shared.errors import NotFound, Unavailable
+from shared.realtime.connection_string import ServiceEndpoint
+from shared.realtime.port import ConnectionInfo
+
+log = logging.getLogger("cloudops.realtime")
+API_VERSION = "2022-06-01"
+ENTRA_SCOPE = "https://signalr.azure.com/.default"
+TOKEN_LIFETIME = 3600
+# After a failed publish, further publishes are skipped briefly instead of each waiting
+# for its own timeout: a task must not slow down because the browser channel is down.
+BACKOFF_SECONDS = 1.0
+
+
+def _segment(name: str) -> str:
+    return quote(name, safe="")
+
+
+class RestRealtime:
+    def __init__(self, service: ServiceEndpoint, hub: str, *,
+                 credential: Any | None = None, timeout: float = 3.0,
+                 pool_size: int = 16, clock: Callable[[], float] = time.time) -> None:
+        if service.access_key is None and credential is None:
+            raise ValueError("RestRealtime needs an access key or a credential")
+        self.service = service
+        self.hub = hub
+        self._credential = credential
+        self._clock = clock
+        self._http = urllib3.PoolManager(
+            num_pools=4, maxsize=pool_size, block=False,
+            timeout=urllib3.Timeout(connect=min(1.0, timeout), read=timeout),
+            # One retry covers a pooled keep-alive connection the server already closed.
+            retries=urllib3.Retry(total=1, connect=1, read=1, status=0, redirect=0,
+                                  allowed_methods=None, raise_on_status=False))
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._entra: tuple[str, float] | None = None
+        self._down_until = 0.0
+
+    # authorisation
+    def _bearer(self, url: str) -> str:
+        now = self._clock()
+        if self.service.access_key is None:
+            return self._entra_token(now)
+        cached = self._tokens.get(url)
+        if cached and cached[1] - now > 300:
+            return cached[0]
+        token = jwt.encode({"aud": url, "iat": int(now), "exp": int(now) + TOKEN_LIFETIME},
+                           self.service.access_key, algorithm="HS256")
+        with self._lock:
+            if len(self._tokens) > 4096:  # task groups come and go; keep the cache bounded
+                self._tokens.clear()
+            self._tokens[url] = (token, now + TOKEN_LIFETIME)
+        return token
+
+    def _entra_token(self, now: float) -> str:
+        entra = self._entra
+        if entra is None or entra[1] - now < 300:
+            access = self._credential.get_token(ENTRA_SCOPE)
+            entra = (access.token, float(access.expires_on))
+            self._entra = entra
+        return entra[0]
+
+    def _url(self, path: str) -> str:
+        return f"{self.service.endpoint}/api/hubs/{_segment(self.hub)}{path}"
+
+    def _request(self, method: str, path: str, body: Any = None,
+                 query: dict[str, str] | None = None) -> urllib3.BaseHTTPResponse:
+        url = self._url(path)
+        headers = {"Authorization": f"Bearer {self._bearer(url)}"}
+        data = None
+        if body is not None:
+            data = json.dumps(body, separators=(",", ":"), default=str).encode()
+            headers["Content-Type"] = "application/json"
+        params = {"api-version": API_VERSION, **(query or {})}
+        return self._http.request(method, f"{url}?{urlencode(params)}", body=data,
+                                  headers=headers)
+
+    # publishing: best effort
+    def _publish(self, path: str, target: str, args: list[Any]) -> bool:
+        if self._clock() < self._down_until:
+            return False
+        try:
+            response = self._request("POST", path, {"target": target, "arguments": args})
+        except Exception as exc:  # any transport or credential failure: log, never raise
+            self._down_until = self._clock() + BACKOFF_SECONDS
+            log.warning("realtime publish of %s to %s failed: %s (skipping publishes for "
+                        "%.0f s)", target, path, type(exc).__name__, BACKOFF_SECONDS)
+            return False
+        if response.status >= 300:
+            log.warning("realtime publish of %s to %s refused: HTTP %s", target, path,
+                        response.status)
+            return False
+        return True
+
+    def send_to_group(self, group: str, target: str, args: list[Any]) -> bool:
+        return self._publish(f"/groups/{_segment(group)}/:send", target, args)
+
+    def send_to_user(self, user_id: str, target: str, args: list[Any]) -> bool:
+        return self._publish(f"/users/{_segment(user_id)}/:send", target, args)
+
+    def send_to_all(self, target: str, args: list[Any]) -> bool:
+        return self._publish("/:send", target, args)
+
+    # membership and negotiation: the caller needs the answer
+    def _call(self, method: str, path: str, query: dict[str, str] | None = None
+              ) -> urllib3.BaseHTTPResponse:
+        try:
+            response = self._request(method, path, query=query)
+        except Exception as exc:
+            log.warning("realtime %s %s failed: %s", method, path, type(exc).__name__)
+            raise Unavailable("real-time service unreachable") from None
+        if response.status == 404:
+            raise NotFound("no such real-time connection", field="connectionId")
+        if response.status >= 300:
+            log.warning("realtime %s %s refused: HTTP %s", method, path, response.status)
+            raise Unavailable("real-time service refused the request")
+        return response
+
+    def add_to_group(self, group: str, connection_id: str) -> None:
+        self._call("PUT", f"/groups/{_segment(group)}/connections/{_segment(connection_id)}")
+
+    def remove_from_group(self, group: str, connection_id: str) -> None:
+        with contextlib.suppress(NotFound):  # already gone: the wanted end state
+            self._call("DELETE",
+                       f"/groups/{_segment(group)}/connections/{_segment(connection_id)}")
+
+    def negotiate(self, user_id: str | None, ttl: int = 3600) -> ConnectionInfo:
+        url = f"{self.service.client_endpoint}/client/?hub={quote(self.hub, safe='')}"
+        if self.service.access_key is not None:
+            now = int(self._clock())
+            claims: dict[str, Any] = {"aud": url, "iat": now, "exp": now + ttl}
+            if user_id:
+                claims["nameid"] = user_id
+            token = jwt.encode(claims, self.service.access_key, algorithm="HS256")
+            return {"url": url, "accessToken": token}
+        # Identity-based: the service mints the client token for us.
+        query = {"minutesToExpire": str(max(1, ttl // 60))}
+        if user_id:
+            query["userId"] = user_id
+        response = self._call("POST", "/:generateToken", query=query)
+        try:
+            token = json.loads(response.data)["token"]
+        except (ValueError, KeyError, TypeError):
+            raise Unavailable("real-time service returned no token") from None
+        return {"url": url, "accessToken": token}
+
+    def close(self) -> None:
+        self._http.clear()
