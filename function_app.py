@@ -3,9 +3,10 @@
 import azure.durable_functions as df
 import azure.functions as func
 
+from functions.http.artifacts import bp as artifacts_bp
 from functions.http.health import bp as health_bp
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
-for blueprint in (health_bp,):
+for blueprint in (health_bp, artifacts_bp):
     app.register_functions(blueprint)

@@ -4,6 +4,7 @@ from function_app import app
 
 EXPECTED = {
     "health": ("httpTrigger", "health"),
+    "artifact": ("httpTrigger", "artifacts/{*name}"),
 }
 
 
