@@ -1,0 +1,432 @@
+"""The Durable engine: runs orchestration episodes and carries out what they ask for.
+
+Each instance has an inbox; whenever it has messages, one driver task per instance runs
+an episode (never two at once): admit messages as history events, replay the orchestrator
+through the real SDK, store the result atomically, then start the side effects
+(activities on a bounded pool, timers, sub-orchestrations). Many instances run at once.
+Client operations (start, raise event, terminate, suspend, resume, purge) are messages or
+store calls, so the HTTP API is a thin layer over ``Engine``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from localhost.durable import history as h
+from localhost.durable.catalog import FunctionRef
+from localhost.durable.episode import Plan, admit, apply_actions
+from localhost.durable.replay import SCHEMA, EpisodeResult, Session, parse_failure, parse_state
+from localhost.durable.store import (
+    COMPLETED,
+    CONTINUED_AS_NEW,
+    FAILED,
+    PENDING,
+    RUNNING,
+    SUSPENDED,
+    TERMINAL,
+    TERMINATED,
+    EpisodeWrite,
+    Instance,
+    InstanceStore,
+    MemoryStore,
+    Message,
+    Query,
+)
+from localhost.durable.work import WorkRunner
+
+log = logging.getLogger("localhost.durable")
+
+Invoker = Callable[[FunctionRef, Any], Awaitable[Any]]
+
+
+class DurableError(Exception):
+    status = 400
+
+
+class UnknownFunction(DurableError):
+    status = 400
+
+
+class InstanceExists(DurableError):
+    status = 409
+
+
+class InstanceNotFound(DurableError):
+    status = 404
+
+
+class InstanceGone(DurableError):
+    status = 410
+
+
+class NotTerminal(DurableError):
+    status = 412
+
+
+class Engine:
+    def __init__(self, functions: list[FunctionRef], invoker: Invoker,
+                 store: InstanceStore | None = None, *, max_activities: int = 64,
+                 extended_sessions: bool = True, session_limit: int = 10_000,
+                 preserve_unprocessed_events: bool = True,
+                 clock: Callable[[], Any] = h.utc_now) -> None:
+        self.orchestrators = {f.name: f for f in functions if f.kind == "orchestrator"}
+        self.activities = {f.name: f for f in functions if f.kind == "activity"}
+        self.store: InstanceStore = store or MemoryStore()
+        self.extended_sessions = extended_sessions
+        self.preserve_unprocessed_events = preserve_unprocessed_events
+        self.invoke = invoker
+        self._clock = clock
+        self._session_limit = session_limit
+        self._sessions: OrderedDict[str, tuple[Session, str, int]] = OrderedDict()
+        self._driving: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self.work = WorkRunner(self, max_activities)
+        self.episodes = 0
+
+    # ---- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open the store and resume every unfinished instance from its history."""
+        await self.store.open()
+        for inst in await self.store.unfinished():
+            self.work.resume(inst)
+            self._wake(inst.instance_id)
+
+    async def stop(self) -> None:
+        self.work.cancel_all()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.work.drain()
+        await self.store.close()
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- client operations -----------------------------------------------------------
+    async def start_new(self, name: str, instance_id: str | None = None,
+                        input_json: str | None = None, version: str = "",
+                        parent: dict[str, Any] | None = None) -> str:
+        if name not in self.orchestrators:
+            raise UnknownFunction(f"The function '{name}' doesn't exist, is disabled, or is "
+                                  "not an orchestrator function.")
+        iid = instance_id or uuid.uuid4().hex
+        existing = await self.store.get(iid)
+        if existing is not None and existing.status not in TERMINAL:
+            raise InstanceExists(f"An Orchestration instance with the status "
+                                 f"{existing.status} already exists.")
+        inst, start = self._new_instance(iid, name, input_json, version, parent)
+        await self.store.create(inst, start)
+        self._sessions.pop(iid, None)
+        self._wake(iid)
+        return iid
+
+    def _new_instance(self, iid: str, name: str, input_json: str | None, version: str,
+                      parent: dict[str, Any] | None) -> tuple[Instance, Message]:
+        now = self._clock()
+        execution_id = uuid.uuid4().hex
+        inst = Instance(instance_id=iid, name=name, execution_id=execution_id, status=PENDING,
+                        input=input_json, created_at=now, updated_at=now, version=version,
+                        parent=parent)
+        return inst, self._start_message(inst, now)
+
+    @staticmethod
+    def _start_message(inst: Instance, now: Any) -> Message:
+        fields: dict[str, Any] = {
+            "Name": inst.name, "Version": inst.version, "Input": inst.input,
+            "OrchestrationInstance": {"InstanceId": inst.instance_id,
+                                      "ExecutionId": inst.execution_id}}
+        if inst.parent:
+            fields["ParentInstance"] = {"OrchestrationInstance": {
+                "InstanceId": inst.parent["instance_id"]}, "TaskScheduleId":
+                inst.parent["task_id"]}
+        ev = h.event(h.EXECUTION_STARTED, h.iso(now), **fields)
+        return Message("start", {"event": ev}, execution_id=inst.execution_id)
+
+    async def get(self, instance_id: str) -> Instance | None:
+        return await self.store.get(instance_id)
+
+    async def query(self, q: Query) -> list[Instance]:
+        return await self.store.query(q)
+
+    async def _live(self, instance_id: str) -> Instance:
+        inst = await self.store.get(instance_id)
+        if inst is None:
+            raise InstanceNotFound(f"No instance with ID '{instance_id}' found.")
+        if inst.status in TERMINAL:
+            raise InstanceGone(f"Instance with ID '{instance_id}' is {inst.status}.")
+        return inst
+
+    async def raise_event(self, instance_id: str, name: str, input_json: str | None) -> None:
+        await self._live(instance_id)
+        await self.deliver(instance_id, Message("event", {"name": name, "input": input_json}))
+
+    async def terminate(self, instance_id: str, reason: str | None) -> None:
+        await self._live(instance_id)
+        await self.deliver(instance_id, Message("terminate", {"reason": reason}))
+
+    async def suspend(self, instance_id: str, reason: str | None) -> None:
+        await self._live(instance_id)
+        await self.deliver(instance_id, Message("suspend", {"reason": reason}))
+
+    async def resume(self, instance_id: str, reason: str | None) -> None:
+        await self._live(instance_id)
+        await self.deliver(instance_id, Message("resume", {"reason": reason}))
+
+    async def purge(self, instance_id: str) -> int:
+        inst = await self.store.get(instance_id)
+        if inst is None:
+            return 0
+        if inst.status not in TERMINAL:
+            raise NotTerminal(f"Only orchestrations in a terminal state can be purged, but "
+                              f"the orchestration with instance ID {instance_id} has status "
+                              f"{inst.status}")
+        return await self.store.delete([instance_id])
+
+    async def purge_by(self, q: Query) -> int:
+        ids = [i.instance_id for i in await self.store.query(q) if i.status in TERMINAL]
+        return await self.store.delete(ids) if ids else 0
+
+    async def wait_for(self, instance_id: str, timeout: float | None = None) -> Instance:
+        """Wait until the instance reaches a terminal status (for tests and the API)."""
+        inst = await self.store.get(instance_id)
+        if inst is None:
+            raise InstanceNotFound(instance_id)
+        if inst.status not in TERMINAL:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.setdefault(instance_id, []).append(fut)
+            try:
+                await asyncio.wait_for(fut, timeout)
+            finally:
+                waiting = self._waiters.get(instance_id)
+                if waiting and fut in waiting:
+                    waiting.remove(fut)
+        found = await self.store.get(instance_id)
+        assert found is not None
+        return found
+
+    # ---- the per-instance driver -----------------------------------------------------
+    async def deliver(self, instance_id: str, msg: Message) -> None:
+        await self.store.enqueue(instance_id, msg)
+        self._wake(instance_id)
+
+    def _wake(self, instance_id: str) -> None:
+        if instance_id in self._driving:
+            return  # the running driver re-reads the inbox before it stops
+        self._driving.add(instance_id)
+        self.spawn(self._drive(instance_id))
+
+    async def _drive(self, instance_id: str) -> None:
+        try:
+            while True:
+                inst = await self.store.get(instance_id)
+                if inst is None or not inst.inbox:
+                    return
+                if inst.status == SUSPENDED and all(
+                        m.kind not in ("terminate", "resume") for m in inst.inbox):
+                    return
+                try:
+                    await self._step(inst)
+                except Exception:
+                    log.exception("episode of %s failed; it will be retried", instance_id)
+                    self._sessions.pop(instance_id, None)
+                    await asyncio.sleep(0.5)
+        finally:
+            self._driving.discard(instance_id)
+
+    async def _step(self, inst: Instance) -> None:
+        msgs, inst.inbox = inst.inbox, []
+        now = self._clock()
+        current = [m for m in msgs if m.execution_id in (None, inst.execution_id)]
+        write = EpisodeWrite(inst, new_history=[], consumed=msgs)
+        control = [m for m in current if m.kind in ("terminate", "suspend", "resume")]
+        if inst.status in TERMINAL:
+            await self.store.write(write)  # late results for a finished instance: drop
+            return
+        for m in control:
+            if m.kind == "terminate":
+                self._finish(inst, write, TERMINATED, h.json_text(m.body.get("reason")), now)
+                await self._commit(write, Plan())
+                return
+            if m.kind == "suspend" and inst.status != SUSPENDED:
+                inst.status = SUSPENDED
+                write.new_history.append(h.event(h.EXECUTION_SUSPENDED, h.iso(now),
+                                                 Reason=m.body.get("reason")))
+            elif m.kind == "resume" and inst.status == SUSPENDED:
+                inst.status = RUNNING
+                write.new_history.append(h.event(h.EXECUTION_RESUMED, h.iso(now),
+                                                 Reason=m.body.get("reason")))
+        others = [m for m in current if m.kind not in ("terminate", "suspend", "resume")]
+        if inst.status == SUSPENDED:  # hold everything else until resumed
+            inst.inbox[:0] = others
+            write.consumed = [m for m in msgs if m not in others]
+            inst.updated_at = now
+            inst.history.extend(write.new_history)
+            await self.store.write(write)
+            return
+        plan = Plan()
+        admit(inst, others, plan, now)
+        if plan.new_events:
+            started = h.event(h.ORCHESTRATOR_STARTED, h.iso(now))
+            episode_events = [started, *plan.new_events]
+            result = await self._run(inst, episode_events)
+            self.episodes += 1
+            inst.book.actions_seen = result.total_actions
+            apply_actions(inst, result.actions, plan, now)
+            write.new_history.extend(episode_events)
+            write.new_history.extend(plan.scheduled)
+            write.new_history.append(h.event(h.ORCHESTRATOR_COMPLETED, h.iso(now)))
+            self._outcome(inst, write, plan, result, now)
+        elif plan.scheduled:
+            write.new_history.extend(plan.scheduled)
+        await self._commit(write, plan)
+
+    async def _run(self, inst: Instance, events: list[dict[str, Any]]) -> EpisodeResult:
+        fn = self.orchestrators.get(inst.name)
+        if fn is None:
+            return EpisodeResult([], inst.book.actions_seen, done=True,
+                                 error=f"orchestrator function '{inst.name}' not found")
+        if inst.status in (PENDING, CONTINUED_AS_NEW):
+            inst.status = RUNNING
+        cached = self._sessions.get(inst.instance_id)
+        if cached is not None:
+            session, execution_id, length = cached
+            if (execution_id == inst.execution_id and length == len(inst.history)
+                    and session.seen == inst.book.actions_seen):
+                self._sessions.move_to_end(inst.instance_id)
+                return session.step(events)
+            self._sessions.pop(inst.instance_id, None)
+        context_json = inst.history.context_json(
+            events, instanceId=inst.instance_id, isReplaying=False,
+            parentInstanceId=(inst.parent or {}).get("instance_id"), input=inst.input,
+            **SCHEMA)
+        if self.extended_sessions and Session.supported(fn.user_function):
+            session = Session(fn.user_function)
+            session.seen = inst.book.actions_seen
+            result = session.start(context_json)
+            if not result.done:
+                self._sessions[inst.instance_id] = (session, inst.execution_id, -1)
+                while len(self._sessions) > self._session_limit:
+                    self._sessions.popitem(last=False)
+            return result
+        try:
+            returned = await self.invoke(fn, context_json)
+        except Exception as exc:
+            return parse_failure(exc, inst.book.actions_seen)
+        return parse_state(returned, inst.book.actions_seen)
+
+    def _outcome(self, inst: Instance, write: EpisodeWrite, plan: Plan,
+                 result: EpisodeResult, now: Any) -> None:
+        if result.custom_status is not None:
+            inst.custom_status = result.custom_status
+        if plan.unsupported and not result.done:
+            result = EpisodeResult([], result.total_actions, done=True, error=plan.unsupported)
+        if not result.done:
+            inst.updated_at = now
+            return
+        if plan.continued and result.error is None:
+            self._continue_as_new(inst, write, plan, now)
+        elif result.error is not None:
+            message = f"Orchestrator function '{inst.name}' failed: {result.error}"
+            self._finish(inst, write, FAILED, h.json_text(message), now, result.error)
+        else:
+            self._finish(inst, write, COMPLETED, result.output, now)
+
+    def _continue_as_new(self, inst: Instance, write: EpisodeWrite, plan: Plan,
+                         now: Any) -> None:
+        held = inst.book.buffered if self.preserve_unprocessed_events else []
+        self._sessions.pop(inst.instance_id, None)
+        self.work.cancel_timers(inst.instance_id)
+        inst.execution_id = uuid.uuid4().hex
+        inst.input = plan.continue_as_new
+        inst.status = CONTINUED_AS_NEW
+        inst.updated_at = now
+        inst.history = h.HistoryLog()
+        inst.book = type(inst.book)()
+        write.reset_history = True
+        write.new_history = []
+        plan.work.clear()
+        plan.children.clear()
+        plan.self_messages = [self._start_message(inst, now)] + [
+            Message("event", {"name": name, "input": data}) for name, data in held]
+
+    def _finish(self, inst: Instance, write: EpisodeWrite, status: str, output: str | None,
+                now: Any, error: str | None = None) -> None:
+        inst.status = status
+        inst.output = output
+        inst.updated_at = now
+        self._sessions.pop(inst.instance_id, None)
+        kind = {COMPLETED: h.EXECUTION_COMPLETED, FAILED: h.EXECUTION_FAILED,
+                TERMINATED: h.EXECUTION_TERMINATED}[status]
+        write.new_history.append(h.event(kind, h.iso(now), OrchestrationStatus=status,
+                                         Result=output))
+        parent = inst.parent
+        if parent:
+            tid = parent["task_id"]
+            if status == COMPLETED:
+                ev = h.event(h.SUB_ORCHESTRATION_COMPLETED, h.iso(now), TaskScheduledId=tid,
+                             Result=output)
+            else:
+                reason = (f"Orchestrator function '{inst.name}' failed: {error}" if error
+                          else f"Sub-orchestration '{inst.instance_id}' was {status.lower()}")
+                ev = h.event(h.SUB_ORCHESTRATION_FAILED, h.iso(now), TaskScheduledId=tid,
+                             Reason=reason, Details=error or "")
+            write.added_messages.append((parent["instance_id"], Message(
+                "completion", {"event": ev}, execution_id=parent["execution_id"])))
+
+    async def _commit(self, write: EpisodeWrite, plan: Plan) -> None:
+        inst = write.instance
+        for spec in plan.children:
+            child = await self._child_instance(inst, spec)
+            if isinstance(child, Message):
+                plan.self_messages.append(child)
+            else:
+                write.created.append(child)
+        for msg in plan.self_messages:
+            write.added_messages.append((inst.instance_id, msg))
+        if not write.reset_history:
+            inst.history.extend(write.new_history)
+        await self.store.write(write)
+        cached = self._sessions.get(inst.instance_id)
+        if cached is not None:
+            self._sessions[inst.instance_id] = (cached[0], cached[1], len(inst.history))
+        self.work.start(inst, plan.work)
+        for child in write.created:
+            self._wake(child.instance_id)
+        for target, _ in write.added_messages:
+            self._wake(target)
+        if inst.status in TERMINAL:
+            self.work.cancel_timers(inst.instance_id)
+            for fut in self._waiters.pop(inst.instance_id, []):
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def _child_instance(self, parent: Instance, spec: dict[str, Any]) -> Instance | Message:
+        """A sub-orchestration to create, or the failure message if it cannot start."""
+        tid, child_id = spec["task_id"], spec["instance_id"]
+        existing = await self.store.get(child_id)
+        problem = None
+        if spec["name"] not in self.orchestrators:
+            problem = f"orchestrator function '{spec['name']}' not found"
+        elif existing is not None and existing.status not in TERMINAL:
+            problem = f"an instance with ID '{child_id}' is already {existing.status}"
+        if problem is not None:
+            ev = h.event(h.SUB_ORCHESTRATION_FAILED, h.iso(self._clock()), TaskScheduledId=tid,
+                         Reason=f"Could not start sub-orchestration: {problem}", Details="")
+            return Message("completion", {"event": ev}, execution_id=parent.execution_id)
+        child, start = self._new_instance(child_id, spec["name"], spec["input"],
+                                          parent.version, {
+                                              "instance_id": parent.instance_id,
+                                              "execution_id": parent.execution_id,
+                                              "task_id": tid})
+        child.inbox.append(start)
+        self._sessions.pop(child_id, None)
+        return child

@@ -1,0 +1,151 @@
+"""Drive the real ``azure-functions-durable`` SDK: context JSON in, actions out.
+
+Two ways, same SDK code path for the user's generator:
+
+- ``parse_state`` reads what the orchestrator function returns (or raises, with the
+  ``$OutOfProcData$:`` state appended) after a full replay through ``Host.invoke`` — the
+  exact protocol of the Functions worker.
+- ``Session`` is the local host's *extended session* (the Durable extension's
+  ``extendedSessionsEnabled``): it keeps the SDK's ``TaskOrchestrationExecutor`` and its
+  generator alive between episodes and feeds it only the new history events, so an episode
+  costs O(new events) instead of O(history). The engine drops a session whenever it could
+  be out of step (error, continue-as-new, eviction, restart) and falls back to full replay.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.durable_functions.models.DurableOrchestrationContext import (
+    DurableOrchestrationContext,
+)
+from azure.durable_functions.models.history.HistoryEvent import HistoryEvent
+from azure.durable_functions.models.ReplaySchema import ReplaySchema
+from azure.durable_functions.models.utils.df_serialization import df_dumps
+from azure.durable_functions.orchestrator import Orchestrator
+
+_OOP_MARKER = "\n\n$OutOfProcData$:"
+# Replay schema V2 (compound WhenAll/WhenAny actions, host-driven retries); the "new" key
+# offers V3, which without timer-duration settings behaves like V2 (no long timers).
+SCHEMA = {"upperSchemaVersion": 1, "upperSchemaVersionNew": 2}
+
+
+@dataclass
+class EpisodeResult:
+    """What one episode asked for: new actions since the last episode, and the outcome."""
+
+    actions: list[dict[str, Any]]
+    total_actions: int
+    done: bool = False
+    output: str | None = None  # JSON text
+    error: str | None = None
+    custom_status: str | None = None  # JSON text
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _custom(value: Any) -> str | None:
+    return None if value is None else df_dumps(value)
+
+
+def parse_state(returned: Any, seen: int) -> EpisodeResult:
+    """Turn the orchestrator's return value (state JSON text) into an ``EpisodeResult``."""
+    state = json.loads(returned) if isinstance(returned, (str, bytes)) else returned
+    return _from_state(state, seen, None)
+
+
+def parse_failure(exc: BaseException, seen: int) -> EpisodeResult:
+    """An orchestrator that raised: the SDK appends its state after ``$OutOfProcData$:``."""
+    text = str(exc)
+    head, sep, tail = text.partition(_OOP_MARKER)
+    if sep:
+        try:
+            state = json.loads(tail)
+        except ValueError:
+            state = None
+        if isinstance(state, dict):
+            return _from_state(state, seen, state.get("error") or head)
+    return EpisodeResult(actions=[], total_actions=seen, done=True,
+                         error=text or type(exc).__name__)
+
+
+def _from_state(state: dict[str, Any], seen: int, error: str | None) -> EpisodeResult:
+    groups = state.get("actions") or []
+    flat: list[dict[str, Any]] = [a for group in groups for a in group]
+    output = state.get("output")
+    return EpisodeResult(
+        actions=flat[seen:], total_actions=len(flat),
+        done=bool(state.get("isDone")) or error is not None,
+        output=None if output is None else json.dumps(output),
+        error=error, custom_status=_custom(state.get("customStatus")))
+
+
+def orchestrator_generator(user_function: Any) -> Any:
+    """The user's generator function behind the DFApp's ``Orchestrator.create`` handle."""
+    return getattr(user_function, "orchestrator_function", None)
+
+
+class Session:
+    """A live SDK executor for one execution of one instance."""
+
+    def __init__(self, user_function: Any) -> None:
+        self._generator_fn = orchestrator_generator(user_function)
+        self._input_type = getattr(user_function, "_df_input_type", None)
+        self._orchestrator: Orchestrator | None = None
+        self._context: DurableOrchestrationContext | None = None
+        self.seen = 0
+
+    @staticmethod
+    def supported(user_function: Any) -> bool:
+        return orchestrator_generator(user_function) is not None
+
+    def start(self, context_json: str) -> EpisodeResult:
+        """First episode of this session: a normal full replay, keeping the executor."""
+        ctx = DurableOrchestrationContext.from_json(context_json)
+        ctx._input_expected_type = self._input_type
+        orch = Orchestrator(self._generator_fn)
+        self._orchestrator, self._context = orch, ctx
+        try:
+            returned = orch.handle(ctx)
+        except Exception as exc:
+            return parse_failure(exc, self.seen)
+        return self._advance(parse_state(returned, self.seen))
+
+    def step(self, new_events: list[dict[str, Any]]) -> EpisodeResult:
+        """Feed only this episode's events to the live executor (what ``execute`` does)."""
+        assert self._orchestrator is not None and self._context is not None
+        executor = self._orchestrator.task_orchestration_executor
+        ctx = self._context
+        events = [HistoryEvent(**ev) for ev in new_events]
+        ctx._histories.extend(events)
+        executor._is_processing_new_events = True
+        for ev in events:
+            executor.process_event(ev)
+            if executor.has_execution_completed:
+                break
+        if executor.has_execution_completed:
+            try:
+                returned = executor.get_orchestrator_state_str()
+            except Exception as exc:
+                return parse_failure(exc, self.seen)
+            return self._advance(parse_state(returned, self.seen))
+        actions = self._actions(ctx)
+        new = [a.to_json() for a in actions[self.seen:]]
+        result = EpisodeResult(actions=new, total_actions=len(actions),
+                               custom_status=_custom(ctx.custom_status))
+        return self._advance(result)
+
+    @staticmethod
+    def _actions(ctx: DurableOrchestrationContext) -> list[Any]:
+        if ctx._replay_schema is ReplaySchema.V1:
+            return [a for group in ctx._action_payload_v1 for a in group]
+        return ctx._action_payload_v2
+
+    def _advance(self, result: EpisodeResult) -> EpisodeResult:
+        self.seen = result.total_actions
+        return result
+
+    def sequence_number(self) -> int:
+        """The SDK's next task id, to cross-check the engine's own counter."""
+        return self._context._sequence_number if self._context is not None else -1
