@@ -4,6 +4,8 @@ from function_app import app
 
 EXPECTED = {
     "health": ("httpTrigger", "health"),
+    "negotiate": ("httpTrigger", "negotiate"),
+    "realtime_group": ("httpTrigger", "realtime/groups/{group}"),
     "artifact": ("httpTrigger", "artifacts/{*name}"),
 }
 
