@@ -1,0 +1,145 @@
+"""``cloudops local``: run a function app offline in the local host (``./dev.sh`` calls it).
+
+For any ``--app`` folder it starts the generic host with every available extension. When
+the folder is this repository's own app it also prepares what our app needs first:
+Postgres (embedded when ``DATABASE_URL`` is unset), migrations, ``CLOUDOPS_MODE=local``,
+and afterwards runs ``after_start`` (demo data, local agent: filled in by those features).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from localhost.extensions_registry import available_extensions
+from localhost.host import Host
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("cloudops.local")
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser("local", help="run the function app offline on one port",
+                                   description=__doc__)
+    parser.add_argument("--port", type=int, default=7071, help="port (default 7071; 0 = any)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--app", type=Path, default=None,
+                        help="folder holding function_app.py (default: this repository)")
+    parser.add_argument("--web", type=Path, default=None,
+                        help="static web folder (default: <app>/web/dist, else <app>/web)")
+    parser.add_argument("--no-demo", action="store_true",
+                        help="skip the demo project and local agent")
+    parser.add_argument("--log-level", default=os.environ.get("CLOUDOPS_LOG_LEVEL", "INFO"))
+    parser.set_defaults(handler=run)
+
+
+def is_our_app(app_dir: Path) -> bool:
+    return app_dir.resolve() == REPO_ROOT
+
+
+def default_web_dir(app_dir: Path) -> Path | None:
+    for candidate in (app_dir / "web" / "dist", app_dir / "web"):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def prepare_our_app() -> Path:
+    """Database + migrations + mode for our app; returns its state folder."""
+    from shared.db import apply_migrations
+    from shared.settings import Settings
+
+    os.environ.setdefault("CLOUDOPS_MODE", "local")
+    settings = Settings.from_env()
+    url = settings.database_url
+    if not url:
+        from shared.db.embedded import embedded_server_url
+
+        print("starting embedded PostgreSQL ...", flush=True)
+        url = embedded_server_url(settings.home)
+        os.environ["DATABASE_URL"] = url
+    applied = apply_migrations(url)
+    if applied:
+        print(f"applied migrations: {', '.join(map(str, applied))}", flush=True)
+    return settings.home.resolve()
+
+
+def after_start(host: Host, args: argparse.Namespace) -> None:
+    """Our app only, once the host serves: seed the demo and start the local agent.
+
+    Filled in by the demo and agent features; ``--no-demo`` skips it.
+    """
+    return None
+
+
+def banner(host: Host, web_dir: Path | None) -> str:
+    keys = host.keys
+    servicebus = host.extension("servicebus")
+    lines = [
+        f"CloudOps local host  {host.base_url}",
+        f"  functions  {host.summary()}",
+        f"  keys       function (default): {keys.function_keys['default']}",
+        f"             master: {keys.master_key}",
+        f"             ({host.state_dir / 'keys.json'})",
+        f"  web        {web_dir if web_dir else '(none)'}",
+    ]
+    if servicebus is not None and getattr(servicebus, "entities", None):
+        names = ", ".join(e.name for e in servicebus.entities.values())
+        lines.append(f"  servicebus {names}")
+    lines.append("Press Ctrl-C to stop.")
+    return "\n".join(lines)
+
+
+async def serve(args: argparse.Namespace) -> int:
+    app_dir = (args.app or REPO_ROOT).resolve()
+    ours = is_our_app(app_dir)
+    state_dir = prepare_our_app() if ours else app_dir / ".cloudops"
+    web_dir = args.web.resolve() if args.web else default_web_dir(app_dir)
+
+    def on_bound(host: Host) -> None:
+        if ours:
+            os.environ["CLOUDOPS_LOCAL_HOST_URL"] = host.base_url
+
+    host = Host(app_dir, port=args.port, bind=args.host, state_dir=state_dir, web_dir=web_dir,
+                extensions=available_extensions(), on_bound=on_bound)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await host.start()
+    except BaseException:
+        await host.stop()
+        raise
+    print(banner(host, web_dir), flush=True)
+    try:
+        if ours and not args.no_demo:
+            after_start(host, args)
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)  # a second Ctrl-C now interrupts for real
+        print("stopping: letting in-flight work finish ...", flush=True)
+        await host.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    if args.app is not None and not (args.app / "function_app.py").is_file():
+        print(f"cloudops local: {args.app} has no function_app.py", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(serve(args))
+    except OSError as exc:
+        print(f"cloudops local: {exc}", file=sys.stderr)
+        return 1

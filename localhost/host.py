@@ -1,0 +1,278 @@
+"""The host core: load the app, index its functions, serve one port, run extensions.
+
+``Host(app_dir, port=..., extensions=[...])`` is the whole API; ``await host.start()``
+binds the port, sets the environment the app expects, imports ``function_app.py``, lets
+every extension bind (routes, trigger types, input bindings), then starts them.
+``await host.stop()`` stops taking work, lets in-flight invocations finish and closes the
+port. Built-in emulations (Service Bus, timers, Easy Auth, static web) are extensions
+like the others; see ``localhost/extension.py`` for the contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from localhost.extension import HostExtension
+from localhost.functions import (
+    FunctionInfo,
+    extension_config,
+    find_function_app,
+    index_functions,
+    load_app_module,
+    read_host_json,
+    resolve_setting,
+)
+from localhost.http_trigger import HttpTriggerDispatcher, build_routes
+from localhost.invocation import InputProvider, InvocationResult, Invoker
+from localhost.keys import HostKeys
+from localhost.problems import problem
+
+log = logging.getLogger("localhost")
+
+TriggerStarter = Callable[[FunctionInfo], Awaitable[None] | None]
+DEFAULT_MAX_BODY = 100 * 1024 * 1024  # the Functions host's request length limit
+
+
+class Host:
+    """A Functions host for one app folder, serving HTTP and emulations on one port."""
+
+    def __init__(self, app_dir: str | Path, *, port: int = 7071, bind: str = "127.0.0.1",
+                 extensions: Sequence[HostExtension] = (), state_dir: str | Path | None = None,
+                 web_dir: str | Path | None = None,
+                 max_body_bytes: int = DEFAULT_MAX_BODY,
+                 builtins: bool = True,
+                 on_bound: Callable[[Host], None] | None = None) -> None:
+        self.app_dir = Path(app_dir).resolve()
+        self.port = port
+        self.bind_address = bind
+        self.state_dir = Path(state_dir) if state_dir else self.app_dir / ".cloudops"
+        self.web_dir = Path(web_dir) if web_dir else None
+        self.max_body_bytes = max_body_bytes
+        self.host_json = read_host_json(self.app_dir)
+        self.functions: list[FunctionInfo] = []
+        self.web = web.Application(client_max_size=max_body_bytes)
+        self.keys = HostKeys.load_or_create(self.state_dir)
+        self.invoker = Invoker(str(self.app_dir))
+        # An explicit extension replaces the built-in of the same name (e.g. a configured
+        # ServiceBusExtension with a shorter duplicate window).
+        explicit = {e.name for e in extensions}
+        self.extensions: list[HostExtension] = [
+            e for e in (self._builtins() if builtins else []) if e.name not in explicit]
+        self.extensions.extend(extensions)
+        self._triggers: dict[str, TriggerStarter] = {}
+        self._claimed: set[str] = set()
+        self._runner: web.AppRunner | None = None
+        self._socket: socket.socket | None = None
+        self._inflight: set[asyncio.Future[Any]] = set()
+        self._stopping = False
+        self._started_extensions: list[HostExtension] = []
+        self.http: HttpTriggerDispatcher | None = None
+        self.unclaimed: list[FunctionInfo] = []
+        # Called once the port is known and before the app is imported, so a composition
+        # root can put URLs that depend on the port into the app's environment.
+        self._on_bound = on_bound
+
+    # -- the API extensions use ------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        host = self.bind_address if self.bind_address not in ("0.0.0.0", "::") else "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def register_trigger(self, trigger_type: str, starter: TriggerStarter) -> None:
+        """Claim functions whose trigger has ``trigger_type``; ``starter(fn)`` runs at start."""
+        self._triggers[trigger_type] = starter
+
+    def register_input_binding(self, binding_type: str, provider: InputProvider) -> None:
+        self.invoker.register_input_binding(binding_type, provider)
+
+    async def invoke(self, fn: FunctionInfo, trigger_value: Any) -> Any:
+        """Run ``fn`` as the worker would; returns its ``$return`` value."""
+        return (await self.invoke_full(fn, trigger_value)).return_value
+
+    async def invoke_full(self, fn: FunctionInfo, trigger_value: Any) -> InvocationResult:
+        """Like ``invoke`` but also returns values set on ``func.Out`` parameters."""
+        task = asyncio.ensure_future(self.invoker.invoke(fn, trigger_value))
+        # Tracked so stop() can let in-flight invocations finish instead of dropping them.
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(task)
+
+    def resolve_setting(self, value: Any) -> Any:
+        return resolve_setting(value)
+
+    def function(self, name: str) -> FunctionInfo:
+        for fn in self.functions:
+            if fn.name.lower() == name.lower():
+                return fn
+        raise KeyError(name)
+
+    def extension_config(self, name: str) -> dict[str, Any]:
+        """``host.json`` ``extensions.<name>`` section."""
+        return extension_config(self.host_json, name)
+
+    def extension(self, name: str) -> HostExtension | None:
+        return next((e for e in self.extensions if e.name == name), None)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def _builtins(self) -> list[HostExtension]:
+        from localhost.easyauth import StaticWebExtension
+        from localhost.servicebus import ServiceBusExtension
+        from localhost.timers import TimerExtension
+
+        return [ServiceBusExtension(), TimerExtension(), StaticWebExtension(self.web_dir)]
+
+    async def start(self) -> None:
+        self._socket = _listen(self.bind_address, self.port)
+        self.port = self._socket.getsockname()[1]
+        os.environ["WEBSITE_HOSTNAME"] = f"127.0.0.1:{self.port}"
+        os.environ.setdefault("FUNCTIONS_WORKER_RUNTIME", "python")
+        if self._on_bound is not None:
+            self._on_bound(self)
+        module = load_app_module(self.app_dir)
+        self.functions = index_functions(find_function_app(module))
+
+        http_config = self.host_json.get("extensions", {}).get("http", {})
+        prefix = str(http_config.get("routePrefix", "api"))
+        self.http = HttpTriggerDispatcher(build_routes(self.functions), self.keys,
+                                          self.invoke_full, prefix)
+        self.register_trigger("httpTrigger", lambda fn: None)
+        for extension in self.extensions:
+            extension.bind(self)
+        self.web.router.add_route("*", "/admin/functions/{name}", self._admin_function)
+        self.web.router.add_route("GET", "/admin/host/status", self._admin_status)
+        if prefix:
+            self.web.router.add_route("*", f"/{prefix}", self._serve_http)
+            self.web.router.add_route("*", f"/{prefix}/{{tail:.*}}", self._serve_http)
+        # Static files (or an empty-prefix API) answer whatever nobody else routed.
+        self.web.router.add_route("*", "/{tail:.*}", self._fallback)
+
+        for fn in self.functions:
+            starter = self._triggers.get(fn.trigger_type)
+            if starter is None:
+                self.unclaimed.append(fn)
+                log.warning("function %s: no handler for trigger type %s; it will not run",
+                            fn.name, fn.trigger_type)
+                continue
+            self._claimed.add(fn.name)
+            result = starter(fn)
+            if asyncio.iscoroutine(result):
+                await result
+
+        self._runner = web.AppRunner(self.web, handle_signals=False, access_log=None,
+                                     shutdown_timeout=5.0)
+        await self._runner.setup()
+        await web.SockSite(self._runner, self._socket).start()
+        for extension in self.extensions:
+            await extension.start()
+            self._started_extensions.append(extension)
+        log.info("host listening on %s", self.base_url)
+
+    async def stop(self, grace: float = 30.0) -> None:
+        """Stop taking work, let in-flight invocations finish (up to ``grace`` s), close."""
+        if self._stopping:
+            return
+        self._stopping = True
+        for extension in reversed(self._started_extensions):
+            try:
+                await extension.stop()
+            except Exception:
+                log.exception("extension %s failed to stop", extension.name)
+        if self._inflight:
+            done, pending = await asyncio.wait(set(self._inflight), timeout=grace)
+            for task in pending:
+                log.error("invocation still running after %.0fs at shutdown; cancelled", grace)
+                task.cancel()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self.invoker.shutdown()
+
+    async def __aenter__(self) -> Host:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def summary(self) -> str:
+        """One line: how many functions of each trigger type, and which run nowhere."""
+        counts: dict[str, int] = {}
+        for fn in self.functions:
+            counts[fn.trigger_type] = counts.get(fn.trigger_type, 0) + 1
+        parts = ", ".join(f"{n} {t}" for t, n in sorted(counts.items()))
+        line = f"{len(self.functions)} functions ({parts})"
+        if self.unclaimed:
+            line += "; not run (no handler): " + ", ".join(f.name for f in self.unclaimed)
+        return line
+
+    # -- routes ----------------------------------------------------------------------
+
+    async def _serve_http(self, request: web.Request) -> web.StreamResponse:
+        static = self.extension("staticweb")
+        guard = getattr(static, "guard_api", None)
+        if guard is not None:
+            guarded = await guard(request)
+            if isinstance(guarded, web.StreamResponse):
+                return guarded
+            request = guarded
+        assert self.http is not None
+        return await self.http.handle(request)
+
+    async def _fallback(self, request: web.Request) -> web.StreamResponse:
+        assert self.http is not None
+        if self.http.prefix == "":
+            return await self._serve_http(request)
+        static = self.extension("staticweb")
+        serve = getattr(static, "serve", None)
+        if serve is None:
+            return problem(404, "Not found", f"nothing serves {request.path}")
+        return await serve(request)
+
+    async def _admin_status(self, request: web.Request) -> web.StreamResponse:
+        if not self.keys.is_master(request.headers.get("x-functions-key")
+                                   or request.query.get("code")):
+            return problem(401, "Unauthorized", "the admin API requires the master key")
+        return web.json_response({"state": "Stopping" if self._stopping else "Running",
+                                  "functions": [f.name for f in self.functions]})
+
+    async def _admin_function(self, request: web.Request) -> web.StreamResponse:
+        from localhost.admin import fire_function
+
+        return await fire_function(self, request)
+
+    async def run_function_now(self, name: str, input_text: str | None = None) -> Any:
+        """Invoke a non-HTTP function at once (what ``POST /admin/functions/{name}`` does)."""
+        from localhost.admin import trigger_value_for
+
+        fn = self.function(name)
+        return await self.invoke(fn, trigger_value_for(self, fn, input_text))
+
+
+def _listen(address: str, port: int) -> socket.socket:
+    """Bind the port ourselves so ``port=0`` gives a free port known before the app loads."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((address, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock

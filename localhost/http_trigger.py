@@ -1,0 +1,176 @@
+"""HTTP triggers: route matching, ``authLevel`` keys, and faithful request/response mapping.
+
+Requests under the route prefix (``host.json`` ``extensions.http.routePrefix``, default
+``api``) are matched against every function's route template; a path that matches but
+with the wrong method is 405 (with ``Allow``), no match is 404. The function receives a
+``func.HttpRequest`` built from the raw request and its answer (``$return`` or an ``http``
+``func.Out``) becomes the response. An unhandled exception is a 500 whose body says only
+that it failed; the traceback goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import azure.functions as func
+from aiohttp import web
+from multidict import CIMultiDict
+
+from localhost.functions import FunctionInfo
+from localhost.invocation import InvocationResult
+from localhost.keys import HostKeys, presented_key
+from localhost.problems import problem
+from localhost.routing import RouteTemplate
+
+log = logging.getLogger("localhost.http")
+
+ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
+Invoke = Callable[[FunctionInfo, Any], Awaitable[InvocationResult]]
+
+
+@dataclass
+class HttpRoute:
+    fn: FunctionInfo
+    template: RouteTemplate
+    methods: frozenset[str]
+    auth_level: str
+
+
+def build_routes(functions: list[FunctionInfo], default_auth: str = "function") -> list[HttpRoute]:
+    """Routes of every ``httpTrigger`` function, most specific first."""
+    routes = []
+    for fn in functions:
+        if fn.trigger_type != "httpTrigger":
+            continue
+        template = RouteTemplate(str(fn.trigger.get("route") or fn.name))
+        methods = fn.trigger.get("methods") or ALL_METHODS
+        routes.append(HttpRoute(
+            fn=fn, template=template, methods=frozenset(str(m).upper() for m in methods),
+            auth_level=str(fn.trigger.get("authLevel") or default_auth).lower()))
+    routes.sort(key=lambda r: r.template.precedence)
+    return routes
+
+
+class HttpTriggerDispatcher:
+    """Serves ``/<prefix>/...`` from the routes; one instance per host."""
+
+    def __init__(self, routes: list[HttpRoute], keys: HostKeys, invoke: Invoke,
+                 route_prefix: str) -> None:
+        self.routes = routes
+        self.keys = keys
+        self.invoke = invoke
+        self.prefix = route_prefix.strip("/")
+
+    def route_path(self, path: str) -> str | None:
+        """The part of ``path`` after the prefix, or ``None`` if outside it."""
+        if not self.prefix:
+            return path
+        head = "/" + self.prefix
+        if path.lower() == head.lower():
+            return ""
+        if path.lower().startswith(head.lower() + "/"):
+            return path[len(head) + 1:]
+        return None
+
+    def match(self, method: str, tail: str) -> tuple[HttpRoute, dict[str, str]] | set[str] | None:
+        """The route and params, or the allowed methods if only the method is wrong."""
+        allowed: set[str] = set()
+        for route in self.routes:
+            params = route.template.match(tail)
+            if params is None:
+                continue
+            if method in route.methods or (method == "HEAD" and "GET" in route.methods):
+                return route, params
+            allowed |= route.methods
+        return allowed or None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        tail = self.route_path(request.path)
+        found = None if tail is None else self.match(request.method, tail)
+        if found is None:
+            return problem(404, "Not found", f"no function serves {request.path}")
+        if isinstance(found, set):
+            return problem(405, "Method not allowed",
+                           f"{request.method} is not allowed on {request.path}",
+                           headers={"Allow": ", ".join(sorted(found))})
+        route, params = found
+        if not self.keys.authorizes(route.auth_level, presented_key(request.headers,
+                                                                    request.query)):
+            return problem(401, "Unauthorized",
+                           f"function {route.fn.name} requires a {route.auth_level} key "
+                           "(x-functions-key header or code query parameter)")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            return problem(413, "Payload too large", str(exc.text or "request body too large"))
+        http_request = to_function_request(request, body, params)
+        try:
+            result = await self.invoke(route.fn, http_request)
+        except Exception:
+            log.exception("function %s failed", route.fn.name)
+            return problem(500, "Internal server error",
+                           f"function {route.fn.name} raised an unhandled exception; "
+                           "see the host log")
+        try:
+            return to_web_response(route.fn, result)
+        except (TypeError, ValueError) as exc:
+            log.error("function %s returned an unusable response: %s", route.fn.name, exc)
+            return problem(500, "Internal server error",
+                           f"function {route.fn.name} returned an unusable response")
+
+
+def to_function_request(request: web.Request, body: bytes,
+                        route_params: dict[str, str]) -> func.HttpRequest:
+    """``func.HttpRequest`` as the worker builds it: repeated headers/query values joined."""
+    headers: dict[str, str] = {}
+    for key, value in request.headers.items():
+        lower = key.lower()
+        headers[lower] = f"{headers[lower]}, {value}" if lower in headers else value
+    params: dict[str, str] = {}
+    for key, value in request.query.items():
+        params[key] = f"{params[key]},{value}" if key in params else value
+    return func.HttpRequest(method=request.method, url=str(request.url), headers=headers,
+                            params=params, route_params=route_params, body=body)
+
+
+def _response_value(fn: FunctionInfo, result: InvocationResult) -> Any:
+    """The ``$return`` value, or the ``http`` output binding set through ``func.Out``."""
+    for binding in fn.output_bindings():
+        if binding.get("type") == "http" and binding.get("name") != "$return":
+            if binding.get("name") in result.outputs:
+                return result.outputs[binding["name"]]
+    return result.return_value
+
+
+def to_web_response(fn: FunctionInfo, result: InvocationResult) -> web.Response:
+    value = _response_value(fn, result)
+    if value is None:
+        return web.Response(status=204)
+    if isinstance(value, str):
+        return web.Response(status=200, text=value, content_type="text/plain")
+    if isinstance(value, (bytes, bytearray)):
+        return web.Response(status=200, body=bytes(value),
+                            content_type="application/octet-stream")
+    if not isinstance(value, func.HttpResponse):
+        raise TypeError(f"expected HttpResponse, str or bytes, got {type(value).__name__}")
+    headers: CIMultiDict[str] = CIMultiDict()
+    for key, header_value in value.headers.items():
+        headers.add(key, header_value)
+    if "content-type" not in headers and value.get_body():
+        mimetype = value.mimetype or "text/plain"
+        headers["Content-Type"] = (f"{mimetype}; charset={value.charset}"
+                                   if value.charset and _is_text(mimetype) else mimetype)
+    status = int(value.status_code)
+    if status < 100 or status > 599:
+        raise ValueError(f"invalid status code {status}")
+    body = value.get_body()
+    if status in (204, 304) or not body:
+        return web.Response(status=status, headers=headers)
+    return web.Response(status=status, body=body, headers=headers)
+
+
+def _is_text(mimetype: str) -> bool:
+    return mimetype.startswith("text/") or mimetype.endswith(("json", "xml", "javascript"))
