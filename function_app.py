@@ -3,12 +3,31 @@
 import azure.durable_functions as df
 import azure.functions as func
 
+from functions.activities.environments import bp as environment_activities_bp
+from functions.activities.jobs import bp as job_activities_bp
+from functions.activities.tasks import bp as task_activities_bp
+from functions.agent_timers import bp as agent_timers_bp
+from functions.http.agent_pools import bp as agent_pools_bp
+from functions.http.agents import bp as agents_bp
 from functions.http.artifacts import bp as artifacts_bp
 from functions.http.health import bp as health_bp
+from functions.http.openapi import bp as openapi_bp
+from functions.http.operations import bp as operations_bp
+from functions.http.projects import bp as projects_bp
 from functions.http.realtime import bp as realtime_bp
+from functions.http.tasks import bp as tasks_bp
+from functions.orchestrators import backup, deploy, restart, restore, sandbox, script_run
+from functions.task_queue import bp as task_queue_bp
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 for blueprint in (health_bp, artifacts_bp):
     app.register_functions(blueprint)
+for blueprint in (agents_bp, agent_pools_bp, agent_timers_bp):
+    app.register_functions(blueprint)
 app.register_functions(realtime_bp)
+# The task pipeline: API → Service Bus → orchestrations → activities.
+for blueprint in (projects_bp, operations_bp, tasks_bp, openapi_bp, task_queue_bp,
+                  task_activities_bp, job_activities_bp, environment_activities_bp,
+                  deploy.bp, backup.bp, restore.bp, restart.bp, sandbox.bp, script_run.bp):
+    app.register_functions(blueprint)

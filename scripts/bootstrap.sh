@@ -34,6 +34,7 @@ if [ -f package.json ]; then
     else npm install --no-audit --no-fund --loglevel=error; fi
     echo "$npm_hash" > "$npm_stamp"
   fi
+  .venv/bin/python scripts/vendor_assets.py
 fi
 
 if [ "${1:-}" = "--with-browser" ] && ! command -v chromium >/dev/null 2>&1; then

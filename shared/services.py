@@ -9,10 +9,17 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.clock import Clock, SystemClock
 from shared.db import Database, apply_migrations
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.artifacts import ArtifactStore
+    from shared.bus import TaskBus
+    from shared.logs import LogStore
+    from shared.realtime import Realtime
 
 log = logging.getLogger("cloudops")
 
@@ -22,19 +29,48 @@ class Services:
     settings: Settings
     db: Database
     clock: Clock
+    bus: TaskBus
+    logs: LogStore
+    realtime: Realtime
+    artifacts: ArtifactStore
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, migrate: bool = True) -> Services:
+    def from_settings(cls, settings: Settings, *, migrate: bool = True,
+                      clock: Clock | None = None) -> Services:
+        from shared.artifacts import make_artifact_store
+        from shared.bus import make_bus
+        from shared.logs import make_log_store
+        from shared.realtime import make_realtime
+
         url = resolve_database_url(settings)
+        db, migrate_url = _database(settings, url)
         if migrate:
-            applied = apply_migrations(url)
+            applied = apply_migrations(migrate_url)
             if applied:
                 log.info("applied migrations %s", applied)
-        db = Database(url, max_size=settings.db_pool_max).open(wait=False)
-        return cls(settings=settings, db=db, clock=SystemClock())
+        db.open(wait=False)
+        clock = clock or SystemClock()
+        return cls(settings=settings, db=db, clock=clock, bus=make_bus(settings),
+                   logs=make_log_store(settings, db, clock), realtime=make_realtime(settings),
+                   artifacts=make_artifact_store(settings, clock))
 
     def close(self) -> None:
+        for closeable in (self.bus, self.realtime):
+            close = getattr(closeable, "close", None)
+            if close is not None:
+                close()
         self.db.close()
+
+
+def _database(settings: Settings, url: str) -> tuple[Database, str]:
+    """The pool, and a URL for migrations; in Azure with an Entra database user both log
+    in with a fresh token as password."""
+    if settings.mode != "azure" or not settings.database_entra_user:
+        return Database(url, max_size=settings.db_pool_max), url
+    from shared.db.entra import entra_conninfo, entra_database
+
+    db = entra_database(settings, url, max_size=settings.db_pool_max)
+    return db, entra_conninfo(db.url, db.password)
 
 
 def resolve_database_url(settings: Settings) -> str:

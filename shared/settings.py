@@ -107,6 +107,21 @@ class Settings:
     artifact_max_bytes: int = _setting(  # type: ignore[assignment]
         "CLOUDOPS_ARTIFACT_MAX_BYTES", "largest artifact the local endpoint accepts",
         default=4 * 1024**3)
+    arm_endpoint: str = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_ARM_ENDPOINT", "Azure Resource Manager endpoint for App Service deploys",
+        default="https://management.azure.com")
+    arm_poll_interval_ms: int = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_ARM_POLL_INTERVAL_MS",
+        "long-running ARM operation poll interval when ARM sends no Retry-After", default=5000)
+    health_check_scheme: str = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_HEALTH_CHECK_SCHEME", "scheme of deploy health checks (https or http)",
+        default="https")
+    health_check_attempts: int = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_HEALTH_CHECK_ATTEMPTS", "deploy health-check attempts before unhealthy",
+        default=5)
+    health_check_interval_ms: int = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_HEALTH_CHECK_INTERVAL_MS",
+        "first wait between health-check attempts (grows linearly)", default=2000)
     appinsights_connection_string: str | None = _setting(  # type: ignore[assignment]
         "APPLICATIONINSIGHTS_CONNECTION_STRING", "Application Insights (enables OpenTelemetry)",
         secret=True)

@@ -7,6 +7,8 @@ Handlers stay thin: ``@api`` turns domain errors and validation errors into one
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import inspect
 import json
@@ -18,7 +20,7 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from functions.http._responses import problem, problem_from
-from shared.auth import Principal, parse_principal
+from shared.auth import Access, Principal, effective_role, parse_principal
 from shared.auth.principal import parse_pipeline_keys
 from shared.errors import DomainError
 from shared.services import services
@@ -91,3 +93,39 @@ def json_body(req: func.HttpRequest, model: type[M]) -> M:
     if not isinstance(data, dict):
         raise BadRequest("body must be a JSON object", field="body")
     return model.model_validate(data)
+
+
+def access_of(conn: Any, principal: Principal) -> Access:
+    return effective_role(conn, principal)
+
+
+def idempotency_key(req: func.HttpRequest) -> str | None:
+    key = req.headers.get("Idempotency-Key")
+    if key is not None and not (1 <= len(key) <= 200 and key.isprintable()):
+        raise BadRequest("Idempotency-Key must be 1-200 printable characters",
+                         field="Idempotency-Key")
+    return key
+
+
+def page_limit(req: func.HttpRequest, default: int = 50, maximum: int = 200) -> int:
+    raw = req.params.get("limit")
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise BadRequest(f"limit must be an integer from 1 to {maximum}", field="limit")
+    return int(raw)
+
+
+def decode_cursor(req: func.HttpRequest) -> int | None:
+    raw = req.params.get("cursor")
+    if not raw:
+        return None
+    try:
+        value = int(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode())
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise BadRequest("cursor is not one this API issued", field="cursor") from None
+    return value
+
+
+def encode_cursor(value: int) -> str:
+    return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")

@@ -78,14 +78,14 @@ class Database:
                  timeout: float = 10.0) -> None:
         self.url = url
         kwargs: dict[str, Any] = {"row_factory": dict_row, "autocommit": False}
-        self._password = password
+        self.password = password
         self.pool = ConnectionPool(
             url, min_size=min_size, max_size=max_size, kwargs=kwargs, open=False,
             max_lifetime=max_lifetime, timeout=timeout, configure=self._configure,
             name="cloudops",
         )
         if password is not None:
-            self.pool.kwargs["password"] = password()  # refreshed in _reconnect_hook
+            self.pool.kwargs["password"] = password()  # refreshed per connection below
             self.pool.connection_class = _token_connection_class(password)
 
     def open(self, wait: bool = True) -> Database:

@@ -1,0 +1,45 @@
+"""Activities that create and tear down environments (sandboxes)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from shared.services import services
+from shared.store import backups as backup_store
+from shared.store import projects as project_store
+from shared.store import tasks as task_store
+from shared.tasks.views import iso
+
+bp = df.Blueprint()
+
+
+@bp.activity_trigger(input_name="payload")
+def create_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
+    """Record the sandbox (kind sandbox, parent, expiry) — once, even if retried — and
+    pick the parent's latest backup to seed it from."""
+    svc = services()
+    with svc.db.transaction() as conn:
+        task = task_store.get_task(conn, payload["taskId"])
+        parent = project_store.get_environment_by_id(conn, task.environment_id)
+        project = project_store.get_project(conn, task.project_id)
+        name = task.parameters["name"]
+        existing = [e for e in project_store.list_environments(conn, task.project_id)
+                    if e.slug == name and e.parent_id == parent.id]
+        if existing:
+            sandbox = existing[0]
+        else:
+            database = dict(parent.database)
+            if database.get("connection"):
+                database["databaseName"] = f"sandbox_{project.slug}_{name}".replace("-", "_")
+            sandbox = project_store.create_environment(
+                conn, project_id=task.project_id, slug=name, name=f"Sandbox {name}",
+                kind="sandbox", parent_id=parent.id, target=parent.target, database=database,
+                expires_at=svc.clock.now() + timedelta(hours=int(task.parameters["ttlHours"])),
+                url=parent.url, actor=task.requested_by)
+        latest = backup_store.list_backups(conn, parent.id, limit=1)
+    return {"environmentId": str(sandbox.id), "environment": sandbox.slug,
+            "expiresAt": iso(sandbox.expires_at), "url": sandbox.url,
+            "seedBackupId": str(latest[0].id) if latest else None}

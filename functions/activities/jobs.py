@@ -1,0 +1,126 @@
+"""Activities that hand work to agents and record what they produced."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import azure.durable_functions as df
+
+from shared.agents import dispatch as agent_dispatch
+from shared.domain.models import Environment, Task
+from shared.domain.task_states import TaskStatus
+from shared.errors import DomainError
+from shared.services import services
+from shared.store import backups as backup_store
+from shared.store import jobs as job_store
+from shared.store import projects as project_store
+from shared.store import tasks as task_store
+from shared.tasks.scripts import get_script, resolve_argv
+from shared.tasks.service import TaskService
+from shared.tasks.views import iso
+
+bp = df.Blueprint()
+
+URL_TTL = timedelta(hours=3)
+
+
+class JobNotPossible(DomainError):
+    """The environment is not set up for this job (a reason for the user, not a bug)."""
+
+
+def _connection(env: Environment) -> str:
+    connection = env.database.get("connection")
+    if not connection:
+        raise JobNotPossible(f"environment {env.slug} has no database connection configured "
+                             "(set database.connection to a name the agent knows)")
+    return str(connection)
+
+
+def _artifact_name(env: Environment, task: Task, suffix: str = "") -> str:
+    return f"backups/{env.project_id}/{env.slug}/{task.id}{suffix}.dump"
+
+
+def _job_payload(conn: Any, kind: str, request: dict[str, Any], task: Task,
+                 env: Environment) -> dict[str, Any]:
+    """What the agent needs for ``kind``: names and short-lived URLs, never credentials."""
+    artifacts = services().artifacts
+    if kind == "backup":
+        name = _artifact_name(env, task)
+        return {"connection": _connection(env), "artifact": name,
+                "uploadUrl": artifacts.upload_url(name, URL_TTL)}
+    if kind == "restore":
+        backup = backup_store.get_backup(conn, request["backupId"])
+        target = env
+        if request.get("targetEnvironmentId"):
+            target = project_store.get_environment_by_id(conn, UUID(request["targetEnvironmentId"]))
+        safety = _artifact_name(target, task, "-safety")
+        payload = {"connection": _connection(target), "sha256": backup.sha256,
+                   "downloadUrl": artifacts.download_url(artifacts.name_of(backup.location),
+                                                         URL_TTL),
+                   "safetyArtifact": safety,
+                   "safetyUploadUrl": artifacts.upload_url(safety, URL_TTL)}
+        if target.database.get("databaseName"):
+            payload["database"] = target.database["databaseName"]
+            payload["createDatabase"] = True
+        return payload
+    if kind == "script":
+        # argv approved at request time wins; deploys resolve the deploy script now
+        script = get_script(conn, task.project_id, request["script"])
+        argv = request.get("argv") or resolve_argv(script, request["parameters"])
+        return {"script": request["script"], "argv": argv,
+                "timeoutSeconds": script.timeout_seconds, "env": {}}
+    return dict(request)
+
+
+@bp.activity_trigger(input_name="payload")
+def dispatch_job(payload: dict[str, Any]) -> dict[str, Any]:
+    """Create the job; the task waits (saying for what) until an agent claims it.
+
+    Returns ``{"jobId"}``, or ``{"error"}`` when no agent could ever run it or the
+    environment lacks what the job needs — the task then fails with that reason.
+    """
+    svc = services()
+    with svc.db.transaction() as conn:
+        task = task_store.get_task(conn, payload["taskId"])
+        env = project_store.get_environment_by_id(conn, task.environment_id)
+        pool = env.target.get("pool")
+        if not pool:
+            return {"error": f"environment {env.slug} has no agent pool for "
+                             f"{payload['kind']} jobs (set target.pool)"}
+        try:
+            body = _job_payload(conn, payload["kind"], payload["payload"], task, env)
+            job = agent_dispatch.dispatch_job(conn, task=task, kind=payload["kind"], payload=body,
+                               pool=str(pool), demands=list(env.target.get("labels") or []),
+                               now=svc.clock.now())
+        except (agent_dispatch.NoCapableAgent, JobNotPossible) as exc:
+            return {"error": exc.detail}
+        waiting = task_store.transition(conn, task.id, TaskStatus.WAITING, actor="system",
+                                        reason=agent_dispatch.waiting_reason(conn, job))
+    TaskService(svc).publish(waiting)
+    return {"jobId": str(job.id)}
+
+
+@bp.activity_trigger(input_name="payload")
+def abandon_job(payload: dict[str, Any]) -> bool:
+    """Give up on the task's jobs (deadline passed): a pending job is never claimed, an
+    agent running one is told to stop on its next heartbeat."""
+    with services().db.transaction() as conn:
+        job_store.request_cancel(conn, UUID(payload["taskId"]))
+    return True
+
+
+@bp.activity_trigger(input_name="payload")
+def record_backup(payload: dict[str, Any]) -> dict[str, Any]:
+    """Record an artifact an agent uploaded as a Backup of the environment."""
+    svc = services()
+    artifact = payload["artifact"]
+    with svc.db.transaction() as conn:
+        backup = backup_store.record_backup(
+            conn, environment_id=UUID(payload["environmentId"]),
+            task_id=UUID(payload["taskId"]),
+            location=svc.artifacts.location(artifact["artifact"]),
+            size_bytes=int(artifact["sizeBytes"]), sha256=str(artifact["sha256"]))
+    return {"id": str(backup.id), "sizeBytes": backup.size_bytes, "sha256": backup.sha256,
+            "createdAt": iso(backup.created_at)}

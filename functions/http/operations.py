@@ -1,0 +1,132 @@
+"""The six operations: each POST validates, authorizes, records a task and queues it.
+
+Answers ``202 Accepted`` with the task and ``Location: /api/tasks/{id}``; a retried POST
+with the same ``Idempotency-Key`` answers with the same task and queues nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.functions as func
+
+from functions.http._common import access_of, api, caller, idempotency_key, json_body
+from functions.http._responses import json_response
+from shared.auth import Principal, require
+from shared.domain.models import Environment, Project
+from shared.errors import Conflict, ConstraintViolation
+from shared.services import services
+from shared.store import backups as backup_store
+from shared.store import projects as store
+from shared.tasks import scripts
+from shared.tasks.requests import OPERATION_BODIES, Body, dump
+from shared.tasks.service import TaskService
+from shared.tasks.views import backup_json, task_json
+
+bp = func.Blueprint()
+
+ENV_ROUTE = "projects/{project}/environments/{env}"
+
+
+def _target(req: func.HttpRequest, principal: Principal,
+            need: str = "operator") -> tuple[Project, Environment]:
+    with services().db.transaction() as conn:
+        project = store.get_project(conn, req.route_params["project"])
+        access = access_of(conn, principal)
+        require(access, project.id, "reader", "reading this project")
+        env = store.get_environment(conn, project.id, req.route_params["env"])
+        require(access, project.id, need, "running operations here")
+    return project, env
+
+
+def _submit(req: func.HttpRequest, operation: str, *,
+            check: Any = None) -> func.HttpResponse:
+    principal = caller(req)
+    project, env = _target(req, principal)
+    body: Body = json_body(req, OPERATION_BODIES[operation])
+    parameters = dump(body)
+    if check is not None:
+        parameters = check(project, env, parameters) or parameters
+    task, created = TaskService(services()).submit(
+        project=project, environment=env, operation=operation, parameters=parameters,
+        actor=principal.actor, idempotency_key=idempotency_key(req))
+    headers = {"Location": f"/api/tasks/{task.id}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(task_json(task), 202, headers)
+
+
+@bp.route(route=f"{ENV_ROUTE}/deployments", methods=["POST"])
+@api
+def deploy(req: func.HttpRequest) -> func.HttpResponse:
+    return _submit(req, "deploy")
+
+
+@bp.route(route=f"{ENV_ROUTE}/backups", methods=["POST"])
+@api
+def backup(req: func.HttpRequest) -> func.HttpResponse:
+    return _submit(req, "backup")
+
+
+@bp.route(route=f"{ENV_ROUTE}/backups", methods=["GET"])
+@api
+def list_backups(req: func.HttpRequest) -> func.HttpResponse:
+    _, env = _target(req, caller(req), need="reader")
+    with services().db.transaction() as conn:
+        items = backup_store.list_backups(conn, env.id)
+    return json_response({"items": [backup_json(b) for b in items], "nextCursor": None})
+
+
+def _backup_of_environment(project: Project, env: Environment,
+                           parameters: dict[str, Any]) -> None:
+    with services().db.transaction() as conn:
+        backup = backup_store.get_backup(conn, parameters["backupId"])
+    if backup.environment_id != env.id:
+        raise ConstraintViolation(f"backup {backup.id} belongs to another environment",
+                                  field="backupId")
+
+
+@bp.route(route=f"{ENV_ROUTE}/restores", methods=["POST"])
+@api
+def restore(req: func.HttpRequest) -> func.HttpResponse:
+    return _submit(req, "restore", check=_backup_of_environment)
+
+
+@bp.route(route=f"{ENV_ROUTE}/restarts", methods=["POST"])
+@api
+def restart(req: func.HttpRequest) -> func.HttpResponse:
+    return _submit(req, "restart")
+
+
+def _sandbox_name_free(project: Project, env: Environment,
+                       parameters: dict[str, Any]) -> None:
+    if env.kind == "sandbox":
+        raise ConstraintViolation("a sandbox cannot have sandboxes; use its parent",
+                                  field="env")
+    with services().db.transaction() as conn:
+        taken = {e.slug for e in store.list_environments(conn, project.id)}
+    if parameters["name"] in taken:
+        raise Conflict(f"an environment named {parameters['name']} already exists",
+                       field="name")
+
+
+@bp.route(route=f"{ENV_ROUTE}/sandboxes", methods=["POST"])
+@api
+def create_sandbox(req: func.HttpRequest) -> func.HttpResponse:
+    return _submit(req, "sandbox_create", check=_sandbox_name_free)
+
+
+@bp.route(route=f"{ENV_ROUTE}/scripts/{{script}}/runs", methods=["POST"])
+@api
+def run_script(req: func.HttpRequest) -> func.HttpResponse:
+    name = req.route_params["script"]
+
+    def resolve(project: Project, env: Environment,
+                parameters: dict[str, Any]) -> dict[str, Any]:
+        with services().db.transaction() as conn:
+            script = scripts.get_script(conn, project.id, name)
+        argv = scripts.resolve_argv(script, parameters.get("parameters", {}))
+        return {"script": name, "parameters": parameters.get("parameters", {}), "argv": argv,
+                "timeoutSeconds": script.timeout_seconds}
+
+    return _submit(req, "script_run", check=resolve)

@@ -1,0 +1,144 @@
+"""Projects, their environments and their script catalogues."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from functions.http._common import access_of, api, caller, json_body
+from functions.http._responses import json_response
+from shared.auth import require
+from shared.services import services
+from shared.store import projects as store
+from shared.store import roles as role_store
+from shared.tasks import scripts
+from shared.tasks.requests import (
+    EnvironmentCreate,
+    EnvironmentUpdate,
+    ProjectCreate,
+    ProjectUpdate,
+    dump,
+)
+from shared.tasks.views import environment_json, project_json
+
+bp = func.Blueprint()
+
+
+@bp.route(route="projects", methods=["GET"])
+@api
+def list_projects(req: func.HttpRequest) -> func.HttpResponse:
+    principal = caller(req)
+    with services().db.transaction() as conn:
+        access = access_of(conn, principal)
+        projects = store.list_projects(conn, only_ids=access.readable_projects, limit=500)
+    return json_response({"items": [project_json(p, access.role_on(p.id)) for p in projects],
+                          "nextCursor": None})
+
+
+@bp.route(route="projects", methods=["POST"])
+@api
+def create_project(req: func.HttpRequest) -> func.HttpResponse:
+    principal = caller(req)
+    body = json_body(req, ProjectCreate)
+    with services().db.transaction() as conn:
+        access = access_of(conn, principal)
+        require(access, None, "operator", "creating a project")
+        project = store.create_project(conn, slug=body.slug, name=body.name,
+                                       description=body.description, actor=principal.actor)
+        # The creator administers what they created.
+        role_store.assign_role(conn, project_id=project.id, principal_type=principal.kind,
+                               principal_id=principal.id, role="admin", actor=principal.actor)
+    return json_response(project_json(project, "admin"), 201,
+                         {"Location": f"/api/projects/{project.slug}"})
+
+
+@bp.route(route="projects/{project}", methods=["GET", "PATCH", "DELETE"])
+@api
+def project_item(req: func.HttpRequest) -> func.HttpResponse:
+    principal = caller(req)
+    with services().db.transaction() as conn:
+        project = store.get_project(conn, req.route_params["project"])
+        access = access_of(conn, principal)
+        require(access, project.id, "reader", "reading this project")
+        if req.method == "GET":
+            return json_response(project_json(project, access.role_on(project.id)))
+        require(access, project.id, "admin", "changing this project")
+        if req.method == "DELETE":
+            store.delete_project(conn, project.id, actor=principal.actor)
+            return func.HttpResponse(status_code=204)
+        body = json_body(req, ProjectUpdate)
+        project = store.update_project(conn, project.id, body.model_dump(exclude_none=True),
+                                       actor=principal.actor)
+        return json_response(project_json(project, access.role_on(project.id)))
+
+
+@bp.route(route="projects/{project}/environments", methods=["GET", "POST"])
+@api
+def environments(req: func.HttpRequest) -> func.HttpResponse:
+    principal = caller(req)
+    with services().db.transaction() as conn:
+        project = store.get_project(conn, req.route_params["project"])
+        access = access_of(conn, principal)
+        require(access, project.id, "reader", "reading this project")
+        if req.method == "GET":
+            return json_response({"items": [environment_json(e) for e in
+                                            store.list_environments(conn, project.id)],
+                                  "nextCursor": None})
+        require(access, project.id, "admin", "creating an environment")
+        body = json_body(req, EnvironmentCreate)
+        data = dump(body)
+        env = store.create_environment(
+            conn, project_id=project.id, slug=body.slug, name=body.name,
+            target=data["target"], database=data.get("database"), url=body.url,
+            actor=principal.actor)
+    return json_response(environment_json(env), 201, {
+        "Location": f"/api/projects/{project.slug}/environments/{env.slug}"})
+
+
+@bp.route(route="projects/{project}/environments/{env}", methods=["GET", "PATCH", "DELETE"])
+@api
+def environment_item(req: func.HttpRequest) -> func.HttpResponse:
+    principal = caller(req)
+    with services().db.transaction() as conn:
+        project = store.get_project(conn, req.route_params["project"])
+        access = access_of(conn, principal)
+        require(access, project.id, "reader", "reading this project")
+        env = store.get_environment(conn, project.id, req.route_params["env"])
+        if req.method == "GET":
+            return json_response(environment_json(env))
+        require(access, project.id, "admin", "changing an environment")
+        if req.method == "DELETE":
+            store.delete_environment(conn, env, actor=principal.actor)
+            return func.HttpResponse(status_code=204)
+        body = json_body(req, EnvironmentUpdate)
+        env = store.update_environment(conn, env, dump(body), actor=principal.actor)
+        return json_response(environment_json(env))
+
+
+@bp.route(route="projects/{project}/scripts", methods=["GET", "POST"])
+@api
+def project_scripts(req: func.HttpRequest) -> func.HttpResponse:
+    principal = caller(req)
+    with services().db.transaction() as conn:
+        project = store.get_project(conn, req.route_params["project"])
+        access = access_of(conn, principal)
+        require(access, project.id, "reader", "reading this project")
+        if req.method == "GET":
+            return json_response({"items": [s.model_dump(mode="json", by_alias=True)
+                                            for s in scripts.list_scripts(conn, project.id)],
+                                  "nextCursor": None})
+        require(access, project.id, "admin", "changing the script catalogue")
+        body = json_body(req, scripts.ScriptDefinition)
+        script = scripts.create_script(conn, project.id, body, actor=principal.actor)
+    return json_response(script.model_dump(mode="json", by_alias=True), 201)
+
+
+@bp.route(route="projects/{project}/scripts/{script}", methods=["DELETE"])
+@api
+def delete_script(req: func.HttpRequest) -> func.HttpResponse:
+    principal = caller(req)
+    with services().db.transaction() as conn:
+        project = store.get_project(conn, req.route_params["project"])
+        require(access_of(conn, principal), project.id, "admin", "changing the script catalogue")
+        scripts.delete_script(conn, project.id, req.route_params["script"],
+                              actor=principal.actor)
+    return func.HttpResponse(status_code=204)

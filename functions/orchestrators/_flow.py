@@ -1,0 +1,142 @@
+"""The shape every operation's orchestration shares.
+
+``run_task`` waits for the environment (FIFO, woken by ``environment_granted`` with a
+polling timer as a safety net), runs the operation's steps, and always finishes the task
+with a terminal status and a reason — succeeded, failed (with the error), or cancelled —
+which also hands the environment to the next task. Steps are generator functions that
+yield Durable tasks, so orchestrators stay plain, replay-safe SDK code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from datetime import timedelta
+from typing import Any, NamedTuple
+
+import azure.durable_functions as df
+
+QUEUE_POLL = timedelta(seconds=15)
+ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=500,
+                                 max_number_of_attempts=3)
+
+Ctx = df.DurableOrchestrationContext
+Steps = Callable[[Ctx, dict[str, Any]], Generator[Any, Any, "Outcome"]]
+
+
+class Outcome(NamedTuple):
+    reason: str
+    result: dict[str, Any] | None = None
+
+
+class StepFailed(Exception):
+    """A step failed for a reason the user should read (not a bug)."""
+
+
+class Cancelled(Exception):
+    """Cancel was requested; the task ends cancelled."""
+
+
+class TimedOut(Exception):
+    """A step ran out of time; the task ends timed_out."""
+
+
+def call(context: Ctx, name: str, payload: Any) -> Any:
+    """Call an activity with the standard retry policy (transient failures only)."""
+    return context.call_activity_with_retry(name, ACTIVITY_RETRY, payload)
+
+
+def step(context: Ctx, task: dict[str, Any], reason: str, progress: int,
+         log: list[str] | None = None) -> Generator[Any, Any, None]:
+    """Announce a step (running, reason, progress, log line); stop if cancel was asked."""
+    answer = yield call(context, "start_step", {"taskId": task["taskId"], "reason": reason,
+                                                 "progress": progress, "log": log or []})
+    if answer["cancelled"]:
+        raise Cancelled("cancel requested")
+
+
+def log(context: Ctx, task: dict[str, Any], *lines: str,
+        level: str = "info") -> Generator[Any, Any, None]:
+    yield call(context, "append_log", {"taskId": task["taskId"], "lines": list(lines),
+                                       "level": level})
+
+
+def _wait_for_environment(context: Ctx, task_id: str) -> Generator[Any, Any, bool]:
+    while True:
+        decision = yield call(context, "acquire_environment", {"taskId": task_id})
+        if decision["ended"]:
+            return False
+        if decision["acquired"]:
+            return True
+        granted = context.wait_for_external_event("environment_granted")
+        cancel = context.wait_for_external_event("cancel")
+        timer = context.create_timer(context.current_utc_datetime + QUEUE_POLL)
+        winner = yield context.task_any([granted, cancel, timer])
+        if winner is not timer:
+            timer.cancel()
+
+
+def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
+    """Drive one task from the queue to a terminal status."""
+    task_id = context.get_input()["taskId"]
+    finish: dict[str, Any]
+    try:
+        if not (yield from _wait_for_environment(context, task_id)):
+            return {"status": "cancelled"}
+        task = yield call(context, "load_task", {"taskId": task_id})
+        outcome = yield from steps(context, task)
+        finish = {"status": "succeeded", "reason": outcome.reason, "result": outcome.result,
+                  "log": [f"succeeded: {outcome.reason}"]}
+    except Cancelled as exc:
+        finish = {"status": "cancelled", "reason": "cancelled",
+                  "error": str(exc) or "cancel requested", "log": ["cancelled"]}
+    except TimedOut as exc:
+        finish = {"status": "timed_out", "reason": "timed out", "error": str(exc),
+                  "log": [f"timed out: {exc}"]}
+    except StepFailed as exc:
+        finish = {"status": "failed", "reason": "failed", "error": str(exc),
+                  "log": [f"failed: {exc}"]}
+    except Exception as exc:  # an activity gave up after retries, or a bug: never stuck
+        finish = {"status": "failed", "reason": "failed unexpectedly",
+                  "error": _describe(exc), "log": [f"failed unexpectedly: {_describe(exc)}"]}
+    yield call(context, "finish_task", {"taskId": task_id, **finish})
+    return {"status": finish["status"]}
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= 2000 else text[:2000] + "…"
+
+
+def run_agent_job(context: Ctx, task: dict[str, Any], kind: str, payload: dict[str, Any],
+                  timeout: timedelta) -> Generator[Any, Any, dict[str, Any]]:
+    """Hand a job to an agent and wait for its result, a cancel, or the deadline.
+
+    The agent side raises ``job:<id>`` with ``{status, result, error}`` when the job ends
+    (or the lease reaper does, with status ``lost``).
+    """
+    dispatched = yield call(context, "dispatch_job", {"taskId": task["taskId"], "kind": kind,
+                                                      "payload": payload})
+    if dispatched.get("error"):
+        raise StepFailed(dispatched["error"])
+    job_id = dispatched["jobId"]
+    done = context.wait_for_external_event(f"job:{job_id}")
+    cancel = context.wait_for_external_event("cancel")
+    deadline = context.create_timer(context.current_utc_datetime + timeout)
+    winner = yield context.task_any([done, cancel, deadline])
+    if winner is cancel:
+        # The agent sees the cancel on its next heartbeat and stops; give it a moment.
+        grace = context.create_timer(context.current_utc_datetime + timedelta(seconds=60))
+        yield context.task_any([done, grace])
+        if not grace.is_completed:
+            grace.cancel()
+        raise Cancelled("cancel requested; the agent stopped the job")
+    if winner is deadline:
+        yield call(context, "abandon_job", {"taskId": task["taskId"], "jobId": job_id})
+        raise TimedOut(f"the {kind} job did not finish within {timeout}")
+    deadline.cancel()
+    outcome = done.result
+    if outcome["status"] == "succeeded":
+        return outcome.get("result") or {}
+    if outcome["status"] == "cancelled":
+        raise Cancelled(outcome.get("error") or "cancelled on the agent")
+    raise StepFailed(outcome.get("error") or f"the {kind} job {outcome['status']}")

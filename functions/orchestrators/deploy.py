@@ -1,0 +1,77 @@
+"""Deploy a version: slot-swap on App Service, a catalogue script on an agent, or a dry run."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from functions.orchestrators._flow import (
+    Outcome,
+    StepFailed,
+    call,
+    run_agent_job,
+    run_task,
+    step,
+)
+
+bp = df.Blueprint()
+
+
+def deploy_steps(context: df.DurableOrchestrationContext,
+                 task: dict[str, Any]) -> Generator[Any, Any, Outcome]:
+    version = task["parameters"]["version"]
+    target = task["target"]
+    kind = target.get("type")
+    if kind == "noop":
+        yield from step(context, task, f"deploying {version} (dry run)", 50,
+                        [f"dry run: would deploy {version} to {task['environment']}"])
+        return Outcome(f"deployed {version} (dry run)", {"version": version})
+    if kind == "appservice":
+        return (yield from appservice_deploy(context, task, version))
+    if kind == "agent":
+        script = target.get("deployScript")
+        if not script:
+            raise StepFailed(f"environment {task['environment']} has no deployScript in its "
+                             "agent target; set one to deploy through an agent")
+        yield from step(context, task, f"deploying {version} with script {script}", 10)
+        result = yield from run_agent_job(context, task, "script",
+                                          {"script": script, "parameters": {"version": version}},
+                                          timeout=timedelta(hours=1))
+        return Outcome(f"deployed {version}", {"version": version, **result})
+    raise StepFailed(f"environment {task['environment']} has no deployable target")
+
+
+def appservice_deploy(context: df.DurableOrchestrationContext, task: dict[str, Any],
+                      version: str) -> Generator[Any, Any, Outcome]:
+    """Staging slot → restart → health check → swap → health check; swap back on failure."""
+    ref = {"taskId": task["taskId"], "target": task["target"], "version": version,
+           "packageUrl": task["parameters"].get("packageUrl"),
+           "image": task["parameters"].get("image")}
+    slot = task["target"].get("slot", "staging")
+    yield from step(context, task, f"setting {version} on slot {slot}", 10)
+    yield call(context, "appservice_set_version", ref)
+    yield from step(context, task, f"restarting slot {slot}", 25)
+    yield call(context, "appservice_restart_slot", ref)
+    yield from step(context, task, f"health-checking slot {slot}", 40)
+    health = yield call(context, "appservice_health_check", {**ref, "where": "slot"})
+    if not health["healthy"]:
+        raise StepFailed(f"slot {slot} is unhealthy: {health['detail']}; production untouched")
+    yield from step(context, task, f"swapping {slot} into production", 60)
+    yield call(context, "appservice_swap", ref)
+    yield from step(context, task, "health-checking production", 85)
+    health = yield call(context, "appservice_health_check", {**ref, "where": "production"})
+    if not health["healthy"]:
+        yield from step(context, task, "production unhealthy: swapping back", 90,
+                        [f"production health check failed: {health['detail']}"])
+        yield call(context, "appservice_swap", ref)
+        raise StepFailed(f"production was unhealthy after the swap ({health['detail']}); "
+                         "swapped back to the previous version")
+    return Outcome(f"deployed {version}", {"version": version})
+
+
+@bp.orchestration_trigger(context_name="context")
+def deploy_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    return (yield from run_task(context, deploy_steps))

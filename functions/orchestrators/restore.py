@@ -1,0 +1,33 @@
+"""Restore a chosen backup on an agent, after a safety backup of the current state."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from functions.orchestrators._flow import Outcome, call, run_agent_job, run_task, step
+
+bp = df.Blueprint()
+
+
+def restore_steps(context: df.DurableOrchestrationContext,
+                  task: dict[str, Any]) -> Generator[Any, Any, Outcome]:
+    backup_id = task["parameters"]["backupId"]
+    yield from step(context, task, f"restoring backup {backup_id[:8]} (safety backup first)", 5)
+    result = yield from run_agent_job(context, task, "restore", {"backupId": backup_id},
+                                      timeout=timedelta(hours=2))
+    safety = None
+    if result.get("safetyBackup"):
+        safety = yield call(context, "record_backup", {
+            "taskId": task["taskId"], "environmentId": task["environmentId"],
+            "artifact": result["safetyBackup"]})
+    return Outcome(f"restored backup {backup_id[:8]}",
+                   {"backupId": backup_id, "safetyBackup": safety})
+
+
+@bp.orchestration_trigger(context_name="context")
+def restore_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    return (yield from run_task(context, restore_steps))

@@ -1,0 +1,37 @@
+"""Create a sandbox: a short-lived copy of an environment, seeded from the parent's latest
+backup, expiring on its TTL."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from functions.orchestrators._flow import Outcome, call, log, run_agent_job, run_task, step
+
+bp = df.Blueprint()
+
+
+def sandbox_steps(context: df.DurableOrchestrationContext,
+                  task: dict[str, Any]) -> Generator[Any, Any, Outcome]:
+    name = task["parameters"]["name"]
+    yield from step(context, task, f"provisioning sandbox {name}", 10)
+    sandbox = yield call(context, "create_sandbox_environment", {"taskId": task["taskId"]})
+    if sandbox["seedBackupId"] is None:
+        yield from log(context, task, "the parent has no backup yet: the sandbox starts "
+                       "without seeded data")
+    elif task["target"].get("type") == "agent":
+        yield from step(context, task, f"seeding {name} from backup "
+                        f"{sandbox['seedBackupId'][:8]}", 40)
+        yield from run_agent_job(context, task, "restore",
+                                 {"backupId": sandbox["seedBackupId"],
+                                  "targetEnvironmentId": sandbox["environmentId"]},
+                                 timeout=timedelta(hours=2))
+    return Outcome(f"sandbox {name} ready until {sandbox['expiresAt']}", sandbox)
+
+
+@bp.orchestration_trigger(context_name="context")
+def sandbox_create_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    return (yield from run_task(context, sandbox_steps))

@@ -1,0 +1,257 @@
+"""The OpenAPI 3.1 document, generated from the same models the handlers validate with.
+
+Response shapes are pydantic models too (``*Out``), and the tests check the views in
+``shared.tasks.views`` against them, so the document cannot drift from the responses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.json_schema import models_json_schema
+
+from shared.tasks.requests import (
+    OPERATION_BODIES,
+    EnvironmentCreate,
+    EnvironmentUpdate,
+    ProjectCreate,
+    ProjectUpdate,
+)
+from shared.tasks.scripts import ScriptDefinition
+
+Status = Literal["queued", "waiting", "running", "succeeded", "failed", "cancelled",
+                 "timed_out"]
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskOut(Out):
+    id: str
+    seq: int
+    operation: str
+    status: Status
+    progress: int
+    reason: str | None
+    projectId: str
+    environmentId: str
+    parameters: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    requestedBy: str
+    createdAt: str
+    updatedAt: str
+    startedAt: str | None
+    finishedAt: str | None
+
+
+class ProjectOut(Out):
+    id: str
+    slug: str
+    name: str
+    description: str
+    createdAt: str
+    updatedAt: str
+    yourRole: Literal["reader", "operator", "admin"] | None = None
+
+
+class EnvironmentOut(Out):
+    id: str
+    projectId: str
+    slug: str
+    name: str
+    kind: Literal["shared", "sandbox"]
+    target: dict[str, Any]
+    database: dict[str, Any]
+    parentId: str | None
+    expiresAt: str | None
+    url: str | None
+    createdBy: str
+    createdAt: str
+    updatedAt: str
+
+
+class BackupOut(Out):
+    id: str
+    environmentId: str
+    taskId: str | None
+    sizeBytes: int
+    sha256: str
+    createdAt: str
+
+
+class ActivityOut(Out):
+    id: int
+    at: str
+    actor: str
+    action: str
+    projectId: str | None
+    environmentId: str | None
+    taskId: str | None
+    details: dict[str, Any]
+
+
+class LogLineOut(Out):
+    seq: int
+    at: str
+    level: str
+    text: str
+
+
+class LogsOut(Out):
+    taskId: str
+    items: list[LogLineOut]
+    last: int
+    status: Status
+
+
+class MeOut(Out):
+    id: str
+    name: str
+    kind: Literal["user", "service"]
+    actor: str
+    globalRole: Literal["reader", "operator", "admin"] | None
+    projectRoles: dict[str, str]
+    appRoles: list[str]
+    groups: list[str]
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+
+
+def _page(model: type[BaseModel]) -> type[BaseModel]:
+    return type(f"{model.__name__.removesuffix('Out')}Page", (Out,), {
+        "__annotations__": {"items": list[model], "nextCursor": str | None}})  # type: ignore[valid-type]
+
+
+TaskPage, ProjectPage, EnvironmentPage, BackupPage, ActivityPage = (
+    _page(m) for m in (TaskOut, ProjectOut, EnvironmentOut, BackupOut, ActivityOut))
+
+ENV = "/api/projects/{project}/environments/{env}"
+OPERATION_PATHS = {
+    "deploy": f"{ENV}/deployments", "backup": f"{ENV}/backups", "restore": f"{ENV}/restores",
+    "restart": f"{ENV}/restarts", "sandbox_create": f"{ENV}/sandboxes",
+    "script_run": f"{ENV}/scripts/{{script}}/runs",
+}
+
+# (method, path, summary, request model, success status, response model, role needed)
+Route = tuple[str, str, str, type[BaseModel] | None, int, type[BaseModel] | None, str]
+ROUTES: list[Route] = [
+    ("get", "/api/projects", "List the projects you can read", None, 200, ProjectPage,
+     "reader"),
+    ("post", "/api/projects", "Create a project (you become its admin)", ProjectCreate, 201,
+     ProjectOut, "operator (global)"),
+    ("get", "/api/projects/{project}", "Read a project", None, 200, ProjectOut, "reader"),
+    ("patch", "/api/projects/{project}", "Change a project", ProjectUpdate, 200, ProjectOut,
+     "admin"),
+    ("delete", "/api/projects/{project}", "Delete a project", None, 204, None, "admin"),
+    ("get", "/api/projects/{project}/environments", "List environments", None, 200,
+     EnvironmentPage, "reader"),
+    ("post", "/api/projects/{project}/environments", "Create an environment",
+     EnvironmentCreate, 201, EnvironmentOut, "admin"),
+    ("get", ENV, "Read an environment", None, 200, EnvironmentOut, "reader"),
+    ("patch", ENV, "Change an environment", EnvironmentUpdate, 200, EnvironmentOut, "admin"),
+    ("delete", ENV, "Delete an environment", None, 204, None, "admin"),
+    ("get", f"{ENV}/backups", "List backups", None, 200, BackupPage, "reader"),
+    ("get", "/api/projects/{project}/scripts", "The script catalogue", None, 200, None,
+     "reader"),
+    ("post", "/api/projects/{project}/scripts", "Add an approved script", ScriptDefinition,
+     201, None, "admin"),
+    ("delete", "/api/projects/{project}/scripts/{script}", "Remove a script", None, 204,
+     None, "admin"),
+    *[("post", path, f"Request a {op.replace('_', ' ')} (202 + task)", OPERATION_BODIES[op],
+       202, TaskOut, "operator") for op, path in OPERATION_PATHS.items()],
+    ("get", "/api/tasks", "List tasks (filters: project, environment, status; cursor)", None,
+     200, TaskPage, "reader"),
+    ("get", "/api/tasks/{id}", "Read a task", None, 200, TaskOut, "reader"),
+    ("get", "/api/tasks/{id}/logs", "Read log lines after a sequence number", None, 200,
+     LogsOut, "reader"),
+    ("post", "/api/tasks/{id}/cancel", "Cancel a task", None, 202, TaskOut, "operator"),
+    ("get", "/api/activity", "The activity log (filters: project, actor, since)", None, 200,
+     ActivityPage, "reader"),
+    ("get", "/api/me", "Who you are and your roles", None, 200, MeOut, "authenticated"),
+]
+
+QUERY = {
+    "/api/tasks": ["project", "environment", "status", "cursor", "limit"],
+    "/api/tasks/{id}/logs": ["after", "limit"],
+    "/api/activity": ["project", "actor", "since", "cursor", "limit"],
+}
+
+
+def _params(path: str, method: str) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True,
+         "schema": {"type": "string", "minLength": 1, "maxLength": 200,
+                    "pattern": "^[A-Za-z0-9._-]+$"}}
+        for name in ("project", "env", "script", "id") if f"{{{name}}}" in path]
+    for name in QUERY.get(path, []):
+        schema: dict[str, Any] = {"type": "string", "maxLength": 200}
+        if name in ("limit",):
+            schema = {"type": "integer", "minimum": 1, "maximum": 200}
+        if name == "after":
+            schema = {"type": "integer", "minimum": 0}
+        params.append({"name": name, "in": "query", "required": False, "schema": schema})
+    if method == "post" and path in OPERATION_PATHS.values():
+        params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                       "schema": {"type": "string", "minLength": 1, "maxLength": 200}})
+    return params
+
+
+def build_openapi() -> dict[str, Any]:
+    models = {m for r in ROUTES for m in (r[3], r[5]) if m is not None} | {Problem}
+    _, schema = models_json_schema(
+        [(m, "validation" if m in {r[3] for r in ROUTES} else "serialization")
+         for m in sorted(models, key=lambda m: m.__name__)],
+        by_alias=True, ref_template="#/components/schemas/{model}")
+    problem = {"description": "Problem", "content": {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, summary, body, status, response, role in ROUTES:
+        op: dict[str, Any] = {
+            "summary": summary, "description": f"Needs the {role} role.",
+            "operationId": f"{method}_{path}".replace("/", "_").replace("{", "").replace(
+                "}", ""),
+            "parameters": _params(path, method),
+            "responses": {"401": problem, "403": problem, "404": problem, "400": problem,
+                          "422": problem, "409": problem, "503": problem},
+            "security": [{"easyAuth": []}, {"functionKey": []}],
+        }
+        if body is not None:
+            op["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{body.__name__}"}}}}
+        if response is None:
+            op["responses"][str(status)] = {"description": "Done"} if status == 204 else {
+                "description": "OK", "content": {"application/json": {"schema": {}}}}
+        else:
+            op["responses"][str(status)] = {"description": "OK", "content": {
+                "application/json": {"schema": {"$ref":
+                                                f"#/components/schemas/{response.__name__}"}}}}
+        paths.setdefault(path, {})[method] = op
+    paths["/api/health"] = {"get": {"summary": "Liveness and database status",
+                                    "operationId": "get_api_health", "security": [],
+                                    "responses": {"200": {"description": "Up"},
+                                                  "503": {"description": "Degraded"}}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "CloudOps Control Plane API", "version": "1.0.0",
+                 "description": "Operations on a project's environments as tasks with live "
+                                "status and logs. Operation POSTs answer 202 with the task."},
+        "paths": paths,
+        "components": {
+            "schemas": schema.get("$defs", {}),
+            "securitySchemes": {
+                "easyAuth": {"type": "apiKey", "in": "header", "name": "x-ms-client-principal",
+                             "description": "Set by Azure Easy Auth / Static Web Apps"},
+                "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key",
+                                "description": "A named pipeline key"},
+            },
+        },
+    }

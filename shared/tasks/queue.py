@@ -1,0 +1,94 @@
+"""Per-environment FIFO: one task at a time holds an environment's lease.
+
+Service Bus sessions deliver an environment's requests in order, but orchestrations run
+concurrently, so Postgres referees: the environment row is locked while the lease is
+decided, a task gets the lease only when no earlier open task is ahead of it, and the
+holder hands it to the next task in arrival order when it finishes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection
+
+from shared.domain.models import Task
+from shared.domain.task_states import TaskStatus
+from shared.store import tasks as task_store
+
+
+@dataclass(frozen=True)
+class LeaseDecision:
+    acquired: bool
+    position: int  # open tasks ahead of this one; 0 when acquired
+    behind: UUID | None
+    reason: str
+
+
+def _lock_environment(conn: Connection[Any], environment_id: UUID) -> None:
+    conn.execute("SELECT 1 FROM environments WHERE id = %s FOR UPDATE", (environment_id,))
+
+
+def _holder(conn: Connection[Any], environment_id: UUID) -> UUID | None:
+    """The task holding the lease; a lease left by a finished task is cleared."""
+    row = conn.execute(
+        "SELECT l.task_id, t.status FROM environment_leases l JOIN tasks t ON t.id = l.task_id"
+        " WHERE l.environment_id = %s", (environment_id,)).fetchone()
+    if row is None:
+        return None
+    if TaskStatus(row["status"]).terminal:
+        conn.execute("DELETE FROM environment_leases WHERE environment_id = %s",
+                     (environment_id,))
+        return None
+    return row["task_id"]
+
+
+def _queue_reason(position: int, ahead: Task) -> str:
+    return (f"position {position} in the environment queue, behind task "
+            f"{str(ahead.id)[:8]} ({ahead.operation}, {ahead.status})")
+
+
+def acquire_environment(conn: Connection[Any], task: Task) -> LeaseDecision:
+    _lock_environment(conn, task.environment_id)
+    holder = _holder(conn, task.environment_id)
+    if holder == task.id:
+        return LeaseDecision(True, 0, None, "holds the environment")
+    ahead = [t for t in task_store.open_tasks_for_environment(conn, task.environment_id)
+             if t.seq < task.seq]
+    if holder is None and not ahead:
+        conn.execute("INSERT INTO environment_leases (environment_id, task_id) VALUES (%s, %s)",
+                     (task.environment_id, task.id))
+        return LeaseDecision(True, 0, None, "holds the environment")
+    last = ahead[-1] if ahead else task_store.get_task(conn, holder)  # type: ignore[arg-type]
+    position = max(len(ahead), 1)
+    return LeaseDecision(False, position, last.id, _queue_reason(position, last))
+
+
+def release_environment(conn: Connection[Any], task: Task) -> tuple[UUID | None, list[Task]]:
+    """Drop ``task``'s lease and grant it to the next open task in arrival order.
+
+    Returns the task granted the lease (to wake its orchestration) and the tasks still
+    waiting with their refreshed queue positions (to publish).
+    """
+    _lock_environment(conn, task.environment_id)
+    conn.execute("DELETE FROM environment_leases WHERE environment_id = %s AND task_id = %s",
+                 (task.environment_id, task.id))
+    if _holder(conn, task.environment_id) is not None:
+        return None, []
+    waiting = [t for t in task_store.open_tasks_for_environment(conn, task.environment_id)
+               if t.id != task.id]
+    if not waiting:
+        return None, []
+    granted = waiting[0]
+    conn.execute("INSERT INTO environment_leases (environment_id, task_id) VALUES (%s, %s)",
+                 (task.environment_id, granted.id))
+    refreshed = []
+    for position, queued in enumerate(waiting[1:], start=1):
+        if queued.status == TaskStatus.WAITING:
+            reason = _queue_reason(position, waiting[position - 1])
+            if queued.reason != reason and (queued.reason or "").startswith("position"):
+                refreshed.append(task_store.transition(
+                    conn, queued.id, TaskStatus.WAITING, actor="system", reason=reason))
+    return granted.id, refreshed

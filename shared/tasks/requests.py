@@ -1,0 +1,134 @@
+"""Typed, validated request bodies. The same models generate the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+Label = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:=-]{1,100}$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200,
+                                        pattern=r"^[^\x00-\x1f\x7f]+$")]
+# Versions and workload names travel into argv and URLs: no whitespace or control chars.
+Version = Annotated[str, StringConstraints(min_length=1, max_length=128,
+                                           pattern=r"^[A-Za-z0-9][A-Za-z0-9._+:/@-]*$")]
+K8sName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,251}[a-z0-9])?$")]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True,
+                              extra="forbid", frozen=True)
+
+
+class AgentTarget(Body):
+    """Operations run on a self-hosted agent of ``pool`` whose labels cover ``labels``."""
+
+    type: Literal["agent"]
+    pool: Slug
+    labels: list[Label] = Field(default_factory=list, max_length=20)
+    deploy_script: Slug | None = Field(
+        default=None, description="catalogue script run for deployments (version as parameter)")
+    cluster: Name | None = Field(default=None, description="agent-side cluster name for restarts")
+    namespace: K8sName | None = None
+
+
+class AppServiceTarget(Body):
+    """An Azure App Service / Function App deployed slot-swap style through ARM."""
+
+    type: Literal["appservice"]
+    subscription_id: UUID
+    resource_group: Annotated[str, StringConstraints(pattern=r"^[-A-Za-z0-9_.()]{1,90}$")]
+    site: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{2,60}$")]
+    slot: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,59}$")] = "staging"
+    health_path: Annotated[str, StringConstraints(pattern=r"^/[\x21-\x7e]*$")] = "/health"
+    pool: Slug | None = Field(default=None, description="agent pool for database operations")
+    labels: list[Label] = Field(default_factory=list, max_length=20)
+
+
+class NoopTarget(Body):
+    """A dry-run target: every operation logs what it would do and succeeds."""
+
+    type: Literal["noop"]
+
+
+Target = Annotated[AgentTarget | AppServiceTarget | NoopTarget, Field(discriminator="type")]
+
+
+class DatabaseRef(Body):
+    connection: Name = Field(description="name of a connection known to the agent")
+
+
+class ProjectCreate(Body):
+    slug: Slug
+    name: Name
+    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+class ProjectUpdate(Body):
+    name: Name | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class EnvironmentCreate(Body):
+    slug: Slug
+    name: Name
+    target: Target
+    database: DatabaseRef | None = None
+    url: Annotated[str, StringConstraints(pattern=r"^https?://\S{1,2000}$")] | None = None
+
+
+class EnvironmentUpdate(Body):
+    name: Name | None = None
+    target: Target | None = None
+    database: DatabaseRef | None = None
+    url: Annotated[str, StringConstraints(pattern=r"^https?://\S{1,2000}$")] | None = None
+
+
+class DeployRequest(Body):
+    version: Version
+    package_url: Annotated[str, StringConstraints(pattern=r"^https://\S{1,2000}$")] | None = None
+    image: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./:@-]{1,300}$")] | None = None
+
+
+class BackupRequest(Body):
+    pass
+
+
+class RestoreRequest(Body):
+    backup_id: UUID
+
+
+class RestartRequest(Body):
+    workload: K8sName
+    namespace: K8sName | None = None
+
+
+class SandboxRequest(Body):
+    name: Slug
+    ttl_hours: int = Field(default=8, ge=1, le=168)
+
+
+ParamValue = str | int | float | bool
+
+
+class ScriptRunRequest(Body):
+    parameters: dict[Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,63}$")],
+                     ParamValue] = Field(default_factory=dict, max_length=50)
+
+
+OPERATION_BODIES: dict[str, type[Body]] = {
+    "deploy": DeployRequest,
+    "backup": BackupRequest,
+    "restore": RestoreRequest,
+    "restart": RestartRequest,
+    "sandbox_create": SandboxRequest,
+    "script_run": ScriptRunRequest,
+}
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """JSON-ready camelCase dict of a request body (what a task stores as parameters)."""
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)

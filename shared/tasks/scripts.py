@@ -1,0 +1,147 @@
+"""The script catalogue: approved scripts with typed parameters, resolved to argv.
+
+A script is an argv template (``["./deploy.sh", "--version", "{version}"]``); a run
+substitutes validated parameter values into its elements. The result runs as argv on an
+agent — never through a shell — so metacharacters in values stay literal.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.types.json import Jsonb
+from pydantic import Field, StringConstraints, model_validator
+
+from shared.errors import ConstraintViolation, NotFound
+from shared.store import activity
+from shared.tasks.requests import Body, Name, ParamValue, Slug
+
+_PLACEHOLDER = re.compile(r"\{([a-zA-Z][a-zA-Z0-9_]{0,63})\}")
+ParamName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,63}$")]
+
+
+class ScriptParameter(Body):
+    name: ParamName
+    type: Literal["string", "integer", "number", "boolean"] = "string"
+    required: bool = True
+    default: ParamValue | None = None
+    pattern: Annotated[str, StringConstraints(max_length=200)] | None = None
+    enum: list[ParamValue] | None = Field(default=None, max_length=100)
+    description: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class ScriptDefinition(Body):
+    name: Slug
+    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+    argv: list[Annotated[str, StringConstraints(min_length=1, max_length=1000)]] = Field(
+        min_length=1, max_length=100)
+    parameters: list[ScriptParameter] = Field(default_factory=list, max_length=50)
+    timeout_seconds: int = Field(default=600, ge=1, le=86400)
+
+    @model_validator(mode="after")
+    def _placeholders_are_declared(self) -> ScriptDefinition:
+        declared = {p.name for p in self.parameters}
+        if len(declared) != len(self.parameters):
+            raise ValueError("parameter names must be unique")
+        for element in self.argv:
+            for used in _PLACEHOLDER.findall(element):
+                if used not in declared:
+                    raise ValueError(f"argv uses {{{used}}} but no such parameter is declared")
+        for p in self.parameters:
+            if p.pattern is not None:
+                try:
+                    re.compile(p.pattern)
+                except re.error as exc:
+                    raise ValueError(f"parameter {p.name}: bad pattern: {exc}") from None
+        return self
+
+
+def _coerce(param: ScriptParameter, value: ParamValue) -> ParamValue:
+    field = f"parameters.{param.name}"
+    ok = {
+        "string": isinstance(value, str),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "number": isinstance(value, int | float) and not isinstance(value, bool),
+        "boolean": isinstance(value, bool),
+    }[param.type]
+    if not ok:
+        raise ConstraintViolation(f"{field} must be a {param.type}", field=field)
+    if param.enum is not None and value not in param.enum:
+        raise ConstraintViolation(f"{field} must be one of {param.enum}", field=field)
+    if param.pattern is not None and not re.fullmatch(param.pattern, str(value)):
+        raise ConstraintViolation(f"{field} does not match {param.pattern}", field=field)
+    if isinstance(value, str) and ("\x00" in value or len(value) > 4000):
+        raise ConstraintViolation(f"{field} contains NUL or is too long", field=field)
+    return value
+
+
+def resolve_argv(script: ScriptDefinition, values: dict[str, ParamValue]) -> list[str]:
+    """Validate ``values`` against the script's parameters and fill its argv template."""
+    declared = {p.name: p for p in script.parameters}
+    unknown = sorted(set(values) - set(declared))
+    if unknown:
+        raise ConstraintViolation(f"parameters.{unknown[0]} is not a parameter of "
+                                  f"{script.name}", field=f"parameters.{unknown[0]}")
+    resolved: dict[str, str] = {}
+    for name, param in declared.items():
+        if name in values:
+            value = _coerce(param, values[name])
+        elif param.default is not None:
+            value = param.default
+        elif param.required:
+            raise ConstraintViolation(f"parameters.{name} is required",
+                                      field=f"parameters.{name}")
+        else:
+            value = ""
+        resolved[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return [_PLACEHOLDER.sub(lambda m: resolved[m.group(1)], element)
+            for element in script.argv]
+
+
+def create_script(conn: Connection[Any], project_id: UUID, script: ScriptDefinition, *,
+                  actor: str) -> ScriptDefinition:
+    data = script.model_dump(mode="json")
+    conn.execute(
+        "INSERT INTO scripts (project_id, name, description, argv, parameters, timeout_seconds,"
+        " created_by) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (project_id, script.name, script.description, Jsonb(data["argv"]),
+         Jsonb(data["parameters"]), script.timeout_seconds, actor))
+    activity.record(conn, actor=actor, action="script.created", project_id=project_id,
+                    details={"script": script.name})
+    return script
+
+
+def _from_row(row: dict[str, Any]) -> ScriptDefinition:
+    return ScriptDefinition.model_validate({
+        "name": row["name"], "description": row["description"], "argv": row["argv"],
+        "parameters": row["parameters"], "timeoutSeconds": row["timeout_seconds"]})
+
+
+def get_script(conn: Connection[Any], project_id: UUID, name: str) -> ScriptDefinition:
+    row = conn.execute("SELECT * FROM scripts WHERE project_id = %s AND name = %s",
+                       (project_id, name)).fetchone()
+    if row is None:
+        raise NotFound(f"script {name} is not in this project's catalogue", field="script")
+    return _from_row(row)
+
+
+def list_scripts(conn: Connection[Any], project_id: UUID) -> list[ScriptDefinition]:
+    rows = conn.execute("SELECT * FROM scripts WHERE project_id = %s ORDER BY name",
+                        (project_id,)).fetchall()
+    return [_from_row(r) for r in rows]
+
+
+def delete_script(conn: Connection[Any], project_id: UUID, name: str, *, actor: str) -> None:
+    row = conn.execute("DELETE FROM scripts WHERE project_id = %s AND name = %s RETURNING id",
+                       (project_id, name)).fetchone()
+    if row is None:
+        raise NotFound(f"script {name} is not in this project's catalogue", field="script")
+    activity.record(conn, actor=actor, action="script.deleted", project_id=project_id,
+                    details={"script": name})
+
+
+__all__ = ["Name", "ScriptDefinition", "ScriptParameter", "create_script", "delete_script",
+           "get_script", "list_scripts", "resolve_argv"]

@@ -1,0 +1,191 @@
+"""Task pipeline operations used by HTTP functions, activities and timers.
+
+Every status change is one transaction (with its audit row, see ``shared.store.tasks``)
+followed by one realtime publish; log lines go to the log store and out as ``taskLog``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from typing import Any, NamedTuple
+from uuid import UUID
+
+from shared.domain.models import Environment, Project, Task
+from shared.domain.task_states import TaskStatus
+from shared.errors import InvalidTransition
+from shared.realtime.events import publish_task_log, publish_task_update
+from shared.services import Services
+from shared.store import activity as activity_store
+from shared.store import jobs as job_store
+from shared.store import tasks as task_store
+from shared.tasks import queue
+from shared.tasks.views import task_json
+
+log = logging.getLogger("cloudops.tasks")
+
+# A queued task whose orchestration has not picked it up this long after its last send
+# is re-sent; after MAX_ENQUEUE_ATTEMPTS it fails with the reason.
+RESEND_AFTER = timedelta(seconds=30)
+MAX_ENQUEUE_ATTEMPTS = 5
+
+
+class Finished(NamedTuple):
+    task: Task | None
+    granted: UUID | None
+
+
+@dataclass
+class TaskService:
+    services: Services
+
+    # -- submission -----------------------------------------------------------------
+    def submit(self, *, project: Project, environment: Environment, operation: str,
+               parameters: dict[str, Any], actor: str,
+               idempotency_key: str | None = None) -> tuple[Task, bool]:
+        """Record the task and send its session message; a retried key returns the
+        existing task without sending again."""
+        with self.services.db.transaction() as conn:
+            task, created = task_store.create_task(
+                conn, project_id=project.id, environment_id=environment.id,
+                operation=operation, parameters=parameters, requested_by=actor,
+                idempotency_key=idempotency_key)
+        if created:
+            self.publish(task)
+            self.enqueue(task)
+        return task, created
+
+    def enqueue(self, task: Task) -> None:
+        """Send the task's message (SessionId = environment, MessageId = task). A failed
+        send leaves the task queued for the sweeper; it is never silently stuck."""
+        with self.services.db.transaction() as conn:
+            conn.execute("UPDATE tasks SET enqueue_attempts = enqueue_attempts + 1,"
+                         " last_enqueued_at = now() WHERE id = %s", (task.id,))
+        try:
+            self.services.bus.send_task(task_id=str(task.id),
+                                        session_id=str(task.environment_id),
+                                        body={"taskId": str(task.id),
+                                              "operation": task.operation,
+                                              "environmentId": str(task.environment_id)})
+        except Exception as exc:  # any transport failure: the sweeper retries
+            log.warning("enqueue of task %s failed (%s); the sweeper will retry",
+                        task.id, type(exc).__name__)
+
+    def sweep_unqueued(self) -> tuple[dict[str, int], list[UUID]]:
+        """Re-send queued tasks nobody picked up; fail those out of attempts. Returns
+        counts and the orchestrations to wake (granted an environment)."""
+        resent = failed = 0
+        woken: list[UUID] = []
+        now = self.services.clock.now()
+        with self.services.db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT * FROM tasks WHERE status = 'queued' AND"
+                " COALESCE(last_enqueued_at, created_at) < %s ORDER BY seq LIMIT 200",
+                (now - RESEND_AFTER,)).fetchall()
+        for row in rows:
+            task = Task.from_row(row)
+            if row["enqueue_attempts"] >= MAX_ENQUEUE_ATTEMPTS:
+                done = self.finish(task.id, TaskStatus.FAILED, reason="could not be queued",
+                                   error=f"the task message was sent {row['enqueue_attempts']}"
+                                         " times and never picked up", actor="sweeper")
+                if done.task is not None:
+                    failed += 1
+                    woken.extend([done.granted] if done.granted else [])
+            else:
+                self.enqueue(task)
+                resent += 1
+        return {"resent": resent, "failed": failed}, woken
+
+    # -- state changes ----------------------------------------------------------------
+    def publish(self, task: Task) -> None:
+        publish_task_update(self.services.realtime, task_json(task))
+
+    def move(self, task_id: UUID, status: TaskStatus, *, reason: str, actor: str = "system",
+             progress: int | None = None) -> Task:
+        with self.services.db.transaction() as conn:
+            task = task_store.transition(conn, task_id, status, actor=actor, reason=reason,
+                                         progress=progress)
+        self.publish(task)
+        return task
+
+    def progress(self, task_id: UUID, progress: int, reason: str | None = None) -> Task:
+        with self.services.db.transaction() as conn:
+            task = task_store.set_progress(conn, task_id, progress, reason)
+        self.publish(task)
+        return task
+
+    def finish(self, task_id: UUID, status: TaskStatus, *, reason: str,
+               error: str | None = None, result: dict[str, Any] | None = None,
+               actor: str = "system") -> Finished:
+        """End a task (terminal status) and hand its environment to the next task.
+
+        Finishing is idempotent: a task that had already ended gives ``task=None``. The
+        caller wakes ``granted`` (an orchestration instance id) with the durable client."""
+        assert status.terminal
+        with self.services.db.transaction() as conn:
+            try:
+                task = task_store.transition(conn, task_id, status, actor=actor, reason=reason,
+                                             error=error, result=result)
+            except InvalidTransition:
+                return Finished(None, None)
+            job_store.request_cancel(conn, task_id)
+            granted, refreshed = queue.release_environment(conn, task)
+        self.publish(task)
+        for other in refreshed:
+            self.publish(other)
+        return Finished(task, granted)
+
+    # -- queue ------------------------------------------------------------------------
+    def acquire_environment(self, task_id: UUID) -> queue.LeaseDecision:
+        with self.services.db.transaction() as conn:
+            task = task_store.get_task(conn, task_id)
+            decision = queue.acquire_environment(conn, task)
+            if not decision.acquired and (task.status != TaskStatus.WAITING
+                                          or task.reason != decision.reason):
+                task = task_store.transition(conn, task_id, TaskStatus.WAITING,
+                                             actor="system", reason=decision.reason)
+            else:
+                task = None  # type: ignore[assignment]
+        if task is not None:
+            self.publish(task)
+        return decision
+
+    # -- logs -------------------------------------------------------------------------
+    def log(self, task: Task, lines: Sequence[str], level: str = "info") -> None:
+        stored = self.services.logs.append(str(task.id), list(lines), level=level)
+        if stored:
+            publish_task_log(self.services.realtime, str(task.id), str(task.project_id),
+                             [asdict(line) for line in stored])
+
+    # -- cancellation -----------------------------------------------------------------
+    def request_cancel(self, task_id: UUID, *, actor: str) -> Finished:
+        """Ask a task to stop. Not yet running (or only waiting for an agent): it ends
+        cancelled now. Running: its steps and its agent job are asked to stop, and the
+        orchestration ends it cancelled once they have. ``granted`` is an orchestration
+        to wake when the cancelled task handed on its environment."""
+        with self.services.db.transaction() as conn:
+            task = task_store.get_task(conn, task_id, for_update=True)
+            if TaskStatus(task.status).terminal:
+                raise InvalidTransition(f"task {task_id} already ended ({task.status})",
+                                        field="status")
+            conn.execute("UPDATE tasks SET cancel_requested = true WHERE id = %s", (task_id,))
+            leased = [j for j in job_store.request_cancel(conn, task_id)
+                      if j.status == "leased"]
+            activity_store.record(conn, actor=actor, action="task.cancel_requested",
+                                  project_id=task.project_id,
+                                  environment_id=task.environment_id, task_id=task.id,
+                                  details={"status": task.status})
+        if task.status != TaskStatus.RUNNING and not leased:
+            done = self.finish(task_id, TaskStatus.CANCELLED, actor=actor,
+                               reason=f"cancelled by {actor}", error=f"cancelled by {actor}")
+            return Finished(done.task or task, done.granted)
+        return Finished(task, None)
+
+    def cancel_requested(self, task_id: UUID) -> bool:
+        """True once the task was asked to stop or has already ended."""
+        with self.services.db.transaction() as conn:
+            row = conn.execute("SELECT status, cancel_requested FROM tasks WHERE id = %s",
+                               (task_id,)).fetchone()
+        return row is None or row["cancel_requested"] or TaskStatus(row["status"]).terminal
