@@ -43,7 +43,9 @@ def publish_task_update(rt: Realtime, task_json: Mapping[str, Any]) -> bool:
     return to_project and to_task
 
 
-def _line(line: Mapping[str, Any]) -> dict[str, Any]:
+def _line(line: Any) -> dict[str, Any]:
+    if hasattr(line, "to_json"):  # a shared.logs.LogLine
+        line = line.to_json()
     at = line.get("at")
     return {"seq": int(line["seq"]),
             "at": at.isoformat().replace("+00:00", "Z") if hasattr(at, "isoformat") else at,
@@ -51,8 +53,10 @@ def _line(line: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def publish_task_log(rt: Realtime, task_id: object, project_id: object,
-                     lines: Iterable[Mapping[str, Any]]) -> bool:
-    """Send new log lines (ascending ``seq``) to the task's group; nothing when empty.
+                     lines: Iterable[Any]) -> bool:
+    """Send new log lines to the task's group (ascending ``seq``); nothing when empty.
+
+    ``lines`` are ``shared.logs.LogLine`` objects or mappings with ``seq, at, level, text``.
 
     ``project_id`` is accepted so callers need not know which groups see logs; logs go
     only to the task group, since project pages show status, not log text.

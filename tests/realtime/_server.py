@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +47,9 @@ def free_port() -> int:
 
 @contextmanager
 def run_emulator(state_dir: Path, options: ClientOptions | None = None,
-                 cors_origins: list[str] | None = None) -> Iterator[Emulator]:
+                 cors_origins: list[str] | None = None,
+                 extra_routes: Callable[[web.Application], None] | None = None
+                 ) -> Iterator[Emulator]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     ext = SignalRExtension(options=options, cors_origins=cors_origins,
@@ -59,6 +61,8 @@ def run_emulator(state_dir: Path, options: ClientOptions | None = None,
     async def start() -> None:
         app = web.Application()
         ext.attach(app, base_url=base_url, state_dir=state_dir)
+        if extra_routes is not None:
+            extra_routes(app)
         runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -16,17 +14,10 @@ import azure.functions as func
 import jwt
 import pytest
 
-import shared.services as services_module
 from functions.http import realtime as realtime_fn
-from shared.clock import SystemClock
-from shared.db import Database
 from shared.realtime import RestRealtime
 from shared.realtime.events import publish_task_log, publish_task_update
-from shared.services import Services, install
-from shared.settings import Settings
-from shared.store import projects as project_store
-from shared.store import roles as role_store
-from shared.store import tasks as task_store
+from shared.services import Services
 from shared.tasks.views import task_json
 from tests.realtime._client import HubClient
 from tests.realtime._server import Emulator
@@ -37,34 +28,6 @@ def principal_header(user_id: str) -> str:
     data = {"identityProvider": "aad", "userId": user_id, "userDetails": f"{user_id}@x",
             "userRoles": ["anonymous", "authenticated"]}
     return base64.b64encode(json.dumps(data).encode()).decode()
-
-
-@pytest.fixture
-def app_services(db: Database, rest: RestRealtime) -> Iterator[Services]:
-    previous = services_module._services
-    svc = Services(settings=Settings.from_env({}), db=db, clock=SystemClock())
-    svc.realtime = rest  # type: ignore[attr-defined]
-    install(svc)
-    yield svc
-    install(previous)
-
-
-@pytest.fixture
-def world(app_services: Services) -> dict[str, Any]:
-    """A project with one task; ``reader`` may read it, ``stranger`` may not."""
-    suffix = secrets.token_hex(3)
-    with app_services.db.transaction() as conn:
-        project = project_store.create_project(conn, slug=f"rt-{suffix}", name="RT",
-                                               actor="test")
-        env = project_store.create_environment(conn, project_id=project.id, slug="dev",
-                                               name="Dev", actor="test")
-        task, _ = task_store.create_task(conn, project_id=project.id, environment_id=env.id,
-                                         operation="backup", parameters={},
-                                         requested_by="test")
-        role_store.assign_role(conn, project_id=project.id, principal_type="user",
-                               principal_id=f"reader-{suffix}", role="reader", actor="test")
-    return {"project": project, "task": task, "reader": f"reader-{suffix}",
-            "stranger": f"stranger-{suffix}"}
 
 
 def call(fn: Any, method: str, url: str, user: str | None, body: Any = None,
