@@ -1,1 +1,114 @@
-"""The local Durable Functions engine (see ``engine.py``); the host adapter is added later."""
+"""Durable Functions for the local host: an engine that drives the real Python SDK.
+
+``DurableExtension`` plugs the engine into ``localhost.host.Host`` (see
+``localhost/extension.py``): it claims the ``orchestrationTrigger`` and
+``activityTrigger`` functions, provides the ``durableClient`` input binding (the client
+JSON whose ``rpcBaseUrl`` is ``{host.base_url}/durabletask/``), serves the Durable HTTP
+API on the host's port, and runs activities through ``host.invoke``. Entities are not
+emulated (an orchestrator that calls one fails with a clear message).
+
+Store: in memory by default; ``database_url`` (or ``DurableExtension.from_env()`` with
+``DATABASE_URL`` set) keeps instances in Postgres so a restarted host resumes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+from localhost.durable.catalog import KINDS, FunctionRef
+from localhost.durable.engine import Engine
+from localhost.durable.http_api import DurableHttpApi, client_binding
+from localhost.durable.store import InstanceStore, MemoryStore
+
+if TYPE_CHECKING:
+    from localhost.host import Host
+
+__all__ = ["DurableExtension", "Engine"]
+
+DEFAULT_TASK_HUB = "TestHubName"  # what Core Tools uses locally
+
+
+class DurableExtension:
+    name = "durable"
+
+    def __init__(self, store: InstanceStore | None = None, *, database_url: str | None = None,
+                 task_hub: str = DEFAULT_TASK_HUB, max_activities: int = 64,
+                 extended_sessions: bool = True) -> None:
+        if store is None and database_url:
+            from localhost.durable.pg_store import PostgresStore
+
+            store = PostgresStore(database_url)
+        self.store = store or MemoryStore()
+        self.task_hub = task_hub
+        self._max_activities = max_activities
+        self._extended_sessions = extended_sessions
+        self._functions: list[FunctionRef] = []
+        self._host: Host | None = None
+        self._engine: Engine | None = None
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> DurableExtension:
+        """Postgres-backed when ``DATABASE_URL`` is set, in memory otherwise."""
+        return cls(database_url=os.environ.get("DATABASE_URL") or None, **kwargs)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("the durable extension has not started")
+        return self._engine
+
+    def bind(self, host: Host) -> None:
+        self._host = host
+        for trigger_type in ("orchestrationTrigger", "activityTrigger"):
+            host.register_trigger(trigger_type, self._claim)
+        host.register_input_binding("durableClient", self._client_value)
+        api = DurableHttpApi(_LazyEngine(self), host.base_url, self.task_hub)  # type: ignore[arg-type]
+        api.add_routes(host.web)
+
+    def _claim(self, fn: Any) -> None:
+        trigger = _attr(fn, "trigger", "trigger_binding") or {}
+        kind = KINDS.get(trigger.get("type", ""), "activity")
+        user = _attr(fn, "user_function", "func", "callable", "function")
+        self._functions.append(FunctionRef(_attr(fn, "name"), kind, user,
+                                           trigger.get("name", ""), fn))
+
+    def _client_value(self, fn: Any, binding: dict[str, Any]) -> str:
+        assert self._host is not None
+        hub = binding.get("taskHub") or self.task_hub
+        return json.dumps(client_binding(self._host.base_url, hub))
+
+    async def start(self) -> None:
+        host = self._host
+        assert host is not None, "bind() must run before start()"
+
+        async def invoke(ref: FunctionRef, trigger_value: Any) -> Any:
+            return await host.invoke(ref.handle, trigger_value)
+
+        self._engine = Engine(self._functions, invoke, self.store,
+                              max_activities=self._max_activities,
+                              extended_sessions=self._extended_sessions)
+        await self._engine.start()
+
+    async def stop(self) -> None:
+        if self._engine is not None:
+            await self._engine.stop()
+
+
+class _LazyEngine:
+    """Routes are added in ``bind``; the engine exists only from ``start``."""
+
+    def __init__(self, ext: DurableExtension) -> None:
+        self._ext = ext
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ext.engine, name)
+
+
+def _attr(obj: Any, *names: str) -> Any:
+    for name in names:
+        value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+        if value is not None:
+            return value
+    return None
