@@ -96,6 +96,9 @@ class Agent(_FromRow):
     last_heartbeat_at: datetime | None
     created_at: datetime
     labels: tuple[str, ...] = field(default=())
+    online: bool = False
+    revoked_at: datetime | None = None
+    key_rotated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,10 @@ class Job(_FromRow):
     created_at: datetime
     claimed_at: datetime | None
     finished_at: datetime | None
+    max_attempts: int = 1
+    progress: int | None = None
+    event_delivered_at: datetime | None = None
+    event_attempts: int = 0
 
 
 @dataclass(frozen=True)

@@ -36,23 +36,27 @@ def list_pools(conn: Connection[Any]) -> list[AgentPool]:
 
 
 def create_registration_token(conn: Connection[Any], *, pool_id: UUID, token_hash: str,
-                              expires_at: datetime, multi_use: bool, actor: str) -> UUID:
+                              expires_at: datetime, multi_use: bool, actor: str,
+                              max_uses: int | None = None) -> UUID:
     row = conn.execute(
         "INSERT INTO registration_tokens (pool_id, token_hash, multi_use, created_by,"
-        " expires_at) VALUES (%s, %s, %s, %s, %s) RETURNING id",
-        (pool_id, token_hash, multi_use, actor, expires_at)).fetchone()
+        " expires_at, max_uses) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+        (pool_id, token_hash, multi_use, actor, expires_at, max_uses)).fetchone()
     assert row is not None
     activity.record(conn, actor=actor, action="pool.token_issued",
-                    details={"poolId": str(pool_id), "multiUse": multi_use})
+                    details={"poolId": str(pool_id), "multiUse": multi_use,
+                             "maxUses": max_uses, "expiresAt": expires_at.isoformat()})
     return row["id"]
 
 
 def consume_registration_token(conn: Connection[Any], *, token_hash: str,
                                now: datetime) -> UUID | None:
-    """Use a token once (or again, if multi-use) while it is valid; return its pool id."""
+    """Use a token once (or again, if multi-use, up to max_uses) while it is valid;
+    return its pool id."""
     row = conn.execute(
         "UPDATE registration_tokens SET uses = uses + 1 WHERE token_hash = %s"
-        " AND expires_at > %s AND (multi_use OR uses = 0) RETURNING pool_id",
+        " AND expires_at > %s AND ((multi_use AND (max_uses IS NULL OR uses < max_uses))"
+        " OR uses = 0) RETURNING pool_id",
         (token_hash, now)).fetchone()
     return None if row is None else row["pool_id"]
 
@@ -97,9 +101,13 @@ def get_agent(conn: Connection[Any], agent_id: UUID) -> Agent:
 
 def find_agent_by_key_hash(conn: Connection[Any], key_hash: str,
                            now: datetime) -> Agent | None:
-    """The enabled agent whose current (or still-valid previous) key hashes to this."""
+    """The unrevoked agent whose current (or still-valid previous) key hashes to this.
+
+    A disabled agent still authenticates (it keeps heartbeating and shows as disabled);
+    it is only never given work."""
     row = conn.execute(
-        f"{_AGENT_SELECT} WHERE a.enabled AND ((a.key_hash = %s AND a.key_expires_at > %s)"
+        f"{_AGENT_SELECT} WHERE a.revoked_at IS NULL"
+        " AND ((a.key_hash = %s AND a.key_expires_at > %s)"
         " OR (a.previous_key_hash = %s AND a.previous_key_expires_at > %s)) GROUP BY a.id",
         (key_hash, now, key_hash, now)).fetchone()
     return None if row is None else _agent(row)
@@ -115,13 +123,62 @@ def rotate_key(conn: Connection[Any], agent_id: UUID, *, new_hash: str,
                new_expires_at: datetime, grace_until: datetime) -> None:
     conn.execute(
         "UPDATE agents SET previous_key_hash = key_hash, previous_key_expires_at = %s,"
-        " key_hash = %s, key_expires_at = %s WHERE id = %s",
+        " key_hash = %s, key_expires_at = %s, key_rotated_at = now() WHERE id = %s",
         (grace_until, new_hash, new_expires_at, agent_id))
 
 
-def record_heartbeat(conn: Connection[Any], agent_id: UUID, now: datetime) -> None:
-    conn.execute("UPDATE agents SET last_heartbeat_at = %s WHERE id = %s", (now, agent_id))
+def record_heartbeat(conn: Connection[Any], agent_id: UUID, now: datetime, *,
+                     version: str | None = None, os: str | None = None) -> bool:
+    """Note that the agent is alive; return True if it was offline until now."""
+    row = conn.execute(
+        "UPDATE agents a SET last_heartbeat_at = %s, online = true,"
+        " version = COALESCE(%s, a.version), os = COALESCE(%s, a.os)"
+        " FROM (SELECT online FROM agents WHERE id = %s FOR UPDATE) prev"
+        " WHERE a.id = %s RETURNING prev.online AS was_online",
+        (now, version, os, agent_id, agent_id)).fetchone()
+    return row is not None and not row["was_online"]
 
+
+def mark_offline(conn: Connection[Any], cutoff: datetime) -> list[Agent]:
+    """Agents published as online whose last heartbeat is older than ``cutoff``: flip them
+    to offline (each exactly once, even with several reapers) and return them."""
+    rows = conn.execute(
+        "UPDATE agents SET online = false WHERE id IN (SELECT id FROM agents WHERE online"
+        " AND (last_heartbeat_at IS NULL OR last_heartbeat_at < %s) FOR UPDATE SKIP LOCKED)"
+        " RETURNING id", (cutoff,)).fetchall()
+    return [get_agent(conn, r["id"]) for r in rows]
+
+
+def revoke(conn: Connection[Any], agent_id: UUID, *, actor: str, now: datetime) -> Agent:
+    """Invalidate every key of the agent for good; it must register again."""
+    agent = get_agent(conn, agent_id)
+    conn.execute(
+        "UPDATE agents SET revoked_at = %s, enabled = false, online = false,"
+        " key_expires_at = LEAST(key_expires_at, %s), previous_key_hash = NULL,"
+        " previous_key_expires_at = NULL WHERE id = %s", (now, now, agent_id))
+    activity.record(conn, actor=actor, action="agent.revoked",
+                    details={"agentId": str(agent_id), "poolId": str(agent.pool_id)})
+    return get_agent(conn, agent_id)
+
+
+def capable_agents(conn: Connection[Any], pool_id: UUID, demands: list[str],
+                   online_since: datetime) -> dict[str, int]:
+    """How many enabled agents of the pool have every demanded label: in total, online
+    (heartbeat since ``online_since``) and of those, busy (no free capacity)."""
+    row = conn.execute(
+        "WITH capable AS (SELECT a.id, a.capacity, a.last_heartbeat_at FROM agents a"
+        "  WHERE a.pool_id = %(pool)s AND a.enabled AND a.revoked_at IS NULL"
+        "  AND %(demands)s::text[] <@ COALESCE((SELECT array_agg(l.label) FROM agent_labels l"
+        "   WHERE l.agent_id = a.id), '{}'))"
+        " SELECT count(*) AS total,"
+        "  count(*) FILTER (WHERE last_heartbeat_at >= %(since)s) AS online,"
+        "  count(*) FILTER (WHERE last_heartbeat_at >= %(since)s AND capacity <= (SELECT"
+        "   count(*) FROM jobs j WHERE j.agent_id = capable.id AND j.status = 'leased'))"
+        "   AS busy"
+        " FROM capable", {"pool": pool_id, "demands": sorted(set(demands)),
+                          "since": online_since}).fetchone()
+    assert row is not None
+    return {"total": row["total"], "online": row["online"], "busy": row["busy"]}
 
 def set_enabled(conn: Connection[Any], agent_id: UUID, enabled: bool, *, actor: str) -> None:
     agent = get_agent(conn, agent_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -16,15 +17,26 @@ NOTIFY_CHANNEL = "cloudops_jobs"
 
 
 def create_job(conn: Connection[Any], *, task_id: UUID, pool_id: UUID, kind: str,
-               payload: dict[str, Any], demands: list[str]) -> Job:
+               payload: dict[str, Any], demands: list[str], max_attempts: int = 1) -> Job:
     row = conn.execute(
-        "INSERT INTO jobs (task_id, pool_id, kind, payload, demands) VALUES (%s, %s, %s, %s, %s)"
-        " RETURNING *", (task_id, pool_id, kind, Jsonb(payload), sorted(set(demands)))
+        "INSERT INTO jobs (task_id, pool_id, kind, payload, demands, max_attempts)"
+        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
+        (task_id, pool_id, kind, Jsonb(payload), sorted(set(demands)), max_attempts)
     ).fetchone()
     assert row is not None
-    # Wake long-polling agents of this pool once the transaction commits.
-    conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(pool_id)))
+    notify_pending(conn, Job.from_row(row))
     return Job.from_row(row)
+
+
+def notify_pending(conn: Connection[Any], job: Job) -> None:
+    """Wake long-polling agents of the job's pool once the transaction commits.
+
+    The payload carries the pool and demands, so a listener wakes only a waiter that
+    can take the job instead of every idle agent.
+    """
+    payload = json.dumps({"pool": str(job.pool_id), "demands": list(job.demands),
+                          "job": str(job.id)})
+    conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, payload))
 
 
 def get_job(conn: Connection[Any], job_id: UUID) -> Job:
@@ -35,19 +47,24 @@ def get_job(conn: Connection[Any], job_id: UUID) -> Job:
 
 
 def claim_next_job(conn: Connection[Any], *, agent_id: UUID, pool_id: UUID,
-                   labels: list[str], now: datetime, lease: timedelta) -> Job | None:
-    """Lease the oldest pending job of the pool whose demands the agent's labels cover.
+                   labels: list[str], now: datetime, lease: timedelta,
+                   capacity: int = 1) -> Job | None:
+    """Lease the oldest pending job of the pool whose demands the agent's labels cover,
+    unless the agent already holds ``capacity`` leased jobs.
 
     ``FOR UPDATE SKIP LOCKED`` lets many agents claim at once without waiting on each other.
     """
     row = conn.execute(
         "UPDATE jobs SET status = 'leased', agent_id = %(agent)s, attempts = attempts + 1,"
-        " claimed_at = %(now)s, lease_expires_at = %(until)s"
+        " claimed_at = %(now)s, lease_expires_at = %(until)s, cancel_requested = false"
         " WHERE id = (SELECT id FROM jobs WHERE status = 'pending' AND pool_id = %(pool)s"
-        "   AND demands <@ %(labels)s::text[] ORDER BY seq FOR UPDATE SKIP LOCKED LIMIT 1)"
+        "   AND NOT cancel_requested AND demands <@ %(labels)s::text[]"
+        "   AND (SELECT count(*) FROM jobs h WHERE h.agent_id = %(agent)s"
+        "        AND h.status = 'leased') < %(capacity)s"
+        "   ORDER BY seq FOR UPDATE SKIP LOCKED LIMIT 1)"
         " RETURNING *",
         {"agent": agent_id, "now": now, "until": now + lease, "pool": pool_id,
-         "labels": labels},
+         "labels": list(labels), "capacity": capacity},
     ).fetchone()
     return None if row is None else Job.from_row(row)
 
@@ -75,6 +92,53 @@ def finish_job(conn: Connection[Any], job_id: UUID, *, agent_id: UUID | None, st
         raise InvalidTransition(f"job {job_id} is {job.status}; it cannot become {status}",
                                 field="status")
     return Job.from_row(row)
+
+
+def leased_jobs(conn: Connection[Any], agent_id: UUID) -> list[Job]:
+    rows = conn.execute("SELECT * FROM jobs WHERE agent_id = %s AND status = 'leased'"
+                        " ORDER BY seq", (agent_id,)).fetchall()
+    return [Job.from_row(r) for r in rows]
+
+
+def repend_job(conn: Connection[Any], job_id: UUID) -> Job:
+    """Hand a leased job back to the pool (its agent vanished and the kind is safe to
+    repeat); the caller notifies listeners."""
+    row = conn.execute(
+        "UPDATE jobs SET status = 'pending', agent_id = NULL, lease_expires_at = NULL,"
+        " claimed_at = NULL, progress = NULL WHERE id = %s AND status = 'leased' RETURNING *",
+        (job_id,)).fetchone()
+    if row is None:
+        job = get_job(conn, job_id)
+        raise InvalidTransition(f"job {job_id} is {job.status}; it cannot be re-pended",
+                                field="status")
+    return Job.from_row(row)
+
+
+def set_job_progress(conn: Connection[Any], job_id: UUID, progress: int) -> None:
+    conn.execute("UPDATE jobs SET progress = GREATEST(COALESCE(progress, 0), %s)"
+                 " WHERE id = %s", (progress, job_id))
+
+
+def undelivered_events(conn: Connection[Any], *, finished_before: datetime,
+                       max_attempts: int, limit: int = 100) -> list[Job]:
+    """Finished jobs whose orchestration has not been told yet (the event outbox)."""
+    rows = conn.execute(
+        "SELECT * FROM jobs WHERE finished_at IS NOT NULL AND event_delivered_at IS NULL"
+        " AND finished_at < %s AND event_attempts < %s ORDER BY finished_at LIMIT %s"
+        " FOR UPDATE SKIP LOCKED", (finished_before, max_attempts, limit)).fetchall()
+    return [Job.from_row(r) for r in rows]
+
+
+def mark_event(conn: Connection[Any], job_id: UUID, *, delivered_at: datetime | None) -> None:
+    """Record one delivery attempt of the job's external event (and its success)."""
+    conn.execute("UPDATE jobs SET event_attempts = event_attempts + 1,"
+                 " event_delivered_at = %s WHERE id = %s", (delivered_at, job_id))
+
+
+def cancelled_pending(conn: Connection[Any]) -> list[Job]:
+    rows = conn.execute("SELECT * FROM jobs WHERE status = 'pending' AND cancel_requested"
+                        " FOR UPDATE SKIP LOCKED").fetchall()
+    return [Job.from_row(r) for r in rows]
 
 
 def expired_leases(conn: Connection[Any], now: datetime) -> list[Job]:

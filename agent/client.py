@@ -1,0 +1,112 @@
+"""The agent's HTTP client for the control plane's agent endpoints (and nothing else).
+
+Errors are sorted by what the agent should do about them: ``AuthRejected`` (401: the key
+is no longer valid, stop), ``JobGone`` (404/409 on a job: it is not ours any more, stop
+it), ``Transient`` (network, 5xx, 429: back off and retry). A long poll answered 204 is
+simply "no job", never an error.
+"""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+import requests
+
+from agent import __version__
+
+
+class AgentError(Exception):
+    """Base of the errors the client raises."""
+
+
+class AuthRejected(AgentError):
+    """The control plane refused the key (unknown, expired, revoked or rotated out)."""
+
+
+class JobGone(AgentError):
+    """The job is no longer leased to this agent (lost, cancelled, handed on)."""
+
+
+class Transient(AgentError):
+    """Worth retrying after a backoff."""
+
+
+class Rejected(AgentError):
+    """A 4xx that retrying will not fix (bad request)."""
+
+
+def _detail(resp: requests.Response) -> str:
+    try:
+        body = resp.json()
+        return str(body.get("detail") or body.get("title") or resp.reason)
+    except ValueError:
+        return resp.reason or str(resp.status_code)
+
+
+class ControlPlane:
+    def __init__(self, url: str, key: str | None = None, *, timeout: float = 30.0) -> None:
+        self.base = url.rstrip("/") + "/api"
+        self._key = key
+        self._timeout = timeout
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = f"cloudops-agent/{__version__}"
+
+    def set_key(self, key: str) -> None:
+        self._key = key
+
+    def _call(self, method: str, path: str, *, json: Any = None, params: Any = None,
+              timeout: float | None = None, job: bool = False,
+              auth: bool = True) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self._key}"} if auth and self._key else {}
+        try:
+            resp = self._session.request(method, self.base + path, json=json, params=params,
+                                         headers=headers, timeout=timeout or self._timeout)
+        except requests.RequestException as exc:
+            raise Transient(f"{method} {path}: {type(exc).__name__}") from None
+        if resp.status_code < 400:
+            return resp
+        detail = _detail(resp)
+        if resp.status_code == 401:
+            raise AuthRejected(detail)
+        if job and resp.status_code in (404, 409):
+            raise JobGone(detail)
+        if resp.status_code in (408, 429) or resp.status_code >= 500:
+            raise Transient(f"{method} {path}: {resp.status_code} {detail}")
+        raise Rejected(f"{method} {path}: {resp.status_code} {detail}")
+
+    # -- endpoints ---------------------------------------------------------------------
+    def register(self, *, token: str, name: str, labels: list[str],
+                 capacity: int = 1) -> dict[str, Any]:
+        body = {"token": token, "name": name, "labels": labels, "version": __version__,
+                "os": platform.platform(terse=True), "capacity": capacity}
+        return self._call("POST", "/agent/register", json=body, auth=False).json()
+
+    def rotate_key(self) -> dict[str, Any]:
+        return self._call("POST", "/agent/key").json()
+
+    def heartbeat(self, running: list[str]) -> dict[str, Any]:
+        body = {"running": running, "version": __version__,
+                "os": platform.platform(terse=True)}
+        return self._call("POST", "/agent/heartbeat", json=body).json()
+
+    def next_job(self, wait: float) -> dict[str, Any] | None:
+        resp = self._call("GET", "/agent/jobs/next", params={"wait": f"{wait:g}"},
+                          timeout=wait + 20)
+        return None if resp.status_code == 204 else resp.json()
+
+    def logs(self, job_id: str, lines: list[str], progress: int | None = None) -> bool:
+        """Send log lines; returns whether the control plane asks to cancel."""
+        body: dict[str, Any] = {"lines": lines}
+        if progress is not None:
+            body["progress"] = progress
+        resp = self._call("POST", f"/agent/jobs/{job_id}/logs", json=body, job=True)
+        return bool(resp.json().get("cancel"))
+
+    def result(self, job_id: str, status: str, result: dict[str, Any] | None = None,
+               error: str | None = None) -> dict[str, Any]:
+        body = {"status": status, "result": result, "error": error}
+        return self._call("POST", f"/agent/jobs/{job_id}/result", json=body, job=True).json()
+
+    def close(self) -> None:
+        self._session.close()

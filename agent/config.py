@@ -1,0 +1,104 @@
+"""The agent's config file: where the control plane is, who the agent is, its key, and
+the named resources it may touch (database connections, clusters, executables).
+
+Stored as JSON with mode 0600 (it holds the key and database passwords), written
+atomically so a crash mid-write never leaves half a file. Example::
+
+    {"url": "http://127.0.0.1:7071", "agentId": "...", "name": "laptop", "pool": "local",
+     "labels": ["pg", "linux"], "key": "coa_...", "keyExpiresAt": "...",
+     "heartbeatIntervalSeconds": 10, "capacity": 1,
+     "connections": {"demo-dev": "postgresql://postgres@127.0.0.1:5432/demo_dev"},
+     "clusters": {"aks-dev": {"kubeconfig": "~/.kube/config", "context": "dev"}},
+     "allowedExecutables": ["/opt/scripts/deploy.sh", "python3"],
+     "workDir": "~/.local/state/cloudops-agent"}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PATH = Path("~/.config/cloudops-agent/config.json")
+_JSON_NAMES = {"agent_id": "agentId", "key_expires_at": "keyExpiresAt",
+               "heartbeat_interval_seconds": "heartbeatIntervalSeconds",
+               "allowed_executables": "allowedExecutables", "work_dir": "workDir",
+               "shutdown_grace_seconds": "shutdownGraceSeconds"}
+
+
+class ConfigError(ValueError):
+    """The config file is missing, unreadable or lacks something the agent needs."""
+
+
+@dataclass
+class AgentConfig:
+    url: str
+    agent_id: str
+    name: str
+    pool: str
+    key: str
+    key_expires_at: str = ""
+    labels: list[str] = field(default_factory=list)
+    heartbeat_interval_seconds: float = 10.0
+    capacity: int = 1
+    connections: dict[str, str] = field(default_factory=dict)
+    clusters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    allowed_executables: list[str] | None = None
+    work_dir: str = "~/.local/state/cloudops-agent"
+    shutdown_grace_seconds: float = 30.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {_JSON_NAMES.get(k, k): v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AgentConfig:
+        back = {v: k for k, v in _JSON_NAMES.items()}
+        values = {back.get(k, k): v for k, v in data.items()}
+        known = set(cls.__dataclass_fields__)
+        try:
+            return cls(**{k: v for k, v in values.items() if k in known})
+        except TypeError as exc:
+            raise ConfigError(f"config is incomplete: {exc}") from None
+
+    @property
+    def work_path(self) -> Path:
+        return Path(self.work_dir).expanduser()
+
+
+def config_path(path: str | os.PathLike[str] | None) -> Path:
+    raw = path or os.environ.get("CLOUDOPS_AGENT_CONFIG") or DEFAULT_PATH
+    return Path(raw).expanduser()
+
+
+def load(path: str | os.PathLike[str] | None = None) -> AgentConfig:
+    p = config_path(path)
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"no agent config at {p}: run 'cloudops-agent register' first"
+                          ) from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read agent config {p}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"agent config {p} must be a JSON object")
+    return AgentConfig.from_json(data)
+
+
+def save(config: AgentConfig, path: str | os.PathLike[str] | None = None) -> Path:
+    """Write atomically with mode 0600 (the file holds secrets)."""
+    p = config_path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".config-", dir=p.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(config.to_json(), f, indent=2)
+            f.write("\n")
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p

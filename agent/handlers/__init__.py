@@ -1,0 +1,69 @@
+"""Job handlers by kind, and what every handler gets: ``JobContext``.
+
+A handler takes the job's payload and a context, returns the job's result dict, and
+raises ``JobFailed`` with a reason for a clean failure. Payloads (built by the control
+plane's orchestrations):
+
+- ``backup``  {"connection", "uploadUrl", "artifact"} → {"sizeBytes", "sha256", "artifact"}
+- ``restore`` {"connection", "downloadUrl", "sha256", "safetyUploadUrl", "safetyArtifact",
+  "database"?, "createDatabase"?} → {"safetyBackup": {"sizeBytes", "sha256", "artifact"}}
+- ``script``  {"script", "argv": [...], "timeoutSeconds", "env": {...}} → {"exitCode"}
+- ``restart`` {"cluster", "namespace", "workload", "kind": "deployment"|"statefulset"|
+  "daemonset", "timeoutSeconds"?} → {"cluster", "namespace", "workload", "readyReplicas"}
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.config import AgentConfig
+
+
+class JobFailed(Exception):
+    """A clean failure: the message is the reason the task shows."""
+
+
+class JobCancelled(Exception):
+    """The control plane asked to stop the job (or the agent is shutting down)."""
+
+
+@dataclass
+class JobContext:
+    job_id: str
+    kind: str
+    config: AgentConfig
+    log: Callable[[str], None]
+    progress: Callable[[int], None]
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise JobCancelled("cancelled")
+
+
+Handler = Callable[[dict[str, Any], JobContext], dict[str, Any]]
+
+
+def handler_for(kind: str) -> Handler:
+    from agent.handlers import kube, postgres, script
+
+    handlers: dict[str, Handler] = {
+        "backup": postgres.backup,
+        "restore": postgres.restore,
+        "script": script.run_script,
+        "restart": kube.restart,
+    }
+    if kind not in handlers:
+        raise JobFailed(f"this agent cannot run {kind!r} jobs (it knows "
+                        f"{', '.join(sorted(handlers))})")
+    return handlers[kind]
+
+
+def require(payload: dict[str, Any], name: str, kind: type = str) -> Any:
+    value = payload.get(name)
+    if not isinstance(value, kind) or (isinstance(value, str) and not value):
+        raise JobFailed(f"job payload lacks {name!r}")
+    return value

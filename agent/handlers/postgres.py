@@ -1,0 +1,225 @@
+"""Database backup and restore with the Postgres client tools.
+
+The agent resolves a connection *name* from its own config; the control plane never sees
+credentials. The password travels to ``pg_dump``/``pg_restore`` through ``PGPASSWORD``,
+never on a command line. Artifacts move over the short-lived URLs the control plane
+issues (Azure Blob SAS, or the local host's artifact endpoint) with a plain HTTP PUT /
+GET; the sha256 is computed while streaming.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import requests
+
+from agent import process
+from agent.handlers import JobCancelled, JobContext, JobFailed, require
+
+CHUNK = 1024 * 1024
+BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
+
+
+def connection_url(ctx: JobContext, name: str) -> str:
+    url = ctx.config.connections.get(name)
+    if not url:
+        raise JobFailed(f"this agent has no database connection named {name!r}")
+    return url
+
+
+def split_password(url: str, database: str | None = None) -> tuple[str, dict[str, str]]:
+    """A URL without its password (safe in argv) and the libpq env carrying it."""
+    parts = urlsplit(url)
+    env: dict[str, str] = {}
+    netloc = parts.netloc
+    if parts.password is not None:
+        env["PGPASSWORD"] = unquote(parts.password)
+        user = parts.username or ""
+        host = netloc.rsplit("@", 1)[1]
+        netloc = f"{quote(user, safe='')}@{host}" if user else host
+    path = parts.path if database is None else "/" + quote(database, safe="")
+    return urlunsplit((parts.scheme, netloc, path, parts.query, "")), env
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    return {k: os.environ[k] for k in BASE_ENV if k in os.environ} | extra
+
+
+class _HashingReader:
+    """A file wrapper that hashes what it hands to the uploader."""
+
+    def __init__(self, f: BinaryIO, ctx: JobContext) -> None:
+        self._f, self._ctx = f, ctx
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        self._ctx.check_cancel()
+        data = self._f.read(CHUNK if n is None or n < 0 else min(n, CHUNK))
+        self.sha.update(data)
+        self.size += len(data)
+        return data
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.read(CHUNK):
+            yield chunk
+
+
+def _upload(path: Path, url: str, ctx: JobContext) -> tuple[int, str]:
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        reader = _HashingReader(f, ctx)
+        try:
+            resp = requests.put(url, data=reader, timeout=(10, 600), headers={
+                "x-ms-blob-type": "BlockBlob", "Content-Type": "application/octet-stream",
+                "Content-Length": str(size)})
+        except requests.RequestException as exc:
+            raise JobFailed(f"upload failed: {type(exc).__name__}") from None
+    if resp.status_code >= 300:
+        raise JobFailed(f"upload refused: HTTP {resp.status_code}")
+    if reader.size != size:
+        raise JobFailed(f"upload sent {reader.size} of {size} bytes")
+    return size, reader.sha.hexdigest()
+
+
+def _dump(url: str, target: Path, ctx: JobContext) -> None:
+    safe_url, env = split_password(url)
+    outcome = process.run(
+        ["pg_dump", "-Fc", "--no-password", "--dbname", safe_url, "--file", str(target)],
+        env=_env(env), on_line=lambda line: ctx.log(f"pg_dump: {line}"), cancel=ctx.cancel)
+    if outcome.cancelled:
+        raise JobCancelled("cancelled during pg_dump")
+    if outcome.exit_code != 0:
+        raise JobFailed(f"pg_dump exited with code {outcome.exit_code}")
+
+
+def _backup_to(url: str, upload_url: str, artifact: str, ctx: JobContext,
+               workdir: Path, label: str) -> dict[str, Any]:
+    target = workdir / f"{label}.dump"
+    ctx.log(f"{label}: running pg_dump -Fc")
+    _dump(url, target, ctx)
+    ctx.log(f"{label}: uploading {target.stat().st_size} bytes as {artifact}")
+    size, sha = _upload(target, upload_url, ctx)
+    target.unlink(missing_ok=True)
+    ctx.log(f"{label}: uploaded {size} bytes, sha256 {sha}")
+    return {"sizeBytes": size, "sha256": sha, "artifact": artifact}
+
+
+def _workdir(ctx: JobContext) -> Path:
+    base = ctx.config.work_path / "jobs"
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{ctx.job_id}-", dir=base))
+
+
+def backup(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    url = connection_url(ctx, require(payload, "connection"))
+    upload_url = require(payload, "uploadUrl")
+    artifact = require(payload, "artifact")
+    workdir = _workdir(ctx)
+    try:
+        ctx.progress(5)
+        result = _backup_to(url, upload_url, artifact, ctx, workdir, "backup")
+        ctx.progress(100)
+        return result
+    finally:
+        _cleanup(workdir)
+
+
+def _download(url: str, target: Path, ctx: JobContext) -> tuple[int, str]:
+    sha = hashlib.sha256()
+    size = 0
+    try:
+        with requests.get(url, stream=True, timeout=(10, 600)) as resp:
+            if resp.status_code != 200:
+                raise JobFailed(f"download refused: HTTP {resp.status_code}")
+            with target.open("wb") as f:
+                for chunk in resp.iter_content(CHUNK):
+                    ctx.check_cancel()
+                    sha.update(chunk)
+                    size += len(chunk)
+                    f.write(chunk)
+    except requests.RequestException as exc:
+        raise JobFailed(f"download failed: {type(exc).__name__}") from None
+    return size, sha.hexdigest()
+
+
+def _database_exists(url: str, ctx: JobContext) -> bool:
+    """Whether the URL's database exists (asks the server's maintenance database)."""
+    parts = urlsplit(url)
+    name = unquote(parts.path.lstrip("/"))
+    maintenance, env = split_password(url, "postgres")
+    lines: list[str] = []
+    outcome = process.run(
+        ["psql", "--no-password", "-Atq", "--dbname", maintenance, "-c",
+         f"SELECT 1 FROM pg_database WHERE datname = '{name.replace(chr(39), chr(39) * 2)}'"],
+        env=_env(env), on_line=lines.append)
+    if outcome.exit_code != 0:
+        raise JobFailed("cannot reach the database server: " + " ".join(lines[-3:]))
+    return "1" in lines
+
+
+def _create_database(url: str, ctx: JobContext) -> None:
+    name = unquote(urlsplit(url).path.lstrip("/"))
+    maintenance, env = split_password(url, "postgres")
+    outcome = process.run(["createdb", "--no-password", "--maintenance-db", maintenance, name],
+                          env=_env(env), on_line=lambda line: ctx.log(f"createdb: {line}"))
+    if outcome.exit_code != 0:
+        raise JobFailed(f"createdb {name} exited with code {outcome.exit_code}")
+
+
+def restore(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    url = connection_url(ctx, require(payload, "connection"))
+    if payload.get("database"):
+        parts = urlsplit(url)
+        url = urlunsplit(parts._replace(path="/" + quote(str(payload["database"]), safe="")))
+    download_url = require(payload, "downloadUrl")
+    expected = require(payload, "sha256").lower()
+    workdir = _workdir(ctx)
+    try:
+        artifact = workdir / "restore.dump"
+        ctx.log("downloading the backup")
+        size, sha = _download(download_url, artifact, ctx)
+        if sha != expected:
+            raise JobFailed(f"sha256 mismatch: the backup is {sha}, expected {expected};"
+                            " nothing was restored")
+        ctx.log(f"downloaded {size} bytes, sha256 verified")
+        ctx.progress(25)
+        safety: dict[str, Any] | None = None
+        if payload.get("createDatabase") and not _database_exists(url, ctx):
+            ctx.log("target database does not exist yet: creating it (no safety backup)")
+            _create_database(url, ctx)
+        else:
+            safety = _backup_to(url, require(payload, "safetyUploadUrl"),
+                                require(payload, "safetyArtifact"), ctx, workdir,
+                                "safety backup")
+        ctx.progress(60)
+        ctx.check_cancel()
+        safe_url, env = split_password(url)
+        ctx.log("running pg_restore --clean --if-exists")
+        outcome = process.run(
+            ["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges",
+             "--no-password", "--exit-on-error", "--single-transaction",
+             "--dbname", safe_url, str(artifact)],
+            env=_env(env), on_line=lambda line: ctx.log(f"pg_restore: {line}"),
+            cancel=ctx.cancel)
+        if outcome.cancelled:
+            raise JobCancelled("cancelled during pg_restore (its transaction rolled back)")
+        if outcome.exit_code != 0:
+            raise JobFailed(f"pg_restore exited with code {outcome.exit_code}; the restore"
+                            " ran in one transaction and was rolled back")
+        ctx.progress(100)
+        return {"safetyBackup": safety, "sizeBytes": size, "sha256": sha}
+    finally:
+        _cleanup(workdir)
+
+
+def _cleanup(workdir: Path) -> None:
+    for child in workdir.glob("*"):
+        child.unlink(missing_ok=True)
+    workdir.rmdir()

@@ -1,0 +1,66 @@
+"""Run a catalogue script: argv executed directly (no shell, so metacharacters in
+parameters are plain text), an explicit environment, a timeout that kills the whole
+process tree, output streamed to the task log, and the exit code as the result."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import deque
+from typing import Any
+
+from agent import process
+from agent.handlers import JobCancelled, JobContext, JobFailed, require
+
+BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+TAIL_LINES = 20
+
+
+def _check_allowed(argv0: str, allowed: list[str] | None) -> str:
+    resolved = shutil.which(argv0) or argv0
+    if allowed is None:
+        return resolved
+    allowed_paths = {shutil.which(a) or a for a in allowed}
+    if argv0 in allowed or resolved in allowed_paths:
+        return resolved
+    raise JobFailed(f"executable {argv0!r} is not in this agent's allowedExecutables")
+
+
+def run_script(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    argv = require(payload, "argv", list)
+    if not argv or not all(isinstance(a, str) for a in argv):
+        raise JobFailed("argv must be a non-empty list of strings")
+    timeout = payload.get("timeoutSeconds", 600)
+    if not isinstance(timeout, int | float) or timeout <= 0:
+        raise JobFailed("timeoutSeconds must be a positive number")
+    extra = payload.get("env") or {}
+    if not isinstance(extra, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in extra.items()):
+        raise JobFailed("env must map names to strings")
+    executable = _check_allowed(argv[0], ctx.config.allowed_executables)
+    env = {k: os.environ[k] for k in BASE_ENV if k in os.environ} | extra
+    workdir = ctx.config.work_path / "jobs" / ctx.job_id
+    workdir.mkdir(parents=True, exist_ok=True)
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+
+    def on_line(line: str) -> None:
+        tail.append(line)
+        ctx.log(line)
+
+    ctx.log(f"$ {' '.join(argv)}")
+    try:
+        outcome = process.run([executable, *argv[1:]], env=env, on_line=on_line,
+                              timeout=float(timeout), cancel=ctx.cancel, cwd=str(workdir))
+    except FileNotFoundError:
+        raise JobFailed(f"executable {argv[0]!r} not found on this agent") from None
+    except PermissionError:
+        raise JobFailed(f"executable {argv[0]!r} is not executable") from None
+    if outcome.cancelled:
+        raise JobCancelled("cancelled: the script's process tree was stopped")
+    if outcome.timed_out:
+        raise JobFailed(f"timed out after {timeout:g} s; the script's process tree was "
+                        "killed\n" + "\n".join(tail))
+    if outcome.exit_code != 0:
+        raise JobFailed(f"{payload.get('script') or argv[0]} exited with code "
+                        f"{outcome.exit_code}; last lines:\n" + "\n".join(tail))
+    return {"exitCode": 0}
