@@ -1,0 +1,115 @@
+"""Activities of the App Service slot-swap deploy: set version, restart, health check, swap.
+
+Each takes the orchestrator's ``ref`` — ``{taskId, target, version, packageUrl, image}``
+(plus ``where`` for health checks, optional ``expectProduction`` for swaps) — calls the
+deploy adapter in ``shared.appservice``, writes one line to the task log, and returns the
+adapter's small result dict. The plain functions (``set_version`` ...) take the deployer as
+an argument so tests run them without a host; the triggers build it from the settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import azure.durable_functions as df
+
+from shared.appservice import AppServiceDeployer, SlotTarget
+from shared.services import services
+
+bp = df.Blueprint()
+log = logging.getLogger("cloudops.appservice")
+
+_lock = threading.Lock()
+_factory: Callable[[], AppServiceDeployer] | None = None
+_default: AppServiceDeployer | None = None
+
+
+def use_deployer(factory: Callable[[], AppServiceDeployer] | None) -> None:
+    """Replace how the triggers get their deployer (local host stand-ins, tests); None resets."""
+    global _factory, _default
+    with _lock:
+        _factory, _default = factory, None
+
+
+def deployer() -> AppServiceDeployer:
+    """The deployer the triggers use: an installed factory's, else one from the settings."""
+    global _default
+    if _factory is not None:
+        return _factory()
+    with _lock:
+        if _default is None:
+            _default = AppServiceDeployer.from_settings(services().settings)
+        return _default
+
+
+# -- the plain functions (tests call these) -------------------------------------------
+def set_version(ref: dict[str, Any], deploy: AppServiceDeployer) -> dict[str, Any]:
+    return deploy.set_version(SlotTarget.from_json(ref["target"]), ref["version"],
+                              package_url=ref.get("packageUrl"), image=ref.get("image"))
+
+
+def restart_slot(ref: dict[str, Any], deploy: AppServiceDeployer) -> dict[str, Any]:
+    return deploy.restart_slot(SlotTarget.from_json(ref["target"]))
+
+
+def health_check(ref: dict[str, Any], deploy: AppServiceDeployer) -> dict[str, Any]:
+    return deploy.health_check(SlotTarget.from_json(ref["target"]), ref.get("where", "slot"))
+
+
+def swap(ref: dict[str, Any], deploy: AppServiceDeployer) -> dict[str, Any]:
+    return deploy.swap(SlotTarget.from_json(ref["target"]),
+                       expect_production=ref.get("expectProduction"))
+
+
+def _run(step: Callable[[dict[str, Any], AppServiceDeployer], dict[str, Any]],
+         ref: dict[str, Any]) -> dict[str, Any]:
+    result = step(ref, deployer())
+    _task_log(ref.get("taskId"), result.get("log") or [])
+    return result
+
+
+def _task_log(task_id: str | None, lines: list[str]) -> None:
+    """Append the step's lines to the task log.
+
+    The ARM call already happened: failing the activity now would make Durable retry it,
+    and a retried swap swaps back. So a log failure is reported, not raised.
+    """
+    if not task_id or not lines:
+        return
+    try:
+        from functions.activities.tasks import task_service
+        from shared.store import tasks as task_store
+
+        svc = task_service()
+        with services().db.transaction() as conn:
+            task = task_store.get_task(conn, task_id)
+        svc.log(task, lines)
+    except Exception:
+        log.exception("could not append %d line(s) to the log of task %s", len(lines), task_id)
+
+
+# -- the triggers ---------------------------------------------------------------------
+@bp.activity_trigger(input_name="ref")
+def appservice_set_version(ref: dict[str, Any]) -> dict[str, Any]:
+    """Put the version on the staging slot (image or package, and CLOUDOPS_VERSION)."""
+    return _run(set_version, ref)
+
+
+@bp.activity_trigger(input_name="ref")
+def appservice_restart_slot(ref: dict[str, Any]) -> dict[str, Any]:
+    return _run(restart_slot, ref)
+
+
+@bp.activity_trigger(input_name="ref")
+def appservice_health_check(ref: dict[str, Any]) -> dict[str, Any]:
+    """``{healthy, detail, url, where}``: unhealthy is an answer, not an error."""
+    return _run(health_check, ref)
+
+
+@bp.activity_trigger(input_name="ref")
+def appservice_swap(ref: dict[str, Any]) -> dict[str, Any]:
+    """Swap the slot into production (a second call swaps back)."""
+    return _run(swap, ref)
