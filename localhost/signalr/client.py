@@ -101,7 +101,13 @@ class ClientEndpoint:
                                    autoping=True, autoclose=True)
         if not ws.can_prepare(request).ok:
             return error_response(400, "Only the WebSockets transport is supported.")
-        pending = self.service.claim(request.query.get("id", ""))
+        connect_id = request.query.get("id")
+        if connect_id is None:
+            # skipNegotiation clients (WebSockets only) connect straight away, as the
+            # service allows; their connection id is assigned here.
+            pending = self.service.negotiate(request.query["hub"], claims.user_id)
+        else:
+            pending = self.service.claim(connect_id)
         if pending is None:
             return error_response(404, "No connection with that ID.")
         if pending.hub != request.query["hub"].lower() or pending.user_id != claims.user_id:
