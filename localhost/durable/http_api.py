@@ -271,6 +271,12 @@ class DurableHttpApi:
         except DurableError as exc:
             return _error(exc.status, str(exc))
         if op == "rewind":
+            inst = await self.engine.get(iid)
+            if inst is None:
+                return _error(404, f"No instance with ID '{iid}' found.")
+            if inst.status != "Failed":
+                return _error(412, f"This orchestration has status {inst.status}, but only "
+                                   "orchestrations in the \"Failed\" state can be rewound.")
             return _error(501, "Rewind is not supported by the local host.")
         return _error(404, f"unknown operation '{op}'")
 
