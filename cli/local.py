@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import logging
 import os
 import signal
@@ -56,6 +57,10 @@ def prepare_our_app() -> Path:
     from shared.settings import Settings
 
     os.environ.setdefault("CLOUDOPS_MODE", "local")
+    # Binding expressions such as %CLOUDOPS_TASK_QUEUE% resolve from the environment, as
+    # app settings do in Azure: give every setting with a default its value.
+    for name, value in Settings().env_defaults().items():
+        os.environ.setdefault(name, value)
     settings = Settings.from_env()
     url = settings.database_url
     if not url:
@@ -105,6 +110,10 @@ async def serve(args: argparse.Namespace) -> int:
     def on_bound(host: Host) -> None:
         if ours:
             os.environ["CLOUDOPS_LOCAL_HOST_URL"] = host.base_url
+            # The host's function keys act as named pipeline keys (service principals).
+            os.environ.setdefault("CLOUDOPS_PIPELINE_KEYS", ",".join(
+                f"{name}={hashlib.sha256(key.encode()).hexdigest()}"
+                for name, key in host.keys.function_keys.items()))
 
     host = Host(app_dir, port=args.port, bind=args.host, state_dir=state_dir, web_dir=web_dir,
                 extensions=available_extensions(), on_bound=on_bound)

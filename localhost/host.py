@@ -80,6 +80,8 @@ class Host:
         # Called once the port is known and before the app is imported, so a composition
         # root can put URLs that depend on the port into the app's environment.
         self._on_bound = on_bound
+        self._env_before: dict[str, str | None] = {}
+        self.module: Any = None
 
     # -- the API extensions use ------------------------------------------------------
 
@@ -111,6 +113,11 @@ class Host:
         task.add_done_callback(self._inflight.discard)
         return await asyncio.shield(task)
 
+    def set_env(self, name: str, value: str) -> None:
+        """Set an app setting for the app; ``stop()`` restores the previous value."""
+        self._env_before.setdefault(name, os.environ.get(name))
+        os.environ[name] = value
+
     def resolve_setting(self, value: Any) -> Any:
         return resolve_setting(value)
 
@@ -139,12 +146,12 @@ class Host:
     async def start(self) -> None:
         self._socket = _listen(self.bind_address, self.port)
         self.port = self._socket.getsockname()[1]
-        os.environ["WEBSITE_HOSTNAME"] = f"127.0.0.1:{self.port}"
-        os.environ.setdefault("FUNCTIONS_WORKER_RUNTIME", "python")
+        self.set_env("WEBSITE_HOSTNAME", f"127.0.0.1:{self.port}")
+        self.set_env("FUNCTIONS_WORKER_RUNTIME", "python")
         if self._on_bound is not None:
             self._on_bound(self)
-        module = load_app_module(self.app_dir)
-        self.functions = index_functions(find_function_app(module))
+        self.module = load_app_module(self.app_dir)
+        self.functions = index_functions(find_function_app(self.module))
 
         http_config = self.host_json.get("extensions", {}).get("http", {})
         prefix = str(http_config.get("routePrefix", "api"))
@@ -193,13 +200,20 @@ class Host:
             except Exception:
                 log.exception("extension %s failed to stop", extension.name)
         if self._inflight:
-            done, pending = await asyncio.wait(set(self._inflight), timeout=grace)
+            _done, pending = await asyncio.wait(set(self._inflight), timeout=grace)
             for task in pending:
                 log.error("invocation still running after %.0fs at shutdown; cancelled", grace)
                 task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
+        elif self._socket is not None:
+            self._socket.close()
         self.invoker.shutdown()
+        for name, value in self._env_before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
     async def __aenter__(self) -> Host:
         await self.start()
@@ -234,7 +248,8 @@ class Host:
 
     async def _fallback(self, request: web.Request) -> web.StreamResponse:
         assert self.http is not None
-        if self.http.prefix == "":
+        tail = self.http.route_path(request.path)  # e.g. /API/..., matched in any case
+        if tail is not None and (self.http.prefix or self.http.match(request.method, tail)):
             return await self._serve_http(request)
         static = self.extension("staticweb")
         serve = getattr(static, "serve", None)

@@ -139,9 +139,8 @@ def to_function_request(request: web.Request, body: bytes,
 def _response_value(fn: FunctionInfo, result: InvocationResult) -> Any:
     """The ``$return`` value, or the ``http`` output binding set through ``func.Out``."""
     for binding in fn.output_bindings():
-        if binding.get("type") == "http" and binding.get("name") != "$return":
-            if binding.get("name") in result.outputs:
-                return result.outputs[binding["name"]]
+        if binding.get("type") == "http" and binding.get("name") in result.outputs:
+            return result.outputs[binding["name"]]
     return result.return_value
 
 

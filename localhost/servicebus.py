@@ -147,15 +147,14 @@ class ServiceBusExtension:
                 f"SharedAccessKey={self.key};UseDevelopmentEmulator=true")
 
     def _set_connection(self, setting: str) -> None:
+        assert self.host is not None
         if os.environ.get(setting) or os.environ.get(f"{setting}__fullyQualifiedNamespace"):
             current = os.environ.get(setting, "")
             if "UseDevelopmentEmulator=true" not in current:
                 log.warning("%s is set to a real namespace: the app will send there, but "
                             "this host's triggers consume from its own emulation", setting)
-            elif current != self.connection_string:
-                os.environ[setting] = self.connection_string  # a stale emulator string
-            return
-        os.environ[setting] = self.connection_string
+                return
+        self.host.set_env(setting, self.connection_string)
 
     # -- sending (in-process and REST) -----------------------------------------------
 

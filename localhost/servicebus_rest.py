@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote
+from urllib.parse import parse_qs, quote
 
 from aiohttp import web
 
@@ -65,7 +65,6 @@ def verify_sas(request: web.Request, key_name: str, key: str) -> None:
         raise RestError(401, "SAS token expiry (se) is not a number") from None
     if expires < time.time():
         raise RestError(401, "SAS token has expired")
-    resource = unquote(resource)
     if not hmac.compare_digest(sas_signature(resource, expires, key), sig):
         raise RestError(401, "SAS signature does not match")
     if not str(request.url).lower().startswith(resource.lower().rstrip("/")):

@@ -15,6 +15,8 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 seen_messages: list[dict[str, object]] = []
 timer_runs: list[dict[str, object]] = []
 failures: dict[str, int] = {}
+active_sessions: set[str] = set()
+max_active_sessions = [0]
 _lock = threading.Lock()
 
 
@@ -79,8 +81,12 @@ async def noop(req: func.HttpRequest) -> func.HttpResponse:
                                connection="ServiceBusConnection", is_sessions_enabled=True)
 async def ordered(msg: func.ServiceBusMessage) -> None:
     body = json.loads(msg.get_body())
-    if body.get("sleep"):
-        await asyncio.sleep(body["sleep"])
+    active_sessions.add(msg.session_id or "")
+    max_active_sessions[0] = max(max_active_sessions[0], len(active_sessions))
+    try:
+        await asyncio.sleep(body.get("sleep", 0))
+    finally:
+        active_sessions.discard(msg.session_id or "")
     if body.get("fail_times"):
         with _lock:
             failures[msg.message_id] = failures.get(msg.message_id, 0) + 1
@@ -99,3 +105,8 @@ async def ordered(msg: func.ServiceBusMessage) -> None:
 def ticker(timer: func.TimerRequest) -> None:
     timer_runs.append({"past_due": timer.past_due, "status": timer.schedule_status,
                        "pid": os.getpid()})
+
+
+@app.route(route="secure-area/{*rest}", methods=["GET"])
+def secure_area(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(req.headers.get("x-ms-client-principal") or "")
