@@ -30,8 +30,10 @@ from localhost.durable.store import (
     SUSPENDED,
     TERMINAL,
     TERMINATED,
+    DurableError,
     EpisodeWrite,
     Instance,
+    InstanceExists,
     InstanceStore,
     MemoryStore,
     Message,
@@ -44,16 +46,8 @@ log = logging.getLogger("localhost.durable")
 Invoker = Callable[[FunctionRef, Any], Awaitable[Any]]
 
 
-class DurableError(Exception):
-    status = 400
-
-
 class UnknownFunction(DurableError):
     status = 400
-
-
-class InstanceExists(DurableError):
-    status = 409
 
 
 class InstanceNotFound(DurableError):
@@ -83,7 +77,7 @@ class Engine:
         self._clock = clock
         self._session_limit = session_limit
         self._sessions: OrderedDict[str, tuple[Session, str, int]] = OrderedDict()
-        self._driving: set[str] = set()
+        self._driving: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self.work = WorkRunner(self, max_activities)
@@ -120,6 +114,9 @@ class Engine:
                                   "not an orchestrator function.")
         iid = instance_id or uuid.uuid4().hex
         existing = await self.store.get(iid)
+        driving = self._driving.get(iid)
+        if existing is not None and existing.status in TERMINAL and driving is not None:
+            await driving.wait()  # its last episode may still be on its way to the store
         if existing is not None and existing.status not in TERMINAL:
             raise InstanceExists(f"An Orchestration instance with the status "
                                  f"{existing.status} already exists.")
@@ -221,7 +218,7 @@ class Engine:
     def _wake(self, instance_id: str) -> None:
         if instance_id in self._driving:
             return  # the running driver re-reads the inbox before it stops
-        self._driving.add(instance_id)
+        self._driving[instance_id] = asyncio.Event()
         self.spawn(self._drive(instance_id))
 
     async def _drive(self, instance_id: str) -> None:
@@ -240,7 +237,7 @@ class Engine:
                     self._sessions.pop(instance_id, None)
                     await asyncio.sleep(0.5)
         finally:
-            self._driving.discard(instance_id)
+            self._driving.pop(instance_id).set()
 
     async def _step(self, inst: Instance) -> None:
         msgs, inst.inbox = inst.inbox, []

@@ -29,6 +29,18 @@ TERMINAL = frozenset({COMPLETED, FAILED, TERMINATED})
 ALL_STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, TERMINATED, CONTINUED_AS_NEW, SUSPENDED)
 
 
+class DurableError(Exception):
+    """A refused client operation; ``status`` is the HTTP status the Durable API answers."""
+
+    status = 400
+
+
+class InstanceExists(DurableError):
+    """Starting an id whose instance is still Pending, Running or Suspended."""
+
+    status = 409
+
+
 @dataclass
 class Bookkeeping:
     """Engine state derived from the history, kept so a restart needs no re-derivation."""
@@ -153,6 +165,10 @@ class MemoryStore:
         return None
 
     async def create(self, inst: Instance, start: Message) -> None:
+        old = self._instances.get(inst.instance_id)
+        if old is not None and old.status not in TERMINAL:
+            raise InstanceExists(f"An Orchestration instance with the status {old.status} "
+                                 "already exists.")
         start.seq = next(self._seq)
         inst.inbox.append(start)
         self._instances[inst.instance_id] = inst

@@ -1,0 +1,107 @@
+"""The Postgres instance store: the same orchestrations, and resuming after a restart.
+
+Uses the suite's throwaway database (``database_url``); the store creates its own tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from localhost.durable import history as h
+from localhost.durable.pg_store import PostgresStore
+from tests.durable.apps import actions_app
+from tests.durable.harness import outputs, run_to_end, running_engine, until
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@pytest.fixture
+def pg_url(database_url: str) -> Iterator[str]:
+    yield database_url
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS durable_history, durable_inbox, durable_instances")
+
+
+def test_orchestrations_complete_with_every_step_stored(pg_url: str) -> None:
+    async def main():
+        async with running_engine(actions_app.make_app(), store=PostgresStore(pg_url)) as eng:
+            chain = await run_to_end(eng, "chain", 1, instance_id="pg-chain")
+            fan = await run_to_end(eng, "fan_out", 20, instance_id="pg-fan")
+            parent = await run_to_end(eng, "parent_of_failure", instance_id="pg-parent")
+            counter = await run_to_end(eng, "counter", {"n": 0, "until": 3})
+            retry = await run_to_end(eng, "with_retry", {"key": "pg", "succeed_on": 2,
+                                                         "max": 3, "interval_ms": 10})
+            assert outputs(chain) == {"value": 8, "shouted": "DONE!"}
+            assert outputs(fan) == 380
+            assert "gave up" in outputs(parent)["child_failed"]
+            assert outputs(counter) == 3
+            assert outputs(retry)["result"] == "ok after 2"
+        # a fresh store reads the finished instances back from the database
+        fresh = PostgresStore(pg_url)
+        await fresh.open()
+        try:
+            stored = await fresh.get("pg-chain")
+            assert stored is not None and stored.status == "Completed"
+            assert [e["EventType"] for e in stored.history.events] == [
+                e["EventType"] for e in chain.history.events]
+            child = await fresh.get("child-of-pg-parent")
+            assert child is not None and child.status == "Failed"
+            with psycopg.connect(pg_url) as conn:
+                left = conn.execute("SELECT count(*) FROM durable_inbox").fetchone()[0]
+            assert left == 0
+        finally:
+            await fresh.close()
+    run(main())
+
+
+def test_a_new_engine_resumes_a_waiting_instance_and_buffered_events(pg_url: str) -> None:
+    async def main():
+        async with running_engine(actions_app.make_app(), store=PostgresStore(pg_url)) as eng:
+            await eng.start_new("wait_event", "pg-wait")
+            await eng.start_new("event_or_timeout", "pg-timer", json.dumps(
+                {"event": "job:x", "timeout_ms": 300}))
+            await until(lambda: _has_waits(eng, "pg-wait"))
+        # host gone; the timer is due while nobody runs; the event arrives on the new host
+        await asyncio.sleep(0.3)
+        async with running_engine(actions_app.make_app(), store=PostgresStore(pg_url)) as eng:
+            await eng.raise_event("pg-wait", "approval", json.dumps("later"))
+            waited = await eng.wait_for("pg-wait", 10)
+            timed = await eng.wait_for("pg-timer", 10)
+            assert outputs(waited) == "later"
+            assert outputs(timed) == {"timeout": True}
+            assert sum(e["EventType"] == h.EXECUTION_STARTED
+                       for e in waited.history.events) == 1
+    run(main())
+
+
+async def _has_waits(eng, iid: str) -> bool:
+    inst = await eng.get(iid)
+    return inst is not None and inst.book.waits.get("approval") == 1
+
+
+def test_starting_a_running_id_is_refused_by_the_database(pg_url: str) -> None:
+    async def main():
+        from localhost.durable.engine import InstanceExists
+
+        async with running_engine(actions_app.make_app(), store=PostgresStore(pg_url)) as eng:
+            await eng.start_new("wait_event", "pg-dup")
+        async with running_engine(actions_app.make_app(), store=PostgresStore(pg_url)) as eng:
+            with pytest.raises(InstanceExists):
+                await eng.start_new("chain", "pg-dup", "1")
+            await eng.terminate("pg-dup", "replace me")
+            await until(lambda: _status(eng, "pg-dup", "Terminated"))
+            inst = await run_to_end(eng, "chain", 1, instance_id="pg-dup")
+            assert outputs(inst) == {"value": 8, "shouted": "DONE!"}
+    run(main())
+
+
+async def _status(eng, iid: str, status: str) -> bool:
+    inst = await eng.get(iid)
+    return inst is not None and inst.status == status
