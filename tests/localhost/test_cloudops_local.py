@@ -1,0 +1,78 @@
+"""Our own app served by ``cloudops local`` as a real subprocess, driven over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.localhost.conftest import request
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+        tuple[subprocess.Popen[str], str]]:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url,
+           "CLOUDOPS_HOME": str(tmp_path_factory.mktemp("home"))}
+    env.pop("ServiceBusConnection", None)
+    cloudops = Path(sys.executable).parent / "cloudops"
+    process = subprocess.Popen([str(cloudops), "local", "--port", str(port), "--no-demo"],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            request(base, "GET", "/.auth/me")
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"cloudops local did not start:\n{process.communicate()[0]}")
+            time.sleep(0.1)
+    yield process, base
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_health_reports_the_database_up(served: tuple[subprocess.Popen[str], str]) -> None:
+    reply = request(served[1], "GET", "/api/health")
+    assert reply.status == 200
+    assert reply.json()["database"]["status"] == "up"
+
+
+def test_unknown_route_is_404(served: tuple[subprocess.Popen[str], str]) -> None:
+    assert request(served[1], "GET", "/api/definitely/not/here").status == 404
+
+
+def test_wrong_method_is_405(served: tuple[subprocess.Popen[str], str]) -> None:
+    reply = request(served[1], "DELETE", "/api/health")
+    assert reply.status == 405 and "GET" in reply.headers["allow"]
+
+
+def test_ctrl_c_stops_cleanly_and_printed_the_banner(
+        served: tuple[subprocess.Popen[str], str]) -> None:
+    process, _ = served
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "CloudOps local host  http://127.0.0.1:" in output
+    assert "function (default):" in output and "master:" in output
+    assert "stopped" in output
