@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from azure.core.credentials import AccessToken
 from azure.core.exceptions import AzureError, HttpResponseError, ServiceRequestError
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 
@@ -111,6 +112,16 @@ class _AllowLoopbackHttp(SansIOHTTPPolicy):  # type: ignore[type-arg]
             request.context["enforce_https"] = False
 
 
+class LocalStandInCredential:
+    """The token for a local ARM stand-in (local mode, loopback endpoint only)."""
+
+    TOKEN = "local-arm-stand-in"
+
+    def get_token(self, *scopes: str, claims: str | None = None, tenant_id: str | None = None,
+                  enable_cae: bool = False, **kwargs: Any) -> AccessToken:
+        return AccessToken(self.TOKEN, int(time.time()) + 3600)
+
+
 def web_client_factory(credential: TokenCredential, *, endpoint: str,
                        poll_interval_s: float = 5.0, **client_kwargs: Any) -> ClientFactory:
     """Build ``WebSiteManagementClient``s for one ARM endpoint, one per subscription."""
@@ -146,6 +157,10 @@ class AppServiceDeployer:
         if settings.health_check_scheme not in ("https", "http"):
             raise SettingsError("CLOUDOPS_HEALTH_CHECK_SCHEME",
                                 f"must be https or http, got {settings.health_check_scheme!r}")
+        if credential is None and settings.mode == "local" and \
+                urlsplit(settings.arm_endpoint).hostname in _LOOPBACK:
+            # Offline, the ARM endpoint is a local stand-in: no Azure AD to ask.
+            credential = LocalStandInCredential()
         if credential is None:
             from shared.azure_credential import azure_credential
 

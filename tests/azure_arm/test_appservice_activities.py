@@ -13,7 +13,12 @@ import azure.durable_functions as df
 import pytest
 
 from functions.activities import appservice as activities
-from shared.appservice import AppServiceDeployer, AppServiceError, web_client_factory
+from shared.appservice import (
+    AppServiceDeployer,
+    AppServiceError,
+    LocalStandInCredential,
+    web_client_factory,
+)
 from shared.settings import Settings, SettingsError
 from tests.azure_arm._arm_standin import ArmStandIn
 from tests.azure_arm.conftest import TOKEN, FakeCredential, make_ref
@@ -200,6 +205,19 @@ def test_rejected_token_surfaces_as_authentication_failure(
     with pytest.raises(AppServiceError, match="HTTP 401 InvalidAuthenticationToken"):
         activities.restart_slot(make_ref(target, "2.0.0"), wrong)
     assert standin.staging.restarts == 0
+
+
+def test_local_mode_uses_the_stand_in_token_for_a_loopback_arm_endpoint(
+        standin: ArmStandIn, settings: Settings, target: dict[str, Any]) -> None:
+    """Local ARM stand-in (ARM cannot run offline): the offline host has no Azure AD, so
+    local mode with a loopback endpoint needs no injected credential."""
+    standin.token = LocalStandInCredential.TOKEN
+    assert settings.mode == "local"
+
+    activities.restart_slot(make_ref(target, "2.0.0"), AppServiceDeployer.from_settings(settings))
+
+    assert standin.requests[0].authorization == f"Bearer {LocalStandInCredential.TOKEN}"
+    assert standin.staging.restarts == 1
 
 
 def test_token_is_never_sent_over_plain_http_beyond_loopback(target: dict[str, Any]) -> None:
