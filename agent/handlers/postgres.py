@@ -54,10 +54,13 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
 class _HashingReader:
     """A file wrapper that hashes what it hands to the uploader."""
 
-    def __init__(self, f: BinaryIO, ctx: JobContext) -> None:
-        self._f, self._ctx = f, ctx
+    def __init__(self, f: BinaryIO, ctx: JobContext, length: int) -> None:
+        self._f, self._ctx, self._length = f, ctx, length
         self.sha = hashlib.sha256()
         self.size = 0
+
+    def __len__(self) -> int:  # lets requests send Content-Length (Blob PUT needs it)
+        return self._length - self.size
 
     def read(self, n: int = -1) -> bytes:
         self._ctx.check_cancel()
@@ -74,11 +77,10 @@ class _HashingReader:
 def _upload(path: Path, url: str, ctx: JobContext) -> tuple[int, str]:
     size = path.stat().st_size
     with path.open("rb") as f:
-        reader = _HashingReader(f, ctx)
+        reader = _HashingReader(f, ctx, size)
         try:
             resp = requests.put(url, data=reader, timeout=(10, 600), headers={
-                "x-ms-blob-type": "BlockBlob", "Content-Type": "application/octet-stream",
-                "Content-Length": str(size)})
+                "x-ms-blob-type": "BlockBlob", "Content-Type": "application/octet-stream"})
         except requests.RequestException as exc:
             raise JobFailed(f"upload failed: {type(exc).__name__}") from None
     if resp.status_code >= 300:
