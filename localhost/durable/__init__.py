@@ -7,8 +7,10 @@ JSON whose ``rpcBaseUrl`` is ``{host.base_url}/durabletask/``), serves the Durab
 API on the host's port, and runs activities through ``host.invoke``. Entities are not
 emulated (an orchestrator that calls one fails with a clear message).
 
-Store: in memory by default; ``database_url`` (or ``DurableExtension.from_env()`` with
-``DATABASE_URL`` set) keeps instances in Postgres so a restarted host resumes them.
+Store: in memory by default; ``database_url=`` (or the environment
+``CLOUDOPS_DURABLE_STORE=postgres`` with ``DATABASE_URL``) keeps instances in Postgres so
+a restarted host resumes every unfinished orchestration. ``host.json``
+``extensions.durableTask`` ``hubName`` and ``maxConcurrentActivityFunctions`` apply.
 """
 
 from __future__ import annotations
@@ -28,21 +30,20 @@ if TYPE_CHECKING:
 __all__ = ["DurableExtension", "Engine"]
 
 DEFAULT_TASK_HUB = "TestHubName"  # what Core Tools uses locally
+DEFAULT_MAX_ACTIVITIES = 64
 
 
 class DurableExtension:
     name = "durable"
 
     def __init__(self, store: InstanceStore | None = None, *, database_url: str | None = None,
-                 task_hub: str = DEFAULT_TASK_HUB, max_activities: int = 64,
+                 task_hub: str | None = None, max_activities: int | None = None,
                  extended_sessions: bool = True) -> None:
-        if store is None and database_url:
-            from localhost.durable.pg_store import PostgresStore
-
-            store = PostgresStore(database_url)
-        self.store = store or MemoryStore()
-        self.task_hub = task_hub
-        self._max_activities = max_activities
+        self._store = store
+        self._database_url = database_url
+        self.task_hub = task_hub or DEFAULT_TASK_HUB
+        self._explicit_hub = task_hub is not None
+        self._max_activities = max_activities or DEFAULT_MAX_ACTIVITIES
         self._extended_sessions = extended_sessions
         self._functions: list[FunctionRef] = []
         self._host: Host | None = None
@@ -50,8 +51,22 @@ class DurableExtension:
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> DurableExtension:
-        """Postgres-backed when ``DATABASE_URL`` is set, in memory otherwise."""
-        return cls(database_url=os.environ.get("DATABASE_URL") or None, **kwargs)
+        """Postgres-backed when ``CLOUDOPS_DURABLE_STORE=postgres`` (uses ``DATABASE_URL``)."""
+        url = None
+        if os.environ.get("CLOUDOPS_DURABLE_STORE", "memory").lower() == "postgres":
+            url = os.environ.get("DATABASE_URL") or None
+        return cls(database_url=url, **kwargs)
+
+    @property
+    def store(self) -> InstanceStore:
+        if self._store is None:
+            if self._database_url:
+                from localhost.durable.pg_store import PostgresStore
+
+                self._store = PostgresStore(self._database_url)
+            else:
+                self._store = MemoryStore()
+        return self._store
 
     @property
     def engine(self) -> Engine:
@@ -61,6 +76,13 @@ class DurableExtension:
 
     def bind(self, host: Host) -> None:
         self._host = host
+        config = host.extension_config("durableTask")
+        if not self._explicit_hub and config.get("hubName"):
+            self.task_hub = str(host.resolve_setting(config["hubName"]))
+        if config.get("maxConcurrentActivityFunctions"):
+            self._max_activities = int(config["maxConcurrentActivityFunctions"])
+        if self._store is None and self._database_url is None:
+            self._database_url = DurableExtension.from_env()._database_url
         for trigger_type in ("orchestrationTrigger", "activityTrigger"):
             host.register_trigger(trigger_type, self._claim)
         host.register_input_binding("durableClient", self._client_value)
@@ -94,6 +116,11 @@ class DurableExtension:
     async def stop(self) -> None:
         if self._engine is not None:
             await self._engine.stop()
+        # The SDK's client keeps one module-global aiohttp session bound to this event loop;
+        # close it so a later host (tests start one loop per test) gets a fresh one.
+        from azure.durable_functions.models.utils import http_utils
+
+        await http_utils._close_session()
 
 
 class _LazyEngine:
