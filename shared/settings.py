@@ -151,8 +151,9 @@ class Settings:
                     self._has_alternative(f.name)
                 ):
                     raise SettingsError(meta.env, "is required when CLOUDOPS_MODE=azure")
-        if self.database_url is not None and not self.database_url.startswith(
-            ("postgresql://", "postgres://", "host=", "dbname=")
+        if self.database_url is not None and not (
+            self.database_url.startswith(("postgresql://", "postgres://"))
+            or "=" in self.database_url
         ):
             raise SettingsError("DATABASE_URL", "must be a postgresql:// URL or libpq DSN")
 
@@ -170,6 +171,11 @@ class Settings:
     def variables(cls) -> list[Setting]:
         """Every environment variable the code reads, with its metadata."""
         return [f.metadata["setting"] for f in fields(cls)]
+
+    def env_defaults(self) -> dict[str, str]:
+        """Environment variable → default value, for settings that have a default."""
+        return {f.metadata["setting"].env: str(f.default) for f in fields(self)
+                if f.default is not None}
 
     def redacted(self) -> dict[str, object]:
         """Settings safe to log: secrets shown only as set/unset."""

@@ -7,10 +7,17 @@ migrates it, and drops it at the end.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
+import signal
+import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -80,3 +87,103 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
         if len(parts) > 1:
             item.add_marker(parts[0])
+
+
+# --- our app running on the local host, as a real subprocess -------------------------
+
+class RunningHost:
+    """``cloudops local`` serving our app on a free port with a throwaway database."""
+
+    def __init__(self, proc: subprocess.Popen[str], base_url: str, home: Path,
+                 database_url: str, output: list[str]) -> None:
+        self.proc = proc
+        self.base_url = base_url
+        self.home = home
+        self.database_url = database_url
+        self.output = output
+        self.drain: threading.Thread | None = None
+        keys = json.loads((home / "keys.json").read_text())
+        self.function_key: str = keys["functionKeys"]["default"]
+        self.master_key: str = keys.get("masterKey") or keys.get("master")
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def session(self, user: str = "alice", roles: tuple[str, ...] = ("admin",)) -> Any:
+        """A requests session signed in through the Easy Auth cookie."""
+        import requests
+
+        from localhost.easyauth import COOKIE, principal_cookie
+
+        s = requests.Session()
+        s.cookies.set(COOKIE, principal_cookie(user, f"{user}@example.com", list(roles)))
+        return s
+
+    def pipeline(self) -> Any:
+        import requests
+
+        s = requests.Session()
+        s.headers["x-functions-key"] = self.function_key
+        return s
+
+
+def start_host(database_url: str, home: Path, *extra: str,
+               env: dict[str, str] | None = None) -> RunningHost:
+    environment = {**os.environ, "DATABASE_URL": database_url, "CLOUDOPS_HOME": str(home),
+                   "PYTHONUNBUFFERED": "1", "CLOUDOPS_LOG_LEVEL": "WARNING", **(env or {})}
+    environment.pop("AzureSignalRConnectionString", None)
+    environment.pop("ServiceBusConnection", None)
+    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "cloudops"), "local", "--port", "0",
+                             "--no-demo", *extra], cwd=ROOT, env=environment,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    deadline = time.monotonic() + 60
+    base_url = None
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        match = re.search(r"CloudOps local host\s+(http://\S+)", line)
+        if match:
+            base_url = match.group(1)
+            break
+    if base_url is None:
+        proc.kill()
+        raise RuntimeError("local host did not start:\n" + "".join(output))
+    drain = threading.Thread(target=_drain, args=(proc, output), daemon=True)
+    drain.start()
+    host = RunningHost(proc, base_url, home, database_url, output)
+    host.drain = drain
+    return host
+
+
+def _drain(proc: subprocess.Popen[str], output: list[str]) -> None:
+    assert proc.stdout is not None
+    with proc.stdout:
+        for line in proc.stdout:
+            output.append(line)
+            del output[:-2000]
+
+
+def stop_host(host: RunningHost) -> None:
+    if host.proc.poll() is None:
+        host.proc.send_signal(signal.SIGINT)
+        try:
+            host.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            host.proc.kill()
+            host.proc.wait()
+    if host.drain is not None:
+        host.drain.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def running_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
+    """Our app on the local host for the whole session (its own database and state)."""
+    admin, name = create_throwaway_database("cloudops_host")
+    host = start_host(with_database(admin, name), tmp_path_factory.mktemp("host-home"))
+    yield host
+    stop_host(host)
+    drop_database(admin, name)

@@ -12,7 +12,7 @@ from shared.domain.task_states import TaskStatus
 from shared.services import services
 from shared.store import projects as project_store
 from shared.store import tasks as task_store
-from shared.tasks.service import TaskService
+from shared.tasks.service import Finished, TaskService
 
 bp = df.Blueprint()
 
@@ -73,15 +73,23 @@ def append_log(payload: dict[str, Any]) -> int:
 @bp.activity_trigger(input_name="payload")
 @bp.durable_client_input(client_name="client")
 async def finish_task(payload: dict[str, Any], client: df.DurableOrchestrationClient) -> bool:
-    """End the task and hand its environment to the next task's orchestration."""
+    """End the task and hand its environment to the next task's orchestration.
+
+    The closing log line is written first, so a reader who sees a terminal status also
+    sees the whole log."""
     svc = task_service()
     status = TaskStatus(payload["status"])
-    done = await asyncio.to_thread(
-        svc.finish, UUID(payload["taskId"]), status, reason=payload["reason"],
-        error=payload.get("error"), result=payload.get("result"))
-    if done.task is not None and payload.get("log"):
-        await asyncio.to_thread(svc.log, done.task, payload["log"],
-                                "info" if status == TaskStatus.SUCCEEDED else "error")
+    task_id = UUID(payload["taskId"])
+
+    def close() -> Finished:
+        with services().db.transaction() as conn:
+            task = task_store.get_task(conn, task_id)
+        if not TaskStatus(task.status).terminal and payload.get("log"):
+            svc.log(task, payload["log"], "info" if status == TaskStatus.SUCCEEDED else "error")
+        return svc.finish(task_id, status, reason=payload["reason"],
+                          error=payload.get("error"), result=payload.get("result"))
+
+    done = await asyncio.to_thread(close)
     if done.granted is not None:
         await client.raise_event(str(done.granted), "environment_granted", {})
     return done.task is not None

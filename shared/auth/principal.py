@@ -129,4 +129,5 @@ def parse_principal(headers: Mapping[str, str], params: Mapping[str, str] | None
     if not raw:
         raise Unauthorized("sign in first: no Easy Auth principal or key on the request")
     data = _b64json(raw)
-    return _from_app_service(data) if "claims" in data else _from_swa(data)
+    # SWA principals carry userId (SWA CLI cookies add claims too); App Service ones don't.
+    return _from_swa(data) if "userId" in data else _from_app_service(data)

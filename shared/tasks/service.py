@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any, NamedTuple
 from uuid import UUID
 
+from shared.bus import BusMessage
 from shared.domain.models import Environment, Project, Task
 from shared.domain.task_states import TaskStatus
 from shared.errors import InvalidTransition
@@ -23,6 +24,7 @@ from shared.store import jobs as job_store
 from shared.store import tasks as task_store
 from shared.tasks import queue
 from shared.tasks.views import task_json
+from shared.telemetry import inject_trace
 
 log = logging.getLogger("cloudops.tasks")
 
@@ -64,11 +66,11 @@ class TaskService:
             conn.execute("UPDATE tasks SET enqueue_attempts = enqueue_attempts + 1,"
                          " last_enqueued_at = now() WHERE id = %s", (task.id,))
         try:
-            self.services.bus.send_task(task_id=str(task.id),
-                                        session_id=str(task.environment_id),
-                                        body={"taskId": str(task.id),
-                                              "operation": task.operation,
-                                              "environmentId": str(task.environment_id)})
+            self.services.bus.send(BusMessage(
+                session_id=str(task.environment_id), message_id=str(task.id),
+                body={"taskId": str(task.id), "operation": task.operation,
+                      "environmentId": str(task.environment_id)},
+                application_properties=inject_trace({}), subject=task.operation))
         except Exception as exc:  # any transport failure: the sweeper retries
             log.warning("enqueue of task %s failed (%s); the sweeper will retry",
                         task.id, type(exc).__name__)

@@ -28,7 +28,7 @@ def test_migrations_on_an_empty_database_create_the_schema_once(
     with ThreadPoolExecutor(2) as pool:  # two hosts starting at once
         results = list(pool.map(apply_migrations, [empty_database_url] * 2))
     assert sorted(results, key=len) == [[], everything]
-    assert EXPECTED_TABLES <= _tables(empty_database_url)
+    assert _tables(empty_database_url) >= EXPECTED_TABLES
     assert [m["version"] for m in applied_migrations(empty_database_url)] == everything
     assert apply_migrations(empty_database_url) == []
 
