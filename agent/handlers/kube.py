@@ -81,9 +81,18 @@ def restart(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     if kind not in KINDS:
         raise JobFailed(f"kind must be one of {', '.join(KINDS)}")
     timeout = float(payload.get("timeoutSeconds") or 600)
+    api = _api(cluster)
+    try:
+        return _restart(api, payload, ctx, name=name, namespace=namespace, workload=workload,
+                        kind=kind, timeout=timeout)
+    finally:
+        api.api_client.close()  # its urllib3 pool holds sockets
+
+
+def _restart(api: Any, payload: dict[str, Any], ctx: JobContext, *, name: str,
+             namespace: str, workload: str, kind: str, timeout: float) -> dict[str, Any]:
     from kubernetes.client.exceptions import ApiException
 
-    api = _api(cluster)
     patch, read = _ops(api, kind)
     stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     body = {"spec": {"template": {"metadata": {"annotations": {
