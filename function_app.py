@@ -3,6 +3,7 @@
 import azure.durable_functions as df
 import azure.functions as func
 
+from functions.activities.appservice import bp as appservice_activities_bp
 from functions.activities.environments import bp as environment_activities_bp
 from functions.activities.jobs import bp as job_activities_bp
 from functions.activities.tasks import bp as task_activities_bp
@@ -29,5 +30,6 @@ app.register_functions(realtime_bp)
 # The task pipeline: API → Service Bus → orchestrations → activities.
 for blueprint in (projects_bp, operations_bp, tasks_bp, openapi_bp, task_queue_bp,
                   task_activities_bp, job_activities_bp, environment_activities_bp,
+                  appservice_activities_bp,
                   deploy.bp, backup.bp, restore.bp, restart.bp, sandbox.bp, script_run.bp):
     app.register_functions(blueprint)

@@ -12,6 +12,7 @@ from functions.orchestrators._flow import (
     Outcome,
     StepFailed,
     call,
+    log,
     run_agent_job,
     run_task,
     step,
@@ -60,13 +61,14 @@ def appservice_deploy(context: df.DurableOrchestrationContext, task: dict[str, A
     if not health["healthy"]:
         raise StepFailed(f"slot {slot} is unhealthy: {health['detail']}; production untouched")
     yield from step(context, task, f"swapping {slot} into production", 60)
-    yield call(context, "appservice_swap", ref)
-    yield from step(context, task, "health-checking production", 85)
+    # A swap toggles; expectProduction makes a retried swap a no-op instead of a swap back.
+    swapped = yield call(context, "appservice_swap", {**ref, "expectProduction": version})
+    # From here the swap back must happen whatever else is asked, so no cancel checks.
     health = yield call(context, "appservice_health_check", {**ref, "where": "production"})
     if not health["healthy"]:
-        yield from step(context, task, "production unhealthy: swapping back", 90,
-                        [f"production health check failed: {health['detail']}"])
-        yield call(context, "appservice_swap", ref)
+        yield from log(context, task, f"production health check failed: {health['detail']}; "
+                       "swapping back", level="error")
+        yield call(context, "appservice_swap", {**ref, "expectProduction": swapped["slot"]})
         raise StepFailed(f"production was unhealthy after the swap ({health['detail']}); "
                          "swapped back to the previous version")
     return Outcome(f"deployed {version}", {"version": version})

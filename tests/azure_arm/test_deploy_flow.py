@@ -43,6 +43,9 @@ class InlineContext:
         if name == "start_step":
             self.steps.append(payload["reason"])
             return _Done({"cancelled": False})
+        if name == "append_log":
+            self.steps.extend(payload["lines"])
+            return _Done(len(payload["lines"]))
         return _Done(self.activities[name](payload))
 
 
@@ -82,7 +85,7 @@ def test_healthy_version_is_swapped_into_production(
     outcome = drive(appservice_deploy(context, deploy_task(target, "2.0.0"), "2.0.0"))
 
     assert outcome.result == {"version": "2.0.0"}
-    assert [name for name, _ in context.calls if name != "start_step"] == [
+    assert [name for name, _ in context.calls if name not in ("start_step", "append_log")] == [
         "appservice_set_version", "appservice_restart_slot", "appservice_health_check",
         "appservice_swap", "appservice_health_check"]
     assert standin.production.version == "2.0.0"
@@ -123,4 +126,5 @@ def test_unhealthy_production_after_swap_is_swapped_back(
     assert standin.production.version == "1.0.0"
     assert standin.production.app_settings["WEBSITE_RUN_FROM_PACKAGE"].endswith("1.0.0.zip")
     assert standin.staging.version == "2.0.0"
-    assert context.steps[-1] == "production unhealthy: swapping back"
+    assert context.steps[-1] == ("production health check failed: HTTP 503 after 3 attempts; "
+                                 "swapping back")
