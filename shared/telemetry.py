@@ -23,11 +23,15 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 
+from shared.azure_credential import MONITORING_METRICS_PUBLISHER, AzureRole
+
 if TYPE_CHECKING:
     from shared.settings import Settings
 
 log = logging.getLogger("cloudops.telemetry")
 TRACER_NAME = "cloudops"
+AZURE_ROLES = (AzureRole("send telemetry to Entra-only Application Insights",
+                         "Microsoft.Insights/components", (MONITORING_METRICS_PUBLISHER,)),)
 TRACE_KEYS = ("traceparent", "tracestate")
 
 _lock = threading.Lock()

@@ -71,10 +71,15 @@ param postgresAdminPassword string = ''
 ])
 param signalrSku string = 'Free_F1'
 
-@description('Maximum Function App instances (Flex Consumption)')
+@description('Maximum Function App instances (Flex Consumption). Instances x dbPoolMax must stay under the Postgres connection limit (B1ms: 50, ~35 usable)')
 @minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 40
+param maximumInstanceCount int = 8
+
+@description('Postgres connections per instance (CLOUDOPS_DB_POOL_MAX)')
+@minValue(1)
+@maxValue(50)
+param dbPoolMax int = 4
 
 @secure()
 @description('Server secret for HMAC of agent API keys (stored in Key Vault; keep it stable: changing it invalidates agent keys)')
@@ -236,6 +241,7 @@ module functionApp 'modules/functionapp.bicep' = {
     pipelineKeysSecretUri: keyVault.outputs.pipelineKeysSecretUri
     publicUrl: 'https://${staticWebApp.outputs.defaultHostname}'
     maximumInstanceCount: maximumInstanceCount
+    dbPoolMax: dbPoolMax
   }
 }
 

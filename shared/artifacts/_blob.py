@@ -23,8 +23,18 @@ from azure.storage.blob import (
 )
 
 from shared.artifacts._port import ArtifactStore, check_name, check_ttl
+from shared.azure_credential import (
+    STORAGE_BLOB_DATA_CONTRIBUTOR,
+    STORAGE_BLOB_DATA_OWNER,
+    AzureRole,
+)
 from shared.clock import Clock, SystemClock
 from shared.errors import ConstraintViolation, Unavailable
+
+AZURE_ROLES = (AzureRole(
+    "backup artifacts: create container, delete/check blobs, user-delegation keys for SAS",
+    "Microsoft.Storage/storageAccounts",
+    (STORAGE_BLOB_DATA_CONTRIBUTOR, STORAGE_BLOB_DATA_OWNER)),)
 
 # Allow for clock skew between us, the storage service and the agent.
 _SKEW = timedelta(minutes=5)

@@ -25,6 +25,10 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
+from shared.azure_credential import (
+    STORAGE_TABLE_DATA_CONTRIBUTOR,
+    AzureRole,
+)
 from shared.clock import Clock, SystemClock
 from shared.errors import Unavailable
 from shared.logs._port import (
@@ -36,6 +40,10 @@ from shared.logs._port import (
     check_task_id,
     normalise,
 )
+
+AZURE_ROLES = (AzureRole("task logs: read and write table entities",
+                         "Microsoft.Storage/storageAccounts",
+                         (STORAGE_TABLE_DATA_CONTRIBUTOR,)),)
 
 HEAD = "~head"
 _WIDTH = 10

@@ -59,7 +59,10 @@ class BicepFile:
 
     def string(self, token: str) -> str:
         """The literal text behind a masked string token like ``'§3'``."""
-        return self.strings[int(token.strip("'§"))]
+        m = re.match(r"\s*'§(\d+)'", token)
+        if not m:
+            raise BicepError(f"{self.path}: expected a string, got {token[:40]!r}")
+        return self.strings[int(m.group(1))]
 
 
 def _lex(src: str, path: Path) -> tuple[str, list[str]]:

@@ -76,6 +76,9 @@ param publicUrl string
 @description('Maximum instances')
 param maximumInstanceCount int
 
+@description('Postgres connections per instance')
+param dbPoolMax int
+
 @description('Memory per instance in MB')
 @allowed([
   2048
@@ -120,6 +123,7 @@ var appSettings = {
   CLOUDOPS_PIPELINE_KEYS: '@Microsoft.KeyVault(SecretUri=${pipelineKeysSecretUri})'
   CLOUDOPS_PUBLIC_URL: publicUrl
   CLOUDOPS_LOG_LEVEL: 'INFO'
+  CLOUDOPS_DB_POOL_MAX: string(dbPoolMax)
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
