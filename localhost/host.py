@@ -194,6 +194,10 @@ class Host:
         if self._stopping:
             return
         self._stopping = True
+        # HTTP first: callers get 503 from now on, and requests being served may still
+        # use the extensions (e.g. start an orchestration), so those stop afterwards.
+        if self.http is not None:
+            await self.http.drain(grace)
         for extension in reversed(self._started_extensions):
             try:
                 await extension.stop()

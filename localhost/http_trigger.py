@@ -10,6 +10,7 @@ that it failed; the traceback goes to the log.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -63,6 +64,14 @@ class HttpTriggerDispatcher:
         self.keys = keys
         self.invoke = invoke
         self.prefix = route_prefix.strip("/")
+        self.closed = False
+        self.active: set[asyncio.Task[Any]] = set()
+
+    async def drain(self, timeout: float) -> None:
+        """Refuse new requests (503) and wait for the ones being served."""
+        self.closed = True
+        if self.active:
+            await asyncio.wait(set(self.active), timeout=timeout)
 
     def route_path(self, path: str) -> str | None:
         """The part of ``path`` after the prefix, or ``None`` if outside it."""
@@ -97,6 +106,9 @@ class HttpTriggerDispatcher:
                            f"{request.method} is not allowed on {request.path}",
                            headers={"Allow": ", ".join(sorted(found))})
         route, params = found
+        if self.closed:
+            return problem(503, "Service unavailable", "the host is shutting down",
+                           headers={"Retry-After": "5"})
         if not self.keys.authorizes(route.auth_level, presented_key(request.headers,
                                                                     request.query)):
             return problem(401, "Unauthorized",
@@ -107,6 +119,9 @@ class HttpTriggerDispatcher:
         except web.HTTPRequestEntityTooLarge as exc:
             return problem(413, "Payload too large", str(exc.text or "request body too large"))
         http_request = to_function_request(request, body, params)
+        current = asyncio.current_task()
+        if current is not None:
+            self.active.add(current)
         try:
             result = await self.invoke(route.fn, http_request)
         except Exception:
@@ -114,6 +129,9 @@ class HttpTriggerDispatcher:
             return problem(500, "Internal server error",
                            f"function {route.fn.name} raised an unhandled exception; "
                            "see the host log")
+        finally:
+            if current is not None:
+                self.active.discard(current)
         try:
             return to_web_response(route.fn, result)
         except (TypeError, ValueError) as exc:

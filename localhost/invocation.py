@@ -172,4 +172,6 @@ class Invoker:
             outputs={name: out.get() for name, out in outs.items() if out.is_set})
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=False)
+        # A sync function still running after the grace period cannot be interrupted;
+        # do not hang shutdown on it (its thread ends with the process).
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -99,7 +99,7 @@ class ServiceBusExtension:
         self.topics: dict[str, list[str]] = {}
         self._consumers: list[tuple[FunctionInfo, QueueEntity]] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._processing: set[asyncio.Task[None]] = set()
+        self._busy: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self.host: Host | None = None
         self.key = ""
@@ -251,23 +251,23 @@ class ServiceBusExtension:
     async def _process(self, fn: FunctionInfo, message: BrokeredMessage,
                        complete: Any, abandon: Any) -> None:
         assert self.host is not None
-
-        async def run() -> None:
-            try:
-                argument = to_function_argument(fn, message)
-                await self.host.invoke(fn, argument)  # type: ignore[union-attr]
-            except Exception:
-                log.exception("function %s failed on message %s (delivery %d); abandoned",
-                              fn.name, message.message_id, message.delivery_count)
-                abandon(message)
-            else:
-                complete(message)  # autoCompleteMessages
-
-        # Shielded: stopping the host cancels the waiting workers, never a running message.
-        task = asyncio.create_task(run())
-        self._processing.add(task)
-        task.add_done_callback(self._processing.discard)
-        await asyncio.shield(task)
+        # A busy worker is never cancelled by stop(): the message it holds is settled
+        # (completed or abandoned) before the worker exits.
+        worker = asyncio.current_task()
+        if worker is not None:
+            self._busy.add(worker)
+        try:
+            argument = to_function_argument(fn, message)
+            await self.host.invoke(fn, argument)
+        except Exception:
+            log.exception("function %s failed on message %s (delivery %d); abandoned",
+                          fn.name, message.message_id, message.delivery_count)
+            abandon(message)
+        else:
+            complete(message)  # autoCompleteMessages
+        finally:
+            if worker is not None:
+                self._busy.discard(worker)
 
     async def _scheduler(self, entity: QueueEntity) -> None:
         while not self._stopping:
@@ -281,10 +281,9 @@ class ServiceBusExtension:
     async def stop(self) -> None:
         self._stopping = True
         for task in self._tasks:
-            task.cancel()
+            if task not in self._busy:  # idle workers wait on the broker: stop them now
+                task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._processing:
-            await asyncio.gather(*self._processing, return_exceptions=True)
         self._persist()
 
     # -- persistence -----------------------------------------------------------------

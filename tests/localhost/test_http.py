@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-from tests.localhost.conftest import RunningHost
+from tests.localhost.conftest import RunningHost, start_host, wait_until
 
 
 def test_int_constraint_picks_the_int_route_and_alpha_the_name_route(basic: RunningHost) -> None:
@@ -97,8 +100,6 @@ def test_http_out_binding_sets_the_response(basic: RunningHost) -> None:
 
 
 def test_sync_functions_run_off_the_event_loop_concurrently(basic: RunningHost) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(8) as pool:
         replies = list(pool.map(lambda i: basic.get(f"/api/items/{i}"), range(40)))
     assert [r.json()["id"] for r in replies] == list(range(40))
@@ -109,3 +110,21 @@ def test_admin_status_requires_master_key(basic: RunningHost) -> None:
     reply = basic.get("/admin/host/status",
                       headers={"x-functions-key": basic.host.keys.master_key})
     assert reply.json()["state"] == "Running"
+
+
+def test_stop_lets_a_request_in_flight_finish_and_refuses_new_ones(
+        basic: RunningHost, tmp_path: Path) -> None:
+    running = start_host("basic", tmp_path)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(running.get, "/api/slow?s=1")
+        wait_until(lambda: bool(running.host.http and running.host.http.active))
+        stopped = asyncio.run_coroutine_threadsafe(running.host.stop(), running.loop)
+        wait_until(lambda: running.host.http is not None and running.host.http.closed)
+        refused = running.get("/api/items/1")
+        reply = pending.result(timeout=30)
+    stopped.result(timeout=30)
+    running.loop.call_soon_threadsafe(running.loop.stop)
+    running.thread.join(10)
+    running.loop.close()
+    assert reply.status == 200 and reply.body == b"finished"
+    assert refused.status == 503

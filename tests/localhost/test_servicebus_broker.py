@@ -116,3 +116,29 @@ def test_scheduled_message_becomes_visible_at_its_time_with_its_sequence_number(
     pending = entity.pending()
     assert [m.message_id for m in pending] == ["later", "now"]  # by sequence number
     assert pending[0].enqueued_time == clock.now
+
+
+def test_direct_message_build_agrees_with_the_library_converter() -> None:
+    from azure.functions import meta
+    from azure.functions.servicebus import ServiceBusMessageInConverter
+
+    from localhost.servicebus_wire import to_library_message, trigger_metadata
+
+    now = datetime(2026, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    original = message("s-1", "m-1", content_type="application/json", correlation_id="c",
+                       subject="deploy", application_properties={"a": 1, "b": "x"},
+                       time_to_live=timedelta(hours=1), delivery_count=2,
+                       sequence_number=17, enqueued_time=now, lock_token="lt",
+                       locked_until=now + timedelta(minutes=1),
+                       scheduled_enqueue_time=now - timedelta(seconds=5))
+    ours = to_library_message(original)
+    theirs = ServiceBusMessageInConverter.decode(
+        meta.Datum(original.body, "bytes"), trigger_metadata=trigger_metadata(original))
+    fields = ["message_id", "session_id", "content_type", "correlation_id", "label",
+              "subject", "delivery_count", "sequence_number", "enqueued_sequence_number",
+              "enqueued_time_utc", "locked_until", "lock_token", "scheduled_enqueue_time_utc",
+              "expires_at_utc", "time_to_live", "application_properties", "user_properties",
+              "state", "metadata"]
+    for name in fields:
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert ours.get_body() == theirs.get_body()

@@ -110,3 +110,9 @@ def ticker(timer: func.TimerRequest) -> None:
 @app.route(route="secure-area/{*rest}", methods=["GET"])
 def secure_area(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(req.headers.get("x-ms-client-principal") or "")
+
+
+@app.route(route="slow", methods=["GET"])
+async def slow(req: func.HttpRequest) -> func.HttpResponse:
+    await asyncio.sleep(float(req.params.get("s", "0.5")))
+    return func.HttpResponse("finished")
