@@ -56,9 +56,17 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_last_iso: tuple[datetime | None, str] = (None, "")
+
+
 def iso(moment: datetime) -> str:
     """ISO-8601 UTC with microseconds and a ``Z``, as the SDK's own timestamps look."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    global _last_iso
+    if _last_iso[0] is moment:  # an episode stamps many events with one clock reading
+        return _last_iso[1]
+    text = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    _last_iso = (moment, text)
+    return text
 
 
 def parse_iso(text: str) -> datetime:
@@ -73,35 +81,35 @@ def event(event_type: int, timestamp: str, event_id: int = -1, **fields: Any) ->
 class HistoryLog:
     """An instance's history plus each event's JSON as the SDK sees it once replayed.
 
-    Events appended in an episode are stored with ``IsPlayed: true`` (that is how every
-    later replay must see them); the episode's own new events are sent unplayed.
+    Events appended in an episode are serialized with ``IsPlayed: true`` (that is how every
+    later replay must see them), lazily: with extended sessions most histories are never
+    replayed in full, so most events never need encoding. The episode's own new events are
+    sent unplayed.
     """
 
     __slots__ = ("_played_json", "events")
 
     def __init__(self, events: list[dict[str, Any]] | None = None) -> None:
-        self.events: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = list(events or ())
         self._played_json: list[str] = []
-        for ev in events or ():
-            self.append(ev)
 
     def __len__(self) -> int:
         return len(self.events)
 
     def append(self, ev: dict[str, Any]) -> None:
         self.events.append(ev)
-        self._played_json.append(json.dumps({**ev, "IsPlayed": True}))
 
     def extend(self, evs: list[dict[str, Any]]) -> None:
-        for ev in evs:
-            self.append(ev)
+        self.events.extend(evs)
 
     def context_json(self, new_events: list[dict[str, Any]], **context: Any) -> str:
         """The orchestration trigger payload: played history, then this episode's events."""
-        parts = self._played_json + [json.dumps(ev) for ev in new_events]
+        cached = self._played_json
+        for ev in self.events[len(cached):]:
+            cached.append(json.dumps({**ev, "IsPlayed": True}))
+        parts = cached + [json.dumps(ev) for ev in new_events]
         head = json.dumps(context)[1:-1]
         return '{"history": [' + ",".join(parts) + "], " + head + "}"
-
 
 def json_text(value: Any) -> str | None:
     """A value as the JSON text the SDK and the HTTP API carry (``None`` stays ``None``)."""

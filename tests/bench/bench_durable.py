@@ -1,0 +1,205 @@
+"""Benchmark of the local Durable engine (``./bench.sh durable``).
+
+Figures, all with the real ``azure-functions-durable`` SDK replaying the orchestrators:
+
+- ``sequential_activities_per_s``: one orchestration calling 1,000 activities one after
+  another (in-memory store, extended sessions; the full-replay figure is printed too).
+- ``orchestrations_per_s``: 1,000 orchestrations of 5 sequential activities, all started
+  at once, until the last completes (in-memory store).
+- ``baseline_orchestrations_per_s``: the same 1,000 x 5 workload on ``durabletask``'s
+  in-memory test backend (``durabletask.testing``: gRPC sidecar + worker) in this run;
+  ``ratio`` = ours / baseline.
+- The same two workloads on the Postgres store are printed (smaller counts), on a
+  throwaway database of ``DATABASE_URL`` (or the embedded server when unset).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import azure.durable_functions as df  # noqa: E402
+import azure.functions as func  # noqa: E402
+
+from localhost.durable.catalog import direct_invoker, functions_from_app  # noqa: E402
+from localhost.durable.engine import Engine  # noqa: E402
+from localhost.durable.store import InstanceStore  # noqa: E402
+
+SEQUENTIAL = 1000
+INSTANCES = 1000
+STEPS = 5
+
+
+def make_app() -> df.DFApp:
+    app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.activity_trigger(input_name="value")
+    def add_one(value: int) -> int:
+        return value + 1
+
+    @app.orchestration_trigger(context_name="context")
+    def sequence(context: df.DurableOrchestrationContext):
+        value = 0
+        for _ in range(context.get_input()):
+            value = yield context.call_activity("add_one", value)
+        return value
+
+    return app
+
+
+async def run_sequential(count: int, store: InstanceStore | None = None,
+                         sessions: bool = True) -> float:
+    engine = Engine(functions_from_app(make_app()), direct_invoker(), store,
+                    extended_sessions=sessions)
+    await engine.start()
+    try:
+        started = time.perf_counter()
+        iid = await engine.start_new("sequence", None, json.dumps(count))
+        inst = await engine.wait_for(iid, 600)
+        elapsed = time.perf_counter() - started
+        assert inst.output == json.dumps(count), inst.output
+        return count / elapsed
+    finally:
+        await engine.stop()
+
+
+async def run_many(instances: int, store: InstanceStore | None = None) -> float:
+    engine = Engine(functions_from_app(make_app()), direct_invoker(), store)
+    await engine.start()
+    try:
+        started = time.perf_counter()
+        ids = [await engine.start_new("sequence", None, json.dumps(STEPS))
+               for _ in range(instances)]
+        done = await asyncio.gather(*(engine.wait_for(i, 600) for i in ids))
+        elapsed = time.perf_counter() - started
+        assert all(d.output == json.dumps(STEPS) for d in done)
+        return instances / elapsed
+    finally:
+        await engine.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_baseline(instances: int) -> float:
+    """The same workload on durabletask's in-memory backend (gRPC, worker threads)."""
+    from durabletask import client as dt_client
+    from durabletask import task as dt_task
+    from durabletask import worker as dt_worker
+    from durabletask.testing import create_test_backend
+
+    def add_one(ctx: dt_task.ActivityContext, value: int) -> int:
+        return value + 1
+
+    def sequence(ctx: dt_task.OrchestrationContext, steps: int):
+        value = 0
+        for _ in range(steps):
+            value = yield ctx.call_activity(add_one, input=value)
+        return value
+
+    port = _free_port()
+    backend = create_test_backend(port=port)
+    address = f"localhost:{port}"
+    worker = dt_worker.TaskHubGrpcWorker(host_address=address)
+    worker.add_orchestrator(sequence)
+    worker.add_activity(add_one)
+    worker.start()
+    client = dt_client.TaskHubGrpcClient(host_address=address)
+    try:
+        started = time.perf_counter()
+        ids = [client.schedule_new_orchestration(sequence, input=STEPS)
+               for _ in range(instances)]
+        for iid in ids:
+            state = client.wait_for_orchestration_completion(iid, timeout=600)
+            assert state is not None and state.serialized_output == str(STEPS)
+        return instances / (time.perf_counter() - started)
+    finally:
+        worker.stop()
+        backend.stop()
+
+
+def _admin_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from shared.db.embedded import embedded_server_url
+
+    return embedded_server_url(ROOT / ".cloudops", database="postgres")
+
+
+async def run_postgres() -> dict[str, float]:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from localhost.durable.pg_store import PostgresStore
+
+    admin = _admin_url()
+    name = f"durable_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_conninfo(**{**conninfo_to_dict(admin), "dbname": name})
+    try:
+        return {
+            "pg_sequential_activities_per_s": await run_sequential(300, PostgresStore(url)),
+            "pg_orchestrations_per_s": await run_many(200, PostgresStore(url)),
+        }
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    logging.getLogger("durabletask-worker").setLevel(logging.ERROR)
+    logging.getLogger("durabletask-client").setLevel(logging.ERROR)
+    logging.getLogger().setLevel(logging.ERROR)
+    figures: dict[str, Any] = {"bench": "durable"}
+    figures["sequential_activities_per_s"] = asyncio.run(run_sequential(SEQUENTIAL))
+    figures["full_replay_sequential_activities_per_s"] = asyncio.run(
+        run_sequential(100, sessions=False))
+    figures["orchestrations_per_s"] = asyncio.run(run_many(INSTANCES))
+    figures["baseline_orchestrations_per_s"] = run_baseline(INSTANCES)
+    figures["ratio"] = figures["orchestrations_per_s"] / figures["baseline_orchestrations_per_s"]
+    try:
+        figures.update(asyncio.run(run_postgres()))
+    except Exception as exc:  # no database here: say so, keep the in-memory figures
+        print(f"(Postgres figures skipped: {exc})")
+    rows = [
+        ("sequential activities/s, 1 orchestration x 1000 (memory, extended sessions)",
+         "sequential_activities_per_s", "target >= 1000"),
+        ("sequential activities/s, 1 x 100 (memory, full replay every episode)",
+         "full_replay_sequential_activities_per_s", "protocol path"),
+        ("orchestrations/s, 1000 x 5 activities (memory)", "orchestrations_per_s",
+         "target >= 300"),
+        ("baseline: durabletask in-memory backend, same workload",
+         "baseline_orchestrations_per_s", "same run"),
+        ("ratio ours / baseline", "ratio", "target >= 2"),
+        ("sequential activities/s, 1 x 300 (Postgres store)",
+         "pg_sequential_activities_per_s", ""),
+        ("orchestrations/s, 200 x 5 activities (Postgres store)", "pg_orchestrations_per_s",
+         ""),
+    ]
+    print(f"{'measure':<80} {'value':>10}  note")
+    for label, key, note in rows:
+        if key in figures:
+            print(f"{label:<80} {figures[key]:>10.1f}  {note}")
+    print(json.dumps({k: round(v, 2) if isinstance(v, float) else v
+                      for k, v in figures.items()}))
+
+
+if __name__ == "__main__":
+    main()
