@@ -57,6 +57,8 @@ def prepare_our_app() -> Path:
     from shared.settings import Settings
 
     os.environ.setdefault("CLOUDOPS_MODE", "local")
+    # Orchestrations live in Postgres beside the models: a restart resumes them.
+    os.environ.setdefault("CLOUDOPS_DURABLE_STORE", "postgres")
     # Binding expressions such as %CLOUDOPS_TASK_QUEUE% resolve from the environment, as
     # app settings do in Azure: give every setting with a default its value.
     for name, value in Settings().env_defaults().items():

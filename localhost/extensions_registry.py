@@ -46,7 +46,9 @@ def available_extensions() -> list[HostExtension]:
             log.debug("extension module %s has no %s yet; skipped", module_name, class_name)
             continue
         try:
-            found.append(cls())
+            # An extension configurable from the environment (like app settings) says so.
+            factory = getattr(cls, "from_env", cls)
+            found.append(factory())
         except Exception:
             log.exception("extension %s could not be created; skipped", class_name)
     return found

@@ -77,6 +77,7 @@ class Host:
         self._started_extensions: list[HostExtension] = []
         self.http: HttpTriggerDispatcher | None = None
         self.unclaimed: list[FunctionInfo] = []
+        self.broken: dict[str, str] = {}
         # Called once the port is known and before the app is imported, so a composition
         # root can put URLs that depend on the port into the app's environment.
         self._on_bound = on_bound
@@ -112,6 +113,14 @@ class Host:
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
         return await asyncio.shield(task)
+
+    def report_broken(self, fn: FunctionInfo, reason: str) -> None:
+        """A handler could not set ``fn`` up (e.g. an unset ``%SETTING%``); it will not run.
+
+        Like the Functions host, the other functions still start; the summary lists it.
+        """
+        self.broken[fn.name] = reason
+        log.error("function %s will not run: %s", fn.name, reason)
 
     def set_env(self, name: str, value: str) -> None:
         """Set an app setting for the app; ``stop()`` restores the previous value."""
@@ -155,7 +164,8 @@ class Host:
 
         http_config = self.host_json.get("extensions", {}).get("http", {})
         prefix = str(http_config.get("routePrefix", "api"))
-        self.http = HttpTriggerDispatcher(build_routes(self.functions), self.keys,
+        self.http = HttpTriggerDispatcher(build_routes(self.functions, on_error=self.report_broken),
+                                          self.keys,
                                           self.invoke_full, prefix)
         self.register_trigger("httpTrigger", lambda fn: None)
         for extension in self.extensions:
@@ -235,6 +245,9 @@ class Host:
         line = f"{len(self.functions)} functions ({parts})"
         if self.unclaimed:
             line += "; not run (no handler): " + ", ".join(f.name for f in self.unclaimed)
+        if self.broken:
+            line += "; not run (errors): " + ", ".join(
+                f"{name} ({reason})" for name, reason in self.broken.items())
         return line
 
     # -- routes ----------------------------------------------------------------------

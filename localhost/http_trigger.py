@@ -24,7 +24,7 @@ from localhost.functions import FunctionInfo
 from localhost.invocation import InvocationResult
 from localhost.keys import HostKeys, presented_key
 from localhost.problems import problem
-from localhost.routing import RouteTemplate
+from localhost.routing import RouteTemplate, RouteTemplateError
 
 log = logging.getLogger("localhost.http")
 
@@ -40,13 +40,23 @@ class HttpRoute:
     auth_level: str
 
 
-def build_routes(functions: list[FunctionInfo], default_auth: str = "function") -> list[HttpRoute]:
-    """Routes of every ``httpTrigger`` function, most specific first."""
+def build_routes(functions: list[FunctionInfo], default_auth: str = "function",
+                 on_error: Callable[[FunctionInfo, str], None] | None = None) -> list[HttpRoute]:
+    """Routes of every ``httpTrigger`` function, most specific first.
+
+    A template that cannot be parsed is reported through ``on_error`` and left out.
+    """
     routes = []
     for fn in functions:
         if fn.trigger_type != "httpTrigger":
             continue
-        template = RouteTemplate(str(fn.trigger.get("route") or fn.name))
+        try:
+            template = RouteTemplate(str(fn.trigger.get("route") or fn.name))
+        except RouteTemplateError as exc:
+            if on_error is None:
+                raise
+            on_error(fn, str(exc))
+            continue
         methods = fn.trigger.get("methods") or ALL_METHODS
         routes.append(HttpRoute(
             fn=fn, template=template, methods=frozenset(str(m).upper() for m in methods),

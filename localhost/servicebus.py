@@ -116,7 +116,11 @@ class ServiceBusExtension:
         for fn in host.functions:
             if fn.trigger_type != "serviceBusTrigger":
                 continue
-            name = entity_name(fn, host)
+            try:
+                name = entity_name(fn, host)
+            except (KeyError, ValueError) as exc:
+                host.report_broken(fn, str(exc).strip("'\""))
+                continue
             sessions = bool(fn.trigger.get("isSessionsEnabled"))
             entity = self.entity(name, requires_session=sessions)
             if "/Subscriptions/" in name:

@@ -21,7 +21,7 @@ from azure.functions import meta
 from azure.functions.timer import TimerRequestConverter
 
 from localhost.functions import FunctionInfo
-from localhost.ncrontab import Schedule
+from localhost.ncrontab import Schedule, ScheduleError
 
 if TYPE_CHECKING:
     from localhost.host import Host
@@ -56,10 +56,15 @@ class TimerExtension:
     def bind(self, host: Host) -> None:
         self.host = host
         for fn in host.functions:
-            if fn.trigger_type == "timerTrigger":
+            if fn.trigger_type != "timerTrigger":
+                continue
+            try:
                 expression = str(host.resolve_setting(fn.trigger.get("schedule", "")))
                 self.schedules[fn.name] = Schedule.parse(expression)
-                self._functions.append(fn)
+            except (KeyError, ScheduleError) as exc:
+                host.report_broken(fn, str(exc).strip("'\""))
+                continue
+            self._functions.append(fn)
         host.register_trigger("timerTrigger", lambda fn: None)
 
     def _status_path(self, fn: FunctionInfo) -> Any:

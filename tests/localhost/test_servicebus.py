@@ -10,6 +10,7 @@ import itertools
 import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,7 @@ from localhost.servicebus_broker import BrokeredMessage
 from shared.bus import BusError, BusMessage, make_bus
 from shared.bus.local import LocalServiceBus
 from shared.settings import Settings
-from tests.localhost.conftest import RunningHost, wait_until
+from tests.localhost.conftest import RunningHost, start_host, wait_until
 
 
 def send(basic: RunningHost, session: str, message_id: str, body: dict[str, object],
@@ -152,3 +153,20 @@ def test_rest_send_refusals_are_clear_4xx(basic: RunningHost) -> None:
     malformed = basic.post("/servicebus/work/messages", b"{}", headers={
         "Authorization": "SharedAccessSignature garbage"})
     assert malformed.status == 401
+
+
+def test_undelivered_messages_survive_a_restart(basic: RunningHost, tmp_path: Path) -> None:
+    first = start_host("basic", tmp_path)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    bus = first.host.extension("servicebus")
+    first.run(lambda: bus.send("work", BrokeredMessage(  # type: ignore[union-attr]
+        body=b'{"seq": 0}', message_id="kept", session_id="keep-1",
+        scheduled_enqueue_time=later)))
+    first.stop()
+    assert (tmp_path / "state" / "servicebus.json").is_file()
+    second = start_host("basic", tmp_path)
+    try:
+        entity = second.host.extension("servicebus").entities["work"]  # type: ignore[union-attr]
+        assert [m.message_id for m in second.run(entity.pending)] == ["kept"]
+    finally:
+        second.stop()
