@@ -89,6 +89,9 @@ class Settings:
         secret=True)
     public_url: str | None = _setting(  # type: ignore[assignment]
         "CLOUDOPS_PUBLIC_URL", "URL of the web app, used in notification links")
+    resend_after_seconds: int = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_RESEND_AFTER_SECONDS",
+        "a queued task nobody picked up is re-sent after this long", default=30)
     log_level: str = _setting("CLOUDOPS_LOG_LEVEL", "Python log level",  # type: ignore[assignment]
                               default="INFO")
     db_pool_max: int = _setting("CLOUDOPS_DB_POOL_MAX", "max Postgres connections per host",  # type: ignore[assignment]

@@ -28,9 +28,8 @@ from shared.telemetry import inject_trace
 
 log = logging.getLogger("cloudops.tasks")
 
-# A queued task whose orchestration has not picked it up this long after its last send
-# is re-sent; after MAX_ENQUEUE_ATTEMPTS it fails with the reason.
-RESEND_AFTER = timedelta(seconds=30)
+# A queued task whose orchestration has not picked it up ``resend_after_seconds`` after
+# its last send is re-sent; after MAX_ENQUEUE_ATTEMPTS it fails with the reason.
 MAX_ENQUEUE_ATTEMPTS = 5
 
 
@@ -85,7 +84,8 @@ class TaskService:
             rows = conn.execute(
                 "SELECT * FROM tasks WHERE status = 'queued' AND"
                 " COALESCE(last_enqueued_at, created_at) < %s ORDER BY seq LIMIT 200",
-                (now - RESEND_AFTER,)).fetchall()
+                (now - timedelta(seconds=self.services.settings.resend_after_seconds),)
+            ).fetchall()
         for row in rows:
             task = Task.from_row(row)
             if row["enqueue_attempts"] >= MAX_ENQUEUE_ATTEMPTS:
