@@ -10,6 +10,7 @@ the event loop; async ones run on the loop.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -126,6 +127,11 @@ class Invoker:
     def __init__(self, app_directory: str, max_workers: int | None = None) -> None:
         self._directory = app_directory
         self._providers: dict[str, InputProvider] = {}
+        if max_workers is None:
+            # The Python worker's own knob; unset, both use min(32, cores + 4) threads.
+            configured = os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "")
+            max_workers = int(configured) if configured.isdigit() and int(configured) > 0 \
+                else None
         self._pool = ThreadPoolExecutor(max_workers=max_workers,
                                         thread_name_prefix="localhost-worker")
 

@@ -8,6 +8,7 @@
   dead-letter queue with ``DeadLetterReason = MaxDeliveryCountExceeded``.
 - Duplicate detection: a MessageId seen within ``duplicate_window`` seconds is accepted
   and dropped, as the real broker does.
+- Messages past their TimeToLive are discarded when they reach the head of the queue.
 - Scheduled messages get their sequence number when scheduled and become visible at their
   ``ScheduledEnqueueTimeUtc`` (``activate_due``).
 
@@ -132,7 +133,7 @@ class QueueEntity:
         # Sessionless: FIFO of pending messages.
         self._plain: deque[BrokeredMessage] = deque()
         self._plain_waiters: deque[asyncio.Future[None]] = deque()
-        self.sent = self.duplicates = self.completed = 0
+        self.sent = self.duplicates = self.completed = self.expired = 0
 
     # -- sending ---------------------------------------------------------------------
 
@@ -226,7 +227,7 @@ class QueueEntity:
         sid = lock.session_id
         if sid in self._in_flight:
             raise EntityError(f"session {sid}: previous message not settled")
-        queue = self._sessions.get(sid)
+        queue = self._live_head(sid)
         if not queue:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._session_waiters[sid] = waiter
@@ -237,13 +238,31 @@ class QueueEntity:
             finally:
                 if self._session_waiters.get(sid) is waiter:
                     del self._session_waiters[sid]
-            queue = self._sessions.get(sid)
+            queue = self._live_head(sid)
             if not queue:
                 return None
         message = queue[0]
         self._lock_message(message)
         self._in_flight[sid] = message
         return message
+
+    def _expired(self, message: BrokeredMessage) -> bool:
+        return (message.time_to_live is not None and message.enqueued_time is not None
+                and message.enqueued_time + message.time_to_live <= self.clock())
+
+    def _live_head(self, sid: str) -> deque[BrokeredMessage] | None:
+        """The session's queue after discarding expired messages at its head.
+
+        Expired messages are dropped, as on an entity without dead-lettering on expiry.
+        """
+        queue = self._sessions.get(sid)
+        while queue and self._expired(queue[0]):
+            queue.popleft()
+            self.expired += 1
+        if queue is not None and not queue:
+            del self._sessions[sid]
+            return None
+        return queue
 
     def _lock_message(self, message: BrokeredMessage) -> None:
         message.delivery_count += 1
@@ -320,6 +339,9 @@ class QueueEntity:
                 if waiter in self._plain_waiters:
                     self._plain_waiters.remove(waiter)
         message = self._plain.popleft()
+        if self._expired(message):
+            self.expired += 1
+            return await self.receive(timeout)
         self._lock_message(message)
         return message
 
@@ -346,6 +368,7 @@ class QueueEntity:
                 "scheduledMessages": len(self._scheduled),
                 "deadLetterMessages": len(self.dead_letters), "sent": self.sent,
                 "completed": self.completed, "duplicatesDropped": self.duplicates,
+                "expired": self.expired,
                 "lockedSessions": len(self._locked)}
 
 

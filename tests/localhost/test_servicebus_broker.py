@@ -142,3 +142,18 @@ def test_direct_message_build_agrees_with_the_library_converter() -> None:
     for name in fields:
         assert getattr(ours, name) == getattr(theirs, name), name
     assert ours.get_body() == theirs.get_body()
+
+
+def test_message_past_its_time_to_live_is_discarded_not_delivered() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        entity = QueueEntity("q", requires_session=True, clock=clock)
+        entity.send(message("a", "old", time_to_live=timedelta(seconds=30)))
+        entity.send(message("a", "fresh"))
+        clock.now += timedelta(seconds=31)
+        session = await entity.accept_session(0.1)
+        assert session is not None
+        got = await session.receive(0.1)
+        assert got is not None and got.message_id == "fresh"
+        assert entity.expired == 1
+    asyncio.run(scenario())
