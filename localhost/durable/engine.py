@@ -222,6 +222,7 @@ class Engine:
         self.spawn(self._drive(instance_id))
 
     async def _drive(self, instance_id: str) -> None:
+        failures = 0
         try:
             while True:
                 inst = await self.store.get(instance_id)
@@ -232,12 +233,39 @@ class Engine:
                     return
                 try:
                     await self._step(inst)
-                except Exception:
-                    log.exception("episode of %s failed; it will be retried", instance_id)
-                    self._sessions.pop(instance_id, None)
-                    await asyncio.sleep(0.5)
+                    failures = 0
+                except Exception as exc:
+                    failures += 1
+                    await self._recover(inst, exc, failures)
         finally:
             self._driving.pop(instance_id).set()
+
+    async def _recover(self, inst: Instance, exc: Exception, failures: int) -> None:
+        """An episode failed inside the engine or the store (not in user code).
+
+        A durable store reloads the instance from its last committed state and retries
+        (its inbox rows are still there); the in-memory store has no committed copy, so
+        the instance fails with the error rather than continuing from a half-applied step.
+        """
+        self._sessions.pop(inst.instance_id, None)
+        evict = getattr(self.store, "evict", None)
+        if evict is not None and failures < 3:
+            log.exception("episode of %s failed; reloading and retrying", inst.instance_id)
+            evict(inst.instance_id)
+            await asyncio.sleep(0.2 * failures)
+            return
+        log.exception("episode of %s failed; failing the instance", inst.instance_id)
+        inst.inbox.clear()
+        write = EpisodeWrite(inst, new_history=[], consumed=[])
+        self._finish(inst, write, FAILED,
+                     h.json_text(f"local host error: {type(exc).__name__}: {exc}"),
+                     self._clock(), str(exc))
+        try:
+            await self._commit(write, Plan())
+        except Exception:
+            log.exception("could not record the failure of %s", inst.instance_id)
+            if evict is not None:
+                evict(inst.instance_id)
 
     async def _step(self, inst: Instance) -> None:
         msgs, inst.inbox = inst.inbox, []

@@ -81,7 +81,12 @@ class PostgresStore:
         return self._pool
 
     async def open(self) -> None:
-        self._pool = AsyncConnectionPool(self._url, min_size=1, max_size=self._max, open=False)
+        # synchronous_commit=off: a commit returns before its WAL is flushed to disk. A
+        # killed *host* loses nothing (the server has the commit); only a crash of the
+        # Postgres server itself could lose the last fraction of a second of episodes.
+        self._pool = AsyncConnectionPool(
+            self._url, min_size=1, max_size=self._max, open=False,
+            kwargs={"autocommit": True, "options": "-c synchronous_commit=off"})
         await self._pool.open()
         async with self.pool.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
@@ -199,6 +204,10 @@ class PostgresStore:
         for iid in instance_ids:
             self._live.pop(iid, None)
         return cur.rowcount
+
+    def evict(self, instance_id: str) -> None:
+        """Forget the live copy (after a failed write) so the next read reloads it."""
+        self._live.pop(instance_id, None)
 
     # ---- reads -----------------------------------------------------------------------
     async def get(self, instance_id: str) -> Instance | None:

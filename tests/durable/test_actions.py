@@ -317,3 +317,29 @@ def test_starting_a_running_id_is_refused_and_a_finished_one_replaced(sessions: 
             inst = await eng.wait_for("same", 10)
             assert (inst.name, outputs(inst)) == ("chain", {"value": 8, "shouted": "DONE!"})
     run(main())
+
+
+def test_call_http_runs_the_request_and_returns_the_response(sessions: bool) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    async def main():
+        hits = []
+
+        async def hello(request: web.Request) -> web.Response:
+            hits.append(request.method)
+            return web.json_response({"hello": "world"}, status=201)
+
+        web_app = web.Application()
+        web_app.router.add_get("/hello", hello)
+        server = TestServer(web_app, host="127.0.0.1")
+        await server.start_server()
+        try:
+            async with running_engine(actions_app.make_app(),
+                                      extended_sessions=sessions) as eng:
+                inst = await run_to_end(eng, "calls_http", str(server.make_url("/hello")))
+        finally:
+            await server.close()
+        assert outputs(inst) == 201
+        assert hits == ["GET"]
+    run(main())
