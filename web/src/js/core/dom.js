@@ -1,0 +1,122 @@
+// Tiny DOM helpers and the shared visual pieces (status badges, progress bars, errors).
+
+export function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+    else if (value === true) node.setAttribute(key, "");
+    else node.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export const $ = (selector, root = document) => root.querySelector(selector);
+export const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
+
+export function fmtTime(iso) {
+  if (!iso) return "—";
+  const date = new Date(iso);
+  return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+}
+
+export function fmtClock(iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleTimeString(undefined, { hour12: false });
+}
+
+export function relTime(iso) {
+  if (!iso) return "—";
+  const seconds = Math.round((Date.now() - new Date(iso).getTime()) / 1000);
+  if (seconds < 5) return "just now";
+  if (seconds < 60) return `${seconds}s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+  return `${Math.floor(seconds / 86400)} d ago`;
+}
+
+export const TERMINAL = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
+export const OPERATION_LABELS = {
+  deploy: "Deploy", backup: "Back up", restore: "Restore", restart: "Restart",
+  sandbox_create: "Create sandbox", script_run: "Run script",
+};
+
+export function statusBadge(status) {
+  const label = (status || "unknown").replace("_", " ");
+  return h("span", { class: `badge status-${status}`, dataset: { status } }, label);
+}
+
+export function progressBar(task) {
+  const value = Math.max(0, Math.min(100, Number(task.progress) || 0));
+  const label = `${OPERATION_LABELS[task.operation] || task.operation} progress`;
+  return h("span", { class: "progress-wrap" },
+    h("progress", { class: `progress status-${task.status}`, max: "100", value: String(value), "aria-label": label }),
+    h("span", { class: "progress-value" }, `${value}%`));
+}
+
+export function describeTask(task) {
+  const p = task.parameters || {};
+  switch (task.operation) {
+    case "deploy": return `Deploy ${p.version ?? ""}`;
+    case "backup": return "Back up database";
+    case "restore": return `Restore backup ${String(p.backupId || "").slice(0, 8)}`;
+    case "restart": return `Restart ${p.workload ?? ""}`;
+    case "sandbox_create": return `Create sandbox ${p.name ?? ""}`;
+    case "script_run": return `Run script ${p.script ?? ""}`;
+    default: return task.operation;
+  }
+}
+
+// Fill an error section: what failed, the API's own words, what to do next.
+export function showError(section, err, { what = "Something went wrong", hint, retry } = {}) {
+  const status = err && err.status;
+  const hints = {
+    0: "Check your connection, then try again.",
+    403: "Ask an admin of this project for a role that allows this.",
+    404: "It may have been deleted, or the link is wrong. Go back to the list and pick it again.",
+    409: "Something with the same name exists or the state changed. Reload and check.",
+    422: "Correct the highlighted value and submit again.",
+    400: "Correct the value and submit again.",
+    500: "The server failed. Try again; if it keeps failing, tell the platform team.",
+    503: "A dependency is unavailable. Try again in a minute.",
+  };
+  section.hidden = false;
+  $(".error-title", section).textContent = `${what}${status ? ` (${err.title})` : ""}`;
+  $(".error-detail", section).textContent = (err && err.detail) || String(err && err.message || err);
+  $(".error-hint", section).textContent = hint || hints[status] || hints[500];
+  const button = $("[data-action=retry]", section);
+  if (button) {
+    button.hidden = !retry;
+    button.onclick = retry ? () => { section.hidden = true; retry(); } : null;
+  }
+}
+
+// A short message under a form: success (teal) or the API problem's detail (danger).
+export function formMessage(form, kind, text) {
+  let box = $(".form-message", form);
+  if (!box) {
+    box = h("p", { class: "form-message", role: kind === "error" ? "alert" : "status" });
+    form.append(box);
+  }
+  box.className = `form-message ${kind}`;
+  box.setAttribute("role", kind === "error" ? "alert" : "status");
+  box.textContent = text;
+}
+
+export function problemText(err) {
+  if (!err) return "";
+  const detail = err.detail || err.message || "";
+  return err.status ? `${err.title}: ${detail}` : detail;
+}
+
+export function clear(node) {
+  while (node.firstChild) node.firstChild.remove();
+  return node;
+}

@@ -1,0 +1,239 @@
+// An environment: one-click operations behind a confirm step, its queue, its tasks (live).
+import { api, param } from "../core/api.js";
+import { confirmAction } from "../core/confirm.js";
+import { $, $$, TERMINAL, clear, describeTask, formMessage, h, progressBar, problemText, showError, statusBadge } from "../core/dom.js";
+import { live } from "../core/live.js";
+import { scriptValues, renderScriptForm } from "../core/script_form.js";
+import { requireSession } from "../core/session.js";
+import { TaskTable } from "../core/tasks.js";
+
+const session = await requireSession();
+const projectSlug = param("p");
+const envSlug = param("e");
+const base = `/api/projects/${encodeURIComponent(projectSlug || "")}/environments/${encodeURIComponent(envSlug || "")}`;
+let project = null;
+let env = null;
+let scripts = [];
+let backups = [];
+let table = null;
+
+// No production flag exists on environments; names are the best signal we have.
+const productionLike = (e) => /(^|[^a-z])(prod|production|prd|live)([^a-z]|$)/i.test(`${e.slug} ${e.name}`);
+
+async function loadTasks() {
+  const data = await api(`/api/tasks?project=${encodeURIComponent(projectSlug)}&environment=${encodeURIComponent(envSlug)}&limit=30`);
+  table.replaceAll(data.items);
+  renderQueue();
+}
+
+async function loadBackups() {
+  const data = await api(`${base}/backups`);
+  backups = data.items;
+  const select = $("#backup-select");
+  clear(select);
+  if (!backups.length) select.append(h("option", { value: "" }, "No backups yet — take one first"));
+  for (const b of backups) {
+    select.append(h("option", { value: b.id },
+      `${new Date(b.createdAt).toLocaleString()} · ${b.id.slice(0, 8)} · ${formatBytes(b.sizeBytes)}`));
+  }
+  $("#restore-button").disabled = !backups.length;
+}
+
+function formatBytes(n) {
+  if (n === null || n === undefined) return "size unknown";
+  if (n < 1024) return `${n} B`;
+  if (n < 1048576) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1048576).toFixed(1)} MiB`;
+}
+
+// Running first, then waiting in arrival order; positions come from the task's reason.
+function renderQueue() {
+  const open = [...table.tasks.values()].filter((t) => !TERMINAL.has(t.status)).sort((a, b) => a.seq - b.seq);
+  const items = open.map((task) => {
+    const match = /position (\d+)/.exec(task.reason || "");
+    const position = task.status === "running" ? "now" : match ? `#${match[1]}` : "next";
+    return h("li", { class: `queue-item status-${task.status}`, dataset: { taskId: task.id } },
+      h("span", { class: "queue-pos", "aria-label": `position ${position}` }, position),
+      h("span", { class: "queue-main" }, h("a", { href: `/task/?id=${task.id}` }, describeTask(task)),
+        h("span", { class: "muted small" }, ` ${task.reason || ""}`)),
+      statusBadge(task.status), progressBar(task));
+  });
+  clear($("#queue")).append(...items);
+  $("#queue-empty").hidden = items.length > 0;
+}
+
+function chips() {
+  const target = env.target || {};
+  const list = [h("span", { class: "chip" }, env.kind), h("span", { class: "chip" }, `target: ${target.type || "none"}`)];
+  if (target.pool) list.push(h("span", { class: "chip" }, `pool: ${target.pool}`));
+  for (const label of target.labels || []) list.push(h("span", { class: "chip" }, label));
+  if (productionLike(env)) list.push(h("span", { class: "chip danger" }, "production"));
+  if (env.url) list.push(h("a", { class: "chip", href: env.url, rel: "noopener" }, env.url));
+  return list;
+}
+
+async function load() {
+  $("#loading").hidden = false;
+  try {
+    if (!projectSlug || !envSlug) {
+      const detail = "The address needs ?p=<project>&e=<environment>.";
+      throw Object.assign(new Error(detail), { detail });
+    }
+    project = await api(`/api/projects/${encodeURIComponent(projectSlug)}`);
+    env = await api(base);
+    document.title = `${env.name} · ${project.name} · CloudOps`;
+    $("#crumb-project").textContent = project.name;
+    $("#crumb-project").href = `/project/?p=${encodeURIComponent(project.slug)}`;
+    $("#crumb-env").textContent = env.name;
+    $("#env-name").textContent = `${env.name}`;
+    clear($("#env-chips")).append(...chips());
+    const role = session.roleOn(project.id) || "none";
+    $("#env-role").textContent = `your role: ${role}`;
+    table = new TaskTable($("#env-tasks tbody"), {
+      filter: (t) => t.environmentId === env.id, limit: 30, emptyNode: $("#env-tasks-empty"),
+      envNames: new Map([[env.id, env.name]]),
+    });
+    await loadTasks();
+    const operator = session.can(project.id, "operator");
+    if (operator) {
+      scripts = (await api(`/api/projects/${encodeURIComponent(projectSlug)}/scripts`)).items;
+      setUpScripts();
+      await loadBackups();
+      $("#actions").hidden = false;
+      if (productionLike(env)) for (const form of $$("#script-form, #deploy-form")) form.classList.add("destructive");
+    } else {
+      // Readers get no operation forms at all (the API would refuse them anyway).
+      $("#actions").remove();
+      $("#readonly-note").hidden = false;
+      $("#readonly-role").textContent = role;
+    }
+    $("#content").hidden = false;
+    live.on("taskUpdated", (task) => {
+      if (task.environmentId !== env.id) return;
+      table.update(task);
+      renderQueue();
+      if (task.operation === "backup" && task.status === "succeeded" && operator) loadBackups();
+    });
+    live.onResync(loadTasks);
+    live.start([`project:${project.id}`]);
+  } catch (err) {
+    showError($("#page-error"), err, { what: `Could not load environment ${envSlug || ""}`, retry: load });
+  } finally {
+    $("#loading").hidden = true;
+  }
+}
+
+function setUpScripts() {
+  const select = $("#script-select");
+  clear(select);
+  if (!scripts.length) {
+    select.append(h("option", { value: "" }, "The catalogue is empty"));
+    $("#script-button").disabled = true;
+    return;
+  }
+  for (const s of scripts) select.append(h("option", { value: s.name }, s.name));
+  const show = () => {
+    const script = scripts.find((s) => s.name === select.value);
+    $("#script-description").textContent = script?.description || "";
+    renderScriptForm($("#script-params"), script);
+  };
+  select.addEventListener("change", show);
+  show();
+}
+
+async function submit(form, path, body, confirmation) {
+  const ok = await confirmAction(confirmation);
+  if (!ok) return;
+  const button = $("button[type=submit]", form);
+  button.disabled = true;
+  try {
+    const task = await api(`${base}/${path}`, { method: "POST", body });
+    table.update(task);
+    renderQueue();
+    formMessage(form, "ok", "");
+    const box = $(".form-message", form);
+    box.replaceChildren("Queued: ", h("a", { href: `/task/?id=${task.id}` }, describeTask(task)), ` (${task.status}).`);
+  } catch (err) {
+    formMessage(form, "error", `Not started. ${problemText(err)}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+const where = () => `${env.name} (${project.name})`;
+
+$("#deploy-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const version = event.currentTarget.elements.version.value.trim();
+  if (!version) return formMessage(event.currentTarget, "error", "Enter the version to deploy.");
+  const prod = productionLike(env);
+  return submit(event.currentTarget, "deployments", { version }, {
+    title: `Deploy ${version} to ${env.name}?`, okLabel: `Deploy to ${env.name}`, danger: prod,
+    typeToConfirm: prod ? env.slug : null,
+    lines: [`Version ${version} will be deployed to ${where()} through its ${env.target?.type} target.`,
+      "The version running there now is replaced; a failed health check rolls back."],
+  });
+});
+
+$("#backup-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  return submit(event.currentTarget, "backups", {}, {
+    title: `Back up ${env.name}?`, okLabel: "Back up now",
+    lines: [`The database of ${where()} is dumped and stored as a new backup.`, "Nothing in the environment changes."],
+  });
+});
+
+$("#restore-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const id = event.currentTarget.elements.backupId.value;
+  const backup = backups.find((b) => b.id === id);
+  if (!backup) return formMessage(event.currentTarget, "error", "Choose a backup to restore.");
+  return submit(event.currentTarget, "restores", { backupId: id }, {
+    title: `Restore ${env.name} from backup ${id.slice(0, 8)}?`, okLabel: `Restore ${env.name}`, danger: true,
+    typeToConfirm: env.slug,
+    lines: [`The database of ${where()} is replaced by backup ${id.slice(0, 8)} taken ${new Date(backup.createdAt).toLocaleString()}.`,
+      "Changes made since that backup are lost. A safety backup is taken first."],
+  });
+});
+
+$("#restart-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const workload = event.currentTarget.elements.workload.value.trim();
+  if (!workload) return formMessage(event.currentTarget, "error", "Enter the workload to restart.");
+  return submit(event.currentTarget, "restarts", { workload }, {
+    title: `Restart ${workload} in ${env.name}?`, okLabel: `Restart ${workload}`,
+    lines: [`The pods of workload ${workload} in ${where()} are restarted one by one (rollout restart).`],
+  });
+});
+
+$("#sandbox-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const f = event.currentTarget.elements;
+  const name = f.name.value.trim();
+  const ttlHours = Number(f.ttlHours.value);
+  if (!name) return formMessage(event.currentTarget, "error", "Enter a name for the sandbox.");
+  return submit(event.currentTarget, "sandboxes", { name, ttlHours }, {
+    title: `Create sandbox ${name} from ${env.name}?`, okLabel: "Create sandbox",
+    lines: [`A new environment ${name} is created as a copy of ${where()}, seeded from its latest backup.`,
+      `It is deleted automatically after ${ttlHours} hours.`],
+  });
+});
+
+$("#script-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const script = scripts.find((s) => s.name === $("#script-select").value);
+  if (!script) return formMessage(form, "error", "Choose a script.");
+  const values = scriptValues($("#script-params"), script);
+  if (values.error) return formMessage(form, "error", values.error);
+  const prod = productionLike(env);
+  const shown = Object.entries(values.parameters).map(([k, v]) => `${k} = ${JSON.stringify(v)}`);
+  return submit(form, `scripts/${encodeURIComponent(script.name)}/runs`, { parameters: values.parameters }, {
+    title: `Run ${script.name} in ${env.name}?`, okLabel: `Run in ${env.name}`, danger: prod,
+    typeToConfirm: prod ? env.slug : null,
+    lines: [`Script ${script.name} runs on an agent for ${where()}.`,
+      shown.length ? h("ul", { class: "mono small" }, ...shown.map((s) => h("li", {}, s))) : "It takes no parameters."],
+  });
+});
+
+load();

@@ -1,0 +1,58 @@
+// All tasks the user can see, filtered by project and status, live through project groups.
+import { api, qs } from "../core/api.js";
+import { $, h, showError } from "../core/dom.js";
+import { live } from "../core/live.js";
+import { requireSession } from "../core/session.js";
+import { TaskTable } from "../core/tasks.js";
+
+await requireSession();
+const envNames = new Map();
+const table = new TaskTable($("#all-tasks tbody"), { envNames, limit: 1000, emptyNode: $("#all-tasks-empty") });
+let projects = [];
+let cursor = null;
+
+function filters() {
+  return { project: $("#filter-project").value, status: $("#filter-status").value };
+}
+
+table.filter = (task) => {
+  const f = filters();
+  const project = projects.find((p) => p.slug === f.project);
+  if (project && task.projectId !== project.id) return false;
+  return !f.status || f.status.split(",").includes(task.status);
+};
+
+async function load(append = false) {
+  $("#loading").hidden = false;
+  $("#page-error").hidden = true;
+  try {
+    const data = await api(`/api/tasks${qs({ ...filters(), cursor: append ? cursor : null })}`);
+    if (append) table.append(data.items); else table.replaceAll(data.items);
+    cursor = data.nextCursor;
+    $("#more").hidden = !cursor;
+  } catch (err) {
+    showError($("#page-error"), err, { what: "Could not load the tasks", retry: () => load(append) });
+  } finally {
+    $("#loading").hidden = true;
+  }
+}
+
+async function start() {
+  try {
+    projects = (await api("/api/projects")).items;
+    const envLists = await Promise.all(projects.map((p) => api(`/api/projects/${p.id}/environments`)));
+    envLists.forEach((list, i) => list.items.forEach((e) => envNames.set(e.id, `${e.name} · ${projects[i].name}`)));
+  } catch (err) {
+    showError($("#page-error"), err, { what: "Could not load the projects", retry: start });
+    return;
+  }
+  for (const p of projects) $("#filter-project").append(h("option", { value: p.slug }, p.name));
+  await load();
+  live.on("taskUpdated", (task) => table.update(task));
+  live.onResync(() => load());
+  live.start(projects.slice(0, 50).map((p) => `project:${p.id}`));
+}
+
+$("#task-filters").addEventListener("change", () => load());
+$("#more").addEventListener("click", () => load(true));
+start();
