@@ -49,6 +49,9 @@ def translate(exc: psycopg.Error) -> DomainError:
     if state.startswith("22"):
         return ConstraintViolation(f"{field or 'a value'} is malformed or out of range",
                                    field=field)
+    if not state and isinstance(exc, psycopg.DataError):  # refused client-side, e.g. NUL
+        return ConstraintViolation(f"{field or 'a value'} contains characters the database "
+                                   "cannot store", field=field)
     if state == "P0002":
         return NotFound(exc.diag.message_primary or "not found")
     if state.startswith(("08", "57P", "53")) or not state:
