@@ -35,6 +35,7 @@ if [ -f package.json ]; then
     echo "$npm_hash" > "$npm_stamp"
   fi
   .venv/bin/python scripts/vendor_assets.py
+  .venv/bin/python scripts/build_web.py
 fi
 
 if [ "${1:-}" = "--with-browser" ] && ! command -v chromium >/dev/null 2>&1; then
