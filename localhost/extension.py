@@ -19,6 +19,14 @@ and stopped with the host. The core host (``localhost/host.py``) provides:
   worker would, with its trigger argument and every input binding resolved; sync
   functions run on the worker thread pool. Returns the ``$return`` value.
 - ``host.resolve_setting(value)``: ``%NAME%`` app-setting references resolved.
+
+Also available (``localhost/host.py``): ``host.invoke_full(fn, value)`` (return value plus
+``func.Out`` values), ``host.set_env(name, value)`` (an app setting for the app, restored
+at stop), ``host.extension_config(name)`` (``host.json`` ``extensions.<name>``),
+``host.keys`` (``master_key``, ``function_keys``, ``system_key(name, state_dir)``),
+``host.report_broken(fn, reason)`` (listed in the start-up summary), ``host.stopping``,
+``host.extension(name)``. Extensions are stopped in reverse order after the HTTP front
+has drained (new ``/api`` requests get 503), so in-flight requests can still use them.
 """
 
 from __future__ import annotations
