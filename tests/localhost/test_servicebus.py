@@ -170,3 +170,12 @@ def test_undelivered_messages_survive_a_restart(basic: RunningHost, tmp_path: Pa
         assert [m.message_id for m in second.run(entity.pending)] == ["kept"]
     finally:
         second.stop()
+
+
+def test_topic_message_reaches_every_subscription(basic: RunningHost) -> None:
+    connection = str(Settings.from_env().service_bus_connection)
+    LocalServiceBus("events", connection).send(
+        BusMessage(session_id="t", message_id="topic-1", body={"hello": "world"}))
+    wait_until(lambda: len(basic.host.module.topic_messages) == 2)
+    assert sorted(basic.host.module.topic_messages) == [
+        ("audit", '{"hello":"world"}'), ("mail", '{"hello":"world"}')]  # str-annotated: body

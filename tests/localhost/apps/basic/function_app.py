@@ -116,3 +116,18 @@ def secure_area(req: func.HttpRequest) -> func.HttpResponse:
 async def slow(req: func.HttpRequest) -> func.HttpResponse:
     await asyncio.sleep(float(req.params.get("s", "0.5")))
     return func.HttpResponse("finished")
+
+
+topic_messages: list[tuple[str, str]] = []
+
+
+@app.service_bus_topic_trigger(arg_name="msg", topic_name="events", subscription_name="audit",
+                               connection="ServiceBusConnection")
+def audit(msg: func.ServiceBusMessage) -> None:
+    topic_messages.append(("audit", msg.get_body().decode()))
+
+
+@app.service_bus_topic_trigger(arg_name="body", topic_name="events", subscription_name="mail",
+                               connection="ServiceBusConnection")
+def mail(body: str) -> None:
+    topic_messages.append(("mail", body))
