@@ -15,6 +15,7 @@ a restarted host resumes every unfinished orchestration. ``host.json``
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from typing import TYPE_CHECKING, Any
@@ -108,6 +109,7 @@ class DurableExtension:
         async def invoke(ref: FunctionRef, trigger_value: Any) -> Any:
             return await host.invoke(ref.handle, trigger_value)
 
+        await release_client_session()
         self._engine = Engine(self._functions, invoke, self.store,
                               max_activities=self._max_activities,
                               extended_sessions=self._extended_sessions)
@@ -116,11 +118,31 @@ class DurableExtension:
     async def stop(self) -> None:
         if self._engine is not None:
             await self._engine.stop()
-        # The SDK's client keeps one module-global aiohttp session bound to this event loop;
-        # close it so a later host (tests start one loop per test) gets a fresh one.
-        from azure.durable_functions.models.utils import http_utils
+        await release_client_session()
 
-        await http_utils._close_session()
+
+async def release_client_session() -> None:
+    """Close the SDK client's module-global aiohttp session, whichever loop owns it.
+
+    ``DurableOrchestrationClient`` shares one ``aiohttp.ClientSession`` per process and
+    only replaces it once closed, so a session left by an earlier event loop (a previous
+    host; tests run one loop each) would be reused on the wrong loop. Called when the
+    extension starts and stops.
+    """
+    from azure.durable_functions.models.utils import http_utils
+
+    session = http_utils._client_session
+    http_utils._session_lock = asyncio.Lock()
+    if session is None or session.closed:
+        return
+    http_utils._client_session = None
+    owner = session._loop
+    if owner is asyncio.get_running_loop():
+        await session.close()
+    elif owner.is_closed():
+        session.connector._close()  # type: ignore[union-attr]  # marks it closed, no I/O
+    else:  # still running in another thread (another host): let that loop close it
+        asyncio.run_coroutine_threadsafe(session.close(), owner)
 
 
 class _LazyEngine:

@@ -6,6 +6,11 @@ through the real SDK, store the result atomically, then start the side effects
 (activities on a bounded pool, timers, sub-orchestrations). Many instances run at once.
 Client operations (start, raise event, terminate, suspend, resume, purge) are messages or
 store calls, so the HTTP API is a thin layer over ``Engine``.
+
+Orchestrators run either through the invoker with a full replay every episode (the
+worker protocol, ``extended_sessions=False``) or, by default, in extended sessions on the
+event loop (orchestrator code is deterministic and short by contract; activities, which
+may block, always go through the invoker and its thread pool).
 """
 
 from __future__ import annotations

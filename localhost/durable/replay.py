@@ -142,10 +142,13 @@ class Session:
         events = [_history_event(ev) for ev in new_events]
         ctx._histories.extend(events)
         executor._is_processing_new_events = True
-        for ev in events:
-            executor.process_event(ev)
-            if executor.has_execution_completed:
-                break
+        try:
+            for ev in events:
+                executor.process_event(ev)
+                if executor.has_execution_completed:
+                    break
+        except Exception as exc:  # raised by the SDK itself, as a full replay would be
+            return parse_failure(exc, self.seen)
         if executor.has_execution_completed:
             try:
                 returned = executor.get_orchestrator_state_str()

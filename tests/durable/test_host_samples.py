@@ -123,3 +123,25 @@ def test_human_interaction_sample(tmp_path: Path) -> None:
         finally:
             await host.stop()
     run(main())
+
+
+def test_a_client_session_left_by_an_earlier_event_loop_is_replaced(tmp_path: Path) -> None:
+    from azure.durable_functions.models.utils import http_utils
+
+    async def leave_a_session_behind() -> None:
+        await http_utils._get_session()  # as a host whose loop ended without closing it
+
+    run(leave_a_session_behind())
+    stale = http_utils._client_session
+    assert stale is not None and not stale.closed
+
+    async def main():
+        host = await _host(tmp_path)
+        try:
+            async with aiohttp.ClientSession() as http:
+                status = await _finished(http, await _start(http, host, "my_orchestrator"))
+            assert status["runtimeStatus"] == "Completed"
+        finally:
+            await host.stop()
+    run(main())
+    assert stale.closed
