@@ -24,6 +24,7 @@ from typing import Any
 
 DEFAULT_PATH = Path("~/.config/cloudops-agent/config.json")
 _JSON_NAMES = {"agent_id": "agentId", "key_expires_at": "keyExpiresAt",
+               "key_issued_at": "keyIssuedAt",
                "heartbeat_interval_seconds": "heartbeatIntervalSeconds",
                "allowed_executables": "allowedExecutables", "work_dir": "workDir",
                "shutdown_grace_seconds": "shutdownGraceSeconds"}
@@ -41,6 +42,7 @@ class AgentConfig:
     pool: str
     key: str
     key_expires_at: str = ""
+    key_issued_at: str = ""
     labels: list[str] = field(default_factory=list)
     heartbeat_interval_seconds: float = 10.0
     capacity: int = 1

@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from agent import config as config_file
@@ -56,6 +57,7 @@ def register(args: argparse.Namespace) -> int:
     cfg = AgentConfig(
         url=args.url, agent_id=answer["agentId"], name=answer["name"], pool=answer["pool"],
         key=answer["key"], key_expires_at=str(answer.get("keyExpiresAt", "")),
+        key_issued_at=datetime.now(UTC).isoformat(),
         labels=list(answer.get("labels", labels)), capacity=args.capacity,
         heartbeat_interval_seconds=float(answer.get("heartbeatIntervalSeconds", 10)),
         connections={**(previous.connections if previous else {}),

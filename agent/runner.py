@@ -16,6 +16,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from agent import config as config_file
@@ -26,6 +27,7 @@ from agent.logs import fields, scrub
 
 log = logging.getLogger("cloudops.agent")
 LONG_POLL_SECONDS = 50.0
+ROTATE_WHEN_REMAINING = 0.25
 
 
 class Backoff:
@@ -112,18 +114,22 @@ class Agent:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._stopped_by_shutdown: set[str] = set()
+        self._poll_started: float | None = None
         self.exit_code = 0
 
     # -- heartbeats --------------------------------------------------------------------
     def _heartbeat_loop(self) -> None:
         backoff = Backoff()
         while not self.stopping.is_set() or self.running:
+            delay = self.config.heartbeat_interval_seconds
             try:
-                answer = self.api.heartbeat(list(self.running))
-                backoff.reset()
-                self._apply_heartbeat(answer)
-                delay = float(answer.get("heartbeatIntervalSeconds")
-                              or self.config.heartbeat_interval_seconds)
+                if self._should_rotate():
+                    self.rotate_key()
+                if self._needs_heartbeat():
+                    answer = self.api.heartbeat(list(self.running))
+                    backoff.reset()
+                    self._apply_heartbeat(answer)
+                    delay = float(answer.get("heartbeatIntervalSeconds") or delay)
             except AuthRejected as exc:
                 log.error("the control plane rejected this agent's key: %s", exc)
                 self._fatal(3)
@@ -131,8 +137,29 @@ class Agent:
             except (Transient, Rejected) as exc:
                 delay = backoff.next_delay()
                 log.warning("heartbeat failed, retrying in %.1f s: %s", delay, exc)
-            self.stopping.wait(delay) if not self.stopping.is_set() else time.sleep(
-                min(delay, 1.0))
+            if self.stopping.is_set():
+                time.sleep(min(delay, 1.0))
+            else:
+                self.stopping.wait(delay)
+
+    def _needs_heartbeat(self) -> bool:
+        """Heartbeats renew leases; an idle agent whose long poll is held is already known
+        to be alive (every request counts), so it stays quiet: 500 idle agents cost only
+        their polls."""
+        if self.running:
+            return True
+        started = self._poll_started
+        return started is None or time.monotonic() - started > LONG_POLL_SECONDS + 10
+
+    def _should_rotate(self) -> bool:
+        """Rotate when less than a quarter of the key's lifetime is left."""
+        try:
+            expires = datetime.fromisoformat(self.config.key_expires_at.replace("Z", "+00:00"))
+            issued = datetime.fromisoformat(self.config.key_issued_at.replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        now = datetime.now(UTC)
+        return expires - now < (expires - issued) * ROTATE_WHEN_REMAINING
 
     def _apply_heartbeat(self, answer: dict[str, Any]) -> None:
         for job_id in [*answer.get("cancel", []), *answer.get("abandon", [])]:
@@ -149,6 +176,7 @@ class Agent:
         fresh = self.api.rotate_key()
         self.config.key = fresh["key"]
         self.config.key_expires_at = str(fresh.get("keyExpiresAt", ""))
+        self.config.key_issued_at = datetime.now(UTC).isoformat()
         config_file.save(self.config, self.config_path)
         self.api.set_key(self.config.key)
         log.info("rotated the agent key", extra=fields(expires=self.config.key_expires_at))
@@ -239,6 +267,7 @@ class Agent:
                 self.stopping.wait(0.05)
                 continue
             try:
+                self._poll_started = time.monotonic()
                 job = self.api.next_job(LONG_POLL_SECONDS)
                 backoff.reset()
             except AuthRejected as exc:
@@ -246,6 +275,7 @@ class Agent:
                 self._fatal(3)
                 return
             except (Transient, Rejected) as exc:
+                self._poll_started = None
                 delay = backoff.next_delay()
                 log.warning("polling for jobs failed, retrying in %.1f s: %s", delay, exc)
                 self.stopping.wait(delay)

@@ -74,10 +74,29 @@ async def _tx(svc: Services, fn: Callable[[Any], T]) -> T:
 
 
 async def _agent(req: func.HttpRequest, svc: Services) -> Agent:
+    """The calling agent (any authenticated request also records that it is alive)."""
     key = bearer_key(req.headers.get("authorization"))
     secret = server_secret(svc.settings)
     now = svc.clock.now()
-    return await _tx(svc, lambda c: registration.authenticate(c, secret, key, now))
+
+    def auth(conn: Any) -> tuple[Agent, Effects | None]:
+        agent, back = registration.authenticate(conn, secret, key, now)
+        return agent, work.came_online(conn, agent) if back else None
+
+    agent, effects = await _tx(svc, auth)
+    if effects is not None:
+        _background(apply_effects(svc, effects, now=now))
+    return agent
+
+
+_pending: set[asyncio.Task[None]] = set()
+
+
+def _background(coro: Any) -> None:
+    """Run ``coro`` after the response (kept referenced until done, errors logged)."""
+    task = asyncio.get_running_loop().create_task(coro)
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
 
 
 def _job_id(req: func.HttpRequest) -> UUID:
@@ -138,9 +157,8 @@ async def agent_heartbeat(req: func.HttpRequest) -> func.HttpResponse:
     agent = await _agent(req, svc)
     body = json_body(req, HeartbeatBody)
     now = svc.clock.now()
-    answer, effects = await _tx(svc, lambda c: work.heartbeat(
+    answer = await _tx(svc, lambda c: work.heartbeat(
         c, agent, policy, now, running=body.running, version=body.version, os=body.os))
-    await apply_effects(svc, effects, now=now)
     remaining = (agent.key_expires_at - now).total_seconds()
     return json_response({
         "cancel": answer.cancel, "abandon": answer.abandon,
@@ -175,7 +193,8 @@ async def agent_next_job(req: func.HttpRequest) -> func.HttpResponse:
     waiter = job_waiter(svc.db.url)
     job = await waiter.next_job(str(agent.pool_id), agent.labels, wait, claim)
     if effects.tasks or effects.logs or effects.finished:
-        await apply_effects(svc, effects)
+        # the claim is committed; announcing it need not delay the agent's answer
+        _background(apply_effects(svc, effects))
     if job is None:
         return func.HttpResponse(status_code=204)
     return json_response(job_for_agent(job, heartbeat_seconds=policy.heartbeat_seconds))

@@ -1,20 +1,24 @@
 """Timing and lifetime rules for agents, with defaults an operator may override.
 
 The values are read once from the environment by ``agent_policy()`` (never at import
-time). Tests build an ``AgentPolicy`` with short windows and pass it explicitly or
+time). Every authenticated agent request counts as a sign of life, so an idle agent
+whose long poll is held (at most ``max_wait`` seconds, which must stay below the offline
+window) sends no separate heartbeats; an agent running jobs heartbeats every interval to
+renew its leases. Tests build an ``AgentPolicy`` with short windows and pass it explicitly or
 ``install_policy`` it.
 
 | variable                              | default | meaning                                   |
 |---------------------------------------|---------|-------------------------------------------|
-| ``CLOUDOPS_AGENT_HEARTBEAT_SECONDS``  | 10      | how often agents heartbeat                |
+| ``CLOUDOPS_AGENT_HEARTBEAT_SECONDS``  | 20      | how often agents heartbeat                |
 | ``CLOUDOPS_AGENT_OFFLINE_FACTOR``     | 3       | offline after this many missed intervals  |
-| ``CLOUDOPS_AGENT_LEASE_SECONDS``      | 30      | a job lease; renewed by every heartbeat   |
+| ``CLOUDOPS_AGENT_LEASE_SECONDS``      | 60      | a job lease; renewed by every heartbeat   |
 | ``CLOUDOPS_AGENT_KEY_DAYS``           | 30      | lifetime of an agent key                  |
 | ``CLOUDOPS_AGENT_MAX_WAIT_SECONDS``   | 50      | longest long-poll hold (Azure: 230 s cap) |
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -26,9 +30,9 @@ from shared.settings import SettingsError
 
 @dataclass(frozen=True)
 class AgentPolicy:
-    heartbeat_seconds: float = 10.0
+    heartbeat_seconds: float = 20.0
     offline_factor: float = 3.0
-    lease_seconds: float = 30.0
+    lease_seconds: float = 60.0
     key_days: float = 30.0
     # how long a rotated-out key keeps working, so an agent that rotated but lost the
     # answer can still authenticate with the old key and rotate again
@@ -85,6 +89,12 @@ class AgentPolicy:
         if policy.max_wait_seconds > 230:
             raise SettingsError("CLOUDOPS_AGENT_MAX_WAIT_SECONDS",
                                 "must stay below Azure's 230 s HTTP limit")
+        if policy.max_wait_seconds >= policy.offline_after.total_seconds():
+            # allowed (tests shrink the heartbeat), but idle agents may look offline
+            logging.getLogger("cloudops.agents").warning(
+                "CLOUDOPS_AGENT_MAX_WAIT_SECONDS (%g) is not below the offline window"
+                " (%g s): idle long-polling agents may be reported offline",
+                policy.max_wait_seconds, policy.offline_after.total_seconds())
         if policy.lease_seconds < policy.heartbeat_seconds * 2:
             raise SettingsError("CLOUDOPS_AGENT_LEASE_SECONDS",
                                 "must be at least two heartbeat intervals")

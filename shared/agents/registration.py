@@ -108,16 +108,19 @@ def register_agent(conn: Connection[Any], secret: bytes, policy: AgentPolicy, *,
 
 
 def authenticate(conn: Connection[Any], secret: bytes, key: str | None,
-                 now: datetime) -> Agent:
-    """The agent owning this key, or Unauthorized (the same answer for every failure, so
-    a caller learns nothing about which keys exist)."""
+                 now: datetime) -> tuple[Agent, bool]:
+    """The agent owning this key, and whether this request brought it back online.
+
+    Every authenticated request counts as a sign of life, so an idle agent whose long
+    poll is held needs no separate heartbeats. Failures all get the same Unauthorized
+    answer, so a caller learns nothing about which keys exist."""
     if not key:
         raise Unauthorized("an agent key is required: Authorization: Bearer <agent key>")
-    agent = agent_store.find_agent_by_key_hash(conn, key_hash(secret, key), now)
-    if agent is None:
+    found = agent_store.authenticate_and_touch(conn, key_hash(secret, key), now)
+    if found is None:
         raise Unauthorized("the agent key is not valid: unknown, expired, revoked or"
                            " rotated out")
-    return agent
+    return found
 
 
 def rotate_key(conn: Connection[Any], secret: bytes, policy: AgentPolicy, *, agent: Agent,

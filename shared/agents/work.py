@@ -61,25 +61,29 @@ def claim(conn: Connection[Any], agent: Agent, policy: AgentPolicy,
 class HeartbeatAnswer:
     cancel: list[str] = field(default_factory=list)   # job ids the agent must stop
     abandon: list[str] = field(default_factory=list)  # job ids no longer the agent's
-    came_online: bool = False
 
 
 def heartbeat(conn: Connection[Any], agent: Agent, policy: AgentPolicy, now: datetime, *,
               running: list[str], version: str | None = None,
-              os: str | None = None) -> tuple[HeartbeatAnswer, Effects]:
-    """Record liveness, renew the agent's leases, and say which jobs to stop."""
-    effects = Effects()
+              os: str | None = None) -> HeartbeatAnswer:
+    """Renew the agent's leases and say which jobs to stop (liveness itself was recorded
+    when the request authenticated)."""
     answer = HeartbeatAnswer()
-    answer.came_online = agent_store.record_heartbeat(conn, agent.id, now, version=version,
-                                                      os=os)
+    if (version is not None and version != agent.version) or (os is not None
+                                                             and os != agent.os):
+        agent_store.record_agent_info(conn, agent.id, version=version or agent.version,
+                                      os=os or agent.os)
     held = job_store.renew_leases(conn, agent.id, now, policy.lease)
     held_ids = {str(j.id) for j in held}
     answer.cancel = [str(j.id) for j in held if j.cancel_requested]
     answer.abandon = [job_id for job_id in running if job_id not in held_ids]
-    if answer.came_online:
-        pool = agent_store.get_pool(conn, agent.pool_id)
-        effects.agents.append((agent_store.get_agent(conn, agent.id), pool.name))
-    return answer, effects
+    return answer
+
+
+def came_online(conn: Connection[Any], agent: Agent) -> Effects:
+    """``agentUpdated`` for an agent that was offline until this request."""
+    pool = agent_store.get_pool(conn, agent.pool_id)
+    return Effects(agents=[(agent, pool.name)])
 
 
 def _held_job(conn: Connection[Any], agent: Agent, job_id: UUID) -> Job:

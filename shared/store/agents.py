@@ -113,6 +113,25 @@ def find_agent_by_key_hash(conn: Connection[Any], key_hash: str,
     return None if row is None else _agent(row)
 
 
+def authenticate_and_touch(conn: Connection[Any], key_hash: str,
+                           now: datetime) -> tuple[Agent, bool] | None:
+    """Find the agent by key hash and record that it is alive, in one statement: any
+    authenticated request is a sign of life. Returns (agent, came_online)."""
+    row = conn.execute(
+        "WITH found AS (SELECT id, online FROM agents WHERE revoked_at IS NULL"
+        "  AND ((key_hash = %(h)s AND key_expires_at > %(now)s)"
+        "   OR (previous_key_hash = %(h)s AND previous_key_expires_at > %(now)s))"
+        "  FOR UPDATE)"
+        " UPDATE agents a SET last_heartbeat_at = %(now)s, online = true FROM found"
+        " WHERE a.id = found.id RETURNING a.*, found.online AS was_online,"
+        " COALESCE((SELECT array_agg(l.label ORDER BY l.label) FROM agent_labels l"
+        "  WHERE l.agent_id = a.id), '{}') AS label_list",
+        {"h": key_hash, "now": now}).fetchone()
+    if row is None:
+        return None
+    return _agent(row), not row["was_online"]
+
+
 def list_agents(conn: Connection[Any], pool_id: UUID) -> list[Agent]:
     rows = conn.execute(f"{_AGENT_SELECT} WHERE a.pool_id = %s GROUP BY a.id ORDER BY a.name",
                         (pool_id,)).fetchall()
@@ -125,6 +144,12 @@ def rotate_key(conn: Connection[Any], agent_id: UUID, *, new_hash: str,
         "UPDATE agents SET previous_key_hash = key_hash, previous_key_expires_at = %s,"
         " key_hash = %s, key_expires_at = %s, key_rotated_at = now() WHERE id = %s",
         (grace_until, new_hash, new_expires_at, agent_id))
+
+
+def record_agent_info(conn: Connection[Any], agent_id: UUID, *, version: str,
+                      os: str) -> None:
+    conn.execute("UPDATE agents SET version = %s, os = %s WHERE id = %s",
+                 (version, os, agent_id))
 
 
 def record_heartbeat(conn: Connection[Any], agent_id: UUID, now: datetime, *,
