@@ -25,6 +25,15 @@ from typing import Any
 from localhost.durable import history as h
 from localhost.durable.catalog import FunctionRef
 from localhost.durable.episode import Plan, admit, apply_actions
+from localhost.durable.operations import (  # noqa: F401 - re-exported for callers
+    ClientOperations,
+    DurableError,
+    InstanceExists,
+    InstanceGone,
+    InstanceNotFound,
+    NotTerminal,
+    UnknownFunction,
+)
 from localhost.durable.replay import SCHEMA, EpisodeResult, Session, parse_failure, parse_state
 from localhost.durable.store import (
     COMPLETED,
@@ -35,14 +44,11 @@ from localhost.durable.store import (
     SUSPENDED,
     TERMINAL,
     TERMINATED,
-    DurableError,
     EpisodeWrite,
     Instance,
-    InstanceExists,
     InstanceStore,
     MemoryStore,
     Message,
-    Query,
 )
 from localhost.durable.work import WorkRunner
 
@@ -51,23 +57,9 @@ log = logging.getLogger("localhost.durable")
 Invoker = Callable[[FunctionRef, Any], Awaitable[Any]]
 
 
-class UnknownFunction(DurableError):
-    status = 400
+class Engine(ClientOperations):
+    """Runs orchestration instances of ``functions``; ``invoker`` calls user code."""
 
-
-class InstanceNotFound(DurableError):
-    status = 404
-
-
-class InstanceGone(DurableError):
-    status = 410
-
-
-class NotTerminal(DurableError):
-    status = 412
-
-
-class Engine:
     def __init__(self, functions: list[FunctionRef], invoker: Invoker,
                  store: InstanceStore | None = None, *, max_activities: int = 64,
                  extended_sessions: bool = True, session_limit: int = 10_000,
@@ -110,27 +102,6 @@ class Engine:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # ---- client operations -----------------------------------------------------------
-    async def start_new(self, name: str, instance_id: str | None = None,
-                        input_json: str | None = None, version: str = "",
-                        parent: dict[str, Any] | None = None) -> str:
-        if name not in self.orchestrators:
-            raise UnknownFunction(f"The function '{name}' doesn't exist, is disabled, or is "
-                                  "not an orchestrator function.")
-        iid = instance_id or uuid.uuid4().hex
-        existing = await self.store.get(iid)
-        driving = self._driving.get(iid)
-        if existing is not None and existing.status in TERMINAL and driving is not None:
-            await driving.wait()  # its last episode may still be on its way to the store
-        if existing is not None and existing.status not in TERMINAL:
-            raise InstanceExists(f"An Orchestration instance with the status "
-                                 f"{existing.status} already exists.")
-        inst, start = self._new_instance(iid, name, input_json, version, parent)
-        await self.store.create(inst, start)
-        self._sessions.pop(iid, None)
-        self._wake(iid)
-        return iid
-
     def _new_instance(self, iid: str, name: str, input_json: str | None, version: str,
                       parent: dict[str, Any] | None) -> tuple[Instance, Message]:
         now = self._clock()
@@ -152,68 +123,6 @@ class Engine:
                 inst.parent["task_id"]}
         ev = h.event(h.EXECUTION_STARTED, h.iso(now), **fields)
         return Message("start", {"event": ev}, execution_id=inst.execution_id)
-
-    async def get(self, instance_id: str) -> Instance | None:
-        return await self.store.get(instance_id)
-
-    async def query(self, q: Query) -> list[Instance]:
-        return await self.store.query(q)
-
-    async def _live(self, instance_id: str) -> Instance:
-        inst = await self.store.get(instance_id)
-        if inst is None:
-            raise InstanceNotFound(f"No instance with ID '{instance_id}' found.")
-        if inst.status in TERMINAL:
-            raise InstanceGone(f"Instance with ID '{instance_id}' is {inst.status}.")
-        return inst
-
-    async def raise_event(self, instance_id: str, name: str, input_json: str | None) -> None:
-        await self._live(instance_id)
-        await self.deliver(instance_id, Message("event", {"name": name, "input": input_json}))
-
-    async def terminate(self, instance_id: str, reason: str | None) -> None:
-        await self._live(instance_id)
-        await self.deliver(instance_id, Message("terminate", {"reason": reason}))
-
-    async def suspend(self, instance_id: str, reason: str | None) -> None:
-        await self._live(instance_id)
-        await self.deliver(instance_id, Message("suspend", {"reason": reason}))
-
-    async def resume(self, instance_id: str, reason: str | None) -> None:
-        await self._live(instance_id)
-        await self.deliver(instance_id, Message("resume", {"reason": reason}))
-
-    async def purge(self, instance_id: str) -> int:
-        inst = await self.store.get(instance_id)
-        if inst is None:
-            return 0
-        if inst.status not in TERMINAL:
-            raise NotTerminal(f"Only orchestrations in a terminal state can be purged, but "
-                              f"the orchestration with instance ID {instance_id} has status "
-                              f"{inst.status}")
-        return await self.store.delete([instance_id])
-
-    async def purge_by(self, q: Query) -> int:
-        ids = [i.instance_id for i in await self.store.query(q) if i.status in TERMINAL]
-        return await self.store.delete(ids) if ids else 0
-
-    async def wait_for(self, instance_id: str, timeout: float | None = None) -> Instance:
-        """Wait until the instance reaches a terminal status (for tests and the API)."""
-        inst = await self.store.get(instance_id)
-        if inst is None:
-            raise InstanceNotFound(instance_id)
-        if inst.status not in TERMINAL:
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.setdefault(instance_id, []).append(fut)
-            try:
-                await asyncio.wait_for(fut, timeout)
-            finally:
-                waiting = self._waiters.get(instance_id)
-                if waiting and fut in waiting:
-                    waiting.remove(fut)
-        found = await self.store.get(instance_id)
-        assert found is not None
-        return found
 
     # ---- the per-instance driver -----------------------------------------------------
     async def deliver(self, instance_id: str, msg: Message) -> None:
