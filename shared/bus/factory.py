@@ -1,14 +1,33 @@
-"""``make_bus(settings)``: the adapter the settings call for."""
+"""``make_bus(settings)``: the adapter the settings call for, one per configuration.
+
+Instances are cached per (queue, connection) so callers may call ``make_bus`` on every
+request: the Azure adapter then keeps one AMQP connection instead of opening one per call.
+"""
 
 from __future__ import annotations
+
+import threading
 
 from shared.bus.azure import AzureServiceBus
 from shared.bus.local import LocalServiceBus, is_local_emulator
 from shared.bus.port import TaskBus
 from shared.settings import Settings, SettingsError
 
+_cache: dict[tuple[str, str | None, str | None], TaskBus] = {}
+_lock = threading.Lock()
+
 
 def make_bus(settings: Settings) -> TaskBus:
+    key = (settings.task_queue, settings.service_bus_connection,
+           settings.service_bus_namespace)
+    with _lock:
+        bus = _cache.get(key)
+        if bus is None:
+            bus = _cache[key] = _build(settings)
+        return bus
+
+
+def _build(settings: Settings) -> TaskBus:
     connection = settings.service_bus_connection
     if is_local_emulator(connection):
         return LocalServiceBus(settings.task_queue, str(connection))

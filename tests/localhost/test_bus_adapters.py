@@ -64,3 +64,13 @@ def test_in_memory_fake_dedupes_like_the_broker() -> None:
     bus.send(message)
     bus.send(message)
     assert bus.sent == [message]
+
+
+def test_make_bus_returns_one_adapter_per_configuration() -> None:
+    local = ("Endpoint=http://127.0.0.1:7071/servicebus/;SharedAccessKeyName=localhost;"
+             "SharedAccessKey=k;UseDevelopmentEmulator=true")
+    first = make_bus(Settings.from_env({"ServiceBusConnection": local}))
+    assert make_bus(Settings.from_env({"ServiceBusConnection": local})) is first
+    other = make_bus(Settings.from_env({"ServiceBusConnection": local,
+                                        "CLOUDOPS_TASK_QUEUE": "other"}))
+    assert other is not first
