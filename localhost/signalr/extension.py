@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,14 +52,17 @@ class SignalRExtension:
         self._keepalive: asyncio.Task[None] | None = None
 
     def bind(self, host: Host) -> None:
-        self.attach(host.web, base_url=host.base_url, state_dir=Path(host.state_dir))
+        self.attach(host.web, base_url=host.base_url, state_dir=Path(host.state_dir),
+                    set_env=host.set_env)
 
-    def attach(self, app: web.Application, *, base_url: str, state_dir: Path) -> None:
+    def attach(self, app: web.Application, *, base_url: str, state_dir: Path,
+               set_env: Callable[[str, str], None] | None = None) -> None:
         """Mount on any aiohttp app (``bind`` for the host; tests use it directly)."""
         self.access_key = tokens.load_or_create_access_key(state_dir)
         self.endpoint = base_url.rstrip("/") + self.prefix
         if self.set_connection_setting and not os.environ.get(CONNECTION_SETTING):
-            os.environ[CONNECTION_SETTING] = self.connection_string
+            # The host restores the previous value on stop; bare aiohttp apps just set it.
+            (set_env or os.environ.__setitem__)(CONNECTION_SETTING, self.connection_string)
         app.middlewares.append(cors_middleware(self.prefix, self.cors_origins))
         self.client = ClientEndpoint(self.service, self.access_key, self.prefix, self.options)
         self.client.add_routes(app)

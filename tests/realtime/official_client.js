@@ -1,14 +1,16 @@
 // The official @microsoft/signalr client, driven by tests/realtime/test_official_client.py.
 //
-// Usage: node official_client.js <apiBase> <principalHeader> <group> [<group>...]
+// Usage: node official_client.js <apiBase> <headersJSON> <group> [<group>...]
+// <headersJSON> carries the caller's identity: {"x-ms-client-principal": ...} straight to
+// the functions, or {"Cookie": "StaticWebAppsAuthCookie=..."} through the local host.
 // Connects through our negotiate function (<apiBase>/api/negotiate), joins each group via
 // POST <apiBase>/api/realtime/groups/{group}, prints {"event":"joined",...} and then every
 // received event as one JSON line; a "stop" invocation makes it disconnect and exit.
 "use strict";
 const signalR = require("@microsoft/signalr");
 
-const [apiBase, principal, ...groups] = process.argv.slice(2);
-const headers = { "x-ms-client-principal": principal };
+const [apiBase, headersJson, ...groups] = process.argv.slice(2);
+const headers = JSON.parse(headersJson);
 const print = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 
 async function main() {

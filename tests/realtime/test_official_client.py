@@ -40,9 +40,11 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
 
 
 class NodeClient:
-    def __init__(self, base_url: str, user: str, groups: list[str]) -> None:
+    def __init__(self, base_url: str, user: str, groups: list[str],
+                 headers: dict[str, str] | None = None) -> None:
+        headers = headers or {"x-ms-client-principal": principal_header(user)}
         self.proc = subprocess.Popen(
-            ["node", str(SCRIPT), base_url, principal_header(user), *groups],
+            ["node", str(SCRIPT), base_url, json.dumps(headers), *groups],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
 
     def next_event(self) -> dict[str, Any]:
