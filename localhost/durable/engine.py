@@ -54,6 +54,19 @@ from localhost.durable.work import WorkRunner
 
 log = logging.getLogger("localhost.durable")
 
+
+class _NameMap(dict[str, FunctionRef]):
+    """Functions by name, looked up case-insensitively."""
+
+    def __init__(self, functions: Any) -> None:
+        super().__init__((f.name.lower(), f) for f in functions)
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(name.lower(), default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(name.lower())
+
 Invoker = Callable[[FunctionRef, Any], Awaitable[Any]]
 
 
@@ -65,8 +78,9 @@ class Engine(ClientOperations):
                  extended_sessions: bool = True, session_limit: int = 10_000,
                  preserve_unprocessed_events: bool = True,
                  clock: Callable[[], Any] = h.utc_now) -> None:
-        self.orchestrators = {f.name: f for f in functions if f.kind == "orchestrator"}
-        self.activities = {f.name: f for f in functions if f.kind == "activity"}
+        # Function names are case-insensitive in Azure Functions, so lookups are too.
+        self.orchestrators = _NameMap(f for f in functions if f.kind == "orchestrator")
+        self.activities = _NameMap(f for f in functions if f.kind == "activity")
         self.store: InstanceStore = store or MemoryStore()
         self.extended_sessions = extended_sessions
         self.preserve_unprocessed_events = preserve_unprocessed_events

@@ -343,3 +343,12 @@ def test_call_http_runs_the_request_and_returns_the_response(sessions: bool) -> 
         assert outputs(inst) == 201
         assert hits == ["GET"]
     run(main())
+
+
+def test_function_names_are_matched_case_insensitively(sessions: bool) -> None:
+    async def main():
+        async with running_engine(actions_app.make_app(), extended_sessions=sessions) as eng:
+            inst = await run_to_end(eng, "CHAIN", 1)
+            assert outputs(inst) == {"value": 8, "shouted": "DONE!"}
+            assert inst.name == "CHAIN"
+    run(main())
