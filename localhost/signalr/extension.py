@@ -18,8 +18,9 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -52,6 +53,7 @@ class SignalRExtension:
         self._keepalive: asyncio.Task[None] | None = None
 
     def bind(self, host: Host) -> None:
+        self.configure(host.extension_config(self.name))
         self.attach(host.web, base_url=host.base_url, state_dir=Path(host.state_dir),
                     set_env=host.set_env)
 
@@ -67,6 +69,19 @@ class SignalRExtension:
         self.client = ClientEndpoint(self.service, self.access_key, self.prefix, self.options)
         self.client.add_routes(app)
         RestApi(self.service, self.access_key, self.prefix).add_routes(app)
+
+    def configure(self, config: dict[str, Any]) -> None:
+        """Apply ``host.json`` ``extensions.signalr`` settings given when built bare:
+        ``pingIntervalSeconds``, ``clientTimeoutSeconds``, ``maxMessageBytes``,
+        ``corsOrigins`` (list; absent = any origin, like the service's ``*``)."""
+        names = {"pingIntervalSeconds": "ping_interval", "clientTimeoutSeconds":
+                 "client_timeout", "maxMessageBytes": "max_message_bytes"}
+        changes = {attr: type(getattr(self.options, attr))(config[key])
+                   for key, attr in names.items() if key in config}
+        if changes:
+            self.options = replace(self.options, **changes)
+        if isinstance(config.get("corsOrigins"), list) and self.cors_origins is None:
+            self.cors_origins = frozenset(str(o) for o in config["corsOrigins"])
 
     @property
     def connection_string(self) -> str:

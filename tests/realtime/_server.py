@@ -95,6 +95,11 @@ def run_emulator(state_dir: Path, options: ClientOptions | None = None,
         async def stop() -> None:
             await ext.stop()
             await runner_box["runner"].cleanup()
+            # Idle keep-alive handlers may outlive cleanup; end them before the loop closes.
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in rest:
+                task.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)

@@ -224,3 +224,14 @@ def test_server_pings_and_closes_a_client_silent_past_the_timeout(
             assert types[-1] == 7 and "timeout" in silent.other[-1]["error"].lower()
     run(scenario())
     rt.close()
+
+
+def test_cors_refuses_origins_outside_a_configured_list(tmp_path: Any) -> None:
+    async def preflight(endpoint: str, origin: str) -> Any:
+        async with aiohttp.ClientSession() as session, session.options(
+                f"{endpoint}/client/negotiate?hub=cloudops",
+                headers={"Origin": origin, "Access-Control-Request-Method": "POST"}) as resp:
+            return resp.status, resp.headers.get("Access-Control-Allow-Origin")
+    with run_emulator(tmp_path, cors_origins=["http://ui.example"]) as emu:
+        assert run(preflight(emu.endpoint, "http://ui.example")) == (204, "http://ui.example")
+        assert run(preflight(emu.endpoint, "http://evil.example")) == (403, None)
