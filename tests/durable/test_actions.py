@@ -352,3 +352,33 @@ def test_function_names_are_matched_case_insensitively(sessions: bool) -> None:
             assert outputs(inst) == {"value": 8, "shouted": "DONE!"}
             assert inst.name == "CHAIN"
     run(main())
+
+
+def test_retries_interleaved_with_other_tasks_keep_sdk_task_ids(sessions: bool) -> None:
+    """Retry timers and re-attempts take ids while other tasks complete around them;
+    replaying the stored history through the SDK again must reach the same end."""
+    key = f"mixed-{sessions}"
+
+    async def main():
+        async with running_engine(actions_app.make_app(), extended_sessions=sessions) as eng:
+            inst = await run_to_end(eng, "mixed_retries", key)
+            return inst
+    inst = run(main())
+    out = outputs(inst)
+    assert out["first"] == ["ok after 3", 2, "ok after 2"]
+    assert out["late"] == "ok after 2" and out["last"] == 10
+    assert [actions_app.CALLS[f"flaky:{key}-{x}"] for x in "abc"] == [3, 2, 2]
+
+    from azure.durable_functions.models.DurableOrchestrationContext import (
+        DurableOrchestrationContext,
+    )
+    from azure.durable_functions.orchestrator import Orchestrator
+
+    app = actions_app.make_app()
+    fn = next(f for f in app.get_functions() if f.get_function_name() == "mixed_retries")
+    ctx = DurableOrchestrationContext.from_json(json.dumps({
+        "history": inst.history.events[:-1], "instanceId": inst.instance_id,
+        "isReplaying": True, "parentInstanceId": None, "input": inst.input,
+        "upperSchemaVersion": 1}))
+    state = json.loads(Orchestrator(fn.get_user_function().orchestrator_function).handle(ctx))
+    assert state["isDone"] and state["output"] == out

@@ -169,6 +169,30 @@ def make_app() -> df.DFApp:
                 "replaying_after_yield": context.is_replaying}
 
     @app.orchestration_trigger(context_name="context")
+    def mixed_retries(context: df.DurableOrchestrationContext):
+        key = context.get_input()
+        fast = df.RetryOptions(first_retry_interval_in_milliseconds=20,
+                               max_number_of_attempts=4)
+        start = context.current_utc_datetime
+        first = yield context.task_all([
+            context.call_activity_with_retry("flaky", fast, {"key": f"{key}-a",
+                                                             "succeed_on": 3}),
+            context.call_activity("double", 1),
+            context.create_timer(start + timedelta(milliseconds=30)),
+            context.call_activity_with_retry("flaky", fast, {"key": f"{key}-b",
+                                                             "succeed_on": 2}),
+        ])
+        racing = context.call_activity_with_retry("flaky", fast, {"key": f"{key}-c",
+                                                                  "succeed_on": 2})
+        timeout = context.create_timer(context.current_utc_datetime
+                                       + timedelta(milliseconds=5))
+        winner = yield context.task_any([racing, timeout])
+        late = yield racing  # the retry goes on after losing the race
+        last = yield context.call_activity("double", 5)
+        return {"first": [first[0], first[1], first[3]], "timer_won": winner == timeout,
+                "late": late, "last": last}
+
+    @app.orchestration_trigger(context_name="context")
     def uses_entity(context: df.DurableOrchestrationContext):
         entity = df.EntityId("Counter", "one")
         result = yield context.call_entity(entity, "add", 1)
