@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from localhost.host import Host
 
 log = logging.getLogger("localhost.admin")
+# Admin-started runs answer 202 at once; the tasks are kept so they are not collected.
+_background: set[asyncio.Task[None]] = set()
 
 
 class NotInvocable(ValueError):
@@ -78,5 +80,3 @@ async def fire_function(host: Host, request: web.Request) -> web.StreamResponse:
     task.add_done_callback(_background.discard)
     return web.Response(status=202)
 
-
-_background: set[asyncio.Task[None]] = set()

@@ -69,7 +69,6 @@ class Host:
             e for e in (self._builtins() if builtins else []) if e.name not in explicit]
         self.extensions.extend(extensions)
         self._triggers: dict[str, TriggerStarter] = {}
-        self._claimed: set[str] = set()
         self._runner: web.AppRunner | None = None
         self._socket: socket.socket | None = None
         self._inflight: set[asyncio.Future[Any]] = set()
@@ -185,7 +184,6 @@ class Host:
                 log.warning("function %s: no handler for trigger type %s; it will not run",
                             fn.name, fn.trigger_type)
                 continue
-            self._claimed.add(fn.name)
             result = starter(fn)
             if asyncio.iscoroutine(result):
                 await result

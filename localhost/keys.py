@@ -60,6 +60,7 @@ class HostKeys:
             self.system_keys[name] = _new_key()
             path = state_dir / "keys.json"
             path.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+            os.chmod(path, 0o600)
         return self.system_keys[name]
 
     def is_master(self, presented: str | None) -> bool:
