@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -77,12 +78,33 @@ def prepare_our_app() -> Path:
     return settings.home.resolve()
 
 
-def after_start(host: Host, args: argparse.Namespace) -> None:
+def after_start(host: Host, args: argparse.Namespace) -> Any:
     """Our app only, once the host serves: seed the demo and start the local agent.
 
-    Filled in by the demo and agent features; ``--no-demo`` skips it.
+    Runs off the event loop (it calls the host's own API). Returns the agent process
+    (stopped on shutdown), or None when the demo could not be set up — the host keeps
+    serving and the reason is printed.
     """
-    return None
+    from cli.demo import start_demo
+
+    try:
+        agent = start_demo(host.base_url, os.environ["DATABASE_URL"], host.state_dir)
+    except Exception as exc:  # the host is still useful without the demo: say why
+        print(f"demo: not started ({exc})", flush=True)
+        return None
+    print(f"demo: project 'demo' (dev, staging) and a local agent (pid {agent.pid}; log "
+          f"{host.state_dir / 'agent' / 'agent.log'})", flush=True)
+    return agent
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 30) -> None:
+    """SIGTERM (the agent finishes or hands back its job), then SIGKILL after ``grace``."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def banner(host: Host, web_dir: Path | None) -> str:
@@ -129,14 +151,17 @@ async def serve(args: argparse.Namespace) -> int:
         await host.stop()
         raise
     print(banner(host, web_dir), flush=True)
+    agent = None
     try:
         if ours and not args.no_demo:
-            after_start(host, args)
+            agent = await asyncio.to_thread(after_start, host, args)
         await stop.wait()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)  # a second Ctrl-C now interrupts for real
         print("stopping: letting in-flight work finish ...", flush=True)
+        if agent is not None:
+            await asyncio.to_thread(stop_process, agent)
         await host.stop()
     print("stopped", flush=True)
     return 0

@@ -133,8 +133,10 @@ def start_host(database_url: str, home: Path, *extra: str,
                    "PYTHONUNBUFFERED": "1", "CLOUDOPS_LOG_LEVEL": "WARNING", **(env or {})}
     environment.pop("AzureSignalRConnectionString", None)
     environment.pop("ServiceBusConnection", None)
+    flags = [*extra] if "--demo" in extra else ["--no-demo", *extra]
+    flags = [f for f in flags if f != "--demo"]
     proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "cloudops"), "local", "--port", "0",
-                             "--no-demo", *extra], cwd=ROOT, env=environment,
+                             *flags], cwd=ROOT, env=environment,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
     deadline = time.monotonic() + 60

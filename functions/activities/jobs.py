@@ -68,7 +68,9 @@ def _job_payload(conn: Any, kind: str, request: dict[str, Any], task: Task,
     if kind == "script":
         # argv approved at request time wins; deploys resolve the deploy script now
         script = get_script(conn, task.project_id, request["script"])
-        argv = request.get("argv") or resolve_argv(script, request["parameters"])
+        declared = {p.name for p in script.parameters}
+        argv = request.get("argv") or resolve_argv(
+            script, {k: v for k, v in request["parameters"].items() if k in declared})
         return {"script": request["script"], "argv": argv,
                 "timeoutSeconds": script.timeout_seconds, "env": {}}
     return dict(request)

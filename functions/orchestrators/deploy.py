@@ -39,7 +39,9 @@ def deploy_steps(context: df.DurableOrchestrationContext,
                              "agent target; set one to deploy through an agent")
         yield from step(context, task, f"deploying {version} with script {script}", 10)
         result = yield from run_agent_job(context, task, "script",
-                                          {"script": script, "parameters": {"version": version}},
+                                          {"script": script, "parameters": {
+                                              "version": version,
+                                              "environment": task["environment"]}},
                                           timeout=timedelta(hours=1))
         return Outcome(f"deployed {version}", {"version": version, **result})
     raise StepFailed(f"environment {task['environment']} has no deployable target")
