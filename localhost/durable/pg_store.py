@@ -64,6 +64,19 @@ CREATE TABLE IF NOT EXISTS durable_inbox (
 CREATE INDEX IF NOT EXISTS durable_inbox_instance ON durable_inbox (instance_id, id);
 """
 
+# An episode's history rows, consumed inbox rows and instance state, in one statement.
+_EPISODE = """
+WITH history AS (
+    INSERT INTO durable_history (instance_id, seq, event)
+    SELECT %s, seq, event FROM unnest(%s::integer[], %s::text[]) AS t(seq, event)
+), consumed AS (
+    DELETE FROM durable_inbox WHERE id = ANY(%s::bigint[])
+)
+UPDATE durable_instances SET name = %s, execution_id = %s, status = %s, input = %s,
+    output = %s, custom_status = %s, book = %s, updated_at = %s
+WHERE instance_id = %s
+"""
+
 _COLUMNS = ("instance_id, name, execution_id, status, input, output, custom_status, version, "
             "parent, book, created_at, updated_at")
 
@@ -155,37 +168,34 @@ class PostgresStore:
     async def write(self, step: EpisodeWrite) -> None:
         inst = step.instance
         appended: list[tuple[str, Message]] = []
-        async with self.pool.connection() as conn, conn.transaction():
-            if step.reset_history:
-                await conn.execute("DELETE FROM durable_history WHERE instance_id = %s",
-                                   (inst.instance_id,))
-            if step.new_history:
-                base = len(inst.history) - len(step.new_history)
-                async with conn.cursor() as cur:
-                    await cur.executemany(
-                        "INSERT INTO durable_history (instance_id, seq, event) "
-                        "VALUES (%s, %s, %s)",
-                        [(inst.instance_id, base + i, json.dumps(ev))
-                         for i, ev in enumerate(step.new_history)])
-            consumed = [m.seq for m in step.consumed if m.seq]
-            if consumed:
-                await conn.execute("DELETE FROM durable_inbox WHERE id = ANY(%s)", (consumed,))
-            await conn.execute(
-                "UPDATE durable_instances SET name = %s, execution_id = %s, status = %s, "
-                "input = %s, output = %s, custom_status = %s, book = %s, updated_at = %s "
-                "WHERE instance_id = %s",
-                (inst.name, inst.execution_id, inst.status, inst.input, inst.output,
+        base = len(inst.history) - len(step.new_history)
+        rows = (list(range(base, base + len(step.new_history))),
+                [json.dumps(ev) for ev in step.new_history])
+        consumed = [m.seq for m in step.consumed if m.seq]
+        state = (inst.name, inst.execution_id, inst.status, inst.input, inst.output,
                  inst.custom_status, Jsonb(inst.book.to_json()), inst.updated_at,
-                 inst.instance_id))
-            for child in step.created:
-                if await self._upsert(conn, child):
-                    await conn.execute("DELETE FROM durable_history WHERE instance_id = %s",
-                                       (child.instance_id,))
-                    for msg in child.inbox:
-                        await self._insert_message(conn, child.instance_id, msg)
-            for target, msg in step.added_messages:
-                if await self._insert_message(conn, target, msg):
-                    appended.append((target, msg))
+                 inst.instance_id)
+        async with self.pool.connection() as conn:
+            if not (step.reset_history or step.created or step.added_messages):
+                # The common episode: one statement, so one round trip and one commit.
+                await conn.execute(_EPISODE, (inst.instance_id, *rows, consumed, *state))
+            else:
+                async with conn.transaction():
+                    if step.reset_history:
+                        await conn.execute(
+                            "DELETE FROM durable_history WHERE instance_id = %s",
+                            (inst.instance_id,))
+                    await conn.execute(_EPISODE, (inst.instance_id, *rows, consumed, *state))
+                    for child in step.created:
+                        if await self._upsert(conn, child):
+                            await conn.execute(
+                                "DELETE FROM durable_history WHERE instance_id = %s",
+                                (child.instance_id,))
+                            for msg in child.inbox:
+                                await self._insert_message(conn, child.instance_id, msg)
+                    for target, msg in step.added_messages:
+                        if await self._insert_message(conn, target, msg):
+                            appended.append((target, msg))
         for child in step.created:
             self._live[child.instance_id] = child
         for target, msg in appended:
