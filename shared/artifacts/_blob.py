@@ -61,8 +61,10 @@ class BlobArtifactStore(ArtifactStore):
 
     @classmethod
     def from_endpoint(cls, endpoint: str, container: str, credential: Any,
-                      clock: Clock | None = None) -> BlobArtifactStore:
-        return cls(BlobServiceClient(endpoint, credential=credential), container, clock=clock)
+                      clock: Clock | None = None, **client: Any) -> BlobArtifactStore:
+        """``client``: extra BlobServiceClient options (e.g. ``connection_verify``)."""
+        return cls(BlobServiceClient(endpoint, credential=credential, **client), container,
+                   clock=clock)
 
     # -- URLs -----------------------------------------------------------------------------
 
