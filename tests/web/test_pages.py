@@ -1,0 +1,102 @@
+"""Every main page renders for its role, passes axe-core (no serious or critical
+violations), stays usable at half a laptop screen, and is screenshotted for people to see
+(``tests/artifacts/screenshots/``, gitignored)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.web.conftest import ADMIN, OPERATOR, Pages, World, axe_violations, call, screenshot
+
+
+@pytest.fixture(scope="module")
+def finished_task(world: World, web_host: Any) -> dict[str, Any]:
+    """A finished deploy with a few log lines, and a backup to restore from."""
+    task = call(world.admin, web_host, "POST",
+                "/api/projects/webshop/environments/staging/deployments", {"version": "1.0.0"})
+    job = world.agent.next_job()
+    world.agent.log(job, ["fetching 1.0.0", "ERROR-free: migrations applied", "switching"],
+                    progress=80)
+    world.agent.finish(job)
+    return dict(task)
+
+
+# (name, user, path, what must be visible once the page has loaded)
+MAIN_PAGES = [
+    ("landing", None, "/", "#sign-in"),
+    ("projects", ADMIN, "/projects/", ".project-card"),
+    ("project", ADMIN, "/project/?p=webshop", ".env-card"),
+    ("environment", OPERATOR, "/environment/?p=webshop&e=staging", "#deploy-form"),
+    ("tasks", OPERATOR, "/tasks/", "#all-tasks tbody tr"),
+    ("task", OPERATOR, "/task/?id={task}", "#logs .log-line"),
+    ("agents", OPERATOR, "/agents/", "table.agents tbody tr"),
+    ("activity", ADMIN, "/activity/", "#activity tbody tr"),
+    ("admin", ADMIN, "/admin/", "#pool-form"),
+]
+
+
+@pytest.mark.parametrize(("name", "user", "path", "ready"), MAIN_PAGES,
+                         ids=[p[0] for p in MAIN_PAGES])
+def test_main_page_is_accessible_and_screenshotted(pages: Pages, finished_task: dict[str, Any],
+                                                   name: str, user: Any, path: str,
+                                                   ready: str) -> None:
+    page = pages.open(user, path.format(task=finished_task["id"]))
+    expect(page.locator(ready).first).to_be_visible()
+    expect(page.locator("#page-error")).to_have_count(0 if name in ("landing", "admin") else 1)
+    if name not in ("landing", "admin"):
+        expect(page.locator("#page-error")).to_be_hidden()
+    screenshot(page, name)
+    assert axe_violations(page) == []
+    assert page.console_errors == []
+
+
+def test_confirm_dialog_for_a_restore_is_in_the_danger_colour_and_names_the_environment(
+        pages: Pages, world: World) -> None:
+    page = pages.open(OPERATOR, "/environment/?p=webshop&e=staging")
+    # A backup to choose: recorded through the API as the agent would report it.
+    call(world.admin, pages.host, "POST", "/api/projects/webshop/environments/staging/backups", {})
+    job = world.agent.next_job()
+    world.agent.finish(job, result_body={"artifact": "backups/x.dump", "sizeBytes": 2048,
+                                         "sha256": "0" * 64})
+    expect(page.locator("#backup-select option")).not_to_have_text(["No backups yet — take one first"])
+    page.click("#restore-button")
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_have_class("confirm danger")
+    expect(page.locator("#confirm-title")).to_contain_text("Restore Staging from backup")
+    expect(page.locator("#confirm-ok")).to_be_disabled()
+    page.fill("#confirm-type", "staging")
+    expect(page.locator("#confirm-ok")).to_be_enabled()
+    screenshot(page, "confirm-restore")
+    assert axe_violations(page) == []
+    page.click("#confirm-cancel")
+    expect(dialog).to_be_hidden()
+
+
+def test_script_form_is_generated_from_the_catalogue_with_typed_fields(pages: Pages,
+                                                                        world: World) -> None:
+    page = pages.open(OPERATOR, "/environment/?p=webshop&e=dev")
+    page.select_option("#script-select", "reindex")
+    expect(page.locator("#param-batch")).to_have_attribute("type", "number")
+    expect(page.locator("#param-batch")).to_have_value("500")
+    expect(page.locator("#param-mode option")).to_have_text(["fast", "full"])
+    expect(page.locator("#param-dry")).to_be_checked()
+    page.fill("#param-batch", "250")
+    page.select_option("#param-mode", "full")
+    page.click("#script-button")
+    expect(page.locator("#confirm-body")).to_contain_text('batch = 250')
+    expect(page.locator("#confirm-body")).to_contain_text('mode = "full"')
+    page.click("#confirm-ok")
+    row = page.locator("#env-tasks tbody tr", has_text="Run script reindex").first
+    expect(row).to_have_attribute("data-status", "succeeded")
+
+
+def test_environment_page_fits_half_a_laptop_screen(pages: Pages, world: World) -> None:
+    page = pages.open(OPERATOR, "/environment/?p=webshop&e=staging")
+    page.set_viewport_size({"width": 700, "height": 900})
+    expect(page.locator("#deploy-form")).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    screenshot(page, "environment-half-screen")
