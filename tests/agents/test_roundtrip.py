@@ -7,6 +7,7 @@ the artifact's sha256 before restoring."""
 from __future__ import annotations
 
 import secrets
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,5 +100,60 @@ def test_backup_change_rows_restore_brings_rows_back(control_plane: ControlPlane
         assert config_key not in agent.output()
         assert config_key not in logs + plane.log_text(backup_task["id"])
         assert (agent.config.stat().st_mode & 0o777) == 0o600
+    finally:
+        stop_agent(agent)
+
+
+def _project(plane: ControlPlane, pool: str, target: dict[str, Any] | None = None) -> str:
+    slug = f"op-{secrets.token_hex(3)}"
+    resp = plane.request("POST", "/api/projects", headers=plane.admin,
+                         json={"slug": slug, "name": slug})
+    assert resp.status_code == 201, resp.text
+    resp = plane.request("POST", f"/api/projects/{slug}/environments", headers=plane.admin,
+                         json={"slug": "dev", "name": "dev",
+                               "target": target or {"type": "agent", "pool": pool}})
+    assert resp.status_code == 201, resp.text
+    return slug
+
+
+def test_script_run_through_the_api_passes_metacharacters_literally(
+        control_plane: ControlPlane, tmp_path: Path) -> None:
+    plane = control_plane
+    pool = plane.pool()
+    agent = start_agent(plane, tmp_path, pool=pool, labels=[])
+    try:
+        slug = _project(plane, pool)
+        marker = tmp_path / "pwned"
+        code = "import sys; print('ARGS', sys.argv[1:])"
+        resp = plane.request("POST", f"/api/projects/{slug}/scripts", headers=plane.admin,
+                             json={"name": "echo", "argv": [sys.executable, "-c", code,
+                                                            "{message}"],
+                                   "parameters": [{"name": "message"}], "timeoutSeconds": 60})
+        assert resp.status_code == 201, resp.text
+        message = f"; touch {marker} $(touch {marker}) `touch {marker}` | cat && echo"
+        resp = plane.request("POST", f"/api/projects/{slug}/environments/dev/scripts/echo/runs",
+                             headers=plane.admin, json={"parameters": {"message": message}})
+        assert resp.status_code == 202, resp.text
+        task = _wait_task(plane, resp.json()["id"])
+        assert task["status"] == "succeeded", (task, agent.output()[-2000:])
+        assert f"ARGS [{message!r}]" in plane.log_text(task["id"])
+        assert not marker.exists()
+    finally:
+        stop_agent(agent)
+
+
+def test_restart_without_a_configured_cluster_fails_with_that_reason(
+        control_plane: ControlPlane, tmp_path: Path) -> None:
+    plane = control_plane
+    pool = plane.pool()
+    agent = start_agent(plane, tmp_path, pool=pool, labels=[])
+    try:
+        slug = _project(plane, pool, {"type": "agent", "pool": pool, "cluster": "aks-dev"})
+        resp = plane.request("POST", f"/api/projects/{slug}/environments/dev/restarts",
+                             headers=plane.admin, json={"workload": "web"})
+        assert resp.status_code == 202, resp.text
+        task = _wait_task(plane, resp.json()["id"])
+        assert task["status"] == "failed"
+        assert "no cluster configured" in task["error"], task
     finally:
         stop_agent(agent)
