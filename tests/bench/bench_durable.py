@@ -114,11 +114,13 @@ def run_baseline(instances: int) -> float:
     port = _free_port()
     backend = create_test_backend(port=port)
     address = f"localhost:{port}"
-    worker = dt_worker.TaskHubGrpcWorker(host_address=address)
+    quiet = logging.getLogger("bench.durabletask")
+    quiet.setLevel(logging.ERROR)
+    worker = dt_worker.TaskHubGrpcWorker(host_address=address, logger=quiet)
     worker.add_orchestrator(sequence)
     worker.add_activity(add_one)
     worker.start()
-    client = dt_client.TaskHubGrpcClient(host_address=address)
+    client = dt_client.TaskHubGrpcClient(host_address=address, logger=quiet)
     try:
         started = time.perf_counter()
         ids = [client.schedule_new_orchestration(sequence, input=STEPS)
@@ -164,8 +166,6 @@ async def run_postgres() -> dict[str, float]:
 
 def main() -> None:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    logging.getLogger("durabletask-worker").setLevel(logging.ERROR)
-    logging.getLogger("durabletask-client").setLevel(logging.ERROR)
     logging.getLogger().setLevel(logging.ERROR)
     figures: dict[str, Any] = {"bench": "durable"}
     figures["sequential_activities_per_s"] = asyncio.run(run_sequential(SEQUENTIAL))
