@@ -143,7 +143,8 @@ def call(s: requests.Session, host: RunningHost, method: str, path: str,
     response = s.request(method, host.url(path), data=None if body is None else json.dumps(body),
                          timeout=30)
     expected = (expect,) if isinstance(expect, int) else expect
-    assert response.status_code in expected, f"{method} {path}: {response.status_code} {response.text}"
+    assert response.status_code in expected, (
+        f"{method} {path}: {response.status_code} {response.text}")
     return response.json() if response.content else None
 
 

@@ -176,9 +176,10 @@ def test_without_realtime_the_page_polls_and_says_so(pages: Pages, world: World)
         body='{"title": "Service unavailable", "status": 503, "detail": "SignalR is down"}'))
     page.goto("/environment/?p=webshop&e=dev")
     expect(page.locator("#live-indicator")).to_have_attribute("data-state", "polling")
-    expect(page.locator("#banner")).to_contain_text("Live updates are unavailable (SignalR is down)")
-    task = call(world.admin, pages.host, "POST", "/api/projects/webshop/environments/dev/deployments",
-                {"version": "9.9.9"})
+    expect(page.locator("#banner")).to_contain_text(
+        "Live updates are unavailable (SignalR is down)")
+    task = call(world.admin, pages.host, "POST",
+                "/api/projects/webshop/environments/dev/deployments", {"version": "9.9.9"})
     row = page.locator(f"#env-tasks tbody tr[data-task-id='{task['id']}']")
     expect(row).to_have_attribute("data-status", "succeeded")
 

@@ -61,7 +61,7 @@ def test_confirm_dialog_for_a_restore_is_in_the_danger_colour_and_names_the_envi
     job = world.agent.next_job()
     world.agent.finish(job, result_body={"artifact": "backups/x.dump", "sizeBytes": 2048,
                                          "sha256": "0" * 64})
-    expect(page.locator("#backup-select option")).not_to_have_text(["No backups yet — take one first"])
+    expect(page.locator("#restore-button")).to_be_enabled()
     page.click("#restore-button")
     dialog = page.locator("#confirm-dialog")
     expect(dialog).to_have_class("confirm danger")
