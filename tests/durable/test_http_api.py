@@ -186,3 +186,39 @@ def test_bad_requests_get_clear_4xx_answers(method, path, body, headers, status)
             assert resp.status == status
             assert "Message" in await resp.json()
     run(main())
+
+
+def test_status_list_pages_with_top_and_the_continuation_token() -> None:
+    async def main():
+        async with running_engine(actions_app.make_app()) as eng, \
+                api_server(eng) as (base, _), aiohttp.ClientSession() as http:
+            for i in range(5):
+                await eng.start_new("wait_event", f"page-{i}")
+            seen, token = [], ""
+            for _ in range(5):
+                async with http.get(f"{base}/durabletask/instances/?top=2",
+                                    headers={"x-ms-continuation-token": token}) as resp:
+                    seen += [s["instanceId"] for s in await resp.json()]
+                    token = resp.headers["x-ms-continuation-token"]
+                if not token:
+                    break
+            assert sorted(seen) == [f"page-{i}" for i in range(5)]
+    run(main())
+
+
+def test_restart_starts_the_same_orchestration_again_with_its_input() -> None:
+    async def main():
+        async with running_engine(actions_app.make_app()) as eng, \
+                api_server(eng) as (_, client):
+            await client.start_new("chain", "first", 1)
+            await eng.wait_for("first", 10)
+            # like the Durable extension, the API answers with the check-status payload,
+            # which this SDK version hands back as is
+            new_id = (await client.restart("first"))["id"]
+            assert new_id != "first"
+            again = await eng.wait_for(new_id, 10)
+            assert json.loads(again.output) == {"value": 8, "shouted": "DONE!"}
+            same = await client.restart("first", restart_with_new_instance_id=False)
+            assert same["id"] == "first"
+            assert json.loads((await eng.wait_for("first", 10)).output)["value"] == 8
+    run(main())
