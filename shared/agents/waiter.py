@@ -45,8 +45,9 @@ class Waiter:
 class JobWaiter:
     """Fan-out of job notifications to the long polls of this process (one event loop)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, listen: bool = True) -> None:
         self._url = url
+        self._listen_enabled = listen  # False: notifications come only through handle()
         self._waiters: dict[str, list[Waiter]] = {}
         self._listener: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
@@ -118,6 +119,8 @@ class JobWaiter:
         self._wake_one(pool, demands)
 
     def _ensure_listener(self) -> None:
+        if not self._listen_enabled:
+            return
         if self._listener is None or self._listener.done():
             self._listener = asyncio.get_running_loop().create_task(
                 self._listen(), name="cloudops-job-listener")
