@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -107,11 +108,20 @@ class Host:
 
     async def invoke_full(self, fn: FunctionInfo, trigger_value: Any) -> InvocationResult:
         """Like ``invoke`` but also returns values set on ``func.Out`` parameters."""
+        started = time.perf_counter()
         task = asyncio.ensure_future(self.invoker.invoke(fn, trigger_value))
         # Tracked so stop() can let in-flight invocations finish instead of dropping them.
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
-        return await asyncio.shield(task)
+        try:
+            result = await asyncio.shield(task)
+        except BaseException:
+            log.debug("Executed 'Functions.%s' (Failed, Duration=%.0fms)", fn.name,
+                      (time.perf_counter() - started) * 1000)
+            raise
+        log.debug("Executed 'Functions.%s' (Succeeded, Duration=%.0fms)", fn.name,
+                  (time.perf_counter() - started) * 1000)
+        return result
 
     def report_broken(self, fn: FunctionInfo, reason: str) -> None:
         """A handler could not set ``fn`` up (e.g. an unset ``%SETTING%``); it will not run.
@@ -161,11 +171,12 @@ class Host:
         self.module = load_app_module(self.app_dir)
         self.functions = index_functions(find_function_app(self.module))
 
-        http_config = self.host_json.get("extensions", {}).get("http", {})
+        http_config = self.extension_config("http")
         prefix = str(http_config.get("routePrefix", "api"))
         self.http = HttpTriggerDispatcher(build_routes(self.functions, on_error=self.report_broken),
                                           self.keys,
-                                          self.invoke_full, prefix)
+                                          self.invoke_full, prefix,
+                                          dict(http_config.get("customHeaders") or {}))
         self.register_trigger("httpTrigger", lambda fn: None)
         for extension in self.extensions:
             extension.bind(self)

@@ -69,11 +69,12 @@ class HttpTriggerDispatcher:
     """Serves ``/<prefix>/...`` from the routes; one instance per host."""
 
     def __init__(self, routes: list[HttpRoute], keys: HostKeys, invoke: Invoke,
-                 route_prefix: str) -> None:
+                 route_prefix: str, custom_headers: dict[str, str] | None = None) -> None:
         self.routes = routes
         self.keys = keys
         self.invoke = invoke
         self.prefix = route_prefix.strip("/")
+        self.custom_headers = custom_headers or {}  # host.json extensions.http.customHeaders
         self.closed = False
         self.active: set[asyncio.Task[Any]] = set()
 
@@ -107,6 +108,12 @@ class HttpTriggerDispatcher:
         return allowed or None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        response = await self._handle(request)
+        for name, value in self.custom_headers.items():
+            response.headers.setdefault(name, str(value))
+        return response
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         tail = self.route_path(request.path)
         found = None if tail is None else self.match(request.method, tail)
         if found is None:

@@ -81,7 +81,9 @@ class TimerExtension:
     def _save_status(self, fn: FunctionInfo, status: dict[str, Any]) -> None:
         path = self._status_path(fn)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(status), encoding="utf-8")
+        tmp = path.with_suffix(".tmp")  # replace, never truncate: readers see whole files
+        tmp.write_text(json.dumps(status), encoding="utf-8")
+        tmp.replace(path)
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._run(fn)) for fn in self._functions]

@@ -128,3 +128,8 @@ def test_stop_lets_a_request_in_flight_finish_and_refuses_new_ones(
     running.loop.close()
     assert reply.status == 200 and reply.body == b"finished"
     assert refused.status == 503
+
+
+def test_host_json_custom_headers_are_added_to_api_responses(basic: RunningHost) -> None:
+    assert basic.get("/api/items/1").headers["x-content-type-options"] == "nosniff"
+    assert basic.get("/api/nope").headers["x-content-type-options"] == "nosniff"
