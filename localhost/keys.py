@@ -43,12 +43,16 @@ class HostKeys:
                    system_keys=dict(data.get("systemKeys") or {}))
         keys.function_keys.setdefault("default", _new_key())
         if keys.to_json() != data:
-            state_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(keys.to_json(), indent=2) + "\n", encoding="utf-8")
-            os.chmod(tmp, 0o600)
-            tmp.replace(path)
+            keys._save(state_dir)
         return keys
+
+    def _save(self, state_dir: Path) -> None:
+        """Write atomically (readers such as scripts never see half a file), owner-only."""
+        state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = state_dir / "keys.json.tmp"
+        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+        os.chmod(tmp, 0o600)
+        tmp.replace(state_dir / "keys.json")
 
     def to_json(self) -> dict[str, Any]:
         return {"masterKey": self.master_key, "functionKeys": self.function_keys,
@@ -58,9 +62,7 @@ class HostKeys:
         """A named system key (e.g. an extension's webhook key), created on first use."""
         if name not in self.system_keys:
             self.system_keys[name] = _new_key()
-            path = state_dir / "keys.json"
-            path.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
-            os.chmod(path, 0o600)
+            self._save(state_dir)
         return self.system_keys[name]
 
     def is_master(self, presented: str | None) -> bool:
