@@ -152,7 +152,8 @@ async function submit(form, path, body, confirmation) {
     renderQueue();
     formMessage(form, "ok", "");
     const box = $(".form-message", form);
-    box.replaceChildren("Queued: ", h("a", { href: `/task/?id=${task.id}` }, describeTask(task)), ` (${task.status}).`);
+    box.replaceChildren("Submitted ", h("a", { href: `/task/?id=${task.id}` }, describeTask(task)),
+      ": follow it in the queue, or open it for its live log.");
   } catch (err) {
     formMessage(form, "error", `Not started. ${problemText(err)}`);
   } finally {
