@@ -143,6 +143,15 @@ class Engine(ClientOperations):
         await self.store.enqueue(instance_id, msg)
         self._wake(instance_id)
 
+    async def deliver_and_run(self, instance_id: str, msg: Message) -> None:
+        """``deliver``, then run the episode in the caller's task when no driver runs
+        (saves a task per activity result on the hot path)."""
+        await self.store.enqueue(instance_id, msg)
+        if instance_id in self._driving:
+            return
+        self._driving[instance_id] = asyncio.Event()
+        await self._drive(instance_id)
+
     def _wake(self, instance_id: str) -> None:
         if instance_id in self._driving:
             return  # the running driver re-reads the inbox before it stops

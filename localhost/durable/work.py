@@ -87,8 +87,8 @@ class WorkRunner:
                                     f"{type(exc).__name__}: {exc}",
                              Details="".join(traceback.format_exception(exc, limit=-3)))
         try:
-            await self._engine.deliver(iid, Message("completion", {"event": ev},
-                                                    execution_id=execution_id))
+            await self._engine.deliver_and_run(iid, Message("completion", {"event": ev},
+                                                            execution_id=execution_id))
         except Exception:
             log.exception("could not store the result of task %s of %s", tid, iid)
 
