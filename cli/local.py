@@ -163,6 +163,10 @@ async def serve(args: argparse.Namespace) -> int:
         if agent is not None:
             await asyncio.to_thread(stop_process, agent)
         await host.stop()
+    if host.interrupted:
+        # A sync function's thread cannot be cancelled; do not hang the exit on it.
+        print(f"stopped; {host.interrupted} invocation(s) interrupted", flush=True)
+        os._exit(1)
     print("stopped", flush=True)
     return 0
 

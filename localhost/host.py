@@ -78,6 +78,7 @@ class Host:
         self.http: HttpTriggerDispatcher | None = None
         self.unclaimed: list[FunctionInfo] = []
         self.broken: dict[str, str] = {}
+        self.interrupted = 0  # invocations still running when stop()'s grace ran out
         # Called once the port is known and before the app is imported, so a composition
         # root can put URLs that depend on the port into the app's environment.
         self._on_bound = on_bound
@@ -225,8 +226,10 @@ class Host:
         if self._inflight:
             _done, pending = await asyncio.wait(set(self._inflight), timeout=grace)
             for task in pending:
-                log.error("invocation still running after %.0fs at shutdown; cancelled", grace)
+                log.error("invocation still running after %.0fs at shutdown; interrupted",
+                          grace)
                 task.cancel()
+            self.interrupted = len(pending)
         if self._runner is not None:
             await self._runner.cleanup()
         elif self._socket is not None:
