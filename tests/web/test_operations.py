@@ -183,3 +183,16 @@ def test_without_realtime_the_page_polls_and_says_so(pages: Pages, world: World)
     row = page.locator(f"#env-tasks tbody tr[data-task-id='{task['id']}']")
     expect(row).to_have_attribute("data-status", "succeeded")
 
+
+
+def test_task_list_shows_new_tasks_live_and_filters_by_status(pages: Pages,
+                                                               world: World) -> None:
+    page = pages.open(OPERATOR, "/tasks/")
+    expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live")
+    task = call(world.admin, pages.host, "POST",
+                "/api/projects/webshop/environments/dev/deployments", {"version": "7.0.0"})
+    row = page.locator(f"#all-tasks tbody tr[data-task-id='{task['id']}']")
+    expect(row).to_have_attribute("data-status", "succeeded")
+    expect(row).to_contain_text("Dev · Web shop")
+    page.select_option("#filter-status", "failed")
+    expect(row).to_have_count(0)

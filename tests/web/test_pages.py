@@ -100,3 +100,17 @@ def test_environment_page_fits_half_a_laptop_screen(pages: Pages, world: World) 
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
     screenshot(page, "environment-half-screen")
+
+
+def test_activity_log_filters_by_actor(pages: Pages, world: World,
+                                       finished_task: dict[str, Any]) -> None:
+    page = pages.open(ADMIN, "/activity/")
+    expect(page.locator("#activity tbody tr").first).to_be_visible()
+    page.fill("#filter-actor", "ada@example.com")
+    page.click("#activity-filters button[type=submit]")
+    actors = page.locator("#activity tbody tr td:nth-child(2)")
+    expect(actors.filter(has_not_text="ada@example.com")).to_have_count(0)
+    expect(actors.first).to_have_text("ada@example.com")
+    page.fill("#filter-actor", "nobody@example.com")
+    page.click("#activity-filters button[type=submit]")
+    expect(page.locator("#activity-empty")).to_be_visible()

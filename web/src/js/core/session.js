@@ -2,7 +2,7 @@
 // Pages offer only what the role allows; the API enforces it anyway.
 
 import { api, loginUrl } from "./api.js";
-import { $$ } from "./dom.js";
+import { $$, h, showError } from "./dom.js";
 
 const RANK = { reader: 1, operator: 2, admin: 3 };
 
@@ -35,15 +35,30 @@ export async function currentPrincipal() {
 
 // For signed-in pages: the session, or a redirect to sign-in (the promise never settles).
 export async function requireSession() {
-  const principal = await currentPrincipal();
-  if (!principal) {
-    location.assign(loginUrl());
+  try {
+    const principal = await currentPrincipal();
+    if (!principal) {
+      location.assign(loginUrl());
+      return new Promise(() => {});
+    }
+    const me = await api("/api/me");
+    const session = new Session(principal, me);
+    renderUserMenu(session);
+    return session;
+  } catch (err) {
+    // Without knowing who this is, no page can decide what to offer: say so and stop.
+    let section = document.getElementById("page-error");
+    if (!section) {
+      section = h("section", { class: "error-state", role: "alert" },
+        h("h2", { class: "error-title" }), h("p", { class: "error-detail" }),
+        h("p", { class: "error-hint muted" }));
+      document.getElementById("main").prepend(section);
+    }
+    showError(section, err, { what: "Could not find out who you are", retry: () => location.reload() });
+    const loading = document.getElementById("loading");
+    if (loading) loading.hidden = true;
     return new Promise(() => {});
   }
-  const me = await api("/api/me");
-  const session = new Session(principal, me);
-  renderUserMenu(session);
-  return session;
 }
 
 function renderUserMenu(session) {

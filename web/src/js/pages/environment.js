@@ -101,6 +101,8 @@ async function load() {
       await loadBackups();
       $("#actions").hidden = false;
       if (productionLike(env)) for (const form of $$("#script-form, #deploy-form")) form.classList.add("destructive");
+      // A sandbox cannot have sandboxes (the API refuses); offer it only on its parent.
+      if (env.kind === "sandbox") $("#sandbox-form").remove();
     } else {
       // Readers get no operation forms at all (the API would refuse them anyway).
       $("#actions").remove();
