@@ -1,11 +1,12 @@
 // Agent pools and their agents: online/offline, labels, version, last heartbeat (live).
 import { api } from "../core/api.js";
-import { $, clear, h, relTime, showError } from "../core/dom.js";
+import { $, clear, describeTask, h, relTime, showError } from "../core/dom.js";
 import { live } from "../core/live.js";
 import { requireSession } from "../core/session.js";
 
 await requireSession();
 const agents = new Map();   // agent id → agent
+const jobs = new Map();     // agent name → running task
 let pools = [];
 
 function agentRow(a) {
@@ -13,10 +14,27 @@ function agentRow(a) {
     h("td", {}, h("span", { class: "agent-name" }, a.name), h("div", { class: "muted small mono" }, a.id.slice(0, 8))),
     h("td", {}, h("span", { class: `badge agent-${a.status}` }, a.status)),
     h("td", {}, h("span", { class: "chips" }, ...(a.labels.length ? a.labels.map((l) => h("span", { class: "chip" }, l)) : [h("span", { class: "muted" }, "none")]))),
-    // The API has no current-job field on agents yet; show what we know.
-    h("td", { class: "muted" }, a.currentJob ? a.currentJob : "—"),
+    currentJob(a),
     h("td", { class: "small" }, `${a.version || "?"}`, h("div", { class: "muted" }, a.os || "")),
     h("td", { class: "small" }, relTime(a.lastHeartbeatAt)));
+}
+
+// Agents carry no current-job field in the API; a running task names its agent in its
+// reason ("running on agent NAME"), so that is where the current job comes from.
+function currentJob(agent) {
+  const task = jobs.get(agent.name);
+  if (!task) return h("td", { class: "muted" }, "idle");
+  return h("td", {}, h("a", { href: `/task/?id=${task.id}` }, describeTask(task)),
+    h("div", { class: "muted small" }, `${task.progress}%`));
+}
+
+async function loadJobs() {
+  const running = await api("/api/tasks?status=running&limit=200");
+  jobs.clear();
+  for (const task of running.items) {
+    const match = /running on agent (\S+)/.exec(task.reason || "");
+    if (match) jobs.set(match[1], task);
+  }
 }
 
 function render() {
@@ -44,6 +62,7 @@ async function load() {
     const lists = await Promise.all(pools.map((p) => api(`/api/pools/${encodeURIComponent(p.name)}/agents`)));
     agents.clear();
     for (const list of lists) for (const a of list.items) agents.set(a.id, a);
+    await loadJobs().catch(() => jobs.clear());
     render();
   } catch (err) {
     showError($("#page-error"), err, { what: "Could not load the agent pools", retry: load });
@@ -53,7 +72,7 @@ async function load() {
 }
 
 await load();
-live.on("agentUpdated", (agent) => { agents.set(agent.id, agent); render(); });
+live.on("agentUpdated", (agent) => { agents.set(agent.id, agent); loadJobs().catch(() => {}).then(render); });
 live.onResync(load);
 live.start(["agents"]);
 setInterval(render, 15000); // keep "last heartbeat" ages current
