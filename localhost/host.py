@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -107,15 +108,20 @@ class Host:
         """Run ``fn`` as the worker would; returns its ``$return`` value."""
         return (await self.invoke_full(fn, trigger_value)).return_value
 
-    async def invoke_full(self, fn: FunctionInfo, trigger_value: Any) -> InvocationResult:
-        """Like ``invoke`` but also returns values set on ``func.Out`` parameters."""
+    async def invoke_full(self, fn: FunctionInfo, trigger_value: Any, *,
+                          shield: bool = True) -> InvocationResult:
+        """Like ``invoke`` but also returns values set on ``func.Out`` parameters.
+
+        Shielded by default: cancelling the caller leaves the invocation running (stop()
+        waits for it). ``shield=False`` lets the caller's cancellation stop it.
+        """
         started = time.perf_counter()
         task = asyncio.ensure_future(self.invoker.invoke(fn, trigger_value))
         # Tracked so stop() can let in-flight invocations finish instead of dropping them.
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
         try:
-            result = await asyncio.shield(task)
+            result = await (asyncio.shield(task) if shield else task)
         except BaseException:
             log.debug("Executed 'Functions.%s' (Failed, Duration=%.0fms)", fn.name,
                       (time.perf_counter() - started) * 1000)
@@ -176,7 +182,8 @@ class Host:
         prefix = str(http_config.get("routePrefix", "api"))
         self.http = HttpTriggerDispatcher(build_routes(self.functions, on_error=self.report_broken),
                                           self.keys,
-                                          self.invoke_full, prefix,
+                                          functools.partial(self.invoke_full, shield=False),
+                                          prefix,
                                           dict(http_config.get("customHeaders") or {}))
         self.register_trigger("httpTrigger", lambda fn: None)
         for extension in self.extensions:
@@ -209,15 +216,18 @@ class Host:
             self._started_extensions.append(extension)
         log.info("host listening on %s", self.base_url)
 
-    async def stop(self, grace: float = 30.0) -> None:
-        """Stop taking work, let in-flight invocations finish (up to ``grace`` s), close."""
+    async def stop(self, grace: float = 30.0, http_grace: float = 10.0) -> None:
+        """Stop taking work, let in-flight invocations finish (up to ``grace`` s), close.
+
+        HTTP requests get ``http_grace`` seconds, then async ones are cancelled (503).
+        """
         if self._stopping:
             return
         self._stopping = True
         # HTTP first: callers get 503 from now on, and requests being served may still
         # use the extensions (e.g. start an orchestration), so those stop afterwards.
         if self.http is not None:
-            await self.http.drain(grace)
+            await self.http.drain(http_grace)
         for extension in reversed(self._started_extensions):
             try:
                 await extension.stop()

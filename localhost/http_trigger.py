@@ -79,10 +79,16 @@ class HttpTriggerDispatcher:
         self.active: set[asyncio.Task[Any]] = set()
 
     async def drain(self, timeout: float) -> None:
-        """Refuse new requests (503) and wait for the ones being served."""
+        """Refuse new requests (503), let the ones being served finish for ``timeout``
+        seconds, then cancel the rest (async functions stop at their next ``await``, e.g.
+        a long poll; their callers get 503 and retry, as after any restart)."""
         self.closed = True
-        if self.active:
-            await asyncio.wait(set(self.active), timeout=timeout)
+        if not self.active:
+            return
+        _done, pending = await asyncio.wait(set(self.active), timeout=timeout)
+        for invocation in pending:
+            invocation.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     def route_path(self, path: str) -> str | None:
         """The part of ``path`` after the prefix, or ``None`` if outside it."""
@@ -136,19 +142,22 @@ class HttpTriggerDispatcher:
         except web.HTTPRequestEntityTooLarge as exc:
             return problem(413, "Payload too large", str(exc.text or "request body too large"))
         http_request = to_function_request(request, body, params)
-        current = asyncio.current_task()
-        if current is not None:
-            self.active.add(current)
+        invocation = asyncio.ensure_future(self.invoke(route.fn, http_request))
+        self.active.add(invocation)
+        invocation.add_done_callback(self.active.discard)
         try:
-            result = await self.invoke(route.fn, http_request)
+            result = await invocation
+        except asyncio.CancelledError:
+            if not (self.closed and invocation.cancelled()):
+                raise
+            return problem(503, "Service unavailable",
+                           "the host shut down while the function was running",
+                           headers={"Retry-After": "5"})
         except Exception:
             log.exception("function %s failed", route.fn.name)
             return problem(500, "Internal server error",
                            f"function {route.fn.name} raised an unhandled exception; "
                            "see the host log")
-        finally:
-            if current is not None:
-                self.active.discard(current)
         try:
             return to_web_response(route.fn, result)
         except (TypeError, ValueError) as exc:

@@ -133,3 +133,17 @@ def test_stop_lets_a_request_in_flight_finish_and_refuses_new_ones(
 def test_host_json_custom_headers_are_added_to_api_responses(basic: RunningHost) -> None:
     assert basic.get("/api/items/1").headers["x-content-type-options"] == "nosniff"
     assert basic.get("/api/nope").headers["x-content-type-options"] == "nosniff"
+
+
+def test_stop_cancels_a_long_running_async_request_after_the_http_grace(
+        basic: RunningHost, tmp_path: Path) -> None:
+    running = start_host("basic", tmp_path)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(running.get, "/api/slow?s=60")
+        wait_until(lambda: bool(running.host.http and running.host.http.active))
+        running.call(running.host.stop(http_grace=0.2))
+        reply = pending.result(timeout=30)
+    running.loop.call_soon_threadsafe(running.loop.stop)
+    running.thread.join(10)
+    running.loop.close()
+    assert reply.status == 503
