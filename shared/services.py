@@ -50,8 +50,11 @@ class Services:
                 log.info("applied migrations %s", applied)
         db.open(wait=False)
         clock = clock or SystemClock()
+        from shared.tasks.publisher import QueuedRealtime
+
         return cls(settings=settings, db=db, clock=clock, bus=make_bus(settings),
-                   logs=make_log_store(settings, db, clock), realtime=make_realtime(settings),
+                   logs=make_log_store(settings, db, clock),
+                   realtime=QueuedRealtime(make_realtime(settings)),
                    artifacts=make_artifact_store(settings, clock))
 
     def close(self) -> None:

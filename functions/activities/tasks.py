@@ -21,11 +21,10 @@ def task_service() -> TaskService:
     return TaskService(services())
 
 
-@bp.activity_trigger(input_name="payload")
-def load_task(payload: dict[str, Any]) -> dict[str, Any]:
+def _plan(task_id: UUID) -> dict[str, Any]:
     """What the orchestrator needs to plan: the task's parameters and its environment."""
     with services().db.transaction() as conn:
-        task = task_store.get_task(conn, payload["taskId"])
+        task = task_store.get_task(conn, task_id)
         env = project_store.get_environment_by_id(conn, task.environment_id)
         project = project_store.get_project(conn, task.project_id)
     return {"taskId": str(task.id), "operation": task.operation,
@@ -37,13 +36,15 @@ def load_task(payload: dict[str, Any]) -> dict[str, Any]:
 
 @bp.activity_trigger(input_name="payload")
 def acquire_environment(payload: dict[str, Any]) -> dict[str, Any]:
+    """Take the environment if it is this task's turn; with it comes the task's plan."""
     svc = task_service()
     task_id = UUID(payload["taskId"])
     if svc.cancel_requested(task_id):
         return {"acquired": False, "ended": True, "reason": "cancelled"}
     decision = svc.acquire_environment(task_id)
     return {"acquired": decision.acquired, "ended": False, "reason": decision.reason,
-            "position": decision.position}
+            "position": decision.position,
+            "task": _plan(task_id) if decision.acquired else None}
 
 
 @bp.activity_trigger(input_name="payload")

@@ -6,6 +6,7 @@ with the same ``Idempotency-Key`` answers with the same task and queues nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import azure.functions as func
@@ -28,30 +29,38 @@ bp = func.Blueprint()
 ENV_ROUTE = "projects/{project}/environments/{env}"
 
 
-def _target(req: func.HttpRequest, principal: Principal,
+def _target(conn: Any, req: func.HttpRequest, principal: Principal,
             need: str = "operator") -> tuple[Project, Environment]:
-    with services().db.transaction() as conn:
-        project = store.get_project(conn, req.route_params["project"])
-        access = access_of(conn, principal)
-        require(access, project.id, "reader", "reading this project")
-        env = store.get_environment(conn, project.id, req.route_params["env"])
-        require(access, project.id, need, "running operations here")
+    project = store.get_project(conn, req.route_params["project"])
+    access = access_of(conn, principal)
+    require(access, project.id, "reader", "reading this project")
+    env = store.get_environment(conn, project.id, req.route_params["env"])
+    require(access, project.id, need, "running operations here")
     return project, env
 
 
+Check = Callable[[Any, Project, Environment, dict[str, Any]], dict[str, Any] | None]
+
+
 def _submit(req: func.HttpRequest, operation: str, *,
-            check: Any = None) -> func.HttpResponse:
+            check: Check | None = None) -> func.HttpResponse:
+    """Authorize, validate and record in one transaction; then publish and queue."""
     principal = caller(req)
-    project, env = _target(req, principal)
-    body: Body = json_body(req, OPERATION_BODIES[operation])
-    parameters = dump(body)
-    if check is not None:
-        parameters = check(project, env, parameters) or parameters
-    task, created = TaskService(services()).submit(
-        project=project, environment=env, operation=operation, parameters=parameters,
-        actor=principal.actor, idempotency_key=idempotency_key(req))
+    key = idempotency_key(req)
+    svc = TaskService(services())
+    with services().db.transaction() as conn:
+        project, env = _target(conn, req, principal)
+        body: Body = json_body(req, OPERATION_BODIES[operation])
+        parameters = dump(body)
+        if check is not None:
+            parameters = check(conn, project, env, parameters) or parameters
+        task, created = svc.record(conn, project=project, environment=env,
+                                   operation=operation, parameters=parameters,
+                                   actor=principal.actor, idempotency_key=key)
     headers = {"Location": f"/api/tasks/{task.id}"}
-    if not created:
+    if created:
+        svc.announce(task)
+    else:
         headers["Idempotent-Replayed"] = "true"
     return json_response(task_json(task), 202, headers)
 
@@ -71,16 +80,16 @@ def backup(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route=f"{ENV_ROUTE}/backups", methods=["GET"])
 @api
 def list_backups(req: func.HttpRequest) -> func.HttpResponse:
-    _, env = _target(req, caller(req), need="reader")
+    principal = caller(req)
     with services().db.transaction() as conn:
+        _, env = _target(conn, req, principal, need="reader")
         items = backup_store.list_backups(conn, env.id)
     return json_response({"items": [backup_json(b) for b in items], "nextCursor": None})
 
 
-def _backup_of_environment(project: Project, env: Environment,
+def _backup_of_environment(conn: Any, project: Project, env: Environment,
                            parameters: dict[str, Any]) -> None:
-    with services().db.transaction() as conn:
-        backup = backup_store.get_backup(conn, parameters["backupId"])
+    backup = backup_store.get_backup(conn, parameters["backupId"])
     if backup.environment_id != env.id:
         raise ConstraintViolation(f"backup {backup.id} belongs to another environment",
                                   field="backupId")
@@ -98,13 +107,12 @@ def restart(req: func.HttpRequest) -> func.HttpResponse:
     return _submit(req, "restart")
 
 
-def _sandbox_name_free(project: Project, env: Environment,
+def _sandbox_name_free(conn: Any, project: Project, env: Environment,
                        parameters: dict[str, Any]) -> None:
     if env.kind == "sandbox":
         raise ConstraintViolation("a sandbox cannot have sandboxes; use its parent",
                                   field="env")
-    with services().db.transaction() as conn:
-        taken = {e.slug for e in store.list_environments(conn, project.id)}
+    taken = {e.slug for e in store.list_environments(conn, project.id)}
     if parameters["name"] in taken:
         raise Conflict(f"an environment named {parameters['name']} already exists",
                        field="name")
@@ -121,10 +129,9 @@ def create_sandbox(req: func.HttpRequest) -> func.HttpResponse:
 def run_script(req: func.HttpRequest) -> func.HttpResponse:
     name = req.route_params["script"]
 
-    def resolve(project: Project, env: Environment,
+    def resolve(conn: Any, project: Project, env: Environment,
                 parameters: dict[str, Any]) -> dict[str, Any]:
-        with services().db.transaction() as conn:
-            script = scripts.get_script(conn, project.id, name)
+        script = scripts.get_script(conn, project.id, name)
         argv = scripts.resolve_argv(script, parameters.get("parameters", {}))
         return {"script": name, "parameters": parameters.get("parameters", {}), "argv": argv,
                 "timeoutSeconds": script.timeout_seconds}

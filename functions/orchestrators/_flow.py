@@ -60,13 +60,15 @@ def log(context: Ctx, task: dict[str, Any], *lines: str,
                                        "level": level})
 
 
-def _wait_for_environment(context: Ctx, task_id: str) -> Generator[Any, Any, bool]:
+def _wait_for_environment(context: Ctx,
+                          task_id: str) -> Generator[Any, Any, dict[str, Any] | None]:
+    """The task's plan once it holds its environment; None if it ended while waiting."""
     while True:
         decision = yield call(context, "acquire_environment", {"taskId": task_id})
         if decision["ended"]:
-            return False
+            return None
         if decision["acquired"]:
-            return True
+            return decision["task"]
         granted = context.wait_for_external_event("environment_granted")
         cancel = context.wait_for_external_event("cancel")
         timer = context.create_timer(context.current_utc_datetime + QUEUE_POLL)
@@ -80,9 +82,9 @@ def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
     task_id = context.get_input()["taskId"]
     finish: dict[str, Any]
     try:
-        if not (yield from _wait_for_environment(context, task_id)):
+        task = yield from _wait_for_environment(context, task_id)
+        if task is None:
             return {"status": "cancelled"}
-        task = yield call(context, "load_task", {"taskId": task_id})
         outcome = yield from steps(context, task)
         finish = {"status": "succeeded", "reason": outcome.reason, "result": outcome.result,
                   "log": [f"succeeded: {outcome.reason}"]}

@@ -21,7 +21,8 @@ def create_task(conn: Connection[Any], *, project_id: UUID, environment_id: UUID
     the existing task and ``False`` instead of creating a second one."""
     row = conn.execute(
         "INSERT INTO tasks (project_id, environment_id, operation, parameters, requested_by,"
-        " idempotency_key, reason) VALUES (%s, %s, %s, %s, %s, %s, 'accepted, not yet queued')"
+        " idempotency_key, reason, enqueue_attempts, last_enqueued_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, 'accepted, waiting to be picked up', 1, now())"
         " ON CONFLICT ON CONSTRAINT tasks_idempotency_key DO NOTHING RETURNING *",
         (project_id, environment_id, operation, Jsonb(parameters), requested_by,
          idempotency_key),

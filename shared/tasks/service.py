@@ -49,21 +49,38 @@ class TaskService:
         """Record the task and send its session message; a retried key returns the
         existing task without sending again."""
         with self.services.db.transaction() as conn:
-            task, created = task_store.create_task(
-                conn, project_id=project.id, environment_id=environment.id,
-                operation=operation, parameters=parameters, requested_by=actor,
-                idempotency_key=idempotency_key)
+            task, created = self.record(conn, project=project, environment=environment,
+                                        operation=operation, parameters=parameters,
+                                        actor=actor, idempotency_key=idempotency_key)
         if created:
-            self.publish(task)
-            self.enqueue(task)
+            self.announce(task)
         return task, created
 
+    @staticmethod
+    def record(conn: Any, *, project: Project, environment: Environment, operation: str,
+               parameters: dict[str, Any], actor: str,
+               idempotency_key: str | None = None) -> tuple[Task, bool]:
+        """The task row (queued, counted as sent once) inside the caller's transaction;
+        after commit, call ``announce`` for a created task."""
+        return task_store.create_task(
+            conn, project_id=project.id, environment_id=environment.id, operation=operation,
+            parameters=parameters, requested_by=actor, idempotency_key=idempotency_key)
+
+    def announce(self, task: Task) -> None:
+        """After the task row committed: publish it and send its message."""
+        self.publish(task)
+        self._send(task)
+
     def enqueue(self, task: Task) -> None:
-        """Send the task's message (SessionId = environment, MessageId = task). A failed
-        send leaves the task queued for the sweeper; it is never silently stuck."""
+        """Send the task's message again (the sweeper), counting the attempt."""
         with self.services.db.transaction() as conn:
             conn.execute("UPDATE tasks SET enqueue_attempts = enqueue_attempts + 1,"
                          " last_enqueued_at = now() WHERE id = %s", (task.id,))
+        self._send(task)
+
+    def _send(self, task: Task) -> None:
+        """SessionId = environment, MessageId = task. A failed send leaves the task queued
+        for the sweeper; it is never silently stuck."""
         try:
             self.services.bus.send(BusMessage(
                 session_id=str(task.environment_id), message_id=str(task.id),

@@ -16,14 +16,16 @@ from tests.pipeline.test_pipeline_e2e import make_env, wait_for
 class FakeAgent:
     """The agent side of the protocol, driven step by step by a test."""
 
-    def __init__(self, host: RunningHost, admin: Any, labels: list[str]) -> None:
+    def __init__(self, host: RunningHost, admin: Any, labels: list[str],
+                 capacity: int = 1) -> None:
         self.host = host
         self.pool = f"pool-{uuid.uuid4().hex[:6]}"
         assert admin.post(host.url("/api/pools"), json={"name": self.pool}).status_code == 201
         token = admin.post(host.url(f"/api/pools/{self.pool}/registration-tokens"),
                            json={}).json()["token"]
         registered = requests.post(host.url("/api/agent/register"),
-                                   json={"token": token, "name": "a1", "labels": labels})
+                                   json={"token": token, "name": "a1", "labels": labels,
+                                         "capacity": capacity})
         assert registered.status_code == 201, registered.text
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Bearer {registered.json()['key']}"
@@ -133,3 +135,18 @@ def test_agent_failure_fails_the_task_with_the_agents_error(running_host: Runnin
     agent.result(job["id"], "failed", error="rollout did not become ready")
     done = wait_for(admin, running_host, task["id"])
     assert done["status"] == "failed" and done["error"] == "rollout did not become ready"
+
+
+def test_operations_on_different_environments_run_at_the_same_time(
+        running_host: RunningHost, admin: Any) -> None:
+    agent = FakeAgent(running_host, admin, ["linux"], capacity=5)
+    envs = [agent_env(running_host, admin, agent) for _ in range(5)]
+    tasks = [restart(running_host, admin, project, env) for project, env in envs]
+    jobs = [agent.next_job() for _ in tasks]
+    assert all(jobs)
+    states = [admin.get(running_host.url(f"/api/tasks/{t['id']}")).json()["status"]
+              for t in tasks]
+    assert states == ["running"] * 5  # all five environments busy at once
+    for job in jobs:
+        agent.result(job["id"], "succeeded")
+    assert {wait_for(admin, running_host, t["id"])["status"] for t in tasks} == {"succeeded"}

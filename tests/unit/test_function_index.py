@@ -46,7 +46,6 @@ EXPECTED = {
     "api_docs": ("httpTrigger", "docs/{*asset}"),
     "start_task_orchestration": ("serviceBusTrigger", None),
     "sweep_tasks": ("timerTrigger", None),
-    "load_task": ("activityTrigger", None),
     "acquire_environment": ("activityTrigger", None),
     "start_step": ("activityTrigger", None),
     "append_log": ("activityTrigger", None),
