@@ -145,3 +145,34 @@ def test_a_client_session_left_by_an_earlier_event_loop_is_replaced(tmp_path: Pa
             await host.stop()
     run(main())
     assert stale.closed
+
+
+def test_the_extension_keeps_instances_in_postgres_when_configured(
+        tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import psycopg
+
+    monkeypatch.setenv("CLOUDOPS_DURABLE_STORE", "postgres")
+    monkeypatch.setenv("DATABASE_URL", database_url)
+
+    async def main():
+        host = Host(APP_DIR, port=0, state_dir=tmp_path / "state", builtins=False,
+                    extensions=[DurableExtension()])
+        await host.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                status = await _finished(http, await _start(http, host, "my_orchestrator"))
+            return status
+        finally:
+            await host.stop()
+
+    try:
+        status = run(main())
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT status, output FROM durable_instances "
+                               "WHERE instance_id = %s", (status["instanceId"],)).fetchone()
+        assert row is not None and row[0] == "Completed"
+        assert json.loads(row[1]) == status["output"]
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS durable_history, durable_inbox, "
+                         "durable_instances")
