@@ -11,7 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-SUBCOMMANDS: list[str] = ["cli.local"]
+SUBCOMMANDS: list[str] = ["cli.local", "cli.operations", "cli.queries"]
+USAGE_ERROR = 3  # argparse exits 2 on bad usage; the API commands document 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,11 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return USAGE_ERROR if exc.code == 2 else int(exc.code or 0)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
-        return 2
+        return USAGE_ERROR
     return int(handler(args) or 0)
 
 
