@@ -26,6 +26,7 @@ from localhost.durable.http_api import DurableHttpApi, client_binding
 from localhost.durable.store import InstanceStore, MemoryStore
 
 if TYPE_CHECKING:
+    from localhost.functions import FunctionInfo
     from localhost.host import Host
 
 __all__ = ["DurableExtension", "Engine"]
@@ -90,12 +91,10 @@ class DurableExtension:
         api = DurableHttpApi(_LazyEngine(self), host.base_url, self.task_hub)  # type: ignore[arg-type]
         api.add_routes(host.web)
 
-    def _claim(self, fn: Any) -> None:
-        trigger = _attr(fn, "trigger", "trigger_binding") or {}
-        kind = KINDS.get(trigger.get("type", ""), "activity")
-        user = _attr(fn, "user_function", "func", "callable", "function")
-        self._functions.append(FunctionRef(_attr(fn, "name"), kind, user,
-                                           trigger.get("name", ""), fn))
+    def _claim(self, fn: FunctionInfo) -> None:
+        kind = KINDS[fn.trigger_type]
+        self._functions.append(FunctionRef(fn.name, kind, fn.user_function,
+                                           str(fn.trigger.get("name", "")), fn))
 
     def _client_value(self, fn: Any, binding: dict[str, Any]) -> str:
         assert self._host is not None
@@ -154,10 +153,3 @@ class _LazyEngine:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._ext.engine, name)
 
-
-def _attr(obj: Any, *names: str) -> Any:
-    for name in names:
-        value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-        if value is not None:
-            return value
-    return None
