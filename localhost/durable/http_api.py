@@ -152,6 +152,7 @@ class DurableHttpApi:
             app.router.add_delete(prefix + "instances/{id}", self.purge)
             app.router.add_post(prefix + "instances/{id}/raiseEvent/{event}", self.raise_event)
             app.router.add_post(prefix + "instances/{id}/{op}", self.operate)
+            app.router.add_route("*", prefix + "entities/{tail:.*}", self.entities)
 
     def _payload(self, request: web.Request, iid: str) -> dict[str, Any]:
         links = client_binding(f"{request.scheme}://{request.host}", self.task_hub)
@@ -279,6 +280,9 @@ class DurableHttpApi:
                                    "orchestrations in the \"Failed\" state can be rewound.")
             return _error(501, "Rewind is not supported by the local host.")
         return _error(404, f"unknown operation '{op}'")
+
+    async def entities(self, request: web.Request) -> web.Response:
+        return _error(501, "Durable entities are not emulated by the local host.")
 
     async def _restart(self, request: web.Request, iid: str) -> web.Response:
         inst = await self.engine.get(iid)
