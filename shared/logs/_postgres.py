@@ -1,9 +1,10 @@
 """Task logs in Postgres (local mode default, so logs survive a host restart).
 
-Sequence numbers come from ``task_log_heads``: one upsert bumps the task's counter by the
+Sequence numbers come from ``task_log_heads``: an upsert bumps the task's counter by the
 number of lines and returns the new last number, holding the row lock until commit, so
 concurrent appenders to one task queue behind each other and numbers never collide or
-skip. Lines go in with one ``unnest`` insert in the same transaction.
+skip. The lines go in from the same statement (a data-modifying CTE), so an append is
+one round trip plus the transaction's own.
 """
 
 from __future__ import annotations
@@ -22,16 +23,18 @@ from shared.logs._port import (
     normalise,
 )
 
-_CLAIM = """
-INSERT INTO task_log_heads (task_id, last_seq) VALUES (%(task)s, %(n)s)
-ON CONFLICT (task_id) DO UPDATE SET last_seq = task_log_heads.last_seq + EXCLUDED.last_seq
-RETURNING last_seq
-"""
-
-_INSERT = """
+# One statement: claim n numbers on the task's head row (its row lock serialises
+# concurrent appenders until commit) and insert the lines numbered from the claimed range.
+_APPEND = """
+WITH claim AS (
+    INSERT INTO task_log_heads (task_id, last_seq) VALUES (%(task)s, %(n)s)
+    ON CONFLICT (task_id) DO UPDATE SET last_seq = task_log_heads.last_seq + EXCLUDED.last_seq
+    RETURNING last_seq
+)
 INSERT INTO task_log_lines (task_id, seq, at, level, text)
-SELECT %(task)s, u.seq, %(at)s, u.level, u.text
-FROM unnest(%(seqs)s::integer[], %(levels)s::text[], %(texts)s::text[]) AS u(seq, level, text)
+SELECT %(task)s, claim.last_seq - %(n)s + u.ord, %(at)s, u.level, u.text
+FROM claim, unnest(%(levels)s::text[], %(texts)s::text[]) WITH ORDINALITY AS u(level, text, ord)
+RETURNING seq
 """
 
 _READ = """
@@ -53,14 +56,11 @@ class PostgresLogStore(LogStore):
             return []
         at = self._clock.now()
         with self._db.transaction() as conn:
-            row = conn.execute(_CLAIM, {"task": task_id, "n": len(pairs)}).fetchone()
-            assert row is not None  # RETURNING of an upsert always yields the row
-            first = row["last_seq"] - len(pairs) + 1
-            seqs = list(range(first, first + len(pairs)))
-            conn.execute(_INSERT, {"task": task_id, "at": at, "seqs": seqs,
-                                   "levels": [p[0] for p in pairs],
-                                   "texts": [p[1] for p in pairs]})
-        return [LogLine(seq, at, lvl, text) for seq, (lvl, text) in zip(seqs, pairs, strict=True)]
+            rows = conn.execute(_APPEND, {"task": task_id, "n": len(pairs), "at": at,
+                                          "levels": [p[0] for p in pairs],
+                                          "texts": [p[1] for p in pairs]}).fetchall()
+        first = min(r["seq"] for r in rows)
+        return [LogLine(first + i, at, lvl, text) for i, (lvl, text) in enumerate(pairs)]
 
     def read(self, task_id: str, *, after: int = 0,
              limit: int = MAX_READ_LIMIT) -> list[LogLine]:
