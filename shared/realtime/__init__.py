@@ -30,18 +30,23 @@ def make_realtime(settings: Settings) -> Realtime:
         if service.access_key:
             return RestRealtime(service, settings.signalr_hub)
         return RestRealtime(service, settings.signalr_hub,
-                            credential=_credential(service.client_id))
+                            credential=_credential(settings, service.client_id))
     if settings.signalr_endpoint:
         endpoint = settings.signalr_endpoint.rstrip("/")
         service = parse_connection_string(f"Endpoint={endpoint};AuthType=azure.msi;")
-        return RestRealtime(service, settings.signalr_hub, credential=_credential(None))
+        return RestRealtime(service, settings.signalr_hub,
+                            credential=_credential(settings, None))
     log.warning("realtime: no AzureSignalRConnectionString; browser updates are disabled")
     return InMemoryRealtime(settings.signalr_hub, configured=False)
 
 
-def _credential(client_id: str | None) -> object:
-    from azure.identity import DefaultAzureCredential
+def _credential(settings: Settings, client_id: str | None) -> object:
+    """The process's shared Azure credential (a connection string may name its own
+    user-assigned identity with ``ClientId=``)."""
+    from dataclasses import replace
+
+    from shared.azure_credential import azure_credential
 
     if client_id:
-        return DefaultAzureCredential(managed_identity_client_id=client_id)
-    return DefaultAzureCredential()
+        settings = replace(settings, azure_client_id=client_id)
+    return azure_credential(settings)

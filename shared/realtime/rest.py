@@ -21,11 +21,14 @@ from urllib.parse import quote, urlencode
 import jwt
 import urllib3
 
+from shared.azure_credential import SIGNALR_APP_SERVER, AzureRole
 from shared.errors import NotFound, Unavailable
 from shared.realtime.connection_string import ServiceEndpoint
 from shared.realtime.port import ConnectionInfo
 
 log = logging.getLogger("cloudops.realtime")
+AZURE_ROLES = (AzureRole("shared/realtime: SignalR REST publish and client tokens with Entra",
+                         "Microsoft.SignalRService/signalR", (SIGNALR_APP_SERVER,)),)
 API_VERSION = "2022-06-01"
 ENTRA_SCOPE = "https://signalr.azure.com/.default"
 TOKEN_LIFETIME = 3600
