@@ -65,7 +65,11 @@ def test_azure_yaml_names_the_services_infra_and_an_existing_migration_hook() ->
     assert doc["infra"] == {"provider": "bicep", "path": "infra/bicep", "module": "main"}
     assert (ROOT / doc["infra"]["path"] / f"{doc['infra']['module']}.bicep").exists()
     assert doc["services"]["api"] == {"project": ".", "language": "python", "host": "function"}
-    assert doc["services"]["web"]["host"] == "staticwebapp"
+    web = doc["services"]["web"]
+    assert web["host"] == "staticwebapp"
+    assert web["dist"] == "dist"  # scripts/build_web.py writes web/dist
+    assert (ROOT / web["project"] / web["hooks"]["prepackage"]["posix"]["run"]).resolve()\
+        .exists()
     for hook in ("preprovision", "postprovision"):
         script = doc["hooks"][hook]["posix"]["run"]
         assert (ROOT / script).exists(), script
