@@ -150,7 +150,7 @@ def _now() -> Any:
     return datetime.now(UTC)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def control_plane(database_url: str, db: Database,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     from localhost.extensions_registry import available_extensions

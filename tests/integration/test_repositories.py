@@ -211,6 +211,9 @@ def test_agents_pools_tokens_and_labels(db: Database) -> None:
         assert agents.find_agent_by_key_hash(
             conn, _hash("k1"), now + timedelta(minutes=6)) is None
         agents.set_enabled(conn, agent.id, False, actor="admin")
+        # a disabled agent still authenticates (it only gets no work); a revoked one not
+        assert agents.find_agent_by_key_hash(conn, _hash("k2"), now) is not None
+        agents.revoke(conn, agent.id, actor="admin", now=now)
         assert agents.find_agent_by_key_hash(conn, _hash("k2"), now) is None
         assert [a.name for a in agents.list_agents(conn, pool.id)] == ["a1"]
     with pytest.raises(ConstraintViolation) as info, db.transaction() as conn:
