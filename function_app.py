@@ -3,11 +3,13 @@
 import azure.durable_functions as df
 import azure.functions as func
 
+from functions.activities.approvals import bp as approval_activities_bp
 from functions.activities.appservice import bp as appservice_activities_bp
 from functions.activities.environments import bp as environment_activities_bp
 from functions.activities.jobs import bp as job_activities_bp
 from functions.activities.tasks import bp as task_activities_bp
 from functions.agent_timers import bp as agent_timers_bp
+from functions.http.access import bp as access_bp
 from functions.http.agent_pools import bp as agent_pools_bp
 from functions.http.agents import bp as agents_bp
 from functions.http.artifacts import bp as artifacts_bp
@@ -30,6 +32,6 @@ app.register_functions(realtime_bp)
 # The task pipeline: API → Service Bus → orchestrations → activities.
 for blueprint in (projects_bp, operations_bp, tasks_bp, openapi_bp, task_queue_bp,
                   task_activities_bp, job_activities_bp, environment_activities_bp,
-                  appservice_activities_bp,
+                  appservice_activities_bp, access_bp, approval_activities_bp,
                   deploy.bp, backup.bp, restore.bp, restart.bp, sandbox.bp, script_run.bp):
     app.register_functions(blueprint)

@@ -58,5 +58,14 @@ class Unauthorized(DomainError):
 
 
 class Forbidden(DomainError):
+    """Authenticated but not allowed; carries who and where, for the audit log."""
+
     status = 403
     title = "Forbidden"
+
+    def __init__(self, detail: str, *, field: str | None = None, actor: str | None = None,
+                 project_id: object = None, task_id: object = None) -> None:
+        super().__init__(detail, field=field)
+        self.actor = actor
+        self.project_id = project_id
+        self.task_id = task_id

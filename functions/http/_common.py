@@ -7,6 +7,7 @@ Handlers stay thin: ``@api`` turns domain errors and validation errors into one
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import functools
@@ -22,8 +23,9 @@ from pydantic import BaseModel, ValidationError
 from functions.http._responses import problem, problem_from
 from shared.auth import Access, Principal, effective_role, parse_principal
 from shared.auth.principal import parse_pipeline_keys
-from shared.errors import DomainError
+from shared.errors import DomainError, Forbidden
 from shared.services import services
+from shared.store import activity as activity_store
 
 log = logging.getLogger("cloudops.http")
 M = TypeVar("M", bound=BaseModel)
@@ -51,6 +53,30 @@ def validation_problem(exc: ValidationError) -> func.HttpResponse:
                    extra={"errors": details})
 
 
+def record_denial(exc: Forbidden, req: func.HttpRequest | None) -> None:
+    """Every denied attempt goes to the activity log (its own transaction: the request's
+    rolled back). Best effort: auditing must not turn a 403 into a 500."""
+    if exc.actor is None:
+        return
+    details = {"detail": exc.detail}
+    if req is not None:
+        details.update({"method": req.method, "url": req.url})
+    try:
+        with services().db.transaction() as conn:
+            activity_store.record(conn, actor=exc.actor, action="access.denied",
+                                  project_id=exc.project_id, task_id=exc.task_id,
+                                  details=details)
+    except Exception:
+        log.exception("could not record a denied attempt")
+
+
+def _request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> func.HttpRequest | None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, func.HttpRequest):
+            return value
+    return None
+
+
 def api(handler: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap an HTTP handler so errors leave as problem+json (sync or async)."""
     if inspect.iscoroutinefunction(handler):
@@ -58,6 +84,9 @@ def api(handler: Callable[..., Any]) -> Callable[..., Any]:
         async def async_wrapper(*args: Any, **kwargs: Any) -> func.HttpResponse:
             try:
                 return await handler(*args, **kwargs)
+            except Forbidden as exc:
+                await asyncio.to_thread(record_denial, exc, _request(args, kwargs))
+                return problem_from(exc)
             except DomainError as exc:
                 return problem_from(exc)
             except ValidationError as exc:
@@ -68,6 +97,9 @@ def api(handler: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> func.HttpResponse:
         try:
             return handler(*args, **kwargs)
+        except Forbidden as exc:
+            record_denial(exc, _request(args, kwargs))
+            return problem_from(exc)
         except DomainError as exc:
             return problem_from(exc)
         except ValidationError as exc:

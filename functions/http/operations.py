@@ -19,7 +19,7 @@ from shared.errors import Conflict, ConstraintViolation
 from shared.services import services
 from shared.store import backups as backup_store
 from shared.store import projects as store
-from shared.tasks import scripts
+from shared.tasks import approvals, scripts
 from shared.tasks.requests import OPERATION_BODIES, Body, dump
 from shared.tasks.service import TaskService
 from shared.tasks.views import backup_json, task_json
@@ -57,6 +57,8 @@ def _submit(req: func.HttpRequest, operation: str, *,
         task, created = svc.record(conn, project=project, environment=env,
                                    operation=operation, parameters=parameters,
                                    actor=principal.actor, idempotency_key=key)
+        if created:  # a protected operation waits for approval before it queues
+            task = approvals.hold_for_approval(conn, task, env)
     headers = {"Location": f"/api/tasks/{task.id}"}
     if created:
         svc.announce(task)

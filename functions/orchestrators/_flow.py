@@ -77,11 +77,42 @@ def _wait_for_environment(context: Ctx,
             timer.cancel()
 
 
+def _wait_for_approval(context: Ctx, task_id: str) -> Generator[Any, Any, bool]:
+    """Hold a protected operation until approved (True), rejected or timed out (raise),
+    or cancelled meanwhile (False: the cancel already ended it)."""
+    gate = yield call(context, "approval_gate", {"taskId": task_id})
+    if gate["status"] != "pending":
+        return True
+    minutes = gate["timeoutMinutes"]
+    deadline = context.create_timer(context.current_utc_datetime
+                                    + timedelta(minutes=minutes))
+    while True:
+        decided = context.wait_for_external_event("approval")
+        cancel = context.wait_for_external_event("cancel")
+        winner = yield context.task_any([decided, cancel, deadline])
+        if winner is deadline:
+            raise Cancelled(f"approval timed out after {minutes} minutes")
+        if winner is cancel:
+            deadline.cancel()
+            return False
+        state = yield call(context, "approval_outcome", {"taskId": task_id})
+        if state["state"] == "approved":
+            deadline.cancel()
+            return True
+        if state["state"] == "rejected":
+            deadline.cancel()
+            why = "; ".join(f"{d['by']}: {d['comment'] or 'no comment'}"
+                            for d in state["decisions"] if d["decision"] == "reject")
+            raise Cancelled(f"rejected by {why}")
+
+
 def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
-    """Drive one task from the queue to a terminal status."""
+    """Drive one task from approval and the queue to a terminal status."""
     task_id = context.get_input()["taskId"]
     finish: dict[str, Any]
     try:
+        if not (yield from _wait_for_approval(context, task_id)):
+            return {"status": "cancelled"}
         task = yield from _wait_for_environment(context, task_id)
         if task is None:
             return {"status": "cancelled"}

@@ -67,4 +67,5 @@ def require(access: Access, project_id: UUID | None, need: str, what: str) -> No
     if not access.allows(project_id, need):
         where = "globally" if project_id is None else "on this project"
         raise Forbidden(f"{what} needs the {need} role {where}; "
-                        f"{access.principal.actor} does not have it")
+                        f"{access.principal.actor} does not have it",
+                        actor=access.principal.actor, project_id=project_id)

@@ -61,6 +61,8 @@ class Task(_FromRow):
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    queue_seq: int | None = None  # None while the task waits for approval
+    approval: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

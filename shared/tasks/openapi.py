@@ -45,6 +45,7 @@ class TaskOut(Out):
     updatedAt: str
     startedAt: str | None
     finishedAt: str | None
+    approval: dict[str, Any] | None = None
 
 
 class ProjectOut(Out):

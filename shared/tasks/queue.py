@@ -2,8 +2,9 @@
 
 Service Bus sessions deliver an environment's requests in order, but orchestrations run
 concurrently, so Postgres referees: the environment row is locked while the lease is
-decided, a task gets the lease only when no earlier open task is ahead of it, and the
-holder hands it to the next task in arrival order when it finishes.
+decided, a task gets the lease only when no task that joined the queue earlier is still
+open, and the holder hands it to the next one when it finishes. A task joins the queue
+when it is accepted (``queue_seq``), or once approved if its operation is protected.
 """
 
 from __future__ import annotations
@@ -50,13 +51,25 @@ def _queue_reason(position: int, ahead: Task) -> str:
             f"{str(ahead.id)[:8]} ({ahead.operation}, {ahead.status})")
 
 
+def _queue(conn: Connection[Any], environment_id: UUID) -> list[Task]:
+    """Open tasks that joined the environment's queue, in the order they joined."""
+    rows = conn.execute(
+        "SELECT * FROM tasks WHERE environment_id = %s AND queue_seq IS NOT NULL"
+        " AND status IN ('queued', 'waiting', 'running') ORDER BY queue_seq",
+        (environment_id,)).fetchall()
+    return [Task.from_row(r) for r in rows]
+
+
 def acquire_environment(conn: Connection[Any], task: Task) -> LeaseDecision:
     _lock_environment(conn, task.environment_id)
     holder = _holder(conn, task.environment_id)
     if holder == task.id:
         return LeaseDecision(True, 0, None, "holds the environment")
-    ahead = [t for t in task_store.open_tasks_for_environment(conn, task.environment_id)
-             if t.seq < task.seq]
+    task = task_store.get_task(conn, task.id)  # its queue place, read under the lock
+    if task.queue_seq is None:
+        return LeaseDecision(False, 0, None, task.reason or "not in the queue yet")
+    ahead = [t for t in _queue(conn, task.environment_id)
+             if t.queue_seq is not None and t.queue_seq < task.queue_seq]
     if holder is None and not ahead:
         conn.execute("INSERT INTO environment_leases (environment_id, task_id) VALUES (%s, %s)",
                      (task.environment_id, task.id))
@@ -77,8 +90,7 @@ def release_environment(conn: Connection[Any], task: Task) -> tuple[UUID | None,
                  (task.environment_id, task.id))
     if _holder(conn, task.environment_id) is not None:
         return None, []
-    waiting = [t for t in task_store.open_tasks_for_environment(conn, task.environment_id)
-               if t.id != task.id]
+    waiting = [t for t in _queue(conn, task.environment_id) if t.id != task.id]
     if not waiting:
         return None, []
     granted = waiting[0]

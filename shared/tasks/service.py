@@ -45,13 +45,20 @@ class TaskService:
     # -- submission -----------------------------------------------------------------
     def submit(self, *, project: Project, environment: Environment, operation: str,
                parameters: dict[str, Any], actor: str,
-               idempotency_key: str | None = None) -> tuple[Task, bool]:
+               idempotency_key: str | None = None,
+               pre_approved_by: str | None = None) -> tuple[Task, bool]:
         """Record the task and send its session message; a retried key returns the
-        existing task without sending again."""
+        existing task without sending again. A protected operation waits for approval
+        unless ``pre_approved_by`` names someone allowed to approve (a schedule's
+        creator, for its runs)."""
+        from shared.tasks.approvals import hold_for_approval
+
         with self.services.db.transaction() as conn:
             task, created = self.record(conn, project=project, environment=environment,
                                         operation=operation, parameters=parameters,
                                         actor=actor, idempotency_key=idempotency_key)
+            if created:
+                task = hold_for_approval(conn, task, environment, pre_approved_by)
         if created:
             self.announce(task)
         return task, created

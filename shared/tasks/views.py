@@ -29,6 +29,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "updatedAt": iso(task.updated_at),
         "startedAt": iso(task.started_at),
         "finishedAt": iso(task.finished_at),
+        "approval": task.approval,
     }
 
 

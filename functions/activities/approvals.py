@@ -1,0 +1,51 @@
+"""Activities of the approval gate that protected operations pass before queueing."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import azure.durable_functions as df
+
+from shared.domain.task_states import TaskStatus
+from shared.services import services
+from shared.store import tasks as task_store
+from shared.tasks import approvals
+from shared.tasks.service import TaskService
+
+bp = df.Blueprint()
+
+
+@bp.activity_trigger(input_name="payload")
+def approval_gate(payload: dict[str, Any]) -> dict[str, Any]:
+    """``pending`` (with the timeout) when the task must wait for approval, else ``none``."""
+    task_id = UUID(payload["taskId"])
+    svc = TaskService(services())
+    with services().db.transaction() as conn:
+        state = approvals.approval_state(conn, task_id)
+        task = task_store.get_task(conn, task_id)
+    if state.get("state") == "pre-approved":
+        svc.log(task, [f"pre-approved: scheduled by {state['by']}, who may approve here"])
+    if state.get("state") != "pending":
+        return {"status": "none"}
+    return {"status": "pending", "timeoutMinutes": float(state.get("timeoutMinutes", 1440))}
+
+
+@bp.activity_trigger(input_name="payload")
+def approval_outcome(payload: dict[str, Any]) -> dict[str, Any]:
+    """The current decision; an approved task joins the back of the environment queue."""
+    task_id = UUID(payload["taskId"])
+    svc = TaskService(services())
+    with services().db.transaction() as conn:
+        state = approvals.approval_state(conn, task_id)
+        if state.get("state") == "approved":
+            approvals.join_queue(conn, task_id)
+            task = task_store.transition(conn, task_id, TaskStatus.WAITING, actor="system",
+                                         reason="approved; joining the environment queue")
+        else:
+            task = None
+    if task is not None:
+        svc.publish(task)
+        who = ", ".join(d["by"] for d in state.get("decisions", []) if d["decision"] == "approve")
+        svc.log(task, [f"approved by {who}"])
+    return state

@@ -1,0 +1,205 @@
+"""Protected environments: which operations need approval, who approves, how many.
+
+A protected operation's task waits *before* it joins the environment queue ("awaiting
+approval from …"); approvals and rejections are recorded one per approver; enough
+approvals put the task in the queue (behind whatever joined meanwhile), a rejection or
+the timeout ends it cancelled with the reason. Runs of a schedule created by someone
+allowed to approve are pre-approved, and say so.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.types.json import Jsonb
+from pydantic import Field, StringConstraints
+
+from shared.auth import Principal
+from shared.domain.models import Environment, Task
+from shared.domain.task_states import TaskStatus
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.store import activity
+from shared.store import tasks as task_store
+from shared.tasks.requests import Body
+
+Operation = Literal["deploy", "backup", "restore", "restart", "sandbox_create", "script_run"]
+
+
+class Approver(Body):
+    type: Literal["user", "group"]
+    id: Annotated[str, StringConstraints(min_length=1, max_length=200,
+                                         pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class Protection(Body):
+    operations: list[Operation] = Field(min_length=1, max_length=6)
+    approvers: list[Approver] = Field(min_length=1, max_length=50)
+    required_approvals: int = Field(default=1, ge=1, le=10)
+    allow_self_approval: bool = False
+    timeout_minutes: float = Field(default=1440, ge=0.05, le=43200,
+                                   description="minutes; fractions allowed")
+
+
+class Decision(Body):
+    decision: Literal["approve", "reject"]
+    comment: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+def get_protection(conn: Connection[Any], environment_id: UUID) -> Protection | None:
+    row = conn.execute("SELECT * FROM environment_protections WHERE environment_id = %s",
+                       (environment_id,)).fetchone()
+    if row is None:
+        return None
+    return Protection.model_validate({
+        "operations": row["operations"], "approvers": row["approvers"],
+        "requiredApprovals": row["required_approvals"],
+        "allowSelfApproval": row["allow_self_approval"],
+        "timeoutMinutes": float(row["timeout_minutes"])})
+
+
+def set_protection(conn: Connection[Any], env: Environment, protection: Protection, *,
+                   actor: str) -> Protection:
+    data = protection.model_dump(mode="json")
+    conn.execute(
+        "INSERT INTO environment_protections (environment_id, operations, approvers,"
+        " required_approvals, allow_self_approval, timeout_minutes, updated_by)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (environment_id) DO UPDATE SET"
+        " operations = EXCLUDED.operations, approvers = EXCLUDED.approvers,"
+        " required_approvals = EXCLUDED.required_approvals,"
+        " allow_self_approval = EXCLUDED.allow_self_approval,"
+        " timeout_minutes = EXCLUDED.timeout_minutes, updated_by = EXCLUDED.updated_by,"
+        " updated_at = now()",
+        (env.id, data["operations"], Jsonb(data["approvers"]), protection.required_approvals,
+         protection.allow_self_approval, protection.timeout_minutes, actor))
+    activity.record(conn, actor=actor, action="environment.protected",
+                    project_id=env.project_id, environment_id=env.id,
+                    details=protection.model_dump(mode="json", by_alias=True))
+    return protection
+
+
+def remove_protection(conn: Connection[Any], env: Environment, *, actor: str) -> None:
+    conn.execute("DELETE FROM environment_protections WHERE environment_id = %s", (env.id,))
+    activity.record(conn, actor=actor, action="environment.unprotected",
+                    project_id=env.project_id, environment_id=env.id)
+
+
+def may_approve(principal: Principal, protection: Protection) -> bool:
+    names = {principal.id, principal.name}
+    memberships = principal.groups | principal.roles
+    return any((a.type == "user" and a.id in names) or
+               (a.type == "group" and a.id in memberships) for a in protection.approvers)
+
+
+def _who(protection: Protection) -> str:
+    return ", ".join(f"{a.type} {a.id}" for a in protection.approvers)
+
+
+def awaiting_reason(protection: Protection, approvals: int) -> str:
+    return (f"awaiting approval from {_who(protection)} "
+            f"({approvals}/{protection.required_approvals})")
+
+
+def hold_for_approval(conn: Connection[Any], task: Task, env: Environment,
+                      pre_approved_by: str | None = None) -> Task:
+    """Keep a new task out of the queue if its operation is protected here."""
+    protection = get_protection(conn, env.id)
+    if protection is None or task.operation not in protection.operations:
+        return task
+    if pre_approved_by is not None:
+        conn.execute("UPDATE tasks SET approval = %s WHERE id = %s", (Jsonb({
+            "state": "pre-approved", "by": pre_approved_by,
+            "required": protection.required_approvals}), task.id))
+        return task_store.get_task(conn, task.id)
+    conn.execute(
+        "UPDATE tasks SET queue_seq = NULL, approval = %s WHERE id = %s",
+        (Jsonb({"state": "pending", "required": protection.required_approvals,
+                "approvals": 0, "approvers": [a.model_dump() for a in protection.approvers],
+                "timeoutMinutes": protection.timeout_minutes}), task.id))
+    return task_store.transition(conn, task.id, TaskStatus.WAITING, actor="system",
+                                 reason=awaiting_reason(protection, 0))
+
+
+def decide(conn: Connection[Any], task_id: UUID, principal: Principal,
+           decision: Decision) -> dict[str, Any]:
+    """Record one approver's decision; returns the task's approval state."""
+    task = task_store.get_task(conn, task_id, for_update=True)
+    state = (conn.execute("SELECT approval FROM tasks WHERE id = %s", (task_id,))
+             .fetchone() or {}).get("approval") or {}
+    if state.get("state") != "pending" or TaskStatus(task.status).terminal:
+        raise Conflict(f"task {task_id} is not awaiting approval", field="task")
+    protection = get_protection(conn, task.environment_id)
+    if protection is None or not may_approve(principal, protection):
+        raise Forbidden(f"{principal.actor} is not an approver of this environment",
+                        actor=principal.actor, project_id=task.project_id, task_id=task.id)
+    if not protection.allow_self_approval and principal.actor == task.requested_by:
+        raise Forbidden("requesters may not approve their own operations here",
+                        actor=principal.actor, project_id=task.project_id, task_id=task.id)
+    row = conn.execute(
+        "INSERT INTO approvals (task_id, approver, approver_name, decision, comment)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT ON CONSTRAINT approvals_one_per_approver"
+        " DO NOTHING RETURNING id",
+        (task_id, principal.actor, principal.name, decision.decision, decision.comment)
+    ).fetchone()
+    if row is None:
+        raise Conflict(f"{principal.actor} already decided on this task", field="decision")
+    activity.record(conn, actor=principal.actor, action=f"approval.{decision.decision}",
+                    project_id=task.project_id, environment_id=task.environment_id,
+                    task_id=task.id, details={"comment": decision.comment})
+    return _refresh(conn, task, protection)
+
+
+def _refresh(conn: Connection[Any], task: Task, protection: Protection) -> dict[str, Any]:
+    rows = conn.execute("SELECT approver, approver_name, decision, comment FROM approvals"
+                        " WHERE task_id = %s ORDER BY created_at", (task.id,)).fetchall()
+    approvals = [r for r in rows if r["decision"] == "approve"]
+    rejections = [r for r in rows if r["decision"] == "reject"]
+    state = "pending"
+    if rejections:
+        state = "rejected"
+    elif len(approvals) >= protection.required_approvals:
+        state = "approved"
+    snapshot = {"state": state, "required": protection.required_approvals,
+                "approvals": len(approvals),
+                "approvers": [a.model_dump() for a in protection.approvers],
+                "timeoutMinutes": protection.timeout_minutes,
+                "decisions": [{"by": r["approver_name"], "decision": r["decision"],
+                               "comment": r["comment"]} for r in rows]}
+    conn.execute("UPDATE tasks SET approval = %s WHERE id = %s", (Jsonb(snapshot), task.id))
+    if state == "pending":
+        task_store.transition(conn, task.id, TaskStatus.WAITING, actor="system",
+                              reason=awaiting_reason(protection, len(approvals)))
+    return snapshot
+
+
+def approval_state(conn: Connection[Any], task_id: UUID) -> dict[str, Any]:
+    row = conn.execute("SELECT approval FROM tasks WHERE id = %s", (task_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"task {task_id} not found", field="task")
+    return row["approval"] or {"state": "none"}
+
+
+def join_queue(conn: Connection[Any], task_id: UUID) -> None:
+    """An approved task takes its place at the back of the environment queue."""
+    conn.execute("UPDATE tasks SET queue_seq = nextval('task_queue_seq') WHERE id = %s"
+                 " AND queue_seq IS NULL", (task_id,))
+
+
+def pending_for(conn: Connection[Any], principal: Principal,
+                project_ids: list[UUID] | None) -> list[Task]:
+    """Tasks awaiting an approval this principal may give."""
+    rows = conn.execute(
+        "SELECT t.*, p.approvers, p.allow_self_approval FROM tasks t"
+        " JOIN environment_protections p ON p.environment_id = t.environment_id"
+        " WHERE t.approval->>'state' = 'pending' AND t.status = 'waiting'"
+        " AND (%s::uuid[] IS NULL OR t.project_id = ANY(%s)) ORDER BY t.seq",
+        (project_ids, project_ids)).fetchall()
+    out = []
+    for row in rows:
+        protection = Protection.model_validate({"operations": ["deploy"],
+                                                "approvers": row["approvers"]})
+        if may_approve(principal, protection) and (
+                row["allow_self_approval"] or row["requested_by"] != principal.actor):
+            out.append(Task.from_row(row))
+    return out
