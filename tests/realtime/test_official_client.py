@@ -9,8 +9,10 @@ to other groups.
 from __future__ import annotations
 
 import json
+import queue
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,10 +48,22 @@ class NodeClient:
         self.proc = subprocess.Popen(
             ["node", str(SCRIPT), base_url, json.dumps(headers), *groups],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        # A reader thread, so a stuck client fails the test instead of hanging it.
+        self.lines: queue.Queue[str] = queue.Queue()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
 
-    def next_event(self) -> dict[str, Any]:
+    def _pump(self) -> None:
         assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put("")
+
+    def next_event(self, timeout: float = 30.0) -> dict[str, Any]:
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"node client said nothing for {timeout} s") from None
         if not line:
             self.proc.wait(10)
             assert self.proc.stderr is not None
@@ -67,6 +81,7 @@ class NodeClient:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        self._pump_thread.join(10)  # it ends at EOF; only then may stdout close
         for pipe in (self.proc.stdout, self.proc.stderr):
             if pipe is not None:
                 pipe.close()
