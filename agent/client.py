@@ -108,5 +108,9 @@ class ControlPlane:
         body = {"status": status, "result": result, "error": error}
         return self._call("POST", f"/agent/jobs/{job_id}/result", json=body, job=True).json()
 
+    def release(self, job_id: str) -> dict[str, Any]:
+        """Hand a job back (shutting down): re-queued if safe to repeat, else failed."""
+        return self._call("POST", f"/agent/jobs/{job_id}/release", job=True).json()
+
     def close(self) -> None:
         self._session.close()

@@ -5,7 +5,8 @@ thread renews leases, relays cancel requests and rotates the key before it expir
 job runs on its own thread with a ``LogShipper`` sending its output in batches. Errors
 back off exponentially with jitter; a long poll that ends without a job is normal.
 On SIGTERM/SIGINT the agent stops polling, lets running jobs finish for
-``shutdownGraceSeconds``, then stops them and reports them failed.
+``shutdownGraceSeconds``, then stops them and hands them back (the control plane re-queues
+a job that is safe to repeat and fails any other).
 """
 
 from __future__ import annotations
@@ -206,12 +207,14 @@ class Agent:
             status = "failed"
             error = f"agent error: {type(exc).__name__}: {exc}"
             shipper.line(scrub("".join(traceback.format_exception(exc))[-4000:]))
-        if status == "cancelled" and job_id in self._stopped_by_shutdown:
-            status, error = "failed", "agent shut down before the job finished"
-        if error:
+        handed_back = status == "cancelled" and job_id in self._stopped_by_shutdown
+        if error and not handed_back:
             shipper.line(f"{status}: {scrub(error)}")
         shipper.close()
-        self._report(job_id, status, result, scrub(error) if error else None)
+        if handed_back:
+            self._hand_back(job_id)
+        else:
+            self._report(job_id, status, result, scrub(error) if error else None)
         log.info("job finished", extra=fields(job=job_id, kind=kind, status=status))
         with self._lock:
             self.running.pop(job_id, None)
@@ -233,6 +236,15 @@ class Agent:
                 log.warning("sending the result failed, retrying in %.1f s: %s", delay, exc,
                             extra=fields(job=job_id))
                 time.sleep(delay)
+
+    def _hand_back(self, job_id: str) -> None:
+        try:
+            answer = self.api.release(job_id)
+            log.info("handed the job back", extra=fields(job=job_id,
+                                                          status=answer.get("status")))
+        except (JobGone, AuthRejected, Transient, Rejected) as exc:
+            # the lease will expire instead; the reaper then retries or fails the job
+            log.warning("could not hand the job back: %s", exc, extra=fields(job=job_id))
 
     def _start_job(self, job: dict[str, Any]) -> None:
         job_id = str(job["id"])
@@ -282,7 +294,7 @@ class Agent:
                 continue
             if job is not None:
                 # claimed (possibly just as a shutdown began): it is ours, so run it; the
-                # shutdown grace lets it finish or reports it failed
+                # shutdown grace lets it finish, or it is handed back
                 self._start_job(job)
 
     def _shutdown(self, beat: threading.Thread) -> None:

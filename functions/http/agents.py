@@ -229,3 +229,19 @@ async def agent_job_result(req: func.HttpRequest, client: df.DurableOrchestratio
         c, agent, job_id, status=body.status, result=body.result, error=body.error, now=now))
     await apply_effects(svc, effects, client=client)
     return json_response({"jobId": str(job.id), "status": job.status})
+
+
+@bp.route(route="agent/jobs/{job}/release", methods=["POST"],
+          auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
+@api
+async def agent_job_release(req: func.HttpRequest, client: df.DurableOrchestrationClient
+                            ) -> func.HttpResponse:
+    """Hand a job back on shutdown: re-queued when safe to repeat, else failed."""
+    svc = services()
+    agent = await _agent(req, svc)
+    job_id = _job_id(req)
+    now = svc.clock.now()
+    job, effects = await _tx(svc, lambda c: work.release(c, agent, job_id, now=now))
+    await apply_effects(svc, effects, client=client)
+    return json_response({"jobId": str(job.id), "status": job.status})

@@ -8,6 +8,7 @@ lease expired and whose job was failed or handed on) to stop that job.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -136,6 +137,31 @@ def report_result(conn: Connection[Any], agent: Agent, job_id: UUID, *, status: 
     if error and error.strip():
         summary += ": " + error.strip().splitlines()[-1]
     effects.logs.append((task, [summary]))
+    return done, effects
+
+
+def release(conn: Connection[Any], agent: Agent, job_id: UUID, *,
+            now: datetime) -> tuple[Job, Effects]:
+    """The agent hands a job back (it is shutting down). A job safe to repeat goes back to
+    the pool for another agent; any other ends failed, since part of it may have run."""
+    job = _held_job(conn, agent, job_id)
+    effects = Effects()
+    task = task_store.get_task(conn, job.task_id)
+    if job.attempts < job.max_attempts and not job.cancel_requested:
+        again = job_store.repend_job(conn, job.id)
+        job_store.notify_pending(conn, again)
+        effects.logs.append((task, [f"agent {agent.name} is shutting down and handed the"
+                                    f" {job.kind} job back; waiting for another agent"]))
+        with contextlib.suppress(InvalidTransition):  # the task already ended
+            effects.tasks.append(task_store.transition(
+                conn, task.id, TaskStatus.WAITING, actor=f"agent:{agent.name}",
+                reason=f"agent {agent.name} shut down; waiting for another agent"))
+        return again, effects
+    error = f"agent {agent.name} shut down before the {job.kind} job finished"
+    done = job_store.finish_job(conn, job.id, agent_id=agent.id, status="failed",
+                                error=error, now=now)
+    effects.finished.append(done)
+    effects.logs.append((task, [error]))
     return done, effects
 
 

@@ -107,3 +107,31 @@ def test_failed_script_reports_exit_code_and_log_tail_through_the_api(
         assert '"level": "info"' in agent.output()  # structured JSON lines
     finally:
         stop_agent(agent)
+
+
+def test_sigterm_after_the_grace_period_hands_the_job_back(control_plane: ControlPlane,
+                                                           tmp_path: Path) -> None:
+    plane = control_plane
+    pool = plane.pool()
+    agent = start_agent(plane, tmp_path, pool=pool, labels=[])
+    try:
+        cfg = config_file.load(agent.config)
+        cfg.shutdown_grace_seconds = 0.5
+        config_file.save(cfg, agent.config)
+        stop_agent(agent)  # restart with the short grace period
+        with agent.log.open("ab") as log_file:
+            agent.proc = subprocess.Popen([sys.executable, "-m", "agent.main", "run",
+                                           "--config", str(agent.config)],
+                                          stdout=log_file, stderr=subprocess.STDOUT)
+        started = tmp_path / "started"
+        code = f"import time; open({str(started)!r}, 'w').close(); time.sleep(120)"
+        task = plane.task("script_run")
+        job = plane.dispatch(task, pool=pool, payload={"argv": [sys.executable, "-c", code]})
+        _wait(started.exists, "job started")
+        agent.proc.send_signal(signal.SIGTERM)
+        assert agent.proc.wait(30) == 0
+        row = plane.job(job)
+        assert row.status == "failed"  # a script is not safe to repeat elsewhere
+        assert row.error == f"agent {cfg.name} shut down before the script job finished"
+    finally:
+        stop_agent(agent)

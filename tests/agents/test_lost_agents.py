@@ -153,3 +153,18 @@ def test_silent_agent_goes_offline_once(control_plane: ControlPlane) -> None:
     plane.request("POST", "/api/agent/heartbeat", json={},
                   headers=plane.as_agent(agent["key"]))
     assert status() == "online"
+
+
+def test_released_retry_safe_job_goes_back_to_the_pool(control_plane: ControlPlane) -> None:
+    plane = control_plane
+    pool = plane.pool()
+    leaving, staying = plane.register(pool), plane.register(pool)
+    task = plane.task("backup")
+    job = plane.dispatch(task, pool=pool, kind="backup",
+                         payload={"connection": "x", "uploadUrl": "http://x", "artifact": "a"})
+    assert _poll(plane, leaving["key"]).json()["id"] == str(job)
+    resp = plane.request("POST", f"/api/agent/jobs/{job}/release",
+                         headers=plane.as_agent(leaving["key"]))
+    assert resp.status_code == 200 and resp.json()["status"] == "pending"
+    assert plane.task_row(task).status == "waiting"
+    assert _poll(plane, staying["key"]).json()["attempt"] == 2

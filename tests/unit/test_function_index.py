@@ -12,6 +12,7 @@ EXPECTED = {
     "agent_next_job": ("httpTrigger", "agent/jobs/next"),
     "agent_job_logs": ("httpTrigger", "agent/jobs/{job}/logs"),
     "agent_job_result": ("httpTrigger", "agent/jobs/{job}/result"),
+    "agent_job_release": ("httpTrigger", "agent/jobs/{job}/release"),
     "list_pools": ("httpTrigger", "pools"),
     "create_pool": ("httpTrigger", "pools"),
     "issue_registration_token": ("httpTrigger", "pools/{pool}/registration-tokens"),
