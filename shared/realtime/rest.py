@@ -5,16 +5,20 @@ authorised with an HS256 JWT signed with the AccessKey (``aud`` = the request UR
 query), or, without a key, with a Microsoft Entra token from ``DefaultAzureCredential``.
 One pooled, thread-safe urllib3 client keeps connections warm: publishing is called many
 times per task from activities and HTTP functions, so it must cost about one round trip.
+Called from a coroutine (an ``async def`` function on the host's loop), a publish is
+queued to one background thread instead of blocking the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -61,6 +65,7 @@ class RestRealtime:
         self._tokens: dict[str, tuple[str, float]] = {}
         self._entra: tuple[str, float] | None = None
         self._down_until = 0.0
+        self._executor: ThreadPoolExecutor | None = None
 
     # authorisation
     def _bearer(self, url: str) -> str:
@@ -103,6 +108,20 @@ class RestRealtime:
 
     # publishing: best effort
     def _publish(self, path: str, target: str, args: list[Any]) -> bool:
+        if _on_event_loop():
+            # A blocking call here would stall the loop (and, in the local host, the very
+            # server it is calling): hand it to one background thread, in call order.
+            self._background().submit(self._publish_now, path, target, args)
+            return True
+        return self._publish_now(path, target, args)
+
+    def _background(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="realtime-publish")
+            return self._executor
+
+    def _publish_now(self, path: str, target: str, args: list[Any]) -> bool:
         if self._clock() < self._down_until:
             return False
         try:
@@ -171,4 +190,14 @@ class RestRealtime:
         return {"url": url, "accessToken": token}
 
     def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
         self._http.clear()
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

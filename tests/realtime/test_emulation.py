@@ -170,3 +170,21 @@ def test_identity_based_adapter_gets_client_tokens_from_the_service(
     assert claims["nameid"] == "dora"
     assert info["url"] == f"{emulator.endpoint}/client/?hub=cloudops"
     assert StandInCredential.calls == 1
+
+
+def test_publishing_from_a_coroutine_on_the_servers_own_loop_does_not_stall_it(
+        rest: RestRealtime, emulator: Emulator) -> None:
+    """An ``async def`` function in the local host runs on the loop that also serves the
+    emulation: a blocking publish there would wait on itself until its timeout."""
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as session:
+            c = await connect(rest, session, "looper")
+
+            async def publish_on_server_loop() -> None:
+                for i in range(3):
+                    rest.send_to_user("looper", "taskLog", [i])  # sync call, on the loop
+
+            await asyncio.to_thread(emulator.call, publish_on_server_loop(), 2.0)
+            assert [await c.next() for _ in range(3)] == [("taskLog", [i]) for i in range(3)]
+            await c.close()
+    run(scenario())
