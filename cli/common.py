@@ -130,7 +130,8 @@ def describe(task: dict[str, Any]) -> str:
     status = task.get("status", "?")
     text = f"{status}: {task.get('operation', 'task')} task {task.get('id')}"
     if task.get("error"):
-        text += f": {task['error']}"
+        # One line: the full error is in the task (and its log) for whoever needs more.
+        text += f": {str(task['error']).strip().splitlines()[0]}"
     elif status not in TERMINAL and task.get("reason"):
         text += f" ({task['reason']})"
     return text

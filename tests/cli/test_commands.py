@@ -1,0 +1,111 @@
+"""Every subcommand, run as the real ``cloudops`` process against our app on the local
+host, on dry-run (noop) environments that succeed at once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.cli.conftest import Cli, assert_clean_failure, last_line
+from tests.conftest import RunningHost
+
+
+def test_projects_and_environments_list_as_text_and_json(cli: Cli, noop_project: str) -> None:
+    text = cli.run("projects")
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.splitlines()[0].split() == ["SLUG", "NAME", "ROLE"]
+    assert any(line.split()[:1] == [noop_project] and "operator" in line
+               for line in text.stdout.splitlines())
+    listed = json.loads(cli.run("projects", "-o", "json").stdout)
+    assert noop_project in {p["slug"] for p in listed}
+    envs = cli.run("environments", noop_project)
+    assert envs.returncode == 0 and "staging" in envs.stdout and "prod" in envs.stdout
+    as_json = json.loads(cli.run("environments", noop_project, "--output", "json").stdout)
+    assert {e["slug"]: e["target"]["type"] for e in as_json} == {"staging": "noop",
+                                                                 "prod": "noop"}
+
+
+def test_deploy_wait_streams_timestamped_log_and_exits_0(cli: Cli, noop_project: str) -> None:
+    result = cli.run("deploy", noop_project, "staging", "--version", "1.4.2", "--wait")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    log = [line for line in lines if " INFO " in line]
+    assert any("dry run: would deploy 1.4.2 to staging" in line for line in log)
+    # CI mode: every log line starts with the server's ISO timestamp, no progress bar.
+    assert all(line[:4].isdigit() and line[10] == "T" for line in log)
+    assert "\r" not in result.stdout and "\033[" not in result.stdout
+    assert last_line(result.stdout).startswith("succeeded: deploy task ")
+
+
+def test_submit_without_wait_then_task_wait_show_and_logs(cli: Cli, noop_project: str) -> None:
+    submitted = cli.run("deploy", noop_project, "prod", "--version", "2.0.0", "-o", "json")
+    assert submitted.returncode == 0, submitted.stderr
+    task = json.loads(submitted.stdout)  # stdout is exactly one JSON document
+    assert task["operation"] == "deploy" and task["parameters"] == {"version": "2.0.0"}
+    waited = cli.run("task", "wait", task["id"], "--quiet", "-o", "json")
+    assert waited.returncode == 0, waited.stderr
+    final = json.loads(waited.stdout)
+    assert final["id"] == task["id"] and final["status"] == "succeeded"
+    shown = cli.run("task", "show", task["id"])
+    assert shown.returncode == 0 and "status:       succeeded" in shown.stdout
+    logs = cli.run("task", "logs", task["id"], "-o", "json")
+    items = json.loads(logs.stdout)
+    assert [i["seq"] for i in items] == list(range(1, len(items) + 1))
+    assert items[-1]["text"].startswith("succeeded")
+    later = json.loads(cli.run("task", "logs", task["id"], "--after", "1", "-o", "json").stdout)
+    assert later == items[1:]
+    followed = cli.run("task", "logs", task["id"], "--follow")
+    assert followed.returncode == 0 and "would deploy 2.0.0" in followed.stdout
+
+
+def test_backup_then_list_then_restore_latest(cli: Cli, served_project: str) -> None:
+    backed = cli.run("backup", served_project, "db", "--wait", "-o", "json")
+    assert backed.returncode == 0, backed.stderr
+    assert "agent: backup started" in backed.stderr  # JSON mode: the log goes to stderr
+    backup_id = json.loads(backed.stdout)["result"]["backup"]["id"]
+    listed = json.loads(cli.run("backups", "list", served_project, "db", "-o", "json").stdout)
+    assert [b["id"] for b in listed] == [backup_id]
+    assert backup_id in cli.run("backups", "list", served_project, "db").stdout
+    restored = cli.run("restore", served_project, "db", "--backup-id", "latest", "--wait",
+                       "-o", "json")
+    assert restored.returncode == 0, restored.stderr
+    assert json.loads(restored.stdout)["parameters"]["backupId"] == backup_id
+
+
+def test_restore_latest_without_backups_is_a_usage_error(cli: Cli, noop_project: str) -> None:
+    empty = cli.run("restore", noop_project, "prod", "--backup-id", "latest")
+    assert_clean_failure(empty, 3, f"{noop_project}/prod has no backups to restore")
+
+
+def test_restart_and_script_run_with_typed_parameters(cli: Cli, noop_project: str,
+                                                      running_host: RunningHost,
+                                                      admin: Any) -> None:
+    restarted = cli.run("restart", noop_project, "prod", "--workload", "web", "--wait")
+    assert restarted.returncode == 0, restarted.stderr
+    script = {"name": "reindex", "argv": ["reindex", "--index", "{index}", "--batch",
+                                          "{batch}", "--full={full}"],
+              "parameters": [{"name": "index"}, {"name": "batch", "type": "integer"},
+                             {"name": "full", "type": "boolean"}]}
+    r = admin.post(running_host.url(f"/api/projects/{noop_project}/scripts"), json=script)
+    assert r.status_code == 201, r.text
+    ran = cli.run("script", "run", noop_project, "prod", "reindex", "--param", "index=orders",
+                  "--param", "batch=500", "--param", "full=true", "--wait")
+    assert ran.returncode == 0, ran.stderr
+    assert "would run reindex --index orders --batch 500 --full=true" in ran.stdout
+    wrong = cli.run("script", "run", noop_project, "prod", "reindex", "--param", "batch=many")
+    assert_clean_failure(wrong, 3, "--param batch must be a integer, not 'many'")
+    missing = cli.run("script", "run", noop_project, "prod", "nope")
+    assert_clean_failure(missing, 3, "has no script nope (scripts: reindex)")
+
+
+def test_sandbox_create_and_lifetime_commands(cli: Cli, noop_project: str) -> None:
+    created = cli.run("sandbox", "create", noop_project, "staging", "--name", "pr-42",
+                      "--ttl-hours", "4", "--wait")
+    assert created.returncode == 0, created.stderr
+    envs = json.loads(cli.run("environments", noop_project, "-o", "json").stdout)
+    sandbox = next(e for e in envs if e["slug"] == "pr-42")
+    assert sandbox["kind"] == "sandbox" and sandbox["expiresAt"]
+    for action in (["extend", noop_project, "pr-42", "--hours", "2"],
+                   ["delete", noop_project, "pr-42"]):
+        result = cli.run("sandbox", *action)
+        assert_clean_failure(result, 3, "is not supported by this server (HTTP 404)")
