@@ -37,7 +37,7 @@ def common_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("connection")
     group.add_argument("--url", default=None,
-                       help="API base URL [CLOUDOPS_URL] (default %s)" % DEFAULT_URL)
+                       help=f"API base URL [CLOUDOPS_URL] (default {DEFAULT_URL})")
     group.add_argument("--aad-scope", default=None,
                        help="Entra scope for a bearer token [CLOUDOPS_AAD_SCOPE], e.g. "
                             "api://<app-id>/.default; the key [CLOUDOPS_KEY] wins if set")
