@@ -7,6 +7,8 @@ from functions.activities.approvals import bp as approval_activities_bp
 from functions.activities.appservice import bp as appservice_activities_bp
 from functions.activities.environments import bp as environment_activities_bp
 from functions.activities.jobs import bp as job_activities_bp
+from functions.activities.maintenance import bp as maintenance_activities_bp
+from functions.activities.notify import bp as notify_activities_bp
 from functions.activities.tasks import bp as task_activities_bp
 from functions.agent_timers import bp as agent_timers_bp
 from functions.http.access import bp as access_bp
@@ -14,13 +16,17 @@ from functions.http.agent_pools import bp as agent_pools_bp
 from functions.http.agents import bp as agents_bp
 from functions.http.artifacts import bp as artifacts_bp
 from functions.http.health import bp as health_bp
+from functions.http.notifications import bp as notifications_bp
 from functions.http.openapi import bp as openapi_bp
 from functions.http.operations import bp as operations_bp
 from functions.http.projects import bp as projects_bp
 from functions.http.realtime import bp as realtime_bp
+from functions.http.schedules import bp as schedules_bp
 from functions.http.tasks import bp as tasks_bp
 from functions.orchestrators import backup, deploy, restart, restore, sandbox, script_run
+from functions.orchestrators import sandbox_delete
 from functions.task_queue import bp as task_queue_bp
+from functions.timers import bp as upkeep_timers_bp
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
@@ -34,4 +40,8 @@ for blueprint in (projects_bp, operations_bp, tasks_bp, openapi_bp, task_queue_b
                   task_activities_bp, job_activities_bp, environment_activities_bp,
                   appservice_activities_bp, access_bp, approval_activities_bp,
                   deploy.bp, backup.bp, restore.bp, restart.bp, sandbox.bp, script_run.bp):
+    app.register_functions(blueprint)
+# Notifications and timer-driven upkeep: schedules, retention, sandbox expiry.
+for blueprint in (notifications_bp, schedules_bp, notify_activities_bp,
+                  maintenance_activities_bp, upkeep_timers_bp, sandbox_delete.bp):
     app.register_functions(blueprint)

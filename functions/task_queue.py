@@ -29,6 +29,7 @@ ORCHESTRATORS = {
     "restore": "restore_orchestrator",
     "restart": "restart_orchestrator",
     "sandbox_create": "sandbox_create_orchestrator",
+    "sandbox_delete": "sandbox_delete_orchestrator",
     "script_run": "script_run_orchestrator",
 }
 

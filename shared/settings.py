@@ -129,6 +129,33 @@ class Settings:
         "APPLICATIONINSIGHTS_CONNECTION_STRING", "Application Insights (enables OpenTelemetry)",
         secret=True)
 
+    # -- notifications, schedules, sandbox expiry (shared/notify, shared/schedules) ------
+    smtp_host: str | None = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_SMTP_HOST", "SMTP relay for e-mail notifications (unset: e-mail is off)")
+    smtp_port: int = _setting("CLOUDOPS_SMTP_PORT", "SMTP port (submission)",  # type: ignore[assignment]
+                              default=587)
+    smtp_user: str | None = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_SMTP_USER", "SMTP AUTH user (unset: no AUTH)")
+    smtp_password: str | None = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_SMTP_PASSWORD", "SMTP AUTH password (Key Vault reference)", secret=True)
+    smtp_from: str = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_SMTP_FROM", "From address of notification e-mail",
+        default="cloudops@localhost")
+    smtp_starttls: bool = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_SMTP_STARTTLS", "upgrade the SMTP session with STARTTLS (never AUTH in clear)",
+        default=True)
+    smtp_ca_file: str | None = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_SMTP_CA_FILE", "CA bundle that signs the SMTP relay's certificate (optional)")
+    notify_attempts: int = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_NOTIFY_ATTEMPTS", "delivery attempts per notification channel", default=4)
+    notify_first_retry_ms: int = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_NOTIFY_FIRST_RETRY_MS", "first retry delay of a delivery (doubles)",
+        default=2000)
+    sandbox_warn_minutes: int = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_SANDBOX_WARN_MINUTES", "warn this long before a sandbox expires", default=60)
+    sandbox_max_ttl_hours: int = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_SANDBOX_MAX_TTL_HOURS", "longest total lifetime of a sandbox", default=168)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (default ``os.environ``); raise SettingsError."""

@@ -7,6 +7,7 @@ plane's orchestrations):
 - ``backup``  {"connection", "uploadUrl", "artifact"} → {"sizeBytes", "sha256", "artifact"}
 - ``restore`` {"connection", "downloadUrl", "sha256", "safetyUploadUrl", "safetyArtifact",
   "database"?, "createDatabase"?} → {"safetyBackup": {"sizeBytes", "sha256", "artifact"}}
+- ``drop_database`` {"connection", "database"} → {"database", "dropped": true}
 - ``script``  {"script", "argv": [...], "timeoutSeconds", "env": {...}} → {"exitCode"}
 - ``restart`` {"cluster", "namespace", "workload", "kind": "deployment"|"statefulset"|
   "daemonset", "timeoutSeconds"?} → {"cluster", "namespace", "workload", "readyReplicas"}
@@ -55,6 +56,7 @@ def handler_for(kind: str) -> Handler:
         "restore": postgres.restore,
         "script": script.run_script,
         "restart": kube.restart,
+        "drop_database": postgres.drop_database,
     }
     if kind not in handlers:
         raise JobFailed(f"this agent cannot run {kind!r} jobs (it knows "

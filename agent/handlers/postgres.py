@@ -225,3 +225,23 @@ def _cleanup(workdir: Path) -> None:
     for child in workdir.glob("*"):
         child.unlink(missing_ok=True)
     workdir.rmdir()
+
+
+def drop_database(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Drop a sandbox's database (``dropdb --if-exists --force``: safe to repeat).
+
+    Refuses the connection's own database: that is the parent environment's data.
+    """
+    url = connection_url(ctx, require(payload, "connection"))
+    database = require(payload, "database")
+    if database == unquote(urlsplit(url).path.lstrip("/")) or database in (
+            "postgres", "template0", "template1"):
+        raise JobFailed(f"refusing to drop {database!r}: it is not a sandbox database")
+    maintenance, env = split_password(url, "postgres")
+    ctx.log(f"dropping database {database}")
+    outcome = process.run(["dropdb", "--no-password", "--if-exists", "--force",
+                           "--maintenance-db", maintenance, database],
+                          env=_env(env), on_line=lambda line: ctx.log(f"dropdb: {line}"))
+    if outcome.exit_code != 0:
+        raise JobFailed(f"dropdb {database} exited with code {outcome.exit_code}")
+    return {"database": database, "dropped": True}

@@ -65,6 +65,8 @@ def _job_payload(conn: Any, kind: str, request: dict[str, Any], task: Task,
             payload["database"] = target.database["databaseName"]
             payload["createDatabase"] = True
         return payload
+    if kind == "drop_database":  # sandbox teardown: the sandbox's own database only
+        return {"connection": _connection(env), "database": str(env.database["databaseName"])}
     if kind == "script":
         # argv approved at request time wins; deploys resolve the deploy script now
         script = get_script(conn, task.project_id, request["script"])

@@ -115,6 +115,7 @@ def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
             return {"status": "cancelled"}
         task = yield from _wait_for_environment(context, task_id)
         if task is None:
+            yield from notify_outcome(context, task_id)
             return {"status": "cancelled"}
         outcome = yield from steps(context, task)
         finish = {"status": "succeeded", "reason": outcome.reason, "result": outcome.result,
@@ -132,7 +133,25 @@ def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
         finish = {"status": "failed", "reason": "failed unexpectedly",
                   "error": _describe(exc), "log": [f"failed unexpectedly: {_describe(exc)}"]}
     yield call(context, "finish_task", {"taskId": task_id, **finish})
+    yield from notify_outcome(context, task_id)
     return {"status": finish["status"]}
+
+
+def notify_outcome(context: Ctx, task_id: str) -> Generator[Any, Any, None]:
+    """Deliver the task's terminal event (Teams, e-mail) with retries and backoff. A
+    delivery that finally fails is recorded by the activity (delivery rows, activity log,
+    task log) and never changes the task's outcome."""
+    from shared.services import services
+
+    settings = services().settings
+    retry = df.RetryOptions(first_retry_interval_in_milliseconds=settings.notify_first_retry_ms,
+                            max_number_of_attempts=settings.notify_attempts)
+    retry.backoff_coefficient = 2.0
+    try:
+        yield context.call_activity_with_retry("notify_task_event", retry, {
+            "taskId": task_id, "maxAttempts": settings.notify_attempts})
+    except Exception:  # recorded by the activity; the task has already ended
+        return
 
 
 def _describe(exc: Exception) -> str:

@@ -20,6 +20,9 @@ def backup_steps(context: df.DurableOrchestrationContext,
     backup = yield call(context, "record_backup", {"taskId": task["taskId"],
                                                     "environmentId": task["environmentId"],
                                                     "artifact": result})
+    # retention only ever prunes behind this newer, recorded backup
+    yield call(context, "apply_backup_retention", {"environmentId": task["environmentId"],
+                                                   "backupId": backup["id"]})
     size = backup["sizeBytes"]
     return Outcome(f"backup {backup['id'][:8]} taken ({size} bytes)", {"backup": backup})
 

@@ -25,8 +25,9 @@ from shared.errors import DomainError, NotFound
 from shared.store import agents as agent_store
 from shared.store import jobs as job_store
 
-KINDS = frozenset({"backup", "restore", "script", "restart"})
-MAX_ATTEMPTS = {"backup": 3, "restart": 3, "restore": 1, "script": 1}
+KINDS = frozenset({"backup", "restore", "script", "restart", "drop_database"})
+MAX_ATTEMPTS = {"backup": 3, "restart": 3, "restore": 1, "script": 1,
+                "drop_database": 3}  # dropdb --if-exists: safe to repeat
 
 
 class NoCapableAgent(DomainError):

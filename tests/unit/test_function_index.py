@@ -75,6 +75,21 @@ EXPECTED = {
     "restart_orchestrator": ("orchestrationTrigger", None),
     "sandbox_create_orchestrator": ("orchestrationTrigger", None),
     "script_run_orchestrator": ("orchestrationTrigger", None),
+    # notifications, schedules, retention, sandbox expiry
+    "notification_rules": ("httpTrigger", "projects/{project}/notification-rules"),
+    "notification_rule": ("httpTrigger", "projects/{project}/notification-rules/{rule}"),
+    "task_notifications": ("httpTrigger", "tasks/{id}/notifications"),
+    "backup_schedules": ("httpTrigger",
+                         "projects/{project}/environments/{env}/backup-schedules"),
+    "backup_schedule": ("httpTrigger",
+                        "projects/{project}/environments/{env}/backup-schedules/{schedule}"),
+    "extend_sandbox": ("httpTrigger", "projects/{project}/environments/{env}/extend"),
+    "notify_task_event": ("activityTrigger", None),
+    "apply_backup_retention": ("activityTrigger", None),
+    "delete_sandbox_environment": ("activityTrigger", None),
+    "scheduled_backups": ("timerTrigger", None),
+    "sandbox_expiry": ("timerTrigger", None),
+    "sandbox_delete_orchestrator": ("orchestrationTrigger", None),
 }
 
 

@@ -1,0 +1,39 @@
+"""Activities that deliver notifications. They raise while a delivery is still worth
+retrying, so the orchestrator's retry policy (with backoff) drives the attempts; the
+attempt that exhausts them records the failure instead of raising."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import azure.durable_functions as df
+
+from shared.notify import deliver, event_for_task
+from shared.services import services
+from shared.store import projects as project_store
+from shared.store import tasks as task_store
+
+bp = df.Blueprint()
+
+
+class DeliveryPending(Exception):
+    """Some channel has not taken the notification yet; Durable retries the activity."""
+
+
+@bp.activity_trigger(input_name="payload")
+def notify_task_event(payload: dict[str, Any]) -> dict[str, Any]:
+    """Deliver the terminal event of ``taskId`` to every matching rule (once each)."""
+    svc = services()
+    with svc.db.transaction() as conn:
+        task = task_store.get_task(conn, UUID(payload["taskId"]))
+        env = project_store.get_environment_by_id(conn, task.environment_id)
+        project = project_store.get_project(conn, task.project_id)
+    event = event_for_task(task, project, env, svc.settings.public_url)
+    if event is None:
+        return {"skipped": f"task is {task.status}"}
+    report = deliver(svc, event, max_attempts=int(payload.get("maxAttempts")
+                                                  or svc.settings.notify_attempts))
+    if report.pending:
+        raise DeliveryPending("; ".join(report.errors) or "a delivery is in flight")
+    return report.as_json()

@@ -1,0 +1,92 @@
+"""Notification rules per project, and what was delivered for a task.
+
+``GET|POST /api/projects/{project}/notification-rules`` (reader lists, admin creates),
+``GET|DELETE /api/projects/{project}/notification-rules/{rule}``,
+``GET /api/tasks/{id}/notifications``. Webhook URLs are secrets: accepted, never shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import azure.functions as func
+
+from functions.http._common import access_of, api, caller, json_body
+from functions.http._responses import json_response
+from shared.auth import require
+from shared.errors import NotFound
+from shared.notify import deliveries_of_task
+from shared.notify import rules as rule_store
+from shared.services import services
+from shared.store import projects as store
+from shared.store import tasks as task_store
+
+bp = func.Blueprint()
+
+
+def _environment_ids(conn: Any, project_id: UUID, refs: list[str]) -> list[UUID]:
+    ids: list[UUID] = []
+    for index, ref in enumerate(refs):
+        try:
+            ids.append(store.get_environment(conn, project_id, ref).id)
+        except NotFound:
+            raise NotFound(f"environment {ref[:80]} not found in this project",
+                           field=f"environments.{index}") from None
+    return list(dict.fromkeys(ids))
+
+
+def _slugs(conn: Any, project_id: UUID) -> dict[UUID, str]:
+    return {e.id: e.slug for e in store.list_environments(conn, project_id)}
+
+
+@bp.route(route="projects/{project}/notification-rules", methods=["GET", "POST"])
+@api
+def notification_rules(req: func.HttpRequest) -> func.HttpResponse:
+    principal = caller(req)
+    with services().db.transaction() as conn:
+        project = store.get_project(conn, req.route_params["project"])
+        access = access_of(conn, principal)
+        require(access, project.id, "reader", "reading this project")
+        if req.method == "GET":
+            slugs = _slugs(conn, project.id)
+            return json_response({"items": [rule_store.rule_json(r, slugs) for r in
+                                            rule_store.list_rules(conn, project.id)],
+                                  "nextCursor": None})
+        require(access, project.id, "admin", "changing notification rules")
+        body = json_body(req, rule_store.RuleInput)
+        ids = _environment_ids(conn, project.id, body.environments)
+        rule = rule_store.create_rule(conn, project_id=project.id, body=body,
+                                      environment_ids=ids, actor=principal.actor)
+        view = rule_store.rule_json(rule, _slugs(conn, project.id))
+    return json_response(view, 201, {
+        "Location": f"/api/projects/{project.slug}/notification-rules/{rule.id}"})
+
+
+@bp.route(route="projects/{project}/notification-rules/{rule}", methods=["GET", "DELETE"])
+@api
+def notification_rule(req: func.HttpRequest) -> func.HttpResponse:
+    principal = caller(req)
+    with services().db.transaction() as conn:
+        project = store.get_project(conn, req.route_params["project"])
+        access = access_of(conn, principal)
+        require(access, project.id, "reader", "reading this project")
+        rule = rule_store.get_rule(conn, project.id, req.route_params["rule"])
+        if req.method == "GET":
+            return json_response(rule_store.rule_json(rule, _slugs(conn, project.id)))
+        require(access, project.id, "admin", "changing notification rules")
+        rule_store.delete_rule(conn, rule, actor=principal.actor)
+    return func.HttpResponse(status_code=204)
+
+
+@bp.route(route="tasks/{id}/notifications", methods=["GET"])
+@api
+def task_notifications(req: func.HttpRequest) -> func.HttpResponse:
+    """Deliveries of the task's events: status, attempts, last error (no secrets)."""
+    principal = caller(req)
+    svc = services()
+    with svc.db.transaction() as conn:
+        task = task_store.get_task(conn, req.route_params["id"])
+        if not access_of(conn, principal).allows(task.project_id, "reader"):
+            raise NotFound(f"task {req.route_params['id']} not found", field="task")
+    return json_response({"taskId": str(task.id), "items": deliveries_of_task(svc, task.id)})

@@ -1,0 +1,169 @@
+"""Backup schedules per environment, and extending a sandbox's lifetime.
+
+``GET|POST /api/projects/{p}/environments/{e}/backup-schedules`` (reader lists, admin
+creates), ``GET|DELETE .../backup-schedules/{id}``, and
+``POST /api/projects/{p}/environments/{e}/extend {"hours": n}`` (operator).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import azure.functions as func
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from functions.http._common import access_of, api, caller, json_body
+from functions.http._responses import json_response
+from shared.auth import Principal, require
+from shared.domain.models import BackupSchedule, Environment, Project
+from shared.errors import NotFound
+from shared.schedules.cron import Cron, CronError, next_slot, zone
+from shared.schedules.sandboxes import extend
+from shared.services import services
+from shared.store import activity
+from shared.store import backups as backup_store
+from shared.store import projects as store
+from shared.tasks.views import environment_json, iso
+
+bp = func.Blueprint()
+ENV_ROUTE = "projects/{project}/environments/{env}"
+MIN_INTERVAL = timedelta(minutes=15)  # a backup per slot: more often is a mistake
+
+
+class ScheduleInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    cron: str = Field(min_length=9, max_length=200)
+    time_zone: str = Field(default="UTC", alias="timeZone", min_length=1, max_length=64)
+    retain_count: int | None = Field(default=None, alias="retainCount", ge=1, le=1000)
+    retain_days: int | None = Field(default=None, alias="retainDays", ge=1, le=3650)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zone(value)
+        except CronError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        try:
+            cron = Cron.parse(value)
+        except CronError as exc:
+            raise ValueError(str(exc)) from None
+        return cron.expression
+
+
+class ExtendInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hours: int = Field(ge=1, le=168)
+
+
+def _check_frequency(body: ScheduleInput, now: datetime) -> None:
+    from functions.http._common import BadRequest
+
+    cron, tz = Cron.parse(body.cron), zone(body.time_zone)
+    first = next_slot(cron, tz, now)
+    if first is None:
+        raise BadRequest("cron never fires (no matching date within years)", field="cron")
+    second = next_slot(cron, tz, first)
+    if second is not None and second - first < MIN_INTERVAL:
+        raise BadRequest(f"cron fires more often than every {MIN_INTERVAL} "
+                         "(each slot takes a full backup)", field="cron")
+
+
+def schedule_json(schedule: BackupSchedule, now: datetime) -> dict[str, Any]:
+    try:
+        upcoming = next_slot(Cron.parse(schedule.cron), zone(schedule.timezone), now)
+    except CronError:
+        upcoming = None
+    return {"id": str(schedule.id), "environmentId": str(schedule.environment_id),
+            "cron": schedule.cron, "timeZone": schedule.timezone,
+            "retainCount": schedule.retain_count, "retainDays": schedule.retain_days,
+            "enabled": schedule.enabled, "createdBy": schedule.created_by,
+            "createdAt": iso(schedule.created_at), "lastSlotAt": iso(schedule.last_slot_at),
+            "nextSlotAt": iso(upcoming) if schedule.enabled else None}
+
+
+def _environment(conn: Any, req: func.HttpRequest, principal: Principal,
+                 need: str) -> tuple[Project, Environment]:
+    project = store.get_project(conn, req.route_params["project"])
+    access = access_of(conn, principal)
+    require(access, project.id, "reader", "reading this project")
+    env = store.get_environment(conn, project.id, req.route_params["env"])
+    require(access, project.id, need, "changing backup schedules" if need == "admin"
+            else "extending a sandbox")
+    return project, env
+
+
+@bp.route(route=f"{ENV_ROUTE}/backup-schedules", methods=["GET", "POST"])
+@api
+def backup_schedules(req: func.HttpRequest) -> func.HttpResponse:
+    principal = caller(req)
+    svc = services()
+    now = svc.clock.now()
+    with svc.db.transaction() as conn:
+        project, env = _environment(conn, req, principal,
+                                    "reader" if req.method == "GET" else "admin")
+        if req.method == "GET":
+            return json_response({"items": [schedule_json(s, now) for s in
+                                            backup_store.list_schedules(
+                                                conn, environment_id=env.id)],
+                                  "nextCursor": None})
+        body = json_body(req, ScheduleInput)
+        _check_frequency(body, now)
+        schedule = backup_store.create_schedule(
+            conn, environment_id=env.id, cron=body.cron, timezone=body.time_zone,
+            retain_count=body.retain_count, retain_days=body.retain_days,
+            actor=principal.actor)
+        activity.record(conn, actor=principal.actor, action="schedule.created",
+                        project_id=project.id, environment_id=env.id,
+                        details={"schedule": str(schedule.id), "cron": schedule.cron,
+                                 "timezone": schedule.timezone,
+                                 "retainCount": schedule.retain_count,
+                                 "retainDays": schedule.retain_days})
+    return json_response(schedule_json(schedule, now), 201, {
+        "Location": f"/api/{ENV_ROUTE.format(project=project.slug, env=env.slug)}"
+                    f"/backup-schedules/{schedule.id}"})
+
+
+@bp.route(route=f"{ENV_ROUTE}/backup-schedules/{{schedule}}", methods=["GET", "DELETE"])
+@api
+def backup_schedule(req: func.HttpRequest) -> func.HttpResponse:
+    principal = caller(req)
+    svc = services()
+    with svc.db.transaction() as conn:
+        project, env = _environment(conn, req, principal,
+                                    "reader" if req.method == "GET" else "admin")
+        raw = req.route_params["schedule"]
+        try:
+            schedule = backup_store.get_schedule(conn, UUID(raw))
+        except ValueError:
+            raise NotFound(f"schedule {raw[:80]} not found", field="schedule") from None
+        if schedule.environment_id != env.id:
+            raise NotFound(f"schedule {raw} not found", field="schedule")
+        if req.method == "GET":
+            return json_response(schedule_json(schedule, svc.clock.now()))
+        conn.execute("DELETE FROM backup_schedules WHERE id = %s", (schedule.id,))
+        activity.record(conn, actor=principal.actor, action="schedule.deleted",
+                        project_id=project.id, environment_id=env.id,
+                        details={"schedule": str(schedule.id), "cron": schedule.cron})
+    return func.HttpResponse(status_code=204)
+
+
+@bp.route(route=f"{ENV_ROUTE}/extend", methods=["POST"])
+@api
+def extend_sandbox(req: func.HttpRequest) -> func.HttpResponse:
+    """Push a sandbox's expiry later; its total lifetime stays within the maximum."""
+    principal = caller(req)
+    svc = services()
+    with svc.db.transaction() as conn:
+        _, env = _environment(conn, req, principal, "operator")
+        body = json_body(req, ExtendInput)
+        env = extend(conn, env, body.hours, actor=principal.actor, now=svc.clock.now(),
+                     max_ttl_hours=svc.settings.sandbox_max_ttl_hours)
+    return json_response(environment_json(env))

@@ -1,0 +1,76 @@
+"""Notifications: per-project rules, rendering (Teams Adaptive Cards, e-mail), delivery.
+
+The public surface other parts call:
+
+- ``notify_event(svc, event)`` delivers any ``Event`` once now (one attempt per channel;
+  pass ``max_attempts`` > 1 and call again to retry). Build events with
+  ``event_for_task`` (terminal task events), ``approval_requested_event``,
+  ``agent_offline_event`` or ``sandbox_expiring_event``.
+- Orchestrations deliver terminal task events through the ``notify_task_event`` activity
+  (``functions/activities/notify.py``), retried with backoff by ``run_task``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from shared.domain.models import Environment, Project, Task
+from shared.notify.delivery import DeliveryReport, deliver, deliveries_of_task
+from shared.notify.events import EVENTS, Event, event_for_task, task_link
+from shared.services import Services
+
+__all__ = [
+    "EVENTS",
+    "DeliveryReport",
+    "Event",
+    "agent_offline_event",
+    "approval_requested_event",
+    "deliver",
+    "deliveries_of_task",
+    "event_for_task",
+    "notify_event",
+    "sandbox_expiring_event",
+]
+
+
+def notify_event(svc: Services, event: Event, *, max_attempts: int = 1) -> DeliveryReport:
+    """Deliver ``event`` to every matching rule not yet served (idempotent on event id)."""
+    return deliver(svc, event, max_attempts=max_attempts)
+
+
+def approval_requested_event(task: Task, project: Project, environment: Environment,
+                             public_url: str | None, approvers: str | None = None) -> Event:
+    facts = {"Approvers": approvers} if approvers else {}
+    return Event(event="approval.requested", event_id=f"task:{task.id}:approval-requested",
+                 project_id=project.id, project=project.name, environment_id=environment.id,
+                 environment=environment.slug, task_id=task.id, operation=task.operation,
+                 who=task.requested_by, outcome="awaiting approval",
+                 title=f"{task.operation.replace('_', ' ')} on {project.name} / "
+                       f"{environment.slug} awaits approval",
+                 facts=facts, link=task_link(public_url, task.id))
+
+
+def agent_offline_event(project: Project, agent_id: UUID, agent_name: str, pool: str,
+                        since: datetime) -> Event:
+    """An agent stopped heartbeating; one event per (agent, offline-since) and project."""
+    return Event(event="agent.offline", event_id=f"agent:{agent_id}:offline:{since.isoformat()}",
+                 project_id=project.id, project=project.name, outcome="offline",
+                 title=f"agent {agent_name} in pool {pool} is offline",
+                 facts={"Agent": agent_name, "Pool": pool,
+                        "Last heartbeat": since.isoformat()})
+
+
+def sandbox_expiring_event(project: Project, sandbox: Environment, now: datetime,
+                           public_url: str | None) -> Event:
+    assert sandbox.expires_at is not None
+    minutes = max(0, int((sandbox.expires_at - now).total_seconds() // 60))
+    link = (f"{public_url.rstrip('/')}/environment/?p={project.slug}"
+            f"&e={sandbox.slug}") if public_url else None
+    return Event(event="sandbox.expiring",
+                 event_id=f"sandbox:{sandbox.id}:expiring:{sandbox.expires_at.isoformat()}",
+                 project_id=project.id, project=project.name, environment_id=sandbox.id,
+                 environment=sandbox.slug, who=sandbox.created_by,
+                 outcome=f"expires in {minutes} minutes",
+                 title=f"sandbox {sandbox.slug} of {project.name} expires in {minutes} minutes",
+                 facts={"Expires at": sandbox.expires_at.isoformat()}, link=link)

@@ -1,0 +1,144 @@
+"""Delivering an event to every matching rule's channel, exactly once per (event, rule).
+
+Each (event id, rule) has one row in ``notification_deliveries``. An attempt locks the
+row (``SKIP LOCKED``: a concurrent attempt leaves it alone), sends, and records the
+outcome in the same transaction, so a delivered row is never sent again. Attempts count
+on the row; the attempt that reaches ``max_attempts`` marks it failed and writes the
+failure to the activity log and the task's log. Callers retry while ``pending`` is
+non-zero (the Durable activity raises, so the orchestrator's retry policy backs off).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from shared.notify import render
+from shared.notify.channels import DeliveryError, build_email, post_teams, send_email
+from shared.notify.events import Event
+from shared.notify.rules import Rule, list_rules
+from shared.services import Services
+from shared.store import activity
+
+log = logging.getLogger("cloudops.notify")
+ACTOR = "notifier"
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    failed: int = 0
+    pending: int = 0
+    already_done: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"delivered": self.delivered, "failed": self.failed, "pending": self.pending,
+                "alreadyDone": self.already_done, "errors": self.errors}
+
+
+def matching_rules(svc: Services, event: Event) -> list[Rule]:
+    with svc.db.transaction() as conn:
+        rules = list_rules(conn, event.project_id)
+    return [r for r in rules if r.matches(event.names, event.environment_id)]
+
+
+def send(svc: Services, rule: Rule, event: Event) -> None:
+    """One attempt on one channel; raises DeliveryError."""
+    if rule.channel == "teams":
+        assert rule.webhook_url is not None
+        post_teams(rule.webhook_url, render.teams_message(event))
+        return
+    message = build_email(svc.settings, rule.recipients, render.email_subject(event),
+                          render.email_text(event), render.email_html(event))
+    send_email(svc.settings, message, rule.recipients)
+
+
+def deliver(svc: Services, event: Event, *, max_attempts: int) -> DeliveryReport:
+    """Try every matching, not yet settled delivery of ``event`` once."""
+    report = DeliveryReport()
+    for rule in matching_rules(svc, event):
+        _deliver_one(svc, rule, event, max_attempts, report)
+    return report
+
+
+def _deliver_one(svc: Services, rule: Rule, event: Event, max_attempts: int,
+                 report: DeliveryReport) -> None:
+    with svc.db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO notification_deliveries (event_id, rule_id, project_id, task_id, event,"
+            " channel) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (event.event_id, rule.id, event.project_id, event.task_id, event.event,
+             rule.channel))
+    with svc.db.transaction() as conn:
+        row = conn.execute(
+            "SELECT * FROM notification_deliveries WHERE event_id = %s AND rule_id = %s"
+            " FOR UPDATE SKIP LOCKED", (event.event_id, rule.id)).fetchone()
+        if row is None:  # another attempt holds it right now: ask to be retried
+            report.pending += 1
+            return
+        if row["status"] != "pending":
+            report.already_done += 1
+            return
+        try:
+            send(svc, rule, event)
+        except DeliveryError as exc:
+            error = str(exc)
+        except Exception as exc:  # a rendering bug must not lose the record either
+            log.exception("notification %s to rule %s failed", event.event_id, rule.id)
+            error = f"internal error: {type(exc).__name__}"
+        else:
+            conn.execute("UPDATE notification_deliveries SET status = 'delivered',"
+                         " attempts = attempts + 1, last_error = NULL, delivered_at = now(),"
+                         " updated_at = now() WHERE id = %s", (row["id"],))
+            report.delivered += 1
+            return
+        attempts = row["attempts"] + 1
+        final = attempts >= max_attempts
+        conn.execute("UPDATE notification_deliveries SET status = %s, attempts = %s,"
+                     " last_error = %s, updated_at = now() WHERE id = %s",
+                     ("failed" if final else "pending", attempts, error, row["id"]))
+        report.errors.append(f"{rule.name}: {error}")
+        if not final:
+            report.pending += 1
+            return
+        report.failed += 1
+        activity.record(conn, actor=ACTOR, action="notification.failed",
+                        project_id=event.project_id, environment_id=event.environment_id,
+                        task_id=event.task_id,
+                        details={"event": event.event, "eventId": event.event_id,
+                                 "rule": str(rule.id), "ruleName": rule.name,
+                                 "channel": rule.channel, "attempts": attempts,
+                                 "error": error})
+    if event.task_id is not None:
+        _log_on_task(svc, event.task_id, f"notification to {rule.channel} rule "
+                     f"'{rule.name}' failed after {attempts} attempts: {error}")
+
+
+def _log_on_task(svc: Services, task_id: UUID, line: str) -> None:
+    from shared.store import tasks as task_store
+    from shared.tasks.service import TaskService
+
+    try:
+        with svc.db.transaction() as conn:
+            task = task_store.get_task(conn, task_id)
+        TaskService(svc).log(task, [line], level="warning")
+    except Exception:  # the activity log already has it; the task log is a courtesy
+        log.warning("could not log the notification failure on task %s", task_id)
+
+
+def deliveries_of_task(svc: Services, task_id: UUID) -> list[dict[str, Any]]:
+    """The API view of a task's deliveries (no secrets: rule name and channel only)."""
+    with svc.db.transaction() as conn:
+        rows = conn.execute(
+            "SELECT d.*, r.name AS rule_name FROM notification_deliveries d"
+            " JOIN notification_rules r ON r.id = d.rule_id WHERE d.task_id = %s"
+            " ORDER BY d.created_at, r.name", (task_id,)).fetchall()
+    return [{"id": str(r["id"]), "eventId": r["event_id"], "event": r["event"],
+             "ruleId": str(r["rule_id"]), "rule": r["rule_name"], "channel": r["channel"],
+             "status": r["status"], "attempts": r["attempts"], "lastError": r["last_error"],
+             "createdAt": r["created_at"].isoformat(),
+             "deliveredAt": r["delivered_at"].isoformat() if r["delivered_at"] else None}
+            for r in rows]

@@ -1,0 +1,151 @@
+"""Notification rules in Postgres: which events, which environments, which channel.
+
+Secrets (the Teams webhook URL) go in and never come back out: the API shows a masked
+form (scheme and host only), enough to tell rules apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from psycopg import Connection
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.db._database import register_constraint_fields
+from shared.errors import NotFound
+from shared.notify.events import EVENTS
+from shared.store import activity
+
+register_constraint_fields({"notification_rules_project_name_key": "name"})
+_EMAIL = r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$"
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: UUID
+    project_id: UUID
+    name: str
+    events: list[str]
+    environment_ids: list[UUID]
+    channel: str
+    webhook_url: str | None
+    recipients: list[str]
+    enabled: bool
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Rule:
+        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+
+    def matches(self, names: tuple[str, ...], environment_id: UUID | None) -> bool:
+        if not self.enabled or not set(names) & set(self.events):
+            return False
+        return not self.environment_ids or environment_id in self.environment_ids
+
+
+class RuleInput(BaseModel):
+    """The API body of a rule; environments are slugs or ids of the project."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    name: str = Field(min_length=1, max_length=100)
+    events: list[Literal[EVENTS]] = Field(min_length=1)  # type: ignore[valid-type]
+    environments: list[str] = Field(default_factory=list, max_length=100)
+    channel: Literal["teams", "email"]
+    webhook_url: str | None = Field(default=None, alias="webhookUrl", max_length=2000)
+    recipients: list[str] = Field(default_factory=list, max_length=50)
+    enabled: bool = True
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _https_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("recipients")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        import re
+
+        for address in value:
+            if not re.fullmatch(_EMAIL, address) or len(address) > 254:
+                raise ValueError(f"{address[:80]!r} is not an e-mail address")
+        return value
+
+    @model_validator(mode="after")
+    def _channel_shape(self) -> RuleInput:
+        if self.channel == "teams" and not self.webhook_url:
+            raise ValueError("a teams rule needs webhookUrl")
+        if self.channel == "email" and not self.recipients:
+            raise ValueError("an email rule needs recipients")
+        return self
+
+
+def mask_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}/…"
+
+
+def rule_json(rule: Rule, environments: dict[UUID, str]) -> dict[str, Any]:
+    """The API view: the webhook URL masked, environments as slugs."""
+    return {"id": str(rule.id), "projectId": str(rule.project_id), "name": rule.name,
+            "events": rule.events,
+            "environments": [environments.get(e, str(e)) for e in rule.environment_ids],
+            "channel": rule.channel, "webhookUrl": mask_url(rule.webhook_url),
+            "hasWebhookUrl": rule.webhook_url is not None, "recipients": rule.recipients,
+            "enabled": rule.enabled, "createdBy": rule.created_by,
+            "createdAt": rule.created_at.isoformat(), "updatedAt": rule.updated_at.isoformat()}
+
+
+def create_rule(conn: Connection[Any], *, project_id: UUID, body: RuleInput,
+                environment_ids: list[UUID], actor: str) -> Rule:
+    row = conn.execute(
+        "INSERT INTO notification_rules (project_id, name, events, environment_ids, channel,"
+        " webhook_url, recipients, enabled, created_by) VALUES"
+        " (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
+        (project_id, body.name, list(body.events), environment_ids, body.channel,
+         body.webhook_url if body.channel == "teams" else None,
+         body.recipients if body.channel == "email" else [], body.enabled, actor)).fetchone()
+    assert row is not None
+    rule = Rule.from_row(row)
+    activity.record(conn, actor=actor, action="notification_rule.created",
+                    project_id=project_id, details={"rule": str(rule.id), "name": rule.name,
+                                                    "channel": rule.channel,
+                                                    "events": rule.events})
+    return rule
+
+
+def list_rules(conn: Connection[Any], project_id: UUID) -> list[Rule]:
+    rows = conn.execute("SELECT * FROM notification_rules WHERE project_id = %s"
+                        " ORDER BY name", (project_id,)).fetchall()
+    return [Rule.from_row(r) for r in rows]
+
+
+def get_rule(conn: Connection[Any], project_id: UUID, rule_id: str) -> Rule:
+    try:
+        key = UUID(rule_id)
+    except ValueError:
+        raise NotFound(f"notification rule {rule_id} not found", field="rule") from None
+    row = conn.execute("SELECT * FROM notification_rules WHERE project_id = %s AND id = %s",
+                       (project_id, key)).fetchone()
+    if row is None:
+        raise NotFound(f"notification rule {rule_id} not found", field="rule")
+    return Rule.from_row(row)
+
+
+def delete_rule(conn: Connection[Any], rule: Rule, *, actor: str) -> None:
+    conn.execute("DELETE FROM notification_rules WHERE id = %s", (rule.id,))
+    activity.record(conn, actor=actor, action="notification_rule.deleted",
+                    project_id=rule.project_id, details={"rule": str(rule.id),
+                                                         "name": rule.name})

@@ -1,0 +1,1 @@
+"""Timer-driven work: backup schedules (cron due slots), retention, sandbox lifetime."""
