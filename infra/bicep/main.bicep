@@ -86,10 +86,6 @@ param dbPoolMax int = 4
 param agentKeySecret string
 
 @secure()
-@description('Teams incoming-webhook URL for notifications (optional; stored in Key Vault)')
-param teamsWebhookUrl string = ''
-
-@secure()
 @description('SMTP password for e-mail notifications (optional; stored in Key Vault)')
 param smtpPassword string = ''
 
@@ -208,7 +204,6 @@ module keyVault 'modules/keyvault.bicep' = {
     deployerPrincipalId: principalId
     deployerPrincipalType: principalType
     agentKeySecret: agentKeySecret
-    teamsWebhookUrl: teamsWebhookUrl
     smtpPassword: smtpPassword
   }
 }
@@ -239,6 +234,7 @@ module functionApp 'modules/functionapp.bicep' = {
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     agentKeySecretUri: keyVault.outputs.agentKeySecretUri
     pipelineKeysSecretUri: keyVault.outputs.pipelineKeysSecretUri
+    smtpPasswordSecretUri: keyVault.outputs.smtpPasswordSecretUri
     publicUrl: 'https://${staticWebApp.outputs.defaultHostname}'
     maximumInstanceCount: maximumInstanceCount
     dbPoolMax: dbPoolMax

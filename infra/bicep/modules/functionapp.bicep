@@ -70,6 +70,9 @@ param agentKeySecretUri string
 @description('Key Vault secret URI of the pipeline keys')
 param pipelineKeysSecretUri string
 
+@description('Key Vault secret URI of the SMTP password (a blank secret means no SMTP AUTH)')
+param smtpPasswordSecretUri string
+
 @description('Public URL of the web app (links in notifications)')
 param publicUrl string
 
@@ -121,6 +124,7 @@ var appSettings = {
   CLOUDOPS_ARTIFACT_CONTAINER: artifactContainerName
   CLOUDOPS_AGENT_KEY_SECRET: '@Microsoft.KeyVault(SecretUri=${agentKeySecretUri})'
   CLOUDOPS_PIPELINE_KEYS: '@Microsoft.KeyVault(SecretUri=${pipelineKeysSecretUri})'
+  CLOUDOPS_SMTP_PASSWORD: '@Microsoft.KeyVault(SecretUri=${smtpPasswordSecretUri})'
   CLOUDOPS_PUBLIC_URL: publicUrl
   CLOUDOPS_LOG_LEVEL: 'INFO'
   CLOUDOPS_DB_POOL_MAX: string(dbPoolMax)

@@ -1,6 +1,7 @@
 // Key Vault (RBAC mode) for the few secrets left once everything else uses the managed
-// identity: the agent-key HMAC secret, pipeline keys, Teams webhook URL, SMTP password.
-// The app reads them as Key Vault references in its app settings.
+// identity: the agent-key HMAC secret, pipeline keys, SMTP password. (Teams webhook URLs
+// belong to notification rules and live with them in Postgres.) The app reads these as
+// Key Vault references in its app settings.
 
 @description('Vault name (3-24 characters)')
 @minLength(3)
@@ -30,10 +31,6 @@ param deployerPrincipalType string
 @secure()
 @description('HMAC secret for agent API keys')
 param agentKeySecret string
-
-@secure()
-@description('Teams incoming-webhook URL (optional)')
-param teamsWebhookUrl string
 
 @secure()
 @description('SMTP password (optional)')
@@ -76,14 +73,6 @@ resource pipelineKeys 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
-resource teamsWebhook 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: vault
-  name: 'teams-webhook-url'
-  properties: {
-    value: empty(teamsWebhookUrl) ? ' ' : teamsWebhookUrl
-  }
-}
-
 resource smtp 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
   name: 'smtp-password'
@@ -115,5 +104,4 @@ resource deployerManagesSecrets 'Microsoft.Authorization/roleAssignments@2022-04
 output name string = vault.name
 output agentKeySecretUri string = agentKey.properties.secretUri
 output pipelineKeysSecretUri string = pipelineKeys.properties.secretUri
-output teamsWebhookSecretUri string = teamsWebhook.properties.secretUri
 output smtpPasswordSecretUri string = smtp.properties.secretUri
