@@ -38,10 +38,10 @@ def list_projects(req: func.HttpRequest) -> func.HttpResponse:
 @api
 def create_project(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
-    body = json_body(req, ProjectCreate)
     with services().db.transaction() as conn:
         access = access_of(conn, principal)
         require(access, None, "operator", "creating a project")
+        body = json_body(req, ProjectCreate)
         project = store.create_project(conn, slug=body.slug, name=body.name,
                                        description=body.description, actor=principal.actor)
         # The creator administers what they created.
