@@ -69,7 +69,13 @@ class Live {
     });
     await connection.start();
     this.connection = connection;
-    await this.joinAll();
+    try {
+      await this.joinAll();
+    } catch (err) {
+      this.connection = null; // so its onclose does not report a second time
+      await connection.stop();
+      throw err;
+    }
   }
 
   async joinAll() {
