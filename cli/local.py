@@ -60,6 +60,9 @@ def prepare_our_app() -> Path:
     os.environ.setdefault("CLOUDOPS_MODE", "local")
     # Orchestrations live in Postgres beside the models: a restart resumes them.
     os.environ.setdefault("CLOUDOPS_DURABLE_STORE", "postgres")
+    # Our sync functions mostly wait on Postgres and loopback HTTP: more threads than
+    # cores (the Bicep sets the same for Azure).
+    os.environ.setdefault("PYTHON_THREADPOOL_THREAD_COUNT", "32")
     # Binding expressions such as %CLOUDOPS_TASK_QUEUE% resolve from the environment, as
     # app settings do in Azure: give every setting with a default its value.
     for name, value in Settings().env_defaults().items():

@@ -31,7 +31,7 @@ FUNCTION_APP = BICEP / "modules" / "functionapp.bicep"
 CODE_DIRS = ("shared", "functions")
 
 # Settings the Functions host / platform reads rather than our code.
-HOST_SETTINGS = {"APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
+HOST_SETTINGS = {"APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "PYTHON_THREADPOOL_THREAD_COUNT"}
 # What the Functions host itself needs for our bindings, and what adapters owned by other
 # parts need (until their modules declare AZURE_ROLES, they are listed here).
 PLATFORM_ROLES = (

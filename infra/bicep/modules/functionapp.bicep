@@ -114,6 +114,8 @@ var appSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   AZURE_CLIENT_ID: identityClientId
   CLOUDOPS_MODE: 'azure'
+  // Most functions are sync and wait on Postgres/HTTP: more worker threads than cores
+  PYTHON_THREADPOOL_THREAD_COUNT: '32'
   DATABASE_URL: databaseUrl
   CLOUDOPS_DATABASE_ENTRA_USER: identityName
   CLOUDOPS_TASK_QUEUE: taskQueueName
