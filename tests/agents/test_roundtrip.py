@@ -20,9 +20,30 @@ from tests.agents.conftest import ControlPlane, start_agent, stop_agent, url_for
 from tests.conftest import drop_database, server_url, with_database
 
 
+def _client_tools_fit(admin: str) -> str | None:
+    """Why pg_dump cannot serve this server, or None (pg_dump refuses newer servers)."""
+    import re
+    import shutil
+    import subprocess
+
+    if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
+        return "pg_dump/pg_restore are not installed"
+    out = subprocess.run(["pg_dump", "--version"], capture_output=True, text=True,
+                         check=False).stdout
+    match = re.search(r"(\d+)\.", out)
+    with psycopg.connect(admin) as conn:
+        server = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
+    if match is None or int(match.group(1)) < server:
+        return f"pg_dump ({out.strip()}) is older than the server (major {server})"
+    return None
+
+
 @pytest.fixture
 def source_db() -> Iterator[str]:
     admin = server_url()
+    reason = _client_tools_fit(admin)
+    if reason is not None:
+        pytest.skip(reason)
     name = f"agent_rt_{secrets.token_hex(4)}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
