@@ -24,6 +24,7 @@ _DAYS = {n: i for i, n in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "
 _BOUNDS = [(0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]
 _NAMES = ["second", "minute", "hour", "day", "month", "weekday"]
 _SEARCH_LIMIT = 200_000  # steps; every step moves at least one field unit
+_SEARCH_YEARS = 5  # an expression with no slot within this many years never fires
 
 
 class CronError(ValueError):
@@ -98,7 +99,10 @@ class Cron:
     def next_after(self, t: datetime) -> datetime | None:
         """The first matching wall-clock time strictly after naive ``t``."""
         t = t.replace(microsecond=0) + timedelta(seconds=1)
+        last_year = t.year + _SEARCH_YEARS
         for _ in range(_SEARCH_LIMIT):
+            if t.year > last_year:
+                return None
             if t.month not in self.months:
                 t = (t.replace(day=1, hour=0, minute=0, second=0) + timedelta(days=32)
                      ).replace(day=1)
@@ -117,7 +121,10 @@ class Cron:
     def at_or_before(self, t: datetime) -> datetime | None:
         """The last matching wall-clock time at or before naive ``t``."""
         t = t.replace(microsecond=0)
+        first_year = t.year - _SEARCH_YEARS
         for _ in range(_SEARCH_LIMIT):
+            if t.year < first_year:
+                return None
             if t.month not in self.months:
                 t = t.replace(day=1, hour=0, minute=0, second=0) - timedelta(seconds=1)
             elif not self._day_ok(t):
