@@ -114,3 +114,24 @@ def test_activity_log_filters_by_actor(pages: Pages, world: World,
     page.fill("#filter-actor", "nobody@example.com")
     page.click("#activity-filters button[type=submit]")
     expect(page.locator("#activity-empty")).to_be_visible()
+
+
+def test_operations_work_from_the_keyboard(pages: Pages, world: World) -> None:
+    page = pages.open(OPERATOR, "/environment/?p=webshop&e=dev")
+    expect(page.locator("#deploy-form")).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.locator(".skip-link")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.locator("#deploy-form input[name=version]").focus()
+    page.keyboard.type("4.0.0")
+    page.keyboard.press("Enter")  # submits the form: the confirm step opens, focus inside
+    expect(page.locator("#confirm-dialog")).to_be_visible()
+    expect(page.locator("#confirm-ok")).to_be_focused()
+    page.keyboard.press("Escape")  # nothing runs
+    expect(page.locator("#confirm-dialog")).to_be_hidden()
+    page.keyboard.press("Enter")
+    expect(page.locator("#confirm-ok")).to_be_focused()
+    page.keyboard.press("Enter")
+    row = page.locator("#env-tasks tbody tr", has_text="Deploy 4.0.0")
+    expect(row).to_have_count(1)
+    expect(row).to_have_attribute("data-status", "succeeded")
