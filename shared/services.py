@@ -41,7 +41,10 @@ class Services:
         from shared.bus import make_bus
         from shared.logs import make_log_store
         from shared.realtime import make_realtime
+        from shared.tasks.publisher import QueuedRealtime
+        from shared.telemetry import configure_telemetry
 
+        configure_telemetry(settings)
         url = resolve_database_url(settings)
         db, migrate_url = _database(settings, url)
         if migrate:
@@ -50,15 +53,13 @@ class Services:
                 log.info("applied migrations %s", applied)
         db.open(wait=False)
         clock = clock or SystemClock()
-        from shared.tasks.publisher import QueuedRealtime
-
         return cls(settings=settings, db=db, clock=clock, bus=make_bus(settings),
                    logs=make_log_store(settings, db, clock),
                    realtime=QueuedRealtime(make_realtime(settings)),
                    artifacts=make_artifact_store(settings, clock))
 
     def close(self) -> None:
-        for closeable in (self.bus, self.realtime):
+        for closeable in (self.bus, self.realtime, self.logs, self.artifacts):
             close = getattr(closeable, "close", None)
             if close is not None:
                 close()
