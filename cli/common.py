@@ -151,6 +151,10 @@ def finish(args: argparse.Namespace, client: ApiClient, task: dict[str, Any],
            wait: bool, *, after: int = 0) -> int:
     """Print the submitted or followed task and return the command's exit code."""
     if wait:
+        # Name the task first: whoever watches can `cloudops task wait` it elsewhere.
+        operation = f" ({task['operation']})" if task.get("operation") else ""
+        print(f"following task {task['id']}{operation}",
+              file=sys.stdout if args.output == "text" else sys.stderr, flush=True)
         task = follow(client, str(task["id"]), printer_for(args), after=after,
                       poll=getattr(args, "poll", 0.5))
     if args.output == "json":

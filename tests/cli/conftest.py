@@ -38,8 +38,8 @@ class Cli:
     host: RunningHost
 
     def env(self, **extra: str) -> dict[str, str]:
-        return clean_env(CLOUDOPS_URL=self.host.base_url, CLOUDOPS_KEY=self.host.function_key,
-                         CI="true", **extra)
+        return clean_env(**{"CLOUDOPS_URL": self.host.base_url,
+                            "CLOUDOPS_KEY": self.host.function_key, "CI": "true", **extra})
 
     def run(self, *args: str, env: dict[str, str] | None = None,
             timeout: float = 45) -> subprocess.CompletedProcess[str]:
