@@ -114,13 +114,16 @@ class ApiClient:
         return self.request("GET", path, params=params)[0]
 
     def post(self, path: str, body: dict[str, Any] | None = None,
-             headers: dict[str, str] | None = None) -> tuple[Any, dict[str, str]]:
+             headers: dict[str, str] | None = None, *,
+             idempotent: bool = True) -> tuple[Any, dict[str, str]]:
         return self.request("POST", path, body=body if body is not None else {},
-                            headers=headers)
+                            headers=headers, idempotent=idempotent)
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                 body: Any = None, headers: dict[str, str] | None = None,
-                ) -> tuple[Any, dict[str, str]]:
+                idempotent: bool = True) -> tuple[Any, dict[str, str]]:
+        """Send, retrying what is safe: anything never sent or answered 503; and, when
+        ``idempotent``, also a connection lost mid-request and a gateway's 502/504."""
         if self._auth_headers is None:
             self._auth_headers = self.auth.headers()
         deadline = time.monotonic() + self.retry_budget
@@ -134,8 +137,12 @@ class ApiClient:
                     headers={**self._auth_headers, **(headers or {})})
             except requests.RequestException as exc:
                 problem = _describe(exc)
+                if not idempotent and not _never_sent(exc):
+                    raise Unreachable(f"lost the connection to {self.base_url} ({problem}); "
+                                      "the request may or may not have been applied") from None
             else:
-                if response.status_code not in RETRY_STATUSES:
+                retryable = RETRY_STATUSES if idempotent else {503}
+                if response.status_code not in retryable:
                     return _parse(response)
                 problem = f"HTTP {response.status_code}"
                 if time.monotonic() >= deadline:
@@ -167,6 +174,14 @@ def _retry_after(response: requests.Response | None) -> float | None:
         return None
     raw = response.headers.get("Retry-After", "")
     return min(float(raw), 30.0) if raw.isdigit() else None
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """Refused or timed out while connecting: the server never saw the request."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    return "NewConnectionError" in repr(reason) or "Connection refused" in str(exc)
 
 
 def _describe(exc: requests.RequestException) -> str:

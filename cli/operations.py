@@ -15,9 +15,17 @@ from urllib.parse import quote
 
 from cli import ci
 from cli.client import ApiClient, ApiError, CliError
-from cli.common import add_command, client_for, finish, not_supported, wait_options
+from cli.common import (
+    add_command,
+    client_for,
+    emit_json,
+    finish,
+    not_supported,
+    wait_options,
+)
 
-# Sandbox lifetime routes (issue 10 adds them; an older server answers 404).
+# Sandbox lifetime routes. Extend answers the environment; delete (tear down now) has no
+# route yet — expiry tears sandboxes down by timer — so a server without it answers 404.
 SANDBOX_EXTEND = "/api/projects/{project}/environments/{sandbox}/extend"
 SANDBOX_DELETE = "/api/projects/{project}/environments/{sandbox}/teardown"
 
@@ -105,20 +113,21 @@ def _sandbox_call(args: argparse.Namespace, route: str, body: dict[str, Any] | N
     client = client_for(args)
     path = route.format(project=quote(args.project, safe=""),
                         sandbox=quote(args.sandbox, safe=""))
+    key = args.idempotency_key or ci.default_idempotency_key(os.environ, what, path, body)[0]
     try:
-        result, _ = client.post(path, body or {}, {"Idempotency-Key": args.idempotency_key
-                                                   or ci.default_idempotency_key(
-                                                       os.environ, what, path, body)[0]})
+        # Extending twice is not the same as once: never resend after a lost connection.
+        result, _ = client.post(path, body or {}, {"Idempotency-Key": key},
+                                idempotent=what != "extend")
     except ApiError as exc:
         raise not_supported(exc, f"sandbox {what}") from None
     if isinstance(result, dict) and "status" in result and "operation" in result:
         return finish(args, client, result, args.wait)  # the server queued a task
-    from cli.common import emit_json
     if args.output == "json":
         emit_json(result)
+    elif isinstance(result, dict) and result.get("expiresAt"):
+        print(f"sandbox {args.sandbox} now expires at {result['expiresAt']}")
     else:
-        expires = result.get("expiresAt") if isinstance(result, dict) else None
-        print(f"sandbox {args.sandbox} {what}" + (f": expires {expires}" if expires else ""))
+        print(f"sandbox {args.sandbox}: {what} done")
     return 0
 
 

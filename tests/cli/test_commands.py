@@ -105,7 +105,13 @@ def test_sandbox_create_and_lifetime_commands(cli: Cli, noop_project: str) -> No
     envs = json.loads(cli.run("environments", noop_project, "-o", "json").stdout)
     sandbox = next(e for e in envs if e["slug"] == "pr-42")
     assert sandbox["kind"] == "sandbox" and sandbox["expiresAt"]
-    for action in (["extend", noop_project, "pr-42", "--hours", "2"],
-                   ["delete", noop_project, "pr-42"]):
-        result = cli.run("sandbox", *action)
-        assert_clean_failure(result, 3, "is not supported by this server (HTTP 404)")
+    extended = cli.run("sandbox", "extend", noop_project, "pr-42", "--hours", "2", "-o", "json")
+    assert extended.returncode == 0, extended.stderr
+    assert json.loads(extended.stdout)["expiresAt"] > sandbox["expiresAt"]
+    assert "now expires at" in cli.run("sandbox", "extend", noop_project, "pr-42",
+                                       "--hours", "1").stdout
+    not_a_sandbox = cli.run("sandbox", "extend", noop_project, "staging", "--hours", "2")
+    assert_clean_failure(not_a_sandbox, 3, "HTTP 4")
+    # Tearing down now has no route on this server (expiry does it by timer).
+    deleted = cli.run("sandbox", "delete", noop_project, "pr-42")
+    assert_clean_failure(deleted, 3, "sandbox delete is not supported by this server (HTTP 404)")
