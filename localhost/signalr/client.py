@@ -116,7 +116,8 @@ class ClientEndpoint:
         if not await self._handshake(ws):
             await ws.close()
             return ws
-        conn = Connection(pending.connection_id, pending.hub, pending.user_id, ws)
+        conn = Connection(pending.connection_id, pending.hub, pending.user_id, ws,
+                          request.transport)  # type: ignore[arg-type]
         conn.start()
         self.service.attach(conn)
         try:

@@ -1,10 +1,12 @@
 """The service core: live connections, groups, user memberships, and fan-out.
 
-Each connection has its own small outbound buffer and writer task, so a publish only
-appends a pre-encoded frame per recipient and returns: one slow or dead client never
-delays the others. Frames queued together leave as one WebSocket frame (the JSON hub
-protocol allows several records per frame). A client that lets its buffer grow past the
-limit is closed, as the real service drops clients that cannot keep up.
+A publish encodes its WebSocket frame once and writes those bytes straight into each
+recipient's socket buffer (no await, no task switch per recipient), so one slow or dead
+client never delays the others. Only when a connection already has output waiting does a
+frame go to its queue, drained by its own writer task; frames queued together leave as one
+WebSocket frame (the JSON hub protocol allows several records per frame). A client whose
+backlog grows past the limit is closed, as the real service drops clients that cannot
+keep up.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import struct
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,12 +28,43 @@ log = logging.getLogger("localhost.signalr")
 MAX_PENDING_BYTES = 4 * 1024 * 1024
 
 
+_HEADER1, _HEADER2, _HEADER3 = struct.Struct("!BB"), struct.Struct("!BBH"), struct.Struct("!BBQ")
+
+
+class Frame:
+    """One outgoing text message, encoded as a WebSocket frame at most once however many
+    connections it goes to (server frames are unmasked, so the bytes are shared)."""
+
+    __slots__ = ("_wire", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._wire: bytes | None = None
+
+    @property
+    def wire(self) -> bytes:
+        if self._wire is None:
+            payload = self.text.encode()
+            n = len(payload)
+            if n < 126:
+                header = _HEADER1.pack(0x81, n)
+            elif n < 65536:
+                header = _HEADER2.pack(0x81, 126, n)
+            else:
+                header = _HEADER3.pack(0x81, 127, n)
+            self._wire = header + payload
+        return self._wire
+
+
 class Connection:
     """One WebSocket client after a successful handshake."""
 
     def __init__(self, connection_id: str, hub: str, user_id: str | None,
-                 ws: web.WebSocketResponse) -> None:
+                 ws: web.WebSocketResponse, transport: asyncio.Transport | None = None
+                 ) -> None:
         self.id = connection_id
+        self.transport = transport
+        self._writing = False
         self.hub = hub
         self.user_id = user_id
         self.ws = ws
@@ -46,13 +80,27 @@ class Connection:
     def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
 
-    def push(self, frame: str) -> bool:
-        """Queue a frame; False when the connection is gone or was dropped for lagging."""
+    def push(self, frame: str | Frame) -> bool:
+        """Send or queue a frame; False when the connection is gone or was dropped."""
         if self.closed:
             return False
-        self._pending.append(frame)
-        self._pending_bytes += len(frame)
-        if self._pending_bytes > MAX_PENDING_BYTES:
+        transport = self.transport
+        if not self._pending and not self._writing and transport is not None:
+            # Fast path, the common case: nothing queued, so write the shared frame bytes
+            # straight to the socket buffer, with no task switch per recipient.
+            if transport.is_closing():
+                return False
+            if transport.get_write_buffer_size() <= MAX_PENDING_BYTES:
+                transport.write(frame.wire if isinstance(frame, Frame) else
+                                Frame(frame).wire)
+                self.last_sent = time.monotonic()
+                return True
+        text = frame.text if isinstance(frame, Frame) else frame
+        self._pending.append(text)
+        self._pending_bytes += len(text)
+        if self._pending_bytes > MAX_PENDING_BYTES or (
+                transport is not None and
+                transport.get_write_buffer_size() > MAX_PENDING_BYTES):
             log.warning("signalr: closing connection %s: send buffer overflow", self.id)
             self._pending.clear()
             self._pending_bytes = 0
@@ -80,7 +128,11 @@ class Connection:
                     batch = "".join(self._pending)
                     self._pending.clear()
                     self._pending_bytes = 0
-                    await self.ws.send_str(batch)
+                    self._writing = True  # until sent, later frames queue behind this one
+                    try:
+                        await self.ws.send_str(batch)
+                    finally:
+                        self._writing = False
                     self.last_sent = time.monotonic()
                 if self.closed:
                     break
@@ -224,7 +276,8 @@ class SignalRService:
             state.user_groups.pop(user_id, None)
 
     # sending
-    def _deliver(self, conns: Iterable[Connection], frame: str) -> int:
+    def _deliver(self, conns: Iterable[Connection], text: str) -> int:
+        frame = Frame(text)
         return sum(1 for conn in conns if conn.push(frame))
 
     def send_all(self, hub: str, frame: str, excluded: set[str]) -> int:
