@@ -14,6 +14,7 @@ import azure.functions as func
 from shared.agents import reaper
 from shared.agents.effects import Effects, apply_effects, deliver_job_events
 from shared.agents.policy import agent_policy
+from shared.notify import notify_agents_offline
 from shared.services import services
 
 bp = df.Blueprint()
@@ -55,3 +56,5 @@ async def agent_offline_detector(timer: func.TimerRequest) -> None:
 
     effects = await asyncio.to_thread(detect)
     await apply_effects(svc, effects, now=now)
+    # agent.offline notifications for the projects that run on the pool (shared/notify)
+    await asyncio.to_thread(notify_agents_offline, svc, effects.agents)

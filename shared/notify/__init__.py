@@ -6,6 +6,7 @@ The public surface other parts call:
   pass ``max_attempts`` > 1 and call again to retry). Build events with
   ``event_for_task`` (terminal task events), ``approval_requested_event``,
   ``agent_offline_event`` or ``sandbox_expiring_event``.
+- ``notify_agents_offline(svc, [(agent, pool_name), ...])`` from the offline detector.
 - Orchestrations deliver terminal task events through the ``notify_task_event`` activity
   (``functions/activities/notify.py``), retried with backoff by ``run_task``.
 """
@@ -13,9 +14,9 @@ The public surface other parts call:
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import UUID
 
 from shared.domain.models import Environment, Project, Task
+from shared.notify.agents import agent_offline_event, notify_agents_offline
 from shared.notify.delivery import DeliveryReport, deliver, deliveries_of_task
 from shared.notify.events import EVENTS, Event, event_for_task, task_link
 from shared.services import Services
@@ -29,6 +30,7 @@ __all__ = [
     "deliver",
     "deliveries_of_task",
     "event_for_task",
+    "notify_agents_offline",
     "notify_event",
     "sandbox_expiring_event",
 ]
@@ -49,16 +51,6 @@ def approval_requested_event(task: Task, project: Project, environment: Environm
                  title=f"{task.operation.replace('_', ' ')} on {project.name} / "
                        f"{environment.slug} awaits approval",
                  facts=facts, link=task_link(public_url, task.id))
-
-
-def agent_offline_event(project: Project, agent_id: UUID, agent_name: str, pool: str,
-                        since: datetime) -> Event:
-    """An agent stopped heartbeating; one event per (agent, offline-since) and project."""
-    return Event(event="agent.offline", event_id=f"agent:{agent_id}:offline:{since.isoformat()}",
-                 project_id=project.id, project=project.name, outcome="offline",
-                 title=f"agent {agent_name} in pool {pool} is offline",
-                 facts={"Agent": agent_name, "Pool": pool,
-                        "Last heartbeat": since.isoformat()})
 
 
 def sandbox_expiring_event(project: Project, sandbox: Environment, now: datetime,

@@ -1,0 +1,55 @@
+"""``agent.offline`` for every project whose environments run on the agent's pool.
+
+Called by the offline detector once per online → offline transition; the event id
+(agent + last heartbeat) keeps a repeated call from notifying twice. There is no
+orchestration to retry for us here, so a few attempts back off inline.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from shared.domain.models import Project
+from shared.notify.delivery import deliver
+from shared.notify.events import Event
+from shared.services import Services
+
+log = logging.getLogger("cloudops.notify")
+ATTEMPTS = 3
+FIRST_BACKOFF_SECONDS = 0.5
+
+
+def agent_offline_event(project: Project, agent_id: Any, agent_name: str, pool: str,
+                        since: datetime | None) -> Event:
+    seen = since.isoformat() if since else "never"
+    return Event(event="agent.offline", event_id=f"agent:{agent_id}:offline:{seen}",
+                 project_id=project.id, project=project.name, outcome="offline",
+                 title=f"agent {agent_name} in pool {pool} is offline",
+                 facts={"Agent": agent_name, "Pool": pool, "Last heartbeat": seen})
+
+
+def notify_agents_offline(svc: Services, agents: Sequence[tuple[Any, str]]) -> int:
+    """Deliver ``agent.offline`` for each (agent, pool name); returns deliveries made."""
+    if not agents:
+        return 0
+    events: list[Event] = []
+    with svc.db.transaction() as conn:
+        for agent, pool in agents:
+            rows = conn.execute(
+                "SELECT DISTINCT p.* FROM projects p JOIN environments e ON e.project_id = p.id"
+                " WHERE e.target->>'pool' = %s", (pool,)).fetchall()
+            events += [agent_offline_event(Project.from_row(r), agent.id, agent.name, pool,
+                                           agent.last_heartbeat_at) for r in rows]
+    delivered = 0
+    for event in events:
+        for attempt in range(1, ATTEMPTS + 1):
+            report = deliver(svc, event, max_attempts=ATTEMPTS)
+            delivered += report.delivered
+            if not report.pending:
+                break
+            time.sleep(FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1))
+    return delivered
