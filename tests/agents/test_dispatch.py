@@ -174,3 +174,22 @@ def _now() -> Any:
     from datetime import UTC, datetime
 
     return datetime.now(UTC)
+
+
+def test_concurrent_agents_never_receive_the_same_job(control_plane: ControlPlane) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = control_plane.pool()
+    agents = [control_plane.register(pool, capacity=64) for _ in range(8)]
+    jobs = {str(control_plane.dispatch(control_plane.task(), pool=pool)) for _ in range(40)}
+
+    def drain(key: str) -> list[str]:
+        got = []
+        while (resp := _poll(control_plane, key)).status_code == 200:
+            got.append(resp.json()["id"])
+        return got
+
+    with ThreadPoolExecutor(len(agents)) as ex:
+        results = list(ex.map(drain, [a["key"] for a in agents]))
+    received = [job for got in results for job in got]
+    assert sorted(received) == sorted(jobs)  # every job once, none twice
