@@ -12,6 +12,7 @@ exponential backoff and jitter.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -82,12 +83,21 @@ def entra_token(scope: str) -> str:
         from azure.identity import DefaultAzureCredential
     except ImportError as exc:  # pragma: no cover - azure-identity is a dependency
         raise CliError(f"azure-identity is not installed: {exc}") from None
+    # azure-identity logs each failed credential as a warning; the reason below says it once.
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
     try:
         credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
         return str(credential.get_token(scope).token)
     except ClientAuthenticationError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CliError(f"could not get an Entra token for {scope}: {first}") from None
+        raise CliError(f"could not get an Entra token for {scope}: {_credential_reason(exc)}"
+                       ) from None
+
+
+def _credential_reason(exc: Exception) -> str:
+    """The per-credential lines of DefaultAzureCredential's message, on one line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    attempted = [line for line in lines if line.split(":", 1)[0].endswith("Credential")]
+    return "; ".join(attempted or lines[:1]) or type(exc).__name__
 
 
 class ApiClient:
