@@ -70,11 +70,12 @@ def notification_rule(req: func.HttpRequest) -> func.HttpResponse:
     with services().db.transaction() as conn:
         project = store.get_project(conn, req.route_params["project"])
         access = access_of(conn, principal)
-        require(access, project.id, "reader", "reading this project")
+        require(access, project.id, "reader" if req.method == "GET" else "admin",
+                "reading this project" if req.method == "GET"
+                else "changing notification rules")
         rule = rule_store.get_rule(conn, project.id, req.route_params["rule"])
         if req.method == "GET":
             return json_response(rule_store.rule_json(rule, _slugs(conn, project.id)))
-        require(access, project.id, "admin", "changing notification rules")
         rule_store.delete_rule(conn, rule, actor=principal.actor)
     return func.HttpResponse(status_code=204)
 
