@@ -101,11 +101,16 @@ class Connection:
         if self._pending_bytes > MAX_PENDING_BYTES or (
                 transport is not None and
                 transport.get_write_buffer_size() > MAX_PENDING_BYTES):
-            log.warning("signalr: closing connection %s: send buffer overflow", self.id)
+            log.warning("signalr: dropping connection %s: it is not reading (backlog over "
+                        "%d bytes)", self.id, MAX_PENDING_BYTES)
             self._pending.clear()
             self._pending_bytes = 0
-            self.close(protocol.close_frame("Send buffer overflow: client too slow",
-                                            allow_reconnect=True))
+            self.closed = True
+            self._wake.set()
+            # A close frame would sit behind the backlog it cannot drain: cut the socket;
+            # the read loop then ends and the connection leaves its hub and groups.
+            if transport is not None:
+                transport.abort()
             return False
         self._wake.set()
         return True

@@ -75,9 +75,17 @@ class RestApi:
     async def _frame(self, request: web.Request) -> str | web.Response:
         if (request.content_length or 0) > MAX_BODY_BYTES:
             return _error(413, f"Message larger than {MAX_BODY_BYTES} bytes.")
-        raw = await request.content.read(MAX_BODY_BYTES + 1)
-        if len(raw) > MAX_BODY_BYTES:
+        # read(n) returns what has arrived so far; gather chunks up to one past the limit.
+        chunks, size = [], 0
+        while size <= MAX_BODY_BYTES:
+            chunk = await request.content.read(MAX_BODY_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_BODY_BYTES:
             return _error(413, f"Message larger than {MAX_BODY_BYTES} bytes.")
+        raw = b"".join(chunks)
         try:
             body: Any = json.loads(raw)
         except (ValueError, UnicodeDecodeError):

@@ -235,3 +235,28 @@ def test_cors_refuses_origins_outside_a_configured_list(tmp_path: Any) -> None:
     with run_emulator(tmp_path, cors_origins=["http://ui.example"]) as emu:
         assert run(preflight(emu.endpoint, "http://ui.example")) == (204, "http://ui.example")
         assert run(preflight(emu.endpoint, "http://evil.example")) == (403, None)
+
+
+def test_a_client_that_stops_reading_is_dropped_and_others_keep_receiving(
+        rest: RestRealtime, emulator: Emulator) -> None:
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as session:
+            stalled = await connect(rest, session, "stalled")
+            reader = await connect(rest, session, "reader")
+            assert stalled._reader is not None and stalled.ws is not None
+            stalled._reader.cancel()  # keeps the socket open but never reads again
+            stalled.ws._response.connection.transport.pause_reading()  # type: ignore[union-attr]
+            blob = "x" * 800_000
+            for i in range(30):  # ~24 MB: past the kernel's buffers and the 4 MiB backlog
+                await asyncio.to_thread(rest.send_to_all, "bulk", [i, blob])
+            got = [(await reader.next())[1][0] for _ in range(30)]
+            assert got == list(range(30))
+            hub = emulator.extension.service.hub("cloudops")
+            for _ in range(250):
+                if stalled.connection_id not in hub.connections:
+                    break
+                await asyncio.sleep(0.02)
+            assert stalled.connection_id not in hub.connections
+            assert reader.connection_id in hub.connections
+            await reader.close()
+    run(scenario())
