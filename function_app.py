@@ -23,8 +23,15 @@ from functions.http.projects import bp as projects_bp
 from functions.http.realtime import bp as realtime_bp
 from functions.http.schedules import bp as schedules_bp
 from functions.http.tasks import bp as tasks_bp
-from functions.orchestrators import backup, deploy, restart, restore, sandbox, script_run
-from functions.orchestrators import sandbox_delete
+from functions.orchestrators import (
+    backup,
+    deploy,
+    restart,
+    restore,
+    sandbox,
+    sandbox_delete,
+    script_run,
+)
 from functions.task_queue import bp as task_queue_bp
 from functions.timers import bp as upkeep_timers_bp
 
