@@ -11,6 +11,7 @@ from functions.activities.maintenance import bp as maintenance_activities_bp
 from functions.activities.notify import bp as notify_activities_bp
 from functions.activities.tasks import bp as task_activities_bp
 from functions.agent_timers import bp as agent_timers_bp
+from functions.dead_letters import bp as dead_letters_bp
 from functions.http.access import bp as access_bp
 from functions.http.agent_pools import bp as agent_pools_bp
 from functions.http.agents import bp as agents_bp
@@ -48,6 +49,7 @@ for blueprint in (projects_bp, operations_bp, tasks_bp, openapi_bp, task_queue_b
                   appservice_activities_bp, access_bp, approval_activities_bp,
                   deploy.bp, backup.bp, restore.bp, restart.bp, sandbox.bp, script_run.bp):
     app.register_functions(blueprint)
+app.register_functions(dead_letters_bp)  # a dead-lettered task message fails its task
 # Notifications and timer-driven upkeep: schedules, retention, sandbox expiry.
 for blueprint in (notifications_bp, schedules_bp, notify_activities_bp,
                   maintenance_activities_bp, upkeep_timers_bp, sandbox_delete.bp):

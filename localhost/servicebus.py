@@ -26,6 +26,11 @@ session entity, ``401`` bad token, ``404`` unknown entity, ``413`` over 256 KB.
 **Admin** (master key): ``GET /admin/servicebus`` lists entities and counts,
 ``GET /admin/servicebus/{entity}/deadletters`` lists dead-lettered messages.
 
+**Dead-letter sub-queue.** A trigger on ``<queue>/$DeadLetterQueue`` (Azure's sub-queue
+path; no sessions, even when ``<queue>`` has them) receives each message dead-lettered from
+``<queue>`` after it started, with ``DeadLetterReason``/``DeadLetterErrorDescription`` and
+``DeadLetterSource`` set. Sending to a sub-queue is refused (400), as on Azure.
+
 **host.json** ``extensions.serviceBus``: ``maxConcurrentSessions`` (8),
 ``maxConcurrentCalls`` (16), ``sessionIdleTimeout`` (1 min). Entity properties
 (``max_delivery_count`` 10, ``duplicate_window`` 10 min, ``lock_duration`` 1 min) are
@@ -48,7 +53,12 @@ from aiohttp import web
 
 from localhost.functions import FunctionInfo, parse_timespan
 from localhost.problems import problem
-from localhost.servicebus_broker import BrokeredMessage, EntityError, QueueEntity
+from localhost.servicebus_broker import (
+    DEAD_LETTER_SUFFIX,
+    BrokeredMessage,
+    EntityError,
+    QueueEntity,
+)
 from localhost.servicebus_rest import (
     MAX_MESSAGE_BYTES,
     RestError,
@@ -135,8 +145,16 @@ class ServiceBusExtension:
         router.add_get("/admin/servicebus/{entity:.+}/deadletters", self._admin_dead_letters)
 
     def entity(self, name: str, *, requires_session: bool = False) -> QueueEntity:
-        """The entity called ``name`` (case-insensitive), created on first use."""
+        """The entity called ``name`` (case-insensitive), created on first use.
+
+        ``<entity>/$DeadLetterQueue`` names the dead-letter sub-queue of ``<entity>`` (as on
+        Azure): it is attached to its parent, and never needs sessions."""
         key = name.lower()
+        parent, _, sub = name.rpartition("/")
+        if parent and sub.lower() == DEAD_LETTER_SUFFIX.lower():
+            if key not in self.entities:
+                self.entities[key] = self.entity(parent).attach_dead_letter_queue()
+            return self.entities[key]
         if key not in self.entities:
             self.entities[key] = QueueEntity(name, requires_session=requires_session,
                                              **self.entity_options)  # type: ignore[arg-type]
@@ -186,6 +204,8 @@ class ServiceBusExtension:
             if len(body) > MAX_MESSAGE_BYTES:
                 raise RestError(413, f"message body exceeds {MAX_MESSAGE_BYTES} bytes")
             message = message_from_rest(request.headers, body)
+            if name.lower().endswith("/" + DEAD_LETTER_SUFFIX.lower()):
+                raise RestError(400, "a dead-letter sub-queue cannot be sent to")
             if self._stopping:
                 raise RestError(503, "the host is stopping")
             self.send(name, message)

@@ -9,6 +9,8 @@
 - Duplicate detection: a MessageId seen within ``duplicate_window`` seconds is accepted
   and dropped, as the real broker does.
 - Messages past their TimeToLive are discarded when they reach the head of the queue.
+- ``attach_dead_letter_queue`` gives the entity its ``$DeadLetterQueue`` sub-queue, which
+  receives every message dead-lettered from then on (for a trigger on the sub-queue).
 - Scheduled messages get their sequence number when scheduled and become visible at their
   ``ScheduledEnqueueTimeUtc`` (``activate_due``).
 
@@ -28,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 Clock = Callable[[], datetime]
+DEAD_LETTER_SUFFIX = "$DeadLetterQueue"
 
 
 def utcnow() -> datetime:
@@ -119,6 +122,9 @@ class QueueEntity:
         self.duplicate_window = timedelta(seconds=duplicate_window)
         self.clock = clock
         self.dead_letters: list[BrokeredMessage] = []
+        # The ``<name>/$DeadLetterQueue`` sub-queue, when something receives from it: each
+        # dead-lettered message is also delivered there (see ``attach_dead_letter_queue``).
+        self.dead_letter_queue: QueueEntity | None = None
         self._sequence = itertools.count(1)
         self._seen: OrderedDict[str, datetime] = OrderedDict()
         self._scheduled: list[tuple[datetime, int, BrokeredMessage]] = []
@@ -288,6 +294,24 @@ class QueueEntity:
         message.dead_letter_reason, message.dead_letter_description = dead_letter
         message.dead_letter_source = self.name
         self.dead_letters.append(message)
+        if self.dead_letter_queue is not None:
+            # The sub-queue's copy is a fresh delivery: its own lock and delivery count, no
+            # session (the real DLQ of a session entity is received without sessions).
+            copy = BrokeredMessage(**{**message.__dict__, "delivery_count": 0,
+                                      "application_properties":
+                                      dict(message.application_properties)})
+            self.dead_letter_queue.send(copy)
+
+    def attach_dead_letter_queue(self) -> QueueEntity:
+        """The ``<name>/$DeadLetterQueue`` sub-queue (created on first use): sessionless, no
+        duplicate detection (a message id may be dead-lettered more than once) and nothing
+        dead-letters further from it."""
+        if self.dead_letter_queue is None:
+            self.dead_letter_queue = QueueEntity(
+                f"{self.name}/{DEAD_LETTER_SUFFIX}", requires_session=False,
+                max_delivery_count=self.max_delivery_count, lock_duration=self.lock_duration,
+                duplicate_window=0.0, clock=self.clock)
+        return self.dead_letter_queue
 
     def _abandon(self, message: BrokeredMessage, sid: str | None) -> None:
         exceeded = message.delivery_count >= self.max_delivery_count

@@ -1,6 +1,6 @@
 """The function app indexes cleanly and exposes exactly the expected functions."""
 
-from function_app import app
+from tests.function_index import app_functions
 
 EXPECTED = {
     "health": ("httpTrigger", "health"),
@@ -46,6 +46,7 @@ EXPECTED = {
     "openapi_document": ("httpTrigger", "openapi.json"),
     "api_docs": ("httpTrigger", "docs/{*asset}"),
     "start_task_orchestration": ("serviceBusTrigger", None),
+    "fail_dead_lettered_task": ("serviceBusTrigger", None),
     "sweep_tasks": ("timerTrigger", None),
     "acquire_environment": ("activityTrigger", None),
     "start_step": ("activityTrigger", None),
@@ -64,7 +65,7 @@ EXPECTED = {
     "protection": ("httpTrigger", "projects/{project}/environments/{env}/protection"),
     "decide_approval": ("httpTrigger", "tasks/{id}/approvals"),
     "pending_approvals": ("httpTrigger", "approvals"),
-    "approval_gate": ("activityTrigger", None),
+    "notification_policy": ("activityTrigger", None),
     "approval_outcome": ("activityTrigger", None),
     "appservice_restart_slot": ("activityTrigger", None),
     "appservice_health_check": ("activityTrigger", None),
@@ -96,7 +97,7 @@ EXPECTED = {
 
 def test_function_app_lists_expected_functions_with_bindings() -> None:
     found = {}
-    for fn in app.get_functions():
+    for fn in app_functions():
         trigger = fn.get_trigger()
         found[fn.get_function_name()] = (trigger.get_binding_name(),
                                          getattr(trigger, "route", None))
