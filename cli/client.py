@@ -66,12 +66,14 @@ class Auth:
 
     key: str | None = None
     aad_scope: str | None = None
+    token_source: Callable[[str], str] | None = None  # default: entra_token
 
-    def headers(self, token_source: Callable[[str], str] | None = None) -> dict[str, str]:
+    def headers(self) -> dict[str, str]:
         if self.key:
             return {"x-functions-key": self.key}
         if self.aad_scope:
-            return {"Authorization": f"Bearer {(token_source or entra_token)(self.aad_scope)}"}
+            token = (self.token_source or entra_token)(self.aad_scope)
+            return {"Authorization": f"Bearer {token}"}
         return {}
 
 
@@ -138,6 +140,7 @@ class ApiClient:
             self._auth_headers = self.auth.headers()
         deadline = time.monotonic() + self.retry_budget
         attempt = 0
+        refreshed = False
         while True:
             attempt += 1
             response: requests.Response | None = None
@@ -151,6 +154,12 @@ class ApiClient:
                     raise Unreachable(f"lost the connection to {self.base_url} ({problem}); "
                                       "the request may or may not have been applied") from None
             else:
+                if response.status_code == 401 and self.auth.aad_scope and not self.auth.key \
+                        and not refreshed:
+                    # A long follow can outlive an Entra token (about an hour): get a new one.
+                    refreshed = True
+                    self._auth_headers = self.auth.headers()
+                    continue
                 retryable = RETRY_STATUSES if idempotent else {503}
                 if response.status_code not in retryable:
                     return _parse(response)

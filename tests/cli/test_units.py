@@ -124,3 +124,27 @@ def test_client_retries_connection_errors_then_gives_up_with_exit_4() -> None:
     with pytest.raises(Unreachable, match="may or may not have been applied"):
         lost.post("/api/x", {}, idempotent=False)
     assert len(calls) == before + 1  # sent once, never resent
+
+
+def test_an_expired_entra_token_is_renewed_once() -> None:
+    issued: list[str] = []
+
+    def token(scope: str) -> str:
+        issued.append(scope)
+        return f"t{len(issued)}"
+
+    client = ApiClient("http://api", Auth(aad_scope="api://x/.default", token_source=token),
+                       sleep=lambda _: None)
+    seen: list[str] = []
+
+    def answer(method: str, url: str, **kw: Any) -> requests.Response:
+        seen.append(kw["headers"]["Authorization"])
+        response = requests.Response()
+        response.status_code = 401 if kw["headers"]["Authorization"] == "Bearer t1" else 200
+        response.headers["Content-Type"] = "application/json"
+        response._content = b'{"items": []}'
+        return response
+
+    client.http.request = answer  # type: ignore[method-assign]
+    assert client.get("/api/projects") == {"items": []}
+    assert seen == ["Bearer t1", "Bearer t2"] and issued == ["api://x/.default"] * 2
