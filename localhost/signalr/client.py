@@ -48,10 +48,10 @@ def client_audience(request: web.Request, prefix: str, hub: str) -> str:
 
 
 class ClientEndpoint:
-    def __init__(self, service: SignalRService, access_key: str, prefix: str,
+    def __init__(self, service: SignalRService, keys: tokens.KeyRing, prefix: str,
                  options: ClientOptions) -> None:
         self.service = service
-        self.access_key = access_key
+        self.keys = keys
         self.prefix = prefix
         self.options = options
 
@@ -67,7 +67,7 @@ class ClientEndpoint:
             return error_response(400, "The 'hub' query parameter is required.")
         try:
             return tokens.verify(bearer_token(request, allow_query=allow_query),
-                                 self.access_key, client_audience(request, self.prefix, hub))
+                                 self.keys, client_audience(request, self.prefix, hub))
         except tokens.TokenError as exc:
             return error_response(401, str(exc))
 

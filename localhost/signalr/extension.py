@@ -66,9 +66,10 @@ class SignalRExtension:
             # The host restores the previous value on stop; bare aiohttp apps just set it.
             (set_env or os.environ.__setitem__)(CONNECTION_SETTING, self.connection_string)
         app.middlewares.append(cors_middleware(self.prefix, self.cors_origins))
-        self.client = ClientEndpoint(self.service, self.access_key, self.prefix, self.options)
+        keys = tokens.KeyRing(self.access_key)
+        self.client = ClientEndpoint(self.service, keys, self.prefix, self.options)
         self.client.add_routes(app)
-        RestApi(self.service, self.access_key, self.prefix).add_routes(app)
+        RestApi(self.service, keys, self.prefix).add_routes(app)
 
     def configure(self, config: dict[str, Any]) -> None:
         """Apply ``host.json`` ``extensions.signalr`` settings given when built bare:

@@ -28,15 +28,16 @@ def _error(status: int, message: str) -> web.Response:
 
 
 class RestApi:
-    def __init__(self, service: SignalRService, access_key: str, prefix: str) -> None:
+    def __init__(self, service: SignalRService, keys: tokens.KeyRing, prefix: str) -> None:
         self.service = service
-        self.access_key = access_key
+        self.keys = keys
         self.prefix = prefix
 
     def add_routes(self, app: web.Application) -> None:
         base = f"{self.prefix}/api/hubs/{{hub}}"
         r = app.router
         r.add_get(f"{self.prefix}/api/health", self.health)
+        r.add_get(f"{self.prefix}/api/v1/auth/accessKey", self.access_key)
         r.add_post(f"{base}/:send", self.send_all)
         r.add_post(f"{base}/:generateToken", self.generate_token)
         r.add_post(f"{base}/users/{{user}}/:send", self.send_user)
@@ -63,7 +64,7 @@ class RestApi:
         token = header[7:].strip() if header[:7].lower() == "bearer " else ""
         audience = f"{request.scheme}://{request.host}{request.raw_path.split('?')[0]}"
         try:
-            tokens.verify(token, self.access_key, audience)
+            tokens.verify(token, self.keys, audience)
         except tokens.TokenError as exc:
             return _error(401, str(exc))
         for name in ("hub", "group", "user", "connection"):
@@ -142,9 +143,25 @@ class RestApi:
             return _error(400, f"'minutesToExpire' must be 1 to {MAX_TOKEN_MINUTES}.")
         hub = request.match_info["hub"]
         audience = f"{request.scheme}://{request.host}{self.prefix}/client/?hub={hub}"
-        token = tokens.issue(self.access_key, audience, user_id=request.query.get("userId"),
+        token = tokens.issue(self.keys.master, audience, user_id=request.query.get("userId"),
                              ttl_seconds=minutes * 60, now=time.time())
         return web.json_response({"token": token})
+
+    async def access_key(self, request: web.Request) -> web.Response:
+        """A signing key for a server that authenticates with Microsoft Entra.
+
+        Azure checks an Entra token (role SignalR App Server); offline there is no Entra,
+        so the stand-in accepts a bearer JWT signed with the access key for this URL.
+        """
+        header = request.headers.get("Authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        audience = f"{request.scheme}://{request.host}{request.path}"
+        try:
+            tokens.verify(token, self.keys.master, audience)
+        except tokens.TokenError as exc:
+            return _error(401, str(exc))
+        kid, key = self.keys.issue()
+        return web.json_response({"KeyId": kid, "AccessKey": key})
 
     async def add_connection(self, request: web.Request) -> web.Response:
         if (problem := self._check(request)) is not None:

@@ -7,6 +7,9 @@ signed with the resource's access key:
   ``{endpoint}/client/?hub={hub}``, the user id in ``nameid``, ``exp`` required;
 - REST tokens (from the app server): ``aud`` = the request URL without its query.
 
+Either may be signed with the access key itself or, for servers using managed identity,
+with a key fetched from ``/api/v1/auth/accessKey`` and named by the ``kid`` header.
+
 Audiences are compared after normalising case and a trailing slash before the query, as
 the service does. Nothing here knows about the app: the key lives under the host's state
 folder and is handed to the app through ``AzureSignalRConnectionString``.
@@ -14,6 +17,9 @@ folder and is handed to the app through ``AzureSignalRConnectionString``.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
 import secrets
 from dataclasses import dataclass
@@ -72,12 +78,39 @@ def normalise_audience(url: str) -> str:
     return f"{base}?hub={hub}" if hub else base
 
 
-def verify(token: str, access_key: str, audience: str) -> Claims:
+class KeyRing:
+    """The resource's access key plus the keys handed to identity-authenticated servers.
+
+    Servers without the key (managed identity) fetch a signing key with ``GET
+    /api/v1/auth/accessKey`` and put its ``KeyId`` in the ``kid`` header of the tokens
+    they sign, as the Azure SignalR SDKs do. Each such key is derived from the master key,
+    so it survives a restart of the emulation like the service's keys do.
+    """
+
+    def __init__(self, master: str) -> None:
+        self.master = master
+
+    def issue(self) -> tuple[str, str]:
+        kid = secrets.token_urlsafe(12)
+        return kid, self._derive(kid)
+
+    def key_for(self, kid: str | None) -> str:
+        return self.master if kid is None else self._derive(kid)
+
+    def _derive(self, kid: str) -> str:
+        digest = hmac.new(self.master.encode(), f"kid:{kid}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(digest.digest()).decode()
+
+
+def verify(token: str, keys: KeyRing | str, audience: str) -> Claims:
     """Check signature, expiry and audience; return the claims or raise TokenError."""
     if not token:
         raise TokenError("no access token")
+    ring = keys if isinstance(keys, KeyRing) else KeyRing(keys)
     try:
-        claims = jwt.decode(token, access_key, algorithms=ALGORITHMS,
+        kid = jwt.get_unverified_header(token).get("kid")
+        key = ring.key_for(str(kid) if kid is not None else None)
+        claims = jwt.decode(token, key, algorithms=ALGORITHMS,
                             options={"require": ["exp"], "verify_aud": False},
                             leeway=LEEWAY_SECONDS)
     except jwt.ExpiredSignatureError:

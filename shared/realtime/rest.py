@@ -1,8 +1,9 @@
 """``RestRealtime``: the Realtime port over the Azure SignalR Service REST API (2022-06-01).
 
 The same adapter talks to Azure and to the local host's emulation. Requests are
-authorised with an HS256 JWT signed with the AccessKey (``aud`` = the request URL without
-query), or, without a key, with a Microsoft Entra token from ``DefaultAzureCredential``.
+authorised with an HS256 JWT (``aud`` = the request URL without query) signed with the
+AccessKey or, without a key, with a key the service hands out for a Microsoft Entra token
+(``DefaultAzureCredential``; role SignalR App Server), named by the JWT's ``kid``.
 One pooled, thread-safe urllib3 client keeps connections warm: publishing is called many
 times per task from activities and HTTP functions, so it must cost about one round trip.
 Called from a coroutine (an ``async def`` function on the host's loop), a publish is
@@ -35,6 +36,8 @@ AZURE_ROLES = (AzureRole("shared/realtime: SignalR REST publish and client token
                          "Microsoft.SignalRService/signalR", (SIGNALR_APP_SERVER,)),)
 API_VERSION = "2022-06-01"
 ENTRA_SCOPE = "https://signalr.azure.com/.default"
+ACCESS_KEY_PATH = "/api/v1/auth/accessKey"
+ENTRA_KEY_REFRESH = 45 * 60
 TOKEN_LIFETIME = 3600
 # After a failed publish, further publishes are skipped briefly instead of each waiting
 # for its own timeout: a task must not slow down because the browser channel is down.
@@ -62,34 +65,58 @@ class RestRealtime:
             retries=urllib3.Retry(total=1, connect=1, read=1, status=0, redirect=0,
                                   allowed_methods=None, raise_on_status=False))
         self._lock = threading.Lock()
-        self._tokens: dict[str, tuple[str, float]] = {}
-        self._entra: tuple[str, float] | None = None
+        self._tokens: dict[str, tuple[str, float, str | None]] = {}
+        self._entra_key: tuple[str, str, float] | None = None
         self._down_until = 0.0
         self._executor: ThreadPoolExecutor | None = None
 
     # authorisation
+    def _key(self) -> tuple[str | None, str]:
+        """``(kid, key)`` to sign tokens with: the AccessKey, or with managed identity a key
+        fetched from ``/api/v1/auth/accessKey`` (what the SignalR App Server role allows,
+        and how the Azure SignalR SDKs sign), refreshed well before the service rotates it."""
+        if self.service.access_key is not None:
+            return None, self.service.access_key
+        now = self._clock()
+        fetched = self._entra_key
+        if fetched is None or now - fetched[2] > ENTRA_KEY_REFRESH:
+            with self._lock:
+                fetched = self._entra_key
+                if fetched is None or now - fetched[2] > ENTRA_KEY_REFRESH:
+                    fetched = self._fetch_entra_key(now)
+                    self._entra_key = fetched
+        return fetched[0], fetched[1]
+
+    def _fetch_entra_key(self, now: float) -> tuple[str, str, float]:
+        entra = self._credential.get_token(ENTRA_SCOPE).token
+        response = self._http.request(
+            "GET", f"{self.service.endpoint}{ACCESS_KEY_PATH}",
+            headers={"Authorization": f"Bearer {entra}"})
+        if response.status != 200:
+            raise Unavailable(f"real-time service refused an access key: HTTP {response.status}")
+        try:
+            body = json.loads(response.data)
+            return str(body["KeyId"]), str(body["AccessKey"]), now
+        except (ValueError, KeyError, TypeError):
+            raise Unavailable("real-time service returned no access key") from None
+
+    def _sign(self, claims: dict[str, Any]) -> str:
+        kid, key = self._key()
+        return jwt.encode(claims, key, algorithm="HS256",
+                          headers={"kid": kid} if kid else None)
+
     def _bearer(self, url: str) -> str:
         now = self._clock()
-        if self.service.access_key is None:
-            return self._entra_token(now)
+        kid = self._key()[0]
         cached = self._tokens.get(url)
-        if cached and cached[1] - now > 300:
+        if cached and cached[1] - now > 300 and cached[2] == kid:
             return cached[0]
-        token = jwt.encode({"aud": url, "iat": int(now), "exp": int(now) + TOKEN_LIFETIME},
-                           self.service.access_key, algorithm="HS256")
+        token = self._sign({"aud": url, "iat": int(now), "exp": int(now) + TOKEN_LIFETIME})
         with self._lock:
             if len(self._tokens) > 4096:  # task groups come and go; keep the cache bounded
                 self._tokens.clear()
-            self._tokens[url] = (token, now + TOKEN_LIFETIME)
+            self._tokens[url] = (token, now + TOKEN_LIFETIME, kid)
         return token
-
-    def _entra_token(self, now: float) -> str:
-        entra = self._entra
-        if entra is None or entra[1] - now < 300:
-            access = self._credential.get_token(ENTRA_SCOPE)
-            entra = (access.token, float(access.expires_on))
-            self._entra = entra
-        return entra[0]
 
     def _url(self, path: str) -> str:
         return f"{self.service.endpoint}/api/hubs/{_segment(self.hub)}{path}"
@@ -171,22 +198,17 @@ class RestRealtime:
 
     def negotiate(self, user_id: str | None, ttl: int = 3600) -> ConnectionInfo:
         url = f"{self.service.client_endpoint}/client/?hub={quote(self.hub, safe='')}"
-        if self.service.access_key is not None:
-            now = int(self._clock())
-            claims: dict[str, Any] = {"aud": url, "iat": now, "exp": now + ttl}
-            if user_id:
-                claims["nameid"] = user_id
-            token = jwt.encode(claims, self.service.access_key, algorithm="HS256")
-            return {"url": url, "accessToken": token}
-        # Identity-based: the service mints the client token for us.
-        query = {"minutesToExpire": str(max(1, ttl // 60))}
+        now = int(self._clock())
+        claims: dict[str, Any] = {"aud": url, "iat": now, "exp": now + ttl}
         if user_id:
-            query["userId"] = user_id
-        response = self._call("POST", "/:generateToken", query=query)
+            claims["nameid"] = user_id
         try:
-            token = json.loads(response.data)["token"]
-        except (ValueError, KeyError, TypeError):
-            raise Unavailable("real-time service returned no token") from None
+            token = self._sign(claims)
+        except Unavailable:
+            raise
+        except Exception as exc:  # credential failures: the caller gets a clean 503
+            log.warning("realtime negotiate failed: %s", type(exc).__name__)
+            raise Unavailable("real-time service unreachable") from None
         return {"url": url, "accessToken": token}
 
     def close(self) -> None:

@@ -141,11 +141,12 @@ def test_publish_failure_is_logged_without_secrets_and_never_raised(
     assert key not in caplog.text and "Bearer" not in caplog.text
 
 
-def test_identity_based_adapter_gets_client_tokens_from_the_service(
+def test_identity_based_adapter_signs_with_a_key_fetched_for_its_entra_token(
         emulator: Emulator) -> None:
-    """Without a key the adapter sends an Entra bearer token and asks the service for client
-    tokens (``:generateToken``). Entra cannot run offline, so the stand-in credential signs
-    with the emulation's key: the request shapes are what is checked."""
+    """Without a key the adapter fetches a signing key from ``/api/v1/auth/accessKey`` with
+    an Entra token (as the SignalR SDKs do under the SignalR App Server role) and signs
+    with it, naming it by ``kid``. Entra cannot run offline, so the stand-in credential
+    signs its token with the emulation's key: the request shapes are what is checked."""
     from shared.realtime.connection_string import parse_connection_string
 
     key = emulator.extension.access_key
@@ -156,20 +157,49 @@ def test_identity_based_adapter_gets_client_tokens_from_the_service(
         def get_token(self, scope: str) -> Any:
             StandInCredential.calls += 1
             assert scope == "https://signalr.azure.com/.default"
-            # The emulation checks aud = URL; a real Entra token's aud is the resource.
-            token = jwt.encode({"aud": f"{emulator.endpoint}/api/hubs/cloudops/:generateToken",
+            token = jwt.encode({"aud": f"{emulator.endpoint}/api/v1/auth/accessKey",
                                 "exp": int(time.time()) + 600}, key, algorithm="HS256")
             return type("AccessToken", (), {"token": token,
                                             "expires_on": int(time.time()) + 3600})()
 
     service = parse_connection_string(f"Endpoint={emulator.endpoint};AuthType=azure.msi;")
     rt = RestRealtime(service, "cloudops", credential=StandInCredential())
-    info = rt.negotiate("dora", ttl=600)
-    claims = jwt.decode(info["accessToken"], key, algorithms=["HS256"],
-                        audience=info["url"])
-    assert claims["nameid"] == "dora"
-    assert info["url"] == f"{emulator.endpoint}/client/?hub=cloudops"
-    assert StandInCredential.calls == 1
+
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as session:
+            info = rt.negotiate("dora", ttl=600)
+            assert info["url"] == f"{emulator.endpoint}/client/?hub=cloudops"
+            assert "kid" in jwt.get_unverified_header(info["accessToken"])
+            client = await HubClient(session, info["url"], info["accessToken"]).connect()
+            await asyncio.to_thread(rt.add_to_group, "task:mi", client.connection_id)
+            assert await asyncio.to_thread(rt.send_to_group, "task:mi", "taskLog", ["hi"])
+            assert await client.next() == ("taskLog", ["hi"])
+            await client.close()
+    run(scenario())
+    assert StandInCredential.calls == 1  # the key is reused, not fetched per request
+    rt.close()
+
+
+def test_signing_keys_are_refused_without_a_valid_entra_stand_in_token(
+        emulator: Emulator) -> None:
+    async def fetch(token: str) -> int:
+        async with aiohttp.ClientSession() as session, session.get(
+                f"{emulator.endpoint}/api/v1/auth/accessKey",
+                headers={"Authorization": f"Bearer {token}"}) as resp:
+            return resp.status
+    assert run(fetch("not-a-token")) == 401
+    forged = jwt.encode({"aud": f"{emulator.endpoint}/api/hubs/cloudops/:send", "exp":
+                         int(time.time()) + 60}, "k" * 40, algorithm="HS256",
+                        headers={"kid": "made-up"})
+    assert run(rest_send_status(emulator, forged)) == 401
+
+
+async def rest_send_status(emulator: Emulator, token: str) -> int:
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{emulator.endpoint}/api/hubs/cloudops/:send?api-version=2022-06-01",
+            json={"target": "t", "arguments": []},
+            headers={"Authorization": f"Bearer {token}"}) as resp:
+        return resp.status
 
 
 def test_publishing_from_a_coroutine_on_the_servers_own_loop_does_not_stall_it(
