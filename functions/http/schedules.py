@@ -14,7 +14,7 @@ from uuid import UUID
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from functions.http._common import access_of, api, caller, json_body
+from functions.http._common import BadRequest, access_of, api, caller, json_body
 from functions.http._responses import json_response
 from shared.auth import Principal, require
 from shared.domain.models import BackupSchedule, Environment, Project
@@ -64,8 +64,6 @@ class ExtendInput(BaseModel):
 
 
 def _check_frequency(body: ScheduleInput, now: datetime) -> None:
-    from functions.http._common import BadRequest
-
     cron, tz = Cron.parse(body.cron), zone(body.time_zone)
     first = next_slot(cron, tz, now)
     if first is None:

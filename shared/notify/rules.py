@@ -6,6 +6,7 @@ form (scheme and host only), enough to tell rules apart.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -74,8 +75,6 @@ class RuleInput(BaseModel):
     @field_validator("recipients")
     @classmethod
     def _addresses(cls, value: list[str]) -> list[str]:
-        import re
-
         for address in value:
             if not re.fullmatch(_EMAIL, address) or len(address) > 254:
                 raise ValueError(f"{address[:80]!r} is not an e-mail address")
