@@ -2,7 +2,8 @@
 
 Each (event id, rule) has one row in ``notification_deliveries``. An attempt locks the
 row (``SKIP LOCKED``: a concurrent attempt leaves it alone), sends, and records the
-outcome in the same transaction, so a delivered row is never sent again. Attempts count
+outcome in the same transaction, so a delivered row is never sent again. The lock (and
+one pooled connection) is held for the send, which channels bound to 10 seconds. Attempts count
 on the row; the attempt that reaches ``max_attempts`` marks it failed and writes the
 failure to the activity log and the task's log. Callers retry while ``pending`` is
 non-zero (the Durable activity raises, so the orchestrator's retry policy backs off).
