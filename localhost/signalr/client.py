@@ -166,15 +166,16 @@ class ClientEndpoint:
                 return
 
     def _handle(self, conn: Connection, message: dict[str, object]) -> bool:
-        """Act on one client message; True when the client asked to close."""
+        """Act on one client message; True when the connection should end."""
         kind = protocol.check_message(message)
         if kind == protocol.CLOSE:
             return True
-        if kind == protocol.INVOCATION and isinstance(message.get("invocationId"), str):
-            # Serverless mode has no hub methods to call without upstream settings.
-            conn.push(protocol.dumps({
-                "type": protocol.COMPLETION, "invocationId": message["invocationId"],
-                "error": "Serverless mode: no upstream is configured for hub invocations."}))
+        if kind in (protocol.INVOCATION, protocol.STREAM_INVOCATION, protocol.STREAM_ITEM):
+            # Serverless clients only listen; the service disconnects any that send.
+            conn.close(protocol.close_frame(
+                "Connection closed with an error. Serverless mode: clients cannot invoke "
+                "hub methods."))
+            return True
         return False
 
     async def keepalive(self) -> None:

@@ -154,20 +154,18 @@ def test_oversized_client_message_closes_only_the_sender(rest: RestRealtime) -> 
     run(scenario())
 
 
-def test_client_invocations_get_a_completion_error_in_serverless_mode(
+def test_client_invocations_close_the_connection_as_in_serverless_mode(
         rest: RestRealtime) -> None:
     async def scenario() -> None:
         async with aiohttp.ClientSession() as session:
             c = await connect(rest, session)
+            bystander = await connect(rest, session, "bystander")
             await c.send_raw(json.dumps({"type": 1, "invocationId": "7", "target": "Echo",
                                          "arguments": []}) + RS)
-            for _ in range(100):
-                if c.other:
-                    break
-                await asyncio.sleep(0.02)
-            assert c.other[0]["type"] == 3 and c.other[0]["invocationId"] == "7"
-            assert "error" in c.other[0]
-            await c.close()
+            await asyncio.wait_for(c.closed.wait(), 5)
+            assert c.other[-1]["type"] == 7 and "Serverless" in c.other[-1]["error"]
+            await _bystander_still_receives(rest, bystander)
+            await bystander.close()
     run(scenario())
 
 
