@@ -60,13 +60,11 @@ async def start_task_orchestration(msg: func.ServiceBusMessage,
         return
     if not await asyncio.to_thread(_task_is_open, task_id):
         return  # cancelled (or swept) before it was picked up
-    if await _already_started(client, task_id):
-        return  # redelivery or a sweeper re-send
     try:
         await client.start_new(orchestrator, instance_id=task_id, client_input=body)
     except Exception:
         if await _already_started(client, task_id):
-            return  # lost a race with a concurrent delivery: fine
+            return  # a redelivery or sweeper re-send: the orchestration exists already
         raise  # abandon: Service Bus redelivers, then dead-letters after maxDeliveryCount
 
 

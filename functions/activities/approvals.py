@@ -17,21 +17,6 @@ bp = df.Blueprint()
 
 
 @bp.activity_trigger(input_name="payload")
-def approval_gate(payload: dict[str, Any]) -> dict[str, Any]:
-    """``pending`` (with the timeout) when the task must wait for approval, else ``none``."""
-    task_id = UUID(payload["taskId"])
-    svc = TaskService(services())
-    with services().db.transaction() as conn:
-        state = approvals.approval_state(conn, task_id)
-        task = task_store.get_task(conn, task_id)
-    if state.get("state") == "pre-approved":
-        svc.log(task, [f"pre-approved: scheduled by {state['by']}, who may approve here"])
-    if state.get("state") != "pending":
-        return {"status": "none"}
-    return {"status": "pending", "timeoutMinutes": float(state.get("timeoutMinutes", 1440))}
-
-
-@bp.activity_trigger(input_name="payload")
 def approval_outcome(payload: dict[str, Any]) -> dict[str, Any]:
     """The current decision; an approved task joins the back of the environment queue."""
     task_id = UUID(payload["taskId"])

@@ -20,6 +20,7 @@ from shared.store import tasks as task_store
 from shared.tasks.scripts import get_script, resolve_argv
 from shared.tasks.service import TaskService
 from shared.tasks.views import iso
+from shared.telemetry import inject_trace
 
 bp = df.Blueprint()
 
@@ -95,6 +96,7 @@ def dispatch_job(payload: dict[str, Any]) -> dict[str, Any]:
                              f"{payload['kind']} jobs (set target.pool)"}
         try:
             body = _job_payload(conn, payload["kind"], payload["payload"], task, env)
+            body["traceContext"] = inject_trace({})  # the agent continues the trace
             job = agent_dispatch.dispatch_job(conn, task=task, kind=payload["kind"], payload=body,
                                pool=str(pool), demands=list(env.target.get("labels") or []),
                                now=svc.clock.now())

@@ -12,6 +12,7 @@ from shared.domain.task_states import TaskStatus
 from shared.services import services
 from shared.store import projects as project_store
 from shared.store import tasks as task_store
+from shared.tasks import approvals
 from shared.tasks.service import Finished, TaskService
 
 bp = df.Blueprint()
@@ -36,15 +37,28 @@ def _plan(task_id: UUID) -> dict[str, Any]:
 
 @bp.activity_trigger(input_name="payload")
 def acquire_environment(payload: dict[str, Any]) -> dict[str, Any]:
-    """Take the environment if it is this task's turn; with it comes the task's plan."""
+    """The task's next move: wait for approval, wait in the environment queue, or run —
+    then it is running and comes with its plan."""
     svc = task_service()
     task_id = UUID(payload["taskId"])
     if svc.cancel_requested(task_id):
         return {"acquired": False, "ended": True, "reason": "cancelled"}
+    with services().db.transaction() as conn:
+        state = approvals.approval_state(conn, task_id)
+        queued = task_store.get_task(conn, task_id).queue_seq is not None
+    if not queued and state.get("state") in ("pending", "approved", "rejected"):
+        return {"acquired": False, "ended": False, "approval": "pending",
+                "timeoutMinutes": float(state.get("timeoutMinutes", 1440))}
     decision = svc.acquire_environment(task_id)
-    return {"acquired": decision.acquired, "ended": False, "reason": decision.reason,
-            "position": decision.position,
-            "task": _plan(task_id) if decision.acquired else None}
+    if not decision.acquired:
+        return {"acquired": False, "ended": False, "reason": decision.reason,
+                "position": decision.position}
+    plan = _plan(task_id)
+    if state.get("state") == "pre-approved":
+        with services().db.transaction() as conn:
+            task = task_store.get_task(conn, task_id)
+        svc.log(task, [f"pre-approved: scheduled by {state['by']}, who may approve here"])
+    return {"acquired": True, "ended": False, "reason": decision.reason, "task": plan}
 
 
 @bp.activity_trigger(input_name="payload")
@@ -73,7 +87,8 @@ def append_log(payload: dict[str, Any]) -> int:
 
 @bp.activity_trigger(input_name="payload")
 @bp.durable_client_input(client_name="client")
-async def finish_task(payload: dict[str, Any], client: df.DurableOrchestrationClient) -> bool:
+async def finish_task(payload: dict[str, Any],
+                      client: df.DurableOrchestrationClient) -> dict[str, Any]:
     """End the task and hand its environment to the next task's orchestration.
 
     The closing log line is written first, so a reader who sees a terminal status also
@@ -93,4 +108,28 @@ async def finish_task(payload: dict[str, Any], client: df.DurableOrchestrationCl
     done = await asyncio.to_thread(close)
     if done.granted is not None:
         await client.raise_event(str(done.granted), "environment_granted", {})
-    return done.task is not None
+    notify = await asyncio.to_thread(notification_policy_for, task_id) \
+        if done.task is not None else None
+    return {"finished": done.task is not None, "notify": notify}
+
+
+def notification_policy_for(task_id: UUID) -> dict[str, int] | None:
+    """Retry policy for delivering the task's events, or None when no rule could match
+    (so most tasks skip the delivery activity entirely)."""
+    svc = services()
+    with svc.db.transaction() as conn:
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM notification_rules r JOIN tasks t"
+            " ON t.project_id = r.project_id WHERE t.id = %s AND r.enabled"
+            " AND (cardinality(r.environment_ids) = 0"
+            "      OR t.environment_id = ANY(r.environment_ids))) AS any",
+            (task_id,)).fetchone()
+    if not row or not row["any"]:
+        return None
+    return {"attempts": svc.settings.notify_attempts,
+            "firstRetryMs": svc.settings.notify_first_retry_ms}
+
+
+@bp.activity_trigger(input_name="payload")
+def notification_policy(payload: dict[str, Any]) -> dict[str, int] | None:
+    return notification_policy_for(UUID(payload["taskId"]))

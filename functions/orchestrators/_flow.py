@@ -26,6 +26,7 @@ Steps = Callable[[Ctx, dict[str, Any]], Generator[Any, Any, "Outcome"]]
 class Outcome(NamedTuple):
     reason: str
     result: dict[str, Any] | None = None
+    log: tuple[str, ...] = ()  # lines logged just before the task finishes
 
 
 class StepFailed(Exception):
@@ -60,13 +61,18 @@ def log(context: Ctx, task: dict[str, Any], *lines: str,
                                        "level": level})
 
 
-def _wait_for_environment(context: Ctx,
-                          task_id: str) -> Generator[Any, Any, dict[str, Any] | None]:
-    """The task's plan once it holds its environment; None if it ended while waiting."""
+def _begin(context: Ctx, task_id: str) -> Generator[Any, Any, dict[str, Any] | None]:
+    """Approval (for protected operations), then the environment queue: the task's plan
+    once it holds its environment and is running; None if it ended while waiting."""
     while True:
         decision = yield call(context, "acquire_environment", {"taskId": task_id})
         if decision["ended"]:
             return None
+        if decision.get("approval") == "pending":
+            if not (yield from _wait_for_approval(context, task_id,
+                                                  decision["timeoutMinutes"])):
+                return None
+            continue
         if decision["acquired"]:
             return decision["task"]
         granted = context.wait_for_external_event("environment_granted")
@@ -77,24 +83,14 @@ def _wait_for_environment(context: Ctx,
             timer.cancel()
 
 
-def _wait_for_approval(context: Ctx, task_id: str) -> Generator[Any, Any, bool]:
+def _wait_for_approval(context: Ctx, task_id: str,
+                       minutes: float) -> Generator[Any, Any, bool]:
     """Hold a protected operation until approved (True), rejected or timed out (raise),
-    or cancelled meanwhile (False: the cancel already ended it)."""
-    gate = yield call(context, "approval_gate", {"taskId": task_id})
-    if gate["status"] != "pending":
-        return True
-    minutes = gate["timeoutMinutes"]
+    or cancelled meanwhile (False: the cancel already ended it). Decisions may have come
+    before the orchestration got here, so the state is read before each wait."""
     deadline = context.create_timer(context.current_utc_datetime
                                     + timedelta(minutes=minutes))
     while True:
-        decided = context.wait_for_external_event("approval")
-        cancel = context.wait_for_external_event("cancel")
-        winner = yield context.task_any([decided, cancel, deadline])
-        if winner is deadline:
-            raise Cancelled(f"approval timed out after {minutes} minutes")
-        if winner is cancel:
-            deadline.cancel()
-            return False
         state = yield call(context, "approval_outcome", {"taskId": task_id})
         if state["state"] == "approved":
             deadline.cancel()
@@ -104,6 +100,14 @@ def _wait_for_approval(context: Ctx, task_id: str) -> Generator[Any, Any, bool]:
             why = "; ".join(f"{d['by']}: {d['comment'] or 'no comment'}"
                             for d in state["decisions"] if d["decision"] == "reject")
             raise Cancelled(f"rejected by {why}")
+        decided = context.wait_for_external_event("approval")
+        cancel = context.wait_for_external_event("cancel")
+        winner = yield context.task_any([decided, cancel, deadline])
+        if winner is deadline:
+            raise Cancelled(f"approval timed out after {minutes:g} minutes")
+        if winner is cancel:
+            deadline.cancel()
+            return False
 
 
 def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
@@ -111,15 +115,13 @@ def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
     task_id = context.get_input()["taskId"]
     finish: dict[str, Any]
     try:
-        if not (yield from _wait_for_approval(context, task_id)):
-            return {"status": "cancelled"}
-        task = yield from _wait_for_environment(context, task_id)
-        if task is None:
-            yield from notify_outcome(context, task_id)
+        task = yield from _begin(context, task_id)
+        if task is None:  # cancelled while waiting: the cancel request ended it
+            yield from notify_outcome(context, task_id, None)
             return {"status": "cancelled"}
         outcome = yield from steps(context, task)
         finish = {"status": "succeeded", "reason": outcome.reason, "result": outcome.result,
-                  "log": [f"succeeded: {outcome.reason}"]}
+                  "log": [*outcome.log, f"succeeded: {outcome.reason}"]}
     except Cancelled as exc:
         finish = {"status": "cancelled", "reason": "cancelled",
                   "error": str(exc) or "cancel requested", "log": ["cancelled"]}
@@ -132,24 +134,28 @@ def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
     except Exception as exc:  # an activity gave up after retries, or a bug: never stuck
         finish = {"status": "failed", "reason": "failed unexpectedly",
                   "error": _describe(exc), "log": [f"failed unexpectedly: {_describe(exc)}"]}
-    yield call(context, "finish_task", {"taskId": task_id, **finish})
-    yield from notify_outcome(context, task_id)
+    done = yield call(context, "finish_task", {"taskId": task_id, **finish})
+    if done["notify"]:
+        yield from notify_outcome(context, task_id, done["notify"])
     return {"status": finish["status"]}
 
 
-def notify_outcome(context: Ctx, task_id: str) -> Generator[Any, Any, None]:
+def notify_outcome(context: Ctx, task_id: str,
+                   policy: dict[str, int] | None) -> Generator[Any, Any, None]:
     """Deliver the task's terminal event (Teams, e-mail) with retries and backoff. A
     delivery that finally fails is recorded by the activity (delivery rows, activity log,
-    task log) and never changes the task's outcome."""
-    from shared.services import services
-
-    settings = services().settings
-    retry = df.RetryOptions(first_retry_interval_in_milliseconds=settings.notify_first_retry_ms,
-                            max_number_of_attempts=settings.notify_attempts)
+    task log) and never changes the task's outcome. ``policy`` (attempts, first retry)
+    comes from finish_task, which also says whether any rule could match."""
+    if policy is None:
+        policy = yield call(context, "notification_policy", {"taskId": task_id})
+        if not policy:
+            return
+    retry = df.RetryOptions(first_retry_interval_in_milliseconds=policy["firstRetryMs"],
+                            max_number_of_attempts=policy["attempts"])
     retry.backoff_coefficient = 2.0
     try:
         yield context.call_activity_with_retry("notify_task_event", retry, {
-            "taskId": task_id, "maxAttempts": settings.notify_attempts})
+            "taskId": task_id, "maxAttempts": policy["attempts"]})
     except Exception:  # recorded by the activity; the task has already ended
         return
 

@@ -27,9 +27,8 @@ def deploy_steps(context: df.DurableOrchestrationContext,
     target = task["target"]
     kind = target.get("type")
     if kind == "noop":
-        yield from step(context, task, f"deploying {version} (dry run)", 50,
-                        [f"dry run: would deploy {version} to {task['environment']}"])
-        return Outcome(f"deployed {version} (dry run)", {"version": version})
+        return Outcome(f"deployed {version} (dry run)", {"version": version},
+                       (f"dry run: would deploy {version} to {task['environment']}",))
     if kind == "appservice":
         return (yield from appservice_deploy(context, task, version))
     if kind == "agent":

@@ -18,8 +18,8 @@ def restart_steps(context: df.DurableOrchestrationContext,
     target = task["target"]
     workload = task["parameters"]["workload"]
     if target.get("type") == "noop":
-        yield from step(context, task, f"restarting {workload} (dry run)", 50)
-        return Outcome(f"restarted {workload} (dry run)", {"workload": workload})
+        return Outcome(f"restarted {workload} (dry run)", {"workload": workload},
+                       (f"dry run: would restart {workload}",))
     if target.get("type") != "agent" or not target.get("cluster"):
         raise StepFailed(f"no Kubernetes cluster is configured for environment "
                          f"{task['environment']}: set target.cluster to a cluster name "

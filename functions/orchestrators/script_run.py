@@ -18,9 +18,8 @@ def script_steps(context: df.DurableOrchestrationContext,
     params = task["parameters"]
     script = params["script"]
     if task["target"].get("type") == "noop":
-        yield from step(context, task, f"running {script} (dry run)", 50,
-                        ["dry run: would run " + " ".join(params["argv"])])
-        return Outcome(f"{script} ran (dry run)", {"exitCode": 0})
+        return Outcome(f"{script} ran (dry run)", {"exitCode": 0},
+                       ("dry run: would run " + " ".join(params["argv"]),))
     yield from step(context, task, f"running script {script}", 5)
     result = yield from run_agent_job(
         context, task, "script", {"script": script, "parameters": params["parameters"]},

@@ -165,17 +165,20 @@ class TaskService:
 
     # -- queue ------------------------------------------------------------------------
     def acquire_environment(self, task_id: UUID) -> queue.LeaseDecision:
+        """Take the environment (the task is then running) or say where it waits."""
+        changed: Task | None = None
         with self.services.db.transaction() as conn:
             task = task_store.get_task(conn, task_id)
             decision = queue.acquire_environment(conn, task)
-            if not decision.acquired and (task.status != TaskStatus.WAITING
-                                          or task.reason != decision.reason):
-                task = task_store.transition(conn, task_id, TaskStatus.WAITING,
-                                             actor="system", reason=decision.reason)
-            else:
-                task = None  # type: ignore[assignment]
-        if task is not None:
-            self.publish(task)
+            if decision.acquired and task.status != TaskStatus.RUNNING:
+                changed = task_store.transition(conn, task_id, TaskStatus.RUNNING,
+                                                actor="system", reason="started")
+            elif not decision.acquired and (task.status != TaskStatus.WAITING
+                                            or task.reason != decision.reason):
+                changed = task_store.transition(conn, task_id, TaskStatus.WAITING,
+                                                actor="system", reason=decision.reason)
+        if changed is not None:
+            self.publish(changed)
         return decision
 
     # -- logs -------------------------------------------------------------------------

@@ -216,3 +216,16 @@ def _until(check: Any, timeout: float = 10, message: Any = None) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"condition not met in time: {message() if message else ''}")
+
+
+def test_a_decision_made_before_the_orchestration_waits_is_not_lost(
+        running_host: RunningHost, admin: Any, protected: tuple[str, str]) -> None:
+    project, env = protected
+    protect(running_host, admin, project, env)
+    ann = running_host.session("ann", ())
+    approved = deploy(running_host, running_host.session("bob", ()), project, env)
+    assert decide(running_host, ann, approved["id"], "approve").status_code == 201
+    rejected = deploy(running_host, running_host.session("bob", ()), project, env)
+    assert decide(running_host, ann, rejected["id"], "reject", "no").status_code == 201
+    assert wait_for(admin, running_host, approved["id"])["status"] == "succeeded"
+    assert wait_for(admin, running_host, rejected["id"])["status"] == "cancelled"

@@ -88,10 +88,10 @@ class Route:
 
 
 def http_routes() -> list[Route]:
-    from function_app import app
+    from tests.function_index import app_functions
 
     out = []
-    for fn in app.get_functions():
+    for fn in app_functions():
         trigger = fn.get_trigger()
         if trigger.get_binding_name() != "httpTrigger":
             continue
