@@ -69,7 +69,8 @@ def test_kill_9_mid_job_ends_it_agent_lost_and_kills_its_children(
         assert row.error.startswith("agent lost: no heartbeat since")
         assert time.monotonic() - killed_at < LEASE_SECONDS + 10
         assert row.attempts == 1  # a script job is never run a second time
-        assert "lost: no heartbeat since" in plane.log_text(task)
+        # the log line is appended right after the reaper's transaction commits
+        _wait(lambda: "lost: no heartbeat since" in plane.log_text(task), "lost logged")
         # the agent's child died with it (parent-death signal), so nothing runs on
         _wait(lambda: not _alive(script_pid), "script process gone", timeout=10)
     finally:
