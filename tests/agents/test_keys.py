@@ -140,3 +140,22 @@ def test_admin_endpoints_need_admin_and_validate_input(control_plane: ControlPla
     assert long_lived.status_code == 422
     listed = control_plane.request("GET", "/api/pools", headers=control_plane.admin)
     assert listed.status_code == 200 and "token" not in listed.text
+
+
+def test_keys_and_tokens_are_stored_hashed_and_never_in_the_activity_log(
+        control_plane: ControlPlane) -> None:
+    pool = control_plane.pool()
+    token = control_plane.token(pool)
+    resp = control_plane.request("POST", "/api/agent/register",
+                                 json={"token": token, "name": "audited"})
+    key = resp.json()["key"]
+    rotated = control_plane.request("POST", "/api/agent/key",
+                                    headers=control_plane.as_agent(key)).json()["key"]
+    dump = control_plane.db.fetch_all(
+        "SELECT row_to_json(t)::text AS r FROM (SELECT * FROM activity_log) t"
+        " UNION ALL SELECT row_to_json(a)::text FROM agents a"
+        " UNION ALL SELECT row_to_json(r)::text FROM registration_tokens r")
+    text = "\n".join(row["r"] for row in dump)
+    for secret in (token, key, rotated):
+        assert secret not in text
+    assert "agent.key_rotated" in text and "agent.registered" in text
