@@ -178,9 +178,11 @@ async def agent_next_job(req: func.HttpRequest) -> func.HttpResponse:
         wait = float(raw_wait)
     except ValueError:
         raise BadRequest("wait must be a number of seconds", field="wait") from None
-    if not 0 <= wait <= policy.max_wait_seconds:
-        raise BadRequest(f"wait must be between 0 and {policy.max_wait_seconds:g} seconds",
-                         field="wait")
+    if not 0 <= wait < float("inf"):  # also refuses nan
+        raise BadRequest("wait must be a non-negative number of seconds", field="wait")
+    # A longer wait than this deployment holds is capped, not refused: agents poll with
+    # their own default and must keep working against a host configured shorter.
+    wait = min(wait, policy.max_wait_seconds)
     agent = await _agent(req, svc)
     effects = Effects()
 
