@@ -17,10 +17,10 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from localhost.extensions_registry import available_extensions
-from localhost.host import Host
+if TYPE_CHECKING:  # imported when serving: every other cloudops command starts faster
+    from localhost.host import Host
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("cloudops.local")
@@ -141,6 +141,9 @@ async def serve(args: argparse.Namespace) -> int:
             os.environ.setdefault("CLOUDOPS_PIPELINE_KEYS", ",".join(
                 f"{name}={hashlib.sha256(key.encode()).hexdigest()}"
                 for name, key in host.keys.function_keys.items()))
+
+    from localhost.extensions_registry import available_extensions
+    from localhost.host import Host
 
     host = Host(app_dir, port=args.port, bind=args.host, state_dir=state_dir, web_dir=web_dir,
                 extensions=available_extensions(), on_bound=on_bound)
