@@ -9,12 +9,12 @@ from uuid import UUID
 import azure.durable_functions as df
 
 from shared.agents import dispatch as agent_dispatch
+from shared.agents.work import cancel_jobs_for_task
 from shared.domain.models import Environment, Task
 from shared.domain.task_states import TaskStatus
 from shared.errors import DomainError
 from shared.services import services
 from shared.store import backups as backup_store
-from shared.store import jobs as job_store
 from shared.store import projects as project_store
 from shared.store import tasks as task_store
 from shared.tasks.scripts import get_script, resolve_argv
@@ -112,8 +112,9 @@ def dispatch_job(payload: dict[str, Any]) -> dict[str, Any]:
 def abandon_job(payload: dict[str, Any]) -> bool:
     """Give up on the task's jobs (deadline passed): a pending job is never claimed, an
     agent running one is told to stop on its next heartbeat."""
-    with services().db.transaction() as conn:
-        job_store.request_cancel(conn, UUID(payload["taskId"]))
+    svc = services()
+    with svc.db.transaction() as conn:
+        cancel_jobs_for_task(conn, UUID(payload["taskId"]), svc.clock.now())
     return True
 
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any, NamedTuple
 from uuid import UUID
 
+from shared.agents.work import cancel_jobs_for_task
 from shared.bus import BusMessage
 from shared.domain.models import Environment, Project, Task
 from shared.domain.task_states import TaskStatus
@@ -20,7 +21,6 @@ from shared.errors import InvalidTransition
 from shared.realtime.events import publish_task_log, publish_task_update
 from shared.services import Services
 from shared.store import activity as activity_store
-from shared.store import jobs as job_store
 from shared.store import tasks as task_store
 from shared.tasks import queue
 from shared.tasks.views import task_json
@@ -156,7 +156,7 @@ class TaskService:
                                              error=error, result=result)
             except InvalidTransition:
                 return Finished(None, None)
-            job_store.request_cancel(conn, task_id)
+            cancel_jobs_for_task(conn, task_id, self.services.clock.now())  # none left over
             granted, refreshed = queue.release_environment(conn, task)
         self.publish(task)
         for other in refreshed:
@@ -200,8 +200,11 @@ class TaskService:
                 raise InvalidTransition(f"task {task_id} already ended ({task.status})",
                                         field="status")
             conn.execute("UPDATE tasks SET cancel_requested = true WHERE id = %s", (task_id,))
-            leased = [j for j in job_store.request_cancel(conn, task_id)
-                      if j.status == "leased"]
+            # pending jobs end now; a leased one is stopped by its agent on its next
+            # heartbeat (the orchestration is woken by the "cancel" event, not job events)
+            cancel_jobs_for_task(conn, task_id, self.services.clock.now())
+            leased = conn.execute("SELECT 1 FROM jobs WHERE task_id = %s AND status = 'leased'",
+                                  (task_id,)).fetchone()
             activity_store.record(conn, actor=actor, action="task.cancel_requested",
                                   project_id=task.project_id,
                                   environment_id=task.environment_id, task_id=task.id,
