@@ -11,4 +11,7 @@ from typing import Any
 def app_functions() -> tuple[Any, ...]:
     from function_app import app
 
+    # An in-process host in another test may have indexed this app object already; the
+    # SDK then refuses a second index as "duplicate names" unless its registry is reset.
+    app.functions_bindings = {}
     return tuple(app.get_functions())
