@@ -251,3 +251,35 @@ def test_an_expired_sandbox_is_torn_down_through_the_pipeline(
     assert any("requested by sandbox-expiry: expired at" in line["text"] for line in logs)
 
 
+
+
+def test_teardown_of_an_agent_run_sandbox_drops_its_database_through_an_agent_job(
+        host: RunningHost, admin: Any) -> None:
+    from tests.pipeline.test_cancel_and_failures import FakeAgent
+
+    agent = FakeAgent(host, admin, ["linux"])
+    project = f"n-{uuid.uuid4().hex[:8]}"
+    assert admin.post(host.url("/api/projects"), json={"slug": project, "name": "Shop"}
+                      ).status_code == 201
+    env_url = host.url(f"/api/projects/{project}/environments")
+    r = admin.post(env_url, json={"slug": "dev", "name": "Dev", "database": {
+        "connection": "main"}, "target": {"type": "agent", "pool": agent.pool,
+                                          "labels": ["linux"]}})
+    assert r.status_code == 201, r.text
+    create = admin.post(f"{env_url}/dev/sandboxes", json={"name": "tmp", "ttlHours": 1})
+    assert finished(admin, host, create.json()["id"])["status"] == "succeeded"
+    sandbox = admin.get(f"{env_url}/tmp").json()
+    database = sandbox["database"]["databaseName"]
+    with psycopg.connect(host.database_url) as conn:
+        conn.execute("UPDATE environments SET expires_at = now() - interval '1 minute'"
+                     " WHERE id = %s", (sandbox["id"],))
+    fire_timer(host, "sandbox_expiry")
+    job = agent.next_job(wait=20)
+    assert job is not None and job["kind"] == "drop_database"
+    assert {k: job["payload"][k] for k in ("connection", "database")} == {
+        "connection": "main", "database": database}
+    assert admin.get(f"{env_url}/tmp").status_code == 200  # not gone before the drop
+    agent.result(job["id"], "succeeded", result={"database": database, "dropped": True})
+    done = finished(admin, host, job["taskId"])
+    assert done["status"] == "succeeded" and done["operation"] == "sandbox_delete"
+    assert admin.get(f"{env_url}/tmp").status_code == 404
