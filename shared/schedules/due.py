@@ -60,7 +60,11 @@ def fire_due_schedules(svc: Services, now: datetime | None = None) -> list[Fired
         slot = due_slot(schedule, now)
         if slot is None:
             continue
-        task = _fire(svc, schedule, slot)
+        try:
+            task = _fire(svc, schedule, slot)
+        except Exception:  # one broken schedule must not starve the others
+            log.exception("schedule %s: slot %s not fired", schedule.id, slot)
+            continue
         if task is not None:
             fired.append(Fired(schedule.id, slot, task.id))
     return fired

@@ -43,7 +43,10 @@ def warn_expiring(svc: Services, now: datetime | None = None) -> int:
     sent = 0
     for sandbox, project in pairs:
         event = sandbox_expiring_event(project, sandbox, now, svc.settings.public_url)
-        sent += notify_event(svc, event, max_attempts=WARNING_ATTEMPTS).delivered
+        try:
+            sent += notify_event(svc, event, max_attempts=WARNING_ATTEMPTS).delivered
+        except Exception:  # the next timer run tries again; others still get theirs
+            log.exception("sandbox %s: expiry warning not delivered", sandbox.id)
     return sent
 
 
@@ -54,7 +57,11 @@ def submit_expired_teardowns(svc: Services, now: datetime | None = None) -> list
         expired = project_store.list_expired_sandboxes(conn, now)
     submitted = []
     for sandbox in expired:
-        task = _submit_teardown(svc, sandbox, now)
+        try:
+            task = _submit_teardown(svc, sandbox, now)
+        except Exception:  # retried on the next timer run
+            log.exception("sandbox %s: teardown not submitted", sandbox.id)
+            continue
         if task is not None:
             submitted.append(task)
     return submitted
