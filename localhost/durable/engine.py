@@ -162,7 +162,12 @@ class Engine(ClientOperations):
         failures = 0
         try:
             while True:
-                inst = await self.store.get(instance_id)
+                try:
+                    inst = await self.store.get(instance_id)
+                except getattr(self.store, "transient_errors", ()):
+                    failures += 1  # the store is away: its inbox rows wait for us
+                    await asyncio.sleep(min(5.0, 0.2 * 2 ** min(failures, 5)))
+                    continue
                 if inst is None or not inst.inbox:
                     return
                 if inst.status == SUSPENDED and all(
@@ -186,6 +191,14 @@ class Engine(ClientOperations):
         """
         self._sessions.pop(inst.instance_id, None)
         evict = getattr(self.store, "evict", None)
+        if evict is not None and isinstance(exc, getattr(self.store, "transient_errors", ())):
+            # The store is unreachable, not broken: wait for it however long it takes
+            # (the inbox rows are safe in it), rather than failing work it never lost.
+            log.warning("episode of %s: store unavailable (%s); retrying",
+                        inst.instance_id, type(exc).__name__)
+            evict(inst.instance_id)
+            await asyncio.sleep(min(5.0, 0.2 * 2 ** min(failures, 5)))
+            return
         if evict is not None and failures < 3:
             log.exception("episode of %s failed; reloading and retrying", inst.instance_id)
             evict(inst.instance_id)

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from localhost.durable.history import HistoryLog
 from localhost.durable.store import (
@@ -82,6 +83,11 @@ _COLUMNS = ("instance_id, name, execution_id, status, input, output, custom_stat
 
 
 class PostgresStore:
+    # The server is away (restart, network cut): retry once it is back, never give up
+    # on the instance for it (see ``Engine._recover``).
+    transient_errors: tuple[type[BaseException], ...] = (psycopg.OperationalError,
+                                                         PoolTimeout)
+
     def __init__(self, url: str, *, max_connections: int = 8) -> None:
         self._url = url
         self._max = max_connections

@@ -86,11 +86,25 @@ class WorkRunner:
                              Reason=f"Activity function '{name}' failed: "
                                     f"{type(exc).__name__}: {exc}",
                              Details="".join(traceback.format_exception(exc, limit=-3)))
-        try:
-            await self._engine.deliver_and_run(iid, Message("completion", {"event": ev},
-                                                            execution_id=execution_id))
-        except Exception:
-            log.exception("could not store the result of task %s of %s", tid, iid)
+        await self._store_result(self._engine.deliver_and_run, iid,
+                                 Message("completion", {"event": ev}, execution_id=execution_id))
+
+    async def _store_result(self, deliver: Any, iid: str, msg: Message) -> None:
+        """Deliver a result, retrying while the store is unreachable: a result dropped
+        here would leave its orchestration waiting forever (a duplicate from a retry whose
+        first write did land is skipped by the episode as already delivered)."""
+        failures = 0
+        while True:
+            try:
+                await deliver(iid, msg)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.warning("could not store a result for %s (attempt %d); retrying", iid,
+                            failures, exc_info=failures == 1)
+                await asyncio.sleep(min(5.0, 0.1 * 2 ** min(failures, 6)))
 
     async def _call_http(self, request: dict[str, Any]) -> dict[str, Any]:
         if self._http is None or self._http.closed:
@@ -110,8 +124,9 @@ class WorkRunner:
     def _fire(self, iid: str, execution_id: str, tid: int, fire_at: str) -> None:
         self._timers.get(iid, {}).pop(tid, None)
         ev = h.event(h.TIMER_FIRED, h.iso(h.utc_now()), TimerId=tid, FireAt=fire_at)
-        self._spawn(self._engine.deliver(
-            iid, Message("completion", {"event": ev}, execution_id=execution_id)))
+        self._spawn(self._store_result(
+            self._engine.deliver, iid,
+            Message("completion", {"event": ev}, execution_id=execution_id)))
 
     def cancel_timers(self, iid: str) -> None:
         for handle in self._timers.pop(iid, {}).values():

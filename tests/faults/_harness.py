@@ -79,7 +79,22 @@ def settle(host: RunningHost, task_ids: list[str], timeout: float = 40,
         time.sleep(0.1)
     stuck = {i: (t["status"], t["reason"]) for i, t in tasks.items()
              if t["status"] not in TERMINAL}
-    raise AssertionError(f"tasks not terminal after {timeout} s: {stuck}")
+    raise AssertionError(f"tasks not terminal after {timeout} s: {stuck}; their "
+                         f"orchestrations: {_durable_state(host, list(stuck))}")
+
+
+def _durable_state(host: RunningHost, ids: list[str]) -> list[dict[str, Any]]:
+    """What the Durable instance store says of stuck tasks (for the failure message)."""
+    try:
+        return rows(host.database_url,
+                    "SELECT i.instance_id, i.status, (SELECT count(*) FROM durable_history h"
+                    " WHERE h.instance_id = i.instance_id) AS events, (SELECT count(*) FROM"
+                    " durable_inbox b WHERE b.instance_id = i.instance_id) AS inbox,"
+                    " (SELECT left(event, 300) FROM durable_history h WHERE h.instance_id ="
+                    " i.instance_id ORDER BY seq DESC LIMIT 1) AS last FROM"
+                    " durable_instances i WHERE instance_id = ANY(%s)", ids)
+    except psycopg.Error as exc:
+        return [{"error": repr(exc)}]
 
 
 def rows(database_url: str, sql: str, *args: Any) -> list[dict[str, Any]]:
