@@ -18,6 +18,8 @@ import azure.durable_functions as df
 QUEUE_POLL = timedelta(seconds=15)
 ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=500,
                                  max_number_of_attempts=3)
+# approval notices: three tries, 2 s then 4 s apart (task events use the settings' policy)
+APPROVAL_NOTICE = {"attempts": 3, "firstRetryMs": 2000}
 
 Ctx = df.DurableOrchestrationContext
 Steps = Callable[[Ctx, dict[str, Any]], Generator[Any, Any, "Outcome"]]
@@ -88,6 +90,7 @@ def _wait_for_approval(context: Ctx, task_id: str,
     """Hold a protected operation until approved (True), rejected or timed out (raise),
     or cancelled meanwhile (False: the cancel already ended it). Decisions may have come
     before the orchestration got here, so the state is read before each wait."""
+    yield from notify_approval_requested(context, task_id)
     deadline = context.create_timer(context.current_utc_datetime
                                     + timedelta(minutes=minutes))
     while True:
@@ -150,14 +153,33 @@ def notify_outcome(context: Ctx, task_id: str,
         policy = yield call(context, "notification_policy", {"taskId": task_id})
         if not policy:
             return
-    retry = df.RetryOptions(first_retry_interval_in_milliseconds=policy["firstRetryMs"],
-                            max_number_of_attempts=policy["attempts"])
-    retry.backoff_coefficient = 2.0
-    try:
-        yield context.call_activity_with_retry("notify_task_event", retry, {
-            "taskId": task_id, "maxAttempts": policy["attempts"]})
-    except Exception:  # recorded by the activity; the task has already ended
-        return
+    yield from deliver_with_backoff(context, "notify_task_event", task_id, policy)
+
+
+def deliver_with_backoff(context: Ctx, activity: str, task_id: str,
+                         policy: dict[str, int]) -> Generator[Any, Any, None]:
+    """Call a delivery activity until it stops raising, waiting twice as long after each
+    failure (RetryOptions has no backoff coefficient in the Python SDK, so the waits are
+    durable timers here). The activity records the last attempt's failure itself; it never
+    reaches the task's outcome."""
+    delay = timedelta(milliseconds=policy["firstRetryMs"])
+    for attempt in range(1, policy["attempts"] + 1):
+        try:
+            yield context.call_activity(activity, {"taskId": task_id,
+                                                   "maxAttempts": policy["attempts"]})
+            return
+        except Exception:
+            if attempt == policy["attempts"]:
+                return
+            yield context.create_timer(context.current_utc_datetime + delay)
+            delay *= 2
+
+
+def notify_approval_requested(context: Ctx, task_id: str) -> Generator[Any, Any, None]:
+    """Tell the project's ``approval.requested`` subscribers (once per task); a delivery
+    that fails is recorded by the activity and never holds up the approval."""
+    yield from deliver_with_backoff(context, "notify_approval_requested", task_id,
+                                    APPROVAL_NOTICE)
 
 
 def _describe(exc: Exception) -> str:

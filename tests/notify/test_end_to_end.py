@@ -283,3 +283,28 @@ def test_teardown_of_an_agent_run_sandbox_drops_its_database_through_an_agent_jo
     done = finished(admin, host, job["taskId"])
     assert done["status"] == "succeeded" and done["operation"] == "sandbox_delete"
     assert admin.get(f"{env_url}/tmp").status_code == 404
+
+
+def test_approval_requested_is_announced_once_while_the_task_waits(
+        host: RunningHost, admin: Any) -> None:
+    sink = WebhookSink()
+    try:
+        project = make_project(admin, host)
+        add_rule(admin, host, project, name="approvals", events=["approval.requested"],
+                 channel="teams", webhookUrl=sink.url)
+        r = admin.put(host.url(f"/api/projects/{project}/environments/dev/protection"),
+                      json={"operations": ["deploy"],
+                            "approvers": [{"type": "user", "id": "ann"}]})
+        assert r.status_code == 200, r.text
+        task = admin.post(host.url(f"/api/projects/{project}/environments/dev/deployments"),
+                          json={"version": "7"}).json()
+        eventually(lambda: sink.delivered, "the approval card")
+        card = validate_teams_message(sink.delivered[0])
+        facts = facts_of(card)
+        assert facts["Outcome"] == "awaiting approval" and facts["Approvers"] == "user ann"
+        assert card["actions"][0]["url"] == f"{PUBLIC_URL}/task/?id={task['id']}"
+        assert admin.get(host.url(f"/api/tasks/{task['id']}")).json()["status"] == "waiting"
+        (row,) = deliveries(admin, host, task["id"])
+        assert (row["event"], row["status"]) == ("approval.requested", "delivered")
+    finally:
+        sink.close()
