@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 from psycopg import Connection
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.db._database import register_constraint_fields
-from shared.errors import NotFound
+from shared.errors import ConstraintViolation, NotFound
 from shared.notify.events import EVENTS
 from shared.store import activity
 
@@ -80,13 +80,12 @@ class RuleInput(BaseModel):
                 raise ValueError(f"{address[:80]!r} is not an e-mail address")
         return value
 
-    @model_validator(mode="after")
-    def _channel_shape(self) -> RuleInput:
+    def check_channel(self) -> None:
+        """The channel's own field must be there (raised naming that field)."""
         if self.channel == "teams" and not self.webhook_url:
-            raise ValueError("a teams rule needs webhookUrl")
+            raise ConstraintViolation("a teams rule needs webhookUrl", field="webhookUrl")
         if self.channel == "email" and not self.recipients:
-            raise ValueError("an email rule needs recipients")
-        return self
+            raise ConstraintViolation("an email rule needs recipients", field="recipients")
 
 
 def mask_url(url: str | None) -> str | None:
@@ -109,6 +108,7 @@ def rule_json(rule: Rule, environments: dict[UUID, str]) -> dict[str, Any]:
 
 def create_rule(conn: Connection[Any], *, project_id: UUID, body: RuleInput,
                 environment_ids: list[UUID], actor: str) -> Rule:
+    body.check_channel()
     row = conn.execute(
         "INSERT INTO notification_rules (project_id, name, events, environment_ids, channel,"
         " webhook_url, recipients, enabled, created_by) VALUES"

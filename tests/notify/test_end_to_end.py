@@ -308,3 +308,24 @@ def test_approval_requested_is_announced_once_while_the_task_waits(
         assert (row["event"], row["status"]) == ("approval.requested", "delivered")
     finally:
         sink.close()
+
+
+def test_bad_rules_get_a_problem_naming_the_field_and_readers_cannot_add_them(
+        host: RunningHost, admin: Any) -> None:
+    project = make_project(admin, host)
+    url = host.url(f"/api/projects/{project}/notification-rules")
+    base = {"name": "r", "events": ["task.failed"], "channel": "teams",
+            "webhookUrl": "https://example.com/hook"}
+    for change, field in (({"events": ["task.exploded"]}, "events.0"),
+                          ({"webhookUrl": None}, "webhookUrl"),
+                          ({"webhookUrl": "ftp://x/y"}, "webhookUrl"),
+                          ({"channel": "email", "recipients": ["not-an-address"]},
+                           "recipients"),
+                          ({"environments": ["nope"]}, "environments.0")):
+        r = admin.post(url, json={**base, **change})
+        assert r.status_code in (400, 404, 422) and r.json()["field"] == field, r.text
+    assert host.session("rita", ("reader",)).post(url, json=base).status_code == 403
+    assert admin.post(url, json=base).status_code == 201
+    duplicate = admin.post(url, json=base)
+    assert duplicate.status_code == 409 and duplicate.json()["field"] == "name"
+    assert admin.get(url).json()["items"][0]["webhookUrl"] == "https://example.com/…"
