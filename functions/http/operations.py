@@ -126,6 +126,19 @@ def create_sandbox(req: func.HttpRequest) -> func.HttpResponse:
     return _submit(req, "sandbox_create", check=_sandbox_name_free)
 
 
+def _must_be_sandbox(conn: Any, project: Project, env: Environment,
+                     parameters: dict[str, Any]) -> None:
+    if env.kind != "sandbox":
+        raise ConstraintViolation(f"{env.slug} is not a sandbox; only sandboxes are torn "
+                                  "down", field="env")
+
+
+@bp.route(route=f"{ENV_ROUTE}/teardown", methods=["POST"])
+@api
+def teardown_sandbox(req: func.HttpRequest) -> func.HttpResponse:
+    return _submit(req, "sandbox_delete", check=_must_be_sandbox)
+
+
 @bp.route(route=f"{ENV_ROUTE}/scripts/{{script}}/runs", methods=["POST"])
 @api
 def run_script(req: func.HttpRequest) -> func.HttpResponse:

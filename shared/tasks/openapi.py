@@ -139,7 +139,7 @@ ENV = "/api/projects/{project}/environments/{env}"
 OPERATION_PATHS = {
     "deploy": f"{ENV}/deployments", "backup": f"{ENV}/backups", "restore": f"{ENV}/restores",
     "restart": f"{ENV}/restarts", "sandbox_create": f"{ENV}/sandboxes",
-    "script_run": f"{ENV}/scripts/{{script}}/runs",
+    "script_run": f"{ENV}/scripts/{{script}}/runs", "sandbox_delete": f"{ENV}/teardown",
 }
 
 # (method, path, summary, request model, success status, response model, role needed)

@@ -111,6 +111,11 @@ class SandboxRequest(Body):
     ttl_hours: int = Field(default=8, ge=1, le=168)
 
 
+class TeardownRequest(Body):
+    reason: Annotated[str, StringConstraints(max_length=500,
+                                             pattern=r"^[^\x00-\x1f\x7f]*$")] = ""
+
+
 ParamValue = str | int | float | bool
 
 
@@ -126,6 +131,7 @@ OPERATION_BODIES: dict[str, type[Body]] = {
     "restart": RestartRequest,
     "sandbox_create": SandboxRequest,
     "script_run": ScriptRunRequest,
+    "sandbox_delete": TeardownRequest,
 }
 
 

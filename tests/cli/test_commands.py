@@ -112,6 +112,9 @@ def test_sandbox_create_and_lifetime_commands(cli: Cli, noop_project: str) -> No
                                        "--hours", "1").stdout
     not_a_sandbox = cli.run("sandbox", "extend", noop_project, "staging", "--hours", "2")
     assert_clean_failure(not_a_sandbox, 3, "HTTP 4")
-    # Tearing down now has no route on this server (expiry does it by timer).
-    deleted = cli.run("sandbox", "delete", noop_project, "pr-42")
-    assert_clean_failure(deleted, 3, "sandbox delete is not supported by this server (HTTP 404)")
+    deleted = cli.run("sandbox", "delete", noop_project, "pr-42", "--wait")
+    assert deleted.returncode == 0, deleted.stderr
+    envs = json.loads(cli.run("environments", noop_project, "-o", "json").stdout)
+    assert "pr-42" not in {e["slug"] for e in envs}
+    not_a_sandbox = cli.run("sandbox", "delete", noop_project, "staging")
+    assert_clean_failure(not_a_sandbox, 3, "not a sandbox")

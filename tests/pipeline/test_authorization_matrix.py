@@ -57,7 +57,8 @@ POLICIES: dict[str, tuple[str, ...]] = {
     "protection": ("user", "project", "admin"),
     "list_backups": ("user", "project", "reader"),
     **{name: ("user", "project", "operator") for name in (
-        "deploy", "backup", "restore", "restart", "create_sandbox", "run_script")},
+        "deploy", "backup", "restore", "restart", "create_sandbox", "run_script",
+        "teardown_sandbox")},
     "get_task": ("user", "project", "reader", "hide"),
     "task_logs": ("user", "project", "reader", "hide"),
     "cancel_task": ("user", "project", "operator", "hide"),

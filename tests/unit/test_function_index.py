@@ -35,6 +35,7 @@ EXPECTED = {
     "restore": ("httpTrigger", "projects/{project}/environments/{env}/restores"),
     "restart": ("httpTrigger", "projects/{project}/environments/{env}/restarts"),
     "create_sandbox": ("httpTrigger", "projects/{project}/environments/{env}/sandboxes"),
+    "teardown_sandbox": ("httpTrigger", "projects/{project}/environments/{env}/teardown"),
     "run_script": ("httpTrigger",
                    "projects/{project}/environments/{env}/scripts/{script}/runs"),
     "list_tasks": ("httpTrigger", "tasks"),
