@@ -1,6 +1,9 @@
 """End-to-end no-op tasks: HTTP POST → Service Bus session → orchestration → Postgres →
 terminal, on the local host running our app, beside the same run's raw Postgres commit rate.
 
+Two phases: as many tasks as the clients can send (throughput, and the latency of a
+saturated queue), then tasks paced below saturation (the latency a caller sees).
+
 Tasks are deploys to dry-run (``noop``) environments, spread over many environments so
 they run in parallel. Latency is the task's own ``finished_at - created_at`` (one clock:
 the database's), so polling cost does not distort it. The baseline is the rate of
@@ -67,6 +70,9 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=600)
     parser.add_argument("--environments", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--paced-rate", type=float, default=10.0,
+                        help="tasks/s for the latency phase (below saturation)")
+    parser.add_argument("--paced-seconds", type=float, default=10.0)
     args = parser.parse_args()
 
     admin_url, name = create_throwaway_database("cloudops_bench_e2e")
@@ -96,6 +102,13 @@ def main() -> int:
         latencies = [float(r[1]) for r in rows]
         span = (max(r[3] for r in rows) - min(r[2] for r in rows)).total_seconds()
         statuses = {r[0] for r in rows}
+        # Latency when not saturated: one task every 1/rate seconds, round-robin envs.
+        paced_ids = _submit_paced(host, project, envs, args.paced_rate, args.paced_seconds)
+        _wait_done(url, len(envs) + args.tasks + len(paced_ids))
+        with psycopg.connect(url) as conn:
+            paced = [float(r[0]) for r in conn.execute(
+                "SELECT extract(epoch FROM finished_at - created_at) * 1000 FROM tasks"
+                " WHERE id = ANY(%s)", ([uuid.UUID(i) for i in paced_ids],)).fetchall()]
     finally:
         stop_host(host)
     baseline = commit_rate(url, args.concurrency)
@@ -108,13 +121,16 @@ def main() -> int:
         "p50_ms": round(statistics.median(latencies), 1),
         "p99_ms": round(percentile(latencies, 99), 1),
         "submit_per_s": round(args.tasks / submitted, 1),
+        "paced_rate_per_s": args.paced_rate,
+        "paced_p50_ms": round(statistics.median(paced), 1),
+        "paced_p99_ms": round(percentile(paced, 99), 1),
         "pg_commits_per_s": round(baseline, 1),
         "commits_budget_per_task": round(baseline / tasks_per_s, 1),
         "all_succeeded": statuses == {"succeeded"},
     }
     print(f"{'metric':<28}{'value':>12}")
-    for key in ("tasks_per_s", "p50_ms", "p99_ms", "submit_per_s", "pg_commits_per_s",
-                "commits_budget_per_task"):
+    for key in ("tasks_per_s", "p50_ms", "p99_ms", "submit_per_s", "paced_rate_per_s",
+                "paced_p50_ms", "paced_p99_ms", "pg_commits_per_s", "commits_budget_per_task"):
         print(f"{key:<28}{figures[key]:>12}")
     print(f"targets: tasks_per_s >= 100, p50_ms < 50; statuses {sorted(statuses)}")
     print(json.dumps(figures))
@@ -135,6 +151,22 @@ def _submit_all(host, project: str, envs: list[str], count: int,  # type: ignore
 
     with ThreadPoolExecutor(concurrency) as pool:
         return list(pool.map(submit, range(count)))
+
+
+def _submit_paced(host, project: str, envs: list[str], rate: float,  # type: ignore[no-untyped-def]
+                  seconds: float) -> list[str]:
+    session = host.session("bench", ("admin",))
+    ids: list[str] = []
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        r = session.post(host.url(f"/api/projects/{project}/environments/"
+                                  f"{envs[i % len(envs)]}/deployments"), json={"version": "p"})
+        r.raise_for_status()
+        ids.append(str(r.json()["id"]))
+    return ids
 
 
 def _wait_done(url: str, total: int, timeout: float = 240) -> None:
