@@ -12,7 +12,6 @@ from typing import Any
 from uuid import UUID
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from functions.http._common import BadRequest, access_of, api, caller, json_body
 from functions.http._responses import json_response
@@ -20,6 +19,7 @@ from shared.auth import Principal, require
 from shared.domain.models import BackupSchedule, Environment, Project
 from shared.errors import NotFound
 from shared.schedules.cron import Cron, CronError, next_slot, zone
+from shared.schedules.inputs import ExtendInput, ScheduleInput
 from shared.schedules.sandboxes import extend
 from shared.services import services
 from shared.store import activity
@@ -30,37 +30,6 @@ from shared.tasks.views import environment_json, iso
 bp = func.Blueprint()
 ENV_ROUTE = "projects/{project}/environments/{env}"
 MIN_INTERVAL = timedelta(minutes=15)  # a backup per slot: more often is a mistake
-
-
-class ScheduleInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    cron: str = Field(min_length=9, max_length=200)
-    time_zone: str = Field(default="UTC", alias="timeZone", min_length=1, max_length=64)
-    retain_count: int | None = Field(default=None, alias="retainCount", ge=1, le=1000)
-    retain_days: int | None = Field(default=None, alias="retainDays", ge=1, le=3650)
-
-    @field_validator("time_zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            zone(value)
-        except CronError as exc:
-            raise ValueError(str(exc)) from None
-        return value
-
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        try:
-            cron = Cron.parse(value)
-        except CronError as exc:
-            raise ValueError(str(exc)) from None
-        return cron.expression
-
-
-class ExtendInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    hours: int = Field(ge=1, le=168)
 
 
 def _check_frequency(body: ScheduleInput, now: datetime) -> None:

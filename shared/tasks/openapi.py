@@ -11,6 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import models_json_schema
 
+from shared.notify.rules import RuleInput
+from shared.schedules.inputs import ExtendInput, ScheduleInput
+from shared.tasks.approvals import Decision, Protection
 from shared.tasks.requests import (
     OPERATION_BODIES,
     EnvironmentCreate,
@@ -178,6 +181,28 @@ ROUTES: list[Route] = [
     ("get", "/api/activity", "The activity log (filters: project, actor, since)", None, 200,
      ActivityPage, "reader"),
     ("get", "/api/me", "Who you are and your roles", None, 200, MeOut, "authenticated"),
+    ("get", "/api/approvals", "Tasks awaiting your approval", None, 200, TaskPage,
+     "authenticated"),
+    ("post", "/api/tasks/{id}/approvals", "Approve or reject a task", Decision, 201, None,
+     "approver of the environment"),
+    ("get", f"{ENV}/protection", "The environment's approval rule", None, 200, None,
+     "reader"),
+    ("put", f"{ENV}/protection", "Protect operations with approvals", Protection, 200, None,
+     "admin"),
+    ("delete", f"{ENV}/protection", "Remove the approval rule", None, 204, None, "admin"),
+    ("get", "/api/projects/{project}/roles", "Role assignments of a project", None, 200,
+     None, "reader"),
+    ("get", "/api/projects/{project}/notification-rules", "Notification rules", None, 200,
+     None, "reader"),
+    ("post", "/api/projects/{project}/notification-rules", "Add a notification rule",
+     RuleInput, 201, None, "admin"),
+    ("get", "/api/tasks/{id}/notifications", "Deliveries of a task's events", None, 200,
+     None, "reader"),
+    ("get", f"{ENV}/backup-schedules", "Backup schedules", None, 200, None, "reader"),
+    ("post", f"{ENV}/backup-schedules", "Add a backup schedule", ScheduleInput, 201, None,
+     "admin"),
+    ("post", f"{ENV}/extend", "Extend a sandbox's lifetime", ExtendInput, 200,
+     EnvironmentOut, "operator"),
 ]
 
 QUERY = {
