@@ -201,7 +201,10 @@ class StaticWebExtension:
             visible = {k: principal.get(k) for k in
                        ("identityProvider", "userId", "userDetails", "userRoles")}
             headers[PRINCIPAL_HEADER] = base64.b64encode(json.dumps(visible).encode()).decode()
-        return request.clone(headers=headers)
+        try:
+            return request.clone(headers=headers)
+        except UnicodeEncodeError:  # undecodable header bytes (kept as surrogates by aiohttp)
+            return problem(400, "Bad request", "request headers must be valid UTF-8")
 
     # -- static files ----------------------------------------------------------------
 

@@ -21,11 +21,13 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from functions.http._responses import problem, problem_from
-from shared.auth import Access, Principal, effective_role, parse_principal
+from shared.auth import Access, Principal, effective_role, parse_principal, require
 from shared.auth.principal import parse_pipeline_keys
+from shared.domain.models import Project
 from shared.errors import DomainError, Forbidden
 from shared.services import services
 from shared.store import activity as activity_store
+from shared.store import projects as project_store
 
 log = logging.getLogger("cloudops.http")
 M = TypeVar("M", bound=BaseModel)
@@ -122,6 +124,8 @@ def json_body(req: func.HttpRequest, model: type[M]) -> M:
         data = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("body is not valid JSON", field="body") from None
+    except RecursionError:  # nested deeper than the parser's stack
+        raise BadRequest("body nests too deeply", field="body") from None
     if not isinstance(data, dict):
         raise BadRequest("body must be a JSON object", field="body")
     return model.model_validate(data)
@@ -161,3 +165,12 @@ def decode_cursor(req: func.HttpRequest) -> int | None:
 
 def encode_cursor(value: int) -> str:
     return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+
+
+def readable_project(conn: Any, req: func.HttpRequest,
+                     principal: Principal) -> tuple[Project, Access]:
+    """The route's ``{project}`` and the caller's access, if the caller may read it."""
+    project = project_store.get_project(conn, req.route_params["project"])
+    access = access_of(conn, principal)
+    require(access, project.id, "reader", "reading this project")
+    return project, access

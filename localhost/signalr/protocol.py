@@ -53,6 +53,8 @@ def split_frames(text: str) -> list[dict[str, Any]]:
             message = json.loads(part)
         except ValueError:
             raise ProtocolError("message is not valid JSON") from None
+        except RecursionError:  # nesting deeper than the parser's stack: refuse, not crash
+            raise ProtocolError("message nests too deeply") from None
         if not isinstance(message, dict):
             raise ProtocolError("message is not a JSON object")
         messages.append(message)
