@@ -10,7 +10,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import StringConstraints
 
-from functions.http._common import access_of, api, caller, json_body
+from functions.http._common import access_of, api, caller, json_body, readable_project
 from functions.http._responses import json_response
 from shared.auth import require
 from shared.domain.models import RoleAssignment
@@ -99,9 +99,7 @@ def global_role_item(req: func.HttpRequest) -> func.HttpResponse:
 def protection(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
     with services().db.transaction() as conn:
-        project = project_store.get_project(conn, req.route_params["project"])
-        access = access_of(conn, principal)
-        require(access, project.id, "reader", "reading this project")
+        project, access = readable_project(conn, req, principal)
         env = project_store.get_environment(conn, project.id, req.route_params["env"])
         if req.method == "GET":
             current = approvals.get_protection(conn, env.id)

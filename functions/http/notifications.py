@@ -12,7 +12,7 @@ from uuid import UUID
 
 import azure.functions as func
 
-from functions.http._common import access_of, api, caller, json_body
+from functions.http._common import access_of, api, caller, json_body, readable_project
 from functions.http._responses import json_response
 from shared.auth import require
 from shared.errors import NotFound
@@ -45,9 +45,7 @@ def _slugs(conn: Any, project_id: UUID) -> dict[UUID, str]:
 def notification_rules(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
     with services().db.transaction() as conn:
-        project = store.get_project(conn, req.route_params["project"])
-        access = access_of(conn, principal)
-        require(access, project.id, "reader", "reading this project")
+        project, access = readable_project(conn, req, principal)
         if req.method == "GET":
             slugs = _slugs(conn, project.id)
             return json_response({"items": [rule_store.rule_json(r, slugs) for r in

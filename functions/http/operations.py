@@ -11,7 +11,13 @@ from typing import Any
 
 import azure.functions as func
 
-from functions.http._common import access_of, api, caller, idempotency_key, json_body
+from functions.http._common import (
+    api,
+    caller,
+    idempotency_key,
+    json_body,
+    readable_project,
+)
 from functions.http._responses import json_response
 from shared.auth import Principal, require
 from shared.domain.models import Environment, Project
@@ -31,9 +37,7 @@ ENV_ROUTE = "projects/{project}/environments/{env}"
 
 def _target(conn: Any, req: func.HttpRequest, principal: Principal,
             need: str = "operator") -> tuple[Project, Environment]:
-    project = store.get_project(conn, req.route_params["project"])
-    access = access_of(conn, principal)
-    require(access, project.id, "reader", "reading this project")
+    project, access = readable_project(conn, req, principal)
     env = store.get_environment(conn, project.id, req.route_params["env"])
     require(access, project.id, need, "running operations here")
     return project, env

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http._common import access_of, api, caller, json_body
+from functions.http._common import access_of, api, caller, json_body, readable_project
 from functions.http._responses import json_response
 from shared.auth import require
 from shared.services import services
@@ -56,9 +56,7 @@ def create_project(req: func.HttpRequest) -> func.HttpResponse:
 def project_item(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
     with services().db.transaction() as conn:
-        project = store.get_project(conn, req.route_params["project"])
-        access = access_of(conn, principal)
-        require(access, project.id, "reader", "reading this project")
+        project, access = readable_project(conn, req, principal)
         if req.method == "GET":
             return json_response(project_json(project, access.role_on(project.id)))
         require(access, project.id, "admin", "changing this project")
@@ -76,9 +74,7 @@ def project_item(req: func.HttpRequest) -> func.HttpResponse:
 def environments(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
     with services().db.transaction() as conn:
-        project = store.get_project(conn, req.route_params["project"])
-        access = access_of(conn, principal)
-        require(access, project.id, "reader", "reading this project")
+        project, access = readable_project(conn, req, principal)
         if req.method == "GET":
             return json_response({"items": [environment_json(e) for e in
                                             store.list_environments(conn, project.id)],
@@ -99,9 +95,7 @@ def environments(req: func.HttpRequest) -> func.HttpResponse:
 def environment_item(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
     with services().db.transaction() as conn:
-        project = store.get_project(conn, req.route_params["project"])
-        access = access_of(conn, principal)
-        require(access, project.id, "reader", "reading this project")
+        project, access = readable_project(conn, req, principal)
         env = store.get_environment(conn, project.id, req.route_params["env"])
         if req.method == "GET":
             return json_response(environment_json(env))
@@ -119,9 +113,7 @@ def environment_item(req: func.HttpRequest) -> func.HttpResponse:
 def project_scripts(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
     with services().db.transaction() as conn:
-        project = store.get_project(conn, req.route_params["project"])
-        access = access_of(conn, principal)
-        require(access, project.id, "reader", "reading this project")
+        project, access = readable_project(conn, req, principal)
         if req.method == "GET":
             return json_response({"items": [s.model_dump(mode="json", by_alias=True)
                                             for s in scripts.list_scripts(conn, project.id)],

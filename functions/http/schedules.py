@@ -13,7 +13,7 @@ from uuid import UUID
 
 import azure.functions as func
 
-from functions.http._common import BadRequest, access_of, api, caller, json_body
+from functions.http._common import BadRequest, api, caller, json_body, readable_project
 from functions.http._responses import json_response
 from shared.auth import Principal, require
 from shared.domain.models import BackupSchedule, Environment, Project
@@ -58,9 +58,7 @@ def schedule_json(schedule: BackupSchedule, now: datetime) -> dict[str, Any]:
 
 def _environment(conn: Any, req: func.HttpRequest, principal: Principal,
                  need: str) -> tuple[Project, Environment]:
-    project = store.get_project(conn, req.route_params["project"])
-    access = access_of(conn, principal)
-    require(access, project.id, "reader", "reading this project")
+    project, access = readable_project(conn, req, principal)
     env = store.get_environment(conn, project.id, req.route_params["env"])
     require(access, project.id, need, "changing backup schedules" if need == "admin"
             else "extending a sandbox")
