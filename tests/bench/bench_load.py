@@ -102,6 +102,7 @@ class Load:
         self.rss: list[tuple[float, int]] = []
         self.agent_polls = 0
         self.hubs: list[HubClient] = []
+        self.keepalives: list[asyncio.Task[None]] = []
 
     @property
     def admin(self) -> dict[str, str]:
@@ -159,9 +160,19 @@ class Load:
         info = json.loads(body)
         hub = await HubClient(http, info["url"], info["accessToken"]).connect()
         self.hubs.append(hub)
+        self.keepalives.append(asyncio.create_task(self.keepalive(hub)))
         await self.rec.call(http, "join group", "POST",
                             self.url(f"/api/realtime/groups/project:{project_id}"),
                             headers=self.admin, json={"connectionId": hub.connection_id})
+
+    async def keepalive(self, hub: HubClient) -> None:
+        """A ping every 15 s, as the official client sends (the service drops clients
+        silent for 30 s)."""
+        while not self.stop.is_set():
+            await asyncio.sleep(15)
+            if hub.ws is None or hub.ws.closed:
+                return
+            await hub.send_raw(json.dumps({"type": 6}) + "\x1e")
 
     async def deploy(self, http: aiohttp.ClientSession, n: int) -> None:
         project = random.choice(self.projects)["slug"]
@@ -246,6 +257,8 @@ async def run(load: Load) -> dict[str, Any]:
         for worker in workers:
             worker.cancel()
         stuck = await load.wait_terminal(http, 90)
+        for keepalive in load.keepalives:
+            keepalive.cancel()
         events = sum(hub.invocations.qsize() for hub in load.hubs)
         open_hubs = sum(1 for hub in load.hubs if hub.ws is not None and not hub.ws.closed)
         await asyncio.gather(*(hub.close() for hub in load.hubs), return_exceptions=True)
