@@ -63,7 +63,7 @@ def settle(host: RunningHost, task_ids: list[str], timeout: float = 40,
     messages a kill lost); the tasks' last JSON by id. Fails naming the stuck ones."""
     admin = host.session("alice", ("admin",))
     deadline = time.monotonic() + timeout
-    last_sweep = 0.0
+    last_sweep = time.monotonic()  # the first sweep after ``sweep_every``
     tasks: dict[str, dict[str, Any]] = {}
     while time.monotonic() < deadline:
         for task_id in task_ids:
