@@ -242,3 +242,27 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
     return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
              "nodes": [n["target"] for n in v["nodes"]][:5]}
             for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+@pytest.fixture(autouse=True)
+def no_task_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that fails midway must not leave its task holding an environment (FIFO),
+    or every later test's operation would wait behind it: cancel what is still open and
+    have the test agent stop the jobs it was running."""
+    yield
+    if "world" not in request.fixturenames:
+        return
+    world: World = request.getfixturevalue("world")
+    host: RunningHost = request.getfixturevalue("web_host")
+    open_tasks = call(world.admin, host, "GET",
+                      "/api/tasks?project=webshop&status=queued,waiting,running")["items"]
+    for task in open_tasks:
+        call(world.admin, host, "POST", f"/api/tasks/{task['id']}/cancel", {},
+             expect=(202, 409))
+    if open_tasks:
+        beat = requests.post(host.url("/api/agent/heartbeat"), headers=world.agent.headers,
+                             json={}, timeout=30).json()
+        for job_id in beat.get("cancel", []):
+            requests.post(host.url(f"/api/agent/jobs/{job_id}/result"),
+                          headers=world.agent.headers, timeout=30,
+                          json={"status": "cancelled", "error": "test cleanup"})
