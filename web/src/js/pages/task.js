@@ -38,7 +38,58 @@ function renderTask() {
   clear($("#task-facts")).append(...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { class: "mono" }, v || "—")]));
   $("#cancel-button").hidden = TERMINAL.has(task.status) || !session.can(task.projectId, "operator");
   document.body.dataset.taskStatus = task.status;
+  renderApproval();
 }
+
+// Protected operations: who must approve, the decisions so far, and — for approvers
+// only (the API lists the tasks this user may decide) — approve and reject.
+let mayDecide = false;
+
+function renderApproval() {
+  const approval = task.approval;
+  const panel = $("#approval-panel");
+  panel.hidden = !approval;
+  if (!approval) return;
+  const who = (approval.approvers || []).map((a) => `${a.type} ${a.id}`).join(", ");
+  const states = {
+    pending: `Awaiting approval from ${who} (${approval.approvals || 0} of ${approval.required}).`,
+    approved: "Approved.", rejected: "Rejected.",
+    "pre-approved": `Pre-approved: scheduled by ${approval.by}, who may approve here.`,
+  };
+  $("#approval-state").textContent = states[approval.state] || approval.state;
+  clear($("#approval-decisions")).append(...(approval.decisions || []).map((d) =>
+    h("li", {}, `${d.by}: ${d.decision}${d.comment ? ` — ${d.comment}` : ""}`)));
+  $("#approval-form").hidden = !(mayDecide && approval.state === "pending" && !TERMINAL.has(task.status));
+}
+
+async function checkMayDecide() {
+  if (task.approval?.state !== "pending") return;
+  try {
+    const pending = await api("/api/approvals");
+    mayDecide = pending.items.some((t) => t.id === taskId);
+  } catch {
+    mayDecide = false;
+  }
+  renderApproval();
+}
+
+$("#approval-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const decision = event.submitter?.value || "approve";
+  const error = $("#approval-error");
+  error.hidden = true;
+  try {
+    const answer = await api(`/api/tasks/${taskId}/approvals`, {
+      method: "POST", body: { decision, comment: $("#approval-comment").value },
+    });
+    mayDecide = false;
+    if (newer(task, answer.task)) task = answer.task;
+    renderTask();
+  } catch (err) {
+    error.hidden = false;
+    error.textContent = `Could not record the decision. ${problemText(err)}`;
+  }
+});
 
 function lineNode(line) {
   return h("div", { class: `log-line level-${line.level}`, dataset: { seq: String(line.seq) } },
@@ -145,6 +196,7 @@ async function load() {
       `${env?.name || "environment"}`), ` · ${project.name}`);
     document.title = `${describeTask(task)} · CloudOps`;
     renderTask();
+    await checkMayDecide();
     $("#content").hidden = false;
     live.on("taskUpdated", (t) => {
       if (t.id !== taskId || !newer(task, t)) return;

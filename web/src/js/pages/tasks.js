@@ -1,6 +1,6 @@
 // All tasks the user can see, filtered by project and status, live through project groups.
 import { api, qs } from "../core/api.js";
-import { $, h, showError } from "../core/dom.js";
+import { $, clear, describeTask, h, showError } from "../core/dom.js";
 import { live } from "../core/live.js";
 import { requireSession } from "../core/session.js";
 import { TaskTable } from "../core/tasks.js";
@@ -37,6 +37,19 @@ async function load(append = false) {
   }
 }
 
+// Shown to approvers only: the API lists just the tasks this user may decide.
+async function loadApprovals() {
+  try {
+    const pending = (await api("/api/approvals")).items;
+    $("#my-approvals").hidden = pending.length === 0;
+    clear($("#my-approvals-list")).append(...pending.map((t) => h("li", {},
+      h("a", { href: `/task/?id=${encodeURIComponent(t.id)}` }, describeTask(t)),
+      ` · ${envNames.get(t.environmentId) || ""} · requested by ${t.requestedBy}`)));
+  } catch {
+    $("#my-approvals").hidden = true;
+  }
+}
+
 async function start() {
   try {
     projects = (await api("/api/projects")).items;
@@ -48,7 +61,11 @@ async function start() {
   }
   for (const p of projects) $("#filter-project").append(h("option", { value: p.slug }, p.name));
   await load();
-  live.on("taskUpdated", (task) => table.update(task));
+  await loadApprovals();
+  live.on("taskUpdated", (task) => {
+    table.update(task);
+    if (task.approval) loadApprovals();
+  });
   live.onResync(() => load());
   live.start(projects.slice(0, 50).map((p) => `project:${p.id}`));
 }
