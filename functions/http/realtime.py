@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 from uuid import UUID
 
@@ -22,7 +21,7 @@ from functions.http._common import api, caller, json_body
 from functions.http._responses import json_response
 from shared.auth import Access, Principal, effective_role, require
 from shared.errors import Forbidden, NotFound
-from shared.realtime import Realtime, make_realtime
+from shared.realtime import Realtime
 from shared.realtime.events import AGENTS_GROUP
 from shared.services import services
 from shared.store import projects as project_store
@@ -31,22 +30,8 @@ from shared.store import tasks as task_store
 bp = func.Blueprint()
 TOKEN_TTL_SECONDS = 3600
 
-_lock = threading.Lock()
-_realtime: Realtime | None = None
-
-
 def realtime() -> Realtime:
-    """``services().realtime`` once Services has it; until then one adapter per process."""
-    global _realtime
-    svc = services()
-    existing = getattr(svc, "realtime", None)
-    if existing is not None:
-        return existing  # type: ignore[no-any-return]
-    if _realtime is None:
-        with _lock:
-            if _realtime is None:
-                _realtime = make_realtime(svc.settings)
-    return _realtime
+    return services().realtime
 
 
 class GroupBody(BaseModel):
