@@ -8,11 +8,11 @@ from uuid import UUID
 
 import azure.durable_functions as df
 
+from shared.domain.models import Task
 from shared.domain.task_states import TaskStatus
 from shared.services import services
 from shared.store import projects as project_store
 from shared.store import tasks as task_store
-from shared.tasks import approvals
 from shared.tasks.service import Finished, TaskService
 
 bp = df.Blueprint()
@@ -22,7 +22,7 @@ def task_service() -> TaskService:
     return TaskService(services())
 
 
-def _plan(task_id: UUID) -> dict[str, Any]:
+def _plan(task_id: UUID) -> tuple[dict[str, Any], Task]:
     """What the orchestrator needs to plan: the task's parameters and its environment."""
     with services().db.transaction() as conn:
         task = task_store.get_task(conn, task_id)
@@ -32,7 +32,7 @@ def _plan(task_id: UUID) -> dict[str, Any]:
             "parameters": task.parameters, "requestedBy": task.requested_by,
             "project": project.slug, "environment": env.slug,
             "environmentId": str(env.id), "target": env.target, "database": env.database,
-            "url": env.url}
+            "url": env.url}, task
 
 
 @bp.activity_trigger(input_name="payload")
@@ -41,22 +41,21 @@ def acquire_environment(payload: dict[str, Any]) -> dict[str, Any]:
     then it is running and comes with its plan."""
     svc = task_service()
     task_id = UUID(payload["taskId"])
-    if svc.cancel_requested(task_id):
+    with services().db.transaction() as conn:  # one read decides the first two answers
+        row = conn.execute("SELECT status, cancel_requested, approval, queue_seq FROM tasks"
+                           " WHERE id = %s", (task_id,)).fetchone()
+    if row is None or row["cancel_requested"] or TaskStatus(row["status"]).terminal:
         return {"acquired": False, "ended": True, "reason": "cancelled"}
-    with services().db.transaction() as conn:
-        state = approvals.approval_state(conn, task_id)
-        queued = task_store.get_task(conn, task_id).queue_seq is not None
-    if not queued and state.get("state") in ("pending", "approved", "rejected"):
+    state = row["approval"] or {}
+    if row["queue_seq"] is None and state.get("state") in ("pending", "approved", "rejected"):
         return {"acquired": False, "ended": False, "approval": "pending",
                 "timeoutMinutes": float(state.get("timeoutMinutes", 1440))}
     decision = svc.acquire_environment(task_id)
     if not decision.acquired:
         return {"acquired": False, "ended": False, "reason": decision.reason,
                 "position": decision.position}
-    plan = _plan(task_id)
+    plan, task = _plan(task_id)
     if state.get("state") == "pre-approved":
-        with services().db.transaction() as conn:
-            task = task_store.get_task(conn, task_id)
         svc.log(task, [f"pre-approved: scheduled by {state['by']}, who may approve here"])
     return {"acquired": True, "ended": False, "reason": decision.reason, "task": plan}
 

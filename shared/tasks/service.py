@@ -136,12 +136,6 @@ class TaskService:
         self.publish(task)
         return task
 
-    def progress(self, task_id: UUID, progress: int, reason: str | None = None) -> Task:
-        with self.services.db.transaction() as conn:
-            task = task_store.set_progress(conn, task_id, progress, reason)
-        self.publish(task)
-        return task
-
     def finish(self, task_id: UUID, status: TaskStatus, *, reason: str,
                error: str | None = None, result: dict[str, Any] | None = None,
                actor: str = "system") -> Finished:

@@ -44,7 +44,6 @@ from tests.conftest import (  # noqa: E402
 )
 from tests.faults._harness import (  # noqa: E402
     FAST,
-    TcpProxy,
     job_claims,
     kill,
     make_env,
@@ -54,6 +53,7 @@ from tests.faults._harness import (  # noqa: E402
 )
 from tests.faults.test_host_kills import Submitter, _setup  # noqa: E402
 from tests.faults.test_postgres_cut import Load  # noqa: E402
+from tests.tcp_proxy import TcpProxy  # noqa: E402
 
 
 def plan(rng: random.Random, noop: list[str], scripted: str, run: int

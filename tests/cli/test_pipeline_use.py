@@ -12,10 +12,10 @@ import time
 from typing import Any
 
 from tests.cli._agent import TestAgent
-from tests.cli._proxy import CuttableProxy
 from tests.cli.conftest import CLOUDOPS, ROOT, Cli, make_project
 from tests.cli.test_outcomes import Lines
 from tests.conftest import RunningHost
+from tests.tcp_proxy import TcpProxy
 
 AZURE_DEVOPS = {"TF_BUILD": "True", "SYSTEM_TEAMPROJECTID": "7d6a5c1e-0000-4000-8000-000000000001",
                 "BUILD_BUILDID": "4711", "SYSTEM_JOBATTEMPT": "1", "SYSTEM_STAGENAME": "staging",
@@ -65,7 +65,7 @@ def test_the_log_survives_a_dropped_connection_without_gaps_or_repeats(
     agent = TestAgent(running_host, admin)
     project = make_project(running_host, admin, {"k8s": agent.target})
     host, port = running_host.base_url.removeprefix("http://").split(":")
-    proxy = CuttableProxy(host, int(port))
+    proxy = TcpProxy(host, int(port))
     try:
         with cli.popen("restart", project, "k8s", "--workload", "web", "--wait",
                        "--poll", "0.1", env=cli.env(CLOUDOPS_URL=proxy.url)) as follower:
@@ -78,7 +78,7 @@ def test_the_log_survives_a_dropped_connection_without_gaps_or_repeats(
             agent.logs(job["id"], [f"step {i:03d}" for i in range(21, 41)], 60)
             err.wait_for("retrying in")
             time.sleep(0.5)  # a few refused retries while the task goes on
-            proxy.start()  # same port: the CLI's next retry gets through
+            proxy.restore()  # the CLI's next retry gets through
             agent.logs(job["id"], [f"step {i:03d}" for i in range(41, 61)], 90)
             agent.result(job["id"], "succeeded")
             assert follower.wait(timeout=30) == 0, err.rest()

@@ -5,9 +5,7 @@ invariant checks every fault test ends with (terminal with a reason, nothing ran
 
 from __future__ import annotations
 
-import contextlib
 import signal
-import socket
 import threading
 import time
 import uuid
@@ -185,74 +183,6 @@ class ScriptedAgent:
                         break
             finally:
                 self._running.discard(job["id"])
-
-
-class TcpProxy:
-    """A TCP proxy (as psycopg's own tests use) between the host and Postgres: ``cut()``
-    drops every connection and refuses new ones until ``restore()``."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.refusing = False
-        self._sockets: set[socket.socket] = set()
-        self._lock = threading.Lock()
-        self._closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if self.refusing:
-                # A restarting server: the connection is reset at once.
-                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                  b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                client.close()
-                continue
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            upstream.settimeout(None)
-            with self._lock:
-                self._sockets |= {client, upstream}
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-                s.close()
-            with self._lock:
-                self._sockets -= {source, sink}
-
-    def cut(self) -> None:
-        self.refusing = True
-        with self._lock:
-            live = list(self._sockets)
-        for s in live:
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-
-    def restore(self) -> None:
-        self.refusing = False
-
-    def close(self) -> None:
-        self._closed = True
-        self.cut()
-        self.listener.close()
 
 
 def home_dir(tmp_path: Path, name: str = "home") -> Path:

@@ -25,7 +25,8 @@ from tests.conftest import (
     stop_host,
     with_database,
 )
-from tests.faults._harness import FAST, TcpProxy, make_env, settle, terminal_transitions
+from tests.faults._harness import FAST, make_env, settle, terminal_transitions
+from tests.tcp_proxy import TcpProxy
 
 
 @pytest.fixture
