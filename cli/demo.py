@@ -14,13 +14,13 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import psycopg
 import requests
 from psycopg.conninfo import conninfo_to_dict
 
 from localhost.easyauth import COOKIE, principal_cookie
+from shared.db.urls import postgres_url
 
 log = logging.getLogger("cloudops.demo")
 SCRIPTS = Path(__file__).resolve().parent / "demo_scripts"
@@ -31,14 +31,7 @@ ROWS = [("Ada Lovelace",), ("Grace Hopper",), ("Edsger Dijkstra",), ("Barbara Li
 
 def _database_url(server_url: str, name: str) -> str:
     """A ``postgresql://`` URL for database ``name`` on the server (the agent's format)."""
-    params = conninfo_to_dict(server_url)
-    user = quote(str(params.get("user") or "postgres"), safe="")
-    password = params.get("password")
-    auth = f"{user}:{quote(str(password), safe='')}@" if password else f"{user}@"
-    host, port = str(params.get("host") or "localhost"), str(params.get("port") or "5432")
-    if host.startswith("/"):  # a Unix socket folder (the embedded server)
-        return f"postgresql://{auth}/{name}?host={quote(host, safe='')}&port={port}"
-    return f"postgresql://{auth}{host}:{port}/{name}"
+    return postgres_url(server_url, dbname=name)
 
 
 def ensure_demo_database(server_url: str, name: str) -> str:

@@ -21,9 +21,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from shared.db import Database, apply_migrations
+from shared.db import Database, apply_migrations, urls
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,9 +37,7 @@ def server_url() -> str:
 
 
 def with_database(url: str, database: str) -> str:
-    params = conninfo_to_dict(url)
-    params["dbname"] = database
-    return make_conninfo(**params)
+    return urls.with_database(url, database)
 
 
 def create_throwaway_database(prefix: str = "cloudops_test") -> tuple[str, str]:

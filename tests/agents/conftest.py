@@ -129,19 +129,10 @@ class ControlPlane:
 
 
 def url_form(dsn: str) -> str:
-    """A ``postgresql://`` URL for a libpq DSN (what Settings and the agent expect)."""
-    from urllib.parse import quote
+    """A ``postgresql://`` URL for a libpq DSN (the agent's connection format)."""
+    from shared.db.urls import postgres_url
 
-    from psycopg.conninfo import conninfo_to_dict
-
-    if dsn.startswith(("postgresql://", "postgres://")):
-        return dsn
-    p = conninfo_to_dict(dsn)
-    auth = quote(str(p.get("user", "postgres")), safe="")
-    if p.get("password"):
-        auth += ":" + quote(str(p["password"]), safe="")
-    return (f"postgresql://{auth}@{p.get('host', '127.0.0.1')}:{p.get('port', 5432)}"
-            f"/{p.get('dbname', 'postgres')}")
+    return postgres_url(dsn)
 
 
 def _now() -> Any:

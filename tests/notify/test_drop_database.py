@@ -4,20 +4,19 @@ drops the named database, is safe to repeat, and refuses the connection's own da
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
 from agent.config import AgentConfig
 from agent.handlers import JobContext, JobFailed, handler_for
+from shared.db.urls import postgres_url
 from tests.conftest import server_url, with_database
 
 
 def url_of(database: str) -> str:
     """The agent's connection setting is a URL; the suite's server URL with another path."""
-    parts = urlsplit(server_url())
-    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
+    return postgres_url(server_url(), dbname=database)
 
 
 def context(connection_url: str, lines: list[str]) -> JobContext:
