@@ -30,7 +30,8 @@ def register_local_agent(base_url: str, admin_headers: Mapping[str, str], *, poo
                          labels: list[str], connections: Mapping[str, str], state_dir: Path,
                          name: str = "local-agent",
                          allowed_executables: list[str] | None = None,
-                         clusters: Mapping[str, dict[str, object]] | None = None) -> Path:
+                         clusters: Mapping[str, dict[str, object]] | None = None,
+                         services: Mapping[str, dict[str, object]] | None = None) -> Path:
     """Ensure the pool, register the agent, write its config; return the config path."""
     from agent import config as config_file
 
@@ -54,12 +55,14 @@ def register_local_agent(base_url: str, admin_headers: Mapping[str, str], *, poo
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     if done.returncode != 0:
         raise LocalAgentError(f"agent registration failed: {done.stderr[-500:]}")
-    if allowed_executables is not None or clusters:
+    if allowed_executables is not None or clusters or services:
         cfg = config_file.load(path)
         if allowed_executables is not None:
             cfg.allowed_executables = list(allowed_executables)
         if clusters:
             cfg.clusters = {k: dict(v) for k, v in clusters.items()}
+        if services:
+            cfg.services = {k: dict(v) for k, v in services.items()}
         config_file.save(cfg, path)
     return path
 
@@ -68,13 +71,15 @@ def start_local_agent(base_url: str, admin_headers: Mapping[str, str], pool: str
                       labels: list[str], connections: Mapping[str, str],
                       state_dir: Path | str, *, name: str = "local-agent",
                       allowed_executables: list[str] | None = None,
+                      services: Mapping[str, dict[str, object]] | None = None,
                       env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Register (via the API) and start a local agent; the caller owns the process
     (``terminate()`` it for a graceful shutdown)."""
     state = Path(state_dir)
     path = register_local_agent(base_url, admin_headers, pool=pool, labels=labels,
                                 connections=connections, state_dir=state, name=name,
-                                allowed_executables=allowed_executables)
+                                allowed_executables=allowed_executables,
+                                services=services)
     log_file = (state / "agent.log").open("ab")
     try:
         return subprocess.Popen(

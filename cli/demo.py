@@ -1,17 +1,30 @@
 """The local demo ``./dev.sh`` leaves a newcomer with, seeded through the public API.
 
 Project ``demo`` with environments ``dev`` and ``staging`` run by the local agent (pool
-``local``), each with its own real database on the local Postgres seeded with a few rows,
-a script catalogue with a deploy script and a harmless maintenance script, and the
-host's ``default`` function key as an operator of ``demo`` (so pipelines and the CLI can
-deploy). Re-running is harmless: what exists is kept.
+``local``). Each environment is real:
+
+- its **app** is the demo web app (``cli/demo_app.py``) run by a process supervisor
+  (``agent/supervisor.py``) as ``demo-web@<environment>`` behind a stable loopback URL,
+  recorded as the environment's ``url``; Deploy runs the catalogue's deploy script, which
+  starts the new version beside the old one, health-checks it and switches; Restart
+  restarts the ``web`` service through the agent (a new, health-checked process);
+- its **database** is its own on the local Postgres, seeded with a few rows; Back up,
+  Restore and sandboxes use the agent's Postgres tools against it;
+- a harmless maintenance script is in the catalogue, and the host's ``default`` function
+  key is an operator of ``demo`` (so pipelines and the CLI can deploy).
+
+Re-running is harmless: what exists is kept, and the settings that point at this run's
+supervisor (targets, scripts) are brought up to date.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +38,9 @@ from shared.db.urls import postgres_url
 log = logging.getLogger("cloudops.demo")
 SCRIPTS = Path(__file__).resolve().parent / "demo_scripts"
 ENVIRONMENTS = {"dev": "Development", "staging": "Staging"}
+PROGRAM = "demo-web"
+FIRST_VERSION = "1.0.0"
+TARGET_SERVICES = {"web": "web"}
 ROWS = [("Ada Lovelace",), ("Grace Hopper",), ("Edsger Dijkstra",), ("Barbara Liskov",),
         ("Ken Thompson",)]
 
@@ -54,33 +70,58 @@ def _post(http: requests.Session, url: str, body: dict[str, Any]) -> None:
         raise RuntimeError(f"demo seeding: POST {url} → {r.status_code} {r.text[:300]}")
 
 
-def seed_demo(base_url: str, server_url: str) -> dict[str, str]:
-    """Create the demo through the API; return agent connection name → database URL."""
+def _admin_session() -> requests.Session:
     http = requests.Session()
     http.cookies.set(COOKIE, principal_cookie("demo-admin", "demo-admin@example.com", ["admin"]))
+    return http
+
+
+def _ensure_script(http: requests.Session, api: str, definition: dict[str, Any]) -> None:
+    """Create the catalogue script, or replace it when this run's definition differs."""
+    r = http.get(f"{api}/projects/demo/scripts", timeout=30)
+    r.raise_for_status()
+    existing = {s["name"]: s for s in r.json()["items"]}.get(definition["name"])
+    if existing is not None and existing.get("argv") == definition["argv"]:
+        return
+    if existing is not None:
+        http.delete(f"{api}/projects/demo/scripts/{definition['name']}", timeout=30)
+    _post(http, f"{api}/projects/demo/scripts", definition)
+
+
+def seed_demo(base_url: str, server_url: str, supervisor_dir: Path) -> dict[str, str]:
+    """Create the demo through the API; return agent connection name → database URL."""
+    http = _admin_session()
     api = base_url.rstrip("/") + "/api"
     _post(http, f"{api}/projects", {"slug": "demo", "name": "Demo shop",
                                     "description": "The local demo: two agent-run "
-                                                   "environments with real databases"})
+                                                   "environments with real apps and "
+                                                   "databases"})
     connections = {}
     # Named after the control plane's database, so several hosts on one server don't mix.
     prefix = conninfo_to_dict(server_url).get("dbname") or "cloudops"
     for slug, name in ENVIRONMENTS.items():
         connections[f"demo-{slug}"] = ensure_demo_database(server_url,
                                                            f"{prefix}_demo_{slug}")
+        target = {"type": "agent", "pool": "local", "deployScript": "deploy",
+                  "services": TARGET_SERVICES}
         _post(http, f"{api}/projects/demo/environments", {
             "slug": slug, "name": name, "database": {"connection": f"demo-{slug}"},
-            "target": {"type": "agent", "pool": "local", "deployScript": "deploy"}})
+            "target": target})
+        r = http.patch(f"{api}/projects/demo/environments/{slug}", json={"target": target},
+                       timeout=30)
+        if r.status_code != 200:
+            raise RuntimeError(f"demo seeding: PATCH environment {slug} → {r.status_code}")
     python = sys.executable
-    _post(http, f"{api}/projects/demo/scripts", {
-        "name": "deploy", "description": "Ship a version (demo: records it, with progress)",
-        "argv": [python, str(SCRIPTS / "deploy.py"), "--environment", "{environment}",
-                 "--version", "{version}"],
+    _ensure_script(http, api, {
+        "name": "deploy", "description": "Ship a version of the demo app: start it beside "
+                                         "the old one, health-check, switch",
+        "argv": [python, str(SCRIPTS / "deploy.py"), "--supervisor", str(supervisor_dir),
+                 "--environment", "{environment}", "--version", "{version}"],
         "parameters": [{"name": "version", "description": "version to ship"},
-                       {"name": "environment", "required": False, "default": "demo",
+                       {"name": "environment", "required": False, "default": "dev",
                         "pattern": "[a-z0-9-]+"}],
         "timeoutSeconds": 300})
-    _post(http, f"{api}/projects/demo/scripts", {
+    _ensure_script(http, api, {
         "name": "cleanup-report", "description": "Report old files a cleanup would free "
                                                  "(reads only)",
         "argv": [python, str(SCRIPTS / "maintenance.py"), "--path", "{path}",
@@ -104,13 +145,91 @@ def grant_pipeline_key(database_url: str) -> None:
                           principal_id="default", role="operator", actor="demo-seed")
 
 
-def start_demo(base_url: str, database_url: str, state_dir: Path) -> subprocess.Popen[bytes]:
-    """Seed the demo and start the local agent; the caller stops the returned process."""
+def start_supervisor(state_dir: Path, timeout: float = 30) -> subprocess.Popen[bytes]:
+    """Start the process supervisor that runs the demo apps; wait until it answers."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    config = state_dir / "config.json"
+    config.write_text(json.dumps({"programs": {PROGRAM: {
+        "command": [sys.executable, "-m", "cli.demo_app", "--port", "{port}", "--app",
+                    "{app}", "--version", "{version}"],
+        "healthPath": "/health", "startSeconds": 20}}}, indent=2))
+    ready = state_dir / "supervisor.json"
+    ready.unlink(missing_ok=True)
+    with (state_dir / "supervisor.log").open("ab") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agent.supervisor", "--state-dir", str(state_dir),
+             "--config", str(config)], cwd=Path(__file__).resolve().parent.parent,
+            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the demo's process supervisor exited ({proc.returncode}); "
+                               f"see {state_dir / 'supervisor.log'}")
+        if ready.exists():
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"the demo's process supervisor did not start within {timeout:g} s")
+
+
+def deploy_missing_apps(base_url: str, supervisor_dir: Path) -> list[str]:
+    """Deploy (as a real task) each environment whose app the supervisor does not run:
+    the first start, or a state folder wiped since. Returns the task ids."""
+    from agent.supervisor_client import SupervisorClient, SupervisorError
+
+    client = SupervisorClient.from_state_dir(supervisor_dir)
+    http = _admin_session()
+    api = base_url.rstrip("/") + "/api/projects/demo/environments"
+    started = []
+    for slug in ENVIRONMENTS:
+        try:
+            client.get(f"{PROGRAM}@{slug}")
+            continue
+        except SupervisorError:
+            pass
+        r = http.post(f"{api}/{slug}/deployments", json={"version": FIRST_VERSION}, timeout=30)
+        if r.status_code != 202:
+            raise RuntimeError(f"demo: deploying {FIRST_VERSION} to {slug} → "
+                               f"{r.status_code} {r.text[:300]}")
+        started.append(r.json()["id"])
+    return started
+
+
+@dataclass
+class Demo:
+    """The demo's processes, stopped together (the agent first: it may be mid-job)."""
+
+    supervisor: subprocess.Popen[bytes]
+    agent: subprocess.Popen[bytes]
+    first_deploys: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.agent.pid
+
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        return [self.agent, self.supervisor]
+
+
+def start_demo(base_url: str, database_url: str, state_dir: Path) -> Demo:
+    """Seed the demo, start its supervisor and the local agent; the caller stops them."""
     from agent.local import start_local_agent
 
-    connections = seed_demo(base_url, database_url)
-    grant_pipeline_key(database_url)
-    cookie = principal_cookie("demo-admin", "demo-admin@example.com", ["admin"])
-    return start_local_agent(base_url, {"Cookie": f"{COOKIE}={cookie}"}, "local", [],
-                             connections, state_dir / "agent",
-                             allowed_executables=[sys.executable])
+    supervisor_dir = state_dir / "demo-apps"
+    supervisor = start_supervisor(supervisor_dir)
+    try:
+        connections = seed_demo(base_url, database_url, supervisor_dir)
+        grant_pipeline_key(database_url)
+        cookie = principal_cookie("demo-admin", "demo-admin@example.com", ["admin"])
+        agent = start_local_agent(
+            base_url, {"Cookie": f"{COOKIE}={cookie}"}, "local", [], connections,
+            state_dir / "agent", allowed_executables=[sys.executable],
+            services={"web": {"supervisor": str(supervisor_dir),
+                              "app": f"{PROGRAM}@{{environment}}"}})
+    except BaseException:
+        supervisor.terminate()
+        supervisor.wait(30)
+        raise
+    demo = Demo(supervisor, agent)
+    demo.first_deploys = deploy_missing_apps(base_url, supervisor_dir)
+    return demo

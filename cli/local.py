@@ -84,20 +84,24 @@ def prepare_our_app() -> Path:
 def after_start(host: Host, args: argparse.Namespace) -> Any:
     """Our app only, once the host serves: seed the demo and start the local agent.
 
-    Runs off the event loop (it calls the host's own API). Returns the agent process
+    Runs off the event loop (it calls the host's own API). Returns the demo's processes
     (stopped on shutdown), or None when the demo could not be set up — the host keeps
     serving and the reason is printed.
     """
     from cli.demo import start_demo
 
     try:
-        agent = start_demo(host.base_url, os.environ["DATABASE_URL"], host.state_dir)
+        demo = start_demo(host.base_url, os.environ["DATABASE_URL"], host.state_dir)
     except Exception as exc:  # the host is still useful without the demo: say why
         print(f"demo: not started ({exc})", flush=True)
         return None
-    print(f"demo: project 'demo' (dev, staging) and a local agent (pid {agent.pid}; log "
-          f"{host.state_dir / 'agent' / 'agent.log'})", flush=True)
-    return agent
+    print(f"demo: project 'demo' (dev, staging) and a local agent (pid {demo.pid}; log "
+          f"{host.state_dir / 'agent' / 'agent.log'}); apps under "
+          f"{host.state_dir / 'demo-apps'}", flush=True)
+    if demo.first_deploys:
+        print(f"demo: deploying {len(demo.first_deploys)} app(s) for the first time "
+              "(see the tasks page)", flush=True)
+    return demo
 
 
 def stop_process(proc: subprocess.Popen[bytes], grace: float = 30) -> None:
@@ -157,17 +161,18 @@ async def serve(args: argparse.Namespace) -> int:
         await host.stop()
         raise
     print(banner(host, web_dir), flush=True)
-    agent = None
+    demo = None
     try:
         if ours and not args.no_demo:
-            agent = await asyncio.to_thread(after_start, host, args)
+            demo = await asyncio.to_thread(after_start, host, args)
         await stop.wait()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)  # a second Ctrl-C now interrupts for real
         print("stopping: letting in-flight work finish ...", flush=True)
-        if agent is not None:
-            await asyncio.to_thread(stop_process, agent)
+        if demo is not None:
+            for proc in demo.processes():  # the agent first: it may hand back a job
+                await asyncio.to_thread(stop_process, proc)
         await host.stop()
     if host.interrupted:
         # A sync function's thread cannot be cancelled; do not hang the exit on it.

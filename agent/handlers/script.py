@@ -1,12 +1,19 @@
 """Run a catalogue script: argv executed directly (no shell, so metacharacters in
 parameters are plain text), an explicit environment, a timeout that kills the whole
-process tree, output streamed to the task log, and the exit code as the result."""
+process tree, output streamed to the task log, and the exit code as the result.
+
+A script may report outputs the way CI systems let steps do: it appends ``name=value``
+lines to the file named by ``$CLOUDOPS_OUTPUT``; they come back in the result as
+``outputs`` (a deploy script reports the environment's ``url`` this way).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 from agent import process
@@ -14,6 +21,8 @@ from agent.handlers import JobCancelled, JobContext, JobFailed, require
 
 BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 TAIL_LINES = 20
+OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_OUTPUTS, MAX_OUTPUT_CHARS = 20, 2000
 
 
 def _check_allowed(argv0: str, allowed: list[str] | None) -> str:
@@ -41,6 +50,9 @@ def run_script(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     env = {k: os.environ[k] for k in BASE_ENV if k in os.environ} | extra
     workdir = ctx.config.work_path / "jobs" / ctx.job_id
     workdir.mkdir(parents=True, exist_ok=True)
+    output_file = workdir / "cloudops-output"
+    output_file.unlink(missing_ok=True)
+    env["CLOUDOPS_OUTPUT"] = str(output_file)
     tail: deque[str] = deque(maxlen=TAIL_LINES)
 
     def on_line(line: str) -> None:
@@ -63,4 +75,32 @@ def run_script(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     if outcome.exit_code != 0:
         raise JobFailed(f"{payload.get('script') or argv[0]} exited with code "
                         f"{outcome.exit_code}; last lines:\n" + "\n".join(tail))
-    return {"exitCode": 0}
+    outputs = read_outputs(output_file)
+    return {"exitCode": 0, "outputs": outputs} if outputs else {"exitCode": 0}
+
+
+def read_outputs(path: Path) -> dict[str, str]:
+    """``name=value`` lines a script appended to ``$CLOUDOPS_OUTPUT`` (later ones win).
+
+    Malformed lines fail the job rather than vanish: a deploy whose URL went missing
+    should say so, not succeed quietly.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JobFailed(f"cannot read the script's outputs: {exc}") from None
+    outputs: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not OUTPUT_NAME.match(name) or len(value) > MAX_OUTPUT_CHARS:
+            raise JobFailed(f"$CLOUDOPS_OUTPUT line {number} is not name=value "
+                            f"(names: letters, digits, _; values up to {MAX_OUTPUT_CHARS} "
+                            "characters)")
+        outputs[name] = value
+    if len(outputs) > MAX_OUTPUTS:
+        raise JobFailed(f"the script reported {len(outputs)} outputs; at most {MAX_OUTPUTS}")
+    return outputs

@@ -1,7 +1,8 @@
-"""Activities that create and tear down environments (sandboxes)."""
+"""Activities that create and tear down environments (sandboxes) and record their URLs."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from shared.store import tasks as task_store
 from shared.tasks.views import iso
 
 bp = df.Blueprint()
+URL = re.compile(r"^https?://\S{1,2000}$")
 
 
 @bp.activity_trigger(input_name="payload")
@@ -38,8 +40,35 @@ def create_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
                 conn, project_id=task.project_id, slug=name, name=f"Sandbox {name}",
                 kind="sandbox", parent_id=parent.id, target=parent.target, database=database,
                 expires_at=svc.clock.now() + timedelta(hours=int(task.parameters["ttlHours"])),
-                url=parent.url, actor=task.requested_by)
+                # Never the parent's URL: that would send people to the parent's app.
+                url=None, actor=task.requested_by)
         latest = backup_store.list_backups(conn, parent.id, limit=1)
+        version = task_store.last_deployed_version(conn, parent.id)
     return {"environmentId": str(sandbox.id), "environment": sandbox.slug,
             "expiresAt": iso(sandbox.expires_at), "url": sandbox.url,
-            "seedBackupId": str(latest[0].id) if latest else None}
+            "seedBackupId": str(latest[0].id) if latest else None,
+            "parentVersion": version}
+
+
+@bp.activity_trigger(input_name="payload")
+def record_environment_url(payload: dict[str, Any]) -> dict[str, Any]:
+    """Record the URL a deploy reported for the task's environment, or for the sandbox the
+    task created (audited, idempotent).
+
+    A URL that is not http(s) is refused here rather than stored: the UI links to it.
+    """
+    url = str(payload.get("url") or "")
+    if not URL.match(url):
+        return {"recorded": False, "reason": f"the reported url {url[:100]!r} is not an "
+                                             "http(s) URL; the environment's URL is unchanged"}
+    svc = services()
+    with svc.db.transaction() as conn:
+        task = task_store.get_task(conn, payload["taskId"])
+        env = project_store.get_environment_by_id(
+            conn, payload.get("environmentId") or task.environment_id)
+        if env.id != task.environment_id and env.parent_id != task.environment_id:
+            return {"recorded": False, "reason": "a task records URLs only for its own "
+                                                 "environment or its sandboxes"}
+        if env.url != url:
+            project_store.update_environment(conn, env, {"url": url}, actor=task.requested_by)
+    return {"recorded": True, "url": url}

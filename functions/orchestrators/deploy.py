@@ -42,8 +42,24 @@ def deploy_steps(context: df.DurableOrchestrationContext,
                                               "version": version,
                                               "environment": task["environment"]}},
                                           timeout=timedelta(hours=1))
+        yield from record_reported_url(context, task, result)
         return Outcome(f"deployed {version}", {"version": version, **result})
     raise StepFailed(f"environment {task['environment']} has no deployable target")
+
+
+def record_reported_url(context: df.DurableOrchestrationContext, task: dict[str, Any],
+                        result: dict[str, Any], environment_id: str | None = None,
+                        environment: str | None = None) -> Generator[Any, Any, None]:
+    """A deploy script that reports ``url=…`` in its outputs sets the environment's URL."""
+    url = (result.get("outputs") or {}).get("url")
+    if not url:
+        return
+    recorded = yield call(context, "record_environment_url", {
+        "taskId": task["taskId"], "environmentId": environment_id, "url": url})
+    if recorded["recorded"]:
+        yield from log(context, task, f"{environment or task['environment']} is served at {url}")
+    else:
+        yield from log(context, task, recorded["reason"], level="warning")
 
 
 def appservice_deploy(context: df.DurableOrchestrationContext, task: dict[str, Any],

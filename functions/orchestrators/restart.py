@@ -1,4 +1,5 @@
-"""Restart a Kubernetes workload (rollout restart) through an agent and wait until ready."""
+"""Restart a workload through an agent and wait until it is healthy: a service on the agent's
+machine (systemd unit or supervised app) or a Kubernetes workload (rollout restart)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,14 @@ def restart_steps(context: df.DurableOrchestrationContext,
     if target.get("type") == "noop":
         return Outcome(f"restarted {workload} (dry run)", {"workload": workload},
                        (f"dry run: would restart {workload}",))
+    services = (target.get("services") or {}) if target.get("type") == "agent" else {}
+    if workload in services:
+        return (yield from _restart_service(context, task, workload, services[workload]))
     if target.get("type") != "agent" or not target.get("cluster"):
-        raise StepFailed(f"no Kubernetes cluster is configured for environment "
-                         f"{task['environment']}: set target.cluster to a cluster name "
-                         "known to the agent")
+        known = f" (its services: {', '.join(sorted(services))})" if services else ""
+        raise StepFailed(f"environment {task['environment']} has no workload {workload!r}"
+                         f"{known}: add it to target.services, or set target.cluster to a "
+                         "Kubernetes cluster known to the agent")
     namespace = task["parameters"].get("namespace") or target.get("namespace") or "default"
     yield from step(context, task, f"restarting {namespace}/{workload}", 5)
     yield from run_agent_job(context, task, "restart",
@@ -32,6 +37,18 @@ def restart_steps(context: df.DurableOrchestrationContext,
                              timeout=timedelta(minutes=30))
     return Outcome(f"restarted {namespace}/{workload}", {"workload": workload,
                                                          "namespace": namespace})
+
+
+def _restart_service(context: df.DurableOrchestrationContext, task: dict[str, Any],
+                     workload: str, service: str) -> Generator[Any, Any, Outcome]:
+    """A service on the agent's machine (systemd unit or supervised app), per environment."""
+    yield from step(context, task, f"restarting service {service} ({workload})", 5)
+    result = yield from run_agent_job(context, task, "restart",
+                                      {"kind": "service", "service": service,
+                                       "environment": task["environment"]},
+                                      timeout=timedelta(minutes=10))
+    started = f", new process {result['pid']}" if result.get("pid") else ""
+    return Outcome(f"restarted {workload}{started}", {"workload": workload, **result})
 
 
 @bp.orchestration_trigger(context_name="context")

@@ -1,5 +1,6 @@
 """Create a sandbox: a short-lived copy of an environment, seeded from the parent's latest
-backup, expiring on its TTL."""
+backup, running the parent's deployed version as its own app (through the parent's deploy
+script, with the sandbox as the environment), expiring on its TTL."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from functions.orchestrators._flow import Outcome, call, log, run_agent_job, run_task, step
+from functions.orchestrators.deploy import record_reported_url
 
 bp = df.Blueprint()
 
@@ -29,6 +31,20 @@ def sandbox_steps(context: df.DurableOrchestrationContext,
                                  {"backupId": sandbox["seedBackupId"],
                                   "targetEnvironmentId": sandbox["environmentId"]},
                                  timeout=timedelta(hours=2))
+    script = task["target"].get("deployScript") if task["target"].get("type") == "agent" else None
+    version = sandbox.get("parentVersion")
+    if script and version:
+        yield from step(context, task, f"deploying {version} to {name} (the version "
+                        f"{task['environment']} runs)", 70)
+        result = yield from run_agent_job(context, task, "script", {
+            "script": script, "parameters": {"version": version, "environment": name}},
+            timeout=timedelta(hours=1))
+        yield from record_reported_url(context, task, result, sandbox["environmentId"], name)
+        sandbox = {**sandbox, "version": version,
+                   "url": (result.get("outputs") or {}).get("url") or sandbox["url"]}
+    elif script:
+        yield from log(context, task, f"{task['environment']} has no successful deployment "
+                       "yet: the sandbox has no app until you deploy to it")
     return Outcome(f"sandbox {name} ready until {sandbox['expiresAt']}", sandbox)
 
 

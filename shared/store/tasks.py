@@ -129,3 +129,13 @@ def open_tasks_for_environment(conn: Connection[Any], environment_id: UUID) -> l
         (environment_id, sorted(OPEN)),
     ).fetchall()
     return [Task.from_row(r) for r in rows]
+
+
+def last_deployed_version(conn: Connection[Any], environment_id: UUID) -> str | None:
+    """The version of the environment's latest successful deployment, if any."""
+    row = conn.execute(
+        "SELECT parameters->>'version' AS version FROM tasks WHERE environment_id = %s"
+        " AND operation = 'deploy' AND status = 'succeeded'"
+        " ORDER BY finished_at DESC NULLS LAST, created_at DESC LIMIT 1",
+        (environment_id,)).fetchone()
+    return None if row is None else row["version"]

@@ -112,3 +112,38 @@ def test_allow_list_and_bad_payloads_fail_cleanly(tmp_path: Path) -> None:
             run_script(payload, open_ctx)
     with pytest.raises(JobFailed, match="not found"):
         run_script({"argv": ["/no/such/program"]}, open_ctx)
+
+
+def _writes_outputs(text: str) -> list[str]:
+    code = ("import os; open(os.environ['CLOUDOPS_OUTPUT'], 'a').write(" + repr(text) + ")")
+    return [sys.executable, "-c", code]
+
+
+def test_outputs_a_script_appends_to_cloudops_output_come_back_in_the_result(
+        tmp_path: Path) -> None:
+    ctx, _ = _ctx(tmp_path)
+    result = run_script({"script": "deploy", "timeoutSeconds": 30, "argv": _writes_outputs(
+        "url=http://127.0.0.1:8123\nversion=1.0\n\nversion=1.1\n")}, ctx)
+    assert result == {"exitCode": 0, "outputs": {"url": "http://127.0.0.1:8123",
+                                                 "version": "1.1"}}
+
+
+def test_a_script_without_outputs_returns_only_its_exit_code(tmp_path: Path) -> None:
+    ctx, _ = _ctx(tmp_path)
+    assert run_script({"script": "x", "argv": [sys.executable, "-c", "pass"]}, ctx) == {
+        "exitCode": 0}
+
+
+@pytest.mark.parametrize("bad", ["no equals sign\n", "1name=x\n", "ok=" + "x" * 2001 + "\n",
+                                 "".join(f"n{i}=v\n" for i in range(21))])
+def test_malformed_outputs_fail_the_job_instead_of_vanishing(tmp_path: Path, bad: str) -> None:
+    ctx, _ = _ctx(tmp_path)
+    with pytest.raises(JobFailed, match="CLOUDOPS_OUTPUT|outputs"):
+        run_script({"script": "x", "argv": _writes_outputs(bad)}, ctx)
+
+
+def test_outputs_of_an_earlier_run_of_the_same_job_are_not_reported(tmp_path: Path) -> None:
+    ctx, _ = _ctx(tmp_path)
+    run_script({"script": "x", "argv": _writes_outputs("url=http://old\n")}, ctx)
+    assert run_script({"script": "x", "argv": [sys.executable, "-c", "pass"]}, ctx) == {
+        "exitCode": 0}

@@ -79,7 +79,8 @@ def test_restart_without_a_cluster_fails_clearly(running_host: RunningHost,
     agent = FakeAgent(running_host, admin, ["linux"])
     project, env = make_env(admin, running_host, {"type": "agent", "pool": agent.pool})
     task = wait_for(admin, running_host, restart(running_host, admin, project, env)["id"])
-    assert task["status"] == "failed" and "no Kubernetes cluster is configured" in task["error"]
+    assert task["status"] == "failed" and "has no workload 'web'" in task["error"]
+    assert "target.services" in task["error"] and "target.cluster" in task["error"]
 
 
 def test_cancel_while_waiting_for_an_agent_and_while_queued(running_host: RunningHost,
