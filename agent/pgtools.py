@@ -40,6 +40,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -178,10 +179,20 @@ def server_version(name: str, url: str) -> Version:
     return version
 
 
-def _ask_server(name: str, url: str) -> Version:
+def connection_params(url: str) -> dict[str, Any]:
+    """libpq's own reading of a ``postgresql://`` URL or keyword DSN: the one parser
+    for connections, so a socket host or an odd password means what libpq says."""
     try:
-        params = conninfo_to_dict(url)
-        params.setdefault("connect_timeout", CONNECT_TIMEOUT)
+        return conninfo_to_dict(url)
+    except psycopg.Error:  # libpq's message may quote the password: not repeated
+        raise JobFailed("a database connection in the agent config is neither a valid"
+                        " postgresql:// URL nor a keyword DSN") from None
+
+
+def _ask_server(name: str, url: str) -> Version:
+    params = connection_params(url)
+    params.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    try:
         with psycopg.connect(make_conninfo(**params)) as conn:
             row = conn.execute("SHOW server_version_num").fetchone()
     except psycopg.Error as exc:

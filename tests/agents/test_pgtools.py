@@ -255,6 +255,15 @@ def test_an_unreachable_server_fails_with_one_line_and_no_password(tmp_path: Pat
     assert "\n" not in message and "secret" not in message
 
 
+def test_an_unparseable_connection_fails_with_one_line_and_no_password(
+        tmp_path: Path) -> None:
+    ctx, _ = _ctx(tmp_path)
+    with pytest.raises(JobFailed) as failed:
+        pgtools.tools_for(ctx, "demo-dev", "host=/tmp password='secret' dbname")
+    assert str(failed.value) == ("a database connection in the agent config is neither a"
+                                 " valid postgresql:// URL nor a keyword DSN")
+
+
 # --- the real servers ----------------------------------------------------------------
 
 def _embedded_url() -> str:
@@ -301,3 +310,4 @@ def test_the_machine_server_gets_tools_at_least_as_new(tmp_path: Path) -> None:
     tools = pgtools.tools_for(ctx, "machine", MACHINE_URL)
     assert tools.version.major >= server.major
     assert pgtools.missing_tools(tools.folder) == []
+
