@@ -73,7 +73,7 @@ class ClientTools:
 
 
 _lock = threading.Lock()
-_folder_versions: dict[Path, Version | None] = {}
+_folder_versions: dict[Path, Version] = {}
 _server_versions: dict[tuple[str, str], tuple[float, Version]] = {}
 
 
@@ -103,13 +103,15 @@ def missing_tools(folder: Path) -> list[str]:
 
 
 def folder_version(folder: Path) -> Version | None:
-    """The version of ``folder``'s pg_dump, read once per process (None: unreadable)."""
+    """The version of ``folder``'s pg_dump, read once per process (None: unreadable; a
+    failed read is not remembered, so a folder being installed is seen next job)."""
     with _lock:
         if folder in _folder_versions:
             return _folder_versions[folder]
     version = _read_version(folder / "pg_dump")
-    with _lock:
-        _folder_versions[folder] = version
+    if version is not None:
+        with _lock:
+            _folder_versions[folder] = version
     return version
 
 

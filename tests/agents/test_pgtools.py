@@ -8,6 +8,7 @@ server (127.0.0.1:5432), where the system tools in /usr/bin are older than the f
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import socket
@@ -311,3 +312,33 @@ def test_the_machine_server_gets_tools_at_least_as_new(tmp_path: Path) -> None:
     assert tools.version.major >= server.major
     assert pgtools.missing_tools(tools.folder) == []
 
+
+
+def test_registering_again_keeps_the_tools_folders(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    """``register`` rebuilds the config from the control plane's answer: the operator's
+    pgBinDir / pgBinDirs must survive it like connections do."""
+    from agent import config as config_file
+    from agent import main
+
+    class Registrar:  # the control plane's register answer, without a control plane
+        def __init__(self, _url: str) -> None:
+            pass
+
+        def register(self, **kw: object) -> dict[str, object]:
+            return {"agentId": "a1", "name": kw["name"], "pool": "local", "key": "coa_new"}
+
+        def close(self) -> None:
+            pass
+
+    path = tmp_path / "config.json"
+    config_file.save(AgentConfig(url="u", agent_id="a1", name="n", pool="local", key="old",
+                                 pg_bin_dir="/opt/pg/bin", pg_bin_dirs={"x": "/opt/pg12"}),
+                     path)
+    monkeypatch.setattr(main, "ControlPlane", Registrar)
+    args = argparse.Namespace(url="http://cp", pool="local", token="t", labels="", name="n",
+                              capacity=1, connection=None, work_dir=None, config=str(path))
+    assert main.register(args) == 0  # (main.main would take over the process's logging)
+    again = config_file.load(path)
+    assert (again.key, again.pg_bin_dir, again.pg_bin_dirs) == (
+        "coa_new", "/opt/pg/bin", {"x": "/opt/pg12"})
