@@ -10,7 +10,11 @@ atomically so a crash mid-write never leaves half a file. Example::
      "connections": {"demo-dev": "postgresql://postgres@127.0.0.1:5432/demo_dev"},
      "clusters": {"aks-dev": {"kubeconfig": "~/.kube/config", "context": "dev"}},
      "allowedExecutables": ["/opt/scripts/deploy.sh", "python3"],
-     "workDir": "~/.local/state/cloudops-agent"}
+     "workDir": "~/.local/state/cloudops-agent",
+     "pgBinDir": "/usr/lib/postgresql/18/bin", "pgBinDirs": {"legacy": "/opt/pg12/bin"}}
+
+``pgBinDir`` / ``pgBinDirs`` are optional: without them each job picks the client tools
+that match its server (see ``agent.pgtools``).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ _JSON_NAMES = {"agent_id": "agentId", "key_expires_at": "keyExpiresAt",
                "key_issued_at": "keyIssuedAt",
                "heartbeat_interval_seconds": "heartbeatIntervalSeconds",
                "allowed_executables": "allowedExecutables", "work_dir": "workDir",
-               "shutdown_grace_seconds": "shutdownGraceSeconds"}
+               "shutdown_grace_seconds": "shutdownGraceSeconds",
+               "pg_bin_dir": "pgBinDir", "pg_bin_dirs": "pgBinDirs"}
 
 
 class ConfigError(ValueError):
@@ -51,6 +56,8 @@ class AgentConfig:
     allowed_executables: list[str] | None = None
     work_dir: str = "~/.local/state/cloudops-agent"
     shutdown_grace_seconds: float = 30.0
+    pg_bin_dir: str | None = None
+    pg_bin_dirs: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {_JSON_NAMES.get(k, k): v for k, v in asdict(self).items()}

@@ -63,7 +63,9 @@ def register(args: argparse.Namespace) -> int:
         connections={**(previous.connections if previous else {}),
                      **_pairs(args.connection or [], "connection")},
         clusters=previous.clusters if previous else {},
-        allowed_executables=previous.allowed_executables if previous else None)
+        allowed_executables=previous.allowed_executables if previous else None,
+        pg_bin_dir=previous.pg_bin_dir if previous else None,
+        pg_bin_dirs=previous.pg_bin_dirs if previous else {})
     if args.work_dir:
         cfg.work_dir = args.work_dir
     elif previous:

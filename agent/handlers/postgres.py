@@ -1,10 +1,15 @@
 """Database backup and restore with the Postgres client tools.
 
 The agent resolves a connection *name* from its own config; the control plane never sees
-credentials. The password travels to ``pg_dump``/``pg_restore`` through ``PGPASSWORD``,
-never on a command line. Artifacts move over the short-lived URLs the control plane
-issues (Azure Blob SAS, or the local host's artifact endpoint) with a plain HTTP PUT /
-GET; the sha256 is computed while streaming.
+credentials. A connection is a ``postgresql://`` URL (a Unix-socket host too:
+``postgresql://u@/db?host=/run/pg`` or ``postgresql://u@%2Frun%2Fpg/db``) or a libpq
+keyword DSN (``host=/run/pg dbname=db user=u``); it is only ever taken apart and put back
+together by libpq's own parser (``psycopg.conninfo``), never by string surgery. The
+password travels to the tools through ``PGPASSWORD``, never on a command line: they get a
+keyword conninfo without it. The tools come from the folder ``agent.pgtools`` picks for
+the connection's server, by absolute path. Artifacts move over the short-lived URLs the
+control plane issues (Azure Blob SAS, or the local host's artifact endpoint) with a plain
+HTTP PUT / GET; the sha256 is computed while streaming.
 """
 
 from __future__ import annotations
@@ -15,15 +20,17 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import requests
+from psycopg.conninfo import make_conninfo
 
 from agent import process
 from agent.handlers import JobCancelled, JobContext, JobFailed, require
+from agent.pgtools import ClientTools, connection_params, tools_for
 
 CHUNK = 1024 * 1024
 BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
+MAINTENANCE_DB = "postgres"
 
 
 def connection_url(ctx: JobContext, name: str) -> str:
@@ -34,17 +41,25 @@ def connection_url(ctx: JobContext, name: str) -> str:
 
 
 def split_password(url: str, database: str | None = None) -> tuple[str, dict[str, str]]:
-    """A URL without its password (safe in argv) and the libpq env carrying it."""
-    parts = urlsplit(url)
-    env: dict[str, str] = {}
-    netloc = parts.netloc
-    if parts.password is not None:
-        env["PGPASSWORD"] = unquote(parts.password)
-        user = parts.username or ""
-        host = netloc.rsplit("@", 1)[1]
-        netloc = f"{quote(user, safe='')}@{host}" if user else host
-    path = parts.path if database is None else "/" + quote(database, safe="")
-    return urlunsplit((parts.scheme, netloc, path, parts.query, "")), env
+    """A keyword conninfo without the password (safe in argv; every tool accepts one as
+    ``--dbname`` or ``--maintenance-db``) and the libpq env carrying the password.
+    ``database`` replaces the connection's database."""
+    params = connection_params(url)
+    password = params.pop("password", None)
+    if database is not None:
+        params["dbname"] = database
+    return make_conninfo(**params), {"PGPASSWORD": str(password)} if password else {}
+
+
+def with_database(url: str, database: str) -> str:
+    """The same connection (password included) to another database on its server."""
+    return make_conninfo(**(connection_params(url) | {"dbname": database}))
+
+
+def database_name(url: str) -> str:
+    """The database a connection opens; libpq defaults it to the user name."""
+    params = connection_params(url)
+    return str(params.get("dbname") or params.get("user") or "")
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
@@ -90,10 +105,11 @@ def _upload(path: Path, url: str, ctx: JobContext) -> tuple[int, str]:
     return size, reader.sha.hexdigest()
 
 
-def _dump(url: str, target: Path, ctx: JobContext) -> None:
+def _dump(url: str, target: Path, ctx: JobContext, tools: ClientTools) -> None:
     safe_url, env = split_password(url)
     outcome = process.run(
-        ["pg_dump", "-Fc", "--no-password", "--dbname", safe_url, "--file", str(target)],
+        [tools.path("pg_dump"), "-Fc", "--no-password", "--dbname", safe_url,
+         "--file", str(target)],
         env=_env(env), on_line=lambda line: ctx.log(f"pg_dump: {line}"), cancel=ctx.cancel)
     if outcome.cancelled:
         raise JobCancelled("cancelled during pg_dump")
@@ -102,10 +118,10 @@ def _dump(url: str, target: Path, ctx: JobContext) -> None:
 
 
 def _backup_to(url: str, upload_url: str, artifact: str, ctx: JobContext,
-               workdir: Path, label: str) -> dict[str, Any]:
+               workdir: Path, label: str, tools: ClientTools) -> dict[str, Any]:
     target = workdir / f"{label}.dump"
     ctx.log(f"{label}: running pg_dump -Fc")
-    _dump(url, target, ctx)
+    _dump(url, target, ctx, tools)
     ctx.log(f"{label}: uploading {target.stat().st_size} bytes as {artifact}")
     size, sha = _upload(target, upload_url, ctx)
     target.unlink(missing_ok=True)
@@ -120,13 +136,15 @@ def _workdir(ctx: JobContext) -> Path:
 
 
 def backup(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-    url = connection_url(ctx, require(payload, "connection"))
+    name = require(payload, "connection")
+    url = connection_url(ctx, name)
     upload_url = require(payload, "uploadUrl")
     artifact = require(payload, "artifact")
+    tools = tools_for(ctx, name, url)
     workdir = _workdir(ctx)
     try:
         ctx.progress(5)
-        result = _backup_to(url, upload_url, artifact, ctx, workdir, "backup")
+        result = _backup_to(url, upload_url, artifact, ctx, workdir, "backup", tools)
         ctx.progress(100)
         return result
     finally:
@@ -151,14 +169,13 @@ def _download(url: str, target: Path, ctx: JobContext) -> tuple[int, str]:
     return size, sha.hexdigest()
 
 
-def _database_exists(url: str, ctx: JobContext) -> bool:
-    """Whether the URL's database exists (asks the server's maintenance database)."""
-    parts = urlsplit(url)
-    name = unquote(parts.path.lstrip("/"))
-    maintenance, env = split_password(url, "postgres")
+def _database_exists(url: str, ctx: JobContext, tools: ClientTools) -> bool:
+    """Whether the connection's database exists (asks the server's maintenance database)."""
+    name = database_name(url)
+    maintenance, env = split_password(url, MAINTENANCE_DB)
     lines: list[str] = []
     outcome = process.run(
-        ["psql", "--no-password", "-Atq", "--dbname", maintenance, "-c",
+        [tools.path("psql"), "--no-password", "-Atq", "--dbname", maintenance, "-c",
          f"SELECT 1 FROM pg_database WHERE datname = '{name.replace(chr(39), chr(39) * 2)}'"],
         env=_env(env), on_line=lines.append)
     if outcome.exit_code != 0:
@@ -166,22 +183,25 @@ def _database_exists(url: str, ctx: JobContext) -> bool:
     return "1" in lines
 
 
-def _create_database(url: str, ctx: JobContext) -> None:
-    name = unquote(urlsplit(url).path.lstrip("/"))
-    maintenance, env = split_password(url, "postgres")
-    outcome = process.run(["createdb", "--no-password", "--maintenance-db", maintenance, name],
-                          env=_env(env), on_line=lambda line: ctx.log(f"createdb: {line}"))
+def _create_database(url: str, ctx: JobContext, tools: ClientTools) -> None:
+    name = database_name(url)
+    maintenance, env = split_password(url, MAINTENANCE_DB)
+    outcome = process.run(
+        [tools.path("createdb"), "--no-password", "--maintenance-db", maintenance, name],
+        env=_env(env), on_line=lambda line: ctx.log(f"createdb: {line}"))
     if outcome.exit_code != 0:
         raise JobFailed(f"createdb {name} exited with code {outcome.exit_code}")
 
 
 def restore(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-    url = connection_url(ctx, require(payload, "connection"))
-    if payload.get("database"):
-        parts = urlsplit(url)
-        url = urlunsplit(parts._replace(path="/" + quote(str(payload["database"]), safe="")))
+    name = require(payload, "connection")
+    url = connection_url(ctx, name)
     download_url = require(payload, "downloadUrl")
     expected = require(payload, "sha256").lower()
+    # the server is asked through the configured database: a new target may not exist yet
+    tools = tools_for(ctx, name, url)
+    if payload.get("database"):
+        url = with_database(url, str(payload["database"]))
     workdir = _workdir(ctx)
     try:
         artifact = workdir / "restore.dump"
@@ -193,19 +213,19 @@ def restore(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         ctx.log(f"downloaded {size} bytes, sha256 verified")
         ctx.progress(25)
         safety: dict[str, Any] | None = None
-        if payload.get("createDatabase") and not _database_exists(url, ctx):
+        if payload.get("createDatabase") and not _database_exists(url, ctx, tools):
             ctx.log("target database does not exist yet: creating it (no safety backup)")
-            _create_database(url, ctx)
+            _create_database(url, ctx, tools)
         else:
             safety = _backup_to(url, require(payload, "safetyUploadUrl"),
                                 require(payload, "safetyArtifact"), ctx, workdir,
-                                "safety backup")
+                                "safety backup", tools)
         ctx.progress(60)
         ctx.check_cancel()
         safe_url, env = split_password(url)
         ctx.log("running pg_restore --clean --if-exists")
         outcome = process.run(
-            ["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges",
+            [tools.path("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges",
              "--no-password", "--exit-on-error", "--single-transaction",
              "--dbname", safe_url, str(artifact)],
             env=_env(env), on_line=lambda line: ctx.log(f"pg_restore: {line}"),
@@ -232,14 +252,16 @@ def drop_database(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
 
     Refuses the connection's own database: that is the parent environment's data.
     """
-    url = connection_url(ctx, require(payload, "connection"))
+    name = require(payload, "connection")
+    url = connection_url(ctx, name)
     database = require(payload, "database")
-    if database == unquote(urlsplit(url).path.lstrip("/")) or database in (
-            "postgres", "template0", "template1"):
+    if database == database_name(url) or database in (
+            MAINTENANCE_DB, "template0", "template1"):
         raise JobFailed(f"refusing to drop {database!r}: it is not a sandbox database")
-    maintenance, env = split_password(url, "postgres")
+    tools = tools_for(ctx, name, url)
+    maintenance, env = split_password(url, MAINTENANCE_DB)
     ctx.log(f"dropping database {database}")
-    outcome = process.run(["dropdb", "--no-password", "--if-exists", "--force",
+    outcome = process.run([tools.path("dropdb"), "--no-password", "--if-exists", "--force",
                            "--maintenance-db", maintenance, database],
                           env=_env(env), on_line=lambda line: ctx.log(f"dropdb: {line}"))
     if outcome.exit_code != 0:

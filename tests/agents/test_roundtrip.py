@@ -21,20 +21,15 @@ from tests.conftest import drop_database, server_url, with_database
 
 
 def _client_tools_fit(admin: str) -> str | None:
-    """Why pg_dump cannot serve this server, or None (pg_dump refuses newer servers)."""
-    import re
-    import shutil
-    import subprocess
+    """Why the agent could not serve this server, or None. The agent picks the client
+    tools that match the server (``agent.pgtools``), so only an agent with no tools new
+    enough anywhere it looks cannot run the round trip."""
+    from agent import pgtools
 
-    if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
-        return "pg_dump/pg_restore are not installed"
-    out = subprocess.run(["pg_dump", "--version"], capture_output=True, text=True,
-                         check=False).stdout
-    match = re.search(r"(\d+)\.", out)
-    with psycopg.connect(admin) as conn:
-        server = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
-    if match is None or int(match.group(1)) < server:
-        return f"pg_dump ({out.strip()}) is older than the server (major {server})"
+    server = pgtools.server_version("suite", admin)
+    folders = pgtools.known_folders()
+    if pgtools.choose(server, folders) is None:
+        return pgtools.no_fit_reason("suite", server, folders)
     return None
 
 
@@ -101,6 +96,7 @@ def test_backup_change_rows_restore_brings_rows_back(control_plane: ControlPlane
                                  (backup_task["id"],))
         assert job is not None and job["result"]["sha256"] == backup["sha256"]
         assert backup["sizeBytes"] > 0
+        assert "using pg_dump " in plane.log_text(backup_task["id"])
 
         with psycopg.connect(source_db) as conn:
             conn.execute("DELETE FROM items WHERE id = 1")
