@@ -150,6 +150,8 @@ def start_host(database_url: str, home: Path, *extra: str,
             break
     if base_url is None:
         proc.kill()
+        proc.wait()
+        proc.stdout.close()  # not left for the GC to warn about in some later test
         raise RuntimeError("local host did not start:\n" + "".join(output))
     drain = threading.Thread(target=_drain, args=(proc, output), daemon=True)
     drain.start()

@@ -13,6 +13,9 @@ class TcpProxy:
     restarting server, for real."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
+        """``target_host`` may be a Unix-socket folder, as libpq reads ``host=/dir``
+        (the embedded Postgres listens only there): the proxy then dials
+        ``/dir/.s.PGSQL.<port>`` and still listens on loopback TCP."""
         self.target = (target_host, target_port)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -35,7 +38,7 @@ class TcpProxy:
                 client.close()
                 continue
             try:
-                upstream = socket.create_connection(self.target, timeout=5)
+                upstream = self._dial()
             except OSError:
                 client.close()
                 continue
@@ -44,6 +47,19 @@ class TcpProxy:
                 self._sockets |= {client, upstream}
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _dial(self) -> socket.socket:
+        host, port = self.target
+        if not host.startswith("/"):
+            return socket.create_connection(self.target, timeout=5)
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        upstream.settimeout(5)
+        try:
+            upstream.connect(f"{host}/.s.PGSQL.{port}")
+        except OSError:
+            upstream.close()
+            raise
+        return upstream
 
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:

@@ -138,7 +138,7 @@ def test_a_script_without_outputs_returns_only_its_exit_code(tmp_path: Path) -> 
                                  "".join(f"n{i}=v\n" for i in range(21))])
 def test_malformed_outputs_fail_the_job_instead_of_vanishing(tmp_path: Path, bad: str) -> None:
     ctx, _ = _ctx(tmp_path)
-    with pytest.raises(JobFailed, match="CLOUDOPS_OUTPUT|outputs"):
+    with pytest.raises(JobFailed, match=r"CLOUDOPS_OUTPUT|outputs"):
         run_script({"script": "x", "argv": _writes_outputs(bad)}, ctx)
 
 

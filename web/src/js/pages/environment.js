@@ -205,7 +205,9 @@ $("#restart-form").addEventListener("submit", (event) => {
   if (!workload) return formMessage(event.currentTarget, "error", "Enter the workload to restart.");
   return submit(event.currentTarget, "restarts", { workload }, {
     title: `Restart ${workload} in ${env.name}?`, okLabel: `Restart ${workload}`,
-    lines: [`The pods of workload ${workload} in ${where()} are restarted one by one (rollout restart).`],
+    lines: [(env.target?.services ?? {})[workload]
+      ? `Service ${workload} of ${where()} restarts on its agent's machine: a new process, health-checked before the task succeeds.`
+      : `The pods of workload ${workload} in ${where()} are restarted one by one (rollout restart).`],
   });
 });
 
