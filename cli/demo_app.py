@@ -7,9 +7,9 @@ must not depend on anything the agent happens to have installed)::
     python -m cli.demo_app --port 8123 --app shop --version 1.2
 
 ``GET /`` is a small page with the app, version, start time and pid; ``GET /health`` and
-``GET /version`` answer JSON. A version containing the word ``broken`` (``2.0-broken``)
-makes ``/health`` answer 503, so the demo can show a failed health check keeping the old
-version serving.
+``GET /version`` answer JSON ``{"status", "app", "version", "pid", "startedAt"}``. A
+version containing the word ``broken`` (``2.0-broken``) makes ``/health`` answer 503, so
+the demo can show a failed health check keeping the old version serving.
 """
 
 from __future__ import annotations
@@ -87,13 +87,11 @@ def make_server(port: int, app: DemoApp) -> ThreadingHTTPServer:
             path = self.path.split("?", 1)[0]
             if path == "/":
                 self._send(200, app.page().encode(), "text/html; charset=utf-8")
-            elif path == "/health":
-                if is_broken(app.version):
-                    self._json(503, {"status": "broken", **app.facts()})
-                else:
-                    self._json(200, {"status": "ok", **app.facts()})
-            elif path == "/version":
-                self._json(200, app.facts())
+            elif path in ("/health", "/version"):
+                broken = is_broken(app.version)
+                body = {"status": "broken" if broken else "ok", **app.facts()}
+                # only /health reports a broken version as unavailable
+                self._json(503 if broken and path == "/health" else 200, body)
             else:
                 self._json(404, {"detail": "not found"})
 

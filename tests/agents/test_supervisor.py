@@ -203,8 +203,10 @@ def test_demo_app_escapes_its_page_and_fails_health_when_broken() -> None:
             assert "<script>" not in page.text
             health = s.get(base + "/health", timeout=10)
             assert health.status_code == 503
-            version = s.get(base + "/version", timeout=10).json()
-            assert version == app.facts() and version["startedAt"].endswith("Z")
+            assert health.json() == {"status": "broken", **app.facts()}
+            version = s.get(base + "/version", timeout=10)
+            assert version.status_code == 200 and version.json() == health.json()
+            assert version.json()["startedAt"].endswith("Z")
     finally:
         with contextlib.suppress(Exception):
             server.shutdown()
