@@ -168,8 +168,10 @@ def test_concurrent_deploys_of_one_app_are_serialized(
 def test_a_killed_supervisor_takes_its_backends_with_it(tmp_path: Path) -> None:
     state, config = tmp_path / "state", demo_config(tmp_path)
     sup = start_supervisor(state, config)
-    app = sup.client().deploy("demo-web@dev", "1.0")
-    sup.stop(signal.SIGKILL)
+    try:
+        app = sup.client().deploy("demo-web@dev", "1.0")
+    finally:
+        sup.stop(signal.SIGKILL)
     wait_for(lambda: not alive(int(app["pid"])), "the backend to die with its supervisor",
              timeout=10)
     with pytest.raises(SupervisorError, match="is not running"):
