@@ -1,5 +1,5 @@
 """The agent's config file: where the control plane is, who the agent is, its key, and
-the named resources it may touch (database connections, clusters, executables).
+the named resources it may touch (database connections, clusters, executables, services).
 
 Stored as JSON with mode 0600 (it holds the key and database passwords), written
 atomically so a crash mid-write never leaves half a file. Example::
@@ -10,6 +10,9 @@ atomically so a crash mid-write never leaves half a file. Example::
      "connections": {"demo-dev": "postgresql://postgres@127.0.0.1:5432/demo_dev"},
      "clusters": {"aks-dev": {"kubeconfig": "~/.kube/config", "context": "dev"}},
      "allowedExecutables": ["/opt/scripts/deploy.sh", "python3"],
+     "services": {"web": {"systemd": "shop-web@{environment}.service"},
+                  "demo": {"supervisor": "~/.local/state/cloudops-demo",
+                           "app": "demo-web@{environment}"}},
      "workDir": "~/.local/state/cloudops-agent",
      "pgBinDir": "/usr/lib/postgresql/18/bin", "pgBinDirs": {"legacy": "/opt/pg12/bin"}}
 
@@ -53,6 +56,7 @@ class AgentConfig:
     capacity: int = 1
     connections: dict[str, str] = field(default_factory=dict)
     clusters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
     allowed_executables: list[str] | None = None
     work_dir: str = "~/.local/state/cloudops-agent"
     shutdown_grace_seconds: float = 30.0

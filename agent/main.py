@@ -5,8 +5,8 @@
     cloudops-agent run [--config PATH]
 
 The config (default ``~/.config/cloudops-agent/config.json`` or ``$CLOUDOPS_AGENT_CONFIG``)
-is written with mode 0600; add ``connections``, ``clusters`` and ``allowedExecutables``
-to it (or pass ``--connection`` at registration).
+is written with mode 0600; add ``connections``, ``clusters``, ``services`` and
+``allowedExecutables`` to it (or pass ``--connection`` at registration).
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ def register(args: argparse.Namespace) -> int:
         connections={**(previous.connections if previous else {}),
                      **_pairs(args.connection or [], "connection")},
         clusters=previous.clusters if previous else {},
+        services=previous.services if previous else {},
         allowed_executables=previous.allowed_executables if previous else None,
         pg_bin_dir=previous.pg_bin_dir if previous else None,
         pg_bin_dirs=previous.pg_bin_dirs if previous else {})

@@ -152,7 +152,8 @@ def start_supervisor(state_dir: Path, timeout: float = 30) -> subprocess.Popen[b
     config.write_text(json.dumps({"programs": {PROGRAM: {
         "command": [sys.executable, "-m", "cli.demo_app", "--port", "{port}", "--app",
                     "{app}", "--version", "{version}"],
-        "healthPath": "/health", "startSeconds": 20}}}, indent=2))
+        "healthPath": "/health", "startSeconds": 20,
+        "cwd": str(Path(__file__).resolve().parent.parent)}}}, indent=2))
     ready = state_dir / "supervisor.json"
     ready.unlink(missing_ok=True)
     with (state_dir / "supervisor.log").open("ab") as log_file:

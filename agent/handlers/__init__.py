@@ -11,6 +11,9 @@ plane's orchestrations):
 - ``script``  {"script", "argv": [...], "timeoutSeconds", "env": {...}} → {"exitCode"}
 - ``restart`` {"cluster", "namespace", "workload", "kind": "deployment"|"statefulset"|
   "daemonset", "timeoutSeconds"?} → {"cluster", "namespace", "workload", "readyReplicas"}
+- ``restart`` {"kind": "service", "service", "environment", "timeoutSeconds"?} →
+  {"service", "unit"|"app", "pid"?, "startedAt"?, "state": "active"} (a systemd unit or a
+  process-supervisor app on the agent's machine, named in its config's ``services``)
 """
 
 from __future__ import annotations
@@ -48,14 +51,24 @@ class JobContext:
 Handler = Callable[[dict[str, Any], JobContext], dict[str, Any]]
 
 
+def restart(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """One ``restart`` job kind for every workload: the payload's ``kind`` says whether it
+    is a service on this machine or a Kubernetes workload (the default, as before)."""
+    from agent.handlers import kube, service
+
+    if payload.get("kind") == "service":
+        return service.restart(payload, ctx)
+    return kube.restart(payload, ctx)
+
+
 def handler_for(kind: str) -> Handler:
-    from agent.handlers import kube, postgres, script
+    from agent.handlers import postgres, script
 
     handlers: dict[str, Handler] = {
         "backup": postgres.backup,
         "restore": postgres.restore,
         "script": script.run_script,
-        "restart": kube.restart,
+        "restart": restart,
         "drop_database": postgres.drop_database,
     }
     if kind not in handlers:
