@@ -86,7 +86,9 @@ def restore(args: argparse.Namespace) -> int:
     client = client_for(args)
     backup_id = args.backup_id
     if backup_id == "latest":
-        items = client.get(env_path(args.project, args.environment, "/backups"))["items"]
+        items = [b for b in client.get(env_path(args.project, args.environment,
+                                                "/backups"))["items"]
+                 if b.get("kind", "backup") == "backup"]  # never a restore's safety copy
         if not items:
             raise CliError(f"{args.project}/{args.environment} has no backups to restore")
         backup_id = max(items, key=lambda b: b["createdAt"])["id"]

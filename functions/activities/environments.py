@@ -42,11 +42,11 @@ def create_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
                 expires_at=svc.clock.now() + timedelta(hours=int(task.parameters["ttlHours"])),
                 # Never the parent's URL: that would send people to the parent's app.
                 url=None, actor=task.requested_by)
-        latest = backup_store.list_backups(conn, parent.id, limit=1)
+        latest = backup_store.latest_backup(conn, parent.id)
         version = task_store.last_deployed_version(conn, parent.id)
     return {"environmentId": str(sandbox.id), "environment": sandbox.slug,
             "expiresAt": iso(sandbox.expires_at), "url": sandbox.url,
-            "seedBackupId": str(latest[0].id) if latest else None,
+            "seedBackupId": str(latest.id) if latest else None,
             "parentVersion": version}
 
 

@@ -128,6 +128,7 @@ def record_backup(payload: dict[str, Any]) -> dict[str, Any]:
             conn, environment_id=UUID(payload["environmentId"]),
             task_id=UUID(payload["taskId"]),
             location=svc.artifacts.location(artifact["artifact"]),
-            size_bytes=int(artifact["sizeBytes"]), sha256=str(artifact["sha256"]))
-    return {"id": str(backup.id), "sizeBytes": backup.size_bytes, "sha256": backup.sha256,
-            "createdAt": iso(backup.created_at)}
+            size_bytes=int(artifact["sizeBytes"]), sha256=str(artifact["sha256"]),
+            kind=payload.get("kind", "backup"))
+    return {"id": str(backup.id), "kind": backup.kind, "sizeBytes": backup.size_bytes,
+            "sha256": backup.sha256, "createdAt": iso(backup.created_at)}

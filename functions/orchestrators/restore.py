@@ -23,7 +23,7 @@ def restore_steps(context: df.DurableOrchestrationContext,
     if result.get("safetyBackup"):
         safety = yield call(context, "record_backup", {
             "taskId": task["taskId"], "environmentId": task["environmentId"],
-            "artifact": result["safetyBackup"]})
+            "artifact": result["safetyBackup"], "kind": "safety"})
     return Outcome(f"restored backup {backup_id[:8]}",
                    {"backupId": backup_id, "safetyBackup": safety})
 

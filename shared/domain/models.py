@@ -137,6 +137,7 @@ class Backup(_FromRow):
     size_bytes: int
     sha256: str
     created_at: datetime
+    kind: str = "backup"  # or "safety": taken by a restore of the state it replaced
 
 
 @dataclass(frozen=True)

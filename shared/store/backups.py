@@ -11,13 +11,15 @@ from psycopg import Connection
 from shared.domain.models import Backup, BackupSchedule
 from shared.errors import NotFound
 
+BACKUP_KINDS = ("backup", "safety")
+
 
 def record_backup(conn: Connection[Any], *, environment_id: UUID, task_id: UUID | None,
-                  location: str, size_bytes: int, sha256: str) -> Backup:
+                  location: str, size_bytes: int, sha256: str, kind: str = "backup") -> Backup:
     row = conn.execute(
-        "INSERT INTO backups (environment_id, task_id, location, size_bytes, sha256)"
-        " VALUES (%s, %s, %s, %s, %s) RETURNING *",
-        (environment_id, task_id, location, size_bytes, sha256)).fetchone()
+        "INSERT INTO backups (environment_id, task_id, location, size_bytes, sha256, kind)"
+        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
+        (environment_id, task_id, location, size_bytes, sha256, kind)).fetchone()
     assert row is not None
     return Backup.from_row(row)
 
@@ -33,12 +35,19 @@ def get_backup(conn: Connection[Any], backup_id: UUID | str) -> Backup:
     return Backup.from_row(row)
 
 
-def list_backups(conn: Connection[Any], environment_id: UUID, *,
-                 limit: int = 100) -> list[Backup]:
+def list_backups(conn: Connection[Any], environment_id: UUID, *, limit: int = 100,
+                 kinds: tuple[str, ...] = BACKUP_KINDS) -> list[Backup]:
     rows = conn.execute(
-        "SELECT * FROM backups WHERE environment_id = %s ORDER BY created_at DESC, id LIMIT %s",
-        (environment_id, limit)).fetchall()
+        "SELECT * FROM backups WHERE environment_id = %s AND kind = ANY(%s)"
+        " ORDER BY created_at DESC, id LIMIT %s",
+        (environment_id, list(kinds), limit)).fetchall()
     return [Backup.from_row(r) for r in rows]
+
+
+def latest_backup(conn: Connection[Any], environment_id: UUID) -> Backup | None:
+    """The newest backup somebody asked for; never a restore's safety copy."""
+    found = list_backups(conn, environment_id, limit=1, kinds=("backup",))
+    return found[0] if found else None
 
 
 def delete_backup(conn: Connection[Any], backup_id: UUID) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from shared.notify.rules import RuleInput
@@ -79,6 +79,9 @@ class EnvironmentOut(Out):
 
 class BackupOut(Out):
     id: str
+    kind: Literal["backup", "safety"] = Field(
+        description="'safety': the copy a restore took of the state it replaced; never "
+                    "'latest' and never used to seed a sandbox")
     environmentId: str
     taskId: str | None
     sizeBytes: int

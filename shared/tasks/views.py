@@ -51,7 +51,8 @@ def environment_json(env: Environment) -> dict[str, Any]:
 
 
 def backup_json(backup: Backup) -> dict[str, Any]:
-    return {"id": str(backup.id), "environmentId": str(backup.environment_id),
+    return {"id": str(backup.id), "kind": backup.kind,
+            "environmentId": str(backup.environment_id),
             "taskId": str(backup.task_id) if backup.task_id else None,
             "sizeBytes": backup.size_bytes, "sha256": backup.sha256,
             "createdAt": iso(backup.created_at)}

@@ -109,15 +109,17 @@ def dev_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevHost]:
 
     def drain() -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            host.output.append(line)
-            if match := re.search(r"CloudOps local host\s+(http://\S+)", line):
-                host.base_url = match.group(1)
-            if line.startswith("demo: "):
-                ready.set()
+        with proc.stdout:
+            for line in proc.stdout:
+                host.output.append(line)
+                if match := re.search(r"CloudOps local host\s+(http://\S+)", line):
+                    host.base_url = match.group(1)
+                if line.startswith("demo: "):
+                    ready.set()
         ready.set()
 
-    threading.Thread(target=drain, daemon=True).start()
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
     try:
         ready.wait(BOOTSTRAP_SECONDS)
         assert any(line.startswith("demo: project 'demo'") for line in host.output), (
@@ -131,6 +133,7 @@ def dev_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevHost]:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        drainer.join(10)
         _stop_embedded_server(clone / ".cloudops" / "pgdata")
 
 
@@ -182,6 +185,7 @@ def _all_tasks(host: DevHost) -> list[dict[str, Any]]:
     return r.json()["items"]
 
 
+@pytest.mark.timeout(BOOTSTRAP_SECONDS + 300)
 def test_a_fresh_clone_runs_every_demo_operation_for_real(dev_host: DevHost) -> None:
     host = dev_host
     # The first start deploys 1.0.0 to each environment as a real task.

@@ -57,6 +57,7 @@ EXPECTED = {
     "abandon_job": ("activityTrigger", None),
     "record_backup": ("activityTrigger", None),
     "create_sandbox_environment": ("activityTrigger", None),
+    "record_environment_url": ("activityTrigger", None),
     "appservice_set_version": ("activityTrigger", None),
     # access control and approvals
     "project_roles": ("httpTrigger", "projects/{project}/roles"),

@@ -33,8 +33,9 @@ async function loadBackups() {
   clear(select);
   if (!backups.length) select.append(h("option", { value: "" }, "No backups yet — take one first"));
   for (const b of backups) {
+    const label = b.kind === "safety" ? " · safety copy taken before a restore" : "";
     select.append(h("option", { value: b.id },
-      `${new Date(b.createdAt).toLocaleString()} · ${b.id.slice(0, 8)} · ${formatBytes(b.sizeBytes)}`));
+      `${new Date(b.createdAt).toLocaleString()} · ${b.id.slice(0, 8)} · ${formatBytes(b.sizeBytes)}${label}`));
   }
   $("#restore-button").disabled = !backups.length;
 }
