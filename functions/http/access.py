@@ -12,6 +12,7 @@ from pydantic import StringConstraints
 
 from functions.http._common import access_of, api, caller, json_body, readable_project
 from functions.http._responses import json_response
+from functions.wake import wake
 from shared.auth import require
 from shared.domain.models import RoleAssignment
 from shared.errors import NotFound
@@ -136,7 +137,7 @@ async def decide_approval(req: func.HttpRequest,
         return {"task": task_json(fresh), "approval": state}
 
     result = await asyncio.to_thread(record)
-    await client.raise_event(result["task"]["id"], "approval", {"by": principal.actor})
+    await wake(client, result["task"]["id"], "approval", {"by": principal.actor})
     return json_response(result, 201)
 
 

@@ -19,6 +19,7 @@ from functions.http._common import (
     page_limit,
 )
 from functions.http._responses import json_response
+from functions.wake import wake
 from shared.auth import Principal, require
 from shared.domain.models import Task
 from shared.domain.task_states import TaskStatus
@@ -106,11 +107,9 @@ async def cancel_task(req: func.HttpRequest,
                                    "operator")
     svc = TaskService(services())
     done = await asyncio.to_thread(svc.request_cancel, task.id, actor=principal.actor)
-    status = await client.get_status(str(task.id))
-    if status is not None and status.runtime_status is not None:
-        await client.raise_event(str(task.id), "cancel", {"by": principal.actor})
+    await wake(client, str(task.id), "cancel", {"by": principal.actor})
     if done.granted is not None:
-        await client.raise_event(str(done.granted), "environment_granted", {})
+        await wake(client, str(done.granted), "environment_granted")
     assert done.task is not None
     return json_response(task_json(done.task), 202, {"Location": f"/api/tasks/{task.id}"})
 

@@ -105,7 +105,12 @@ def _wait_for_approval(context: Ctx, task_id: str,
             raise Cancelled(f"rejected by {why}")
         decided = context.wait_for_external_event("approval")
         cancel = context.wait_for_external_event("cancel")
-        winner = yield context.task_any([decided, cancel, deadline])
+        # A decision is committed before its wake-up is raised; the poll re-reads it if
+        # the wake-up was lost.
+        poll = context.create_timer(context.current_utc_datetime + QUEUE_POLL)
+        winner = yield context.task_any([decided, cancel, deadline, poll])
+        if winner is not poll:
+            poll.cancel()
         if winner is deadline:
             raise Cancelled(f"approval timed out after {minutes:g} minutes")
         if winner is cancel:

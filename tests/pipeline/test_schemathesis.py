@@ -14,7 +14,10 @@ def run_schemathesis(host: RunningHost, *headers: str,
     args = [str(ROOT / ".venv" / "bin" / "schemathesis"), "run",
             host.url("/api/openapi.json"), "--checks",
             "not_a_server_error,response_schema_conformance", "--max-examples", "4",
-            "--phases", "coverage,fuzzing", "--seed", "7", "--workers", "2",
+            # One worker: with threads, hypothesis' lambda descriptions run ast.parse
+            # concurrently and CPython 3.11 fails them ("AST constructor recursion depth
+            # mismatch"), a crash of the fuzzer, not of our API.
+            "--phases", "coverage,fuzzing", "--seed", "7", "--workers", "1",
             "--max-time", str(budget), "--request-timeout", "10"]
     for header in headers:
         args += ["-H", header]
