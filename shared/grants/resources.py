@@ -186,6 +186,25 @@ def withdraw(conn: Connection[Any], resource: dict[str, Any], grant_id: str, *, 
     return fail_ungranted_jobs(conn, now)
 
 
+def release_sandbox_namespace(conn: Connection[Any], sandbox: Any, *, actor: str) -> None:
+    """Teardown: the sandbox's own namespace leaves its project's cluster grant."""
+    target = sandbox.target
+    if target.get("type") != "agent" or not target.get("cluster"):
+        return
+    row = conn.execute(
+        "UPDATE resource_grants g SET namespaces = array_remove(g.namespaces, %s)"
+        " FROM resources r WHERE r.id = g.resource_id AND r.kind = 'cluster' AND r.name = %s"
+        " AND g.project_id = %s AND %s = ANY(g.namespaces) RETURNING g.id",
+        (target.get("namespace"), target["cluster"], sandbox.project_id,
+         target.get("namespace"))).fetchone()
+    if row is not None:
+        activity.record(conn, actor=actor, action="resource.grant_narrowed",
+                        project_id=sandbox.project_id,
+                        details={"kind": "cluster", "name": target["cluster"],
+                                 "namespace": target.get("namespace"),
+                                 "via": f"sandbox {sandbox.slug} torn down"})
+
+
 def fail_ungranted_jobs(conn: Connection[Any], now: datetime) -> list[Job]:
     """Fail every pending job whose environment names a resource its project no longer
     holds a grant for (the agent must never pick it up)."""
