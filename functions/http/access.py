@@ -137,7 +137,11 @@ async def decide_approval(req: func.HttpRequest,
         return {"task": task_json(fresh), "approval": state}
 
     result = await asyncio.to_thread(record)
-    await client.raise_event(result["task"]["id"], "approval", {"by": principal.actor})
+    # The decision is in Postgres, and the orchestration reads it before it waits: an
+    # orchestration not started yet needs no wake-up (raising on it would fail).
+    status = await client.get_status(result["task"]["id"])
+    if status is not None and status.runtime_status is not None:
+        await client.raise_event(result["task"]["id"], "approval", {"by": principal.actor})
     return json_response(result, 201)
 
 
