@@ -22,6 +22,7 @@ from functions.http.openapi import bp as openapi_bp
 from functions.http.operations import bp as operations_bp
 from functions.http.projects import bp as projects_bp
 from functions.http.realtime import bp as realtime_bp
+from functions.http.resources import bp as resources_bp
 from functions.http.schedules import bp as schedules_bp
 from functions.http.tasks import bp as tasks_bp
 from functions.orchestrators import (
@@ -40,7 +41,7 @@ app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 for blueprint in (health_bp, artifacts_bp):
     app.register_functions(blueprint)
-for blueprint in (agents_bp, agent_pools_bp, agent_timers_bp):
+for blueprint in (agents_bp, agent_pools_bp, agent_timers_bp, resources_bp):
     app.register_functions(blueprint)
 app.register_functions(realtime_bp)
 # The task pipeline: API → Service Bus → orchestrations → activities.

@@ -11,7 +11,9 @@ Project ``demo`` with environments ``dev`` and ``staging`` run by the local agen
 - its **database** is its own on the local Postgres, seeded with a few rows; Back up,
   Restore and sandboxes use the agent's Postgres tools against it;
 - a harmless maintenance script is in the catalogue, and the host's ``default`` function
-  key is an operator of ``demo`` (so pipelines and the CLI can deploy).
+  key is an operator of ``demo`` (so pipelines and the CLI can deploy);
+- pool ``local`` and the connections ``demo-dev`` / ``demo-staging`` are registered and
+  granted to ``demo`` alone, so no other project can name them.
 
 Re-running is harmless: what exists is kept, and the settings that point at this run's
 supervisor (targets, scripts) are brought up to date.
@@ -71,7 +73,16 @@ def _post(http: requests.Session, url: str, body: dict[str, Any]) -> None:
 
 
 def _admin_session() -> requests.Session:
+    """The seeding admin's session. The host may answer 503 + Retry-After while it is
+    busy (a Postgres pool with no free connection on a loaded machine): wait and retry,
+    as any well-behaved client does; every seeding call is safe to repeat."""
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
     http = requests.Session()
+    retry = Retry(total=6, connect=0, read=0, status_forcelist=(503,), allowed_methods=None,
+                  backoff_factor=0.5, respect_retry_after_header=True, raise_on_status=False)
+    http.mount("http://", HTTPAdapter(max_retries=retry))
     http.cookies.set(COOKIE, principal_cookie("demo-admin", "demo-admin@example.com", ["admin"]))
     return http
 
@@ -88,6 +99,20 @@ def _ensure_script(http: requests.Session, api: str, definition: dict[str, Any])
     _post(http, f"{api}/projects/demo/scripts", definition)
 
 
+def grant_demo_resources(http: requests.Session, api: str) -> None:
+    """Register what the demo's environments name — pool ``local`` and each environment's
+    database connection — and grant them to project ``demo`` only (tenant isolation:
+    another project cannot name them)."""
+    _post(http, f"{api}/pools", {"name": "local", "description": "agents on this machine"})
+    names = [("pool", "local")]
+    for slug in ENVIRONMENTS:
+        _post(http, f"{api}/resources", {"kind": "connection", "name": f"demo-{slug}",
+                                         "description": f"the demo's {slug} database"})
+        names.append(("connection", f"demo-{slug}"))
+    for kind, name in names:
+        _post(http, f"{api}/resources/{kind}:{name}/grants", {"project": "demo"})
+
+
 def seed_demo(base_url: str, server_url: str, supervisor_dir: Path) -> dict[str, str]:
     """Create the demo through the API; return agent connection name → database URL."""
     http = _admin_session()
@@ -96,6 +121,7 @@ def seed_demo(base_url: str, server_url: str, supervisor_dir: Path) -> dict[str,
                                     "description": "The local demo: two agent-run "
                                                    "environments with real apps and "
                                                    "databases"})
+    grant_demo_resources(http, api)
     connections = {}
     # Named after the control plane's database, so several hosts on one server don't mix.
     prefix = conninfo_to_dict(server_url).get("dbname") or "cloudops"

@@ -8,6 +8,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from shared.grants import resources as grants
+from shared.grants import sandboxes
 from shared.services import services
 from shared.store import backups as backup_store
 from shared.store import projects as project_store
@@ -34,11 +36,20 @@ def create_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
             sandbox = existing[0]
         else:
             database = dict(parent.database)
-            if database.get("connection"):
-                database["databaseName"] = f"sandbox_{project.slug}_{name}".replace("-", "_")
+            if database.get("connection"):  # its own database on the parent's server
+                database["databaseName"] = sandboxes.database_name(
+                    project.slug, project.id, parent.id, name)
+            # its own namespace on the parent's cluster, granted to the project with it
+            target = sandboxes.sandbox_target(parent.target, project.id, parent.id, name)
+            if target.get("namespace") != parent.target.get("namespace"):
+                cluster = grants.register(conn, kind="cluster", name=target["cluster"],
+                                          actor=task.requested_by)
+                grants.grant(conn, cluster, project_id=project.id,
+                             namespaces=[target["namespace"]], actor=task.requested_by,
+                             via=f"sandbox {name}")
             sandbox = project_store.create_environment(
                 conn, project_id=task.project_id, slug=name, name=f"Sandbox {name}",
-                kind="sandbox", parent_id=parent.id, target=parent.target, database=database,
+                kind="sandbox", parent_id=parent.id, target=target, database=database,
                 expires_at=svc.clock.now() + timedelta(hours=int(task.parameters["ttlHours"])),
                 # Never the parent's URL: that would send people to the parent's app.
                 url=None, actor=task.requested_by)

@@ -13,6 +13,8 @@ from shared.agents.work import cancel_jobs_for_task
 from shared.domain.models import Environment, Task
 from shared.domain.task_states import TaskStatus
 from shared.errors import DomainError
+from shared.grants import resources as grants
+from shared.grants.plan import verify
 from shared.services import services
 from shared.store import backups as backup_store
 from shared.store import projects as project_store
@@ -69,11 +71,15 @@ def _job_payload(conn: Any, kind: str, request: dict[str, Any], task: Task,
     if kind == "drop_database":  # sandbox teardown: the sandbox's own database only
         return {"connection": _connection(env), "database": str(env.database["databaseName"])}
     if kind == "script":
-        # argv approved at request time wins; deploys resolve the deploy script now
+        # the argv in the task's plan (resolved at request time, approved) is what runs;
+        # a plan holding only the template (a sandbox's deploy) resolves it now
         script = get_script(conn, task.project_id, request["script"])
         declared = {p.name for p in script.parameters}
-        argv = request.get("argv") or resolve_argv(
-            script, {k: v for k, v in request["parameters"].items() if k in declared})
+        planned = (task.plan or {}).get("script") or {}
+        argv = (request.get("argv")
+                or (planned.get("argv") if planned.get("name") == request["script"] else None)
+                or resolve_argv(script, {k: v for k, v in request["parameters"].items()
+                                         if k in declared}))
         return {"script": request["script"], "argv": argv,
                 "timeoutSeconds": script.timeout_seconds, "env": {}}
     return dict(request)
@@ -94,6 +100,15 @@ def dispatch_job(payload: dict[str, Any]) -> dict[str, Any]:
         if not pool:
             return {"error": f"environment {env.slug} has no agent pool for "
                              f"{payload['kind']} jobs (set target.pool)"}
+        refused = verify(conn, task, env)
+        acts_on = payload["payload"].get("targetEnvironmentId")
+        if refused is None and acts_on:  # a sandbox's own resources
+            sandbox = project_store.get_environment_by_id(conn, UUID(acts_on))
+            gaps = grants.missing(conn, sandbox.project_id,
+                                  grants.needs_of(sandbox.target, sandbox.database))
+            refused = f"{gaps[0][0].field}: {gaps[0][1]}" if gaps else None
+        if refused is not None:
+            return {"error": refused}
         try:
             body = _job_payload(conn, payload["kind"], payload["payload"], task, env)
             body["traceContext"] = inject_trace({})  # the agent continues the trace

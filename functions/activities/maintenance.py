@@ -8,6 +8,7 @@ from uuid import UUID
 import azure.durable_functions as df
 
 from shared.domain.task_states import TaskStatus
+from shared.grants import resources as grants
 from shared.services import services
 from shared.store import activity
 from shared.store import backups as backup_store
@@ -64,6 +65,7 @@ def delete_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
                      (sandbox.parent_id, sandbox_id))
         task = task_store.get_task(conn, task_id)
         conn.execute("DELETE FROM environments WHERE id = %s", (sandbox_id,))
+        grants.release_sandbox_namespace(conn, sandbox, actor=task.requested_by)
         activity.record(conn, actor=task.requested_by, action="environment.deleted",
                         project_id=sandbox.project_id, environment_id=sandbox.parent_id,
                         task_id=task_id,

@@ -10,6 +10,7 @@ import azure.durable_functions as df
 
 from shared.domain.models import Task
 from shared.domain.task_states import TaskStatus
+from shared.grants.plan import verify
 from shared.services import services
 from shared.store import projects as project_store
 from shared.store import tasks as task_store
@@ -22,17 +23,19 @@ def task_service() -> TaskService:
     return TaskService(services())
 
 
-def _plan(task_id: UUID) -> tuple[dict[str, Any], Task]:
-    """What the orchestrator needs to plan: the task's parameters and its environment."""
+def _plan(task_id: UUID) -> tuple[dict[str, Any], Task, str | None]:
+    """What the orchestrator needs to plan: the task's parameters and its environment;
+    and why it may not run (a grant withdrawn, the environment changed since approval)."""
     with services().db.transaction() as conn:
         task = task_store.get_task(conn, task_id)
         env = project_store.get_environment_by_id(conn, task.environment_id)
         project = project_store.get_project(conn, task.project_id)
+        refused = verify(conn, task, env)
     return {"taskId": str(task.id), "operation": task.operation,
             "parameters": task.parameters, "requestedBy": task.requested_by,
             "project": project.slug, "environment": env.slug,
             "environmentId": str(env.id), "target": env.target, "database": env.database,
-            "url": env.url}, task
+            "url": env.url}, task, refused
 
 
 @bp.activity_trigger(input_name="payload")
@@ -54,10 +57,11 @@ def acquire_environment(payload: dict[str, Any]) -> dict[str, Any]:
     if not decision.acquired:
         return {"acquired": False, "ended": False, "reason": decision.reason,
                 "position": decision.position}
-    plan, task = _plan(task_id)
+    plan, task, refused = _plan(task_id)
     if state.get("state") == "pre-approved":
         svc.log(task, [f"pre-approved: scheduled by {state['by']}, who may approve here"])
-    return {"acquired": True, "ended": False, "reason": decision.reason, "task": plan}
+    return {"acquired": True, "ended": False, "reason": decision.reason, "task": plan,
+            "refused": refused}
 
 
 @bp.activity_trigger(input_name="payload")

@@ -57,7 +57,8 @@ def _roles(req: func.HttpRequest, project_ref: str | None) -> func.HttpResponse:
         if req.method == "DELETE":
             assignment_id = req.route_params.get("assignment", "")
             try:
-                role_store.revoke_role(conn, UUID(assignment_id), actor=principal.actor)
+                role_store.revoke_role(conn, UUID(assignment_id), project_id=project_id,
+                                      actor=principal.actor)
             except ValueError:
                 raise NotFound(f"role assignment {assignment_id} not found",
                                field="assignment") from None

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import azure.durable_functions as df
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,13 +24,15 @@ from shared.agents import registration
 from shared.agents.effects import Effects, apply_effects
 from shared.agents.keys import server_secret
 from shared.agents.policy import agent_policy
+from shared.agents.revocation import fail_over_revoked
 from shared.agents.views import agent_json, pool_json
 from shared.auth import Access, effective_role, require
 from shared.errors import ConstraintViolation, Forbidden, NotFound
+from shared.grants import resources as grants
 from shared.services import services
 from shared.store import agents as agent_store
 
-bp = func.Blueprint()
+bp = df.Blueprint()
 _POOL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -98,6 +101,9 @@ def create_pool(req: func.HttpRequest) -> func.HttpResponse:
                 "name must be lower-case letters, digits and dashes (1-63)", field="name")
         pool = agent_store.create_pool(conn, name=body.name, description=body.description,
                                        actor=access.principal.actor)
+        # a pool is also a grantable resource (granted to projects like a connection)
+        grants.register(conn, kind="pool", name=pool.name, description=body.description,
+                        actor=access.principal.actor)
     return json_response(pool_json(pool), status=201,
                          headers={"Location": f"/api/pools/{pool.name}"})
 
@@ -116,10 +122,15 @@ def issue_registration_token(req: func.HttpRequest) -> func.HttpResponse:
             raise ConstraintViolation(
                 f"expiresInMinutes must be at most {policy.token_max_minutes:g}",
                 field="expiresInMinutes")
+        if body.multi_use and body.max_uses is None:
+            raise ConstraintViolation("a token is single-use unless created with maxUses;"
+                                      " set maxUses to how many agents may register with it",
+                                      field="maxUses")
         pool = agent_store.get_pool(conn, req.route_params.get("pool", ""))
         issued = registration.issue_token(
             conn, server_secret(svc.settings), pool=pool, actor=access.principal.actor,
-            now=svc.clock.now(), ttl=timedelta(minutes=minutes), multi_use=body.multi_use,
+            now=svc.clock.now(), ttl=timedelta(minutes=minutes),
+            multi_use=body.max_uses is not None and body.max_uses > 1,
             max_uses=body.max_uses)
     return json_response({"id": str(issued.id), "pool": pool.name, "token": issued.token,
                           "expiresAt": issued.expires_at, "multiUse": issued.multi_use,
@@ -142,15 +153,20 @@ def list_pool_agents(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="pools/{pool}/agents/{agent}/{action:alpha}",
           methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
 @api
-async def change_agent(req: func.HttpRequest) -> func.HttpResponse:
-    """Disable (no new jobs; keeps its key), enable, or revoke (keys void for good)."""
+async def change_agent(req: func.HttpRequest,
+                       client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Disable (no new jobs; keeps its key), enable, or revoke (keys void for good; its
+    leased jobs fail over at once)."""
     import asyncio
 
     svc, policy = services(), agent_policy()
     action = req.route_params.get("action", "")
     if action not in ("disable", "enable", "revoke"):
         raise NotFound(f"no agent action {action!r}: disable, enable or revoke", field="action")
+
+    effects = Effects()
 
     def change() -> tuple[Any, str]:
         with svc.db.transaction() as conn:
@@ -161,12 +177,15 @@ async def change_agent(req: func.HttpRequest) -> func.HttpResponse:
             actor = access.principal.actor
             if action == "revoke":
                 agent = agent_store.revoke(conn, agent.id, actor=actor, now=svc.clock.now())
+                effects.extend(fail_over_revoked(conn, agent, actor=actor,
+                                                 now=svc.clock.now()))
             else:
                 agent_store.set_enabled(conn, agent.id, action == "enable", actor=actor)
                 agent = agent_store.get_agent(conn, agent.id)
             return agent, pool.name
 
     agent, pool_name = await asyncio.to_thread(change)
-    await apply_effects(svc, Effects(agents=[(agent, pool_name)]))
+    effects.agents.append((agent, pool_name))
+    await apply_effects(svc, effects, client=client)
     return json_response(agent_json(agent, pool_name=pool_name, now=svc.clock.now(),
                                     offline_after=policy.offline_after))

@@ -22,6 +22,7 @@ from functions.http._responses import json_response
 from shared.auth import Principal, require
 from shared.domain.models import Environment, Project
 from shared.errors import Conflict, ConstraintViolation
+from shared.grants.resources import target_namespaces
 from shared.services import services
 from shared.store import backups as backup_store
 from shared.store import projects as store
@@ -107,10 +108,27 @@ def restore(req: func.HttpRequest) -> func.HttpResponse:
     return _submit(req, "restore", check=_backup_of_environment)
 
 
+def _namespace_of_environment(conn: Any, project: Project, env: Environment,
+                              parameters: dict[str, Any]) -> None:
+    """A restart stays inside the environment's namespace (or the list its admin set)."""
+    namespace = parameters.get("namespace")
+    if namespace is None:
+        return
+    allowed = target_namespaces(env.target)
+    if env.target.get("type") != "agent" or not env.target.get("cluster"):
+        raise ConstraintViolation(f"environment {env.slug} has no Kubernetes cluster; a "
+                                  "restart here names no namespace", field="namespace")
+    if namespace not in allowed:
+        raise ConstraintViolation(
+            f"namespace {namespace} is outside environment {env.slug}: restarts here may "
+            f"name {', '.join(allowed)} (target.namespace / target.namespaces)",
+            field="namespace")
+
+
 @bp.route(route=f"{ENV_ROUTE}/restarts", methods=["POST"])
 @api
 def restart(req: func.HttpRequest) -> func.HttpResponse:
-    return _submit(req, "restart")
+    return _submit(req, "restart", check=_namespace_of_environment)
 
 
 def _sandbox_name_free(conn: Any, project: Project, env: Environment,

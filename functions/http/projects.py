@@ -7,6 +7,7 @@ import azure.functions as func
 from functions.http._common import access_of, api, caller, json_body, readable_project
 from functions.http._responses import json_response
 from shared.auth import require
+from shared.grants.resources import authorize_environment
 from shared.services import services
 from shared.store import projects as store
 from shared.store import roles as role_store
@@ -82,6 +83,9 @@ def environments(req: func.HttpRequest) -> func.HttpResponse:
         require(access, project.id, "admin", "creating an environment")
         body = json_body(req, EnvironmentCreate)
         data = dump(body)
+        authorize_environment(conn, access, project.id, target=data["target"],
+                              database=data.get("database") or {}, actor=principal.actor,
+                              environment=body.slug)
         env = store.create_environment(
             conn, project_id=project.id, slug=body.slug, name=body.name,
             target=data["target"], database=data.get("database"), url=body.url,
@@ -104,7 +108,12 @@ def environment_item(req: func.HttpRequest) -> func.HttpResponse:
             store.delete_environment(conn, env, actor=principal.actor)
             return func.HttpResponse(status_code=204)
         body = json_body(req, EnvironmentUpdate)
-        env = store.update_environment(conn, env, dump(body), actor=principal.actor)
+        changes = dump(body)
+        authorize_environment(conn, access, project.id,
+                              target=changes.get("target", env.target),
+                              database=changes.get("database", env.database),
+                              actor=principal.actor, environment=env.slug)
+        env = store.update_environment(conn, env, changes, actor=principal.actor)
         return json_response(environment_json(env))
 
 

@@ -76,6 +76,8 @@ def _begin(context: Ctx, task_id: str) -> Generator[Any, Any, dict[str, Any] | N
                 return None
             continue
         if decision["acquired"]:
+            if decision.get("refused"):  # grants withdrawn, or changed since approval
+                raise StepFailed(decision["refused"])
             return decision["task"]
         granted = context.wait_for_external_event("environment_granted")
         cancel = context.wait_for_external_event("cancel")

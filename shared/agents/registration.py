@@ -1,7 +1,7 @@
 """Registration tokens, agent registration, authentication and key rotation.
 
-An admin issues a short-lived token for a pool; an agent trades it (once, or up to a
-limit for multi-use tokens) for an agent id and an API key. The key is returned exactly
+An admin issues a short-lived token for a pool; an agent trades it (once, or up to the
+``maxUses`` it was created with) for an agent id and an API key. The key is returned exactly
 once and stored as an HMAC; it expires, and the agent rotates it before then: the new
 key is returned once, and the old one keeps working for a short grace period so a lost
 answer never locks the agent out.
@@ -20,7 +20,7 @@ from psycopg import Connection
 from shared.agents.keys import key_hash, new_agent_key, new_registration_token
 from shared.agents.policy import AgentPolicy
 from shared.domain.models import Agent, AgentPool
-from shared.errors import ConstraintViolation, Unauthorized
+from shared.errors import Conflict, ConstraintViolation, Unauthorized
 from shared.store import activity
 from shared.store import agents as agent_store
 
@@ -74,7 +74,9 @@ def register_agent(conn: Connection[Any], secret: bytes, policy: AgentPolicy, *,
     """Trade a registration token for an agent and its first key.
 
     An agent re-registering under a name its pool already knows replaces that agent's
-    keys and labels (a reinstalled machine keeps its identity and history).
+    keys and labels (a reinstalled machine keeps its identity and history) — unless that
+    agent was revoked or disabled: registering never brings one back (409; an admin
+    enables a disabled agent, a revoked one stays revoked).
     """
     if not _NAME.fullmatch(name):
         raise ConstraintViolation("name must be 1-100 of A-Z a-z 0-9 . _ - and start with a"
@@ -86,8 +88,14 @@ def register_agent(conn: Connection[Any], secret: bytes, policy: AgentPolicy, *,
         raise Unauthorized("the registration token is not valid: unknown, expired or used up")
     key = new_agent_key()
     expires_at = now + policy.key_lifetime
-    existing = conn.execute("SELECT id FROM agents WHERE pool_id = %s AND name = %s FOR UPDATE",
-                            (pool_id, name)).fetchone()
+    existing = conn.execute("SELECT id, enabled, revoked_at FROM agents WHERE pool_id = %s"
+                            " AND name = %s FOR UPDATE", (pool_id, name)).fetchone()
+    if existing is not None and (existing["revoked_at"] is not None or not existing["enabled"]):
+        state = "revoked" if existing["revoked_at"] is not None else "disabled"
+        remedy = ("register under another name" if state == "revoked"
+                  else "a global admin enables it first")
+        raise Conflict(f"agent {name} of this pool is {state}; registering does not bring it"
+                       f" back: {remedy}", field="name")
     if existing is None:
         agent = agent_store.create_agent(
             conn, pool_id=pool_id, name=name, key_hash=key_hash(secret, key),

@@ -63,6 +63,7 @@ class Task(_FromRow):
     finished_at: datetime | None
     queue_seq: int | None = None  # None while the task waits for approval
     approval: dict[str, Any] | None = None
+    plan: dict[str, Any] | None = None  # resolved at request time (shared.grants.plan)
 
 
 @dataclass(frozen=True)

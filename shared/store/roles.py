@@ -28,11 +28,17 @@ def assign_role(conn: Connection[Any], *, project_id: UUID | None, principal_typ
     return RoleAssignment.from_row(row)
 
 
-def revoke_role(conn: Connection[Any], assignment_id: UUID, *, actor: str) -> None:
-    row = conn.execute("DELETE FROM role_assignments WHERE id = %s RETURNING *",
-                       (assignment_id,)).fetchone()
+def revoke_role(conn: Connection[Any], assignment_id: UUID, *, project_id: UUID | None,
+                actor: str) -> None:
+    """Delete an assignment of ``project_id``'s scope (None: a global one) — never one of
+    another scope, which answers as not found."""
+    row = conn.execute("DELETE FROM role_assignments WHERE id = %s"
+                       " AND project_id IS NOT DISTINCT FROM %s RETURNING *",
+                       (assignment_id, project_id)).fetchone()
     if row is None:
-        raise NotFound(f"role assignment {assignment_id} not found", field="assignment")
+        where = "in this project" if project_id else "among the global assignments"
+        raise NotFound(f"role assignment {assignment_id} not found {where}",
+                       field="assignment")
     activity.record(conn, actor=actor, action="role.revoked", project_id=row["project_id"],
                     details={"principalType": row["principal_type"],
                              "principalId": row["principal_id"], "role": row["role"]})

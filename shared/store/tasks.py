@@ -16,16 +16,18 @@ from shared.store import activity
 
 def create_task(conn: Connection[Any], *, project_id: UUID, environment_id: UUID,
                 operation: str, parameters: dict[str, Any], requested_by: str,
-                idempotency_key: str | None = None) -> tuple[Task, bool]:
-    """Record a queued task. With an idempotency key already used by this caller, return
-    the existing task and ``False`` instead of creating a second one."""
+                idempotency_key: str | None = None,
+                plan: dict[str, Any] | None = None) -> tuple[Task, bool]:
+    """Record a queued task (with the plan it was requested with). With an idempotency
+    key already used by this caller, return the existing task and ``False`` instead of
+    creating a second one."""
     row = conn.execute(
         "INSERT INTO tasks (project_id, environment_id, operation, parameters, requested_by,"
-        " idempotency_key, reason, enqueue_attempts, last_enqueued_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, 'accepted, waiting to be picked up', 1, now())"
+        " idempotency_key, reason, enqueue_attempts, last_enqueued_at, plan)"
+        " VALUES (%s, %s, %s, %s, %s, %s, 'accepted, waiting to be picked up', 1, now(), %s)"
         " ON CONFLICT ON CONSTRAINT tasks_idempotency_key DO NOTHING RETURNING *",
         (project_id, environment_id, operation, Jsonb(parameters), requested_by,
-         idempotency_key),
+         idempotency_key, Jsonb(plan) if plan is not None else None),
     ).fetchone()
     if row is None:
         existing = conn.execute(

@@ -59,6 +59,27 @@ def get_protection(conn: Connection[Any], environment_id: UUID) -> Protection | 
         "timeoutMinutes": float(row["timeout_minutes"])})
 
 
+# In a sandbox these still run on what it shares with its parent (the agents, the
+# deploy script, the site): the parent's rules follow. Backups and restores act on the
+# sandbox's own database.
+INHERITED_BY_SANDBOXES = frozenset({"deploy", "restart", "script_run"})
+
+
+def protection_for(conn: Connection[Any], environment_id: UUID) -> Protection | None:
+    """The rule that holds for an environment: its own, or — for a sandbox without one —
+    its protected parent's, for the operations that could still touch shared resources."""
+    own = get_protection(conn, environment_id)
+    if own is not None:
+        return own
+    row = conn.execute("SELECT parent_id FROM environments WHERE id = %s AND kind = 'sandbox'",
+                       (environment_id,)).fetchone()
+    parent = get_protection(conn, row["parent_id"]) if row else None
+    if parent is None:
+        return None
+    operations = [o for o in parent.operations if o in INHERITED_BY_SANDBOXES]
+    return parent.model_copy(update={"operations": operations}) if operations else None
+
+
 def set_protection(conn: Connection[Any], env: Environment, protection: Protection, *,
                    actor: str) -> Protection:
     data = protection.model_dump(mode="json")
@@ -104,7 +125,7 @@ def awaiting_reason(protection: Protection, approvals: int) -> str:
 def hold_for_approval(conn: Connection[Any], task: Task, env: Environment,
                       pre_approved_by: str | None = None) -> Task:
     """Keep a new task out of the queue if its operation is protected here."""
-    protection = get_protection(conn, env.id)
+    protection = protection_for(conn, env.id)
     if protection is None or task.operation not in protection.operations:
         return task
     if pre_approved_by is not None:
@@ -129,7 +150,7 @@ def decide(conn: Connection[Any], task_id: UUID, principal: Principal,
              .fetchone() or {}).get("approval") or {}
     if state.get("state") != "pending" or TaskStatus(task.status).terminal:
         raise Conflict(f"task {task_id} is not awaiting approval", field="task")
-    protection = get_protection(conn, task.environment_id)
+    protection = protection_for(conn, task.environment_id)
     if protection is None or not may_approve(principal, protection):
         raise Forbidden(f"{principal.actor} is not an approver of this environment",
                         actor=principal.actor, project_id=task.project_id, task_id=task.id)
@@ -191,7 +212,11 @@ def pending_for(conn: Connection[Any], principal: Principal,
     """Tasks awaiting an approval this principal may give."""
     rows = conn.execute(
         "SELECT t.*, p.approvers, p.allow_self_approval FROM tasks t"
-        " JOIN environment_protections p ON p.environment_id = t.environment_id"
+        " JOIN environments e ON e.id = t.environment_id"
+        # a sandbox without its own rule is held by its parent's
+        " JOIN environment_protections p ON p.environment_id = CASE WHEN EXISTS (SELECT 1"
+        "  FROM environment_protections o WHERE o.environment_id = e.id) OR e.parent_id IS"
+        "  NULL THEN e.id ELSE e.parent_id END"
         " WHERE t.approval->>'state' = 'pending' AND t.status = 'waiting'"
         " AND (%s::uuid[] IS NULL OR t.project_id = ANY(%s)) ORDER BY t.seq",
         (project_ids, project_ids)).fetchall()

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
+from shared.grants.resources import GrantCreate, ResourceCreate
 from shared.notify.rules import RuleInput
 from shared.schedules.inputs import ExtendInput, ScheduleInput
 from shared.tasks.approvals import Decision, Protection
@@ -49,6 +50,10 @@ class TaskOut(Out):
     startedAt: str | None
     finishedAt: str | None
     approval: dict[str, Any] | None = None
+    plan: dict[str, Any] | None = Field(
+        default=None, description="what the task runs, resolved when it was requested: "
+        "resources (pool, labels, connection, cluster, namespaces, site, slot) and script "
+        "argv; approvals approve it and dispatch runs exactly it")
 
 
 class ProjectOut(Out):
@@ -206,12 +211,28 @@ ROUTES: list[Route] = [
      "admin"),
     ("post", f"{ENV}/extend", "Extend a sandbox's lifetime", ExtendInput, 200,
      EnvironmentOut, "operator"),
+    ("get", "/api/resources", "Registered execution resources (agent pools, database "
+     "connections, Kubernetes clusters, App Service sites) and their grants", None, 200,
+     None, "any"),
+    ("post", "/api/resources", "Register a connection, cluster or site (names and "
+     "non-secret metadata only)", ResourceCreate, 201, None, "admin (global)"),
+    ("get", "/api/resources/{resource}", "A resource (id or kind:name) and its grants", None,
+     200, None, "any"),
+    ("delete", "/api/resources/{resource}", "Unregister a resource (its grants go too)",
+     None, 204, None, "admin (global)"),
+    ("get", "/api/resources/{resource}/grants", "The projects a resource is granted to",
+     None, 200, None, "any"),
+    ("post", "/api/resources/{resource}/grants", "Grant a resource to a project (or * for "
+     "every project; clusters: with namespaces)", GrantCreate, 201, None, "admin (global)"),
+    ("delete", "/api/resources/{resource}/grants/{grant}", "Withdraw a grant (jobs still "
+     "waiting for an agent fail with the reason)", None, 204, None, "admin (global)"),
 ]
 
 QUERY = {
     "/api/tasks": ["project", "environment", "status", "cursor", "limit"],
     "/api/tasks/{id}/logs": ["after", "limit"],
     "/api/activity": ["project", "actor", "since", "cursor", "limit"],
+    "/api/resources": ["kind"],
 }
 
 
@@ -219,8 +240,11 @@ def _params(path: str, method: str) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True,
          "schema": {"type": "string", "minLength": 1, "maxLength": 200,
-                    "pattern": "^[A-Za-z0-9._-]+$"}}
-        for name in ("project", "env", "script", "id") if f"{{{name}}}" in path]
+                    # a resource is named by id or kind:name
+                    "pattern": "^[A-Za-z0-9._:-]+$" if name == "resource"
+                    else "^[A-Za-z0-9._-]+$"}}
+        for name in ("project", "env", "script", "id", "resource", "grant")
+        if f"{{{name}}}" in path]
     for name in QUERY.get(path, []):
         schema: dict[str, Any] = {"type": "string", "maxLength": 200}
         if name in ("limit",):

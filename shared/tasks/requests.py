@@ -33,6 +33,10 @@ class AgentTarget(Body):
         default=None, description="catalogue script run for deployments (version as parameter)")
     cluster: Name | None = Field(default=None, description="agent-side cluster name for restarts")
     namespace: K8sName | None = None
+    namespaces: list[K8sName] = Field(
+        default_factory=list, max_length=20,
+        description="further namespaces a restart may name (each granted to the project "
+                    "on the cluster); restarts default to namespace")
     services: dict[K8sName, Slug] = Field(
         default_factory=dict, max_length=50,
         description="restartable workloads run as services on the agent: workload name → "

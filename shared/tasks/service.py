@@ -68,10 +68,14 @@ class TaskService:
                parameters: dict[str, Any], actor: str,
                idempotency_key: str | None = None) -> tuple[Task, bool]:
         """The task row (queued, counted as sent once) inside the caller's transaction;
-        after commit, call ``announce`` for a created task."""
+        after commit, call ``announce`` for a created task. The task records its resolved
+        plan (resources, script argv): what approvers approve and dispatch runs."""
+        from shared.grants.plan import resolve_plan
+
         return task_store.create_task(
             conn, project_id=project.id, environment_id=environment.id, operation=operation,
-            parameters=parameters, requested_by=actor, idempotency_key=idempotency_key)
+            parameters=parameters, requested_by=actor, idempotency_key=idempotency_key,
+            plan=resolve_plan(conn, environment, operation, parameters))
 
     def announce(self, task: Task) -> None:
         """After the task row committed: publish it and send its message."""

@@ -30,6 +30,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "startedAt": iso(task.started_at),
         "finishedAt": iso(task.finished_at),
         "approval": task.approval,
+        "plan": task.plan,
     }
 
 

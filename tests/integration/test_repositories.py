@@ -289,7 +289,7 @@ def test_role_assignments_one_role_per_principal(db: Database, env) -> None:
         assert {(r.project_id, r.role) for r in found} >= {
             (env.project_id, "operator"), (None, "admin")}
         assert [r.id for r in roles.list_assignments(conn, env.project_id)] == [changed.id]
-        roles.revoke_role(conn, changed.id, actor="admin")
+        roles.revoke_role(conn, changed.id, project_id=env.project_id, actor="admin")
     with pytest.raises(ConstraintViolation) as info, db.transaction() as conn:
         roles.assign_role(conn, project_id=None, principal_type="user", principal_id="x",
                           role="owner", actor="admin")

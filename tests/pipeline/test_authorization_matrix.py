@@ -73,6 +73,10 @@ POLICIES: dict[str, tuple[str, ...]] = {
     "backup_schedule:GET": ("user", "project", "reader"),
     "backup_schedule": ("user", "project", "admin"),
     "extend_sandbox": ("user", "project", "operator"),
+    "resources:GET": ("any-role",), "resources": ("user", "global", "admin"),
+    "resource_item:GET": ("any-role",), "resource_item": ("user", "global", "admin"),
+    "resource_grants:GET": ("any-role",), "resource_grants": ("user", "global", "admin"),
+    "withdraw_grant": ("user", "global", "admin"),
 }
 
 CALLERS = ["anonymous", "forged", "malformed", "agent", "pipeline", "stranger", "reader",
@@ -130,7 +134,8 @@ class World:
                   "agent": str(uuid.uuid4()), "action:alpha": "disable",
                   "job": str(uuid.uuid4()), "group": f"project:{self.project_id}",
                   "*name": "x/y.dump", "*asset": "index.html",
-                  "rule": str(uuid.uuid4()), "schedule": str(uuid.uuid4())}
+                  "rule": str(uuid.uuid4()), "schedule": str(uuid.uuid4()),
+                  "resource": f"pool:{self.agent.pool}", "grant": str(uuid.uuid4())}
         for key, value in values.items():
             route = route.replace("{" + key + "}", value)
         return route

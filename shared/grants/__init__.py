@@ -1,0 +1,1 @@
+"""Tenant isolation: granted execution resources and the plan a task runs."""
