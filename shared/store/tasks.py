@@ -87,9 +87,9 @@ def transition(conn: Connection[Any], task_id: UUID, to: TaskStatus, *, actor: s
         " result = COALESCE(%(result)s, t.result),"
         " progress = CASE WHEN %(to)s = 'succeeded' THEN 100"
         "                 ELSE COALESCE(%(progress)s, t.progress) END,"
-        " started_at = CASE WHEN %(to)s = 'running' THEN COALESCE(t.started_at, now())"
+        " started_at = CASE WHEN %(to)s = 'running' THEN COALESCE(t.started_at, clock_timestamp())"
         "                   ELSE t.started_at END,"
-        " finished_at = CASE WHEN %(terminal)s THEN now() ELSE NULL END,"
+        " finished_at = CASE WHEN %(terminal)s THEN clock_timestamp() ELSE NULL END,"
         " updated_at = now()"
         " FROM prev WHERE t.id = prev.id AND prev.status = ANY(%(from)s)"
         " RETURNING t.*, prev.status AS previous_status",
