@@ -20,6 +20,7 @@ from functions.http.health import bp as health_bp
 from functions.http.notifications import bp as notifications_bp
 from functions.http.openapi import bp as openapi_bp
 from functions.http.operations import bp as operations_bp
+from functions.http.pipeline_keys import bp as pipeline_keys_bp
 from functions.http.projects import bp as projects_bp
 from functions.http.realtime import bp as realtime_bp
 from functions.http.schedules import bp as schedules_bp
@@ -43,6 +44,7 @@ for blueprint in (health_bp, artifacts_bp):
 for blueprint in (agents_bp, agent_pools_bp, agent_timers_bp):
     app.register_functions(blueprint)
 app.register_functions(realtime_bp)
+app.register_functions(pipeline_keys_bp)
 # The task pipeline: API → Service Bus → orchestrations → activities.
 for blueprint in (projects_bp, operations_bp, tasks_bp, openapi_bp, task_queue_bp,
                   task_activities_bp, job_activities_bp, environment_activities_bp,

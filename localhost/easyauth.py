@@ -7,8 +7,10 @@
 - ``GET /.auth/me`` → ``{"clientPrincipal": {...} | null}``; ``GET /.auth/logout``
   clears the cookie and redirects to ``post_logout_redirect_uri`` (default ``/``).
 - Requests to the API get ``x-ms-client-principal`` (base64 JSON ``identityProvider``,
-  ``userId``, ``userDetails``, ``userRoles``) from the cookie; a client-supplied one is
-  removed first, as SWA does, so callers cannot forge identities.
+  ``userId``, ``userDetails``, ``userRoles``) from the cookie and
+  ``x-ms-client-principal-idp: azureStaticWebApps``, as a Function App linked to a Static
+  Web App receives them; client-supplied ``x-ms-client-principal*`` headers are removed
+  first, as SWA and App Service authentication do, so callers cannot forge identities.
 - ``staticwebapp.config.json`` rules (``swa_rules.py``) guard both the API and the files.
 """
 
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("localhost.easyauth")
 COOKIE = "StaticWebAppsAuthCookie"
 PRINCIPAL_HEADER = "x-ms-client-principal"
+IDP_HEADER = "x-ms-client-principal-idp"
+SWA_IDP = "azureStaticWebApps"
 _BUILTIN_ROLES = ("anonymous", "authenticated")
 
 
@@ -201,6 +205,8 @@ class StaticWebExtension:
             visible = {k: principal.get(k) for k in
                        ("identityProvider", "userId", "userDetails", "userRoles")}
             headers[PRINCIPAL_HEADER] = base64.b64encode(json.dumps(visible).encode()).decode()
+            # as App Service's "Azure Static Web Apps (Linked)" provider vouches for it
+            headers[IDP_HEADER] = SWA_IDP
         try:
             return request.clone(headers=headers)
         except UnicodeEncodeError:  # undecodable header bytes (kept as surrogates by aiohttp)

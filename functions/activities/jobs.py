@@ -72,8 +72,11 @@ def _job_payload(conn: Any, kind: str, request: dict[str, Any], task: Task,
         # argv approved at request time wins; deploys resolve the deploy script now
         script = get_script(conn, task.project_id, request["script"])
         declared = {p.name for p in script.parameters}
-        argv = request.get("argv") or resolve_argv(
-            script, {k: v for k, v in request["parameters"].items() if k in declared})
+        # secret parameters are masked in the task; the job gets their real values
+        hidden = task.secrets or {}
+        values = {**request["parameters"], **(hidden.get("parameters") or {})}
+        argv = request.get("argv") or hidden.get("argv") or resolve_argv(
+            script, {k: v for k, v in values.items() if k in declared})
         return {"script": request["script"], "argv": argv,
                 "timeoutSeconds": script.timeout_seconds, "env": {}}
     return dict(request)
