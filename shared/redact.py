@@ -78,6 +78,12 @@ def mask(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def scrub_lines(lines: Iterable[str], secrets: dict[str, Any] | None) -> list[str]:
+    """Log lines fit to store: URL keys redacted, a task's secret values masked."""
+    hidden = secret_values(secrets)
+    return [mask(redact_text(line), hidden) for line in lines]
+
+
 def secret_values(secrets: dict[str, Any] | None) -> list[str]:
     """The string forms of a task's secret values (what ``mask`` must hide)."""
     out: list[str] = []

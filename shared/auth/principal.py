@@ -40,6 +40,8 @@ _NAME_CLAIMS = ("name", "preferred_username",
                 "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name")
 # Roles every caller has at the front door: never a grant, never a group
 BUILTIN_ROLES = frozenset({"anonymous", "authenticated"})
+# SWA roles from rolesSource (functions/http/auth_roles.py) that name an Entra group
+GROUP_ROLE_PREFIX = "group:"
 _OID_CLAIMS = ("http://schemas.microsoft.com/identity/claims/objectidentifier", "oid")
 
 
@@ -95,9 +97,12 @@ def _from_swa(data: dict[str, Any]) -> Principal:
     roles = data.get("userRoles") or []
     if not isinstance(user_id, str) or not user_id or not isinstance(roles, list):
         raise Unauthorized("x-ms-client-principal lacks userId/userRoles")
+    names = {str(r) for r in roles} - BUILTIN_ROLES
+    groups = frozenset(r[len(GROUP_ROLE_PREFIX):] for r in names
+                       if r.startswith(GROUP_ROLE_PREFIX))
     return Principal(kind="user", id=user_id, name=str(details or user_id),
-                     roles=frozenset(str(r) for r in roles) - BUILTIN_ROLES,
-                     identity_provider=str(data.get("identityProvider") or "aad"))
+                     roles=frozenset(r for r in names if not r.startswith(GROUP_ROLE_PREFIX)),
+                     groups=groups, identity_provider=str(data.get("identityProvider") or "aad"))
 
 
 def _from_app_service(data: dict[str, Any]) -> Principal:

@@ -53,8 +53,9 @@ def post_teams(webhook_url: str, message: dict[str, Any], *,
     try:
         connection.request("POST", target.path, body=body, headers={
             "Content-Type": "application/json; charset=utf-8"})
-        response = connection.getresponse()
-        status = response.status
+        with connection.getresponse() as response:
+            status = response.status
+            response.read(1024)  # drained, never kept: errors name the status only
     except (OSError, http.client.HTTPException) as exc:
         raise DeliveryError(f"Teams webhook unreachable: {type(exc).__name__}") from None
     finally:
@@ -138,7 +139,20 @@ class _PinnedHTTP(http.client.HTTPConnection):
         self._address = address
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = _connect(self._address, self.port, self.timeout)
+
+
+def _connect(address: str, port: int, timeout: float | None) -> socket.socket:
+    """A TCP connection to an IP literal: no name lookup at connect time."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect((address, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
@@ -151,8 +165,12 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self._tls = context
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        sock = _connect(self._address, self.port, self.timeout)
+        try:
+            self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        except (OSError, ValueError):
+            sock.close()
+            raise
 
 
 def build_email(settings: Settings, recipients: Sequence[str], subject: str, text: str,

@@ -19,7 +19,7 @@ from shared.domain.models import Environment, Project, Task
 from shared.domain.task_states import TaskStatus
 from shared.errors import InvalidTransition
 from shared.realtime.events import publish_task_log, publish_task_update
-from shared.redact import mask, redact_text, secret_values
+from shared.redact import scrub_lines
 from shared.services import Services
 from shared.store import activity as activity_store
 from shared.store import tasks as task_store
@@ -182,9 +182,8 @@ class TaskService:
     # -- logs -------------------------------------------------------------------------
     def log(self, task: Task, lines: Sequence[str], level: str = "info") -> None:
         """Append lines; URL keys and the task's secret values never reach the log."""
-        hidden = secret_values(task.secrets)
-        clean = [mask(redact_text(line), hidden) for line in lines]
-        stored = self.services.logs.append(str(task.id), clean, level=level)
+        stored = self.services.logs.append(str(task.id), scrub_lines(lines, task.secrets),
+                                           level=level)
         if stored:
             publish_task_log(self.services.realtime, str(task.id), str(task.project_id),
                              [asdict(line) for line in stored])

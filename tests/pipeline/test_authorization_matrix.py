@@ -34,6 +34,7 @@ POLICIES: dict[str, tuple[str, ...]] = {
     "issue_registration_token": ("user", "global", "admin"),
     "change_agent": ("user", "global", "admin"),
     "negotiate": ("any-role",), "me": ("authenticated",),
+    "auth_roles": ("authenticated",),  # SWA's rolesSource: answers only about the caller
     **{name: ("user", "global", "admin") for name in (
         "pipeline_keys", "rotate_pipeline_key", "revoke_pipeline_key")},
     "list_projects": ("authenticated",), "list_tasks": ("authenticated",),

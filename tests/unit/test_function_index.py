@@ -6,6 +6,7 @@ EXPECTED = {
     "health": ("httpTrigger", "health"),
     "negotiate": ("httpTrigger", "negotiate"),
     "pipeline_keys": ("httpTrigger", "pipeline-keys"),
+    "auth_roles": ("httpTrigger", "auth/roles"),
     "rotate_pipeline_key": ("httpTrigger", "pipeline-keys/{key}/rotate"),
     "revoke_pipeline_key": ("httpTrigger", "pipeline-keys/{key}"),
     "realtime_group": ("httpTrigger", "realtime/groups/{group}"),
