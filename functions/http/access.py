@@ -8,7 +8,7 @@ from uuid import UUID
 
 import azure.durable_functions as df
 import azure.functions as func
-from pydantic import StringConstraints, model_validator
+from pydantic import StringConstraints, ValidationInfo, field_validator
 
 from functions.http._common import access_of, api, caller, json_body, readable_project
 from functions.http._responses import json_response
@@ -35,12 +35,13 @@ class RoleGrant(Body):
                                                    pattern=r"^[^\x00-\x1f\x7f]+$")]
     role: Literal["reader", "operator", "admin"]
 
-    @model_validator(mode="after")
-    def _not_everyone(self) -> RoleGrant:
-        if self.principal_type == "group" and self.principal_id.lower() in BUILTIN_ROLES:
-            raise ValueError(f"{self.principal_id} is everyone (signed in or not), not a "
-                             "group: it cannot be granted a role")
-        return self
+    @field_validator("principal_id")
+    @classmethod
+    def _not_everyone(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("principal_type") == "group" and value.lower() in BUILTIN_ROLES:
+            raise ValueError(f"{value} is everyone (signed in or not), not a group: it "
+                             "cannot be granted a role")
+        return value
 
 
 def role_json(a: RoleAssignment) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from psycopg import Connection
 from psycopg.types.json import Jsonb
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
 from shared.auth import Principal
 from shared.auth.principal import BUILTIN_ROLES
@@ -33,11 +33,12 @@ class Approver(Body):
     id: Annotated[str, StringConstraints(min_length=1, max_length=200,
                                          pattern=r"^[^\x00-\x1f\x7f]+$")]
 
-    @model_validator(mode="after")
-    def _not_everyone(self) -> Approver:
-        if self.type == "group" and self.id.lower() in BUILTIN_ROLES:
-            raise ValueError(f"{self.id} is everyone, not a group: it cannot approve")
-        return self
+    @field_validator("id")
+    @classmethod
+    def _not_everyone(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("type") == "group" and value.lower() in BUILTIN_ROLES:
+            raise ValueError(f"{value} is everyone, not a group: it cannot approve")
+        return value
 
 
 class Protection(Body):
