@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 REDACTED = "REDACTED"
 MASK = "***"
@@ -40,17 +40,21 @@ def redact_url(url: str) -> str:
         userinfo, _, hostport = netloc.rpartition("@")
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}:{REDACTED}@{hostport}" if ":" in userinfo else f"{user}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if not pairs:  # not name=value pairs at all: keep none of it
-            query = REDACTED
-        else:
-            query = "&".join(
-                f"{quote(k, safe='')}={REDACTED if keylike(k) else quote(v, safe='/:')}"
-                for k, v in pairs)
+    query = "&".join(_redact_pair(part) for part in parts.query.split("&")) \
+        if parts.query else ""
     fragment = REDACTED if parts.fragment and "=" in parts.fragment else parts.fragment
+    if (netloc, query, fragment) == (parts.netloc, parts.query, parts.fragment):
+        return url  # nothing to hide: keep it exactly as it was
     return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+def _redact_pair(part: str) -> str:
+    """One ``name=value`` of a query: the value replaced when the name is key-like; a bare
+    long token (no name) replaced too; everything else kept byte for byte."""
+    name, eq, _value = part.partition("=")
+    if eq:
+        return f"{name}={REDACTED}" if keylike(unquote(name)) else part
+    return REDACTED if len(part) >= 16 and not part.startswith("<") else part
 
 
 def redact_text(text: str) -> str:

@@ -23,7 +23,7 @@ from functions.http._common import BadRequest, api, caller
 from functions.http._responses import json_response
 from shared.auth.principal import GROUP_ROLE_PREFIX
 from shared.auth.roles import ROLE_RANK
-from shared.errors import Forbidden
+from shared.errors import ConstraintViolation
 
 bp = func.Blueprint()
 _ROLE_CLAIMS = ("roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role")
@@ -60,6 +60,8 @@ def auth_roles(req: func.HttpRequest) -> func.HttpResponse:
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object", field="body")
     if principal.kind != "user" or body.get("userId") != principal.id:
-        raise Forbidden("roles are only looked up for the signed-in user themself")
+        # nothing to tell: the answer would only mirror the claims posted
+        raise ConstraintViolation("userId must be the signed-in user's own id",
+                                  field="userId")
     return json_response({"roles": roles_from_claims(body.get("claims"))},
                          headers={"Cache-Control": "no-store"})

@@ -34,11 +34,13 @@ def list_activity(conn: Connection[Any], *, project_id: UUID | None = None,
                   limit: int = 50) -> list[ActivityEntry]:
     """Newest first; ``before_id`` is the cursor (exclusive)."""
     clauses, params = ["TRUE"], []
-    for column, value in (("project_id", project_id), ("actor", actor),
-                          ("task_id", task_id)):
+    for column, value in (("project_id", project_id), ("task_id", task_id)):
         if value is not None:
             clauses.append(f"{column} = %s")
             params.append(value)
+    if actor is not None:  # a search: the stable id, or the name shown beside it
+        clauses.append("(actor = %s OR actor_name = %s)")
+        params.extend([actor, actor])
     if since is not None:
         clauses.append("at >= %s")
         params.append(since)
