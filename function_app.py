@@ -16,10 +16,12 @@ from functions.http.access import bp as access_bp
 from functions.http.agent_pools import bp as agent_pools_bp
 from functions.http.agents import bp as agents_bp
 from functions.http.artifacts import bp as artifacts_bp
+from functions.http.auth_roles import bp as auth_roles_bp
 from functions.http.health import bp as health_bp
 from functions.http.notifications import bp as notifications_bp
 from functions.http.openapi import bp as openapi_bp
 from functions.http.operations import bp as operations_bp
+from functions.http.pipeline_keys import bp as pipeline_keys_bp
 from functions.http.projects import bp as projects_bp
 from functions.http.realtime import bp as realtime_bp
 from functions.http.resources import bp as resources_bp
@@ -44,6 +46,8 @@ for blueprint in (health_bp, artifacts_bp):
 for blueprint in (agents_bp, agent_pools_bp, agent_timers_bp, resources_bp):
     app.register_functions(blueprint)
 app.register_functions(realtime_bp)
+app.register_functions(pipeline_keys_bp)
+app.register_functions(auth_roles_bp)  # the Static Web App's rolesSource
 # The task pipeline: API → Service Bus → orchestrations → activities.
 for blueprint in (projects_bp, operations_bp, tasks_bp, openapi_bp, task_queue_bp,
                   task_activities_bp, job_activities_bp, environment_activities_bp,

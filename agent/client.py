@@ -15,6 +15,8 @@ import requests
 
 from agent import __version__
 
+AGENT_KEY_HEADER = "X-CloudOps-Agent-Key"  # the server reads the agent key from it
+
 
 class AgentError(Exception):
     """Base of the errors the client raises."""
@@ -58,7 +60,8 @@ class ControlPlane:
     def _call(self, method: str, path: str, *, json: Any = None, params: Any = None,
               timeout: float | None = None, job: bool = False,
               auth: bool = True) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self._key}"} if auth and self._key else {}
+        # its own header: App Service authentication reads Authorization as an Entra token
+        headers = {AGENT_KEY_HEADER: self._key} if auth and self._key else {}
         try:
             resp = self._session.request(method, self.base + path, json=json, params=params,
                                          headers=headers, timeout=timeout or self._timeout)

@@ -7,8 +7,10 @@
 - ``GET /.auth/me`` → ``{"clientPrincipal": {...} | null}``; ``GET /.auth/logout``
   clears the cookie and redirects to ``post_logout_redirect_uri`` (default ``/``).
 - Requests to the API get ``x-ms-client-principal`` (base64 JSON ``identityProvider``,
-  ``userId``, ``userDetails``, ``userRoles``) from the cookie; a client-supplied one is
-  removed first, as SWA does, so callers cannot forge identities.
+  ``userId``, ``userDetails``, ``userRoles``) from the cookie and
+  ``x-ms-client-principal-idp: azureStaticWebApps``, as a Function App linked to a Static
+  Web App receives them; client-supplied ``x-ms-client-principal*`` headers are removed
+  first, as SWA and App Service authentication do, so callers cannot forge identities.
 - ``staticwebapp.config.json`` rules (``swa_rules.py``) guard both the API and the files.
 """
 
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import aiohttp
 from aiohttp import web
 
 from localhost.problems import problem
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("localhost.easyauth")
 COOKIE = "StaticWebAppsAuthCookie"
 PRINCIPAL_HEADER = "x-ms-client-principal"
+IDP_HEADER = "x-ms-client-principal-idp"
+SWA_IDP = "azureStaticWebApps"
 _BUILTIN_ROLES = ("anonymous", "authenticated")
 
 
@@ -88,6 +93,7 @@ small{{color:#9aa7b4}}</style></head><body><form method="post">
 <label>User id <input name="userId" value="{user_id}" required></label>
 <label>User name <input name="userDetails" value="dev@example.com" required></label>
 <label>Roles (comma separated) <input name="roles" value=""></label>
+<label>Entra group object ids (comma separated) <input name="groups" value=""></label>
 <input type="hidden" name="post_login_redirect_uri" value="{redirect}">
 <button type="submit">Sign in</button></form></body></html>"""
 
@@ -101,6 +107,7 @@ class StaticWebExtension:
         self.web_dir = web_dir.resolve() if web_dir else None
         self.config_path = config_path
         self.config = SwaConfig()
+        self.host: Host | None = None
 
     def bind(self, host: Host) -> None:
         path = self.config_path
@@ -109,6 +116,7 @@ class StaticWebExtension:
                           self.web_dir.parent / "staticwebapp.config.json"]
             path = next((c for c in candidates if c.is_file()), None)
         self.config = SwaConfig.load(path)
+        self.host = host
         router = host.web.router
         router.add_get("/.auth/me", self._me)
         router.add_get("/.auth/logout", self._logout)
@@ -131,13 +139,26 @@ class StaticWebExtension:
         response.del_cookie(COOKIE, path="/")
         return response
 
+    def _blocked(self, request: web.Request) -> web.StreamResponse | None:
+        """A route rule answering a sign-in path with an error (a blocked provider)."""
+        rule = self.config.first_rule(request.method, request.path)
+        if rule is not None and rule.status_code and rule.status_code >= 400:
+            return self._error(request, rule.status_code, "this sign-in provider is blocked")
+        return None
+
     async def _login_form(self, request: web.Request) -> web.StreamResponse:
+        blocked = self._blocked(request)
+        if blocked is not None:
+            return blocked
         redirect = _safe_redirect(request.query.get("post_login_redirect_uri"))
         page = _FORM.format(provider=html.escape(request.match_info["provider"]),
                             user_id=secrets.token_hex(16), redirect=html.escape(redirect))
         return web.Response(text=page, content_type="text/html")
 
     async def _login_submit(self, request: web.Request) -> web.StreamResponse:
+        blocked = self._blocked(request)
+        if blocked is not None:
+            return blocked
         try:
             form = await request.post()
         except ValueError:
@@ -147,10 +168,49 @@ class StaticWebExtension:
         if not user_id or not details:
             return problem(400, "Bad request", "userId and userDetails are required")
         roles = [r.strip() for r in str(form.get("roles") or "").split(",") if r.strip()]
-        cookie = principal_cookie(user_id, details, roles, request.match_info["provider"])
+        provider = request.match_info["provider"]
+        if self.config.roles_source:
+            # as SWA: the form's roles and groups are the token's claims; the rolesSource
+            # function decides which roles they give
+            groups = [g.strip() for g in str(form.get("groups") or "").split(",") if g.strip()]
+            claims = ([{"typ": "roles", "val": r} for r in roles]
+                      + [{"typ": "groups", "val": g} for g in groups])
+            fetched = await self._roles_from_source(user_id, details, provider, claims)
+            if fetched is None:
+                return problem(502, "Bad gateway", "the rolesSource function did not answer "
+                               "with {\"roles\": [...]}")
+            roles = fetched
+        cookie = principal_cookie(user_id, details, roles, provider)
         response = web.HTTPFound(_safe_redirect(str(form.get("post_login_redirect_uri") or "")))
         response.set_cookie(COOKIE, cookie, path="/", httponly=True, samesite="Lax")
         return response
+
+    async def _roles_from_source(self, user_id: str, details: str, provider: str,
+                                 claims: list[dict[str, str]]) -> list[str] | None:
+        """POST the sign-in to ``auth.rolesSource`` as SWA does; its ``roles``, or None.
+
+        The call goes through this front door like any API call, carrying the new user's
+        (role-less) principal, so the function sees a vouched-for caller."""
+        assert self.config.roles_source is not None and self.host is not None
+        body = {"identityProvider": provider, "userId": user_id, "userDetails": details,
+                "claims": claims, "accessToken": ""}
+        cookie = principal_cookie(user_id, details, [], provider)
+        try:
+            async with aiohttp.ClientSession() as session, session.post(
+                    self.host.base_url + self.config.roles_source, json=body,
+                    headers={"Cookie": f"{COOKIE}={cookie}"},
+                    timeout=aiohttp.ClientTimeout(total=30)) as reply:
+                if reply.status != 200:
+                    log.warning("rolesSource answered %s", reply.status)
+                    return None
+                data = await reply.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            log.warning("rolesSource could not be called")
+            return None
+        roles = data.get("roles") if isinstance(data, dict) else None
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            return None
+        return [r for r in roles if r not in _BUILTIN_ROLES]
 
     # -- rules -----------------------------------------------------------------------
 
@@ -201,6 +261,8 @@ class StaticWebExtension:
             visible = {k: principal.get(k) for k in
                        ("identityProvider", "userId", "userDetails", "userRoles")}
             headers[PRINCIPAL_HEADER] = base64.b64encode(json.dumps(visible).encode()).decode()
+            # as App Service's "Azure Static Web Apps (Linked)" provider vouches for it
+            headers[IDP_HEADER] = SWA_IDP
         try:
             return request.clone(headers=headers)
         except UnicodeEncodeError:  # undecodable header bytes (kept as surrogates by aiohttp)

@@ -74,6 +74,7 @@ class SwaConfig:
     fallback_exclude: list[str] = field(default_factory=list)
     global_headers: dict[str, str] = field(default_factory=dict)
     mime_types: dict[str, str] = field(default_factory=dict)
+    roles_source: str | None = None  # auth.rolesSource: the API route SWA asks for roles
 
     @classmethod
     def load(cls, path: Path | None) -> SwaConfig:
@@ -102,7 +103,12 @@ class SwaConfig:
                 status_code=int(raw["statusCode"]) if "statusCode" in raw else None,
                 headers=dict(raw.get("headers") or {})))
         fallback = data.get("navigationFallback") or {}
+        roles_source = (data.get("auth") or {}).get("rolesSource")
+        if roles_source is not None and not (isinstance(roles_source, str)
+                                             and roles_source.startswith("/api/")):
+            raise SwaConfigError(f"auth.rolesSource must be an /api/ route: {roles_source!r}")
         return cls(
+            roles_source=roles_source,
             routes=routes,
             response_overrides={int(k): v for k, v in
                                 (data.get("responseOverrides") or {}).items()},

@@ -151,6 +151,9 @@ class Settings:
     notify_first_retry_ms: int = _setting(  # type: ignore[assignment]
         "CLOUDOPS_NOTIFY_FIRST_RETRY_MS", "first retry delay of a delivery (doubles)",
         default=2000)
+    webhook_allow_loopback: bool = _setting(  # type: ignore[assignment]
+        "CLOUDOPS_WEBHOOK_ALLOW_LOOPBACK",
+        "let webhooks reach http://loopback (local tests only; never in Azure)", default=False)
     sandbox_warn_minutes: int = _setting(  # type: ignore[assignment]
         "CLOUDOPS_SANDBOX_WARN_MINUTES", "warn this long before a sandbox expires", default=60)
     sandbox_max_ttl_hours: int = _setting(  # type: ignore[assignment]
@@ -181,6 +184,11 @@ class Settings:
                     self._has_alternative(f.name)
                 ):
                     raise SettingsError(meta.env, "is required when CLOUDOPS_MODE=azure")
+        if self.mode == "azure" and self.webhook_allow_loopback:
+            raise SettingsError("CLOUDOPS_WEBHOOK_ALLOW_LOOPBACK", "is for local tests only")
+        if self.mode == "azure" and self.pipeline_keys:
+            raise SettingsError("CLOUDOPS_PIPELINE_KEYS", "names the local host's function keys "
+                                "only; create pipeline keys with POST /api/pipeline-keys")
         if self.database_url is not None and not (
             self.database_url.startswith(("postgresql://", "postgres://"))
             or "=" in self.database_url

@@ -94,7 +94,17 @@ def _task_log(task_id: str | None, lines: list[str]) -> None:
 # -- the triggers ---------------------------------------------------------------------
 @bp.activity_trigger(input_name="ref")
 def appservice_set_version(ref: dict[str, Any]) -> dict[str, Any]:
-    """Put the version on the staging slot (image or package, and CLOUDOPS_VERSION)."""
+    """Put the version on the staging slot (image or package, and CLOUDOPS_VERSION).
+
+    The task shows a package URL redacted; its real value is read here, from the task's
+    secrets, so it never travels through orchestration history."""
+    if ref.get("taskId"):
+        from shared.store import tasks as task_store
+
+        with services().db.transaction() as conn:
+            task = task_store.get_task(conn, ref["taskId"])
+        if (task.secrets or {}).get("packageUrl"):
+            ref = {**ref, "packageUrl": task.secrets["packageUrl"]}  # type: ignore[index]
     return _run(set_version, ref)
 
 

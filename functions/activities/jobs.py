@@ -76,10 +76,15 @@ def _job_payload(conn: Any, kind: str, request: dict[str, Any], task: Task,
         script = get_script(conn, task.project_id, request["script"])
         declared = {p.name for p in script.parameters}
         planned = (task.plan or {}).get("script") or {}
+        same_script = planned.get("name") == request["script"]
+        # secret parameters are masked in the task and its plan; the job gets their real
+        # values (kept apart in ``task.secrets``)
+        hidden = task.secrets or {}
+        values = {**request["parameters"], **(hidden.get("parameters") or {})}
         argv = (request.get("argv")
-                or (planned.get("argv") if planned.get("name") == request["script"] else None)
-                or resolve_argv(script, {k: v for k, v in request["parameters"].items()
-                                         if k in declared}))
+                or (hidden.get("argv") if same_script else None)
+                or (planned.get("argv") if same_script else None)
+                or resolve_argv(script, {k: v for k, v in values.items() if k in declared}))
         return {"script": request["script"], "argv": argv,
                 "timeoutSeconds": script.timeout_seconds, "env": {}}
     return dict(request)

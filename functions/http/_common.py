@@ -21,12 +21,15 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from functions.http._responses import problem, problem_from
+from shared.agents.keys import server_secret
 from shared.auth import Access, Principal, effective_role, parse_principal, require
-from shared.auth.principal import parse_pipeline_keys
+from shared.auth.principal import note_display_name, parse_pipeline_keys
 from shared.domain.models import Project
 from shared.errors import DomainError, Forbidden
+from shared.redact import redact_url
 from shared.services import services
 from shared.store import activity as activity_store
+from shared.store import pipeline_keys
 from shared.store import projects as project_store
 
 log = logging.getLogger("cloudops.http")
@@ -62,7 +65,7 @@ def record_denial(exc: Forbidden, req: func.HttpRequest | None) -> None:
         return
     details = {"detail": exc.detail}
     if req is not None:
-        details.update({"method": req.method, "url": req.url})
+        details.update({"method": req.method, "url": redact_url(req.url)})
     try:
         with services().db.transaction() as conn:
             activity_store.record(conn, actor=exc.actor, action="access.denied",
@@ -111,8 +114,20 @@ def api(handler: Callable[..., Any]) -> Callable[..., Any]:
 
 def caller(req: func.HttpRequest) -> Principal:
     """The authenticated principal of a user-API request, or Unauthorized."""
-    keys = parse_pipeline_keys(services().settings.pipeline_keys)
-    return parse_principal(req.headers, req.params, pipeline_keys=keys)
+    svc = services()
+    settings = svc.settings
+    # the host's function keys act as pipeline keys on the local host only
+    keys = parse_pipeline_keys(settings.pipeline_keys) if settings.mode == "local" else None
+
+    def check_key(key: str) -> str | None:
+        with svc.db.transaction() as conn:
+            return pipeline_keys.authenticate(conn, server_secret(settings), key,
+                                              svc.clock.now())
+
+    principal = parse_principal(req.headers, req.params, pipeline_keys=keys,
+                                check_key=check_key)
+    note_display_name(principal)
+    return principal
 
 
 def json_body(req: func.HttpRequest, model: type[M]) -> M:

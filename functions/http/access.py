@@ -8,12 +8,13 @@ from uuid import UUID
 
 import azure.durable_functions as df
 import azure.functions as func
-from pydantic import StringConstraints
+from pydantic import StringConstraints, ValidationInfo, field_validator
 
 from functions.http._common import access_of, api, caller, json_body, readable_project
 from functions.http._responses import json_response
 from functions.wake import wake
 from shared.auth import require
+from shared.auth.principal import BUILTIN_ROLES
 from shared.domain.models import RoleAssignment
 from shared.errors import NotFound
 from shared.services import services
@@ -33,6 +34,14 @@ class RoleGrant(Body):
     principal_id: Annotated[str, StringConstraints(min_length=1, max_length=200,
                                                    pattern=r"^[^\x00-\x1f\x7f]+$")]
     role: Literal["reader", "operator", "admin"]
+
+    @field_validator("principal_id")
+    @classmethod
+    def _not_everyone(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("principal_type") == "group" and value.lower() in BUILTIN_ROLES:
+            raise ValueError(f"{value} is everyone (signed in or not), not a group: it "
+                             "cannot be granted a role")
+        return value
 
 
 def role_json(a: RoleAssignment) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Agent-facing endpoints (agent keys only): register, heartbeat, long poll, logs, results.
 
-Every route here authenticates with ``Authorization: Bearer <agent key>`` (registration:
+Every route here authenticates with the agent key in ``X-CloudOps-Agent-Key`` (or, from older
+agents, ``Authorization: Bearer <agent key>``) (registration:
 with a pool's registration token) and nothing else; user principals and pipeline keys
 are not accepted, and agent keys are never accepted by the user API. Handlers are async
 so a held long poll costs no thread: database work runs on worker threads, the wait is an
@@ -22,7 +23,7 @@ from functions.http._common import BadRequest, api, json_body
 from functions.http._responses import json_response
 from shared.agents import registration, work
 from shared.agents.effects import Effects, apply_effects
-from shared.agents.keys import bearer_key, server_secret
+from shared.agents.keys import presented_key, server_secret
 from shared.agents.policy import agent_policy
 from shared.agents.views import job_for_agent
 from shared.agents.waiter import job_waiter
@@ -75,7 +76,7 @@ async def _tx(svc: Services, fn: Callable[[Any], T]) -> T:
 
 async def _agent(req: func.HttpRequest, svc: Services) -> Agent:
     """The calling agent (any authenticated request also records that it is alive)."""
-    key = bearer_key(req.headers.get("authorization"))
+    key = presented_key(req.headers)
     secret = server_secret(svc.settings)
     now = svc.clock.now()
 
@@ -141,7 +142,7 @@ async def agent_rotate_key(req: func.HttpRequest) -> func.HttpResponse:
     """Rotate the calling agent's key; the old key works for a short grace period."""
     svc, policy = services(), agent_policy()
     agent = await _agent(req, svc)
-    presented = bearer_key(req.headers.get("authorization")) or ""
+    presented = presented_key(req.headers) or ""
     secret = server_secret(svc.settings)
     now = svc.clock.now()
     issued = await _tx(svc, lambda c: registration.rotate_key(

@@ -23,6 +23,7 @@ from shared.auth import Principal, require
 from shared.domain.models import Environment, Project
 from shared.errors import Conflict, ConstraintViolation
 from shared.grants.resources import target_namespaces
+from shared.redact import MASK, mask, redact_url, secret_values
 from shared.services import services
 from shared.store import backups as backup_store
 from shared.store import projects as store
@@ -34,6 +35,7 @@ from shared.tasks.views import backup_json, task_json
 bp = func.Blueprint()
 
 ENV_ROUTE = "projects/{project}/environments/{env}"
+MIN_SECRET_CHARS = 4  # shorter values would mask ordinary words in logs
 
 
 def _target(conn: Any, req: func.HttpRequest, principal: Principal,
@@ -45,6 +47,34 @@ def _target(conn: Any, req: func.HttpRequest, principal: Principal,
 
 
 Check = Callable[[Any, Project, Environment, dict[str, Any]], dict[str, Any] | None]
+
+
+def _split_secrets(conn: Any, project: Project, operation: str, parameters: dict[str, Any],
+                   ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """What readers may see, and what only the steps may: a package URL's keys (a SAS
+    signature), a script's ``secret`` parameters (masked in parameters and argv)."""
+    secrets: dict[str, Any] = {}
+    public = dict(parameters)
+    package_url = public.get("packageUrl")
+    if isinstance(package_url, str) and redact_url(package_url) != package_url:
+        secrets["packageUrl"] = package_url
+        public["packageUrl"] = redact_url(package_url)
+    if operation == "script_run":
+        script = scripts.get_script(conn, project.id, public["script"])
+        hidden = {p.name for p in script.parameters if p.secret}
+        values = dict(public.get("parameters") or {})
+        given = {k: v for k, v in values.items() if k in hidden}
+        short = sorted(k for k, v in given.items() if len(str(v)) < MIN_SECRET_CHARS)
+        if short:
+            raise ConstraintViolation(f"parameters.{short[0]} is secret and must have at least "
+                                      f"{MIN_SECRET_CHARS} characters (it is masked in logs)",
+                                      field=f"parameters.{short[0]}")
+        if given:
+            secrets["parameters"] = given
+            secrets["argv"] = public["argv"]
+            public["parameters"] = {k: (MASK if k in hidden else v) for k, v in values.items()}
+            public["argv"] = [mask(a, secret_values(given)) for a in public["argv"]]
+    return public, secrets or None
 
 
 def _submit(req: func.HttpRequest, operation: str, *,
@@ -59,9 +89,11 @@ def _submit(req: func.HttpRequest, operation: str, *,
         parameters = dump(body)
         if check is not None:
             parameters = check(conn, project, env, parameters) or parameters
+        parameters, secrets = _split_secrets(conn, project, operation, parameters)
         task, created = svc.record(conn, project=project, environment=env,
                                    operation=operation, parameters=parameters,
-                                   actor=principal.actor, idempotency_key=key)
+                                   actor=principal.actor, idempotency_key=key,
+                                   secrets=secrets)
         if created:  # a protected operation waits for approval before it queues
             task = approvals.hold_for_approval(conn, task, env)
     headers = {"Location": f"/api/tasks/{task.id}"}

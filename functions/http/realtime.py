@@ -1,7 +1,8 @@
 """Real-time connection endpoints: ``POST /api/negotiate`` and group joins.
 
-- ``POST /api/negotiate`` → ``{url, accessToken}`` for the caller (SignalR user id = the
-  Easy Auth principal id), as the official client expects from ``{hubUrl}/negotiate``.
+- ``POST /api/negotiate`` → ``{url, accessToken}`` for a caller holding a role somewhere
+  (SignalR user id = the principal's stable id), as the official client expects from
+  ``{hubUrl}/negotiate``; signed in without any role is 403.
 - ``POST /api/realtime/groups/{group}`` with ``{"connectionId": "..."}`` adds the caller's
   connection to ``project:{id}`` or ``task:{id}`` (needs the reader role on that project)
   or ``agents`` (needs any role, as reading agent pools does). Unknown groups, projects,
@@ -70,6 +71,11 @@ def authorize_group(conn: Any, principal: Principal, group: str) -> None:
 @api
 def negotiate(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
+    with services().db.transaction() as conn:
+        access = effective_role(conn, principal)
+    if access.global_role is None and not access.project_roles:
+        raise Forbidden(f"real-time updates need a role somewhere; {principal.actor} has "
+                        "none", actor=principal.actor)
     info = realtime().negotiate(principal.id, ttl=TOKEN_TTL_SECONDS)
     return json_response(dict(info), headers={"Cache-Control": "no-store"})
 

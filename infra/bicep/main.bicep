@@ -96,6 +96,19 @@ param aadClientId string = ''
 @description('Client secret of that app registration')
 param aadClientSecret string = ''
 
+@description('Key Vault firewall: restricted (trusted Azure services and AZURE_CLIENT_IP only) or public (a Function App without VNet integration cannot resolve Key Vault references behind the firewall)')
+@allowed([
+  'restricted'
+  'public'
+])
+param keyVaultNetworkAccess string = 'restricted'
+
+@description('Client id of the Entra app registration pipelines get tokens for (empty: no Entra callers besides the web app)')
+param apiClientId string = ''
+
+@description('Application (client) ids of the pipeline apps allowed to call the Function App with Entra tokens')
+param pipelineAppIds array = []
+
 var tags = {
   'azd-env-name': environmentName
   app: 'cloudops'
@@ -165,6 +178,10 @@ module signalr 'modules/signalr.bicep' = {
     tags: tags
     sku: signalrSku
     principalId: identity.outputs.principalId
+    // browsers connect from the web app only
+    allowedOrigins: [
+      'https://${staticWebApp.outputs.defaultHostname}'
+    ]
   }
 }
 
@@ -205,6 +222,10 @@ module keyVault 'modules/keyvault.bicep' = {
     deployerPrincipalType: principalType
     agentKeySecret: agentKeySecret
     smtpPassword: smtpPassword
+    networkAccess: keyVaultNetworkAccess
+    allowedIpAddresses: empty(clientIpAddress) ? [] : [
+      clientIpAddress
+    ]
   }
 }
 
@@ -233,7 +254,6 @@ module functionApp 'modules/functionapp.bicep' = {
     postgresDatabase: postgres.outputs.databaseName
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     agentKeySecretUri: keyVault.outputs.agentKeySecretUri
-    pipelineKeysSecretUri: keyVault.outputs.pipelineKeysSecretUri
     smtpPasswordSecretUri: keyVault.outputs.smtpPasswordSecretUri
     publicUrl: 'https://${staticWebApp.outputs.defaultHostname}'
     maximumInstanceCount: maximumInstanceCount
@@ -260,8 +280,12 @@ module staticWebAppBackend 'modules/swa-backend.bicep' = {
   scope: rg
   params: {
     staticWebAppName: staticWebApp.outputs.name
+    staticWebAppHostname: staticWebApp.outputs.defaultHostname
+    functionAppName: functionApp.outputs.name
     functionAppId: functionApp.outputs.id
     functionAppLocation: location
+    apiClientId: apiClientId
+    pipelineAppIds: pipelineAppIds
   }
 }
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from shared.agents.views import agent_json, job_event
 from shared.domain.models import Agent, Job, Task
+from shared.redact import scrub_lines
 from shared.store import jobs as job_store
 from shared.tasks.views import task_json
 
@@ -47,7 +48,7 @@ def _publish(svc: Any, effects: Effects, now: datetime) -> None:
         if not lines or logs is None:
             continue
         try:
-            stored = logs.append(str(task.id), lines)
+            stored = logs.append(str(task.id), scrub_lines(lines, task.secrets))
             if events is not None:
                 events.publish_task_log(realtime, str(task.id), str(task.project_id),
                                         [line.to_json() for line in stored])

@@ -13,6 +13,7 @@ import hmac
 import os
 import secrets
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from shared.settings import Settings
@@ -67,6 +68,19 @@ def _local_secret(home: Path) -> bytes:
     with os.fdopen(fd, "w") as f:
         f.write(value)
     return value.encode()
+
+
+AGENT_KEY_HEADER = "X-CloudOps-Agent-Key"
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The agent key from ``X-CloudOps-Agent-Key`` (what agents send: App Service
+    authentication would read ``Authorization`` as an Entra token and refuse it), else
+    from ``Authorization: Bearer`` (older agents, the local host)."""
+    value = (headers.get(AGENT_KEY_HEADER) or headers.get(AGENT_KEY_HEADER.lower()) or "").strip()
+    if value.startswith(KEY_PREFIX) and len(value) <= 200:
+        return value
+    return bearer_key(headers.get("authorization") or headers.get("Authorization"))
 
 
 def bearer_key(authorization: str | None) -> str | None:

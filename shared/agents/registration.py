@@ -123,7 +123,7 @@ def authenticate(conn: Connection[Any], secret: bytes, key: str | None,
     poll is held needs no separate heartbeats. Failures all get the same Unauthorized
     answer, so a caller learns nothing about which keys exist."""
     if not key:
-        raise Unauthorized("an agent key is required: Authorization: Bearer <agent key>")
+        raise Unauthorized("an agent key is required: X-CloudOps-Agent-Key: <agent key>")
     found = agent_store.authenticate_and_touch(conn, key_hash(secret, key), now)
     if found is None:
         raise Unauthorized("the agent key is not valid: unknown, expired, revoked or"

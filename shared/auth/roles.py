@@ -8,7 +8,7 @@ from uuid import UUID
 
 from psycopg import Connection
 
-from shared.auth.principal import Principal
+from shared.auth.principal import BUILTIN_ROLES, Principal
 from shared.errors import Forbidden
 from shared.store import roles as role_store
 
@@ -51,7 +51,7 @@ def effective_role(conn: Connection[Any], principal: Principal) -> Access:
             global_role = _max(global_role, app_role)
     assignments = role_store.roles_for(
         conn, user_id=principal.id if principal.kind == "user" else "",
-        groups=sorted(principal.groups | principal.roles),
+        groups=sorted((principal.groups | principal.roles) - BUILTIN_ROLES),
         service=principal.id if principal.kind == "service" else None)
     project_roles: dict[UUID, str] = {}
     for a in assignments:

@@ -64,6 +64,10 @@ class Task(_FromRow):
     queue_seq: int | None = None  # None while the task waits for approval
     approval: dict[str, Any] | None = None
     plan: dict[str, Any] | None = None  # resolved at request time (shared.grants.plan)
+    requested_by_name: str | None = None  # shown; ``requested_by`` is the stable id
+    # secret parameter values (a script's ``secret`` parameters, a package URL's query):
+    # read by the steps that need them, masked in logs, never in task JSON
+    secrets: dict[str, Any] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class ActivityEntry(_FromRow):
     environment_id: UUID | None
     task_id: UUID | None
     details: dict[str, Any]
+    actor_name: str | None = None  # shown; ``actor`` is the stable id
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def approval_requested_event(task: Task, project: Project, environment: Environm
     return Event(event="approval.requested", event_id=f"task:{task.id}:approval-requested",
                  project_id=project.id, project=project.name, environment_id=environment.id,
                  environment=environment.slug, task_id=task.id, operation=task.operation,
-                 who=task.requested_by, outcome="awaiting approval",
+                 who=task.requested_by_name or task.requested_by, outcome="awaiting approval",
                  title=f"{task.operation.replace('_', ' ')} on {project.name} / "
                        f"{environment.slug} awaits approval",
                  facts=facts, link=task_link(public_url, task.id))

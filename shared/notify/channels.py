@@ -6,15 +6,18 @@ SMTP password); the delivery layer records it and retries.
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
 import json
 import smtplib
+import socket
 import ssl
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
+from urllib.parse import urlsplit
 
 from shared.settings import Settings
 
@@ -25,19 +28,149 @@ class DeliveryError(Exception):
     """A delivery attempt failed; the message is safe to store and show."""
 
 
-def post_teams(webhook_url: str, message: dict[str, Any]) -> None:
-    """POST the card message to a Teams (Workflows) incoming webhook; 2xx is success."""
+def post_teams(webhook_url: str, message: dict[str, Any], *,
+               allow_loopback: bool = False) -> None:
+    """POST the card message to a Teams (Workflows) incoming webhook; 2xx is success.
+
+    The webhook URL is chosen by project admins, so it must not reach inside: ``https``
+    only; every address the host resolves to must be public (no private, loopback,
+    link-local/metadata, CGNAT, multicast, reserved, or IPv6 equivalents and IPv4-mapped
+    forms); the connection goes to the address that was checked (a second DNS answer
+    cannot rebind it), TLS is verified against the host name, redirects are not followed,
+    and errors name the status only, never the response body. ``allow_loopback`` (the
+    setting ``CLOUDOPS_WEBHOOK_ALLOW_LOOPBACK``, off by default) admits ``http`` to
+    loopback for local tests."""
+    target = webhook_target(webhook_url, allow_loopback=allow_loopback)
     body = json.dumps(message, ensure_ascii=False).encode()
-    request = urllib.request.Request(webhook_url, data=body, method="POST", headers={
-        "Content-Type": "application/json; charset=utf-8"})
+    connection: http.client.HTTPConnection
+    if target.scheme == "https":
+        connection = _PinnedHTTPS(target.host, target.port, target.address,
+                                  timeout=TIMEOUT_SECONDS,
+                                  context=ssl.create_default_context())
+    else:
+        connection = _PinnedHTTP(target.host, target.port, target.address,
+                                 timeout=TIMEOUT_SECONDS)
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-            response.read(1024)
-    except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"Teams webhook answered HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DeliveryError(f"Teams webhook unreachable: {type(reason).__name__}") from None
+        connection.request("POST", target.path, body=body, headers={
+            "Content-Type": "application/json; charset=utf-8"})
+        with connection.getresponse() as response:
+            status = response.status
+            response.read(1024)  # drained, never kept: errors name the status only
+    except (OSError, http.client.HTTPException) as exc:
+        raise DeliveryError(f"Teams webhook unreachable: {type(exc).__name__}") from None
+    finally:
+        connection.close()
+    if 300 <= status < 400:
+        raise DeliveryError(f"Teams webhook answered HTTP {status}; redirects are not "
+                            "followed")
+    if not 200 <= status < 300:
+        raise DeliveryError(f"Teams webhook answered HTTP {status}")
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    scheme: str
+    host: str
+    port: int
+    path: str      # path and query, as sent
+    address: str   # the checked IP the connection goes to
+
+
+# Public by the registry but platform endpoints: Azure's WireServer, cloud metadata.
+_BLOCKED = {ipaddress.ip_address("168.63.129.16"), ipaddress.ip_address("169.254.169.254"),
+            ipaddress.ip_address("fd00:ec2::254")}
+
+
+def address_is_public(address: str) -> bool:
+    """True for a globally routable unicast address that is no platform endpoint."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None:
+            return address_is_public(str(embedded))
+        if ip in ipaddress.ip_network("64:ff9b::/96"):  # NAT64 of an IPv4 address
+            return address_is_public(str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)))
+    return (ip.is_global and not ip.is_multicast and not ip.is_reserved
+            and not ip.is_link_local and not ip.is_loopback and not ip.is_private
+            and ip not in _BLOCKED)
+
+
+def webhook_target(url: str, *, allow_loopback: bool = False) -> WebhookTarget:
+    """Where a webhook POST may go, or DeliveryError (without echoing the URL)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise DeliveryError("Teams webhook URL is not valid") from None
+    host = parts.hostname
+    if not host or parts.username or parts.password:
+        raise DeliveryError("Teams webhook URL needs a host and no user info")
+    if parts.scheme not in ("https", "http") or (parts.scheme == "http" and not allow_loopback):
+        raise DeliveryError("Teams webhook URL must use https")
+    port = port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise DeliveryError("Teams webhook host does not resolve") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise DeliveryError("Teams webhook host does not resolve")
+
+    def allowed(address: str) -> bool:
+        if address_is_public(address):
+            return parts.scheme == "https"
+        return allow_loopback and ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+
+    if not all(allowed(a) for a in addresses):  # one bad answer spoils the name
+        raise DeliveryError("Teams webhook host resolves to an address that is not public; "
+                            "refused")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return WebhookTarget(parts.scheme, host, port, path, addresses[0])
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """Connects to the checked address; the Host header still names the host."""
+
+    def __init__(self, host: str, port: int, address: str, *, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = _connect(self._address, self.port, self.timeout)
+
+
+def _connect(address: str, port: int, timeout: float | None) -> socket.socket:
+    """A TCP connection to an IP literal: no name lookup at connect time."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect((address, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """TLS to the checked address, verified against (and SNI for) the host name."""
+
+    def __init__(self, host: str, port: int, address: str, *, timeout: float,
+                 context: ssl.SSLContext) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._address = address
+        self._tls = context
+
+    def connect(self) -> None:
+        sock = _connect(self._address, self.port, self.timeout)
+        try:
+            self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        except (OSError, ValueError):
+            sock.close()
+            raise
 
 
 def build_email(settings: Settings, recipients: Sequence[str], subject: str, text: str,

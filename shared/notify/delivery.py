@@ -50,7 +50,8 @@ def send(svc: Services, rule: Rule, event: Event) -> None:
     """One attempt on one channel; raises DeliveryError."""
     if rule.channel == "teams":
         assert rule.webhook_url is not None
-        post_teams(rule.webhook_url, render.teams_message(event))
+        post_teams(rule.webhook_url, render.teams_message(event),
+                   allow_loopback=svc.settings.webhook_allow_loopback)
         return
     message = build_email(svc.settings, rule.recipients, render.email_subject(event),
                           render.email_text(event), render.email_html(event))

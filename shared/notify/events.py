@@ -93,7 +93,7 @@ def event_for_task(task: Task, project: Project, environment: Environment,
     return Event(
         event=name, event_id=f"task:{task.id}:{task.status}", project_id=project.id,
         project=project.name, environment_id=environment.id, environment=environment.slug,
-        task_id=task.id, operation=task.operation, who=task.requested_by,
+        task_id=task.id, operation=task.operation, who=task.requested_by_name or task.requested_by,
         title=f"{task.operation.replace('_', ' ')} on {project.name} / {environment.slug}"
               f" {outcome}",
         outcome=outcome, duration=format_duration(task.started_at or task.created_at,

@@ -9,16 +9,20 @@ from uuid import UUID
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
+from shared.auth.principal import display_name
 from shared.domain.models import ActivityEntry
+from shared.redact import redact_json
 
 
 def record(conn: Connection[Any], *, actor: str, action: str, project_id: UUID | None = None,
            environment_id: UUID | None = None, task_id: UUID | None = None,
            details: dict[str, Any] | None = None) -> ActivityEntry:
+    """Append an entry; URLs anywhere in ``details`` lose their key-like query values."""
     row = conn.execute(
-        "INSERT INTO activity_log (actor, action, project_id, environment_id, task_id, details)"
-        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
-        (actor, action, project_id, environment_id, task_id, Jsonb(details or {})),
+        "INSERT INTO activity_log (actor, actor_name, action, project_id, environment_id,"
+        " task_id, details) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *",
+        (actor, display_name(actor), action, project_id, environment_id, task_id,
+         Jsonb(redact_json(details or {}))),
     ).fetchone()
     assert row is not None
     return ActivityEntry.from_row(row)
@@ -30,11 +34,13 @@ def list_activity(conn: Connection[Any], *, project_id: UUID | None = None,
                   limit: int = 50) -> list[ActivityEntry]:
     """Newest first; ``before_id`` is the cursor (exclusive)."""
     clauses, params = ["TRUE"], []
-    for column, value in (("project_id", project_id), ("actor", actor),
-                          ("task_id", task_id)):
+    for column, value in (("project_id", project_id), ("task_id", task_id)):
         if value is not None:
             clauses.append(f"{column} = %s")
             params.append(value)
+    if actor is not None:  # a search: the stable id, or the name shown beside it
+        clauses.append("(actor = %s OR actor_name = %s)")
+        params.extend([actor, actor])
     if since is not None:
         clauses.append("at >= %s")
         params.append(since)

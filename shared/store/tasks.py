@@ -8,26 +8,31 @@ from uuid import UUID
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
+from shared.auth.principal import display_name
 from shared.domain.models import Task
 from shared.domain.task_states import OPEN, TaskStatus, sources_of
 from shared.errors import InvalidTransition, NotFound
+from shared.redact import mask, redact_text, secret_values
 from shared.store import activity
 
 
 def create_task(conn: Connection[Any], *, project_id: UUID, environment_id: UUID,
                 operation: str, parameters: dict[str, Any], requested_by: str,
                 idempotency_key: str | None = None,
-                plan: dict[str, Any] | None = None) -> tuple[Task, bool]:
-    """Record a queued task (with the plan it was requested with). With an idempotency
-    key already used by this caller, return the existing task and ``False`` instead of
-    creating a second one."""
+                plan: dict[str, Any] | None = None,
+                secrets: dict[str, Any] | None = None) -> tuple[Task, bool]:
+    """Record a queued task (with the plan it was requested with; ``secrets`` kept apart
+    from the parameters). With an idempotency key already used by this caller, return
+    the existing task and ``False`` instead of creating a second one."""
     row = conn.execute(
         "INSERT INTO tasks (project_id, environment_id, operation, parameters, requested_by,"
-        " idempotency_key, reason, enqueue_attempts, last_enqueued_at, plan)"
-        " VALUES (%s, %s, %s, %s, %s, %s, 'accepted, waiting to be picked up', 1, now(), %s)"
+        " requested_by_name, idempotency_key, secrets, reason, enqueue_attempts,"
+        " last_enqueued_at, plan) VALUES (%s, %s, %s, %s, %s, %s, %s, %s,"
+        " 'accepted, waiting to be picked up', 1, now(), %s)"
         " ON CONFLICT ON CONSTRAINT tasks_idempotency_key DO NOTHING RETURNING *",
         (project_id, environment_id, operation, Jsonb(parameters), requested_by,
-         idempotency_key, Jsonb(plan) if plan is not None else None),
+         display_name(requested_by), idempotency_key, Jsonb(secrets) if secrets else None,
+         Jsonb(plan) if plan is not None else None),
     ).fetchone()
     if row is None:
         existing = conn.execute(
@@ -80,6 +85,10 @@ def transition(conn: Connection[Any], task_id: UUID, to: TaskStatus, *, actor: s
     winner's status and matches nothing.
     """
     terminal = to.terminal
+    if error is not None:
+        error = _scrub(conn, task_id, error)
+    if reason is not None:
+        reason = _scrub(conn, task_id, reason)
     row = conn.execute(
         "WITH prev AS (SELECT id, status FROM tasks WHERE id = %(id)s FOR UPDATE)"
         " UPDATE tasks t SET status = %(to)s, reason = %(reason)s,"
@@ -108,6 +117,12 @@ def transition(conn: Connection[Any], task_id: UUID, to: TaskStatus, *, actor: s
             environment_id=task.environment_id, task_id=task.id,
             details={"from": row["previous_status"], "reason": reason, "error": error})
     return task
+
+
+def _scrub(conn: Connection[Any], task_id: UUID, text: str) -> str:
+    """``text`` without the task's secret values or URL keys (errors quote argv, URLs)."""
+    row = conn.execute("SELECT secrets FROM tasks WHERE id = %s", (task_id,)).fetchone()
+    return mask(redact_text(text), secret_values(row["secrets"] if row else None))
 
 
 def set_progress(conn: Connection[Any], task_id: UUID, progress: int,

@@ -14,9 +14,10 @@ from uuid import UUID
 
 from psycopg import Connection
 from psycopg.types.json import Jsonb
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
 from shared.auth import Principal
+from shared.auth.principal import BUILTIN_ROLES
 from shared.domain.models import Environment, Task
 from shared.domain.task_states import TaskStatus
 from shared.errors import Conflict, Forbidden, NotFound
@@ -31,6 +32,13 @@ class Approver(Body):
     type: Literal["user", "group"]
     id: Annotated[str, StringConstraints(min_length=1, max_length=200,
                                          pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+    @field_validator("id")
+    @classmethod
+    def _not_everyone(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("type") == "group" and value.lower() in BUILTIN_ROLES:
+            raise ValueError(f"{value} is everyone, not a group: it cannot approve")
+        return value
 
 
 class Protection(Body):
@@ -107,10 +115,20 @@ def remove_protection(conn: Connection[Any], env: Environment, *, actor: str) ->
 
 
 def may_approve(principal: Principal, protection: Protection) -> bool:
-    names = {principal.id, principal.name}
-    memberships = principal.groups | principal.roles
-    return any((a.type == "user" and a.id in names) or
+    """User approvers match the stable id only (a display name can be shared or changed);
+    groups match the principal's groups and roles, never the built-in ones."""
+    memberships = (principal.groups | principal.roles) - BUILTIN_ROLES
+    return any((a.type == "user" and principal.kind == "user" and a.id == principal.id) or
                (a.type == "group" and a.id in memberships) for a in protection.approvers)
+
+
+# Rows written before users were keyed by id carry ``name:<display name>`` (migration
+# 0012): a name is never an identity, but it may still refuse (never grant) a decision.
+LEGACY_PREFIX = "name:"
+
+
+def is_requester(principal: Principal, requested_by: str) -> bool:
+    return requested_by in (principal.actor, LEGACY_PREFIX + principal.name)
 
 
 def _who(protection: Protection) -> str:
@@ -154,9 +172,13 @@ def decide(conn: Connection[Any], task_id: UUID, principal: Principal,
     if protection is None or not may_approve(principal, protection):
         raise Forbidden(f"{principal.actor} is not an approver of this environment",
                         actor=principal.actor, project_id=task.project_id, task_id=task.id)
-    if not protection.allow_self_approval and principal.actor == task.requested_by:
+    if not protection.allow_self_approval and is_requester(principal, task.requested_by):
         raise Forbidden("requesters may not approve their own operations here",
                         actor=principal.actor, project_id=task.project_id, task_id=task.id)
+    if conn.execute("SELECT 1 FROM approvals WHERE task_id = %s AND approver = %s",
+                    (task_id, LEGACY_PREFIX + principal.name)).fetchone() is not None:
+        raise Conflict(f"{principal.actor} already decided on this task (before ids were "
+                       "used)", field="decision")
     row = conn.execute(
         "INSERT INTO approvals (task_id, approver, approver_name, decision, comment)"
         " VALUES (%s, %s, %s, %s, %s) ON CONFLICT ON CONSTRAINT approvals_one_per_approver"
@@ -185,7 +207,8 @@ def _refresh(conn: Connection[Any], task: Task, protection: Protection) -> dict[
                 "approvals": len(approvals),
                 "approvers": [a.model_dump() for a in protection.approvers],
                 "timeoutMinutes": protection.timeout_minutes,
-                "decisions": [{"by": r["approver_name"], "decision": r["decision"],
+                "decisions": [{"by": r["approver_name"], "byId": r["approver"],
+                               "decision": r["decision"],
                                "comment": r["comment"]} for r in rows]}
     conn.execute("UPDATE tasks SET approval = %s WHERE id = %s", (Jsonb(snapshot), task.id))
     if state == "pending":
@@ -225,6 +248,6 @@ def pending_for(conn: Connection[Any], principal: Principal,
         protection = Protection.model_validate({"operations": ["deploy"],
                                                 "approvers": row["approvers"]})
         if may_approve(principal, protection) and (
-                row["allow_self_approval"] or row["requested_by"] != principal.actor):
+                row["allow_self_approval"] or not is_requester(principal, row["requested_by"])):
             out.append(Task.from_row(row))
     return out

@@ -44,7 +44,8 @@ class TaskOut(Out):
     parameters: dict[str, Any]
     result: dict[str, Any] | None
     error: str | None
-    requestedBy: str
+    requestedBy: str  # the stable id (userId/oid, service:<name>, or a system actor)
+    requestedByName: str | None = None  # for display only
     createdAt: str
     updatedAt: str
     startedAt: str | None
@@ -97,7 +98,8 @@ class BackupOut(Out):
 class ActivityOut(Out):
     id: int
     at: str
-    actor: str
+    actor: str  # the stable id
+    actorName: str | None = None  # for display only
     action: str
     projectId: str | None
     environmentId: str | None

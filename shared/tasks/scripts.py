@@ -31,6 +31,8 @@ class ScriptParameter(Body):
     pattern: Annotated[str, StringConstraints(max_length=200)] | None = None
     enum: list[ParamValue] | None = Field(default=None, max_length=100)
     description: Annotated[str, StringConstraints(max_length=500)] = ""
+    # a secret value is masked in task JSON, argv shown to readers, logs and errors
+    secret: bool = False
 
 
 class ScriptDefinition(Body):

@@ -19,6 +19,7 @@ from shared.domain.models import Environment, Project, Task
 from shared.domain.task_states import TaskStatus
 from shared.errors import InvalidTransition
 from shared.realtime.events import publish_task_log, publish_task_update
+from shared.redact import scrub_lines
 from shared.services import Services
 from shared.store import activity as activity_store
 from shared.store import tasks as task_store
@@ -66,16 +67,19 @@ class TaskService:
     @staticmethod
     def record(conn: Any, *, project: Project, environment: Environment, operation: str,
                parameters: dict[str, Any], actor: str,
-               idempotency_key: str | None = None) -> tuple[Task, bool]:
+               idempotency_key: str | None = None,
+               secrets: dict[str, Any] | None = None) -> tuple[Task, bool]:
         """The task row (queued, counted as sent once) inside the caller's transaction;
         after commit, call ``announce`` for a created task. The task records its resolved
-        plan (resources, script argv): what approvers approve and dispatch runs."""
+        plan (resources, script argv): what approvers approve and dispatch runs.
+        ``secrets`` are kept apart from the parameters (never in task JSON, masked in
+        logs)."""
         from shared.grants.plan import resolve_plan
 
         return task_store.create_task(
             conn, project_id=project.id, environment_id=environment.id, operation=operation,
             parameters=parameters, requested_by=actor, idempotency_key=idempotency_key,
-            plan=resolve_plan(conn, environment, operation, parameters))
+            plan=resolve_plan(conn, environment, operation, parameters), secrets=secrets)
 
     def announce(self, task: Task) -> None:
         """After the task row committed: publish it and send its message."""
@@ -181,7 +185,9 @@ class TaskService:
 
     # -- logs -------------------------------------------------------------------------
     def log(self, task: Task, lines: Sequence[str], level: str = "info") -> None:
-        stored = self.services.logs.append(str(task.id), list(lines), level=level)
+        """Append lines; URL keys and the task's secret values never reach the log."""
+        stored = self.services.logs.append(str(task.id), scrub_lines(lines, task.secrets),
+                                           level=level)
         if stored:
             publish_task_log(self.services.realtime, str(task.id), str(task.project_id),
                              [asdict(line) for line in stored])

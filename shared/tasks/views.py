@@ -25,6 +25,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "result": task.result,
         "error": task.error,
         "requestedBy": task.requested_by,
+        "requestedByName": task.requested_by_name or task.requested_by,
         "createdAt": iso(task.created_at),
         "updatedAt": iso(task.updated_at),
         "startedAt": iso(task.started_at),
@@ -60,7 +61,8 @@ def backup_json(backup: Backup) -> dict[str, Any]:
 
 
 def activity_json(entry: ActivityEntry) -> dict[str, Any]:
-    return {"id": entry.id, "at": iso(entry.at), "actor": entry.actor, "action": entry.action,
+    return {"id": entry.id, "at": iso(entry.at), "actor": entry.actor,
+            "actorName": entry.actor_name or entry.actor, "action": entry.action,
             "projectId": str(entry.project_id) if entry.project_id else None,
             "environmentId": str(entry.environment_id) if entry.environment_id else None,
             "taskId": str(entry.task_id) if entry.task_id else None, "details": entry.details}

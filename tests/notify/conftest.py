@@ -28,7 +28,9 @@ PUBLIC_URL = "https://ops.example.com"
 
 def make_plane(db: Database, folder: Path, env: dict[str, str] | None = None) -> Services:
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
-    settings = Settings.from_env({"CLOUDOPS_PUBLIC_URL": PUBLIC_URL, **(env or {})})
+    # the webhook sinks listen on http://127.0.0.1: only this setting lets delivery reach them
+    settings = Settings.from_env({"CLOUDOPS_PUBLIC_URL": PUBLIC_URL,
+                                  "CLOUDOPS_WEBHOOK_ALLOW_LOOPBACK": "true", **(env or {})})
     return Services(settings=settings, db=db, clock=clock, bus=InMemoryBus(),  # type: ignore[arg-type]
                     logs=MemoryLogStore(clock), realtime=InMemoryRealtime(),  # type: ignore[arg-type]
                     artifacts=LocalArtifactStore(folder / "artifacts", b"x" * 32,

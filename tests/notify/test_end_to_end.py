@@ -47,7 +47,9 @@ def host(smtp: SmtpSink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
     running = start_host(with_database(admin_url, name), tmp_path_factory.mktemp("home"),
                          env={**smtp.settings_env(), "CLOUDOPS_PUBLIC_URL": PUBLIC_URL,
                               "CLOUDOPS_NOTIFY_FIRST_RETRY_MS": "100",
-                              "CLOUDOPS_NOTIFY_ATTEMPTS": "3"})
+                              "CLOUDOPS_NOTIFY_ATTEMPTS": "3",
+                              # the webhook sink listens on http://127.0.0.1
+                              "CLOUDOPS_WEBHOOK_ALLOW_LOOPBACK": "true"})
     yield running
     stop_host(running)
     drop_database(admin_url, name)

@@ -33,7 +33,10 @@ POLICIES: dict[str, tuple[str, ...]] = {
     "create_pool": ("user", "global", "admin"),
     "issue_registration_token": ("user", "global", "admin"),
     "change_agent": ("user", "global", "admin"),
-    "negotiate": ("authenticated",), "me": ("authenticated",),
+    "negotiate": ("any-role",), "me": ("authenticated",),
+    "auth_roles": ("authenticated",),  # SWA's rolesSource: answers only about the caller
+    **{name: ("user", "global", "admin") for name in (
+        "pipeline_keys", "rotate_pipeline_key", "revoke_pipeline_key")},
     "list_projects": ("authenticated",), "list_tasks": ("authenticated",),
     "pending_approvals": ("authenticated",),
     "create_project": ("user", "global", "operator"),
@@ -135,7 +138,8 @@ class World:
                   "job": str(uuid.uuid4()), "group": f"project:{self.project_id}",
                   "*name": "x/y.dump", "*asset": "index.html",
                   "rule": str(uuid.uuid4()), "schedule": str(uuid.uuid4()),
-                  "resource": f"pool:{self.agent.pool}", "grant": str(uuid.uuid4())}
+                  "resource": f"pool:{self.agent.pool}", "grant": str(uuid.uuid4()),
+                  "key": str(uuid.uuid4())}
         for key, value in values.items():
             route = route.replace("{" + key + "}", value)
         return route

@@ -59,7 +59,8 @@ def test_deploy_runs_to_succeeded_with_progress_and_logs(running_host: RunningHo
     task = wait_for(admin, running_host, r.json()["id"])
     assert task["status"] == "succeeded", task
     assert task["progress"] == 100 and task["result"] == {"version": "1.4.2"}
-    assert task["startedAt"] and task["finishedAt"] and task["requestedBy"] == "alice@example.com"
+    assert task["startedAt"] and task["finishedAt"] and task["requestedBy"] == "alice"
+    assert task["requestedByName"] == "alice@example.com"
     logs = admin.get(running_host.url(f"/api/tasks/{task['id']}/logs")).json()
     texts = [line["text"] for line in logs["items"]]
     assert any("would deploy 1.4.2" in t for t in texts) and texts[-1].startswith("succeeded")

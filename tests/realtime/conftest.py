@@ -51,7 +51,8 @@ def app_services(db: Database, rest: RestRealtime) -> Iterator[Services]:
 
 @pytest.fixture
 def world(app_services: Services) -> dict[str, Any]:
-    """A project with one task; ``reader`` may read it, ``stranger`` may not."""
+    """A project with one task; ``reader`` may read it, ``stranger`` may not (it reads
+    another project)."""
     suffix = secrets.token_hex(3)
     with app_services.db.transaction() as conn:
         project = project_store.create_project(conn, slug=f"rt-{suffix}", name="RT",
@@ -63,5 +64,10 @@ def world(app_services: Services) -> dict[str, Any]:
                                          requested_by="test")
         role_store.assign_role(conn, project_id=project.id, principal_type="user",
                                principal_id=f"reader-{suffix}", role="reader", actor="test")
+        # the stranger reads another project: real-time needs a role somewhere
+        elsewhere = project_store.create_project(conn, slug=f"rt-other-{suffix}",
+                                                 name="RT other", actor="test")
+        role_store.assign_role(conn, project_id=elsewhere.id, principal_type="user",
+                               principal_id=f"stranger-{suffix}", role="reader", actor="test")
     return {"project": project, "task": task, "reader": f"reader-{suffix}",
             "stranger": f"stranger-{suffix}"}

@@ -30,9 +30,15 @@ def principal_header(user_id: str) -> str:
     return base64.b64encode(json.dumps(data).encode()).decode()
 
 
+def principal_headers(user_id: str) -> dict[str, str]:
+    """What a Function App linked to a Static Web App receives for a signed-in user."""
+    return {"x-ms-client-principal": principal_header(user_id),
+            "x-ms-client-principal-idp": "azureStaticWebApps"}
+
+
 def call(fn: Any, method: str, url: str, user: str | None, body: Any = None,
          route: dict[str, str] | None = None) -> func.HttpResponse:
-    headers = {"x-ms-client-principal": principal_header(user)} if user else {}
+    headers = principal_headers(user) if user else {}
     req = func.HttpRequest(method, url, headers=headers, route_params=route or {},
                            body=json.dumps(body).encode() if body is not None else b"")
     return fn.build().get_user_function()(req)
@@ -49,15 +55,22 @@ def test_negotiate_needs_a_principal(app_services: Services) -> None:
     assert resp.mimetype == "application/problem+json"
 
 
-def test_negotiate_returns_a_client_url_and_token_for_the_callers_user_id(
+def test_negotiate_refuses_a_signed_in_caller_without_any_role(
         app_services: Services, emulator: Emulator) -> None:
-    resp = call(realtime_fn.negotiate, "POST", "/api/negotiate", "user-42")
+    resp = call(realtime_fn.negotiate, "POST", "/api/negotiate", "nobody-42")
+    assert resp.status_code == 403
+    assert "accessToken" not in json.loads(resp.get_body())
+
+
+def test_negotiate_returns_a_client_url_and_token_for_the_callers_user_id(
+        app_services: Services, emulator: Emulator, world: dict[str, Any]) -> None:
+    resp = call(realtime_fn.negotiate, "POST", "/api/negotiate", world["reader"])
     assert resp.status_code == 200
     info = json.loads(resp.get_body())
     assert info["url"] == f"{emulator.endpoint}/client/?hub=cloudops"
     claims = jwt.decode(info["accessToken"], emulator.extension.access_key,
                         algorithms=["HS256"], audience=info["url"])
-    assert claims["nameid"] == "user-42"
+    assert claims["nameid"] == world["reader"]
 
 
 def test_reader_joins_task_group_and_receives_only_that_tasks_events(

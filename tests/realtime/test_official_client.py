@@ -24,7 +24,7 @@ from shared.realtime.events import publish_agent_update, publish_task_log, publi
 from shared.services import Services
 from tests.realtime._bridge import add_realtime_functions
 from tests.realtime._server import Emulator, run_emulator
-from tests.realtime.test_functions import principal_header
+from tests.realtime.test_functions import principal_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("official_client.js")
@@ -44,7 +44,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
 class NodeClient:
     def __init__(self, base_url: str, user: str, groups: list[str],
                  headers: dict[str, str] | None = None) -> None:
-        headers = headers or {"x-ms-client-principal": principal_header(user)}
+        headers = headers or principal_headers(user)
         self.proc = subprocess.Popen(
             ["node", str(SCRIPT), base_url, json.dumps(headers), *groups],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)

@@ -17,7 +17,7 @@ from shared.services import Services
 from tests.realtime._bridge import add_realtime_functions
 from tests.realtime._server import Emulator, run_emulator
 from tests.realtime.test_emulation import run
-from tests.realtime.test_functions import principal_header
+from tests.realtime.test_functions import principal_headers
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_pysignalr_client_receives_its_users_events_in_order(
 
     async def scenario() -> list[Any]:
         client = SignalRClient(f"{emulator.base_url}/api",
-                               headers={"x-ms-client-principal": principal_header(user)})
+                               headers=principal_headers(user))
         received: list[Any] = []
         opened, done = asyncio.Event(), asyncio.Event()
 

@@ -5,6 +5,10 @@ from tests.function_index import app_functions
 EXPECTED = {
     "health": ("httpTrigger", "health"),
     "negotiate": ("httpTrigger", "negotiate"),
+    "pipeline_keys": ("httpTrigger", "pipeline-keys"),
+    "auth_roles": ("httpTrigger", "auth/roles"),
+    "rotate_pipeline_key": ("httpTrigger", "pipeline-keys/{key}/rotate"),
+    "revoke_pipeline_key": ("httpTrigger", "pipeline-keys/{key}"),
     "realtime_group": ("httpTrigger", "realtime/groups/{group}"),
     "agent_register": ("httpTrigger", "agent/register"),
     "agent_rotate_key": ("httpTrigger", "agent/key"),

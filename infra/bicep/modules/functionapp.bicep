@@ -67,9 +67,6 @@ param appInsightsConnectionString string
 @description('Key Vault secret URI of the agent-key HMAC secret')
 param agentKeySecretUri string
 
-@description('Key Vault secret URI of the pipeline keys')
-param pipelineKeysSecretUri string
-
 @description('Key Vault secret URI of the SMTP password (a blank secret means no SMTP AUTH)')
 param smtpPasswordSecretUri string
 
@@ -125,7 +122,6 @@ var appSettings = {
   CLOUDOPS_LOG_TABLE: logTableName
   CLOUDOPS_ARTIFACT_CONTAINER: artifactContainerName
   CLOUDOPS_AGENT_KEY_SECRET: '@Microsoft.KeyVault(SecretUri=${agentKeySecretUri})'
-  CLOUDOPS_PIPELINE_KEYS: '@Microsoft.KeyVault(SecretUri=${pipelineKeysSecretUri})'
   CLOUDOPS_SMTP_PASSWORD: '@Microsoft.KeyVault(SecretUri=${smtpPasswordSecretUri})'
   CLOUDOPS_PUBLIC_URL: publicUrl
   CLOUDOPS_LOG_LEVEL: 'INFO'
@@ -165,7 +161,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     keyVaultReferenceIdentity: identityId
     siteConfig: {
       minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
+      http20Enabled: true
     }
     functionAppConfig: {
       deployment: {
@@ -187,6 +185,23 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         version: '3.11'
       }
     }
+  }
+}
+
+// No FTP and no basic-auth publishing (deploys use the identity and OneDeploy)
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
   }
 }
 

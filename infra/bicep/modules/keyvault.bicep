@@ -1,7 +1,10 @@
 // Key Vault (RBAC mode) for the few secrets left once everything else uses the managed
-// identity: the agent-key HMAC secret, pipeline keys, SMTP password. (Teams webhook URLs
-// belong to notification rules and live with them in Postgres.) The app reads these as
-// Key Vault references in its app settings.
+// identity: the agent-key HMAC secret and the SMTP password. (Pipeline keys are HMAC
+// hashes in Postgres; Teams webhook URLs belong to notification rules, also in Postgres.)
+// The app reads these as Key Vault references in its app settings. Purge protection on,
+// RBAC only, and the firewall denies every network but trusted Azure services and the
+// deployer's address unless `networkAccess` is 'public' (docs/deploy.md: Flex Consumption
+// without VNet integration cannot pass the firewall).
 
 @description('Vault name (3-24 characters)')
 @minLength(3)
@@ -28,6 +31,16 @@ param deployerPrincipalId string
 ])
 param deployerPrincipalType string
 
+@description('restricted: deny all but trusted Azure services and allowedIpAddresses; public: allow every network (a Function App without VNet integration needs it)')
+@allowed([
+  'restricted'
+  'public'
+])
+param networkAccess string = 'restricted'
+
+@description('Addresses admitted through the firewall (the deployer)')
+param allowedIpAddresses array = []
+
 @secure()
 @description('HMAC secret for agent API keys')
 param agentKeySecret string
@@ -51,8 +64,17 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     }
     enableRbacAuthorization: true
     enableSoftDelete: true
-    softDeleteRetentionInDays: 7
+    softDeleteRetentionInDays: 90
+    // a deleted vault or secret cannot be purged before its retention ends
+    enablePurgeProtection: true
     publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: networkAccess == 'public' ? 'Allow' : 'Deny'
+      ipRules: [for ip in allowedIpAddresses: {
+        value: ip
+      }]
+    }
   }
 }
 
@@ -61,15 +83,6 @@ resource agentKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   name: 'agent-key-secret'
   properties: {
     value: agentKeySecret
-  }
-}
-
-// Created empty; the deployer adds `name=sha256hex` entries (docs/deploy.md).
-resource pipelineKeys 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: vault
-  name: 'pipeline-keys'
-  properties: {
-    value: ' '
   }
 }
 
@@ -103,5 +116,4 @@ resource deployerManagesSecrets 'Microsoft.Authorization/roleAssignments@2022-04
 
 output name string = vault.name
 output agentKeySecretUri string = agentKey.properties.secretUri
-output pipelineKeysSecretUri string = pipelineKeys.properties.secretUri
 output smtpPasswordSecretUri string = smtp.properties.secretUri

@@ -25,6 +25,9 @@ param capacity int = 1
 @description('Principal of the Function App identity')
 param principalId string
 
+@description('Origins allowed to connect from a browser (the web app)')
+param allowedOrigins array
+
 var signalrAppServer = '420fcaa2-552c-430f-98ca-3264be4806c7'
 
 resource signalr 'Microsoft.SignalRService/signalR@2024-03-01' = {
@@ -46,9 +49,7 @@ resource signalr 'Microsoft.SignalRService/signalR@2024-03-01' = {
     // access keys off: the app authenticates with its managed identity
     disableLocalAuth: true
     cors: {
-      allowedOrigins: [
-        '*'
-      ]
+      allowedOrigins: allowedOrigins
     }
   }
 }

@@ -53,7 +53,7 @@ export class TaskTable {
       h("td", {}, statusBadge(task.status)),
       h("td", { class: "col-progress" }, progressBar(task)),
       h("td", { class: "col-reason" }, task.error && task.status === "failed" ? task.error : (task.reason || "")),
-      h("td", { class: "small" }, task.requestedBy, h("div", { class: "muted" }, relTime(task.createdAt))));
+      h("td", { class: "small" }, task.requestedByName || task.requestedBy, h("div", { class: "muted" }, relTime(task.createdAt))));
   }
 }
 

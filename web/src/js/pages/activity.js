@@ -20,7 +20,7 @@ function row(entry) {
   const details = entry.details && Object.keys(entry.details).length ? JSON.stringify(entry.details) : "";
   return h("tr", {},
     h("td", { class: "small" }, fmtTime(entry.at)),
-    h("td", {}, entry.actor),
+    h("td", { title: entry.actor }, entry.actorName || entry.actor),
     h("td", {}, h("span", { class: "mono" }, entry.action),
       entry.taskId ? h("div", {}, h("a", { href: `/task/?id=${entry.taskId}`, class: "small" }, `task ${entry.taskId.slice(0, 8)}`)) : null),
     h("td", {}, projectNames.get(entry.projectId) || (entry.projectId ? entry.projectId.slice(0, 8) : "—")),

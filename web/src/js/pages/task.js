@@ -30,7 +30,7 @@ function renderTask() {
   error.hidden = !task.error;
   error.textContent = task.error ? `Error: ${task.error}` : "";
   const facts = [
-    ["Task id", task.id], ["Requested by", task.requestedBy], ["Created", fmtTime(task.createdAt)],
+    ["Task id", task.id], ["Requested by", task.requestedByName || task.requestedBy], ["Created", fmtTime(task.createdAt)],
     ["Started", fmtTime(task.startedAt)], ["Finished", fmtTime(task.finishedAt)],
     ["Parameters", JSON.stringify(task.parameters || {})],
   ];

@@ -44,7 +44,7 @@ async function loadApprovals() {
     $("#my-approvals").hidden = pending.length === 0;
     clear($("#my-approvals-list")).append(...pending.map((t) => h("li", {},
       h("a", { href: `/task/?id=${encodeURIComponent(t.id)}` }, describeTask(t)),
-      ` · ${envNames.get(t.environmentId) || ""} · requested by ${t.requestedBy}`)));
+      ` · ${envNames.get(t.environmentId) || ""} · requested by ${t.requestedByName || t.requestedBy}`)));
   } catch {
     $("#my-approvals").hidden = true;
   }
