@@ -188,3 +188,19 @@ def running_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHo
     yield host
     stop_host(host)
     drop_database(admin, name)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failing test that used a running host shows the host's error lines: a 500's
+    traceback lives there, not in the response."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, RunningHost):
+            lines = [line for line in value.output[-400:]
+                     if "ERROR" in line or "Traceback" in line or line.startswith(" ")]
+            if lines:
+                report.sections.append(("local host errors", "".join(lines[-120:])))
