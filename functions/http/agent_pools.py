@@ -14,12 +14,13 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import azure.durable_functions as df
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.http._common import api, caller, json_body
 from functions.http._responses import json_response
-from shared.agents import registration
+from shared.agents import registration, work
 from shared.agents.effects import Effects, apply_effects
 from shared.agents.keys import server_secret
 from shared.agents.policy import agent_policy
@@ -29,7 +30,7 @@ from shared.errors import ConstraintViolation, Forbidden, NotFound
 from shared.services import services
 from shared.store import agents as agent_store
 
-bp = func.Blueprint()
+bp = df.Blueprint()
 _POOL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -142,8 +143,10 @@ def list_pool_agents(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="pools/{pool}/agents/{agent}/{action:alpha}",
           methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
 @api
-async def change_agent(req: func.HttpRequest) -> func.HttpResponse:
+async def change_agent(req: func.HttpRequest,
+                       client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Disable (no new jobs; keeps its key), enable, or revoke (keys void for good)."""
     import asyncio
 
@@ -152,21 +155,25 @@ async def change_agent(req: func.HttpRequest) -> func.HttpResponse:
     if action not in ("disable", "enable", "revoke"):
         raise NotFound(f"no agent action {action!r}: disable, enable or revoke", field="action")
 
-    def change() -> tuple[Any, str]:
+    def change() -> tuple[Any, str, Effects]:
         with svc.db.transaction() as conn:
             access = _access(conn, req)
             require(access, None, "admin", f"{action} an agent")
             pool, agent = _agent_in_pool(conn, req.route_params.get("pool", ""),
                                          req.route_params.get("agent", ""))
             actor = access.principal.actor
+            ended = Effects()
             if action == "revoke":
                 agent = agent_store.revoke(conn, agent.id, actor=actor, now=svc.clock.now())
+                # its jobs end now, saying so, rather than later as "agent lost"
+                ended = work.agent_revoked(conn, agent, actor=actor, now=svc.clock.now())
             else:
                 agent_store.set_enabled(conn, agent.id, action == "enable", actor=actor)
                 agent = agent_store.get_agent(conn, agent.id)
-            return agent, pool.name
+            return agent, pool.name, ended
 
-    agent, pool_name = await asyncio.to_thread(change)
-    await apply_effects(svc, Effects(agents=[(agent, pool_name)]))
+    agent, pool_name, ended = await asyncio.to_thread(change)
+    ended.agents.append((agent, pool_name))
+    await apply_effects(svc, ended, client=client)
     return json_response(agent_json(agent, pool_name=pool_name, now=svc.clock.now(),
                                     offline_after=policy.offline_after))
