@@ -102,13 +102,14 @@ def extend_leases(conn: Connection[Any], by: timedelta) -> int:
 
 def record_reaper_run(conn: Connection[Any], now: datetime) -> datetime | None:
     """Note that the lease reaper runs now; when it last ran (None: never)."""
-    row = conn.execute(
-        "WITH prev AS (SELECT last_run_at FROM agent_reaper_runs WHERE id = 1 FOR UPDATE)"
-        " INSERT INTO agent_reaper_runs (id, last_run_at) VALUES (1, %s)"
-        " ON CONFLICT (id) DO UPDATE SET last_run_at = GREATEST(agent_reaper_runs.last_run_at,"
-        " EXCLUDED.last_run_at) RETURNING (SELECT last_run_at FROM prev) AS previous",
-        (now,)).fetchone()
-    return None if row is None else row["previous"]
+    conn.execute("INSERT INTO agent_reaper_runs (id, last_run_at) VALUES (1, %s)"
+                 " ON CONFLICT (id) DO NOTHING", (now,))
+    row = conn.execute("SELECT last_run_at FROM agent_reaper_runs WHERE id = 1 FOR UPDATE"
+                       ).fetchone()
+    previous = None if row is None else row["last_run_at"]
+    conn.execute("UPDATE agent_reaper_runs SET last_run_at = GREATEST(last_run_at, %s)"
+                 " WHERE id = 1", (now,))
+    return None if previous == now else previous
 
 
 def finish_job(conn: Connection[Any], job_id: UUID, *, agent_id: UUID | None, status: str,
