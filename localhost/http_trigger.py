@@ -179,7 +179,7 @@ class HttpTriggerDispatcher:
 
 
 # How often a held GET checks that its caller is still connected.
-CALLER_CHECK_SECONDS = 0.2
+CALLER_CHECK_SECONDS = 1.0
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -28,6 +28,7 @@ from shared.store import tasks as task_store
 
 MAX_ERROR_CHARS = 8000
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+IN_FLIGHT_GRACE = timedelta(seconds=5)
 
 
 def claim(conn: Connection[Any], agent: Agent, policy: AgentPolicy, now: datetime, *,
@@ -114,8 +115,9 @@ def heartbeat(conn: Connection[Any], agent: Agent, policy: AgentPolicy, now: dat
               running: list[str], version: str | None = None,
               os: str | None = None) -> HeartbeatAnswer:
     """Renew the leases of the jobs the agent says it runs, and only those; a job leased
-    to it that it no longer names is abandoned now (a job claimed within the last
-    heartbeat interval may still be on its way to the agent and is kept).
+    to it that it no longer names is abandoned now (a job claimed within the last two
+    heartbeat intervals, at least ``IN_FLIGHT_GRACE``, may still be on its way to the
+    agent and is kept).
 
     Liveness itself was recorded when the request authenticated."""
     answer = HeartbeatAnswer()
@@ -128,7 +130,8 @@ def heartbeat(conn: Connection[Any], agent: Agent, policy: AgentPolicy, now: dat
     held_ids = {str(j.id) for j in held}
     answer.cancel = [str(j.id) for j in held if j.cancel_requested]
     answer.abandon = [job_id for job_id in running if job_id not in held_ids]
-    in_flight = now - policy.heartbeat
+    # a heartbeat sent just before a claim's answer arrived may be processed after it
+    in_flight = now - max(policy.heartbeat * 2, IN_FLIGHT_GRACE)
     for job in job_store.leased_jobs(conn, agent.id):
         if str(job.id) in held_ids:
             continue
