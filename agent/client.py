@@ -85,8 +85,11 @@ class ControlPlane:
                 "os": platform.platform(terse=True), "capacity": capacity}
         return self._call("POST", "/agent/register", json=body, auth=False).json()
 
-    def rotate_key(self) -> dict[str, Any]:
-        return self._call("POST", "/agent/key").json()
+    def rotate_key(self, request_id: str | None = None) -> dict[str, Any]:
+        """Rotate the key; the same ``request_id`` sent again returns the same new key
+        (for an answer lost on the way), within the control plane's grace window."""
+        body = {"requestId": request_id} if request_id else {}
+        return self._call("POST", "/agent/key", json=body).json()
 
     def heartbeat(self, running: list[str]) -> dict[str, Any]:
         body = {"running": running, "version": __version__,

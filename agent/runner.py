@@ -7,16 +7,21 @@ back off exponentially with jitter; a long poll that ends without a job is norma
 On SIGTERM/SIGINT the agent stops polling, lets running jobs finish for
 ``shutdownGraceSeconds``, then stops them and hands them back (the control plane re-queues
 a job that is safe to repeat and fails any other).
+
+A job runs only while its lease is known to be held: a watchdog freezes the job's
+processes once no heartbeat has renewed the lease for the lease time (the control plane
+may have given the job up), thaws them when a heartbeat renews it again (the control
+plane was only away), and kills them when the control plane says the job is no longer
+ours, or after ``GIVE_UP_UNRENEWED_SECONDS`` without any answer.
 """
 
 from __future__ import annotations
 
 import logging
-import random
+import secrets
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,84 +30,16 @@ from agent.client import AuthRejected, ControlPlane, JobGone, Rejected, Transien
 from agent.config import AgentConfig
 from agent.handlers import JobCancelled, JobContext, JobFailed, handler_for
 from agent.logs import fields, scrub
+from agent.shipping import Backoff, LogShipper, deliver_result, gap_line
 
 log = logging.getLogger("cloudops.agent")
 LONG_POLL_SECONDS = 50.0
 ROTATE_WHEN_REMAINING = 0.25
-
-
-class Backoff:
-    """Jittered exponential backoff: 0.5 s, 1 s, 2 s ... capped, reset on success."""
-
-    def __init__(self, base: float = 0.5, cap: float = 30.0) -> None:
-        self.base, self.cap, self.failures = base, cap, 0
-
-    def next_delay(self) -> float:
-        self.failures += 1
-        return random.uniform(0, min(self.cap, self.base * 2 ** (self.failures - 1)))
-
-    def reset(self) -> None:
-        self.failures = 0
-
-
-class LogShipper:
-    """Batches a job's log lines (every 0.5 s or 200 lines) and sends them in order."""
-
-    def __init__(self, api: ControlPlane, job_id: str, on_gone: Callable[[], None]) -> None:
-        self._api, self._job, self._on_gone = api, job_id, on_gone
-        self._lines: list[str] = []
-        self._progress: int | None = None
-        self._cond = threading.Condition()
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name=f"logs-{job_id}", daemon=True)
-        self._thread.start()
-
-    def line(self, text: str) -> None:
-        with self._cond:
-            self._lines.append(scrub(text)[:16000])
-            if len(self._lines) >= 200:
-                self._cond.notify()
-
-    def progress(self, value: int) -> None:
-        with self._cond:
-            self._progress = max(0, min(100, int(value)))
-
-    def _take(self) -> tuple[list[str], int | None]:
-        lines, progress = self._lines[:1000], self._progress
-        del self._lines[:1000]
-        self._progress = None
-        return lines, progress
-
-    def _run(self) -> None:
-        backoff = Backoff(0.2, 5.0)
-        while True:
-            with self._cond:
-                if not self._closed:
-                    self._cond.wait(timeout=0.5)
-                lines, progress = self._take()
-                closed = self._closed and not self._lines
-            while lines or progress is not None:
-                try:
-                    if self._api.logs(self._job, lines, progress):
-                        self._on_gone()  # cancel requested
-                    backoff.reset()
-                    break
-                except JobGone:
-                    self._on_gone()
-                    return
-                except (Transient, Rejected, AuthRejected) as exc:
-                    if self._closed:
-                        log.warning("dropping %d log lines: %s", len(lines), exc)
-                        break
-                    time.sleep(backoff.next_delay())
-            if closed:
-                return
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._thread.join(timeout=15)
+DEFAULT_LEASE_SECONDS = 60.0
+# a job frozen for lack of a lease is killed after this long without any answer
+GIVE_UP_UNRENEWED_SECONDS = 300.0
+# results are retried through an outage at least this long (or to the job's deadline)
+RESULT_RETRY_SECONDS = 3600.0
 
 
 class Agent:
@@ -116,20 +53,28 @@ class Agent:
         self._threads: list[threading.Thread] = []
         self._stopped_by_shutdown: set[str] = set()
         self._poll_started: float | None = None
+        self._renewed: dict[str, float] = {}  # job id → monotonic time of its last renewal
+        self._lease_seconds: dict[str, float] = {}
         self.exit_code = 0
 
     # -- heartbeats --------------------------------------------------------------------
     def _heartbeat_loop(self) -> None:
         backoff = Backoff()
+        # the first heartbeat lists nothing: whatever an earlier run of this agent held
+        # is not running here, and the control plane should hear so at once
+        first = True
         while not self.stopping.is_set() or self.running:
             delay = self.config.heartbeat_interval_seconds
             try:
                 if self._should_rotate():
                     self.rotate_key()
-                if self._needs_heartbeat():
-                    answer = self.api.heartbeat(list(self.running))
+                if first or self._needs_heartbeat():
+                    first = False
+                    listed = list(self.running)
+                    sent_at = time.monotonic()
+                    answer = self.api.heartbeat(listed)
                     backoff.reset()
-                    self._apply_heartbeat(answer)
+                    self._apply_heartbeat(answer, listed, sent_at)
                     delay = float(answer.get("heartbeatIntervalSeconds") or delay)
             except AuthRejected as exc:
                 log.error("the control plane rejected this agent's key: %s", exc)
@@ -162,19 +107,69 @@ class Agent:
         now = datetime.now(UTC)
         return expires - now < (expires - issued) * ROTATE_WHEN_REMAINING
 
-    def _apply_heartbeat(self, answer: dict[str, Any]) -> None:
-        for job_id in [*answer.get("cancel", []), *answer.get("abandon", [])]:
+    def _apply_heartbeat(self, answer: dict[str, Any], listed: list[str],
+                         sent_at: float) -> None:
+        stop = {*answer.get("cancel", []), *answer.get("abandon", [])}
+        for job_id in stop:
             ctx = self.running.get(job_id)
             if ctx is not None and not ctx.cancel.is_set():
                 log.info("stopping job on the control plane's request",
                          extra=fields(job=job_id))
                 ctx.cancel.set()
+        gone = set(answer.get("abandon", []))
+        for job_id in listed:
+            ctx = self.running.get(job_id)
+            if ctx is None or job_id in gone:
+                continue
+            # renewed as of when the heartbeat was sent (it may have waited in a queue)
+            self._renewed[job_id] = max(self._renewed.get(job_id, 0.0), sent_at)
+            if ctx.cancel.hold.is_set():
+                log.info("lease renewed again: resuming the job", extra=fields(job=job_id))
+                ctx.log("the control plane answered again and renewed the lease; resuming")
+                ctx.cancel.hold.clear()
         if answer.get("rotateKey"):
             self.rotate_key()
 
+    # -- leases ------------------------------------------------------------------------
+    def _lease_watch(self) -> None:
+        """Freeze a job whose lease has not been renewed for the lease time; kill it
+        when that has lasted ``GIVE_UP_UNRENEWED_SECONDS``."""
+        while not (self.stopping.is_set() and not self.running):
+            now = time.monotonic()
+            for job_id, ctx in list(self.running.items()):
+                lease = self._lease_seconds.get(job_id, DEFAULT_LEASE_SECONDS)
+                silent = now - self._renewed.get(job_id, now)
+                if ctx.cancel.is_set():
+                    continue
+                if silent > max(GIVE_UP_UNRENEWED_SECONDS, lease * 5):
+                    log.error("no lease renewal for %.0f s: stopping the job", silent,
+                              extra=fields(job=job_id))
+                    ctx.log(f"stopped: the lease could not be renewed for {silent:.0f} s")
+                    ctx.cancel.set()
+                elif silent > lease and not ctx.cancel.hold.is_set():
+                    log.warning("no lease renewal for %.1f s (lease %g s): freezing the job",
+                                silent, lease, extra=fields(job=job_id))
+                    ctx.log(f"the lease could not be renewed for {silent:.1f} s: the job is"
+                            " frozen until the control plane answers")
+                    ctx.cancel.hold.set()
+            time.sleep(0.1)
+
     def rotate_key(self) -> None:
-        """Get a new key, persist it, then use it (the old one stays valid briefly)."""
-        fresh = self.api.rotate_key()
+        """Get a new key, persist it, then use it (the old one stays valid briefly).
+
+        The request is named, and a lost answer is asked for again with the same name:
+        the control plane returns the same new key instead of refusing the old one."""
+        request_id = secrets.token_urlsafe(24)
+        backoff = Backoff(0.5, 10.0)
+        for attempt in range(8):
+            try:
+                fresh = self.api.rotate_key(request_id)
+                break
+            except Transient as exc:
+                if attempt == 7:
+                    raise
+                log.warning("key rotation answer lost, asking again: %s", exc)
+                time.sleep(backoff.next_delay())
         self.config.key = fresh["key"]
         self.config.key_expires_at = str(fresh.get("keyExpiresAt", ""))
         self.config.key_issued_at = datetime.now(UTC).isoformat()
@@ -214,28 +209,36 @@ class Agent:
         if handed_back:
             self._hand_back(job_id)
         else:
-            self._report(job_id, status, result, scrub(error) if error else None)
+            body: dict[str, Any] = {"status": status, "result": result,
+                                    "error": scrub(error) if error else None}
+            missing = shipper.unreported_gap()
+            if missing:
+                # the gap line could not be sent either: the result carries the count
+                body["error"] = ((body["error"] + "\n") if body["error"] else "") \
+                    + gap_line(missing, "the log could not be reached")
+            outcome = deliver_result(self.api, job_id, body,
+                                     until=self._result_deadline(job), stopping=self.stopping)
+            log.info("result %s", outcome, extra=fields(job=job_id))
         log.info("job finished", extra=fields(job=job_id, kind=kind, status=status))
         with self._lock:
             self.running.pop(job_id, None)
+            self._renewed.pop(job_id, None)
+            self._lease_seconds.pop(job_id, None)
 
-    def _report(self, job_id: str, status: str, result: Any, error: str | None) -> None:
-        backoff = Backoff(0.5, 10.0)
-        for _ in range(60):
+    @staticmethod
+    def _result_deadline(job: dict[str, Any]) -> float:
+        """Monotonic time until which the result is worth retrying: the job's deadline
+        (as the control plane set it), and at least ``RESULT_RETRY_SECONDS``."""
+        until = time.monotonic() + RESULT_RETRY_SECONDS
+        raw = (job.get("payload") or {}).get("deadlineAt")
+        if isinstance(raw, str):
             try:
-                self.api.result(job_id, status, result, error)
-                return
-            except JobGone as exc:
-                log.warning("result not accepted: %s", exc, extra=fields(job=job_id))
-                return
-            except AuthRejected:
-                log.error("result not accepted: key rejected", extra=fields(job=job_id))
-                return
-            except (Transient, Rejected) as exc:
-                delay = backoff.next_delay()
-                log.warning("sending the result failed, retrying in %.1f s: %s", delay, exc,
-                            extra=fields(job=job_id))
-                time.sleep(delay)
+                left = (datetime.fromisoformat(raw.replace("Z", "+00:00"))
+                        - datetime.now(UTC)).total_seconds()
+                until = max(until, time.monotonic() + left)
+            except ValueError:
+                pass
+        return until
 
     def _hand_back(self, job_id: str) -> None:
         try:
@@ -252,6 +255,9 @@ class Agent:
                          log=lambda _line: None, progress=lambda _n: None)
         with self._lock:
             self.running[job_id] = ctx
+            self._renewed[job_id] = time.monotonic()  # claimed just now: a fresh lease
+            self._lease_seconds[job_id] = float(job.get("leaseSeconds")
+                                                or DEFAULT_LEASE_SECONDS)
         thread = threading.Thread(target=self._run_job, args=(job,), name=f"job-{job_id}",
                                   daemon=True)
         self._threads.append(thread)
@@ -263,6 +269,7 @@ class Agent:
                                                 labels=",".join(self.config.labels)))
         beat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         beat.start()
+        threading.Thread(target=self._lease_watch, name="lease-watch", daemon=True).start()
         # the long poll blocks in a socket read; it runs on its own thread so a signal
         # stops the agent at once instead of after the poll's 50 s
         poller = threading.Thread(target=self._poll_loop, name="poller", daemon=True)

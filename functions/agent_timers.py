@@ -27,12 +27,12 @@ async def agent_lease_reaper(timer: func.TimerRequest,
                              client: df.DurableOrchestrationClient) -> None:
     """Expired leases → retried or lost; then re-deliver job events the orchestrations
     have not received (the outbox)."""
-    svc = services()
+    svc, policy = services(), agent_policy()
     now = svc.clock.now()
 
     def reap() -> tuple[Effects, list[Any]]:
         with svc.db.transaction() as conn:
-            effects = reaper.reap_expired_leases(conn, now)
+            effects = reaper.reap_expired_leases(conn, now, lease=policy.lease)
         with svc.db.transaction() as conn:
             pending = reaper.event_outbox(conn, now)
         return effects, pending

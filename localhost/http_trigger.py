@@ -5,7 +5,8 @@ Requests under the route prefix (``host.json`` ``extensions.http.routePrefix``, 
 with the wrong method is 405 (with ``Allow``), no match is 404. The function receives a
 ``func.HttpRequest`` built from the raw request and its answer (``$return`` or an ``http``
 ``func.Out``) becomes the response. An unhandled exception is a 500 whose body says only
-that it failed; the traceback goes to the log.
+that it failed; the traceback goes to the log. A GET whose caller disconnects has its
+invocation cancelled (see ``_cancel_when_caller_leaves``).
 """
 
 from __future__ import annotations
@@ -145,9 +146,16 @@ class HttpTriggerDispatcher:
         invocation = asyncio.ensure_future(self.invoke(route.fn, http_request))
         self.active.add(invocation)
         invocation.add_done_callback(self.active.discard)
+        watcher = None
+        if request.method in SAFE_METHODS:
+            watcher = asyncio.ensure_future(_cancel_when_caller_leaves(request, invocation))
         try:
             result = await invocation
         except asyncio.CancelledError:
+            if watcher is not None and watcher.done() and not watcher.cancelled() \
+                    and watcher.result():
+                # nobody is left to read this answer (the status is for the access log)
+                return problem(499, "Client closed request", "the caller went away")
             if not (self.closed and invocation.cancelled()):
                 raise
             return problem(503, "Service unavailable",
@@ -155,15 +163,42 @@ class HttpTriggerDispatcher:
                            headers={"Retry-After": "5"})
         except Exception:
             log.exception("function %s failed", route.fn.name)
+            if watcher is not None:
+                watcher.cancel()
             return problem(500, "Internal server error",
                            f"function {route.fn.name} raised an unhandled exception; "
                            "see the host log")
+        if watcher is not None:
+            watcher.cancel()
         try:
             return to_web_response(route.fn, result)
         except (TypeError, ValueError) as exc:
             log.error("function %s returned an unusable response: %s", route.fn.name, exc)
             return problem(500, "Internal server error",
                            f"function {route.fn.name} returned an unusable response")
+
+
+# How often a held GET checks that its caller is still connected.
+CALLER_CHECK_SECONDS = 1.0
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+async def _cancel_when_caller_leaves(request: web.Request,
+                                     invocation: asyncio.Future[Any]) -> bool:
+    """Cancel a GET's invocation once its caller has disconnected; True if it did.
+
+    Like ASP.NET's ``RequestAborted``, an async function then stops at its next
+    ``await``: a long poll whose caller died (or whose proxy cut it) must not go on to
+    take work nobody will receive. Only safe methods are cancelled: a POST's effects are
+    carried through even when its caller stopped listening.
+    """
+    while not invocation.done():
+        await asyncio.sleep(CALLER_CHECK_SECONDS)
+        gone = request.transport is None or request.transport.is_closing()
+        if gone and not invocation.done():
+            invocation.cancel()
+            return True
+    return False
 
 
 def to_function_request(request: web.Request, body: bytes,

@@ -34,6 +34,16 @@ class JobCancelled(Exception):
     """The control plane asked to stop the job (or the agent is shutting down)."""
 
 
+class StopSignal(threading.Event):
+    """Set: stop the job. Its ``hold`` event, while set, freezes the job's processes: the
+    agent could not renew the lease, and until the control plane answers nobody knows
+    whether the job is still ours (``agent.process.run`` honours both)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = threading.Event()
+
+
 @dataclass
 class JobContext:
     job_id: str
@@ -41,7 +51,7 @@ class JobContext:
     config: AgentConfig
     log: Callable[[str], None]
     progress: Callable[[int], None]
-    cancel: threading.Event = field(default_factory=threading.Event)
+    cancel: StopSignal = field(default_factory=StopSignal)
 
     def check_cancel(self) -> None:
         if self.cancel.is_set():

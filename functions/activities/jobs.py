@@ -117,6 +117,9 @@ def dispatch_job(payload: dict[str, Any]) -> dict[str, Any]:
         try:
             body = _job_payload(conn, payload["kind"], payload["payload"], task, env)
             body["traceContext"] = inject_trace({})  # the agent continues the trace
+            if payload.get("deadlineAt"):
+                # how long the agent keeps trying to deliver the result through an outage
+                body["deadlineAt"] = payload["deadlineAt"]
             job = agent_dispatch.dispatch_job(conn, task=task, kind=payload["kind"], payload=body,
                                pool=str(pool), demands=list(env.target.get("labels") or []),
                                now=svc.clock.now())

@@ -70,7 +70,7 @@ def start_step(payload: dict[str, Any]) -> dict[str, Any]:
     svc = task_service()
     task_id = UUID(payload["taskId"])
     if svc.cancel_requested(task_id):
-        return {"cancelled": True}
+        return {"cancelled": True, "by": svc.cancelled_by(task_id)}
     task = svc.move(task_id, TaskStatus.RUNNING, reason=payload["reason"],
                     progress=payload.get("progress"))
     lines = payload.get("log") or []

@@ -42,6 +42,11 @@ class BadRequest(DomainError):
     title = "Bad request"
 
 
+class PayloadTooLarge(DomainError):
+    status = 413
+    title = "Payload too large"
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(p.title() for p in rest)
@@ -134,7 +139,7 @@ def json_body(req: func.HttpRequest, model: type[M]) -> M:
     """Parse and validate the JSON body; errors name the offending field."""
     raw = req.get_body() or b""
     if len(raw) > MAX_BODY_BYTES:
-        raise BadRequest(f"body larger than {MAX_BODY_BYTES} bytes", field="body")
+        raise PayloadTooLarge(f"body larger than {MAX_BODY_BYTES} bytes", field="body")
     try:
         data = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):

@@ -20,11 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from functions.http._common import api, caller, json_body
 from functions.http._responses import json_response
-from shared.agents import registration
+from shared.agents import registration, work
 from shared.agents.effects import Effects, apply_effects
 from shared.agents.keys import server_secret
 from shared.agents.policy import agent_policy
-from shared.agents.revocation import fail_over_revoked
 from shared.agents.views import agent_json, pool_json
 from shared.auth import Access, effective_role, require
 from shared.errors import ConstraintViolation, Forbidden, NotFound
@@ -166,26 +165,25 @@ async def change_agent(req: func.HttpRequest,
     if action not in ("disable", "enable", "revoke"):
         raise NotFound(f"no agent action {action!r}: disable, enable or revoke", field="action")
 
-    effects = Effects()
-
-    def change() -> tuple[Any, str]:
+    def change() -> tuple[Any, str, Effects]:
         with svc.db.transaction() as conn:
             access = _access(conn, req)
             require(access, None, "admin", f"{action} an agent")
             pool, agent = _agent_in_pool(conn, req.route_params.get("pool", ""),
                                          req.route_params.get("agent", ""))
             actor = access.principal.actor
+            ended = Effects()
             if action == "revoke":
                 agent = agent_store.revoke(conn, agent.id, actor=actor, now=svc.clock.now())
-                effects.extend(fail_over_revoked(conn, agent, actor=actor,
-                                                 now=svc.clock.now()))
+                # its jobs end now, saying so, rather than later as "agent lost"
+                ended = work.agent_revoked(conn, agent, actor=actor, now=svc.clock.now())
             else:
                 agent_store.set_enabled(conn, agent.id, action == "enable", actor=actor)
                 agent = agent_store.get_agent(conn, agent.id)
-            return agent, pool.name
+            return agent, pool.name, ended
 
-    agent, pool_name = await asyncio.to_thread(change)
-    effects.agents.append((agent, pool_name))
-    await apply_effects(svc, effects, client=client)
+    agent, pool_name, ended = await asyncio.to_thread(change)
+    ended.agents.append((agent, pool_name))
+    await apply_effects(svc, ended, client=client)
     return json_response(agent_json(agent, pool_name=pool_name, now=svc.clock.now(),
                                     offline_after=policy.offline_after))

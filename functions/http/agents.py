@@ -21,14 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from functions.http._common import BadRequest, api, json_body
 from functions.http._responses import json_response
-from shared.agents import registration, work
+from shared.agents import registration, rotation, work
 from shared.agents.effects import Effects, apply_effects
-from shared.agents.keys import presented_key, server_secret
+from shared.agents.keys import key_hash, presented_key, server_secret
 from shared.agents.policy import agent_policy
 from shared.agents.views import job_for_agent
 from shared.agents.waiter import job_waiter
 from shared.domain.models import Agent
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound
 from shared.services import Services, services
 
 bp = df.Blueprint()
@@ -46,6 +46,12 @@ class RegisterBody(_Body):
     version: str = Field(default="", max_length=100)
     os: str = Field(default="", max_length=200)
     capacity: int = Field(default=1, ge=1, le=64)
+
+
+class RotateBody(_Body):
+    # names this rotation: the same id sent again gets the same new key (a lost answer)
+    request_id: str | None = Field(default=None, alias="requestId", min_length=16,
+                                   max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 class HeartbeatBody(_Body):
@@ -108,15 +114,23 @@ def _job_id(req: func.HttpRequest) -> UUID:
 
 
 @bp.route(route="agent/register", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
 @api
-async def agent_register(req: func.HttpRequest) -> func.HttpResponse:
+async def agent_register(req: func.HttpRequest, client: df.DurableOrchestrationClient
+                         ) -> func.HttpResponse:
     svc, policy = services(), agent_policy()
     body = json_body(req, RegisterBody)
     secret = server_secret(svc.settings)
     now = svc.clock.now()
-    issued = await _tx(svc, lambda c: registration.register_agent(
-        c, secret, policy, token=body.token, name=body.name, labels=body.labels,
-        version=body.version, os=body.os, capacity=body.capacity, now=now))
+
+    def register(conn: Any) -> tuple[registration.IssuedKey, Effects]:
+        issued = registration.register_agent(
+            conn, secret, policy, token=body.token, name=body.name, labels=body.labels,
+            version=body.version, os=body.os, capacity=body.capacity, now=now)
+        return issued, work.drop_inherited_leases(conn, issued.agent, now=now)
+
+    issued, effects = await _tx(svc, register)
+    await apply_effects(svc, effects, client=client)
     pool = await _tx(svc, lambda c: _pool_name(c, issued.agent))
     return json_response({
         "agentId": str(issued.agent.id), "name": issued.agent.name, "pool": pool,
@@ -145,21 +159,32 @@ async def agent_rotate_key(req: func.HttpRequest) -> func.HttpResponse:
     presented = presented_key(req.headers) or ""
     secret = server_secret(svc.settings)
     now = svc.clock.now()
-    issued = await _tx(svc, lambda c: registration.rotate_key(
-        c, secret, policy, agent=agent, presented_key=presented, now=now))
+    body = json_body(req, RotateBody)
+    if body.request_id is None:  # an agent from before idempotent rotation
+        issued = await _tx(svc, lambda c: registration.rotate_key(
+            c, secret, policy, agent=agent, presented_key=presented, now=now))
+        grace_until = now + policy.rotation_grace
+    else:
+        request_id = body.request_id
+        issued, grace_until = await _tx(svc, lambda c: rotation.rotate_key_once(
+            c, secret, policy, agent=agent, presented_key=presented, request_id=request_id,
+            now=now))
     return json_response({"key": issued.key, "keyExpiresAt": issued.expires_at,
-                          "previousKeyValidUntil": now + policy.rotation_grace})
+                          "previousKeyValidUntil": grace_until})
 
 
 @bp.route(route="agent/heartbeat", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
 @api
-async def agent_heartbeat(req: func.HttpRequest) -> func.HttpResponse:
+async def agent_heartbeat(req: func.HttpRequest, client: df.DurableOrchestrationClient
+                          ) -> func.HttpResponse:
     svc, policy = services(), agent_policy()
     agent = await _agent(req, svc)
     body = json_body(req, HeartbeatBody)
     now = svc.clock.now()
     answer = await _tx(svc, lambda c: work.heartbeat(
         c, agent, policy, now, running=body.running, version=body.version, os=body.os))
+    await apply_effects(svc, answer.effects, client=client)
     remaining = (agent.key_expires_at - now).total_seconds()
     return json_response({
         "cancel": answer.cancel, "abandon": answer.abandon,
@@ -185,11 +210,20 @@ async def agent_next_job(req: func.HttpRequest) -> func.HttpResponse:
     # their own default and must keep working against a host configured shorter.
     wait = min(wait, policy.max_wait_seconds)
     agent = await _agent(req, svc)
+    presented = key_hash(server_secret(svc.settings),
+                         presented_key(req.headers) or "")
     effects = Effects()
 
     async def claim() -> Any:
         now = svc.clock.now()
-        job, more = await _tx(svc, lambda c: work.claim(c, agent, policy, now))
+        claiming = asyncio.ensure_future(_tx(svc, lambda c: work.claim(
+            c, agent, policy, now, key_hash=presented)))
+        try:
+            job, more = await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            # the caller left while the claim ran: undo it once it has committed
+            _background(_unclaim_when_done(svc, agent, claiming))
+            raise
         effects.extend(more)
         return job
 
@@ -200,7 +234,21 @@ async def agent_next_job(req: func.HttpRequest) -> func.HttpResponse:
         _background(apply_effects(svc, effects))
     if job is None:
         return func.HttpResponse(status_code=204)
-    return json_response(job_for_agent(job, heartbeat_seconds=policy.heartbeat_seconds))
+    return json_response(job_for_agent(job, heartbeat_seconds=policy.heartbeat_seconds,
+                                       lease_seconds=policy.lease_seconds))
+
+
+async def _unclaim_when_done(svc: Services, agent: Agent, claiming: asyncio.Future[Any]
+                             ) -> None:
+    """A claim whose poll was abandoned: hand its job back untouched (nothing ran)."""
+    try:
+        job, effects = await claiming
+    except Exception:
+        return
+    if job is None:
+        return
+    effects.extend(await _tx(svc, lambda c: work.unclaim(c, agent, job)))
+    await apply_effects(svc, effects)
 
 
 @bp.route(route="agent/jobs/{job}/logs", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -228,8 +276,15 @@ async def agent_job_result(req: func.HttpRequest, client: df.DurableOrchestratio
     job_id = _job_id(req)
     body = json_body(req, ResultBody)
     now = svc.clock.now()
-    job, effects = await _tx(svc, lambda c: work.report_result(
-        c, agent, job_id, status=body.status, result=body.result, error=body.error, now=now))
+    try:
+        job, effects = await _tx(svc, lambda c: work.report_result(
+            c, agent, job_id, status=body.status, result=body.result, error=body.error,
+            now=now))
+    except Conflict:
+        # refused (the job ended without it); the task's log still says what it reported
+        note = await _tx(svc, lambda c: work.late_result_note(c, agent, job_id, body.status))
+        await apply_effects(svc, note)
+        raise
     await apply_effects(svc, effects, client=client)
     return json_response({"jobId": str(job.id), "status": job.status})
 

@@ -54,7 +54,8 @@ def step(context: Ctx, task: dict[str, Any], reason: str, progress: int,
     answer = yield call(context, "start_step", {"taskId": task["taskId"], "reason": reason,
                                                  "progress": progress, "log": log or []})
     if answer["cancelled"]:
-        raise Cancelled("cancel requested")
+        by = answer.get("by")
+        raise Cancelled(f"cancelled by {by}" if by else "cancel requested")
 
 
 def log(context: Ctx, task: dict[str, Any], *lines: str,
@@ -124,17 +125,27 @@ def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
     """Drive one task from approval and the queue to a terminal status."""
     task_id = context.get_input()["taskId"]
     finish: dict[str, Any]
+    task: dict[str, Any] | None = None
     try:
         task = yield from _begin(context, task_id)
         if task is None:  # cancelled while waiting: the cancel request ended it
             yield from notify_outcome(context, task_id, None)
             return {"status": "cancelled"}
         outcome = yield from steps(context, task)
-        finish = {"status": "succeeded", "reason": outcome.reason, "result": outcome.result,
-                  "log": [*outcome.log, f"succeeded: {outcome.reason}"]}
+        reason = outcome.reason
+        if task.get("cancelOverriddenBy"):
+            # the record says what happened: the work was done although it was asked to stop
+            reason += (f" (succeeded after {task['cancelOverriddenBy']}: the job had"
+                       " finished before it could be stopped)")
+        finish = {"status": "succeeded", "reason": reason, "result": outcome.result,
+                  "log": [*outcome.log, f"succeeded: {reason}"]}
     except Cancelled as exc:
-        finish = {"status": "cancelled", "reason": "cancelled",
-                  "error": str(exc) or "cancel requested", "log": ["cancelled"]}
+        error = str(exc) or "cancel requested"
+        if task is not None and task.get("cancelOverriddenBy"):
+            error = (f"{error}; an agent job had already succeeded after"
+                     f" {task['cancelOverriddenBy']}, the later steps did not run")
+        finish = {"status": "cancelled", "reason": _cancel_reason(error),
+                  "error": error, "log": [f"cancelled: {error}"]}
     except TimedOut as exc:
         finish = {"status": "timed_out", "reason": "timed out", "error": str(exc),
                   "log": [f"timed out: {exc}"]}
@@ -189,6 +200,12 @@ def notify_approval_requested(context: Ctx, task_id: str) -> Generator[Any, Any,
                                     APPROVAL_NOTICE)
 
 
+def _cancel_reason(error: str) -> str:
+    """The task's short reason: "cancelled by <who>" when the error names who asked."""
+    head = error.split(";", 1)[0].strip()
+    return head if head.startswith("cancelled by ") else "cancelled"
+
+
 def _describe(exc: Exception) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text if len(text) <= 2000 else text[:2000] + "…"
@@ -199,31 +216,54 @@ def run_agent_job(context: Ctx, task: dict[str, Any], kind: str, payload: dict[s
     """Hand a job to an agent and wait for its result, a cancel, or the deadline.
 
     The agent side raises ``job:<id>`` with ``{status, result, error}`` when the job ends
-    (or the lease reaper does, with status ``lost``).
+    (or the lease reaper does, with status ``lost``, or ``cancelled`` once a stopped
+    agent's lease is reclaimed). After a cancel or the deadline the task keeps waiting
+    for that event: until the job has really stopped its environment is not released,
+    so the next task can never run beside it. A job that finished anyway is reported as
+    what it did (see ``task["cancelOverriddenBy"]``).
     """
-    dispatched = yield call(context, "dispatch_job", {"taskId": task["taskId"], "kind": kind,
-                                                      "payload": payload})
+    deadline_at = context.current_utc_datetime + timeout
+    dispatched = yield call(context, "dispatch_job", {
+        "taskId": task["taskId"], "kind": kind, "payload": payload,
+        "deadlineAt": deadline_at.isoformat()})
     if dispatched.get("error"):
         raise StepFailed(dispatched["error"])
     job_id = dispatched["jobId"]
     done = context.wait_for_external_event(f"job:{job_id}")
     cancel = context.wait_for_external_event("cancel")
-    deadline = context.create_timer(context.current_utc_datetime + timeout)
+    deadline = context.create_timer(deadline_at)
     winner = yield context.task_any([done, cancel, deadline])
+    stopped_for: str | None = None
+    by: str | None = None
     if winner is cancel:
-        # The agent sees the cancel on its next heartbeat and stops; give it a moment.
-        grace = context.create_timer(context.current_utc_datetime + timedelta(seconds=60))
-        yield context.task_any([done, grace])
-        if not grace.is_completed:
-            grace.cancel()
-        raise Cancelled("cancel requested; the agent stopped the job")
-    if winner is deadline:
+        deadline.cancel()
+        by = (cancel.result or {}).get("by") if isinstance(cancel.result, dict) else None
+        stopped_for = f"cancel was requested by {by}" if by else "cancel was requested"
+        # the agent sees the cancel on its next heartbeat; if it has stopped answering,
+        # the reaper reclaims the lease and ends the job: either way ``done`` comes
+        yield done
+    elif winner is deadline:
         yield call(context, "abandon_job", {"taskId": task["taskId"], "jobId": job_id})
-        raise TimedOut(f"the {kind} job did not finish within {timeout}")
-    deadline.cancel()
+        stopped_for = f"the {kind} job did not finish within {timeout}"
+        yield done
+    else:
+        deadline.cancel()
     outcome = done.result
-    if outcome["status"] == "succeeded":
+    status = outcome["status"]
+    if status == "succeeded":
+        if stopped_for is not None:
+            task["cancelOverriddenBy"] = stopped_for
         return outcome.get("result") or {}
-    if outcome["status"] == "cancelled":
-        raise Cancelled(outcome.get("error") or "cancelled on the agent")
-    raise StepFailed(outcome.get("error") or f"the {kind} job {outcome['status']}")
+    error = outcome.get("error") or ""
+    if winner is deadline:
+        raise TimedOut(f"{stopped_for}; it ended {status}: {error or 'no detail'}")
+    if status == "cancelled":
+        if error.startswith("cancelled by "):
+            raise Cancelled(error)  # the control plane's words (reaper, revoke): who and how
+        who = f"cancelled by {by}" if by else "cancelled"
+        raise Cancelled(f"{who}; the agent stopped the job ({error or 'no detail'})")
+    if by is not None:
+        # asked to stop, the job ended otherwise: both facts belong in the record
+        raise StepFailed(f"the {kind} job {status} after cancel was requested by {by}:"
+                         f" {error or 'no detail'}")
+    raise StepFailed(outcome.get("error") or f"the {kind} job {status}")

@@ -52,9 +52,10 @@ def _publish(svc: Any, effects: Effects, now: datetime) -> None:
             if events is not None:
                 events.publish_task_log(realtime, str(task.id), str(task.project_id),
                                         [line.to_json() for line in stored])
-        except Exception:  # logs are best effort here; the job result is what matters
+        except Exception as exc:  # the job result matters more; the gap is still told
             log.exception("could not store/publish %d log lines of task %s", len(lines),
                           task.id)
+            _note_gap(logs, task, len(lines), exc)
     if events is None:
         return
     for task in effects.tasks:
@@ -69,6 +70,16 @@ def _publish(svc: Any, effects: Effects, now: datetime) -> None:
                 agent, pool_name=pool_name, now=now, offline_after=offline_after))
         except Exception:
             log.exception("could not publish agentUpdated for %s", agent.id)
+
+
+def _note_gap(logs: Any, task: Task, count: int, exc: Exception) -> None:
+    """Write where lines are missing, so the log never looks complete when it is not."""
+    noun = "line" if count == 1 else "lines"
+    try:
+        logs.append(str(task.id), [f"… {count:,} {noun} could not be stored"
+                                   f" ({type(exc).__name__})"], level="warning")
+    except Exception:
+        log.exception("could not note the log gap of task %s", task.id)
 
 
 async def apply_effects(svc: Any, effects: Effects, *, client: Any = None,

@@ -1,6 +1,9 @@
 """Timer work: expired leases (agent vanished), agents gone offline, the job-event outbox.
 
-A lease expires when its agent stopped heartbeating for ``lease_seconds``. A job of a kind
+A lease expires when its agent stopped heartbeating for ``lease_seconds``. Time the
+control plane itself was away (paused, down, its timers stalled) does not count against
+the agents: when the reaper finds it last ran well over a period ago, every lease gets a
+fresh full lease from now, since no agent could have renewed meanwhile. A job of a kind
 safe to repeat (see ``dispatch.MAX_ATTEMPTS``) goes back to pending for another agent and
 its task back to waiting; any other job ends ``lost`` with "agent lost: no heartbeat since
 …", and its orchestration is woken. A job whose cancel was requested ends ``cancelled``.
@@ -29,30 +32,62 @@ EVENT_MAX_ATTEMPTS = 20
 EVENT_RETRY_AFTER = timedelta(seconds=3)
 
 
+REAPER_PERIOD = timedelta(seconds=5)  # the timer's schedule (functions/agent_timers.py)
+# a run this much later than the period means the control plane was away, not the agents
+ABSENCE_TOLERANCE = timedelta(seconds=1.5)
+
+
 def _agent_words(conn: Connection[Any], job: Job) -> tuple[str, str]:
+    """The job's agent by name, and when that agent last renewed *this job's* lease
+    (not its last request of any kind, which a held poll or another job refreshes)."""
+    since = iso(job.renewed_at or job.claimed_at) or "never"
     if job.agent_id is None:
-        return "unknown agent", "never"
+        return "unknown agent", since
     try:
         agent = agent_store.get_agent(conn, job.agent_id)
     except NotFound:
-        return "a deleted agent", "unknown"
-    return agent.name, iso(agent.last_heartbeat_at) or "never"
+        return "a deleted agent", since
+    return agent.name, since
 
 
-def reap_expired_leases(conn: Connection[Any], now: datetime) -> Effects:
+def credit_absence(conn: Connection[Any], now: datetime, lease: timedelta, *,
+                   period: timedelta = REAPER_PERIOD) -> timedelta | None:
+    """If the reaper last ran more than a period (plus tolerance) ago, the control plane
+    was away: give every lease a full lease from now and return how long it was away."""
+    previous = job_store.record_reaper_run(conn, now)
+    if previous is None:
+        return None
+    away = now - previous - period
+    if away <= ABSENCE_TOLERANCE:
+        return None
+    conn.execute("UPDATE jobs SET lease_expires_at = GREATEST(lease_expires_at, %s)"
+                 " WHERE status = 'leased'", (now + lease,))
+    return away
+
+
+def reap_expired_leases(conn: Connection[Any], now: datetime, *,
+                        lease: timedelta | None = None) -> Effects:
+    """Expired leases → retried, lost or cancelled. ``lease`` (the policy's) enables the
+    absence credit; None reaps by the clock alone."""
     effects = Effects()
+    if lease is not None:
+        credit_absence(conn, now, lease)
     # pending jobs given up on (cancel flagged before any agent took them) end now
     for job in job_store.cancelled_pending(conn):
         effects.finished.append(job_store.finish_job(
             conn, job.id, agent_id=None, status="cancelled",
-            error="cancelled before an agent picked it up", now=now))
+            error=f"cancelled{' by ' + job.cancel_requested_by if job.cancel_requested_by else ''}"
+                  " before an agent picked it up", now=now))
     for job in job_store.expired_leases(conn, now):
         name, since = _agent_words(conn, job)
         task = task_store.get_task(conn, job.task_id)
         if job.cancel_requested:
+            by = f" by {job.cancel_requested_by}" if job.cancel_requested_by else ""
+            why = (f"cancelled{by}; agent {name} stopped answering (no heartbeat since"
+                   f" {since}) and its lease was reclaimed: the job may have run on")
             effects.finished.append(job_store.finish_job(
-                conn, job.id, agent_id=None, status="cancelled",
-                error=f"cancelled; agent {name} stopped answering", now=now))
+                conn, job.id, agent_id=None, status="cancelled", error=why, now=now))
+            effects.logs.append((task, [why]))
             continue
         if job.attempts < job.max_attempts:
             again = job_store.repend_job(conn, job.id)

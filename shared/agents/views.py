@@ -54,8 +54,10 @@ def agent_json(agent: Agent, *, pool_name: str, now: datetime,
     }
 
 
-def job_for_agent(job: Job, *, heartbeat_seconds: float) -> dict[str, Any]:
-    """What the agent receives from the long poll: everything it needs to run the job."""
+def job_for_agent(job: Job, *, heartbeat_seconds: float,
+                  lease_seconds: float | None = None) -> dict[str, Any]:
+    """What the agent receives from the long poll: everything it needs to run the job,
+    and how long its lease lasts unrenewed (the agent freezes the job after that)."""
     return {
         "id": str(job.id),
         "taskId": str(job.task_id),
@@ -64,6 +66,7 @@ def job_for_agent(job: Job, *, heartbeat_seconds: float) -> dict[str, Any]:
         "attempt": job.attempts,
         "leaseExpiresAt": iso(job.lease_expires_at),
         "heartbeatIntervalSeconds": heartbeat_seconds,
+        **({"leaseSeconds": lease_seconds} if lease_seconds is not None else {}),
     }
 
 

@@ -3,9 +3,11 @@
 Each held ``GET /api/agent/jobs/next`` registers a waiter (pool + labels) and sleeps on an
 ``asyncio.Event``; nothing runs while agents are idle. ``create_job`` sends
 ``NOTIFY cloudops_jobs`` with the job's pool and demands after its transaction commits,
-and the listener wakes exactly one waiter that can take it (the longest waiting), which
-then claims with ``FOR UPDATE SKIP LOCKED``. Waking one instead of all keeps pickup
-cheap with hundreds of idle agents.
+and the listener wakes exactly one waiter that can take it, which then claims with
+``FOR UPDATE SKIP LOCKED``. Waking one instead of all keeps pickup cheap with hundreds
+of idle agents. The most recent poll is preferred: a poll held longest is the one most
+likely to have been cut by a proxy or left by an agent that died, and a job handed to a
+dead poll waits for a lease to expire.
 
 A wake-up is a token that must not be lost: a waiter that was woken but leaves without
 claiming after the wake (its request was cancelled, or its claim began before the wake)
@@ -98,7 +100,7 @@ class JobWaiter:
 
     # -- notifications ------------------------------------------------------------------
     def _wake_one(self, pool: str, demands: list[str]) -> bool:
-        for waiter in self._waiters.get(pool, []):
+        for waiter in reversed(self._waiters.get(pool, [])):  # the most recent poll first
             if not waiter.event.is_set() and waiter.can_take(demands):
                 waiter.event.set()
                 return True

@@ -132,6 +132,8 @@ class Job(_FromRow):
     progress: int | None = None
     event_delivered_at: datetime | None = None
     event_attempts: int = 0
+    cancel_requested_by: str | None = None
+    renewed_at: datetime | None = None
 
 
 @dataclass(frozen=True)

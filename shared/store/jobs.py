@@ -56,7 +56,8 @@ def claim_next_job(conn: Connection[Any], *, agent_id: UUID, pool_id: UUID,
     """
     row = conn.execute(
         "UPDATE jobs SET status = 'leased', agent_id = %(agent)s, attempts = attempts + 1,"
-        " claimed_at = %(now)s, lease_expires_at = %(until)s, cancel_requested = false"
+        " claimed_at = %(now)s, renewed_at = %(now)s, lease_expires_at = %(until)s,"
+        " cancel_requested = false, cancel_requested_by = NULL"
         " WHERE id = (SELECT id FROM jobs WHERE status = 'pending' AND pool_id = %(pool)s"
         "   AND NOT cancel_requested AND demands <@ %(labels)s::text[]"
         "   AND (SELECT count(*) FROM jobs h WHERE h.agent_id = %(agent)s"
@@ -69,12 +70,46 @@ def claim_next_job(conn: Connection[Any], *, agent_id: UUID, pool_id: UUID,
     return None if row is None else Job.from_row(row)
 
 
-def renew_leases(conn: Connection[Any], agent_id: UUID, now: datetime,
-                 lease: timedelta) -> list[Job]:
+def renew_leases(conn: Connection[Any], agent_id: UUID, job_ids: list[UUID],
+                 now: datetime, lease: timedelta) -> list[Job]:
+    """Renew the leases of the listed jobs the agent holds (and only those: a job the
+    agent no longer names in its heartbeat is not kept alive by it)."""
     rows = conn.execute(
-        "UPDATE jobs SET lease_expires_at = %s WHERE agent_id = %s AND status = 'leased'"
-        " RETURNING *", (now + lease, agent_id)).fetchall()
+        "UPDATE jobs SET lease_expires_at = %s, renewed_at = %s WHERE agent_id = %s"
+        " AND status = 'leased' AND id = ANY(%s::uuid[]) RETURNING *",
+        (now + lease, now, agent_id, job_ids)).fetchall()
     return [Job.from_row(r) for r in rows]
+
+
+def unclaim_job(conn: Connection[Any], job_id: UUID, agent_id: UUID) -> Job | None:
+    """Undo a claim whose answer never reached the agent: the job is pending again and
+    the attempt does not count (nothing ran). None if it is no longer that claim."""
+    row = conn.execute(
+        "UPDATE jobs SET status = 'pending', agent_id = NULL, lease_expires_at = NULL,"
+        " claimed_at = NULL, renewed_at = NULL, progress = NULL,"
+        " attempts = GREATEST(attempts - 1, 0)"
+        " WHERE id = %s AND agent_id = %s AND status = 'leased' RETURNING *",
+        (job_id, agent_id)).fetchone()
+    return None if row is None else Job.from_row(row)
+
+
+def extend_leases(conn: Connection[Any], by: timedelta) -> int:
+    """Push every lease back by ``by`` (the control plane was away that long, so no
+    agent could renew); how many leases moved."""
+    return conn.execute("UPDATE jobs SET lease_expires_at = lease_expires_at + %s"
+                        " WHERE status = 'leased'", (by,)).rowcount
+
+
+def record_reaper_run(conn: Connection[Any], now: datetime) -> datetime | None:
+    """Note that the lease reaper runs now; when it last ran (None: never)."""
+    conn.execute("INSERT INTO agent_reaper_runs (id, last_run_at) VALUES (1, %s)"
+                 " ON CONFLICT (id) DO NOTHING", (now,))
+    row = conn.execute("SELECT last_run_at FROM agent_reaper_runs WHERE id = 1 FOR UPDATE"
+                       ).fetchone()
+    previous = None if row is None else row["last_run_at"]
+    conn.execute("UPDATE agent_reaper_runs SET last_run_at = GREATEST(last_run_at, %s)"
+                 " WHERE id = 1", (now,))
+    return None if previous == now else previous
 
 
 def finish_job(conn: Connection[Any], job_id: UUID, *, agent_id: UUID | None, status: str,
@@ -148,8 +183,10 @@ def expired_leases(conn: Connection[Any], now: datetime) -> list[Job]:
     return [Job.from_row(r) for r in rows]
 
 
-def request_cancel(conn: Connection[Any], task_id: UUID) -> list[Job]:
+def request_cancel(conn: Connection[Any], task_id: UUID, by: str | None = None) -> list[Job]:
+    """Flag the task's open jobs for cancel, remembering who asked first."""
     rows = conn.execute(
-        "UPDATE jobs SET cancel_requested = true WHERE task_id = %s"
-        " AND status IN ('pending', 'leased') RETURNING *", (task_id,)).fetchall()
+        "UPDATE jobs SET cancel_requested = true,"
+        " cancel_requested_by = COALESCE(cancel_requested_by, %s) WHERE task_id = %s"
+        " AND status IN ('pending', 'leased') RETURNING *", (by, task_id)).fetchall()
     return [Job.from_row(r) for r in rows]

@@ -206,7 +206,7 @@ class TaskService:
             conn.execute("UPDATE tasks SET cancel_requested = true WHERE id = %s", (task_id,))
             # pending jobs end now; a leased one is stopped by its agent on its next
             # heartbeat (the orchestration is woken by the "cancel" event, not job events)
-            cancel_jobs_for_task(conn, task_id, self.services.clock.now())
+            cancel_jobs_for_task(conn, task_id, self.services.clock.now(), by=actor)
             leased = conn.execute("SELECT 1 FROM jobs WHERE task_id = %s AND status = 'leased'",
                                   (task_id,)).fetchone()
             activity_store.record(conn, actor=actor, action="task.cancel_requested",
@@ -218,6 +218,14 @@ class TaskService:
                                reason=f"cancelled by {actor}", error=f"cancelled by {actor}")
             return Finished(done.task or task, done.granted)
         return Finished(task, None)
+
+    def cancelled_by(self, task_id: UUID) -> str | None:
+        """Who first asked the task to stop (None: nobody, or not recorded)."""
+        with self.services.db.transaction() as conn:
+            row = conn.execute("SELECT actor FROM activity_log WHERE task_id = %s AND action ="
+                               " 'task.cancel_requested' ORDER BY id LIMIT 1",
+                               (task_id,)).fetchone()
+        return None if row is None else str(row["actor"])
 
     def cancel_requested(self, task_id: UUID) -> bool:
         """True once the task was asked to stop or has already ended."""

@@ -215,7 +215,7 @@ def start_agent(plane: ControlPlane, tmp: Path, *, pool: str, labels: list[str],
     name = name or f"agent-{secrets.token_hex(3)}"
     state = tmp / name
     proc = start_local_agent(plane.base_url, plane.admin, pool, labels, connections or {},
-                             state, name=name, allowed_executables=allowed)
+                             state, name=name, allowed_executables=allowed, supervise=False)
     return AgentProcess(proc, state / "agent-config.json", state / "agent.log")
 
 

@@ -13,7 +13,8 @@ def _notify(pool: str, demands: list[str]) -> str:
     return json.dumps({"pool": pool, "demands": demands, "job": "j"})
 
 
-def test_a_notification_wakes_one_capable_waiter_longest_waiting_first() -> None:
+def test_a_notification_wakes_one_capable_waiter_most_recent_poll_first() -> None:
+    # the poll held longest is the likeliest to be dead (cut by a proxy, its agent gone)
     async def scenario() -> None:
         waiter = JobWaiter("unused", listen=False)
         plain = waiter.register("p1", ["linux"])
@@ -22,9 +23,9 @@ def test_a_notification_wakes_one_capable_waiter_longest_waiting_first() -> None
         other_pool = waiter.register("p2", ["linux", "pg"])
         waiter.handle(_notify("p1", ["pg"]))
         assert [w.event.is_set() for w in (plain, first, second, other_pool)] == [
-            False, True, False, False]
+            False, False, True, False]
         waiter.handle(_notify("p1", ["pg"]))
-        assert second.event.is_set() and not plain.event.is_set()
+        assert first.event.is_set() and not plain.event.is_set()
         assert waiter.waiting == 4
 
     asyncio.run(scenario())
@@ -33,8 +34,8 @@ def test_a_notification_wakes_one_capable_waiter_longest_waiting_first() -> None
 def test_a_woken_waiter_that_leaves_without_claiming_passes_the_wake_on() -> None:
     async def scenario() -> None:
         waiter = JobWaiter("unused", listen=False)
-        gone = waiter.register("p", [])
         next_in_line = waiter.register("p", [])
+        gone = waiter.register("p", [])
         waiter.handle(_notify("p", []))
         assert gone.event.is_set() and not next_in_line.event.is_set()
         waiter.unregister(gone)  # e.g. its HTTP request was cancelled
