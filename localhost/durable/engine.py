@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from localhost.durable import entities
 from localhost.durable import history as h
 from localhost.durable.catalog import FunctionRef
 from localhost.durable.episode import Plan, admit, apply_actions
@@ -81,6 +82,7 @@ class Engine(ClientOperations):
         # Function names are case-insensitive in Azure Functions, so lookups are too.
         self.orchestrators = _NameMap(f for f in functions if f.kind == "orchestrator")
         self.activities = _NameMap(f for f in functions if f.kind == "activity")
+        self.entities = _NameMap(f for f in functions if f.kind == "entity")
         self.store: InstanceStore = store or MemoryStore()
         self.extended_sessions = extended_sessions
         self.preserve_unprocessed_events = preserve_unprocessed_events
@@ -93,6 +95,7 @@ class Engine(ClientOperations):
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self.work = WorkRunner(self, max_activities)
         self.episodes = 0
+        self.entity_batches = 0
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -218,6 +221,9 @@ class Engine(ClientOperations):
                 evict(inst.instance_id)
 
     async def _step(self, inst: Instance) -> None:
+        if entities.is_entity(inst.instance_id):
+            await self._entity_step(inst)
+            return
         msgs, inst.inbox = inst.inbox, []
         now = self._clock()
         current = [m for m in msgs if m.execution_id in (None, inst.execution_id)]
@@ -256,6 +262,10 @@ class Engine(ClientOperations):
             self.episodes += 1
             inst.book.actions_seen = result.total_actions
             apply_actions(inst, result.actions, plan, now)
+            if plan.sent:
+                cached = self._sessions.get(inst.instance_id)
+                if cached is not None:  # the live executor must see them, as a replay would
+                    cached[0].record(plan.sent)
             write.new_history.extend(episode_events)
             write.new_history.extend(plan.scheduled)
             write.new_history.append(h.event(h.ORCHESTRATOR_COMPLETED, h.iso(now)))
@@ -367,6 +377,9 @@ class Engine(ClientOperations):
                 write.created.append(child)
         for msg in plan.self_messages:
             write.added_messages.append((inst.instance_id, msg))
+        for target, op in plan.entity_ops:
+            await self.ensure_entity(target)
+            write.added_messages.append((target, op))
         if not write.reset_history:
             inst.history.extend(write.new_history)
         await self.store.write(write)
@@ -405,3 +418,49 @@ class Engine(ClientOperations):
         child.inbox.append(start)
         self._sessions.pop(child_id, None)
         return child
+
+    # ---- entities ----------------------------------------------------------------------
+    async def ensure_entity(self, instance_id: str) -> None:
+        """Create the (not yet existing) entity instance so messages can be stored for it."""
+        if await self.store.get(instance_id) is not None:
+            return
+        now = self._clock()
+        name, _ = entities.split(instance_id)
+        inst = Instance(instance_id=instance_id, name=name, execution_id="", status=RUNNING,
+                        input=None, created_at=now, updated_at=now)
+        try:
+            await self.store.create(inst, Message("init", {}))
+        except InstanceExists:
+            return  # created meanwhile by another caller
+        self._wake(instance_id)
+
+    async def _entity_step(self, inst: Instance) -> None:
+        """Run every queued operation of an entity as one batch, answer the callers, and
+        store the new state, the consumed operations and the answers in one write."""
+        msgs, inst.inbox = inst.inbox, []
+        ops = [m for m in msgs if m.kind == "op"]
+        write = EpisodeWrite(inst, new_history=[], consumed=msgs)
+        if ops:
+            name, _ = entities.split(inst.instance_id)
+            fn = self.entities.get(name)
+            if fn is None:
+                outcome = entities.failed_batch(
+                    ops, inst.output, f"The entity function '{name}' doesn't exist.")
+            else:
+                try:
+                    returned = await self.invoke(
+                        fn, entities.context_json(inst.instance_id, inst.output, ops))
+                    outcome = entities.parse_outcome(returned, ops, inst.output)
+                except Exception as exc:
+                    outcome = entities.failed_batch(ops, inst.output,
+                                                    f"{type(exc).__name__}: {exc}")
+            self.entity_batches += 1
+            inst.output = outcome.state
+            inst.updated_at = self._clock()
+            for op, (result, error) in zip(ops, outcome.results, strict=True):
+                answer = entities.response(op, result, error)
+                if answer is not None:
+                    write.added_messages.append(answer)
+        await self.store.write(write)
+        for target, _ in write.added_messages:
+            self._wake(target)
