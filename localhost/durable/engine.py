@@ -93,6 +93,9 @@ class Engine(ClientOperations):
         self._driving: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        # activity results handed straight to an episode, not yet stored (deliver_and_run)
+        self._volatile: dict[str, list[Message]] = {}
+        self.durable_store = getattr(self.store, "transient_errors", None) is not None
         self.work = WorkRunner(self, max_activities)
         self.episodes = 0
         self.entity_batches = 0
@@ -147,8 +150,25 @@ class Engine(ClientOperations):
         self._wake(instance_id)
 
     async def deliver_and_run(self, instance_id: str, msg: Message) -> None:
-        """``deliver``, then run the episode in the caller's task when no driver runs
-        (saves a task per activity result on the hot path)."""
+        """``deliver`` an activity result, then run the episode in the caller's task when no
+        driver runs (saves a task per activity result on the hot path).
+
+        When the instance is live, running and not being driven, the result is not written
+        to the inbox first: the episode that consumes it stores it as history, in the same
+        single statement, so a result costs one round trip instead of two. Until then it
+        is *volatile*: a crash before that commit loses it, and the restarted host runs the
+        activity again (``WorkRunner.resume``: activities are at-least-once, as a crash
+        during the activity itself already implies). A failed episode re-attaches it."""
+        if instance_id not in self._driving and self.durable_store:
+            inst = await self.store.get(instance_id)
+            if (instance_id not in self._driving and inst is not None
+                    and inst.status in (RUNNING, PENDING)
+                    and inst.execution_id == msg.execution_id):
+                inst.inbox.append(msg)
+                self._volatile.setdefault(instance_id, []).append(msg)
+                self._driving[instance_id] = asyncio.Event()
+                await self._drive(instance_id)
+                return
         await self.store.enqueue(instance_id, msg)
         if instance_id in self._driving:
             return
@@ -171,10 +191,15 @@ class Engine(ClientOperations):
                     failures += 1  # the store is away: its inbox rows wait for us
                     await asyncio.sleep(min(5.0, 0.2 * 2 ** min(failures, 5)))
                     continue
+                volatile = self._volatile.get(instance_id)
+                if volatile and inst is not None:  # reloaded after a failed episode
+                    inst.inbox.extend(m for m in volatile
+                                      if not any(m is held for held in inst.inbox))
                 if inst is None or not inst.inbox:
                     return
                 if inst.status == SUSPENDED and all(
                         m.kind not in ("terminate", "resume") for m in inst.inbox):
+                    await self._persist_volatile(inst)
                     return
                 try:
                     await self._step(inst)
@@ -182,8 +207,22 @@ class Engine(ClientOperations):
                 except Exception as exc:
                     failures += 1
                     await self._recover(inst, exc, failures)
+                else:
+                    if volatile:  # stored by the episode (or dropped as stale)
+                        held = [m for m in volatile if any(m is i for i in inst.inbox)]
+                        if held:
+                            self._volatile[instance_id] = held
+                        else:
+                            self._volatile.pop(instance_id, None)
         finally:
             self._driving.pop(instance_id).set()
+
+    async def _persist_volatile(self, inst: Instance) -> None:
+        """Messages held back by a suspended instance go to the durable inbox after all."""
+        volatile = self._volatile.pop(inst.instance_id, [])
+        for msg in volatile:
+            inst.inbox[:] = [m for m in inst.inbox if m is not msg]
+            await self.store.enqueue(inst.instance_id, msg)
 
     async def _recover(self, inst: Instance, exc: Exception, failures: int) -> None:
         """An episode failed inside the engine or the store (not in user code).
@@ -392,6 +431,7 @@ class Engine(ClientOperations):
         for target, _ in write.added_messages:
             self._wake(target)
         if inst.status in TERMINAL:
+            self._volatile.pop(inst.instance_id, None)
             self.work.cancel_timers(inst.instance_id)
             for fut in self._waiters.pop(inst.instance_id, []):
                 if not fut.done():

@@ -72,7 +72,9 @@ class ClientOperations:
             raise UnknownFunction(f"The function '{name}' doesn't exist, is disabled, or is "
                                   "not an orchestrator function.")
         iid = instance_id or uuid.uuid4().hex
-        existing = await self.store.get(iid)
+        # Every unfinished instance is held in memory, so an id the store does not hold
+        # is new or finished: ``create`` refuses a live one atomically either way.
+        existing = self.store.cached(iid)
         driving = self._driving.get(iid)
         if existing is not None and existing.status in TERMINAL and driving is not None:
             await driving.wait()  # its last episode may still be on its way to the store

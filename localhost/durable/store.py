@@ -141,6 +141,9 @@ class InstanceStore(Protocol):
 
     async def get(self, instance_id: str) -> Instance | None: ...
 
+    def cached(self, instance_id: str) -> Instance | None:
+        """The instance if the store holds it in memory (every unfinished one), no I/O."""
+
     async def enqueue(self, instance_id: str, msg: Message) -> None:
         """Durably add ``msg`` to the instance's inbox (sets ``msg.seq``)."""
 
@@ -177,6 +180,9 @@ class MemoryStore:
         self._instances[inst.instance_id] = inst
 
     async def get(self, instance_id: str) -> Instance | None:
+        return self._instances.get(instance_id)
+
+    def cached(self, instance_id: str) -> Instance | None:
         return self._instances.get(instance_id)
 
     async def enqueue(self, instance_id: str, msg: Message) -> None:
