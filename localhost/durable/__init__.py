@@ -116,6 +116,20 @@ class DurableExtension:
                               extended_sessions=self._extended_sessions)
         await self._engine.start()
 
+    def metrics(self) -> dict[str, Any]:
+        """Durable work done since start: orchestrator episodes (each an orchestrator
+        execution on Azure), activity and entity executions, history events and messages
+        written, and the store's group commits."""
+        engine = self._engine
+        if engine is None:
+            return {}
+        store = self.store
+        return {"episodes": engine.episodes, "activity_runs": engine.work.activity_runs,
+                "entity_batches": engine.entity_batches,
+                "history_events": engine.history_events, "messages": engine.messages,
+                "store_batches": getattr(store, "batches", None),
+                "store_batched_episodes": getattr(store, "batched_episodes", None)}
+
     async def stop(self) -> None:
         if self._engine is not None:
             await self._engine.stop()

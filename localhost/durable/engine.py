@@ -99,6 +99,8 @@ class Engine(ClientOperations):
         self.work = WorkRunner(self, max_activities)
         self.episodes = 0
         self.entity_batches = 0
+        self.history_events = 0  # history rows written
+        self.messages = 0  # inbox messages: started, delivered, sent between instances
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -146,6 +148,7 @@ class Engine(ClientOperations):
 
     # ---- the per-instance driver -----------------------------------------------------
     async def deliver(self, instance_id: str, msg: Message) -> None:
+        self.messages += 1
         await self.store.enqueue(instance_id, msg)
         self._wake(instance_id)
 
@@ -159,6 +162,7 @@ class Engine(ClientOperations):
         is *volatile*: a crash before that commit loses it, and the restarted host runs the
         activity again (``WorkRunner.resume``: activities are at-least-once, as a crash
         during the activity itself already implies). A failed episode re-attaches it."""
+        self.messages += 1
         if instance_id not in self._driving and self.durable_store:
             inst = await self.store.get(instance_id)
             if (instance_id not in self._driving and inst is not None
@@ -421,6 +425,8 @@ class Engine(ClientOperations):
             write.added_messages.append((target, op))
         if not write.reset_history:
             inst.history.extend(write.new_history)
+        self.history_events += len(write.new_history)
+        self.messages += len(write.added_messages) + sum(len(c.inbox) for c in write.created)
         await self.store.write(write)
         cached = self._sessions.get(inst.instance_id)
         if cached is not None:

@@ -51,6 +51,7 @@ class ClientOperations:
     _sessions: Any
     _driving: dict[str, asyncio.Event]
     _waiters: dict[str, list[asyncio.Future[None]]]
+    messages: int
 
     def _wake(self, instance_id: str) -> None:
         raise NotImplementedError
@@ -82,6 +83,7 @@ class ClientOperations:
             raise InstanceExists(f"An Orchestration instance with the status "
                                  f"{existing.status} already exists.")
         inst, start = self._new_instance(iid, name, input_json, version, parent)
+        self.messages += 1
         await self.store.create(inst, start)
         self._sessions.pop(iid, None)
         self._wake(iid)
