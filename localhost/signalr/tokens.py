@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,34 +102,11 @@ class KeyRing:
         return base64.urlsafe_b64encode(digest.digest()).decode()
 
 
-# Tokens already verified, by (token, master key, normalised audience): a client presents
-# its token twice to connect and a server reuses one token per URL for an hour, and
-# decoding and checking a JWT was a sixth of the event loop's time when 200 pages opened
-# at once. A hit re-checks only the expiry; the cache is bounded and cleared when full.
-_VERIFIED: dict[tuple[str, str, str], Claims] = {}
-_VERIFIED_MAX = 8192
-
-
 def verify(token: str, keys: KeyRing | str, audience: str) -> Claims:
     """Check signature, expiry and audience; return the claims or raise TokenError."""
     if not token:
         raise TokenError("no access token")
     ring = keys if isinstance(keys, KeyRing) else KeyRing(keys)
-    cache_key = (token, ring.master, audience)
-    cached = _VERIFIED.get(cache_key)
-    if cached is not None:
-        if cached.expires_at + LEEWAY_SECONDS < time.time():
-            _VERIFIED.pop(cache_key, None)
-            raise TokenError("access token expired")
-        return cached
-    claims = _verify(token, ring, audience)
-    if len(_VERIFIED) >= _VERIFIED_MAX:
-        _VERIFIED.clear()
-    _VERIFIED[cache_key] = claims
-    return claims
-
-
-def _verify(token: str, ring: KeyRing, audience: str) -> Claims:
     try:
         kid = jwt.get_unverified_header(token).get("kid")
         key = ring.key_for(str(kid) if kid is not None else None)
