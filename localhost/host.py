@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ class Host:
         # An explicit extension replaces the built-in of the same name (e.g. a configured
         # ServiceBusExtension with a shorter duplicate window).
         explicit = {e.name for e in extensions}
+        self.executions: Counter[str] = Counter()  # invocations by trigger type
         self.extensions: list[HostExtension] = [
             e for e in (self._builtins() if builtins else []) if e.name not in explicit]
         self.extensions.extend(extensions)
@@ -116,6 +118,7 @@ class Host:
         waits for it). ``shield=False`` lets the caller's cancellation stop it.
         """
         started = time.perf_counter()
+        self.executions[fn.trigger_type] += 1
         task = asyncio.ensure_future(self.invoker.invoke(fn, trigger_value))
         # Tracked so stop() can let in-flight invocations finish instead of dropping them.
         self._inflight.add(task)
@@ -301,7 +304,18 @@ class Host:
                                    or request.query.get("code")):
             return problem(401, "Unauthorized", "the admin API requires the master key")
         return web.json_response({"state": "Stopping" if self._stopping else "Running",
-                                  "functions": [f.name for f in self.functions]})
+                                  "functions": [f.name for f in self.functions],
+                                  "metrics": self.metrics()})
+
+    def metrics(self) -> dict[str, Any]:
+        """Operation counts since start, for the Azure bill estimate: function executions
+        by trigger type, plus what each extension reports (``metrics()``)."""
+        out: dict[str, Any] = {"executions": dict(self.executions)}
+        for extension in self.extensions:
+            report = getattr(extension, "metrics", None)
+            if report is not None:
+                out[extension.name] = report()
+        return out
 
     async def _admin_function(self, request: web.Request) -> web.StreamResponse:
         from localhost.admin import fire_function

@@ -144,6 +144,12 @@ class ServiceBusExtension:
         router.add_get("/admin/servicebus", self._admin_entities)
         router.add_get("/admin/servicebus/{entity:.+}/deadletters", self._admin_dead_letters)
 
+    def metrics(self) -> dict[str, Any]:
+        """Messages sent, completed, dropped as duplicates and expired, per entity."""
+        return {name: {"sent": e.sent, "completed": e.completed,
+                       "duplicates": e.duplicates, "expired": e.expired}
+                for name, e in self.entities.items()}
+
     def entity(self, name: str, *, requires_session: bool = False) -> QueueEntity:
         """The entity called ``name`` (case-insensitive), created on first use.
 

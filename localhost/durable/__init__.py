@@ -4,8 +4,8 @@
 ``localhost/extension.py``): it claims the ``orchestrationTrigger`` and
 ``activityTrigger`` functions, provides the ``durableClient`` input binding (the client
 JSON whose ``rpcBaseUrl`` is ``{host.base_url}/durabletask/``), serves the Durable HTTP
-API on the host's port, and runs activities through ``host.invoke``. Entities are not
-emulated (an orchestrator that calls one fails with a clear message).
+API on the host's port, and runs activities and entity batches through ``host.invoke``.
+Entities (``entityTrigger``) follow ``localhost.durable.entities``.
 
 Store: in memory by default; ``database_url=`` (or the environment
 ``CLOUDOPS_DURABLE_STORE=postgres`` with ``DATABASE_URL``) keeps instances in Postgres so
@@ -85,7 +85,7 @@ class DurableExtension:
             self._max_activities = int(config["maxConcurrentActivityFunctions"])
         if self._store is None and self._database_url is None:
             self._database_url = DurableExtension.from_env()._database_url
-        for trigger_type in ("orchestrationTrigger", "activityTrigger"):
+        for trigger_type in ("orchestrationTrigger", "activityTrigger", "entityTrigger"):
             host.register_trigger(trigger_type, self._claim)
         host.register_input_binding("durableClient", self._client_value)
         api = DurableHttpApi(_LazyEngine(self), host.base_url, self.task_hub)  # type: ignore[arg-type]
@@ -93,7 +93,9 @@ class DurableExtension:
 
     def _claim(self, fn: FunctionInfo) -> None:
         kind = KINDS[fn.trigger_type]
-        self._functions.append(FunctionRef(fn.name, kind, fn.user_function,
+        # an entity answers to its trigger's entityName when one is given
+        name = str(fn.trigger.get("entityName") or fn.name) if kind == "entity" else fn.name
+        self._functions.append(FunctionRef(name, kind, fn.user_function,
                                            str(fn.trigger.get("name", "")), fn))
 
     def _client_value(self, fn: Any, binding: dict[str, Any]) -> str:
@@ -113,6 +115,20 @@ class DurableExtension:
                               max_activities=self._max_activities,
                               extended_sessions=self._extended_sessions)
         await self._engine.start()
+
+    def metrics(self) -> dict[str, Any]:
+        """Durable work done since start: orchestrator episodes (each an orchestrator
+        execution on Azure), activity and entity executions, history events and messages
+        written, and the store's group commits."""
+        engine = self._engine
+        if engine is None:
+            return {}
+        store = self.store
+        return {"episodes": engine.episodes, "activity_runs": engine.work.activity_runs,
+                "entity_batches": engine.entity_batches,
+                "history_events": engine.history_events, "messages": engine.messages,
+                "store_batches": getattr(store, "batches", None),
+                "store_batched_episodes": getattr(store, "batched_episodes", None)}
 
     async def stop(self) -> None:
         if self._engine is not None:

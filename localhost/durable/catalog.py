@@ -44,7 +44,10 @@ def functions_from_index(functions: Iterable[Any]) -> list[FunctionRef]:
         trigger = fn.get_trigger()
         kind = KINDS.get(getattr(trigger, "type", ""))
         if kind:
-            refs.append(FunctionRef(fn.get_function_name(), kind, fn.get_user_function(),
+            name = fn.get_function_name()
+            if kind == "entity":
+                name = getattr(trigger, "entity_name", None) or name
+            refs.append(FunctionRef(name, kind, fn.get_user_function(),
                                     trigger.name, fn))
     return refs
 

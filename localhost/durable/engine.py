@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from localhost.durable import entities
 from localhost.durable import history as h
 from localhost.durable.catalog import FunctionRef
 from localhost.durable.episode import Plan, admit, apply_actions
@@ -81,6 +82,7 @@ class Engine(ClientOperations):
         # Function names are case-insensitive in Azure Functions, so lookups are too.
         self.orchestrators = _NameMap(f for f in functions if f.kind == "orchestrator")
         self.activities = _NameMap(f for f in functions if f.kind == "activity")
+        self.entities = _NameMap(f for f in functions if f.kind == "entity")
         self.store: InstanceStore = store or MemoryStore()
         self.extended_sessions = extended_sessions
         self.preserve_unprocessed_events = preserve_unprocessed_events
@@ -91,8 +93,14 @@ class Engine(ClientOperations):
         self._driving: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        # activity results handed straight to an episode, not yet stored (deliver_and_run)
+        self._volatile: dict[str, list[Message]] = {}
+        self.durable_store = getattr(self.store, "transient_errors", None) is not None
         self.work = WorkRunner(self, max_activities)
         self.episodes = 0
+        self.entity_batches = 0
+        self.history_events = 0  # history rows written
+        self.messages = 0  # inbox messages: started, delivered, sent between instances
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -140,12 +148,31 @@ class Engine(ClientOperations):
 
     # ---- the per-instance driver -----------------------------------------------------
     async def deliver(self, instance_id: str, msg: Message) -> None:
+        self.messages += 1
         await self.store.enqueue(instance_id, msg)
         self._wake(instance_id)
 
     async def deliver_and_run(self, instance_id: str, msg: Message) -> None:
-        """``deliver``, then run the episode in the caller's task when no driver runs
-        (saves a task per activity result on the hot path)."""
+        """``deliver`` an activity result, then run the episode in the caller's task when no
+        driver runs (saves a task per activity result on the hot path).
+
+        When the instance is live, running and not being driven, the result is not written
+        to the inbox first: the episode that consumes it stores it as history, in the same
+        single statement, so a result costs one round trip instead of two. Until then it
+        is *volatile*: a crash before that commit loses it, and the restarted host runs the
+        activity again (``WorkRunner.resume``: activities are at-least-once, as a crash
+        during the activity itself already implies). A failed episode re-attaches it."""
+        self.messages += 1
+        if instance_id not in self._driving and self.durable_store:
+            inst = await self.store.get(instance_id)
+            if (instance_id not in self._driving and inst is not None
+                    and inst.status in (RUNNING, PENDING)
+                    and inst.execution_id == msg.execution_id):
+                inst.inbox.append(msg)
+                self._volatile.setdefault(instance_id, []).append(msg)
+                self._driving[instance_id] = asyncio.Event()
+                await self._drive(instance_id)
+                return
         await self.store.enqueue(instance_id, msg)
         if instance_id in self._driving:
             return
@@ -168,10 +195,15 @@ class Engine(ClientOperations):
                     failures += 1  # the store is away: its inbox rows wait for us
                     await asyncio.sleep(min(5.0, 0.2 * 2 ** min(failures, 5)))
                     continue
+                volatile = self._volatile.get(instance_id)
+                if volatile and inst is not None:  # reloaded after a failed episode
+                    inst.inbox.extend(m for m in volatile
+                                      if not any(m is held for held in inst.inbox))
                 if inst is None or not inst.inbox:
                     return
                 if inst.status == SUSPENDED and all(
                         m.kind not in ("terminate", "resume") for m in inst.inbox):
+                    await self._persist_volatile(inst)
                     return
                 try:
                     await self._step(inst)
@@ -179,8 +211,22 @@ class Engine(ClientOperations):
                 except Exception as exc:
                     failures += 1
                     await self._recover(inst, exc, failures)
+                else:
+                    if volatile:  # stored by the episode (or dropped as stale)
+                        held = [m for m in volatile if any(m is i for i in inst.inbox)]
+                        if held:
+                            self._volatile[instance_id] = held
+                        else:
+                            self._volatile.pop(instance_id, None)
         finally:
             self._driving.pop(instance_id).set()
+
+    async def _persist_volatile(self, inst: Instance) -> None:
+        """Messages held back by a suspended instance go to the durable inbox after all."""
+        volatile = self._volatile.pop(inst.instance_id, [])
+        for msg in volatile:
+            inst.inbox[:] = [m for m in inst.inbox if m is not msg]
+            await self.store.enqueue(inst.instance_id, msg)
 
     async def _recover(self, inst: Instance, exc: Exception, failures: int) -> None:
         """An episode failed inside the engine or the store (not in user code).
@@ -218,6 +264,9 @@ class Engine(ClientOperations):
                 evict(inst.instance_id)
 
     async def _step(self, inst: Instance) -> None:
+        if entities.is_entity(inst.instance_id):
+            await self._entity_step(inst)
+            return
         msgs, inst.inbox = inst.inbox, []
         now = self._clock()
         current = [m for m in msgs if m.execution_id in (None, inst.execution_id)]
@@ -256,6 +305,10 @@ class Engine(ClientOperations):
             self.episodes += 1
             inst.book.actions_seen = result.total_actions
             apply_actions(inst, result.actions, plan, now)
+            if plan.sent:
+                cached = self._sessions.get(inst.instance_id)
+                if cached is not None:  # the live executor must see them, as a replay would
+                    cached[0].record(plan.sent)
             write.new_history.extend(episode_events)
             write.new_history.extend(plan.scheduled)
             write.new_history.append(h.event(h.ORCHESTRATOR_COMPLETED, h.iso(now)))
@@ -367,8 +420,13 @@ class Engine(ClientOperations):
                 write.created.append(child)
         for msg in plan.self_messages:
             write.added_messages.append((inst.instance_id, msg))
+        for target, op in plan.entity_ops:
+            await self.ensure_entity(target)
+            write.added_messages.append((target, op))
         if not write.reset_history:
             inst.history.extend(write.new_history)
+        self.history_events += len(write.new_history)
+        self.messages += len(write.added_messages) + sum(len(c.inbox) for c in write.created)
         await self.store.write(write)
         cached = self._sessions.get(inst.instance_id)
         if cached is not None:
@@ -379,6 +437,7 @@ class Engine(ClientOperations):
         for target, _ in write.added_messages:
             self._wake(target)
         if inst.status in TERMINAL:
+            self._volatile.pop(inst.instance_id, None)
             self.work.cancel_timers(inst.instance_id)
             for fut in self._waiters.pop(inst.instance_id, []):
                 if not fut.done():
@@ -405,3 +464,49 @@ class Engine(ClientOperations):
         child.inbox.append(start)
         self._sessions.pop(child_id, None)
         return child
+
+    # ---- entities ----------------------------------------------------------------------
+    async def ensure_entity(self, instance_id: str) -> None:
+        """Create the (not yet existing) entity instance so messages can be stored for it."""
+        if await self.store.get(instance_id) is not None:
+            return
+        now = self._clock()
+        name, _ = entities.split(instance_id)
+        inst = Instance(instance_id=instance_id, name=name, execution_id="", status=RUNNING,
+                        input=None, created_at=now, updated_at=now)
+        try:
+            await self.store.create(inst, Message("init", {}))
+        except InstanceExists:
+            return  # created meanwhile by another caller
+        self._wake(instance_id)
+
+    async def _entity_step(self, inst: Instance) -> None:
+        """Run every queued operation of an entity as one batch, answer the callers, and
+        store the new state, the consumed operations and the answers in one write."""
+        msgs, inst.inbox = inst.inbox, []
+        ops = [m for m in msgs if m.kind == "op"]
+        write = EpisodeWrite(inst, new_history=[], consumed=msgs)
+        if ops:
+            name, _ = entities.split(inst.instance_id)
+            fn = self.entities.get(name)
+            if fn is None:
+                outcome = entities.failed_batch(
+                    ops, inst.output, f"The entity function '{name}' doesn't exist.")
+            else:
+                try:
+                    returned = await self.invoke(
+                        fn, entities.context_json(inst.instance_id, inst.output, ops))
+                    outcome = entities.parse_outcome(returned, ops, inst.output)
+                except Exception as exc:
+                    outcome = entities.failed_batch(ops, inst.output,
+                                                    f"{type(exc).__name__}: {exc}")
+            self.entity_batches += 1
+            inst.output = outcome.state
+            inst.updated_at = self._clock()
+            for op, (result, error) in zip(ops, outcome.results, strict=True):
+                answer = entities.response(op, result, error)
+                if answer is not None:
+                    write.added_messages.append(answer)
+        await self.store.write(write)
+        for target, _ in write.added_messages:
+            self._wake(target)

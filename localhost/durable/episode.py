@@ -16,10 +16,12 @@ fires at once here, since nothing is retried after it.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from localhost.durable import entities
 from localhost.durable import history as h
 from localhost.durable.store import Bookkeeping, Instance, Message
 
@@ -46,6 +48,9 @@ class Plan:
     work: list[Work] = field(default_factory=list)
     self_messages: list[Message] = field(default_factory=list)
     children: list[dict[str, Any]] = field(default_factory=list)
+    # entity operations to send: (entity instance id, op message)
+    entity_ops: list[tuple[str, Message]] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)  # their EventSent events
     continue_as_new: str | None = None
     continued: bool = False
     unsupported: str | None = None
@@ -71,6 +76,12 @@ def admit(inst: Instance, msgs: list[Message], plan: Plan, now: datetime) -> Non
                 plan.new_events.append(h.event(h.EVENT_RAISED, ts, Name=name, Input=data))
             else:  # nobody waits yet: hold it until a WaitForExternalEvent names it
                 book.buffered.append([name, data])
+        elif msg.kind == "response":  # an entity answering call_entity
+            rid = msg.body["id"]
+            if book.calls.pop(rid, None) is None:
+                continue  # stale: from before a restart/termination, or a duplicate
+            plan.new_events.append(h.event(h.EVENT_RAISED, ts, Name=rid,
+                                           Input=msg.body["payload"]))
         elif msg.kind == "completion":
             ev = msg.body["event"]
             etype = ev["EventType"]
@@ -192,10 +203,28 @@ def apply_actions(inst: Instance, actions: list[dict[str, Any]], plan: Plan,
             plan.scheduled.append(h.event(h.TASK_SCHEDULED, h.iso(now), tid,
                                           Name=HTTP_ACTIVITY, Input=data))
             plan.work.append(Work("activity", tid, {"name": HTTP_ACTIVITY, "input": data}))
-        else:  # entities (7, 9) and anything newer than this host
+        elif kind in (CALL_ENTITY, SIGNAL_ENTITY):
+            _entity_action(inst, plan, _alloc(book), action, kind == SIGNAL_ENTITY, now)
+        else:  # anything newer than this host
             _alloc(book)
-            plan.unsupported = (f"action type {kind} is not supported by the local host "
-                                "(durable entities are not emulated)")
+            plan.unsupported = f"action type {kind} is not supported by the local host"
+
+
+def _entity_action(inst: Instance, plan: Plan, tid: int, action: dict[str, Any],
+                   signal: bool, now: datetime) -> None:
+    """``call_entity`` / ``signal_entity``: an op for the entity, ``EventSent`` in history."""
+    target = action["instanceId"]
+    rid = str(uuid.uuid4())
+    op = entities.operation(action["operation"], action.get("input"), signal=signal,
+                            request_id=rid, parent=inst.instance_id,
+                            parent_execution=inst.execution_id)
+    if not signal:
+        inst.book.calls[rid] = tid
+    sent = h.event(h.EVENT_SENT, h.iso(now), tid, InstanceId=target, Name="op",
+                   Input=entities.request_json(target, op, inst.instance_id))
+    plan.scheduled.append(sent)
+    plan.sent.append(sent)
+    plan.entity_ops.append((target, op))
 
 
 def _policy(kind: str, name: str, data: str | None, action: dict[str, Any],

@@ -26,6 +26,7 @@ TIMER_CREATED = 10
 TIMER_FIRED = 11
 ORCHESTRATOR_STARTED = 12
 ORCHESTRATOR_COMPLETED = 13
+EVENT_SENT = 14
 EVENT_RAISED = 15
 CONTINUE_AS_NEW = 16
 EXECUTION_SUSPENDED = 19
@@ -40,7 +41,7 @@ EVENT_NAMES = {
     SUB_ORCHESTRATION_FAILED: "SubOrchestrationInstanceFailed",
     TIMER_CREATED: "TimerCreated", TIMER_FIRED: "TimerFired",
     ORCHESTRATOR_STARTED: "OrchestratorStarted", ORCHESTRATOR_COMPLETED: "OrchestratorCompleted",
-    EVENT_RAISED: "EventRaised", CONTINUE_AS_NEW: "ContinueAsNew",
+    EVENT_SENT: "EventSent", EVENT_RAISED: "EventRaised", CONTINUE_AS_NEW: "ContinueAsNew",
     EXECUTION_SUSPENDED: "ExecutionSuspended", EXECUTION_RESUMED: "ExecutionResumed",
 }
 

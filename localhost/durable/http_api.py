@@ -22,6 +22,7 @@ from aiohttp import web
 
 from localhost.durable import history as h
 from localhost.durable.engine import DurableError, Engine
+from localhost.durable.entities import split as split_entity
 from localhost.durable.store import ALL_STATUSES, TERMINAL, Instance, Query
 
 RPC_PREFIX = "/durabletask/"
@@ -152,7 +153,11 @@ class DurableHttpApi:
             app.router.add_delete(prefix + "instances/{id}", self.purge)
             app.router.add_post(prefix + "instances/{id}/raiseEvent/{event}", self.raise_event)
             app.router.add_post(prefix + "instances/{id}/{op}", self.operate)
-            app.router.add_route("*", prefix + "entities/{tail:.*}", self.entities)
+            app.router.add_get(prefix + "entities", self.list_entities)
+            app.router.add_get(prefix + "entities/", self.list_entities)
+            app.router.add_get(prefix + "entities/{name}", self.list_entities)
+            app.router.add_get(prefix + "entities/{name}/{key}", self.read_entity)
+            app.router.add_post(prefix + "entities/{name}/{key}", self.signal_entity)
 
     def _payload(self, request: web.Request, iid: str) -> dict[str, Any]:
         links = client_binding(f"{request.scheme}://{request.host}", self.task_hub)
@@ -281,8 +286,52 @@ class DurableHttpApi:
             return _error(501, "Rewind is not supported by the local host.")
         return _error(404, f"unknown operation '{op}'")
 
-    async def entities(self, request: web.Request) -> web.Response:
-        return _error(501, "Durable entities are not emulated by the local host.")
+    async def signal_entity(self, request: web.Request) -> web.Response:
+        """``POST entities/{name}/{key}?op=`` (the client's ``signal_entity``): 202."""
+        name, key = request.match_info["name"], request.match_info["key"]
+        op = request.query.get("op")
+        if not op:
+            return _error(400, "The 'op' query parameter is required.")
+        try:
+            data = await _input_text(request)
+            await self.engine.signal_entity(name, key, op, data)
+        except DurableError as exc:
+            return _error(exc.status, str(exc))
+        except web.HTTPBadRequest as exc:
+            return _error(400, exc.text or "bad request")
+        return web.Response(status=202)
+
+    async def read_entity(self, request: web.Request) -> web.Response:
+        """``GET entities/{name}/{key}``: the state as JSON, 404 if the entity has none."""
+        name, key = request.match_info["name"], request.match_info["key"]
+        inst = await self.engine.read_entity(name, key)
+        if inst is None or inst.output is None:
+            return _error(404, f"No entity with ID '@{name.lower()}@{key}' found.")
+        return web.Response(text=inst.output, content_type="application/json")
+
+    async def list_entities(self, request: web.Request) -> web.Response:
+        """``GET entities[/{name}]``: ``[{entityId, lastOperationTime, state?}]``, paged."""
+        found = await self.engine.list_entities(request.match_info.get("name"))
+        since = _date(request, "lastOperationTimeFrom")
+        until = _date(request, "lastOperationTimeTo")
+        found = [i for i in found if (since is None or i.updated_at >= since)
+                 and (until is None or i.updated_at <= until)]
+        found.sort(key=lambda i: i.instance_id)
+        start = int(request.headers.get("x-ms-continuation-token") or 0)
+        top = int(request.query.get("top") or 0) or len(found)
+        page = found[start:start + top]
+        more = start + top < len(found)
+        with_state = _flag(request, "fetchState", False)
+        body = []
+        for inst in page:
+            ename, ekey = split_entity(inst.instance_id)
+            item: dict[str, Any] = {"entityId": {"name": ename, "key": ekey},
+                                    "lastOperationTime": _stamp(inst.updated_at)}
+            if with_state:
+                item["state"] = _value(inst.output)
+            body.append(item)
+        return web.json_response(body, headers={
+            "x-ms-continuation-token": str(start + top) if more else ""})
 
     async def _restart(self, request: web.Request, iid: str) -> web.Response:
         inst = await self.engine.get(iid)

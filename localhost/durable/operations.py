@@ -12,6 +12,7 @@ import asyncio
 import uuid
 from typing import Any
 
+from localhost.durable import entities
 from localhost.durable.store import (
     TERMINAL,
     DurableError,
@@ -50,11 +51,15 @@ class ClientOperations:
     _sessions: Any
     _driving: dict[str, asyncio.Event]
     _waiters: dict[str, list[asyncio.Future[None]]]
+    messages: int
 
     def _wake(self, instance_id: str) -> None:
         raise NotImplementedError
 
     async def deliver(self, instance_id: str, msg: Message) -> None:
+        raise NotImplementedError
+
+    async def ensure_entity(self, instance_id: str) -> None:
         raise NotImplementedError
 
     def _new_instance(self, iid: str, name: str, input_json: str | None, version: str,
@@ -68,7 +73,9 @@ class ClientOperations:
             raise UnknownFunction(f"The function '{name}' doesn't exist, is disabled, or is "
                                   "not an orchestrator function.")
         iid = instance_id or uuid.uuid4().hex
-        existing = await self.store.get(iid)
+        # Every unfinished instance is held in memory, so an id the store does not hold
+        # is new or finished: ``create`` refuses a live one atomically either way.
+        existing = self.store.cached(iid)
         driving = self._driving.get(iid)
         if existing is not None and existing.status in TERMINAL and driving is not None:
             await driving.wait()  # its last episode may still be on its way to the store
@@ -76,6 +83,7 @@ class ClientOperations:
             raise InstanceExists(f"An Orchestration instance with the status "
                                  f"{existing.status} already exists.")
         inst, start = self._new_instance(iid, name, input_json, version, parent)
+        self.messages += 1
         await self.store.create(inst, start)
         self._sessions.pop(iid, None)
         self._wake(iid)
@@ -85,7 +93,32 @@ class ClientOperations:
         return await self.store.get(instance_id)
 
     async def query(self, q: Query) -> list[Instance]:
-        return await self.store.query(q)
+        """Orchestration instances; entities only when the id prefix asks for them."""
+        found = await self.store.query(q)
+        if q.id_prefix and entities.is_entity(q.id_prefix):
+            return found
+        return [i for i in found if not entities.is_entity(i.instance_id)]
+
+    # ---- entities (the client side: signal and read) --------------------------------
+    async def signal_entity(self, name: str, key: str, operation: str,
+                            input_json: str | None) -> None:
+        """Queue ``operation`` for entity ``name``/``key`` (created on first use)."""
+        if name not in self.entities:  # type: ignore[attr-defined]
+            raise UnknownFunction(f"The function '{name}' doesn't exist, is disabled, or is "
+                                  "not an entity function.")
+        iid = entities.scheduler_id(name, key)
+        await self.ensure_entity(iid)
+        await self.deliver(iid, entities.operation(operation, input_json, signal=True))
+
+    async def read_entity(self, name: str, key: str) -> Instance | None:
+        """The entity instance if the entity exists (has state), else ``None``."""
+        inst = await self.store.get(entities.scheduler_id(name, key))
+        return inst if inst is not None and inst.output is not None else None
+
+    async def list_entities(self, name: str | None = None) -> list[Instance]:
+        prefix = entities.scheduler_id(name, "") if name else entities.ENTITY_PREFIX
+        found = await self.store.query(Query(id_prefix=prefix))
+        return [i for i in found if i.output is not None]
 
     async def _live(self, instance_id: str) -> Instance:
         inst = await self.store.get(instance_id)

@@ -161,6 +161,17 @@ class Session:
                                custom_status=_custom(ctx.custom_status))
         return self._advance(result)
 
+    def record(self, events: list[dict[str, Any]]) -> None:
+        """Events the host appends after an episode that the SDK reads without resuming
+        user code (``EventSent`` of entity calls): a replay would process them, so the
+        live executor does too."""
+        assert self._orchestrator is not None and self._context is not None
+        executor = self._orchestrator.task_orchestration_executor
+        parsed = [_history_event(ev) for ev in events]
+        self._context._histories.extend(parsed)
+        for ev in parsed:
+            executor.process_event(ev)
+
     @staticmethod
     def _actions(ctx: DurableOrchestrationContext) -> list[Any]:
         if ctx._replay_schema is ReplaySchema.V1:

@@ -53,12 +53,13 @@ class Bookkeeping:
     retries: dict[int, dict[str, Any]] = field(default_factory=dict)  # awaited id -> policy
     waits: dict[str, int] = field(default_factory=dict)  # event name -> open waits
     buffered: list[list[Any]] = field(default_factory=list)  # [name, input] raised early
+    calls: dict[str, int] = field(default_factory=dict)  # entity request id -> task id
 
     def to_json(self) -> dict[str, Any]:
         return {"next_id": self.next_id, "actions_seen": self.actions_seen,
                 "activities": self.activities, "timers": self.timers,
                 "children": self.children, "retries": self.retries, "waits": self.waits,
-                "buffered": self.buffered}
+                "buffered": self.buffered, "calls": self.calls}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Bookkeeping:
@@ -67,12 +68,14 @@ class Bookkeeping:
         return cls(next_id=data["next_id"], actions_seen=data["actions_seen"],
                    activities=ints(data["activities"]), timers=ints(data["timers"]),
                    children=ints(data["children"]), retries=ints(data["retries"]),
-                   waits=dict(data["waits"]), buffered=list(data["buffered"]))
+                   waits=dict(data["waits"]), buffered=list(data["buffered"]),
+                   calls=dict(data.get("calls") or {}))
 
 
 @dataclass
 class Message:
-    """One inbox entry. ``kind``: start, event, completion, terminate, suspend, resume."""
+    """One inbox entry. ``kind``: start, event, completion, terminate, suspend, resume;
+    response (an entity's answer to ``call_entity``); op (an entity operation)."""
 
     kind: str
     body: dict[str, Any]
@@ -138,6 +141,9 @@ class InstanceStore(Protocol):
 
     async def get(self, instance_id: str) -> Instance | None: ...
 
+    def cached(self, instance_id: str) -> Instance | None:
+        """The instance if the store holds it in memory (every unfinished one), no I/O."""
+
     async def enqueue(self, instance_id: str, msg: Message) -> None:
         """Durably add ``msg`` to the instance's inbox (sets ``msg.seq``)."""
 
@@ -174,6 +180,9 @@ class MemoryStore:
         self._instances[inst.instance_id] = inst
 
     async def get(self, instance_id: str) -> Instance | None:
+        return self._instances.get(instance_id)
+
+    def cached(self, instance_id: str) -> Instance | None:
         return self._instances.get(instance_id)
 
     async def enqueue(self, instance_id: str, msg: Message) -> None:

@@ -47,6 +47,7 @@ class SignalRExtension:
         self.cors_origins = None if cors_origins is None else frozenset(cors_origins)
         self.set_connection_setting = set_connection_setting
         self.service = SignalRService()
+        self.metrics = self.service.metrics
         self.access_key = ""
         self.endpoint = ""
         self.client: ClientEndpoint | None = None

@@ -180,6 +180,13 @@ class SignalRService:
         self.hubs: dict[str, HubState] = {}
         self.pending: dict[str, Pending] = {}
         self.negotiate_ttl = negotiate_ttl
+        # What Azure bills: outbound messages to clients, counted in 2 KB units (inbound
+        # REST publishes are free); REST publishes are counted for the cost model too.
+        self.stats: dict[str, int] = {"rest_publishes": 0, "messages_out": 0,
+                                      "message_units_2kb": 0}
+
+    def metrics(self) -> dict[str, int]:
+        return dict(self.stats)
 
     def hub(self, name: str) -> HubState:
         # Hub names are case-insensitive in the service.
@@ -283,7 +290,14 @@ class SignalRService:
     # sending
     def _deliver(self, conns: Iterable[Connection], text: str) -> int:
         frame = Frame(text)
-        return sum(1 for conn in conns if conn.push(frame))
+        sent = sum(1 for conn in conns if conn.push(frame))
+        self._count(sent, text)
+        return sent
+
+    def _count(self, sent: int, text: str) -> None:
+        self.stats["rest_publishes"] += 1
+        self.stats["messages_out"] += sent
+        self.stats["message_units_2kb"] += sent * max(1, -(-len(text.encode()) // 2048))
 
     def send_all(self, hub: str, frame: str, excluded: set[str]) -> int:
         conns = self.hub(hub).connections.values()
@@ -302,7 +316,9 @@ class SignalRService:
 
     def send_connection(self, hub: str, connection_id: str, frame: str) -> bool:
         conn = self.hub(hub).connections.get(connection_id)
-        return conn is not None and conn.push(frame)
+        sent = conn is not None and conn.push(frame)
+        self._count(int(sent), frame)
+        return sent
 
     def close_connection(self, hub: str, connection_id: str, reason: str | None) -> bool:
         conn = self.hub(hub).connections.get(connection_id)

@@ -51,13 +51,16 @@ def _segment(name: str) -> str:
 class RestRealtime:
     def __init__(self, service: ServiceEndpoint, hub: str, *,
                  credential: Any | None = None, timeout: float = 3.0,
-                 pool_size: int = 16, clock: Callable[[], float] = time.time) -> None:
+                 pool_size: int = 32, clock: Callable[[], float] = time.time) -> None:
         if service.access_key is None and credential is None:
             raise ValueError("RestRealtime needs an access key or a credential")
         self.service = service
         self.hub = hub
         self._credential = credential
         self._clock = clock
+        # As many pooled connections as the worker threads that may call at once (the
+        # Functions worker's PYTHON_THREADPOOL_THREAD_COUNT tops out at 32): with fewer, a
+        # burst of group joins opened and dropped a fresh connection per call.
         self._http = urllib3.PoolManager(
             num_pools=4, maxsize=pool_size, block=False,
             timeout=urllib3.Timeout(connect=min(1.0, timeout), read=timeout),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -60,6 +61,106 @@ def commit_rate(url: str, concurrency: int, seconds: float = 3.0) -> float:
     return total / seconds
 
 
+# ---- the Azure bill per task --------------------------------------------------------
+# List prices (USD, pay-as-you-go, East US) as read on 2026-11-30 from the Azure pricing
+# pages and the pages quoting them (the Functions page renders its figures client-side;
+# the Flex Consumption and Consumption rates below are those published for 2025). Check
+# them again before relying on the result: they change.
+PRICES = {
+    "functions_flex_per_million_executions": 0.40,  # Flex Consumption, on demand
+    "functions_flex_per_gb_s": 0.000026,  # Flex Consumption, on demand, 2 GB instance
+    "servicebus_standard_per_million_ops": 0.80,  # 13M-100M ops/month (first 13M included)
+    "signalr_per_million_messages": 1.00,  # beyond 1M/unit/day; outbound, 2 KB units
+    "storage_table_per_10k_transactions": 0.00036,  # Standard LRS
+    "storage_queue_per_10k_operations": 0.004,  # Standard LRS, class 1 and 2 (GPv2)
+}
+PRICES_DATE = "2026-11-30"
+INSTANCE_GB = 2.0  # Flex Consumption instance memory
+
+
+def metrics(host) -> dict:  # type: ignore[no-untyped-def]
+    r = requests.get(host.url("/admin/host/status"),
+                     headers={"x-functions-key": host.master_key}, timeout=10)
+    r.raise_for_status()
+    return r.json()["metrics"]
+
+
+def _delta(after: dict, before: dict) -> dict:  # type: ignore[type-arg]
+    out: dict = {}  # type: ignore[type-arg]
+    for key, value in after.items():
+        if isinstance(value, dict):
+            out[key] = _delta(value, before.get(key) or {})
+        elif isinstance(value, int | float):
+            out[key] = value - (before.get(key) or 0)
+    return out
+
+
+def bill(delta: dict, tasks: int, log_appends: float, cpu_ms: float) -> dict:  # type: ignore[type-arg]
+    """Per-task operation counts on Azure and their list price per 1,000 tasks.
+
+    Counted by the local host while the saturated phase ran, divided by its tasks:
+
+    - function executions: HTTP, Service Bus and timer triggers and activities (host
+      invocations) plus orchestrator episodes (each episode is one orchestrator
+      execution on Azure; replays are billed on Consumption plans);
+    - Service Bus operations: send, receive and complete of each message (session
+      accepts and empty receives are not counted: a floor);
+    - SignalR: REST publishes (free, inbound) and outbound messages per *watching page*:
+      each publish to a group reaches every page in it and is billed once per page (the
+      estimate takes a page in both groups of the task, so every publish reaches it);
+    - Durable on the Azure Storage provider: each history event is a row written in one
+      batch per episode (one table transaction per episode for history, one for the
+      instance row), each message is a queue put, get and delete;
+    - task log appends: a head read plus one entity-group transaction in Table storage.
+    """
+    ex = delta.get("executions", {})
+    durable = delta.get("durable", {})
+    sb = delta.get("servicebus", {})
+    sr = delta.get("signalr", {})
+    orchestrator_runs = durable.get("episodes", 0)
+    executions = sum(v for k, v in ex.items() if k != "orchestrationTrigger") \
+        + orchestrator_runs
+    sb_ops = sum(e.get("sent", 0) + 2 * e.get("completed", 0) for e in sb.values())
+    per = {
+        "function_executions": executions / tasks,
+        "http_executions": ex.get("httpTrigger", 0) / tasks,
+        "orchestrator_episodes": orchestrator_runs / tasks,
+        "activity_executions": ex.get("activityTrigger", 0) / tasks,
+        "servicebus_operations": sb_ops / tasks,
+        "signalr_rest_publishes": sr.get("rest_publishes", 0) / tasks,
+        "durable_history_events": durable.get("history_events", 0) / tasks,
+        "durable_messages": durable.get("messages", 0) / tasks,
+        "log_appends": log_appends,
+    }
+    table_tx = 2 * per["orchestrator_episodes"] + 2 * per["log_appends"]
+    queue_ops = 3 * per["durable_messages"]
+    gb_s = cpu_ms / 1000 * INSTANCE_GB  # busy time ~ host CPU per task (a floor)
+    cost = {
+        "functions": per["function_executions"] * PRICES[
+            "functions_flex_per_million_executions"] / 1e6
+        + gb_s * PRICES["functions_flex_per_gb_s"],
+        "servicebus": per["servicebus_operations"] * PRICES[
+            "servicebus_standard_per_million_ops"] / 1e6,
+        "storage": table_tx * PRICES["storage_table_per_10k_transactions"] / 1e4
+        + queue_ops * PRICES["storage_queue_per_10k_operations"] / 1e4,
+        # one watching page: every publish it receives is an outbound message
+        "signalr_per_watching_page": per["signalr_rest_publishes"] * PRICES[
+            "signalr_per_million_messages"] / 1e6,
+    }
+    return {"per_task": {k: round(v, 2) for k, v in per.items()},
+            "table_transactions_per_task": round(table_tx, 2),
+            "queue_operations_per_task": round(queue_ops, 2),
+            "usd_per_1000_tasks": {k: round(v * 1000, 4) for k, v in cost.items()},
+            "usd_per_1000_tasks_total": round(sum(cost.values()) * 1000, 4),
+            "prices": PRICES, "prices_date": PRICES_DATE}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -90,15 +191,34 @@ def main() -> int:
         _submit_all(host, project, envs, len(envs), args.concurrency)
         _wait_done(url, len(envs))
 
+        counts_before = metrics(host)
+        cpu_before = cpu_seconds(host.proc.pid)
         started = time.perf_counter()
         ids = _submit_all(host, project, envs, args.tasks, args.concurrency)
         submitted = time.perf_counter() - started
         _wait_done(url, len(envs) + args.tasks)
+        # The app publishes from a background queue: the tasks are terminal before all
+        # their events have left. Wait until the publish count settles, so the counts and
+        # the CPU include publishing, and report how far publishing lagged.
+        terminal_at = time.perf_counter()
+        settled = metrics(host)
+        while time.perf_counter() - terminal_at < 120:
+            time.sleep(1.0)
+            now_counts = metrics(host)
+            if now_counts.get("signalr") == settled.get("signalr"):
+                break
+            settled = now_counts
+        publish_lag = time.perf_counter() - terminal_at - 1.0
+        host_cpu_ms = (cpu_seconds(host.proc.pid) - cpu_before) * 1000 / args.tasks
+        counts = _delta(settled, counts_before)
         with psycopg.connect(url) as conn:
             rows = conn.execute(
                 "SELECT status, extract(epoch FROM finished_at - created_at) * 1000,"
                 " created_at, finished_at FROM tasks WHERE id = ANY(%s)",
                 ([uuid.UUID(i) for i in ids],)).fetchall()
+            appends = conn.execute(
+                "SELECT count(DISTINCT (task_id, at)) FROM task_log_lines"
+                " WHERE task_id = ANY(%s)", (list(ids),)).fetchone()[0]
         latencies = [float(r[1]) for r in rows]
         span = (max(r[3] for r in rows) - min(r[2] for r in rows)).total_seconds()
         statuses = {r[0] for r in rows}
@@ -124,15 +244,28 @@ def main() -> int:
         "paced_rate_per_s": args.paced_rate,
         "paced_p50_ms": round(statistics.median(paced), 1),
         "paced_p99_ms": round(percentile(paced, 99), 1),
+        "host_cpu_ms_per_task": round(host_cpu_ms, 1),
+        "publish_lag_s": round(max(0.0, publish_lag), 1),
         "pg_commits_per_s": round(baseline, 1),
         "commits_budget_per_task": round(baseline / tasks_per_s, 1),
         "all_succeeded": statuses == {"succeeded"},
     }
     print(f"{'metric':<28}{'value':>12}")
     for key in ("tasks_per_s", "p50_ms", "p99_ms", "submit_per_s", "paced_rate_per_s",
-                "paced_p50_ms", "paced_p99_ms", "pg_commits_per_s", "commits_budget_per_task"):
+                "paced_p50_ms", "paced_p99_ms", "host_cpu_ms_per_task", "publish_lag_s",
+                "pg_commits_per_s",
+                "commits_budget_per_task"):
         print(f"{key:<28}{figures[key]:>12}")
     print(f"targets: tasks_per_s >= 100, p50_ms < 50; statuses {sorted(statuses)}")
+    figures["azure_bill"] = bill(counts, args.tasks, appends / args.tasks, host_cpu_ms)
+    print("Azure bill per task (counted on the local host, list prices of "
+          f"{PRICES_DATE}):")
+    for key, value in figures["azure_bill"]["per_task"].items():
+        print(f"  {key:<30}{value:>10}")
+    for key, value in figures["azure_bill"]["usd_per_1000_tasks"].items():
+        print(f"  USD per 1,000 tasks: {key:<28}{value:>10.4f}")
+    figures["load_average"] = round(os.getloadavg()[0], 2)
+    print(f"load average {figures['load_average']} (2 cores, shared)")
     print(json.dumps(figures))
     return 0
 

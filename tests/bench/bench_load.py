@@ -9,6 +9,10 @@ every client lives in this process on one event loop (aiohttp):
   (``GET /api/agent/jobs/next?wait=20``) and heartbeating every 20 s;
 - ``--signalr`` (200) SignalR clients speaking the JSON hub protocol, each through
   ``POST /api/negotiate`` and joined to one project's group, counting ``taskUpdated``;
+  they all start at the same instant before the mix (``startup negotiate`` / ``startup
+  join group``: a burst, so their p50 is about half the burst's queue);
+- ``--page-rate`` (2/s) page opens during the mix (``negotiate`` / ``join group``): what
+  one page waits, under the load, before its first live update can arrive;
 - ``--ops-rate`` (5/s) deploys across ``--envs`` (50) environments (noop targets);
 - ``--read-rate`` (40/s) API reads: task list, one task, its logs, the project list.
 
@@ -152,18 +156,25 @@ class Load:
             if status != 204 and status != 200:
                 await asyncio.sleep(1)
 
-    async def signalr(self, http: aiohttp.ClientSession, project_id: str) -> None:
-        status, body = await self.rec.call(http, "negotiate", "POST",
+    async def signalr(self, http: aiohttp.ClientSession, project_id: str, *,
+                      prefix: str = "startup ", stay: bool = True) -> None:
+        status, body = await self.rec.call(http, prefix + "negotiate", "POST",
                                            self.url("/api/negotiate"), headers=self.admin)
         if status != 200:
             return
         info = json.loads(body)
         hub = await HubClient(http, info["url"], info["accessToken"]).connect()
-        self.hubs.append(hub)
-        self.keepalives.append(asyncio.create_task(self.keepalive(hub)))
-        await self.rec.call(http, "join group", "POST",
+        await self.rec.call(http, prefix + "join group", "POST",
                             self.url(f"/api/realtime/groups/project:{project_id}"),
                             headers=self.admin, json={"connectionId": hub.connection_id})
+        if not stay:  # a page opened during the mix: measured, then closed
+            await hub.close()
+            return
+        self.hubs.append(hub)
+        self.keepalives.append(asyncio.create_task(self.keepalive(hub)))
+
+    async def page(self, http: aiohttp.ClientSession, n: int) -> None:
+        await self.signalr(http, random.choice(self.projects)["id"], prefix="", stay=False)
 
     async def keepalive(self, hub: HubClient) -> None:
         """A ping every 15 s, as the official client sends (the service drops clients
@@ -248,7 +259,9 @@ async def run(load: Load) -> dict[str, Any]:
                     asyncio.create_task(load.steady(args.ops_rate,
                                                     lambda n: load.deploy(http, n))),
                     asyncio.create_task(load.steady(args.read_rate,
-                                                    lambda n: load.read(http, n)))]
+                                                    lambda n: load.read(http, n))),
+                    asyncio.create_task(load.steady(args.page_rate,
+                                                    lambda n: load.page(http, n)))]
         started = time.monotonic()
         await asyncio.sleep(args.duration)
         load.stop.set()
@@ -280,6 +293,7 @@ def main() -> int:
     parser.add_argument("--envs", type=int, default=50)
     parser.add_argument("--ops-rate", type=float, default=5.0)
     parser.add_argument("--read-rate", type=float, default=40.0)
+    parser.add_argument("--page-rate", type=float, default=2.0)
     parser.add_argument("--baseline-reads", type=int, default=220)
     args = parser.parse_args()
     admin, name = create_throwaway_database("cloudops_bench_load")

@@ -296,12 +296,13 @@ def test_new_uuid_and_current_time_are_deterministic_on_replay(sessions: bool) -
     assert state["output"] == outputs(inst)
 
 
-def test_entity_calls_fail_the_instance_clearly(sessions: bool) -> None:
+def test_calling_an_entity_with_no_function_fails_the_instance_clearly(sessions: bool
+                                                                      ) -> None:
     async def main():
         async with running_engine(actions_app.make_app(), extended_sessions=sessions) as eng:
             inst = await run_to_end(eng, "uses_entity")
             assert inst.status == "Failed"
-            assert "entities are not emulated" in outputs(inst)
+            assert "The entity function 'counter' doesn't exist" in outputs(inst)
     run(main())
 
 

@@ -176,7 +176,7 @@ def test_wait_for_completion_returns_the_output_or_the_check_status_links() -> N
     ("GET", "instances/?createdTimeFrom=yesterday", None, {}, 400),
     ("DELETE", "instances/", None, {}, 400),
     ("POST", "instances/x/rewind", None, {}, 404),
-    ("POST", "entities/Counter/one?op=add", "1", {}, 501),
+    ("POST", "entities/Counter/one?op=add", "1", {}, 400),  # no such entity function
 ])
 def test_bad_requests_get_clear_error_answers(method, path, body, headers, status) -> None:
     async def main():

@@ -105,3 +105,26 @@ def test_starting_a_running_id_is_refused_by_the_database(pg_url: str) -> None:
 async def _status(eng, iid: str, status: str) -> bool:
     inst = await eng.get(iid)
     return inst is not None and inst.status == status
+
+
+def test_episodes_of_many_instances_share_commits_and_all_land(pg_url: str) -> None:
+    async def main():
+        store = PostgresStore(pg_url)
+        async with running_engine(actions_app.make_app(), store=store) as eng:
+            ids = [await eng.start_new("chain", f"pg-many-{i}", "1") for i in range(40)]
+            done = [await eng.wait_for(i, 30) for i in ids]
+            assert all(outputs(d) == {"value": 8, "shouted": "DONE!"} for d in done)
+            assert store.batched_episodes > store.batches  # some commits carried several
+        fresh = PostgresStore(pg_url)
+        await fresh.open()
+        try:
+            for inst in done:
+                stored = await fresh.get(inst.instance_id)
+                assert stored is not None and stored.status == "Completed"
+                assert [e["EventType"] for e in stored.history.events] == [
+                    e["EventType"] for e in inst.history.events]
+            with psycopg.connect(pg_url) as conn:
+                assert conn.execute("SELECT count(*) FROM durable_inbox").fetchone()[0] == 0
+        finally:
+            await fresh.close()
+    run(main())
