@@ -59,7 +59,14 @@ def submit(args: argparse.Namespace, operation: str, path: str, body: dict[str, 
             print(f"idempotency key {key}", file=sys.stderr)
     elif not (1 <= len(key) <= 200 and key.isprintable()):
         raise CliError("--idempotency-key must be 1-200 printable characters")
-    task, headers = client.post(path, body, {"Idempotency-Key": key})
+    try:
+        task, headers = client.post(path, body, {"Idempotency-Key": key})
+    except ApiError as exc:
+        if exc.problem.get("field") != "Idempotency-Key":
+            raise
+        # Never mistake another request's task for this one: say so, and how to proceed.
+        raise CliError(f"{exc.problem.get('detail') or exc.reason} (pass a new "
+                       "--idempotency-key for a new request)") from None
     if headers.get("Idempotent-Replayed", "").lower() == "true":
         print(f"replayed: task {task['id']} was already started with this idempotency key; "
               "not running it again", file=sys.stderr, flush=True)

@@ -230,6 +230,10 @@ def _params(path: str, method: str) -> list[dict[str, Any]]:
         params.append({"name": name, "in": "query", "required": False, "schema": schema})
     if method == "post" and path in OPERATION_PATHS.values():
         params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                       "description": "Replays the task this caller started with the same "
+                                      "key for the same request (route and body; answered "
+                                      "with Idempotent-Replayed: true). The key sent with a "
+                                      "different request answers 422 naming the key.",
                        "schema": {"type": "string", "minLength": 1, "maxLength": 200}})
     return params
 

@@ -66,12 +66,15 @@ class TaskService:
     @staticmethod
     def record(conn: Any, *, project: Project, environment: Environment, operation: str,
                parameters: dict[str, Any], actor: str,
-               idempotency_key: str | None = None) -> tuple[Task, bool]:
+               idempotency_key: str | None = None,
+               fingerprint: str | None = None) -> tuple[Task, bool]:
         """The task row (queued, counted as sent once) inside the caller's transaction;
-        after commit, call ``announce`` for a created task."""
+        after commit, call ``announce`` for a created task. A key reused for a different
+        request (``fingerprint``) raises ``IdempotencyKeyReused``."""
         return task_store.create_task(
             conn, project_id=project.id, environment_id=environment.id, operation=operation,
-            parameters=parameters, requested_by=actor, idempotency_key=idempotency_key)
+            parameters=parameters, requested_by=actor, idempotency_key=idempotency_key,
+            fingerprint=fingerprint)
 
     def announce(self, task: Task) -> None:
         """After the task row committed: publish it and send its message."""
