@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -114,20 +115,29 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float = 30) -> None:
         proc.wait()
 
 
+def export_line(base_url: str, key: str) -> str:
+    """The line to paste into a shell so `cloudops` talks to this host."""
+    return f"export CLOUDOPS_URL={shlex.quote(base_url)} CLOUDOPS_KEY={shlex.quote(key)}"
+
+
 def banner(host: Host, web_dir: Path | None) -> str:
     keys = host.keys
     servicebus = host.extension("servicebus")
     lines = [
         f"CloudOps local host  {host.base_url}",
         f"  functions  {host.summary()}",
-        f"  keys       function (default): {keys.function_keys['default']}",
-        f"             master: {keys.master_key}",
+        f"  keys       function (default): {keys.function_keys['default']}"
+        "  <- CLOUDOPS_KEY for the cloudops CLI and pipelines",
+        f"             master: {keys.master_key}"
+        "  <- admin API (/admin/*) only; the API refuses it",
         f"             ({host.state_dir / 'keys.json'})",
         f"  web        {web_dir if web_dir else '(none)'}",
     ]
     if servicebus is not None and getattr(servicebus, "entities", None):
         names = ", ".join(e.name for e in servicebus.entities.values())
         lines.append(f"  servicebus {names}")
+    lines.append("To use the CLI from another shell:")
+    lines.append(f"  {export_line(host.base_url, keys.function_keys['default'])}")
     lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines)
 

@@ -181,7 +181,8 @@ def _typed(name: str, value: str, kind: str) -> Any:
             number = float(value)
             return int(number) if number.is_integer() and "." not in value else number
     except ValueError:
-        raise CliError(f"--param {name} must be a {kind}, not {value!r}") from None
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise CliError(f"--param {name} must be {article} {kind}, not {value!r}") from None
     if kind == "boolean":
         if value.lower() in ("true", "yes", "1"):
             return True

@@ -124,7 +124,10 @@ def parse_principal(headers: Mapping[str, str], params: Mapping[str, str] | None
         for known, name in (pipeline_keys or {}).items():
             if hmac.compare_digest(known, digest):
                 return Principal(kind="service", id=name, name=name)
-        raise Unauthorized("the key is not valid")
+        raise Unauthorized(
+            "the key is not valid: it is none of the pipeline keys (CLOUDOPS_PIPELINE_KEYS). "
+            "A host's master key opens only the admin API (/admin/*); send a function key "
+            "(locally the 'function (default)' key `cloudops local` prints)", field="key")
     raw = lower.get("x-ms-client-principal")
     if not raw:
         raise Unauthorized("sign in first: no Easy Auth principal or key on the request")
