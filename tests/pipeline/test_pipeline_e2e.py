@@ -251,3 +251,29 @@ def test_pipeline_key_acts_as_a_named_service_principal(running_host: RunningHos
     assert r.status_code == 202, r.text
     task = wait_for(pipeline, running_host, r.json()["id"])
     assert task["status"] == "succeeded" and task["requestedBy"] == "service:default"
+
+
+def test_names_of_only_spaces_or_with_direction_controls_are_refused_in_words(
+        running_host: RunningHost, admin: Any) -> None:
+    for name in ("   ", "invoice\u202efdp.exe", "\u2066x\u2069"):
+        slug = f"n-{uuid.uuid4().hex[:8]}"
+        r = admin.post(running_host.url("/api/projects"), json={"slug": slug, "name": name})
+        assert r.status_code == 422, (name, r.text)
+        assert r.headers["Content-Type"].startswith("application/problem+json")
+        assert r.json()["field"] == "name"
+        assert r.json()["detail"] == ("name: use visible characters: not only spaces, no "
+                                      "control or text-direction characters")
+        assert admin.get(running_host.url(f"/api/projects/{slug}")).status_code == 404
+    fine = admin.post(running_host.url("/api/projects"),
+                      json={"slug": f"n-{uuid.uuid4().hex[:8]}", "name": "Café 🚀 shop"})
+    assert fine.status_code == 201, fine.text
+
+
+def test_a_broken_pattern_is_explained_in_words_not_as_a_regular_expression(
+        running_host: RunningHost, admin: Any) -> None:
+    project, env = make_env(admin, running_host)
+    r = admin.post(running_host.url(f"/api/projects/{project}/environments/{env}/sandboxes"),
+                   json={"name": "PR-UPPER", "ttlHours": 4})
+    assert r.status_code == 422 and r.json()["field"] == "name"
+    assert r.json()["detail"].startswith("name: use lower-case letters, digits and hyphens")
+    assert "^" not in r.text and "[a-z0-9]" not in r.text

@@ -126,10 +126,17 @@ def test_operations_work_from_the_keyboard(pages: Pages, world: World) -> None:
     page.keyboard.type("4.0.0")
     page.keyboard.press("Enter")  # submits the form: the confirm step opens, focus inside
     expect(page.locator("#confirm-dialog")).to_be_visible()
-    expect(page.locator("#confirm-ok")).to_be_focused()
+    expect(page.locator("#confirm-cancel")).to_be_focused()  # the safe choice
     page.keyboard.press("Escape")  # nothing runs
     expect(page.locator("#confirm-dialog")).to_be_hidden()
     page.keyboard.press("Enter")
+    expect(page.locator("#confirm-dialog")).to_be_visible()
+    page.keyboard.press("Enter")  # Enter pressed twice: the dialog closes, nothing runs
+    expect(page.locator("#confirm-dialog")).to_be_hidden()
+    expect(page.locator("#env-tasks tbody tr", has_text="Deploy 4.0.0")).to_have_count(0)
+    page.keyboard.press("Enter")
+    expect(page.locator("#confirm-cancel")).to_be_focused()
+    page.keyboard.press("Tab")
     expect(page.locator("#confirm-ok")).to_be_focused()
     page.keyboard.press("Enter")
     row = page.locator("#env-tasks tbody tr", has_text="Deploy 4.0.0")

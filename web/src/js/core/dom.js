@@ -108,6 +108,7 @@ export function formMessage(form, kind, text) {
   box.className = `form-message ${kind}`;
   box.setAttribute("role", kind === "error" ? "alert" : "status");
   box.textContent = text;
+  box.hidden = !text;
 }
 
 export function problemText(err) {

@@ -221,7 +221,7 @@ $("#log-follow").addEventListener("change", (event) => {
 });
 $("#cancel-button").addEventListener("click", async () => {
   const ok = await confirmAction({
-    title: "Cancel this task?", okLabel: "Cancel task", danger: true,
+    title: "Stop this task?", okLabel: "Stop the task", cancelLabel: "Keep it running", danger: true,
     lines: [`${describeTask(task)} stops at its next safe point; work already done is not undone.`],
   });
   if (!ok) return;
