@@ -23,6 +23,7 @@ from cli.common import (
     not_supported,
     wait_options,
 )
+from cli.follow import stamp
 
 # Sandbox lifetime routes. Extend answers the environment; delete (tear down now) has no
 # route yet — expiry tears sandboxes down by timer — so a server without it answers 404.
@@ -134,7 +135,7 @@ def _sandbox_call(args: argparse.Namespace, route: str, body: dict[str, Any] | N
     if args.output == "json":
         emit_json(result)
     elif isinstance(result, dict) and result.get("expiresAt"):
-        print(f"sandbox {args.sandbox} now expires at {result['expiresAt']}")
+        print(f"sandbox {args.sandbox} now expires at {stamp(result['expiresAt'])}")
     else:
         print(f"sandbox {args.sandbox}: {what} done")
     return 0

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from cli.client import ApiError, CliError
 from cli.common import add_command, client_for, describe, emit_json, finish, printer_for, table
-from cli.follow import LogPrinter, exit_code, follow
+from cli.follow import LogPrinter, exit_code, follow, stamp
 from cli.operations import env_path, target_arguments, wait_options
 
 
@@ -36,7 +36,7 @@ def environments(args: argparse.Namespace) -> int:
         emit_json(items)
     else:
         table([[e["slug"], e["name"], e["kind"], (e.get("target") or {}).get("type", ""),
-                e.get("expiresAt") or ""] for e in items],
+                stamp(e.get("expiresAt"))] for e in items],
               ["SLUG", "NAME", "KIND", "TARGET", "EXPIRES"])
     return 0
 
@@ -66,8 +66,9 @@ def backups_list(args: argparse.Namespace) -> int:
     if args.output == "json":
         emit_json(items)
     else:
-        table([[b["id"], b["createdAt"], str(b.get("sizeBytes") or ""), b.get("taskId") or ""]
-               for b in items], ["ID", "CREATED", "BYTES", "TASK"])
+        table([[b["id"], stamp(b["createdAt"]), str(b.get("sizeBytes") or ""),
+                b.get("taskId") or "", b.get("kind", "backup")]
+               for b in items], ["ID", "CREATED", "BYTES", "TASK", "KIND"])
     return 0
 
 
@@ -79,7 +80,8 @@ def task_show(args: argparse.Namespace) -> int:
     for name in ("id", "operation", "status", "progress", "reason", "error", "requestedBy",
                  "createdAt", "startedAt", "finishedAt"):
         if task.get(name) not in (None, ""):
-            print(f"{name + ':':13} {task[name]}")
+            value = stamp(task[name]) if name.endswith("At") else task[name]
+            print(f"{name + ':':13} {value}")
     for name in ("parameters", "result"):  # JSON, as the API and `-o json` spell it
         if task.get(name):
             print(f"{name + ':':13} {json.dumps(task[name], sort_keys=True)}")

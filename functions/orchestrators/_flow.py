@@ -9,11 +9,14 @@ yield Durable tasks, so orchestrators stay plain, replay-safe SDK code.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Generator
 from datetime import timedelta
 from typing import Any, NamedTuple
 
 import azure.durable_functions as df
+
+from shared.tasks.service import CANCEL_REQUESTED
 
 QUEUE_POLL = timedelta(seconds=15)
 ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=500,
@@ -125,17 +128,20 @@ def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
         outcome = yield from steps(context, task)
         finish = {"status": "succeeded", "reason": outcome.reason, "result": outcome.result,
                   "log": [*outcome.log, f"succeeded: {outcome.reason}"]}
+    # The reason says why in a few words (the status already says how it ended); the
+    # error keeps everything, last output lines included. A cancel on request names who
+    # asked (finish_task looks it up).
     except Cancelled as exc:
-        finish = {"status": "cancelled", "reason": "cancelled",
-                  "error": str(exc) or "cancel requested", "log": ["cancelled"]}
+        why = str(exc) or CANCEL_REQUESTED
+        finish = {"status": "cancelled", "reason": why, "error": why, "log": [why]}
     except TimedOut as exc:
-        finish = {"status": "timed_out", "reason": "timed out", "error": str(exc),
+        finish = {"status": "timed_out", "reason": _headline(str(exc)), "error": str(exc),
                   "log": [f"timed out: {exc}"]}
     except StepFailed as exc:
-        finish = {"status": "failed", "reason": "failed", "error": str(exc),
+        finish = {"status": "failed", "reason": _headline(str(exc)), "error": str(exc),
                   "log": [f"failed: {exc}"]}
     except Exception as exc:  # an activity gave up after retries, or a bug: never stuck
-        finish = {"status": "failed", "reason": "failed unexpectedly",
+        finish = {"status": "failed", "reason": f"unexpected error: {_headline(_describe(exc))}",
                   "error": _describe(exc), "log": [f"failed unexpectedly: {_describe(exc)}"]}
     done = yield call(context, "finish_task", {"taskId": task_id, **finish})
     if done["notify"]:
@@ -180,6 +186,13 @@ def notify_approval_requested(context: Ctx, task_id: str) -> Generator[Any, Any,
     that fails is recorded by the activity and never holds up the approval."""
     yield from deliver_with_backoff(context, "notify_approval_requested", task_id,
                                     APPROVAL_NOTICE)
+
+
+def _headline(text: str, limit: int = 200) -> str:
+    """The first line of an error, short enough for a status line."""
+    first = (text.strip().splitlines() or [""])[0]
+    first = re.sub(r"[;:,]?\s*last lines:?\s*$", "", first).rstrip(" :;")
+    return first if len(first) <= limit else first[:limit - 1] + "…"
 
 
 def _describe(exc: Exception) -> str:

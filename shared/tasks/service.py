@@ -31,6 +31,9 @@ log = logging.getLogger("cloudops.tasks")
 # A queued task whose orchestration has not picked it up ``resend_after_seconds`` after
 # its last send is re-sent; after MAX_ENQUEUE_ATTEMPTS it fails with the reason.
 MAX_ENQUEUE_ATTEMPTS = 5
+# What an orchestration reports when it stopped because someone asked; the task's reason
+# then names who (``cancelled_by``).
+CANCEL_REQUESTED = "cancel requested"
 
 
 class Finished(NamedTuple):
@@ -211,6 +214,15 @@ class TaskService:
                                reason=f"cancelled by {actor}", error=f"cancelled by {actor}")
             return Finished(done.task or task, done.granted)
         return Finished(task, None)
+
+    def cancelled_by(self, task_id: UUID) -> str:
+        """'cancelled by <who asked>' (the latest cancel request in the audit trail)."""
+        with self.services.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT actor FROM activity_log WHERE task_id = %s AND"
+                " action = 'task.cancel_requested' ORDER BY id DESC LIMIT 1",
+                (task_id,)).fetchone()
+        return f"cancelled by {row['actor']}" if row else "cancelled on request"
 
     def cancel_requested(self, task_id: UUID) -> bool:
         """True once the task was asked to stop or has already ended."""

@@ -4,6 +4,7 @@ neutralising, and the follower's page/resume logic against a scripted API."""
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
@@ -59,7 +60,7 @@ def test_task_output_cannot_issue_pipeline_commands() -> None:
     out = io.StringIO()
     LogPrinter(out, runner="azure-devops").line(
         {"seq": 1, "at": "2026-01-01T00:00:00Z", "level": "error", "text": "boom"})
-    assert out.getvalue() == "2026-01-01T00:00:00Z ERROR   ##[error]boom\n"
+    assert out.getvalue() == "2026-01-01T00:00:00.000Z ERROR   ##[error]boom\n"
 
 
 class ScriptedApi:
@@ -195,3 +196,22 @@ def test_a_host_name_that_does_not_resolve_is_not_retried() -> None:
     with pytest.raises(Unreachable, match="name or service not known"):
         client.get("/api/projects")
     assert calls == ["http://no-such-host.invalid/api/projects"]
+
+
+def test_status_lines_never_repeat_the_status_and_times_have_one_format() -> None:
+    out = io.StringIO()
+    printer = LogPrinter(out)
+    printer.status({"status": "waiting", "reason": "waiting for an agent in pool local"})
+    printer.status({"status": "failed", "reason": "deploy.sh exited with code 1"})
+    printer.status({"status": "cancelled", "reason": "cancelled by alice@example.com"})
+    printer.line({"at": "2026-05-04T08:25:44Z", "level": "info", "text": "a"})
+    printer.line({"at": "2026-05-04T08:25:44.603710Z", "level": "info", "text": "b"})
+    lines = out.getvalue().splitlines()
+    texts = [line.split("NOTE", 1)[1].strip() for line in lines[:3]]
+    assert texts == ["task waiting for an agent in pool local",
+                     "task failed: deploy.sh exited with code 1",
+                     "task cancelled by alice@example.com"]
+    assert [line.split()[0] for line in lines[3:]] == ["2026-05-04T08:25:44.000Z",
+                                                       "2026-05-04T08:25:44.603Z"]
+    stamps = [line.split()[0] for line in lines]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", s) for s in stamps)

@@ -37,7 +37,7 @@ async function loadBackups() {
   for (const b of backups) {
     const label = b.kind === "safety" ? " · safety copy taken before a restore" : "";
     select.append(h("option", { value: b.id },
-      `${new Date(b.createdAt).toLocaleString()} · ${b.id.slice(0, 8)} · ${formatBytes(b.sizeBytes)}${label}`));
+      `${fmtTime(b.createdAt)} · ${b.id.slice(0, 8)} · ${formatBytes(b.sizeBytes)}${label}`));
   }
   $("#restore-button").disabled = !backups.length;
 }
@@ -264,7 +264,7 @@ $("#restore-form").addEventListener("submit", (event) => {
   return submit(event.currentTarget, "restores", { backupId: id }, {
     title: `Restore ${env.name} from backup ${id.slice(0, 8)}?`, okLabel: `Restore ${env.name}`, danger: true,
     typeToConfirm: env.slug,
-    lines: [`The database of ${where()} is replaced by backup ${id.slice(0, 8)} taken ${new Date(backup.createdAt).toLocaleString()}.`,
+    lines: [`The database of ${where()} is replaced by backup ${id.slice(0, 8)} taken ${fmtTime(backup.createdAt)}.`,
       "Changes made since that backup are lost. A safety backup is taken first."],
   });
 });

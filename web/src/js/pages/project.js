@@ -1,6 +1,6 @@
 // A project: its environments, the create-environment form (admins), recent tasks (live).
 import { api, param } from "../core/api.js";
-import { $, clear, formMessage, h, problemText, showError } from "../core/dom.js";
+import { $, clear, formMessage, h, problemText, showError, timeNode } from "../core/dom.js";
 import { live } from "../core/live.js";
 import { requireSession } from "../core/session.js";
 import { TaskTable } from "../core/tasks.js";
@@ -19,7 +19,7 @@ function envCard(env) {
     h("p", { class: "chips" },
       h("span", { class: "chip" }, env.kind),
       h("span", { class: "chip" }, `target: ${env.target?.type || "none"}`),
-      env.expiresAt ? h("span", { class: "chip warn" }, `expires ${new Date(env.expiresAt).toLocaleString()}`) : null));
+      env.expiresAt ? h("span", { class: "chip warn" }, timeNode(env.expiresAt, { prefix: "expires " })) : null));
 }
 
 async function loadTasks() {
