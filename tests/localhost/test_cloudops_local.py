@@ -97,3 +97,21 @@ def test_ctrl_c_stops_cleanly_and_printed_the_banner(
     assert shlex.split(export) == ["export", f"CLOUDOPS_URL={base}",
                                    f"CLOUDOPS_KEY={keys['functionKeys']['default']}"]
     assert "stopped" in output
+
+
+def test_stop_db_stops_the_embedded_server_that_outlives_the_host(tmp_path: Path) -> None:
+    from shared.db.embedded import embedded_server_running, embedded_server_url
+
+    embedded_server_url(tmp_path)  # what `cloudops local` starts when DATABASE_URL is unset
+    assert embedded_server_running(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["CLOUDOPS_HOME"] = str(tmp_path)
+    cloudops = str(Path(sys.executable).parent / "cloudops")
+    stopped = subprocess.run([cloudops, "local", "--stop-db"], env=env, cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.strip() == f"embedded PostgreSQL in {tmp_path / 'pgdata'}: stopped"
+    assert not embedded_server_running(tmp_path)
+    again = subprocess.run([cloudops, "local", "--stop-db"], env=env, cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
+    assert again.stdout.strip().endswith(": was not running")

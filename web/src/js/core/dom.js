@@ -46,7 +46,7 @@ export function showError(section, err, { what = "Something went wrong", hint, r
   const hints = {
     0: "Check your connection, then try again.",
     403: "Ask an admin of this project for a role that allows this.",
-    404: "It may have been deleted, or the link is wrong. Go back to the list and pick it again.",
+    404: "It may have been deleted, or the link is wrong. Go back to the projects list and pick it again.",
     409: "Something with the same name exists or the state changed. Reload and check.",
     422: "Correct the highlighted value and submit again.",
     400: "Correct the value and submit again.",
@@ -59,7 +59,8 @@ export function showError(section, err, { what = "Something went wrong", hint, r
   $(".error-hint", section).textContent = hint || hints[status] || hints[500];
   const button = $("[data-action=retry]", section);
   if (button) {
-    button.hidden = !retry;
+    // Retrying cannot find what is not there, nor grant access: offer it only otherwise.
+    button.hidden = !retry || status === 404 || status === 403;
     button.onclick = retry ? () => { section.hidden = true; retry(); } : null;
   }
 }
