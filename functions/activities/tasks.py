@@ -14,7 +14,7 @@ from shared.grants.plan import verify
 from shared.services import services
 from shared.store import projects as project_store
 from shared.store import tasks as task_store
-from shared.tasks.service import Finished, TaskService
+from shared.tasks.service import CANCEL_REQUESTED, Finished, TaskService
 
 bp = df.Blueprint()
 
@@ -70,7 +70,7 @@ def start_step(payload: dict[str, Any]) -> dict[str, Any]:
     svc = task_service()
     task_id = UUID(payload["taskId"])
     if svc.cancel_requested(task_id):
-        return {"cancelled": True, "by": svc.cancelled_by(task_id)}
+        return {"cancelled": True, "by": svc.canceller(task_id)}
     task = svc.move(task_id, TaskStatus.RUNNING, reason=payload["reason"],
                     progress=payload.get("progress"))
     lines = payload.get("log") or []
@@ -103,10 +103,17 @@ async def finish_task(payload: dict[str, Any],
     def close() -> Finished:
         with services().db.transaction() as conn:
             task = task_store.get_task(conn, task_id)
-        if not TaskStatus(task.status).terminal and payload.get("log"):
-            svc.log(task, payload["log"], "info" if status == TaskStatus.SUCCEEDED else "error")
-        return svc.finish(task_id, status, reason=payload["reason"],
-                          error=payload.get("error"), result=payload.get("result"))
+        reason, error, lines = payload["reason"], payload.get("error"), payload.get("log")
+        if status == TaskStatus.CANCELLED and reason.startswith(CANCEL_REQUESTED):
+            # "cancel requested; the agent stopped the job" → "cancelled by ana; the ..."
+            reason = error = svc.cancelled_by(task_id) + reason[len(CANCEL_REQUESTED):]
+            lines = [reason]
+        if not TaskStatus(task.status).terminal and lines:
+            level = {TaskStatus.SUCCEEDED: "info", TaskStatus.CANCELLED: "warning"}.get(
+                status, "error")
+            svc.log(task, lines, level)
+        return svc.finish(task_id, status, reason=reason, error=error,
+                          result=payload.get("result"))
 
     done = await asyncio.to_thread(close)
     if done.granted is not None:

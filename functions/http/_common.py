@@ -31,6 +31,7 @@ from shared.services import services
 from shared.store import activity as activity_store
 from shared.store import pipeline_keys
 from shared.store import projects as project_store
+from shared.tasks.requests import PATTERN_RULES
 
 log = logging.getLogger("cloudops.http")
 M = TypeVar("M", bound=BaseModel)
@@ -52,14 +53,22 @@ def _camel(name: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
+def _in_words(error: Any) -> str:
+    """Pydantic's message, except that a known pattern is said in words, not as a regex."""
+    pattern = (error.get("ctx") or {}).get("pattern")
+    if error.get("type") == "string_pattern_mismatch" and pattern in PATTERN_RULES:
+        return PATTERN_RULES[pattern]
+    return str(error["msg"])
+
+
 def validation_problem(exc: ValidationError) -> func.HttpResponse:
     errors = exc.errors(include_url=False)
     first = errors[0] if errors else {"loc": (), "msg": "invalid"}
     field = ".".join(_camel(str(p)) if isinstance(p, str) else str(p) for p in first["loc"])
-    details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+    details = [{"field": ".".join(str(p) for p in e["loc"]), "message": _in_words(e)}
                for e in errors]
     return problem(422 if field else 400, "Invalid request",
-                   f"{field or 'body'}: {first['msg']}", field=field or None,
+                   f"{field or 'body'}: {_in_words(first)}", field=field or None,
                    extra={"errors": details})
 
 

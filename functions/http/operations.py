@@ -27,6 +27,7 @@ from shared.redact import MASK, mask, redact_url, secret_values
 from shared.services import services
 from shared.store import backups as backup_store
 from shared.store import projects as store
+from shared.store import tasks as task_store
 from shared.tasks import approvals, scripts
 from shared.tasks.requests import OPERATION_BODIES, Body, dump
 from shared.tasks.service import TaskService
@@ -79,7 +80,12 @@ def _split_secrets(conn: Any, project: Project, operation: str, parameters: dict
 
 def _submit(req: func.HttpRequest, operation: str, *,
             check: Check | None = None) -> func.HttpResponse:
-    """Authorize, validate and record in one transaction; then publish and queue."""
+    """Authorize, validate and record in one transaction; then publish and queue.
+
+    A key this caller already used replays its task only for the very same request
+    (route and body); a different request with it answers 422 naming the key. The replay
+    is decided before ``check``, which may no longer hold once the first request ran (a
+    created sandbox's name is taken)."""
     principal = caller(req)
     key = idempotency_key(req)
     svc = TaskService(services())
@@ -87,13 +93,21 @@ def _submit(req: func.HttpRequest, operation: str, *,
         project, env = _target(conn, req, principal)
         body: Body = json_body(req, OPERATION_BODIES[operation])
         parameters = dump(body)
-        if check is not None:
-            parameters = check(conn, project, env, parameters) or parameters
-        parameters, secrets = _split_secrets(conn, project, operation, parameters)
-        task, created = svc.record(conn, project=project, environment=env,
-                                   operation=operation, parameters=parameters,
-                                   actor=principal.actor, idempotency_key=key,
-                                   secrets=secrets)
+        route = {k: v for k, v in req.route_params.items() if k not in ("project", "env")}
+        fingerprint = task_store.request_fingerprint(
+            operation, env.id, {"route": route, "body": parameters})
+        task = task_store.replay_by_key(conn, requested_by=principal.actor,
+                                        idempotency_key=key, operation=operation,
+                                        environment_id=env.id, fingerprint=fingerprint)
+        created = False
+        if task is None:
+            if check is not None:
+                parameters = check(conn, project, env, parameters) or parameters
+            parameters, secrets = _split_secrets(conn, project, operation, parameters)
+            task, created = svc.record(conn, project=project, environment=env,
+                                       operation=operation, parameters=parameters,
+                                       actor=principal.actor, idempotency_key=key,
+                                       secrets=secrets, fingerprint=fingerprint)
         if created:  # a protected operation waits for approval before it queues
             task = approvals.hold_for_approval(conn, task, env)
     headers = {"Location": f"/api/tasks/{task.id}"}

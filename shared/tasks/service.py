@@ -32,6 +32,9 @@ log = logging.getLogger("cloudops.tasks")
 # A queued task whose orchestration has not picked it up ``resend_after_seconds`` after
 # its last send is re-sent; after MAX_ENQUEUE_ATTEMPTS it fails with the reason.
 MAX_ENQUEUE_ATTEMPTS = 5
+# What an orchestration reports when it stopped because someone asked; the task's reason
+# then names who (``cancelled_by``).
+CANCEL_REQUESTED = "cancel requested"
 
 
 class Finished(NamedTuple):
@@ -68,18 +71,21 @@ class TaskService:
     def record(conn: Any, *, project: Project, environment: Environment, operation: str,
                parameters: dict[str, Any], actor: str,
                idempotency_key: str | None = None,
-               secrets: dict[str, Any] | None = None) -> tuple[Task, bool]:
+               secrets: dict[str, Any] | None = None,
+               fingerprint: str | None = None) -> tuple[Task, bool]:
         """The task row (queued, counted as sent once) inside the caller's transaction;
         after commit, call ``announce`` for a created task. The task records its resolved
         plan (resources, script argv): what approvers approve and dispatch runs.
         ``secrets`` are kept apart from the parameters (never in task JSON, masked in
-        logs)."""
+        logs). A key reused for a different request (``fingerprint``) raises
+        ``IdempotencyKeyReused``."""
         from shared.grants.plan import resolve_plan
 
         return task_store.create_task(
             conn, project_id=project.id, environment_id=environment.id, operation=operation,
             parameters=parameters, requested_by=actor, idempotency_key=idempotency_key,
-            plan=resolve_plan(conn, environment, operation, parameters), secrets=secrets)
+            plan=resolve_plan(conn, environment, operation, parameters), secrets=secrets,
+            fingerprint=fingerprint)
 
     def announce(self, task: Task) -> None:
         """After the task row committed: publish it and send its message."""
@@ -219,13 +225,19 @@ class TaskService:
             return Finished(done.task or task, done.granted)
         return Finished(task, None)
 
-    def cancelled_by(self, task_id: UUID) -> str | None:
-        """Who first asked the task to stop (None: nobody, or not recorded)."""
+    def canceller(self, task_id: UUID) -> str | None:
+        """Who last asked the task to stop (None: nobody, or not recorded)."""
         with self.services.db.transaction() as conn:
-            row = conn.execute("SELECT actor FROM activity_log WHERE task_id = %s AND action ="
-                               " 'task.cancel_requested' ORDER BY id LIMIT 1",
-                               (task_id,)).fetchone()
+            row = conn.execute(
+                "SELECT actor FROM activity_log WHERE task_id = %s AND"
+                " action = 'task.cancel_requested' ORDER BY id DESC LIMIT 1",
+                (task_id,)).fetchone()
         return None if row is None else str(row["actor"])
+
+    def cancelled_by(self, task_id: UUID) -> str:
+        """'cancelled by <who asked>' (the latest cancel request in the audit trail)."""
+        who = self.canceller(task_id)
+        return f"cancelled by {who}" if who else "cancelled on request"
 
     def cancel_requested(self, task_id: UUID) -> bool:
         """True once the task was asked to stop or has already ended."""

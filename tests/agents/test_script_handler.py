@@ -147,3 +147,26 @@ def test_outputs_of_an_earlier_run_of_the_same_job_are_not_reported(tmp_path: Pa
     run_script({"script": "x", "argv": _writes_outputs("url=http://old\n")}, ctx)
     assert run_script({"script": "x", "argv": [sys.executable, "-c", "pass"]}, ctx) == {
         "exitCode": 0}
+
+
+def test_the_scripts_own_progress_lines_move_the_progress(tmp_path: Path) -> None:
+    reported: list[int] = []
+    cfg = AgentConfig(url="http://x", agent_id="a", name="a", pool="p", key="k",
+                      work_dir=str(tmp_path))
+    ctx = JobContext(job_id="job1", kind="script", config=cfg, log=lambda _line: None,
+                     progress=reported.append)
+    code = ("print('[1/4] fetching'); print('::progress 40'); print('[3/4] migrating');"
+            "print('[9/4] not a step'); print('about [2/4] mid-line'); print('::progress 100')")
+    run_script({"argv": [sys.executable, "-c", code], "timeoutSeconds": 30}, ctx)
+    assert reported == [25, 40, 75, 100]
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("::progress 7", 7), ("::progress 55%", 55), ("::progress 250", 100),
+    ("[2/8] step", 25), ("  [5/5]", 100), ("[0/3] starting", 0),
+    ("progress 40", None), ("[3/0] x", None), ("see [1/2]", None), ("::progress x", None),
+])
+def test_progress_line_forms(line: str, expected: int | None) -> None:
+    from agent.handlers.script import script_progress
+
+    assert script_progress(line) == expected

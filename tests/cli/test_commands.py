@@ -93,9 +93,38 @@ def test_restart_and_script_run_with_typed_parameters(cli: Cli, noop_project: st
     assert ran.returncode == 0, ran.stderr
     assert "would run reindex --index orders --batch 500 --full=true" in ran.stdout
     wrong = cli.run("script", "run", noop_project, "prod", "reindex", "--param", "batch=many")
-    assert_clean_failure(wrong, 3, "--param batch must be a integer, not 'many'")
+    assert_clean_failure(wrong, 3, "--param batch must be an integer, not 'many'")
     missing = cli.run("script", "run", noop_project, "prod", "nope")
     assert_clean_failure(missing, 3, "has no script nope (scripts: reindex)")
+    listed = cli.run("scripts", noop_project)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[0].split() == ["NAME", "PARAMETERS", "DESCRIPTION"]
+    assert listed.stdout.splitlines()[1].split() == [
+        "reindex", "index:string", "batch:integer", "full:boolean"]
+    as_json = json.loads(cli.run("scripts", noop_project, "-o", "json").stdout)
+    assert [s["name"] for s in as_json] == ["reindex"]
+
+
+def test_task_show_prints_parameters_and_result_as_json(cli: Cli, noop_project: str) -> None:
+    task = json.loads(cli.run("deploy", noop_project, "prod", "--version", "2.1", "--wait",
+                              "--quiet", "-o", "json").stdout)
+    shown = cli.run("task", "show", task["id"])
+    assert shown.returncode == 0, shown.stderr
+    fields = dict(line.split(":", 1) for line in shown.stdout.splitlines())
+    assert json.loads(fields["parameters"]) == {"version": "2.1"}
+    assert json.loads(fields["result"]) == task["result"]
+
+
+def test_version_prints_the_installed_version() -> None:
+    import subprocess
+    from importlib.metadata import version
+
+    from tests.cli.conftest import CLOUDOPS
+
+    shown = subprocess.run([CLOUDOPS, "--version"], capture_output=True, text=True,
+                           timeout=30)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == f"cloudops {version('cloudops-control-plane')}"
 
 
 def test_sandbox_create_and_lifetime_commands(cli: Cli, noop_project: str) -> None:

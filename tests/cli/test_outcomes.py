@@ -72,16 +72,17 @@ def test_cancel_ends_a_followed_task_with_exit_2(cli: Cli, running_host: Running
     with cli.popen("restart", project, "k8s", "--workload", "web", "--wait") as follower:
         out = Lines(follower.stdout)
         task_id = out.wait_for(r"following task (\S+)").group(1)
-        out.wait_for("task waiting: .*waiting for an agent")
+        out.wait_for(r"task waiting for an agent")  # "waiting: waiting …" said once
         cancelled = cli.run("task", "cancel", task_id, "--wait")
         assert cancelled.returncode == 0, cancelled.stderr
         assert last_line(cancelled.stdout).startswith(f"cancelled: restart task {task_id}")
         assert follower.wait(timeout=30) == 2
         assert follower.stderr is not None
         assert last_line(follower.stderr.read()).startswith(f"cancelled: restart task {task_id}")
-    # Cancelling again: the task already ended, which the exit code says (2: cancelled).
+    # Cancelling again: the task already ended; asking is a usage error, as for any task.
     again = cli.run("task", "cancel", task_id)
-    assert_clean_failure(again, 2, "cannot cancel: cancelled: restart task")
+    assert_clean_failure(again, 3, "cannot cancel: the task has already ended (cancelled: "
+                                   "restart task")
 
 
 def test_a_timed_out_task_exits_2(cli: Cli, noop_project: str,
@@ -128,6 +129,25 @@ def test_a_bad_key_or_no_role_is_exit_3(cli: Cli, noop_project: str,
         conn.execute("DELETE FROM role_assignments WHERE principal_id = 'default' AND "
                      "project_id = (SELECT id FROM projects WHERE slug = %s)", (not_granted,))
     assert_clean_failure(cli.run("deploy", not_granted, "dev", "--version", "1"), 3, "HTTP 40")
+
+
+def test_cancelling_an_ended_task_is_a_usage_error_exit_3(cli: Cli, noop_project: str) -> None:
+    done = json.loads(cli.run("deploy", noop_project, "prod", "--version", "1", "--wait",
+                              "--quiet", "-o", "json").stdout)
+    assert done["status"] == "succeeded"
+    again = cli.run("task", "cancel", done["id"])
+    assert_clean_failure(again, 3, "cannot cancel: the task has already ended (succeeded")
+
+
+def test_a_wrong_url_fails_fast_with_exit_4_and_a_hint(cli: Cli) -> None:
+    """No --retry-timeout: an API that never answered is given seconds, not two minutes
+    (the subprocess timeout below is what would catch the old 120 s)."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = cli.run("projects", "--url", f"http://127.0.0.1:{port}", timeout=40)
+    assert_clean_failure(result, 4, f"could not reach the API at http://127.0.0.1:{port}")
+    assert "check --url / CLOUDOPS_URL" in last_line(result.stderr)
 
 
 def test_an_unreachable_api_is_exit_4_after_retrying(cli: Cli) -> None:

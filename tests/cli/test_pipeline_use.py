@@ -9,10 +9,11 @@ import os
 import pty
 import subprocess
 import time
+import uuid
 from typing import Any
 
 from tests.cli._agent import TestAgent
-from tests.cli.conftest import CLOUDOPS, ROOT, Cli, make_project
+from tests.cli.conftest import CLOUDOPS, ROOT, Cli, assert_clean_failure, make_project
 from tests.cli.test_outcomes import Lines
 from tests.conftest import RunningHost
 from tests.tcp_proxy import TcpProxy
@@ -53,11 +54,24 @@ def test_github_actions_run_and_explicit_keys_replay_too(cli: Cli, noop_project:
               "GITHUB_REPOSITORY": "acme/shop", "GITHUB_JOB": "prod", "GITHUB_ACTION": "deploy"}
     ids = {json.loads(cli.run("backup", noop_project, "prod", "-o", "json",
                               env=cli.env(**github)).stdout)["id"] for _ in range(2)}
+    key = f"release-{uuid.uuid4().hex[:8]}"
     explicit = {json.loads(cli.run("deploy", noop_project, "prod", "--version", "1", "-o",
-                                   "json", "--idempotency-key", "release-1").stdout)["id"]
+                                   "json", "--idempotency-key", key).stdout)["id"]
                 for _ in range(2)}
     assert len(ids) == 1 and len(explicit) == 1
     assert len(_tasks(running_host, admin, noop_project)) == 2
+
+
+def test_a_key_reused_for_a_different_operation_exits_3_naming_the_key(
+        cli: Cli, noop_project: str, running_host: RunningHost, admin: Any) -> None:
+    key = f"release-{uuid.uuid4().hex[:8]}"
+    deployed = cli.run("deploy", noop_project, "staging", "--version", "14.0.1",
+                       "--idempotency-key", key)
+    assert deployed.returncode == 0, deployed.stderr
+    backup = cli.run("backup", noop_project, "staging", "--idempotency-key", key)
+    assert_clean_failure(backup, 3, f"Idempotency-Key {key!r} was already used")
+    assert "replayed" not in backup.stderr and "new --idempotency-key" in backup.stderr
+    assert len(_tasks(running_host, admin, noop_project)) == 1
 
 
 def test_the_log_survives_a_dropped_connection_without_gaps_or_repeats(

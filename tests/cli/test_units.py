@@ -4,6 +4,7 @@ neutralising, and the follower's page/resume logic against a scripted API."""
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
@@ -59,7 +60,7 @@ def test_task_output_cannot_issue_pipeline_commands() -> None:
     out = io.StringIO()
     LogPrinter(out, runner="azure-devops").line(
         {"seq": 1, "at": "2026-01-01T00:00:00Z", "level": "error", "text": "boom"})
-    assert out.getvalue() == "2026-01-01T00:00:00Z ERROR   ##[error]boom\n"
+    assert out.getvalue() == "2026-01-01T00:00:00.000Z ERROR   ##[error]boom\n"
 
 
 class ScriptedApi:
@@ -148,3 +149,69 @@ def test_an_expired_entra_token_is_renewed_once() -> None:
     client.http.request = answer  # type: ignore[method-assign]
     assert client.get("/api/projects") == {"items": []}
     assert seen == ["Bearer t1", "Bearer t2"] and issued == ["api://x/.default"] * 2
+
+
+def test_first_contact_gets_a_short_budget_then_the_whole_one() -> None:
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    client = ApiClient("http://wrong:1", Auth(), retry_budget=120, first_contact_budget=10,
+                       sleep=sleep, clock=lambda: now[0])
+
+    def refuse(method: str, url: str, **kw: Any) -> Any:
+        raise requests.ConnectionError("Connection refused")
+
+    client.http.request = refuse  # type: ignore[method-assign]
+    with pytest.raises(Unreachable, match="check --url / CLOUDOPS_URL"):
+        client.get("/api/projects")
+    assert 5 <= now[0] <= 10  # gave up within the first-contact budget
+
+    answered = ApiClient("http://api", Auth(), retry_budget=120, first_contact_budget=10,
+                         sleep=sleep, clock=lambda: now[0])
+    ok = requests.Response()
+    ok.status_code, ok._content = 200, b"{}"
+    ok.headers["Content-Type"] = "application/json"
+    answered.http.request = lambda *a, **kw: ok  # type: ignore[method-assign]
+    answered.get("/api/projects")
+    answered.http.request = refuse  # type: ignore[method-assign]
+    start = now[0]
+    with pytest.raises(Unreachable) as raised:
+        answered.get("/api/projects")
+    assert 60 <= now[0] - start <= 120  # an API that answered once gets the long budget
+    assert "CLOUDOPS_URL" not in raised.value.reason
+
+
+def test_a_host_name_that_does_not_resolve_is_not_retried() -> None:
+    calls: list[str] = []
+    client = ApiClient("http://no-such-host.invalid", Auth(), retry_budget=120,
+                       sleep=lambda _: calls.append("slept"))
+
+    def unresolved(method: str, url: str, **kw: Any) -> Any:
+        calls.append(url)
+        raise requests.ConnectionError("Failed to resolve: Name or service not known")
+
+    client.http.request = unresolved  # type: ignore[method-assign]
+    with pytest.raises(Unreachable, match="name or service not known"):
+        client.get("/api/projects")
+    assert calls == ["http://no-such-host.invalid/api/projects"]
+
+
+def test_status_lines_never_repeat_the_status_and_times_have_one_format() -> None:
+    out = io.StringIO()
+    printer = LogPrinter(out)
+    printer.status({"status": "waiting", "reason": "waiting for an agent in pool local"})
+    printer.status({"status": "failed", "reason": "deploy.sh exited with code 1"})
+    printer.status({"status": "cancelled", "reason": "cancelled by alice@example.com"})
+    printer.line({"at": "2026-05-04T08:25:44Z", "level": "info", "text": "a"})
+    printer.line({"at": "2026-05-04T08:25:44.603710Z", "level": "info", "text": "b"})
+    lines = out.getvalue().splitlines()
+    texts = [line.split("NOTE", 1)[1].strip() for line in lines[:3]]
+    assert texts == ["task waiting for an agent in pool local",
+                     "task failed: deploy.sh exited with code 1",
+                     "task cancelled by alice@example.com"]
+    assert [line.split()[0] for line in lines[3:]] == ["2026-05-04T08:25:44.000Z",
+                                                       "2026-05-04T08:25:44.603Z"]
+    stamps = [line.split()[0] for line in lines]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", s) for s in stamps)

@@ -166,10 +166,27 @@ def test_idempotency_key_returns_the_same_task(db: Database, env) -> None:
     with db.transaction() as conn:
         again, created = tasks.create_task(
             conn, project_id=env.project_id, environment_id=env.id, operation="deploy",
-            parameters={"version": "9"}, requested_by="alice", idempotency_key=key)
+            parameters={"version": "1.2.3"}, requested_by="alice", idempotency_key=key)
     assert (again.id, created) == (first.id, False)
     other = _task(db, env, key=key, by="bob")  # keys are per caller
     assert other.id != first.id
+
+
+def test_idempotency_key_sent_with_a_different_request_is_refused_naming_the_key(
+        db: Database, env) -> None:
+    key = uuid.uuid4().hex
+    first = _task(db, env, key=key)
+    for operation, parameters in (("deploy", {"version": "10"}), ("backup", {})):
+        with pytest.raises(tasks.IdempotencyKeyReused) as refused, db.transaction() as conn:
+            tasks.create_task(conn, project_id=env.project_id, environment_id=env.id,
+                              operation=operation, parameters=parameters,
+                              requested_by="alice", idempotency_key=key)
+        assert refused.value.status == 422 and refused.value.field == "Idempotency-Key"
+        assert key in refused.value.detail and str(first.id) in refused.value.detail
+    with db.transaction() as conn:
+        mine = [t for t in tasks.list_tasks(conn, environment_id=env.id)
+                if t.requested_by == "alice"]
+    assert [t.id for t in mine] == [first.id]  # nothing written
 
 
 def test_task_listing_filters_and_paginates_by_cursor(db: Database, env) -> None:

@@ -120,6 +120,10 @@ def test_cancel_while_running_reaches_the_agent(running_host: RunningHost,
     agent.result(job["id"], "cancelled", error="stopped on request")
     done = wait_for(admin, running_host, task["id"])
     assert done["status"] == "cancelled"
+    # Who asked, in words; not "cancelled: cancelled", and not logged as an error.
+    assert done["reason"].startswith("cancelled by ") and "alice" in done["reason"], done
+    log = admin.get(running_host.url(f"/api/tasks/{task['id']}/logs")).json()["items"]
+    assert log[-1]["text"] == done["reason"] and log[-1]["level"] == "warning"
     # the environment is free again: the next task runs
     follow = restart(running_host, admin, project, env)
     assert agent.next_job() is not None
@@ -133,9 +137,15 @@ def test_agent_failure_fails_the_task_with_the_agents_error(running_host: Runnin
     task = restart(running_host, admin, project, env)
     job = agent.next_job()
     assert job is not None
-    agent.result(job["id"], "failed", error="rollout did not become ready")
+    agent.result(job["id"], "failed", error="rollout did not become ready\npod web-1: "
+                 "CrashLoopBackOff\npod web-2: CrashLoopBackOff")
     done = wait_for(admin, running_host, task["id"])
-    assert done["status"] == "failed" and done["error"] == "rollout did not become ready"
+    assert done["status"] == "failed"
+    assert done["error"].splitlines() == ["rollout did not become ready",
+                                          "pod web-1: CrashLoopBackOff",
+                                          "pod web-2: CrashLoopBackOff"]
+    # The reason is the headline, never just the status again ("failed: failed").
+    assert done["reason"] == "rollout did not become ready"
 
 
 def test_operations_on_different_environments_run_at_the_same_time(

@@ -117,6 +117,45 @@ def test_idempotency_key_returns_the_same_task_and_runs_once(running_host: Runni
     assert len(listed) == 1
 
 
+def test_idempotency_key_reused_for_a_different_request_answers_422_naming_the_key(
+        running_host: RunningHost, admin: Any) -> None:
+    project, env = make_env(admin, running_host)
+    base = f"/api/projects/{project}/environments/{env}"
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    first = admin.post(running_host.url(f"{base}/deployments"), json={"version": "14.0.1"},
+                       headers=key)
+    assert first.status_code == 202, first.text
+    other_body = admin.post(running_host.url(f"{base}/deployments"),
+                            json={"version": "14.0.2"}, headers=key)
+    other_route = admin.post(running_host.url(f"{base}/backups"), json={}, headers=key)
+    for refused in (other_body, other_route):
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["Content-Type"].startswith("application/problem+json")
+        assert refused.json()["field"] == "Idempotency-Key"
+        assert key["Idempotency-Key"] in refused.json()["detail"]
+        assert "Idempotent-Replayed" not in refused.headers
+    # The same request in another key order is still the same request.
+    same = admin.post(running_host.url(f"{base}/deployments"),
+                      data='{ "version" : "14.0.1" }',
+                      headers={**key, "Content-Type": "application/json"})
+    assert same.status_code == 202 and same.json()["id"] == first.json()["id"]
+    listed = admin.get(running_host.url(f"/api/tasks?project={project}")).json()["items"]
+    assert [t["id"] for t in listed] == [first.json()["id"]]
+
+
+def test_sandbox_create_replayed_after_it_ran_answers_the_same_task(
+        running_host: RunningHost, admin: Any) -> None:
+    project, env = make_env(admin, running_host)
+    url = running_host.url(f"/api/projects/{project}/environments/{env}/sandboxes")
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    first = admin.post(url, json={"name": "pr-1", "ttlHours": 2}, headers=key)
+    assert first.status_code == 202, first.text
+    assert wait_for(admin, running_host, first.json()["id"])["status"] == "succeeded"
+    again = admin.post(url, json={"name": "pr-1", "ttlHours": 2}, headers=key)
+    assert again.status_code == 202, again.text  # not 409: the name is taken by this task
+    assert again.json()["id"] == first.json()["id"]
+
+
 def test_duplicate_service_bus_delivery_starts_one_orchestration(running_host: RunningHost,
                                                                  admin: Any) -> None:
     """Re-sending the task's message (as the sweeper or a redelivery would) is a no-op."""
@@ -213,3 +252,29 @@ def test_pipeline_key_acts_as_a_named_service_principal(running_host: RunningHos
     assert r.status_code == 202, r.text
     task = wait_for(pipeline, running_host, r.json()["id"])
     assert task["status"] == "succeeded" and task["requestedBy"] == "service:default"
+
+
+def test_names_of_only_spaces_or_with_direction_controls_are_refused_in_words(
+        running_host: RunningHost, admin: Any) -> None:
+    for name in ("   ", "invoice\u202efdp.exe", "\u2066x\u2069"):
+        slug = f"n-{uuid.uuid4().hex[:8]}"
+        r = admin.post(running_host.url("/api/projects"), json={"slug": slug, "name": name})
+        assert r.status_code == 422, (name, r.text)
+        assert r.headers["Content-Type"].startswith("application/problem+json")
+        assert r.json()["field"] == "name"
+        assert r.json()["detail"] == ("name: use visible characters: not only spaces, no "
+                                      "control or text-direction characters")
+        assert admin.get(running_host.url(f"/api/projects/{slug}")).status_code == 404
+    fine = admin.post(running_host.url("/api/projects"),
+                      json={"slug": f"n-{uuid.uuid4().hex[:8]}", "name": "Café 🚀 shop"})
+    assert fine.status_code == 201, fine.text
+
+
+def test_a_broken_pattern_is_explained_in_words_not_as_a_regular_expression(
+        running_host: RunningHost, admin: Any) -> None:
+    project, env = make_env(admin, running_host)
+    r = admin.post(running_host.url(f"/api/projects/{project}/environments/{env}/sandboxes"),
+                   json={"name": "PR-UPPER", "ttlHours": 4})
+    assert r.status_code == 422 and r.json()["field"] == "name"
+    assert r.json()["detail"].startswith("name: use lower-case letters, digits and hyphens")
+    assert "^" not in r.text and "[a-z0-9]" not in r.text

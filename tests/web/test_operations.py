@@ -49,7 +49,8 @@ def test_admin_creates_a_project_and_environment_and_a_deploy_succeeds_live(
     page.fill("#deploy-form input[name=version]", "2.0.1")
     page.click("#deploy-button")
     dialog = page.locator("#confirm-dialog")
-    expect(dialog).to_contain_text("Version 2.0.1 will be deployed to QA (Payments)")
+    expect(dialog).to_contain_text("QA (Payments) is a dry-run target: nothing is deployed; "
+                                   "the task logs what it would do with version 2.0.1.")
     page.click("#confirm-ok")
     row = page.locator("#env-tasks tbody tr").first
     expect(row).to_have_attribute("data-status", "succeeded")

@@ -4,6 +4,7 @@ violations), stays usable at half a laptop screen, and is screenshotted for peop
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -126,12 +127,61 @@ def test_operations_work_from_the_keyboard(pages: Pages, world: World) -> None:
     page.keyboard.type("4.0.0")
     page.keyboard.press("Enter")  # submits the form: the confirm step opens, focus inside
     expect(page.locator("#confirm-dialog")).to_be_visible()
-    expect(page.locator("#confirm-ok")).to_be_focused()
+    expect(page.locator("#confirm-cancel")).to_be_focused()  # the safe choice
     page.keyboard.press("Escape")  # nothing runs
     expect(page.locator("#confirm-dialog")).to_be_hidden()
     page.keyboard.press("Enter")
+    expect(page.locator("#confirm-dialog")).to_be_visible()
+    page.keyboard.press("Enter")  # Enter pressed twice: the dialog closes, nothing runs
+    expect(page.locator("#confirm-dialog")).to_be_hidden()
+    expect(page.locator("#env-tasks tbody tr", has_text="Deploy 4.0.0")).to_have_count(0)
+    page.keyboard.press("Enter")
+    expect(page.locator("#confirm-cancel")).to_be_focused()
+    page.keyboard.press("Tab")
     expect(page.locator("#confirm-ok")).to_be_focused()
     page.keyboard.press("Enter")
     row = page.locator("#env-tasks tbody tr", has_text="Deploy 4.0.0")
     expect(row).to_have_count(1)
     expect(row).to_have_attribute("data-status", "succeeded")
+
+
+def test_an_unknown_page_is_a_404_with_the_navigation_and_no_try_again(pages: Pages,
+                                                                       world: World) -> None:
+    page = pages.open(OPERATOR, None)
+    response = page.goto("/no-such-page/")
+    assert response is not None and response.status == 404
+    expect(page.locator("h1")).to_have_text("Page not found")
+    expect(page.locator(".mainnav a[href='/tasks/']")).to_be_visible()
+    missing = pages.open(OPERATOR, "/environment/?p=webshop&e=no-such-env")
+    expect(missing.locator("#page-error")).to_be_visible()
+    expect(missing.locator("#page-error [data-action=retry]")).to_be_hidden()
+    expect(missing.locator("#page-error .error-hint")).to_contain_text("projects list")
+
+
+def test_task_filters_are_kept_in_the_address(pages: Pages, world: World,
+                                              finished_task: dict[str, Any]) -> None:
+    page = pages.open(OPERATOR, "/tasks/")
+    expect(page.locator("#all-tasks tbody tr").first).to_be_visible()
+    page.select_option("#filter-status", "succeeded")
+    expect(page).to_have_url(re.compile(r"/tasks/\?status=succeeded$"))
+    page.select_option("#filter-project", "webshop")
+    expect(page).to_have_url(re.compile(r"/tasks/\?project=webshop&status=succeeded$"))
+    page.reload()
+    expect(page.locator("#filter-status")).to_have_value("succeeded")
+    expect(page.locator("#filter-project")).to_have_value("webshop")
+    expect(page.locator("#all-tasks tbody tr[data-status]:not([data-status=succeeded])")) \
+        .to_have_count(0)
+    page.go_back()
+    expect(page.locator("#filter-project")).to_have_value("")
+    expect(page.locator("#filter-status")).to_have_value("succeeded")
+
+
+def test_a_long_version_wraps_inside_its_boxes(pages: Pages, world: World) -> None:
+    version = "1.0.0-" + "x" * 120
+    call(world.admin, pages.host, "POST", "/api/projects/webshop/environments/dev/deployments",
+         {"version": version})
+    page = pages.open(OPERATOR, "/environment/?p=webshop&e=dev")
+    row = page.locator("#env-tasks tbody tr", has_text=version[:20]).first
+    expect(row).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0

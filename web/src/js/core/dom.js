@@ -1,46 +1,12 @@
 // Tiny DOM helpers and the shared visual pieces (status badges, progress bars, errors).
 
-export function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
-    else if (value === true) node.setAttribute(key, "");
-    else node.setAttribute(key, String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === undefined || child === null || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
+import { h } from "./dom_base.js";
+
+export { h };
+export { fmtClock, fmtTime, relTime, timeNode, ZONE } from "./time.js";
 
 export const $ = (selector, root = document) => root.querySelector(selector);
 export const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
-
-export function fmtTime(iso) {
-  if (!iso) return "—";
-  const date = new Date(iso);
-  return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
-}
-
-export function fmtClock(iso) {
-  if (!iso) return "";
-  return new Date(iso).toLocaleTimeString(undefined, { hour12: false });
-}
-
-export function relTime(iso) {
-  if (!iso) return "—";
-  const seconds = Math.round((Date.now() - new Date(iso).getTime()) / 1000);
-  if (seconds < 5) return "just now";
-  if (seconds < 60) return `${seconds}s ago`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
-  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
-  return `${Math.floor(seconds / 86400)} d ago`;
-}
 
 export const TERMINAL = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
 export const OPERATION_LABELS = {
@@ -80,7 +46,7 @@ export function showError(section, err, { what = "Something went wrong", hint, r
   const hints = {
     0: "Check your connection, then try again.",
     403: "Ask an admin of this project for a role that allows this.",
-    404: "It may have been deleted, or the link is wrong. Go back to the list and pick it again.",
+    404: "It may have been deleted, or the link is wrong. Go back to the projects list and pick it again.",
     409: "Something with the same name exists or the state changed. Reload and check.",
     422: "Correct the highlighted value and submit again.",
     400: "Correct the value and submit again.",
@@ -93,7 +59,8 @@ export function showError(section, err, { what = "Something went wrong", hint, r
   $(".error-hint", section).textContent = hint || hints[status] || hints[500];
   const button = $("[data-action=retry]", section);
   if (button) {
-    button.hidden = !retry;
+    // Retrying cannot find what is not there, nor grant access: offer it only otherwise.
+    button.hidden = !retry || status === 404 || status === 403;
     button.onclick = retry ? () => { section.hidden = true; retry(); } : null;
   }
 }
@@ -108,6 +75,7 @@ export function formMessage(form, kind, text) {
   box.className = `form-message ${kind}`;
   box.setAttribute("role", kind === "error" ? "alert" : "status");
   box.textContent = text;
+  box.hidden = !text;
 }
 
 export function problemText(err) {

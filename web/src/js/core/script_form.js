@@ -1,5 +1,6 @@
 // A typed parameter form generated from a catalogue script's parameter list.
 import { clear, h } from "./dom.js";
+import { clearMarks, markField } from "./validate.js";
 
 export function renderScriptForm(container, script) {
   clear(container);
@@ -29,8 +30,16 @@ export function renderScriptForm(container, script) {
   }
 }
 
-// Read the form back as typed values; {error} names the first bad field.
+// Read the form back as typed values; {error} names the first bad field, which is also
+// marked in words right under it.
 export function scriptValues(container, script) {
+  const form = container.closest("form");
+  if (form) clearMarks(form);
+  const refuse = (input, error) => {
+    markField(input, error);
+    input.focus();
+    return { error };
+  };
   const parameters = {};
   for (const p of script.parameters || []) {
     const input = container.querySelector(`[name="${CSS.escape(p.name)}"]`);
@@ -42,21 +51,31 @@ export function scriptValues(container, script) {
     const raw = input.value.trim();
     if (raw === "") {
       if (p.required && (p.default === null || p.default === undefined)) {
-        input.focus();
-        return { error: `${p.name} is required.` };
+        return refuse(input, `Enter ${p.name}: this script needs it.`);
       }
       continue;
     }
     if (p.type === "integer" || p.type === "number") {
       const value = Number(raw);
       if (!Number.isFinite(value) || (p.type === "integer" && !Number.isInteger(value))) {
-        input.focus();
-        return { error: `${p.name} must be ${p.type === "integer" ? "a whole number" : "a number"}.` };
+        return refuse(input, `${p.name} must be ${p.type === "integer" ? "a whole number" : "a number"}.`);
       }
       parameters[p.name] = value;
     } else {
+      if (p.pattern && !fullMatch(p.pattern, raw)) {
+        const hint = p.description ? ` (${p.description})` : "";
+        return refuse(input, `${p.name} is not in the form this script accepts${hint}.`);
+      }
       parameters[p.name] = raw;
     }
   }
   return { parameters };
+}
+
+function fullMatch(pattern, value) {
+  try {
+    return new RegExp(`^(?:${pattern})$`, "u").test(value);
+  } catch {
+    return true; // the API checks it again with the script's own rules
+  }
 }

@@ -1,6 +1,6 @@
 // A live task table: rows keyed by task id, updated in place from taskUpdated events.
 
-import { clear, describeTask, h, progressBar, relTime, statusBadge } from "./dom.js";
+import { clear, describeTask, h, progressBar, statusBadge, timeNode } from "./dom.js";
 import { newer } from "./live.js";
 
 export class TaskTable {
@@ -52,8 +52,14 @@ export class TaskTable {
       h("td", { class: "col-env" }, env || h("span", { class: "muted" }, "—")),
       h("td", {}, statusBadge(task.status)),
       h("td", { class: "col-progress" }, progressBar(task)),
-      h("td", { class: "col-reason" }, task.error && task.status === "failed" ? task.error : (task.reason || "")),
-      h("td", { class: "small" }, task.requestedByName || task.requestedBy, h("div", { class: "muted" }, relTime(task.createdAt))));
+      h("td", { class: "col-reason", title: task.error || "" }, reasonLine(task)),
+      h("td", { class: "small", title: task.requestedBy }, task.requestedByName || task.requestedBy, h("div", { class: "muted" }, timeNode(task.createdAt, { relative: true }))));
   }
 }
 
+
+// One line saying why: the reason, or an error's first line; never the status again.
+export function reasonLine(task) {
+  const text = (task.reason || String(task.error || "").split("\n")[0] || "").trim();
+  return text.replace("_", " ") === String(task.status).replace("_", " ") ? "" : text;
+}

@@ -1,6 +1,6 @@
 // The activity (audit) log with project, actor and since filters, paged by cursor.
 import { api, qs } from "../core/api.js";
-import { $, clear, fmtTime, h, showError } from "../core/dom.js";
+import { $, clear, h, showError, timeNode } from "../core/dom.js";
 import { requireSession } from "../core/session.js";
 
 const session = await requireSession();
@@ -16,15 +16,57 @@ function filters() {
   };
 }
 
+const OPERATIONS = {
+  deploy: "a deployment", backup: "a backup", restore: "a restore", restart: "a restart",
+  sandbox_create: "a sandbox", sandbox_delete: "a sandbox teardown", script_run: "a script run",
+};
+const STATUS_WORDS = {
+  queued: "was queued", waiting: "is waiting", running: "started running", succeeded: "succeeded",
+  failed: "failed", cancelled: "was cancelled", timed_out: "timed out",
+};
+
+const list = (items) => (items || []).join(", ") || "none";
+
+// What happened, as a sentence; unknown actions fall back to their name and details.
+function sentence(entry) {
+  const d = entry.details || {};
+  const [subject, verb] = entry.action.split(".");
+  switch (entry.action) {
+    case "task.created": return `requested ${OPERATIONS[d.operation] || d.operation || "a task"}`;
+    case "task.cancel_requested": return `asked to cancel the task (it was ${String(d.status || "").replace("_", " ")})`;
+    case "access.denied": return `was refused: ${d.detail || "not allowed"}${d.method ? ` (${d.method} ${new URL(d.url, location.origin).pathname})` : ""}`;
+    case "approval.approve": return `approved the task${d.comment ? `: “${d.comment}”` : ""}`;
+    case "approval.reject": return `rejected the task${d.comment ? `: “${d.comment}”` : ""}`;
+    case "role.assigned": return `gave ${d.principalType || ""} ${d.principalId || ""} the ${d.role || ""} role`.replace(/\s+/g, " ");
+    case "role.revoked": return `revoked ${d.principalType || ""} ${d.principalId || ""}'s ${d.role || ""} role`.replace(/\s+/g, " ");
+    case "environment.protected": return `protected ${list(d.operations)} with ${d.requiredApprovals || 1} approval(s) from ${(d.approvers || []).map((a) => a.id).join(", ")}`;
+    case "environment.unprotected": return "removed the environment's approval rule";
+    case "project.updated": return `changed the project's ${list(d.fields)}`;
+    case "sandbox.extended": return `extended sandbox ${d.sandbox || ""} by ${d.hours} hour(s)`;
+    case "sandbox.expired": return `tore down expired sandbox ${d.sandbox || ""}`;
+    case "backup.pruned": return `pruned backup ${String(d.backup || "").slice(0, 8)} (retention)`;
+    case "schedule.fired": return "started a scheduled backup";
+    default: break;
+  }
+  if (subject === "task" && STATUS_WORDS[verb]) {
+    const why = d.error || d.reason;
+    return `the task ${STATUS_WORDS[verb]}${why && why !== verb ? `: ${String(why).split("\n")[0]}` : ""}`;
+  }
+  const what = d.slug || d.name || d.pool || d.script || d.sandbox || "";
+  return `${verb ? verb.replace("_", " ") : entry.action} ${subject.replace("_", " ")}${what ? ` ${what}` : ""}`;
+}
+
 function row(entry) {
-  const details = entry.details && Object.keys(entry.details).length ? JSON.stringify(entry.details) : "";
+  const details = entry.details && Object.keys(entry.details).length ? entry.details : null;
   return h("tr", {},
-    h("td", { class: "small" }, fmtTime(entry.at)),
+    h("td", { class: "small" }, timeNode(entry.at)),
     h("td", { title: entry.actor }, entry.actorName || entry.actor),
-    h("td", {}, h("span", { class: "mono" }, entry.action),
+    h("td", { class: "activity-what" }, h("span", {}, sentence(entry)),
       entry.taskId ? h("div", {}, h("a", { href: `/task/?id=${entry.taskId}`, class: "small" }, `task ${entry.taskId.slice(0, 8)}`)) : null),
     h("td", {}, projectNames.get(entry.projectId) || (entry.projectId ? entry.projectId.slice(0, 8) : "—")),
-    h("td", { class: "mono small details" }, details));
+    h("td", { class: "small details" }, details
+      ? h("details", {}, h("summary", { class: "mono" }, entry.action), h("pre", { class: "mono" }, JSON.stringify(details, null, 2)))
+      : h("span", { class: "mono muted" }, entry.action)));
 }
 
 async function load(append = false) {

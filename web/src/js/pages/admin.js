@@ -1,6 +1,6 @@
 // Admin: create agent pools and issue registration tokens (global admin; SWA route needs admin).
 import { api } from "../core/api.js";
-import { $, clear, formMessage, h, problemText } from "../core/dom.js";
+import { $, clear, fmtTime, formMessage, h, problemText } from "../core/dom.js";
 import { requireSession } from "../core/session.js";
 
 await requireSession();
@@ -33,7 +33,7 @@ $("#token-form").addEventListener("submit", async (event) => {
     });
     const out = $("#token-output");
     out.hidden = false;
-    out.textContent = `${issued.token}\n(expires ${new Date(issued.expiresAt).toLocaleString()})`;
+    out.textContent = `${issued.token}\n(expires ${fmtTime(issued.expiresAt)})`;
     formMessage(form, "ok", "Copy the token now; it is not shown again.");
   } catch (err) {
     formMessage(form, "error", `Could not issue a token. ${problemText(err)}`);

@@ -1,6 +1,6 @@
 // Agent pools and their agents: online/offline, labels, version, last heartbeat (live).
 import { api } from "../core/api.js";
-import { $, clear, describeTask, h, relTime, showError } from "../core/dom.js";
+import { $, clear, describeTask, h, showError, timeNode } from "../core/dom.js";
 import { live } from "../core/live.js";
 import { requireSession } from "../core/session.js";
 
@@ -16,7 +16,7 @@ function agentRow(a) {
     h("td", {}, h("span", { class: "chips" }, ...(a.labels.length ? a.labels.map((l) => h("span", { class: "chip" }, l)) : [h("span", { class: "muted" }, "none")]))),
     currentJob(a),
     h("td", { class: "small" }, `${a.version || "?"}`, h("div", { class: "muted" }, a.os || "")),
-    h("td", { class: "small" }, relTime(a.lastHeartbeatAt)));
+    h("td", { class: "small" }, timeNode(a.lastHeartbeatAt, { relative: true })));
 }
 
 // Agents carry no current-job field in the API; a running task names its agent in its

@@ -1,11 +1,12 @@
 // An environment: one-click operations behind a confirm step, its queue, its tasks (live).
 import { api, param } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, $$, TERMINAL, clear, describeTask, formMessage, h, progressBar, problemText, showError, statusBadge } from "../core/dom.js";
+import { $, $$, TERMINAL, clear, describeTask, fmtTime, formMessage, h, progressBar, problemText, showError, statusBadge } from "../core/dom.js";
 import { live } from "../core/live.js";
 import { scriptValues, renderScriptForm } from "../core/script_form.js";
 import { requireSession } from "../core/session.js";
 import { TaskTable } from "../core/tasks.js";
+import { clearOnInput, markProblemField, validateFields } from "../core/validate.js";
 
 const session = await requireSession();
 const projectSlug = param("p");
@@ -15,6 +16,7 @@ let project = null;
 let env = null;
 let scripts = [];
 let backups = [];
+let protection = null;
 let table = null;
 
 // No production flag exists on environments; names are the best signal we have.
@@ -35,7 +37,7 @@ async function loadBackups() {
   for (const b of backups) {
     const label = b.kind === "safety" ? " · safety copy taken before a restore" : "";
     select.append(h("option", { value: b.id },
-      `${new Date(b.createdAt).toLocaleString()} · ${b.id.slice(0, 8)} · ${formatBytes(b.sizeBytes)}${label}`));
+      `${fmtTime(b.createdAt)} · ${b.id.slice(0, 8)} · ${formatBytes(b.sizeBytes)}${label}`));
   }
   $("#restore-button").disabled = !backups.length;
 }
@@ -98,6 +100,7 @@ async function load() {
     const operator = session.can(project.id, "operator");
     if (operator) {
       scripts = (await api(`/api/projects/${encodeURIComponent(projectSlug)}/scripts`)).items;
+
       setUpScripts();
       await loadBackups();
       $("#actions").hidden = false;
@@ -144,8 +147,48 @@ function setUpScripts() {
   show();
 }
 
+// What the confirm step says about approval: who must approve, how many, for how long.
+function approvalLines(operation) {
+  if (!protection || !protection.operations.includes(operation)) return [];
+  const who = protection.approvers.map((a) => (a.type === "group" ? `group ${a.id}` : a.id)).join(", ");
+  const count = protection.requiredApprovals;
+  const self = protection.allowSelfApproval ? "" : " (not yours)";
+  return [h("p", { class: "confirm-approval" },
+    `${env.name} is protected: this waits for ${count} approval${count === 1 ? "" : "s"} from ${who}${self} `
+    + `before it joins the queue, and is cancelled if not approved within ${formatMinutes(protection.timeoutMinutes)}.`)];
+}
+
+function formatMinutes(minutes) {
+  if (minutes >= 1440 && minutes % 1440 === 0) return `${minutes / 1440} day${minutes === 1440 ? "" : "s"}`;
+  if (minutes >= 60 && minutes % 60 === 0) return `${minutes / 60} hour${minutes === 60 ? "" : "s"}`;
+  return `${minutes} minute${minutes === 1 ? "" : "s"}`;
+}
+
+function needsApproval(operation) {
+  return Boolean(protection && protection.operations.includes(operation));
+}
+
+// Read when an operation is about to be confirmed, so the dialog states the rule as it is
+// now (an admin may have changed it since the page loaded). 404: not protected.
+async function loadProtection() {
+  protection = await api(`${base}/protection`).catch((err) => {
+    if (err.status === 404) return null;
+    throw err;
+  });
+}
+
 async function submit(form, path, body, confirmation) {
-  const ok = await confirmAction(confirmation);
+  const operation = form.dataset.operation;
+  try {
+    await loadProtection();
+  } catch (err) {
+    return formMessage(form, "error", `Not started: could not read the approval rule. ${problemText(err)}`);
+  }
+  const ok = await confirmAction({
+    ...confirmation,
+    lines: [...confirmation.lines, ...approvalLines(operation)],
+    okLabel: needsApproval(operation) ? `${confirmation.okLabel} (after approval)` : confirmation.okLabel,
+  });
   if (!ok) return;
   const button = $("button[type=submit]", form);
   button.disabled = true;
@@ -158,6 +201,7 @@ async function submit(form, path, body, confirmation) {
     box.replaceChildren("Submitted ", h("a", { href: `/task/?id=${task.id}` }, describeTask(task)),
       ": follow it in the queue, or open it for its live log.");
   } catch (err) {
+    markProblemField(form, err);
     formMessage(form, "error", `Not started. ${problemText(err)}`);
   } finally {
     button.disabled = false;
@@ -166,16 +210,41 @@ async function submit(form, path, body, confirmation) {
 
 const where = () => `${env.name} (${project.name})`;
 
-$("#deploy-form").addEventListener("submit", (event) => {
+// What a deployment does on this environment's kind of target, in its own words.
+function deployLines(version) {
+  const target = env.target || {};
+  if (target.type === "noop") {
+    return [`${where()} is a dry-run target: nothing is deployed; the task logs what it would do with version ${version}.`];
+  }
+  if (target.type === "appservice") {
+    return [`Version ${version} goes to slot ${target.slot || "staging"} of ${target.site}, is health-checked, then swapped into production.`,
+      "If a health check fails, production keeps the version it runs now (a failed swap is swapped back)."];
+  }
+  if (target.type === "agent" && target.deployScript) {
+    return [`An agent of pool ${target.pool} runs the deploy script ${target.deployScript} with version ${version} for ${where()}.`,
+      "The version running there now is replaced; what happens on failure is up to that script."];
+  }
+  return [`${where()} has no deploy script on its agent target, so this deployment will fail. Ask an admin to set one.`];
+}
+
+function fieldsOf(form, specs) {
+  return specs.map((spec) => ({ ...spec, input: form.elements[spec.property] }));
+}
+
+for (const form of $$("form.action")) clearOnInput(form);
+
+$("#deploy-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const version = event.currentTarget.elements.version.value.trim();
-  if (!version) return formMessage(event.currentTarget, "error", "Enter the version to deploy.");
+  const form = event.currentTarget;
+  const version = form.elements.version.value.trim();
+  const valid = await validateFields(form, fieldsOf(form, [
+    { model: "DeployRequest", property: "version", label: "Version", what: "the version to deploy", value: version }]));
+  if (!valid) return formMessage(form, "error", "");
   const prod = productionLike(env);
-  return submit(event.currentTarget, "deployments", { version }, {
+  return submit(form, "deployments", { version }, {
     title: `Deploy ${version} to ${env.name}?`, okLabel: `Deploy to ${env.name}`, danger: prod,
     typeToConfirm: prod ? env.slug : null,
-    lines: [`Version ${version} will be deployed to ${where()} through its ${env.target?.type} target.`,
-      "The version running there now is replaced; a failed health check rolls back."],
+    lines: deployLines(version),
   });
 });
 
@@ -195,16 +264,19 @@ $("#restore-form").addEventListener("submit", (event) => {
   return submit(event.currentTarget, "restores", { backupId: id }, {
     title: `Restore ${env.name} from backup ${id.slice(0, 8)}?`, okLabel: `Restore ${env.name}`, danger: true,
     typeToConfirm: env.slug,
-    lines: [`The database of ${where()} is replaced by backup ${id.slice(0, 8)} taken ${new Date(backup.createdAt).toLocaleString()}.`,
+    lines: [`The database of ${where()} is replaced by backup ${id.slice(0, 8)} taken ${fmtTime(backup.createdAt)}.`,
       "Changes made since that backup are lost. A safety backup is taken first."],
   });
 });
 
-$("#restart-form").addEventListener("submit", (event) => {
+$("#restart-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const workload = event.currentTarget.elements.workload.value.trim();
-  if (!workload) return formMessage(event.currentTarget, "error", "Enter the workload to restart.");
-  return submit(event.currentTarget, "restarts", { workload }, {
+  const form = event.currentTarget;
+  const workload = form.elements.workload.value.trim();
+  const valid = await validateFields(form, fieldsOf(form, [
+    { model: "RestartRequest", property: "workload", label: "Workload", what: "the workload to restart", value: workload }]));
+  if (!valid) return formMessage(form, "error", "");
+  return submit(form, "restarts", { workload }, {
     title: `Restart ${workload} in ${env.name}?`, okLabel: `Restart ${workload}`,
     lines: [(env.target?.services ?? {})[workload]
       ? `Service ${workload} of ${where()} restarts on its agent's machine: a new process, health-checked before the task succeeds.`
@@ -212,16 +284,36 @@ $("#restart-form").addEventListener("submit", (event) => {
   });
 });
 
-$("#sandbox-form").addEventListener("submit", (event) => {
+// Where a new sandbox's data comes from: the parent's latest backup (never a safety copy),
+// on agent targets only — as the sandbox orchestration does it.
+function seedingLine() {
+  const latest = backups.filter((b) => b.kind !== "safety")
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
+  if (env.target?.type !== "agent") {
+    return `No data is copied: ${env.name}'s ${env.target?.type || "missing"} target has no database to seed a sandbox from.`;
+  }
+  if (!latest) {
+    return `${env.name} has no backup yet, so the sandbox starts with an empty database. Back up ${env.name} first to copy its data.`;
+  }
+  return `Its database is seeded from ${env.name}'s latest backup, ${latest.id.slice(0, 8)} taken ${fmtTime(latest.createdAt)}.`;
+}
+
+$("#sandbox-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const f = event.currentTarget.elements;
+  const form = event.currentTarget;
+  const f = form.elements;
   const name = f.name.value.trim();
+  const valid = await validateFields(form, fieldsOf(form, [
+    { model: "SandboxRequest", property: "name", label: "Name", what: "a name for the sandbox", value: name },
+    { model: "SandboxRequest", property: "ttlHours", label: "Lifetime (hours)", what: "the lifetime in hours", rule: { required: true } },
+  ]));
+  if (!valid) return formMessage(form, "error", "");
   const ttlHours = Number(f.ttlHours.value);
-  if (!name) return formMessage(event.currentTarget, "error", "Enter a name for the sandbox.");
-  return submit(event.currentTarget, "sandboxes", { name, ttlHours }, {
+  const expires = new Date(Date.now() + ttlHours * 3600_000).toISOString();
+  return submit(form, "sandboxes", { name, ttlHours }, {
     title: `Create sandbox ${name} from ${env.name}?`, okLabel: "Create sandbox",
-    lines: [`A new environment ${name} is created as a copy of ${where()}, seeded from its latest backup.`,
-      `It is deleted automatically after ${ttlHours} hours.`],
+    lines: [`A new environment ${name} is created as a copy of ${where()}.`, seedingLine(),
+      `It is deleted automatically after ${ttlHours} hour${ttlHours === 1 ? "" : "s"} (around ${fmtTime(expires)}) unless extended.`],
   });
 });
 
@@ -231,7 +323,7 @@ $("#script-form").addEventListener("submit", (event) => {
   const script = scripts.find((s) => s.name === $("#script-select").value);
   if (!script) return formMessage(form, "error", "Choose a script.");
   const values = scriptValues($("#script-params"), script);
-  if (values.error) return formMessage(form, "error", values.error);
+  if (values.error) return formMessage(form, "error", "");
   const prod = productionLike(env);
   const shown = Object.entries(values.parameters).map(([k, v]) => `${k} = ${JSON.stringify(v)}`);
   return submit(form, `scripts/${encodeURIComponent(script.name)}/runs`, { parameters: values.parameters }, {

@@ -1,9 +1,10 @@
 // A project: its environments, the create-environment form (admins), recent tasks (live).
 import { api, param } from "../core/api.js";
-import { $, clear, formMessage, h, problemText, showError } from "../core/dom.js";
+import { $, clear, formMessage, h, problemText, showError, timeNode } from "../core/dom.js";
 import { live } from "../core/live.js";
 import { requireSession } from "../core/session.js";
 import { TaskTable } from "../core/tasks.js";
+import { clearOnInput, markProblemField, validateFields } from "../core/validate.js";
 
 const session = await requireSession();
 const slug = param("p");
@@ -18,7 +19,7 @@ function envCard(env) {
     h("p", { class: "chips" },
       h("span", { class: "chip" }, env.kind),
       h("span", { class: "chip" }, `target: ${env.target?.type || "none"}`),
-      env.expiresAt ? h("span", { class: "chip warn" }, `expires ${new Date(env.expiresAt).toLocaleString()}`) : null));
+      env.expiresAt ? h("span", { class: "chip warn" }, timeNode(env.expiresAt, { prefix: "expires " })) : null));
 }
 
 async function loadTasks() {
@@ -54,6 +55,8 @@ async function load() {
   }
 }
 
+clearOnInput($("#environment-form"));
+
 $("#target-type").addEventListener("change", (event) => {
   $("#agent-fields").hidden = event.target.value !== "agent";
 });
@@ -70,11 +73,22 @@ $("#environment-form").addEventListener("submit", async (event) => {
   }
   const body = { slug: f.slug.trim(), name: f.name.trim(), target };
   if (f.url.trim()) body.url = f.url.trim();
+  const fields = [
+    { input: form.elements.slug, model: "EnvironmentCreate", property: "slug", label: "Slug", what: "a slug (used in addresses)", value: body.slug },
+    { input: form.elements.name, model: "EnvironmentCreate", property: "name", label: "Name", what: "a name", value: f.name },
+    { input: form.elements.url, model: "EnvironmentCreate", property: "url", label: "URL", value: body.url || "" },
+  ];
+  if (f.targetType === "agent") {
+    fields.push({ input: form.elements.pool, model: "AgentTarget", property: "pool", label: "Pool", what: "the agent pool", value: target.pool });
+    if (target.deployScript) fields.push({ input: form.elements.deployScript, model: "AgentTarget", property: "deployScript", label: "Deploy script", value: target.deployScript });
+  }
+  if (!(await validateFields(form, fields))) return formMessage(form, "error", "");
   try {
     const env = await api(`/api/projects/${encodeURIComponent(slug)}/environments`, { method: "POST", body });
     formMessage(form, "ok", `Created ${env.name}.`);
     location.assign(`/environment/?p=${encodeURIComponent(slug)}&e=${encodeURIComponent(env.slug)}`);
   } catch (err) {
+    markProblemField(form, err);
     formMessage(form, "error", `Could not create the environment. ${problemText(err)}`);
   }
 });

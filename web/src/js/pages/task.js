@@ -5,7 +5,8 @@
 // e.g. while reconnecting) triggers a catch-up read of GET /logs?after=lastSeq instead.
 import { api, param } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, TERMINAL, clear, describeTask, fmtClock, fmtTime, h, problemText, progressBar, showError, statusBadge } from "../core/dom.js";
+import { $, TERMINAL, ZONE, clear, describeTask, fmtTime, h, problemText, progressBar, showError, statusBadge } from "../core/dom.js";
+import { LogView } from "../core/log_view.js";
 import { live, newer } from "../core/live.js";
 import { requireSession } from "../core/session.js";
 
@@ -13,22 +14,15 @@ const session = await requireSession();
 const taskId = param("id");
 const logs = $("#logs");
 let task = null;
-let lastSeq = 0;
 let catchingUp = null;
 let catchUpAgain = false;
-
-function atBottom() {
-  return logs.scrollHeight - logs.scrollTop - logs.clientHeight < 40;
-}
 
 function renderTask() {
   $("#task-title").textContent = describeTask(task);
   clear($("#task-status")).append(statusBadge(task.status));
   clear($("#task-progress")).append(progressBar(task));
-  $("#task-reason").textContent = task.reason || "";
-  const error = $("#task-error");
-  error.hidden = !task.error;
-  error.textContent = task.error ? `Error: ${task.error}` : "";
+  $("#task-reason").textContent = reasonText(task);
+  renderOutcome();
   const facts = [
     ["Task id", task.id], ["Requested by", task.requestedByName || task.requestedBy], ["Created", fmtTime(task.createdAt)],
     ["Started", fmtTime(task.startedAt)], ["Finished", fmtTime(task.finishedAt)],
@@ -39,6 +33,39 @@ function renderTask() {
   $("#cancel-button").hidden = TERMINAL.has(task.status) || !session.can(task.projectId, "operator");
   document.body.dataset.taskStatus = task.status;
   renderApproval();
+}
+
+// The reason in words, without repeating the status the badge already shows.
+function reasonText(t) {
+  const reason = (t.reason || "").trim();
+  if (["failed", "timed_out", "cancelled"].includes(t.status)) return ""; // the outcome says it
+  if (!reason || reason.replace("_", " ") === t.status.replace("_", " ")) return "";
+  return reason;
+}
+
+// How a task ended, when not in success: a cancel says who asked, in a neutral note; a
+// failure shows its error as a block, lines kept, with the last output lines before it.
+function renderOutcome() {
+  const note = $("#task-cancelled");
+  const failure = $("#task-failure");
+  note.hidden = task.status !== "cancelled";
+  note.textContent = task.status === "cancelled" ? `${task.error || task.reason || "Cancelled"}.` : "";
+  const failed = task.status === "failed" || task.status === "timed_out";
+  failure.hidden = !failed;
+  if (!failed) return;
+  const [headline, ...rest] = String(task.error || task.reason || "").split("\n");
+  $("#failure-headline").textContent = headline.replace(/[;:,]?\s*last lines:?\s*$/i, "");
+  const lines = rest.filter((l) => l.trim() !== "" && !/^last lines:?$/i.test(l.trim()));
+  const shown = lines.length ? lines : lastOutputLines(headline);
+  $("#failure-output").textContent = shown.join("\n");
+  $("#failure-output-wrap").hidden = shown.length === 0;
+}
+
+// The log's last lines before the closing "failed: …" line (when the error has none).
+function lastOutputLines(headline, count = 12) {
+  const texts = loadedLines.map((l) => l.text);
+  while (texts.length && (texts.at(-1).startsWith("failed") || texts.at(-1).includes(headline))) texts.pop();
+  return texts.slice(-count);
 }
 
 // Protected operations: who must approve, the decisions so far, and — for approvers
@@ -91,35 +118,51 @@ $("#approval-form").addEventListener("submit", async (event) => {
   }
 });
 
-function lineNode(line) {
-  return h("div", { class: `log-line level-${line.level}`, dataset: { seq: String(line.seq) } },
-    h("span", { class: "log-seq", "aria-hidden": "true" }, String(line.seq)),
-    h("time", { class: "log-time", datetime: line.at }, fmtClock(line.at)),
-    h("span", { class: "log-text" }, line.text));
+// The log: a virtualised view over every loaded line (see core/log_view.js).
+const view = new LogView(logs);
+const loadedLines = view.lines;
+const PAGE = 1000;
+const PARALLEL = 6;
+
+function following() {
+  return $("#log-follow").checked;
+}
+
+// Lines contiguous after view.lastSeq (older or repeated ones are skipped).
+function show(items) {
+  const follow = following() && view.atBottom();
+  const fresh = [];
+  let last = view.lastSeq;
+  for (const line of items) {
+    if (line.seq <= last) continue;
+    fresh.push(line);
+    last = line.seq;
+  }
+  if (!fresh.length) return;
+  view.append(fresh);
+  document.body.dataset.lastSeq = String(view.lastSeq);
+  updateCount();
+  if (follow) requestAnimationFrame(() => view.scrollToEnd());
+  if (TERMINAL.has(task?.status)) renderOutcome();
 }
 
 function appendLines(lines) {
-  const fresh = lines.filter((l) => l.seq > lastSeq).sort((a, b) => a.seq - b.seq);
-  if (!fresh.length) return;
-  const follow = $("#log-follow").checked && atBottom();
-  const fragment = document.createDocumentFragment();
-  for (const line of fresh) {
-    if (line.seq <= lastSeq) continue;
-    if (line.seq !== lastSeq + 1) {
-      // A hole: fetch what is missing rather than show lines out of order.
-      catchUp();
-      break;
-    }
-    fragment.append(lineNode(line));
-    lastSeq = line.seq;
+  const sorted = lines.filter((l) => l.seq > view.lastSeq).sort((a, b) => a.seq - b.seq);
+  if (!sorted.length) return;
+  if (sorted[0].seq !== view.lastSeq + 1) {
+    // A hole: fetch what is missing rather than show lines out of order.
+    catchUp();
+    return;
   }
-  logs.append(fragment);
-  document.body.dataset.lastSeq = String(lastSeq);
-  applySearch();
-  if (follow) logs.scrollTop = logs.scrollHeight;
+  let end = 0;
+  while (end + 1 < sorted.length && sorted[end + 1].seq === sorted[end].seq + 1) end += 1;
+  show(sorted.slice(0, end + 1));
+  if (end + 1 < sorted.length) catchUp();
 }
 
-// Read everything after lastSeq from the API (serialised: one read at a time).
+// Read everything after lastSeq from the API (serialised: one catch-up at a time). Pages
+// of 1,000 are read several at once: sequence numbers are contiguous, so page k starts
+// after lastSeq + k * 1000; the first short page is the end.
 async function catchUp() {
   if (catchingUp) {
     catchUpAgain = true;
@@ -129,43 +172,34 @@ async function catchUp() {
     do {
       catchUpAgain = false;
       for (;;) {
-        const page = await api(`/api/tasks/${taskId}/logs?after=${lastSeq}&limit=1000`);
-        appendContiguous(page.items);
-        if (page.items.length < 1000) break;
+        const base = view.lastSeq;
+        const pages = await Promise.all(Array.from({ length: PARALLEL }, (_, k) =>
+          api(`/api/tasks/${taskId}/logs?after=${base + k * PAGE}&limit=${PAGE}`)));
+        let complete = true;
+        for (const page of pages) {
+          show(page.items);
+          if (page.items.length < PAGE) {
+            complete = false;
+            break;
+          }
+        }
+        if (!complete) break;
       }
     } while (catchUpAgain);
   })().finally(() => { catchingUp = null; });
   return catchingUp;
 }
 
-function appendContiguous(items) {
-  // Lines read from the API are contiguous from lastSeq + 1; show them directly.
-  const follow = $("#log-follow").checked && atBottom();
-  const fragment = document.createDocumentFragment();
-  for (const line of items) {
-    if (line.seq <= lastSeq) continue;
-    fragment.append(lineNode(line));
-    lastSeq = line.seq;
-  }
-  logs.append(fragment);
-  document.body.dataset.lastSeq = String(lastSeq);
-  applySearch();
-  if (follow) logs.scrollTop = logs.scrollHeight;
+function updateCount() {
+  $("#logs-empty").hidden = view.total > 0;
+  $("#log-count").textContent = view.query
+    ? `${view.shown} of ${view.total} lines match`
+    : `${view.total} lines`;
 }
 
 function applySearch() {
-  const query = $("#log-search").value.trim().toLowerCase();
-  let shown = 0;
-  let total = 0;
-  for (const node of logs.children) {
-    total += 1;
-    const match = !query || node.textContent.toLowerCase().includes(query);
-    node.hidden = !match;
-    node.classList.toggle("match", Boolean(query) && match);
-    if (match) shown += 1;
-  }
-  $("#logs-empty").hidden = total > 0;
-  $("#log-count").textContent = query ? `${shown} of ${total} lines match` : `${total} lines`;
+  view.search($("#log-search").value);
+  updateCount();
 }
 
 async function refresh() {
@@ -185,6 +219,9 @@ async function load() {
       throw Object.assign(new Error(detail), { detail });
     }
     task = await api(`/api/tasks/${taskId}`);
+    // Start reading the log now (a big one takes the longest); the read after joining the
+    // live group below catches whatever arrives in between.
+    const firstRead = catchUp();
     $("#crumb-task").textContent = taskId.slice(0, 8);
     const [project, envs] = await Promise.all([
       api(`/api/projects/${task.projectId}`),
@@ -207,6 +244,7 @@ async function load() {
     live.on("taskLog", (batch) => { if (batch.taskId === taskId) appendLines(batch.lines || []); });
     live.onResync(refresh);
     await live.start([`task:${taskId}`]);
+    await firstRead;
     await catchUp(); // after joining, so nothing falls between the read and the subscription
   } catch (err) {
     showError($("#page-error"), err, { what: "Could not load the task", retry: load });
@@ -217,11 +255,12 @@ async function load() {
 
 $("#log-search").addEventListener("input", applySearch);
 $("#log-follow").addEventListener("change", (event) => {
-  if (event.target.checked) logs.scrollTop = logs.scrollHeight;
+  if (event.target.checked) view.scrollToEnd();
 });
+$("#log-zone").textContent = `times in ${ZONE}`;
 $("#cancel-button").addEventListener("click", async () => {
   const ok = await confirmAction({
-    title: "Cancel this task?", okLabel: "Cancel task", danger: true,
+    title: "Stop this task?", okLabel: "Stop the task", cancelLabel: "Keep it running", danger: true,
     lines: [`${describeTask(task)} stops at its next safe point; work already done is not undone.`],
   });
   if (!ok) return;

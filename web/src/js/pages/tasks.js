@@ -1,5 +1,5 @@
 // All tasks the user can see, filtered by project and status, live through project groups.
-import { api, qs } from "../core/api.js";
+import { api, param, qs } from "../core/api.js";
 import { $, clear, describeTask, h, showError } from "../core/dom.js";
 import { live } from "../core/live.js";
 import { requireSession } from "../core/session.js";
@@ -60,6 +60,7 @@ async function start() {
     return;
   }
   for (const p of projects) $("#filter-project").append(h("option", { value: p.slug }, p.name));
+  restoreFilters();
   await load();
   await loadApprovals();
   live.on("taskUpdated", (task) => {
@@ -70,6 +71,23 @@ async function start() {
   live.start(projects.slice(0, 50).map((p) => `project:${p.id}`));
 }
 
-$("#task-filters").addEventListener("change", () => load());
+// Filters live in the address (?project=&status=): a reload, a bookmark or a shared link
+// shows the same list, and Back returns to the previous filter.
+function restoreFilters() {
+  for (const [name, select] of [["project", $("#filter-project")], ["status", $("#filter-status")]]) {
+    const wanted = param(name) || "";
+    if ([...select.options].some((o) => o.value === wanted)) select.value = wanted;
+  }
+}
+
+$("#task-filters").addEventListener("change", () => {
+  const next = `${location.pathname}${qs(filters())}`;
+  if (next !== `${location.pathname}${location.search}`) history.pushState(null, "", next);
+  load();
+});
+window.addEventListener("popstate", () => {
+  restoreFilters();
+  load();
+});
 $("#more").addEventListener("click", () => load(true));
 start();
