@@ -348,6 +348,49 @@ class Problem(BaseModel):
     field: str | None = None
 
 
+class GrantOut(Out):
+    id: str
+    resourceId: str
+    projectId: str | None
+    project: str = Field(description="the project's slug, or * for every project")
+    namespaces: list[str] | None
+    createdBy: str
+    createdAt: str
+
+
+class ResourceOut(Out):
+    id: str
+    kind: Literal["pool", "connection", "cluster", "site"]
+    name: str
+    description: str
+    metadata: dict[str, Any]
+    createdBy: str
+    createdAt: str
+    grants: list[GrantOut] | None = None
+
+
+class PipelineKeyOut(Out):
+    """A pipeline key as listed: never the key, never its hash."""
+
+    id: str
+    name: str
+    createdBy: str
+    createdAt: str | None
+    expiresAt: str | None
+    rotatedAt: str | None
+    previousKeyExpiresAt: str | None
+    lastUsedAt: str | None
+    revokedAt: str | None
+
+
+class PipelineKeyIssuedOut(PipelineKeyOut):
+    key: str = Field(description="shown once, here; store it as a secret variable")
+
+
+class RolesSourceOut(Out):
+    roles: list[str]
+
+
 def _page(model: type[BaseModel]) -> type[BaseModel]:
     return type(f"{model.__name__.removesuffix('Out')}Page", (Out,), {
         "__annotations__": {"items": list[model], "nextCursor": str | None}})  # type: ignore[valid-type]
@@ -357,6 +400,8 @@ TaskPage, ProjectPage, EnvironmentPage, BackupPage, ActivityPage = (
     _page(m) for m in (TaskOut, ProjectOut, EnvironmentOut, BackupOut, ActivityOut))
 ScriptPage, RolePage, RulePage, SchedulePage, PoolPage, AgentPage = (
     _page(m) for m in (ScriptOut, RoleOut, RuleOut, ScheduleOut, PoolOut, AgentOut))
+ResourcePage, GrantPage, PipelineKeyPage = (
+    _page(m) for m in (ResourceOut, GrantOut, PipelineKeyOut))
 
 ENV = "/api/projects/{project}/environments/{env}"
 OPERATION_PATHS = {
@@ -441,19 +486,30 @@ ROUTES: list[Route] = [
      EnvironmentOut, "operator"),
     ("get", "/api/resources", "Registered execution resources (agent pools, database "
      "connections, Kubernetes clusters, App Service sites) and their grants", None, 200,
-     None, "any"),
+     ResourcePage, "any"),
     ("post", "/api/resources", "Register a connection, cluster or site (names and "
-     "non-secret metadata only)", ResourceCreate, 201, None, "admin (global)"),
+     "non-secret metadata only)", ResourceCreate, 201, ResourceOut, "admin (global)"),
     ("get", "/api/resources/{resource}", "A resource (id or kind:name) and its grants", None,
-     200, None, "any"),
+     200, ResourceOut, "any"),
     ("delete", "/api/resources/{resource}", "Unregister a resource (its grants go too)",
      None, 204, None, "admin (global)"),
     ("get", "/api/resources/{resource}/grants", "The projects a resource is granted to",
-     None, 200, None, "any"),
+     None, 200, GrantPage, "any"),
     ("post", "/api/resources/{resource}/grants", "Grant a resource to a project (or * for "
-     "every project; clusters: with namespaces)", GrantCreate, 201, None, "admin (global)"),
+     "every project; clusters: with namespaces)", GrantCreate, 201, GrantOut,
+     "admin (global)"),
     ("delete", "/api/resources/{resource}/grants/{grant}", "Withdraw a grant (jobs still "
      "waiting for an agent fail with the reason)", None, 204, None, "admin (global)"),
+    ("get", "/api/pipeline-keys", "Pipeline keys (never the keys themselves)", None, 200,
+     PipelineKeyPage, "admin (global)"),
+    ("post", "/api/pipeline-keys", "Issue a pipeline key (shown once) for service {name}",
+     None, 201, PipelineKeyIssuedOut, "admin (global)"),
+    ("post", "/api/pipeline-keys/{key}/rotate", "Rotate a pipeline key: the old one works "
+     "for a grace period", None, 200, PipelineKeyIssuedOut, "admin (global)"),
+    ("delete", "/api/pipeline-keys/{key}", "Revoke a pipeline key (and its previous key)",
+     None, 204, None, "admin (global)"),
+    ("post", "/api/auth/roles", "Static Web Apps rolesSource: app roles and Entra groups of "
+     "the signed-in user", None, 200, RolesSourceOut, "the signed-in user (SWA)"),
     # agent pools (people) and the agent protocol (agents, with their own bearer key)
     ("get", "/api/pools", "Agent pools with agent counts", None, 200, PoolPage,
      "any role"),
@@ -530,6 +586,9 @@ TAGS: list[tuple[str, str, str]] = [
     ("Meta", "/api/artifacts/", ""),
     ("Activity", "/api/activity", "The audit trail"),
     ("Activity", "/api/me", ""),
+    ("Access", "/api/resources", ""),
+    ("Access", "/api/pipeline-keys", ""),
+    ("Access", "/api/auth/", ""),
 ]
 TAG_DESCRIPTIONS = {
     "Projects": "Projects, environments and the script catalogue",
