@@ -30,6 +30,7 @@ from functions.http.tasks import bp as tasks_bp
 from functions.orchestrators import (
     backup,
     deploy,
+    refresh,
     restart,
     restore,
     sandbox,
@@ -54,6 +55,7 @@ for blueprint in (projects_bp, operations_bp, tasks_bp, openapi_bp, task_queue_b
                   appservice_activities_bp, access_bp, approval_activities_bp,
                   deploy.bp, backup.bp, restore.bp, restart.bp, sandbox.bp, script_run.bp):
     app.register_functions(blueprint)
+app.register_functions(refresh.bp)  # restore from another environment's backup (#20)
 app.register_functions(dead_letters_bp)  # a dead-lettered task message fails its task
 # Notifications and timer-driven upkeep: schedules, retention, sandbox expiry.
 for blueprint in (notifications_bp, schedules_bp, notify_activities_bp,

@@ -151,7 +151,8 @@ TaskPage, ProjectPage, EnvironmentPage, BackupPage, ActivityPage = (
 ENV = "/api/projects/{project}/environments/{env}"
 OPERATION_PATHS = {
     "deploy": f"{ENV}/deployments", "backup": f"{ENV}/backups", "restore": f"{ENV}/restores",
-    "restart": f"{ENV}/restarts", "sandbox_create": f"{ENV}/sandboxes",
+    "refresh": f"{ENV}/refreshes", "restart": f"{ENV}/restarts",
+    "sandbox_create": f"{ENV}/sandboxes",
     "script_run": f"{ENV}/scripts/{{script}}/runs", "sandbox_delete": f"{ENV}/teardown",
 }
 

@@ -60,7 +60,7 @@ POLICIES: dict[str, tuple[str, ...]] = {
     "protection": ("user", "project", "admin"),
     "list_backups": ("user", "project", "reader"),
     **{name: ("user", "project", "operator") for name in (
-        "deploy", "backup", "restore", "restart", "create_sandbox", "run_script",
+        "deploy", "backup", "restore", "refresh", "restart", "create_sandbox", "run_script",
         "teardown_sandbox")},
     "get_task": ("user", "project", "reader", "hide"),
     "task_logs": ("user", "project", "reader", "hide"),
@@ -221,6 +221,7 @@ def expected(policy: tuple[str, ...], caller: str) -> set[int] | str:
 def body_for(route: Route) -> dict[str, Any]:
     bodies: dict[str, dict[str, Any]] = {
         "deploy": {"version": "2"}, "restore": {"backupId": str(uuid.uuid4())},
+        "refresh": {"sourceEnvironment": "nowhere"},
         "restart": {"workload": "web"}, "create_sandbox": {"name": "sb", "ttlHours": 1},
         "run_script": {"parameters": {}}, "decide_approval": {"decision": "approve"},
         "realtime_group": {"connectionId": "nope"}, "agent_register": {
