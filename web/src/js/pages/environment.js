@@ -100,6 +100,7 @@ async function load() {
       scripts = (await api(`/api/projects/${encodeURIComponent(projectSlug)}/scripts`)).items;
       setUpScripts();
       await loadBackups();
+      await setUpRefresh();
       $("#actions").hidden = false;
       if (productionLike(env)) for (const form of $$("#script-form, #deploy-form")) form.classList.add("destructive");
       // A sandbox cannot have sandboxes (the API refuses); offer it only on its parent.
@@ -197,6 +198,59 @@ $("#restore-form").addEventListener("submit", (event) => {
     typeToConfirm: env.slug,
     lines: [`The database of ${where()} is replaced by backup ${id.slice(0, 8)} taken ${new Date(backup.createdAt).toLocaleString()}.`,
       "Changes made since that backup are lost. A safety backup is taken first."],
+  });
+});
+
+// Refresh: another environment's backup restored here, then the masking script.
+async function setUpRefresh() {
+  const others = (await api(`/api/projects/${encodeURIComponent(projectSlug)}/environments`)).items
+    .filter((e) => e.id !== env.id);
+  const source = clear($("#refresh-source"));
+  if (!others.length) source.append(h("option", { value: "" }, "No other environment"));
+  for (const e of others) source.append(h("option", { value: e.slug }, e.name));
+  $("#refresh-button").disabled = !others.length;
+  const mask = clear($("#refresh-mask"));
+  mask.append(h("option", { value: "" }, "None"));
+  for (const s of scripts) mask.append(h("option", { value: s.name }, s.name));
+  const showParams = () => renderScriptForm($("#refresh-mask-params"), scripts.find((s) => s.name === mask.value));
+  mask.addEventListener("change", showParams);
+  source.addEventListener("change", loadSourceBackups);
+  showParams();
+  await loadSourceBackups();
+}
+
+async function loadSourceBackups() {
+  const select = clear($("#refresh-backup"));
+  select.append(h("option", { value: "" }, "Latest backup"));
+  const slug = $("#refresh-source").value;
+  if (!slug) return;
+  const data = await api(`/api/projects/${encodeURIComponent(projectSlug)}/environments/${encodeURIComponent(slug)}/backups`);
+  for (const b of data.items.filter((x) => x.kind === "backup")) {
+    select.append(h("option", { value: b.id }, `${new Date(b.createdAt).toLocaleString()} · ${b.id.slice(0, 8)} · ${formatBytes(b.sizeBytes)}`));
+  }
+}
+
+$("#refresh-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const sourceEnvironment = form.elements.source.value;
+  if (!sourceEnvironment) return formMessage(form, "error", "Choose the environment to refresh from.");
+  const body = { sourceEnvironment };
+  if (form.elements.backupId.value) body.backupId = form.elements.backupId.value;
+  const script = scripts.find((s) => s.name === form.elements.maskScript.value);
+  if (script) {
+    const values = scriptValues($("#refresh-mask-params"), script);
+    if (values.error) return formMessage(form, "error", values.error);
+    body.maskScript = script.name;
+    body.maskParameters = values.parameters;
+  }
+  const which = body.backupId ? `backup ${body.backupId.slice(0, 8)}` : "latest backup";
+  return submit(form, "refreshes", body, {
+    title: `Refresh ${env.name} from ${sourceEnvironment}?`, okLabel: `Refresh ${env.name}`, danger: true,
+    typeToConfirm: env.slug,
+    lines: [`The database of ${where()} is replaced by ${sourceEnvironment}'s ${which}. A safety backup of ${env.name} is taken first.`,
+      script ? `Then ${script.name} runs to mask the data; if it fails, the refresh fails.`
+        : "No masking script runs: the data arrives exactly as in the source."],
   });
 });
 
