@@ -175,6 +175,12 @@ ROUTES: list[Route] = [
     ("patch", ENV, "Change an environment", EnvironmentUpdate, 200, EnvironmentOut, "admin"),
     ("delete", ENV, "Delete an environment", None, 204, None, "admin"),
     ("get", f"{ENV}/backups", "List backups", None, 200, BackupPage, "reader"),
+    ("get", f"{ENV}/backups/{{backup}}", "A backup: size, duration, sha256, tool versions, "
+     "whether its artifact is still stored", None, 200, None, "reader"),
+    ("delete", f"{ENV}/backups/{{backup}}", "Delete a backup (artifact and row; audited)",
+     None, 204, None, "admin"),
+    ("post", f"{ENV}/backups/{{backup}}/download", "A signed download URL valid for 15 "
+     "minutes (audited)", None, 200, None, "operator"),
     ("get", "/api/projects/{project}/scripts", "The script catalogue", None, 200, None,
      "reader"),
     ("post", "/api/projects/{project}/scripts", "Add an approved script", ScriptDefinition,
@@ -246,7 +252,7 @@ def _params(path: str, method: str) -> list[dict[str, Any]]:
                     # a resource is named by id or kind:name
                     "pattern": "^[A-Za-z0-9._:-]+$" if name == "resource"
                     else "^[A-Za-z0-9._-]+$"}}
-        for name in ("project", "env", "script", "id", "resource", "grant")
+        for name in ("project", "env", "script", "id", "resource", "grant", "backup")
         if f"{{{name}}}" in path]
     for name in QUERY.get(path, []):
         schema: dict[str, Any] = {"type": "string", "maxLength": 200}

@@ -59,6 +59,9 @@ POLICIES: dict[str, tuple[str, ...]] = {
     "protection:GET": ("user", "project", "reader"),
     "protection": ("user", "project", "admin"),
     "list_backups": ("user", "project", "reader"),
+    "backup_item:GET": ("user", "project", "reader"),
+    "backup_item": ("user", "project", "admin"),
+    "backup_download": ("user", "project", "operator"),
     **{name: ("user", "project", "operator") for name in (
         "deploy", "backup", "restore", "refresh", "restart", "create_sandbox", "run_script",
         "teardown_sandbox")},
@@ -139,7 +142,7 @@ class World:
                   "*name": "x/y.dump", "*asset": "index.html",
                   "rule": str(uuid.uuid4()), "schedule": str(uuid.uuid4()),
                   "resource": f"pool:{self.agent.pool}", "grant": str(uuid.uuid4()),
-                  "key": str(uuid.uuid4())}
+                  "key": str(uuid.uuid4()), "backup": str(uuid.uuid4())}
         for key, value in values.items():
             route = route.replace("{" + key + "}", value)
         return route
