@@ -28,6 +28,19 @@ def _datahub(world: World, host: Any) -> None:
         expect=(201, 409))
 
 
+def _backup(world: World, host: Any, data: bytes = b"dump") -> str:
+    """A backup of datahub/prod, uploaded and reported as a real agent does."""
+    task = call(world.admin, host, "POST", "/api/projects/datahub/environments/prod/backups", {})
+    job = world.agent.next_job()
+    assert requests.put(job["payload"]["uploadUrl"], data=data, timeout=30,
+                        headers={"x-ms-blob-type": "BlockBlob"}).status_code < 300
+    world.agent.finish(job, result_body={"artifact": job["payload"]["artifact"],
+                                         "sizeBytes": len(data), "durationMs": 1500,
+                                         "toolVersions": {"pg_dump": "16.4"},
+                                         "sha256": hashlib.sha256(data).hexdigest()})
+    return str(task["id"])
+
+
 @pytest.fixture
 def datahub(world: World, web_host: Any) -> Iterator[None]:
     """The project; afterwards nothing of it is left open to take the shared agent's jobs."""
@@ -57,14 +70,7 @@ def test_refresh_is_chosen_confirmed_and_runs_live_on_the_environment_page(
     page.click("#confirm-ok")
     expect(page.locator("#refresh-form .form-message")).to_contain_text("prod has no backup yet")
 
-    call(world.admin, web_host, "POST", "/api/projects/datahub/environments/prod/backups", {})
-    job = world.agent.next_job()
-    data = b"dump"
-    assert requests.put(job["payload"]["uploadUrl"], data=data, timeout=30,
-                        headers={"x-ms-blob-type": "BlockBlob"}).status_code < 300
-    world.agent.finish(job, result_body={"artifact": job["payload"]["artifact"],
-                                         "sizeBytes": len(data),
-                                         "sha256": hashlib.sha256(data).hexdigest()})
+    _backup(world, web_host)
     page.reload()
     expect(page.locator("#refresh-backup option")).to_have_count(2)  # latest + the backup
     page.select_option("#refresh-mask", "mask-pii")
@@ -86,3 +92,22 @@ def test_refresh_is_chosen_confirmed_and_runs_live_on_the_environment_page(
     expect(row).to_have_attribute("data-status", "succeeded")
     # the only console error is the browser noting the refused request (422) above
     assert [e for e in page.console_errors if "status of 422" not in e] == []
+
+
+def test_a_backup_shows_its_details_downloads_through_a_signed_link_and_an_admin_deletes_it(
+        pages: Pages, world: World, web_host: Any, datahub: None) -> None:
+    data = b"a dump to download"
+    _backup(world, web_host, data)
+    page = pages.open(ADMIN, "/environment/?p=datahub&e=prod")
+    expect(page.locator("#backup-details")).to_contain_text("took 1.5 s · pg_dump 16.4")
+    expect(page.locator("#backup-details")).to_contain_text(hashlib.sha256(data).hexdigest())
+    page.click("#backup-download")
+    link = page.locator("#backup-link")
+    expect(link).to_be_visible()
+    assert requests.get(link.get_attribute("href") or "", timeout=30).content == data
+    before = page.locator("#backup-select option").count()
+    page.click("#backup-delete")
+    page.fill("#confirm-type", "prod")
+    page.click("#confirm-ok")
+    expect(page.locator("#restore-form .form-message")).to_contain_text("deleted")
+    expect(page.locator("#backup-select option")).to_have_count(max(before - 1, 1))

@@ -38,7 +38,51 @@ async function loadBackups() {
       `${new Date(b.createdAt).toLocaleString()} · ${b.id.slice(0, 8)} · ${formatBytes(b.sizeBytes)}${label}`));
   }
   $("#restore-button").disabled = !backups.length;
+  $("#backup-download").disabled = !backups.length;
+  $("#backup-delete").disabled = !backups.length;
+  $("#backup-delete").hidden = !session.can(project.id, "admin");
+  showBackupDetails();
 }
+
+// What a backup is: size, how long the dump took, its sha256 and the pg_dump that wrote it.
+function showBackupDetails() {
+  const b = backups.find((x) => x.id === $("#backup-select").value);
+  const tools = Object.entries(b?.toolVersions || {}).map(([k, v]) => `${k} ${v}`).join(", ");
+  $("#backup-details").textContent = b ? [formatBytes(b.sizeBytes),
+    b.durationMs != null ? `took ${(b.durationMs / 1000).toFixed(1)} s` : null,
+    tools || null, `sha256 ${b.sha256}`].filter(Boolean).join(" · ") : "";
+}
+$("#backup-select").addEventListener("change", showBackupDetails);
+
+$("#backup-download").addEventListener("click", async () => {
+  const form = $("#restore-form");
+  const id = $("#backup-select").value;
+  if (!id) return formMessage(form, "error", "Choose a backup to download.");
+  try {
+    const link = await api(`${base}/backups/${encodeURIComponent(id)}/download`, { method: "POST", body: {} });
+    formMessage(form, "ok", "");
+    $(".form-message", form).replaceChildren(h("a", { href: link.url, download: link.fileName, id: "backup-link" }, `Download ${link.fileName}`),
+      ` (link valid until ${new Date(link.expiresAt).toLocaleTimeString()})`);
+  } catch (err) {
+    formMessage(form, "error", `No download. ${problemText(err)}`);
+  }
+});
+
+$("#backup-delete").addEventListener("click", async () => {
+  const form = $("#restore-form");
+  const id = $("#backup-select").value;
+  if (!id) return formMessage(form, "error", "Choose a backup to delete.");
+  const ok = await confirmAction({ title: `Delete backup ${id.slice(0, 8)} of ${env.name}?`, okLabel: "Delete backup", danger: true,
+    typeToConfirm: env.slug, lines: ["The dump is removed from storage; it can no longer be restored or downloaded."] });
+  if (!ok) return;
+  try {
+    await api(`${base}/backups/${encodeURIComponent(id)}`, { method: "DELETE" });
+    formMessage(form, "ok", `Backup ${id.slice(0, 8)} deleted.`);
+    await loadBackups();
+  } catch (err) {
+    formMessage(form, "error", `Not deleted. ${problemText(err)}`);
+  }
+});
 
 function formatBytes(n) {
   if (n === null || n === undefined) return "size unknown";
