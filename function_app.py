@@ -17,6 +17,7 @@ from functions.http.agent_pools import bp as agent_pools_bp
 from functions.http.agents import bp as agents_bp
 from functions.http.artifacts import bp as artifacts_bp
 from functions.http.auth_roles import bp as auth_roles_bp
+from functions.http.backups import bp as backups_bp
 from functions.http.health import bp as health_bp
 from functions.http.notifications import bp as notifications_bp
 from functions.http.openapi import bp as openapi_bp
@@ -30,6 +31,7 @@ from functions.http.tasks import bp as tasks_bp
 from functions.orchestrators import (
     backup,
     deploy,
+    refresh,
     restart,
     restore,
     sandbox,
@@ -54,6 +56,8 @@ for blueprint in (projects_bp, operations_bp, tasks_bp, openapi_bp, task_queue_b
                   appservice_activities_bp, access_bp, approval_activities_bp,
                   deploy.bp, backup.bp, restore.bp, restart.bp, sandbox.bp, script_run.bp):
     app.register_functions(blueprint)
+app.register_functions(refresh.bp)  # restore from another environment's backup (#20)
+app.register_functions(backups_bp)  # backup details, download URLs, deletion (#20)
 app.register_functions(dead_letters_bp)  # a dead-lettered task message fails its task
 # Notifications and timer-driven upkeep: schedules, retention, sandbox expiry.
 for blueprint in (notifications_bp, schedules_bp, notify_activities_bp,

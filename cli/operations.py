@@ -104,6 +104,29 @@ def restore(args: argparse.Namespace) -> int:
                   {"backupId": backup_id}, client)
 
 
+def refresh(args: argparse.Namespace) -> int:
+    """Restore ENVIRONMENT from a backup of --from (its latest unless --backup-id)."""
+    client = client_for(args)
+    body: dict[str, Any] = {"sourceEnvironment": args.source}
+    if args.backup_id:
+        body["backupId"] = args.backup_id
+    if args.mask_params and not args.mask_script:
+        raise CliError("--mask-param needs --mask-script")
+    if args.mask_script:
+        body["maskScript"] = args.mask_script
+        raw = dict(_pair(p) for p in args.mask_params)
+        types: dict[str, str] = {}
+        if raw:
+            catalogue = client.get(f"/api/projects/{quote(args.project, safe='')}/scripts")
+            script = next((s for s in catalogue["items"] if s.get("name") == args.mask_script),
+                          {})
+            types = {p["name"]: p.get("type", "string") for p in script.get("parameters", [])}
+        body["maskParameters"] = {name: _typed(name, value, types.get(name, "string"))
+                                  for name, value in raw.items()}
+    return submit(args, "refresh", env_path(args.project, args.environment, "/refreshes"),
+                  body, client)
+
+
 def restart(args: argparse.Namespace) -> int:
     body = {"workload": args.workload}
     if args.namespace:
@@ -224,6 +247,23 @@ def add_parser(subparsers: Any) -> None:
     target_arguments(p)
     p.add_argument("--backup-id", required=True,
                    help="backup id (see `cloudops backups list`), or `latest`")
+
+    p = add_command(subparsers, "refresh", refresh, parents=ops,
+                    help="refresh an environment from another environment's backup",
+                    description="Restore PROJECT/ENVIRONMENT's database from a backup of "
+                                "another environment (a safety backup of ENVIRONMENT is "
+                                "taken first), then run the masking script, if named.",
+                    examples="  cloudops refresh shop staging --from prod --mask-script "
+                             "mask-pii --wait\n"
+                             "  cloudops refresh shop staging --from prod --backup-id 5b0e...e1")
+    target_arguments(p)
+    p.add_argument("--from", dest="source", required=True, metavar="SOURCE",
+                   help="the environment whose backup is restored")
+    p.add_argument("--backup-id", help="a backup of SOURCE (default: its latest)")
+    p.add_argument("--mask-script", help="catalogue script run after the restore; the "
+                                         "refresh fails if it fails")
+    p.add_argument("--mask-param", dest="mask_params", action="append", default=[],
+                   metavar="NAME=VALUE", help="a masking-script parameter; repeat for more")
 
     p = add_command(subparsers, "restart", restart, parents=ops,
                     help="restart a workload", description="Restart WORKLOAD in "

@@ -27,6 +27,7 @@ ORCHESTRATORS = {
     "deploy": "deploy_orchestrator",
     "backup": "backup_orchestrator",
     "restore": "restore_orchestrator",
+    "refresh": "refresh_orchestrator",
     "restart": "restart_orchestrator",
     "sandbox_create": "sandbox_create_orchestrator",
     "sandbox_delete": "sandbox_delete_orchestrator",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -120,13 +121,16 @@ def _dump(url: str, target: Path, ctx: JobContext, tools: ClientTools) -> None:
 def _backup_to(url: str, upload_url: str, artifact: str, ctx: JobContext,
                workdir: Path, label: str, tools: ClientTools) -> dict[str, Any]:
     target = workdir / f"{label}.dump"
+    started = time.monotonic()
     ctx.log(f"{label}: running pg_dump -Fc")
     _dump(url, target, ctx, tools)
     ctx.log(f"{label}: uploading {target.stat().st_size} bytes as {artifact}")
     size, sha = _upload(target, upload_url, ctx)
     target.unlink(missing_ok=True)
     ctx.log(f"{label}: uploaded {size} bytes, sha256 {sha}")
-    return {"sizeBytes": size, "sha256": sha, "artifact": artifact}
+    return {"sizeBytes": size, "sha256": sha, "artifact": artifact,
+            "durationMs": int((time.monotonic() - started) * 1000),
+            "toolVersions": {"pg_dump": tools.version.text}}
 
 
 def _workdir(ctx: JobContext) -> Path:

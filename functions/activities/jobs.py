@@ -141,6 +141,13 @@ def abandon_job(payload: dict[str, Any]) -> bool:
     return True
 
 
+def _tool_versions(reported: Any) -> dict[str, str] | None:
+    """The agent's word on the tools that wrote the dump: short names and versions only."""
+    if not isinstance(reported, dict):
+        return None
+    return {str(k)[:40]: str(v)[:80] for k, v in list(reported.items())[:10]} or None
+
+
 @bp.activity_trigger(input_name="payload")
 def record_backup(payload: dict[str, Any]) -> dict[str, Any]:
     """Record an artifact an agent uploaded as a Backup of the environment."""
@@ -152,6 +159,9 @@ def record_backup(payload: dict[str, Any]) -> dict[str, Any]:
             task_id=UUID(payload["taskId"]),
             location=svc.artifacts.location(artifact["artifact"]),
             size_bytes=int(artifact["sizeBytes"]), sha256=str(artifact["sha256"]),
-            kind=payload.get("kind", "backup"))
+            kind=payload.get("kind", "backup"),
+            duration_ms=int(artifact["durationMs"]) if artifact.get("durationMs") else None,
+            tool_versions=_tool_versions(artifact.get("toolVersions")))
     return {"id": str(backup.id), "kind": backup.kind, "sizeBytes": backup.size_bytes,
-            "sha256": backup.sha256, "createdAt": iso(backup.created_at)}
+            "sha256": backup.sha256, "durationMs": backup.duration_ms,
+            "toolVersions": backup.tool_versions or {}, "createdAt": iso(backup.created_at)}

@@ -23,11 +23,13 @@ bp = df.Blueprint()
 def apply_backup_retention(payload: dict[str, Any]) -> dict[str, Any]:
     """Prune the environment's backups its schedules no longer keep (after ``backupId``
     was recorded, so only ever behind a newer good backup)."""
-    from shared.schedules.retention import apply_retention
+    from shared.schedules.retention import apply_retention, forget_expired
 
     pruned = apply_retention(services(), UUID(payload["environmentId"]),
                              UUID(payload["backupId"]))
-    return {"pruned": [str(b) for b in pruned]}
+    # rows whose artifact the storage lifecycle rule (or a person) removed go too
+    expired = forget_expired(services(), UUID(payload["environmentId"]))
+    return {"pruned": [str(b) for b in pruned], "expired": [str(b) for b in expired]}
 
 
 @bp.activity_trigger(input_name="payload")

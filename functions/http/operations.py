@@ -12,6 +12,7 @@ from typing import Any
 import azure.functions as func
 
 from functions.http._common import (
+    access_of,
     api,
     caller,
     idempotency_key,
@@ -20,8 +21,8 @@ from functions.http._common import (
 )
 from functions.http._responses import json_response
 from shared.auth import Principal, require
-from shared.domain.models import Environment, Project
-from shared.errors import Conflict, ConstraintViolation
+from shared.domain.models import Backup, Environment, Project
+from shared.errors import Conflict, ConstraintViolation, DomainError, NotFound
 from shared.grants.resources import target_namespaces
 from shared.redact import MASK, mask, redact_url, secret_values
 from shared.services import services
@@ -31,7 +32,7 @@ from shared.store import tasks as task_store
 from shared.tasks import approvals, scripts
 from shared.tasks.requests import OPERATION_BODIES, Body, dump
 from shared.tasks.service import TaskService
-from shared.tasks.views import backup_json, task_json
+from shared.tasks.views import backup_json, iso, task_json
 
 bp = func.Blueprint()
 
@@ -140,18 +141,98 @@ def list_backups(req: func.HttpRequest) -> func.HttpResponse:
     return json_response({"items": [backup_json(b) for b in items], "nextCursor": None})
 
 
+def _artifact_present(backup: Backup, environment: str) -> None:
+    """Refuse at request time a backup whose artifact is gone (deleted, or expired by the
+    storage lifecycle rule) — not when the agent fails to fetch it."""
+    artifacts = services().artifacts
+    if not artifacts.exists(artifacts.name_of(backup.location)):
+        raise Conflict(f"backup {backup.id} of {environment} (taken {iso(backup.created_at)})"
+                       " has no artifact any more: it was deleted or expired from storage."
+                       " Choose a newer backup", field="backupId")
+
+
 def _backup_of_environment(conn: Any, project: Project, env: Environment,
                            parameters: dict[str, Any]) -> None:
     backup = backup_store.get_backup(conn, parameters["backupId"])
     if backup.environment_id != env.id:
-        raise ConstraintViolation(f"backup {backup.id} belongs to another environment",
-                                  field="backupId")
+        raise ConstraintViolation(f"backup {backup.id} belongs to another environment; to "
+                                  "restore another environment's backup here, refresh from"
+                                  " it (POST …/refreshes)", field="backupId")
+    _artifact_present(backup, env.slug)
 
 
 @bp.route(route=f"{ENV_ROUTE}/restores", methods=["POST"])
 @api
 def restore(req: func.HttpRequest) -> func.HttpResponse:
     return _submit(req, "restore", check=_backup_of_environment)
+
+
+def _refresh_check(principal: Principal) -> Check:
+    def check(conn: Any, project: Project, env: Environment,
+              parameters: dict[str, Any]) -> dict[str, Any]:
+        return refresh_parameters(conn, project, env, parameters, access_of(conn, principal))
+    return check
+
+
+def refresh_parameters(conn: Any, project: Project, env: Environment,
+                       parameters: dict[str, Any], access: Any) -> dict[str, Any]:
+    """A refresh's parameters resolved: the source's backup (its latest unless chosen),
+    the masking script's argv; refused when the target is protected against refreshes,
+    the caller may not read the source's backups, or the artifact is gone."""
+    if not env.database.get("connection"):
+        raise ConstraintViolation(f"environment {env.slug} has no database connection to "
+                                  "restore into (set database.connection)", field="env")
+    protection = approvals.protection_for(conn, env.id)
+    if protection is not None and "refresh" not in protection.operations:
+        raise ConstraintViolation(
+            f"environment {env.slug} is protected and its protection does not allow "
+            "refreshes; an admin may add 'refresh' to its protected operations (refreshes "
+            "then wait for approval)", field="env")
+    try:
+        source = store.get_environment(conn, project.id, parameters["sourceEnvironment"])
+    except NotFound:
+        raise NotFound(f"environment {parameters['sourceEnvironment']} not found in project "
+                       f"{project.slug}", field="sourceEnvironment") from None
+    if source.id == env.id:
+        raise ConstraintViolation("the source is this environment: restore one of its "
+                                  "backups instead (POST …/restores)",
+                                  field="sourceEnvironment")
+    require(access, project.id, "reader", f"reading {source.slug}'s backups")
+    if parameters.get("backupId"):
+        backup = backup_store.get_backup(conn, parameters["backupId"])
+        if backup.environment_id != source.id:
+            raise ConstraintViolation(f"backup {backup.id} is not a backup of {source.slug}",
+                                      field="backupId")
+    else:
+        latest = backup_store.latest_backup(conn, source.id)
+        if latest is None:
+            raise ConstraintViolation(f"{source.slug} has no backup yet: take one first "
+                                      "(POST …/backups) or name backupId",
+                                      field="sourceEnvironment")
+        backup = latest
+    _artifact_present(backup, source.slug)
+    out = {**parameters, "sourceEnvironment": source.slug, "backupId": str(backup.id)}
+    if parameters.get("maskScript"):
+        try:
+            script = scripts.get_script(conn, project.id, parameters["maskScript"])
+        except NotFound as exc:
+            raise NotFound(exc.detail, field="maskScript") from None
+        try:
+            out["maskArgv"] = scripts.resolve_argv(script, parameters.get("maskParameters")
+                                                   or {})
+        except DomainError as exc:
+            field = (exc.field or "").replace("parameters.", "maskParameters.", 1)
+            raise ConstraintViolation(exc.detail.replace("parameters.", "maskParameters.", 1),
+                                      field=field or "maskParameters") from None
+        out["maskTimeoutSeconds"] = script.timeout_seconds
+    return out
+
+
+@bp.route(route=f"{ENV_ROUTE}/refreshes", methods=["POST"])
+@api
+def refresh(req: func.HttpRequest) -> func.HttpResponse:
+    """Restore this environment from a backup of another environment of the project."""
+    return _submit(req, "refresh", check=_refresh_check(caller(req)))
 
 
 def _namespace_of_environment(conn: Any, project: Project, env: Environment,

@@ -146,6 +146,8 @@ class Backup(_FromRow):
     sha256: str
     created_at: datetime
     kind: str = "backup"  # or "safety": taken by a restore of the state it replaced
+    duration_ms: int | None = None  # how long the dump and upload took (agent-measured)
+    tool_versions: dict[str, Any] | None = None  # e.g. {"pg_dump": "16.2"}
 
 
 @dataclass(frozen=True)

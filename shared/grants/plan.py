@@ -79,6 +79,12 @@ def resolve_plan(conn: Connection[Any], env: Environment, operation: str,
                   if operation == "deploy" else None)
         plan["script"] = _script_plan(conn, env.project_id, env.target["deployScript"],
                                       values)
+    if operation == "refresh":
+        plan["source"] = {"environment": parameters.get("sourceEnvironment"),
+                          "backupId": parameters.get("backupId")}
+        if parameters.get("maskScript"):
+            plan["script"] = _script_plan(conn, env.project_id, parameters["maskScript"],
+                                          parameters.get("maskParameters") or {})
     if operation == "restart":
         workload = parameters.get("workload")
         services = env.target.get("services") or {}

@@ -77,7 +77,8 @@ def task_link(public_url: str | None, task_id: UUID) -> str | None:
 
 def _operation_facts(task: Task) -> dict[str, str]:
     params: dict[str, Any] = task.parameters or {}
-    keys = {"deploy": ("version",), "restore": ("backupId",), "restart": ("workload",),
+    keys = {"deploy": ("version",), "restore": ("backupId",),
+            "refresh": ("sourceEnvironment", "backupId", "maskScript"), "restart": ("workload",),
             "sandbox_create": ("name", "ttlHours"), "sandbox_delete": ("name", "reason"),
             "script_run": ("script",)}
     return {k: str(params[k]) for k in keys.get(task.operation, ()) if k in params}

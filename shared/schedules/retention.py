@@ -83,3 +83,24 @@ def apply_retention(svc: Services, environment_id: UUID, newest_backup_id: UUID,
                                                  "keepDays": r.keep_days} for r in rules]})
         pruned.append(backup.id)
     return pruned
+
+
+def forget_expired(svc: Services, environment_id: UUID) -> list[UUID]:
+    """Remove the rows of backups whose artifact storage no longer has (deleted by the
+    storage lifecycle rule, or by hand): a listed backup always points at a dump."""
+    with svc.db.transaction() as conn:
+        backups = backup_store.list_backups(conn, environment_id, limit=10_000)
+    gone = [b for b in backups if not svc.artifacts.exists(svc.artifacts.name_of(b.location))]
+    if not gone:
+        return []
+    with svc.db.transaction() as conn:
+        project_id = conn.execute("SELECT project_id FROM environments WHERE id = %s",
+                                  (environment_id,)).fetchone()["project_id"]
+        for backup in gone:
+            backup_store.delete_backup(conn, backup.id)
+            activity.record(conn, actor=ACTOR, action="backup.expired", project_id=project_id,
+                            environment_id=environment_id, task_id=backup.task_id,
+                            details={"backup": str(backup.id),
+                                     "createdAt": backup.created_at.isoformat(),
+                                     "reason": "its artifact is no longer in storage"})
+    return [b.id for b in gone]

@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import Connection
+from psycopg.types.json import Jsonb
 
 from shared.domain.models import Backup, BackupSchedule
 from shared.errors import NotFound
@@ -15,11 +16,14 @@ BACKUP_KINDS = ("backup", "safety")
 
 
 def record_backup(conn: Connection[Any], *, environment_id: UUID, task_id: UUID | None,
-                  location: str, size_bytes: int, sha256: str, kind: str = "backup") -> Backup:
+                  location: str, size_bytes: int, sha256: str, kind: str = "backup",
+                  duration_ms: int | None = None,
+                  tool_versions: dict[str, Any] | None = None) -> Backup:
     row = conn.execute(
-        "INSERT INTO backups (environment_id, task_id, location, size_bytes, sha256, kind)"
-        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
-        (environment_id, task_id, location, size_bytes, sha256, kind)).fetchone()
+        "INSERT INTO backups (environment_id, task_id, location, size_bytes, sha256, kind,"
+        " duration_ms, tool_versions) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
+        (environment_id, task_id, location, size_bytes, sha256, kind, duration_ms,
+         Jsonb(tool_versions) if tool_versions else None)).fetchone()
     assert row is not None
     return Backup.from_row(row)
 

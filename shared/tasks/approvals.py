@@ -25,7 +25,8 @@ from shared.store import activity
 from shared.store import tasks as task_store
 from shared.tasks.requests import Body
 
-Operation = Literal["deploy", "backup", "restore", "restart", "sandbox_create", "script_run"]
+Operation = Literal["deploy", "backup", "restore", "refresh", "restart", "sandbox_create",
+                    "script_run"]
 
 
 class Approver(Body):
@@ -42,7 +43,7 @@ class Approver(Body):
 
 
 class Protection(Body):
-    operations: list[Operation] = Field(min_length=1, max_length=6)
+    operations: list[Operation] = Field(min_length=1, max_length=7)
     approvers: list[Approver] = Field(min_length=1, max_length=50)
     required_approvals: int = Field(default=1, ge=1, le=10)
     allow_self_approval: bool = False

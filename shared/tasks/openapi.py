@@ -93,7 +93,22 @@ class BackupOut(Out):
     taskId: str | None
     sizeBytes: int
     sha256: str
+    durationMs: int | None = Field(default=None, description="how long the dump took")
+    toolVersions: dict[str, str] = Field(default_factory=dict,
+                                         description="e.g. {\"pg_dump\": \"18.1\"}")
     createdAt: str
+
+
+class BackupDetailOut(BackupOut):
+    artifactStored: bool = Field(description="false: storage no longer holds the artifact")
+
+
+class BackupDownloadOut(Out):
+    url: str = Field(description="signed, valid for 15 minutes")
+    expiresAt: str
+    sha256: str
+    sizeBytes: int
+    fileName: str
 
 
 class ActivityOut(Out):
@@ -406,7 +421,8 @@ ResourcePage, GrantPage, PipelineKeyPage = (
 ENV = "/api/projects/{project}/environments/{env}"
 OPERATION_PATHS = {
     "deploy": f"{ENV}/deployments", "backup": f"{ENV}/backups", "restore": f"{ENV}/restores",
-    "restart": f"{ENV}/restarts", "sandbox_create": f"{ENV}/sandboxes",
+    "refresh": f"{ENV}/refreshes", "restart": f"{ENV}/restarts",
+    "sandbox_create": f"{ENV}/sandboxes",
     "script_run": f"{ENV}/scripts/{{script}}/runs", "sandbox_delete": f"{ENV}/teardown",
 }
 
@@ -429,6 +445,12 @@ ROUTES: list[Route] = [
     ("patch", ENV, "Change an environment", EnvironmentUpdate, 200, EnvironmentOut, "admin"),
     ("delete", ENV, "Delete an environment", None, 204, None, "admin"),
     ("get", f"{ENV}/backups", "List backups", None, 200, BackupPage, "reader"),
+    ("get", f"{ENV}/backups/{{backup}}", "A backup: size, duration, sha256, tool versions, "
+     "whether its artifact is still stored", None, 200, BackupDetailOut, "reader"),
+    ("delete", f"{ENV}/backups/{{backup}}", "Delete a backup (artifact and row; audited)",
+     None, 204, None, "admin"),
+    ("post", f"{ENV}/backups/{{backup}}/download", "A signed download URL valid for 15 "
+     "minutes (audited)", None, 200, BackupDownloadOut, "operator"),
     ("get", "/api/projects/{project}/scripts", "The script catalogue", None, 200, ScriptPage,
      "reader"),
     ("post", "/api/projects/{project}/scripts", "Add an approved script", ScriptDefinition,

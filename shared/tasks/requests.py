@@ -128,12 +128,29 @@ class DeployRequest(Body):
     image: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./:@-]{1,300}$")] | None = None
 
 
+ParamValue = str | int | float | bool
+ParamKey = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,63}$")]
+
+
 class BackupRequest(Body):
     pass
 
 
 class RestoreRequest(Body):
     backup_id: UUID
+
+
+class RefreshRequest(Body):
+    """Restore this environment from a backup of another environment of the project."""
+
+    source_environment: Slug = Field(description="the environment whose backup is restored here")
+    backup_id: UUID | None = Field(
+        default=None, description="a backup of the source environment; default its latest "
+                                  "backup (never a safety copy)")
+    mask_script: Slug | None = Field(
+        default=None, description="catalogue script run right after the restore (masking "
+                                  "personal data); the refresh fails if it fails")
+    mask_parameters: dict[ParamKey, ParamValue] = Field(default_factory=dict, max_length=50)
 
 
 class RestartRequest(Body):
@@ -151,9 +168,6 @@ class TeardownRequest(Body):
                                              pattern=r"^[^\x00-\x1f\x7f]*$")] = ""
 
 
-ParamValue = str | int | float | bool
-
-
 class ScriptRunRequest(Body):
     parameters: dict[Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,63}$")],
                      ParamValue] = Field(default_factory=dict, max_length=50)
@@ -163,6 +177,7 @@ OPERATION_BODIES: dict[str, type[Body]] = {
     "deploy": DeployRequest,
     "backup": BackupRequest,
     "restore": RestoreRequest,
+    "refresh": RefreshRequest,
     "restart": RestartRequest,
     "sandbox_create": SandboxRequest,
     "script_run": ScriptRunRequest,

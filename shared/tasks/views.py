@@ -57,6 +57,7 @@ def backup_json(backup: Backup) -> dict[str, Any]:
             "environmentId": str(backup.environment_id),
             "taskId": str(backup.task_id) if backup.task_id else None,
             "sizeBytes": backup.size_bytes, "sha256": backup.sha256,
+            "durationMs": backup.duration_ms, "toolVersions": backup.tool_versions or {},
             "createdAt": iso(backup.created_at)}
 
 

@@ -4,6 +4,7 @@ pool, and either serves every job at once (``serve()``) or is stepped by the tes
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import uuid
 from typing import Any
@@ -67,8 +68,13 @@ class TestAgent:
                 self.logs(job["id"], [f"agent: {job['kind']} started"], 50)
                 result: dict[str, Any] = {}
                 if job["kind"] == "backup":
-                    result = {"artifact": job["payload"]["artifact"], "sizeBytes": 4096,
-                              "sha256": "0" * 64}
+                    # uploaded as a real agent does: a restore checks the artifact is there
+                    data = b"\0" * 4096
+                    put = requests.put(job["payload"]["uploadUrl"], data=data, timeout=30,
+                                       headers={"x-ms-blob-type": "BlockBlob"})
+                    assert put.status_code < 300, put.text
+                    result = {"artifact": job["payload"]["artifact"], "sizeBytes": len(data),
+                              "sha256": hashlib.sha256(data).hexdigest()}
                 self.result(job["id"], "succeeded", result=result)
         self._thread = threading.Thread(target=loop, daemon=True)
         self._thread.start()

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.cli.conftest import Cli, assert_clean_failure, last_line
+from tests.cli._agent import TestAgent
+from tests.cli.conftest import Cli, assert_clean_failure, last_line, make_project
 from tests.conftest import RunningHost
 
 
@@ -147,3 +148,28 @@ def test_sandbox_create_and_lifetime_commands(cli: Cli, noop_project: str) -> No
     assert "pr-42" not in {e["slug"] for e in envs}
     not_a_sandbox = cli.run("sandbox", "delete", noop_project, "staging")
     assert_clean_failure(not_a_sandbox, 3, "not a sandbox")
+
+
+def test_refresh_from_another_environment_restores_its_latest_backup(
+        cli: Cli, running_host: RunningHost, admin: Any) -> None:
+    agent = TestAgent(running_host, admin).serve()
+    try:
+        env = {"target": agent.target, "database": {"connection": "main"}}
+        project = make_project(running_host, admin, {"prod": env, "staging": env})
+        backed = cli.run("backup", project, "prod", "--wait", "-o", "json")
+        assert backed.returncode == 0, backed.stderr
+        backup_id = json.loads(backed.stdout)["result"]["backup"]["id"]
+        refreshed = cli.run("refresh", project, "staging", "--from", "prod", "--wait",
+                            "-o", "json")
+        assert refreshed.returncode == 0, refreshed.stderr
+        task = json.loads(refreshed.stdout)
+        assert task["operation"] == "refresh" and task["status"] == "succeeded"
+        assert task["parameters"] == {"sourceEnvironment": "prod", "backupId": backup_id,
+                                      "maskParameters": {}}
+        assert task["reason"] == f"refreshed staging from prod backup {backup_id[:8]}"
+        usage = cli.run("refresh", project, "staging", "--from", "prod", "--mask-param", "a=b")
+        assert_clean_failure(usage, 3, "--mask-param needs --mask-script")
+        gone = cli.run("refresh", project, "staging", "--from", "nowhere")
+        assert gone.returncode != 0 and "nowhere" in gone.stderr
+    finally:
+        agent.stop()

@@ -28,7 +28,7 @@ def test_openapi_document_is_3_1_and_lists_every_operation() -> None:
     doc = build_openapi()
     assert doc["openapi"] == "3.1.0"
     env = "/api/projects/{project}/environments/{env}"
-    for path in ("deployments", "backups", "restores", "restarts", "sandboxes",
+    for path in ("deployments", "backups", "restores", "refreshes", "restarts", "sandboxes",
                  "scripts/{script}/runs"):
         op = doc["paths"][f"{env}/{path}"]["post"]
         assert "202" in op["responses"]

@@ -59,8 +59,11 @@ POLICIES: dict[str, tuple[str, ...]] = {
     "protection:GET": ("user", "project", "reader"),
     "protection": ("user", "project", "admin"),
     "list_backups": ("user", "project", "reader"),
+    "backup_item:GET": ("user", "project", "reader"),
+    "backup_item": ("user", "project", "admin"),
+    "backup_download": ("user", "project", "operator"),
     **{name: ("user", "project", "operator") for name in (
-        "deploy", "backup", "restore", "restart", "create_sandbox", "run_script",
+        "deploy", "backup", "restore", "refresh", "restart", "create_sandbox", "run_script",
         "teardown_sandbox")},
     "get_task": ("user", "project", "reader", "hide"),
     "task_logs": ("user", "project", "reader", "hide"),
@@ -139,7 +142,7 @@ class World:
                   "*name": "x/y.dump", "*asset": "index.html",
                   "rule": str(uuid.uuid4()), "schedule": str(uuid.uuid4()),
                   "resource": f"pool:{self.agent.pool}", "grant": str(uuid.uuid4()),
-                  "key": str(uuid.uuid4())}
+                  "key": str(uuid.uuid4()), "backup": str(uuid.uuid4())}
         for key, value in values.items():
             route = route.replace("{" + key + "}", value)
         return route
@@ -221,6 +224,7 @@ def expected(policy: tuple[str, ...], caller: str) -> set[int] | str:
 def body_for(route: Route) -> dict[str, Any]:
     bodies: dict[str, dict[str, Any]] = {
         "deploy": {"version": "2"}, "restore": {"backupId": str(uuid.uuid4())},
+        "refresh": {"sourceEnvironment": "nowhere"},
         "restart": {"workload": "web"}, "create_sandbox": {"name": "sb", "ttlHours": 1},
         "run_script": {"parameters": {}}, "decide_approval": {"decision": "approve"},
         "realtime_group": {"connectionId": "nope"}, "agent_register": {

@@ -10,7 +10,7 @@ export const $$ = (selector, root = document) => [...root.querySelectorAll(selec
 
 export const TERMINAL = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
 export const OPERATION_LABELS = {
-  deploy: "Deploy", backup: "Back up", restore: "Restore", restart: "Restart",
+  deploy: "Deploy", backup: "Back up", restore: "Restore", refresh: "Refresh", restart: "Restart",
   sandbox_create: "Create sandbox", script_run: "Run script",
 };
 
@@ -33,6 +33,7 @@ export function describeTask(task) {
     case "deploy": return `Deploy ${p.version ?? ""}`;
     case "backup": return "Back up database";
     case "restore": return `Restore backup ${String(p.backupId || "").slice(0, 8)}`;
+    case "refresh": return `Refresh from ${p.sourceEnvironment ?? ""}${p.maskScript ? `, masked by ${p.maskScript}` : ""}`;
     case "restart": return `Restart ${p.workload ?? ""}`;
     case "sandbox_create": return `Create sandbox ${p.name ?? ""}`;
     case "script_run": return `Run script ${p.script ?? ""}`;

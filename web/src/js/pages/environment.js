@@ -40,7 +40,51 @@ async function loadBackups() {
       `${fmtTime(b.createdAt)} · ${b.id.slice(0, 8)} · ${formatBytes(b.sizeBytes)}${label}`));
   }
   $("#restore-button").disabled = !backups.length;
+  $("#backup-download").disabled = !backups.length;
+  $("#backup-delete").disabled = !backups.length;
+  $("#backup-delete").hidden = !session.can(project.id, "admin");
+  showBackupDetails();
 }
+
+// What a backup is: size, how long the dump took, its sha256 and the pg_dump that wrote it.
+function showBackupDetails() {
+  const b = backups.find((x) => x.id === $("#backup-select").value);
+  const tools = Object.entries(b?.toolVersions || {}).map(([k, v]) => `${k} ${v}`).join(", ");
+  $("#backup-details").textContent = b ? [formatBytes(b.sizeBytes),
+    b.durationMs != null ? `took ${(b.durationMs / 1000).toFixed(1)} s` : null,
+    tools || null, `sha256 ${b.sha256}`].filter(Boolean).join(" · ") : "";
+}
+$("#backup-select").addEventListener("change", showBackupDetails);
+
+$("#backup-download").addEventListener("click", async () => {
+  const form = $("#restore-form");
+  const id = $("#backup-select").value;
+  if (!id) return formMessage(form, "error", "Choose a backup to download.");
+  try {
+    const link = await api(`${base}/backups/${encodeURIComponent(id)}/download`, { method: "POST", body: {} });
+    formMessage(form, "ok", "");
+    $(".form-message", form).replaceChildren(h("a", { href: link.url, download: link.fileName, id: "backup-link" }, `Download ${link.fileName}`),
+      ` (link valid until ${new Date(link.expiresAt).toLocaleTimeString()})`);
+  } catch (err) {
+    formMessage(form, "error", `No download. ${problemText(err)}`);
+  }
+});
+
+$("#backup-delete").addEventListener("click", async () => {
+  const form = $("#restore-form");
+  const id = $("#backup-select").value;
+  if (!id) return formMessage(form, "error", "Choose a backup to delete.");
+  const ok = await confirmAction({ title: `Delete backup ${id.slice(0, 8)} of ${env.name}?`, okLabel: "Delete backup", danger: true,
+    typeToConfirm: env.slug, lines: ["The dump is removed from storage; it can no longer be restored or downloaded."] });
+  if (!ok) return;
+  try {
+    await api(`${base}/backups/${encodeURIComponent(id)}`, { method: "DELETE" });
+    formMessage(form, "ok", `Backup ${id.slice(0, 8)} deleted.`);
+    await loadBackups();
+  } catch (err) {
+    formMessage(form, "error", `Not deleted. ${problemText(err)}`);
+  }
+});
 
 function formatBytes(n) {
   if (n === null || n === undefined) return "size unknown";
@@ -103,6 +147,7 @@ async function load() {
 
       setUpScripts();
       await loadBackups();
+      await setUpRefresh();
       $("#actions").hidden = false;
       if (productionLike(env)) for (const form of $$("#script-form, #deploy-form")) form.classList.add("destructive");
       // A sandbox cannot have sandboxes (the API refuses); offer it only on its parent.
@@ -266,6 +311,59 @@ $("#restore-form").addEventListener("submit", (event) => {
     typeToConfirm: env.slug,
     lines: [`The database of ${where()} is replaced by backup ${id.slice(0, 8)} taken ${fmtTime(backup.createdAt)}.`,
       "Changes made since that backup are lost. A safety backup is taken first."],
+  });
+});
+
+// Refresh: another environment's backup restored here, then the masking script.
+async function setUpRefresh() {
+  const others = (await api(`/api/projects/${encodeURIComponent(projectSlug)}/environments`)).items
+    .filter((e) => e.id !== env.id);
+  const source = clear($("#refresh-source"));
+  if (!others.length) source.append(h("option", { value: "" }, "No other environment"));
+  for (const e of others) source.append(h("option", { value: e.slug }, e.name));
+  $("#refresh-button").disabled = !others.length;
+  const mask = clear($("#refresh-mask"));
+  mask.append(h("option", { value: "" }, "None"));
+  for (const s of scripts) mask.append(h("option", { value: s.name }, s.name));
+  const showParams = () => renderScriptForm($("#refresh-mask-params"), scripts.find((s) => s.name === mask.value));
+  mask.addEventListener("change", showParams);
+  source.addEventListener("change", loadSourceBackups);
+  showParams();
+  await loadSourceBackups();
+}
+
+async function loadSourceBackups() {
+  const select = clear($("#refresh-backup"));
+  select.append(h("option", { value: "" }, "Latest backup"));
+  const slug = $("#refresh-source").value;
+  if (!slug) return;
+  const data = await api(`/api/projects/${encodeURIComponent(projectSlug)}/environments/${encodeURIComponent(slug)}/backups`);
+  for (const b of data.items.filter((x) => x.kind === "backup")) {
+    select.append(h("option", { value: b.id }, `${new Date(b.createdAt).toLocaleString()} · ${b.id.slice(0, 8)} · ${formatBytes(b.sizeBytes)}`));
+  }
+}
+
+$("#refresh-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const sourceEnvironment = form.elements.source.value;
+  if (!sourceEnvironment) return formMessage(form, "error", "Choose the environment to refresh from.");
+  const body = { sourceEnvironment };
+  if (form.elements.backupId.value) body.backupId = form.elements.backupId.value;
+  const script = scripts.find((s) => s.name === form.elements.maskScript.value);
+  if (script) {
+    const values = scriptValues($("#refresh-mask-params"), script);
+    if (values.error) return formMessage(form, "error", values.error);
+    body.maskScript = script.name;
+    body.maskParameters = values.parameters;
+  }
+  const which = body.backupId ? `backup ${body.backupId.slice(0, 8)}` : "latest backup";
+  return submit(form, "refreshes", body, {
+    title: `Refresh ${env.name} from ${sourceEnvironment}?`, okLabel: `Refresh ${env.name}`, danger: true,
+    typeToConfirm: env.slug,
+    lines: [`The database of ${where()} is replaced by ${sourceEnvironment}'s ${which}. A safety backup of ${env.name} is taken first.`,
+      script ? `Then ${script.name} runs to mask the data; if it fails, the refresh fails.`
+        : "No masking script runs: the data arrives exactly as in the source."],
   });
 });
 
