@@ -156,6 +156,8 @@ class ScriptParameterOut(Out):
     pattern: str | None
     enum: list[str | int | float | bool] | None
     description: str
+    secret: bool = Field(default=False, description="masked in task JSON, argv, logs and "
+                                                    "errors; only the agent job sees it")
 
 
 class ScriptOut(Out):
