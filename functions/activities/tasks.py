@@ -106,8 +106,11 @@ async def finish_task(payload: dict[str, Any],
         reason, error, lines = payload["reason"], payload.get("error"), payload.get("log")
         if status == TaskStatus.CANCELLED and reason.startswith(CANCEL_REQUESTED):
             # "cancel requested; the agent stopped the job" → "cancelled by ana; the ..."
-            reason = error = svc.cancelled_by(task_id) + reason[len(CANCEL_REQUESTED):]
-            lines = [reason]
+            # "cancel requested; the agent stopped the job" → reason "cancelled by ana",
+            # error "cancelled by ana; the agent stopped the job"
+            who = svc.cancelled_by(task_id)
+            error = who + reason[len(CANCEL_REQUESTED):]
+            reason, lines = who, [error]
         if not TaskStatus(task.status).terminal and lines:
             level = {TaskStatus.SUCCEEDED: "info", TaskStatus.CANCELLED: "warning"}.get(
                 status, "error")

@@ -11,7 +11,7 @@ from shared.grants.resources import authorize_environment
 from shared.services import services
 from shared.store import projects as store
 from shared.store import roles as role_store
-from shared.tasks import scripts
+from shared.tasks import approvals, scripts
 from shared.tasks.requests import (
     EnvironmentCreate,
     EnvironmentUpdate,
@@ -102,7 +102,11 @@ def environment_item(req: func.HttpRequest) -> func.HttpResponse:
         project, access = readable_project(conn, req, principal)
         env = store.get_environment(conn, project.id, req.route_params["env"])
         if req.method == "GET":
-            return json_response(environment_json(env))
+            # the approval rule travels with the environment: a page states it without a
+            # second request that answers 404 for every unprotected environment
+            rule = approvals.get_protection(conn, env.id)
+            return json_response({**environment_json(env), "protection": (
+                rule.model_dump(mode="json", by_alias=True) if rule else None)})
         require(access, project.id, "admin", "changing an environment")
         if req.method == "DELETE":
             store.delete_environment(conn, env, actor=principal.actor)

@@ -107,7 +107,7 @@ async def cancel_task(req: func.HttpRequest,
                                    "operator")
     svc = TaskService(services())
     done = await asyncio.to_thread(svc.request_cancel, task.id, actor=principal.actor)
-    await wake(client, str(task.id), "cancel", {"by": principal.actor})
+    await wake(client, str(task.id), "cancel", {"by": principal.name or principal.actor})
     if done.granted is not None:
         await wake(client, str(done.granted), "environment_granted")
     assert done.task is not None

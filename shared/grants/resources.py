@@ -151,12 +151,16 @@ def grant(conn: Connection[Any], resource: dict[str, Any], *, project_id: UUID |
     row = conn.execute(
         "INSERT INTO resource_grants (resource_id, project_id, namespaces, created_by)"
         " VALUES (%s, %s, %s, %s)"
-        " ON CONFLICT (resource_id, COALESCE(project_id, %s::uuid)) DO UPDATE SET namespaces ="
+        # The conflict target must repeat the unique index's expression literally: as a
+        # bound parameter it stops matching once psycopg prepares the statement (after
+        # five runs on a connection), and the insert fails with "no unique constraint".
+        f" ON CONFLICT (resource_id, COALESCE(project_id, '{_ALL}'::uuid))"
+        " DO UPDATE SET namespaces ="
         "  (SELECT array_agg(DISTINCT n ORDER BY n) FROM unnest("
         "   resource_grants.namespaces || EXCLUDED.namespaces) n)"
         " RETURNING *",
-        (resource["id"], project_id, sorted(set(namespaces)) if namespaces else None, actor,
-         _ALL)).fetchone()
+        (resource["id"], project_id, sorted(set(namespaces)) if namespaces else None,
+         actor)).fetchone()
     assert row is not None
     details: dict[str, Any] = {"kind": resource["kind"], "name": resource["name"],
                                "grantId": str(row["id"]), "namespaces": row["namespaces"],

@@ -84,6 +84,11 @@ class EnvironmentOut(Out):
     updatedAt: str
 
 
+class EnvironmentDetailOut(EnvironmentOut):
+    protection: ProtectionOut | None = Field(
+        description="the approval rule (null: not protected)")
+
+
 class BackupOut(Out):
     id: str
     kind: Literal["backup", "safety"] = Field(
@@ -443,7 +448,7 @@ ROUTES: list[Route] = [
      EnvironmentPage, "reader"),
     ("post", "/api/projects/{project}/environments", "Create an environment",
      EnvironmentCreate, 201, EnvironmentOut, "admin"),
-    ("get", ENV, "Read an environment", None, 200, EnvironmentOut, "reader"),
+    ("get", ENV, "Read an environment", None, 200, EnvironmentDetailOut, "reader"),
     ("patch", ENV, "Change an environment", EnvironmentUpdate, 200, EnvironmentOut, "admin"),
     ("delete", ENV, "Delete an environment", None, 204, None, "admin"),
     ("get", f"{ENV}/backups", "List backups", None, 200, BackupPage, "reader"),

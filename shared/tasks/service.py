@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from shared.agents.work import cancel_jobs_for_task
+from shared.auth.principal import display_name
 from shared.bus import BusMessage
 from shared.domain.models import Environment, Project, Task
 from shared.domain.task_states import TaskStatus
@@ -203,7 +204,11 @@ class TaskService:
         """Ask a task to stop. Not yet running (or only waiting for an agent): it ends
         cancelled now. Running: its steps and its agent job are asked to stop, and the
         orchestration ends it cancelled once they have. ``granted`` is an orchestration
-        to wake when the cancelled task handed on its environment."""
+        to wake when the cancelled task handed on its environment.
+
+        Reasons are prose for people, so they name who asked by display name; the audit
+        entry keeps the stable id beside it."""
+        who = display_name(actor) or actor
         with self.services.db.transaction() as conn:
             task = task_store.get_task(conn, task_id, for_update=True)
             if TaskStatus(task.status).terminal:
@@ -212,7 +217,7 @@ class TaskService:
             conn.execute("UPDATE tasks SET cancel_requested = true WHERE id = %s", (task_id,))
             # pending jobs end now; a leased one is stopped by its agent on its next
             # heartbeat (the orchestration is woken by the "cancel" event, not job events)
-            cancel_jobs_for_task(conn, task_id, self.services.clock.now(), by=actor)
+            cancel_jobs_for_task(conn, task_id, self.services.clock.now(), by=who)
             leased = conn.execute("SELECT 1 FROM jobs WHERE task_id = %s AND status = 'leased'",
                                   (task_id,)).fetchone()
             activity_store.record(conn, actor=actor, action="task.cancel_requested",
@@ -221,18 +226,19 @@ class TaskService:
                                   details={"status": task.status})
         if task.status != TaskStatus.RUNNING and not leased:
             done = self.finish(task_id, TaskStatus.CANCELLED, actor=actor,
-                               reason=f"cancelled by {actor}", error=f"cancelled by {actor}")
+                               reason=f"cancelled by {who}", error=f"cancelled by {who}")
             return Finished(done.task or task, done.granted)
         return Finished(task, None)
 
     def canceller(self, task_id: UUID) -> str | None:
-        """Who last asked the task to stop (None: nobody, or not recorded)."""
+        """Who last asked the task to stop, by display name (None: nobody, or not
+        recorded)."""
         with self.services.db.transaction() as conn:
             row = conn.execute(
-                "SELECT actor FROM activity_log WHERE task_id = %s AND"
-                " action = 'task.cancel_requested' ORDER BY id DESC LIMIT 1",
+                "SELECT COALESCE(actor_name, actor) AS who FROM activity_log WHERE"
+                " task_id = %s AND action = 'task.cancel_requested' ORDER BY id DESC LIMIT 1",
                 (task_id,)).fetchone()
-        return None if row is None else str(row["actor"])
+        return None if row is None else str(row["who"])
 
     def cancelled_by(self, task_id: UUID) -> str:
         """'cancelled by <who asked>' (the latest cancel request in the audit trail)."""

@@ -187,6 +187,18 @@ class TestAgent:
                               json={"status": status, "result": result_body or {}}, timeout=30)
         assert reply.status_code == 200, reply.text
 
+    def finish_backup(self, job: dict[str, Any], data: bytes = b"\0" * 2048) -> None:
+        """Upload the dump and report it, as a real agent does (a backup row whose
+        artifact storage does not hold is forgotten)."""
+        import hashlib
+
+        put = requests.put(job["payload"]["uploadUrl"], data=data, timeout=30,
+                           headers={"x-ms-blob-type": "BlockBlob"})
+        assert put.status_code < 300, put.text
+        self.finish(job, result_body={"artifact": job["payload"]["artifact"],
+                                      "sizeBytes": len(data),
+                                      "sha256": hashlib.sha256(data).hexdigest()})
+
 
 @dataclass
 class World:

@@ -92,8 +92,7 @@ def test_the_sandbox_dialog_says_where_its_data_comes_from(pages: Pages,
     call(world.admin, pages.host, "POST",
          f"/api/projects/webshop/environments/{agent_env}/backups", {})
     job = world.agent.next_job()
-    world.agent.finish(job, result_body={"artifact": "backups/f.dump", "sizeBytes": 10,
-                                         "sha256": "1" * 64})
+    world.agent.finish_backup(job)
     backup = call(world.admin, pages.host, "GET",
                   f"/api/projects/webshop/environments/{agent_env}/backups")["items"][0]
     page.reload()

@@ -62,7 +62,7 @@ $("#backup-download").addEventListener("click", async () => {
   if (!id) return formMessage(form, "error", "Choose a backup to download.");
   try {
     const link = await api(`${base}/backups/${encodeURIComponent(id)}/download`, { method: "POST", body: {} });
-    formMessage(form, "ok", "");
+    formMessage(form, "ok", "Download ready");
     $(".form-message", form).replaceChildren(h("a", { href: link.url, download: link.fileName, id: "backup-link" }, `Download ${link.fileName}`),
       ` (link valid until ${new Date(link.expiresAt).toLocaleTimeString()})`);
   } catch (err) {
@@ -214,12 +214,9 @@ function needsApproval(operation) {
 }
 
 // Read when an operation is about to be confirmed, so the dialog states the rule as it is
-// now (an admin may have changed it since the page loaded). 404: not protected.
+// now (an admin may have changed it since the page loaded); null: not protected.
 async function loadProtection() {
-  protection = await api(`${base}/protection`).catch((err) => {
-    if (err.status === 404) return null;
-    throw err;
-  });
+  protection = (await api(base)).protection ?? null;
 }
 
 async function submit(form, path, body, confirmation) {
