@@ -38,12 +38,17 @@ def _check(resp: requests.Response, what: str, ok: tuple[int, ...] = (200, 201))
 
 
 def register_local_agent(base_url: str, admin_headers: Mapping[str, str], *, pool: str,
-                         labels: list[str], connections: Mapping[str, str], state_dir: Path,
+                         labels: list[str],
+                         connections: Mapping[str, str | Mapping[str, object]],
+                         state_dir: Path,
                          name: str = "local-agent",
                          allowed_executables: list[str] | None = None,
                          clusters: Mapping[str, dict[str, object]] | None = None,
                          services: Mapping[str, dict[str, object]] | None = None) -> Path:
-    """Ensure the pool, register the agent, write its config; return the config path."""
+    """Ensure the pool, register the agent, write its config; return the config path.
+
+    A connection is a URL, or ``{"url", "projects"}`` for one that serves only those
+    projects; ``allowed_executables`` None leaves the agent running no scripts."""
     from agent import config as config_file
 
     base = base_url.rstrip("/")
@@ -61,13 +66,15 @@ def register_local_agent(base_url: str, admin_headers: Mapping[str, str], *, poo
     cmd = [sys.executable, "-m", "agent.main", "register", "--url", base, "--pool", pool,
            "--token", token, "--labels", ",".join(labels), "--name", name,
            "--config", str(path), "--work-dir", str(state_dir / "work")]
+    scoped = {k: dict(v) for k, v in connections.items() if not isinstance(v, str)}
     for conn_name, url in connections.items():
-        cmd += ["--connection", f"{conn_name}={url}"]
+        cmd += ["--connection", f"{conn_name}={url if isinstance(url, str) else url['url']}"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     if done.returncode != 0:
         raise LocalAgentError(f"agent registration failed: {done.stderr[-500:]}")
-    if allowed_executables is not None or clusters or services:
+    if allowed_executables is not None or clusters or services or scoped:
         cfg = config_file.load(path)
+        cfg.connections.update(scoped)
         if allowed_executables is not None:
             cfg.allowed_executables = list(allowed_executables)
         if clusters:
@@ -147,7 +154,8 @@ class SupervisedAgent:
 
 
 def start_local_agent(base_url: str, admin_headers: Mapping[str, str], pool: str,
-                      labels: list[str], connections: Mapping[str, str],
+                      labels: list[str],
+                      connections: Mapping[str, str | Mapping[str, object]],
                       state_dir: Path | str, *, name: str = "local-agent",
                       allowed_executables: list[str] | None = None,
                       services: Mapping[str, dict[str, object]] | None = None,

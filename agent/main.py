@@ -6,7 +6,9 @@
 
 The config (default ``~/.config/cloudops-agent/config.json`` or ``$CLOUDOPS_AGENT_CONFIG``)
 is written with mode 0600; add ``connections``, ``clusters``, ``services`` and
-``allowedExecutables`` to it (or pass ``--connection`` at registration).
+``allowedExecutables`` to it (or pass ``--connection`` at registration). Without
+``allowedExecutables`` the agent runs no scripts; an entry's ``projects`` limits whom it
+serves (``agent.config``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,16 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
     return out
 
 
+def _merge_connections(previous: dict[str, str | dict[str, Any]], given: dict[str, str]
+                       ) -> dict[str, str | dict[str, Any]]:
+    """``--connection`` URLs over the previous config's; an entry's ``projects`` stay."""
+    merged = dict(previous)
+    for name, url in given.items():
+        entry = previous.get(name)
+        merged[name] = {**entry, "url": url} if isinstance(entry, dict) else url
+    return merged
+
+
 def register(args: argparse.Namespace) -> int:
     labels = [x.strip() for x in (args.labels or "").split(",") if x.strip()]
     name = args.name or socket.gethostname().split(".")[0]
@@ -60,8 +72,8 @@ def register(args: argparse.Namespace) -> int:
         key_issued_at=datetime.now(UTC).isoformat(),
         labels=list(answer.get("labels", labels)), capacity=args.capacity,
         heartbeat_interval_seconds=float(answer.get("heartbeatIntervalSeconds", 10)),
-        connections={**(previous.connections if previous else {}),
-                     **_pairs(args.connection or [], "connection")},
+        connections=_merge_connections(previous.connections if previous else {},
+                                       _pairs(args.connection or [], "connection")),
         clusters=previous.clusters if previous else {},
         services=previous.services if previous else {},
         allowed_executables=previous.allowed_executables if previous else None,

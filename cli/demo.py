@@ -248,11 +248,15 @@ def start_demo(base_url: str, database_url: str, state_dir: Path) -> Demo:
         connections = seed_demo(base_url, database_url, supervisor_dir)
         grant_pipeline_key(database_url)
         cookie = principal_cookie("demo-admin", "demo-admin@example.com", ["admin"])
+        # the agent's own wall: each database serves its environment (and its sandboxes),
+        # the app service the demo project, and scripts run the demo's interpreter only
+        scoped = {name: {"url": url, "projects": [f"demo/{name.removeprefix('demo-')}"]}
+                  for name, url in connections.items()}
         agent = start_local_agent(
-            base_url, {"Cookie": f"{COOKIE}={cookie}"}, "local", [], connections,
+            base_url, {"Cookie": f"{COOKIE}={cookie}"}, "local", [], scoped,
             state_dir / "agent", allowed_executables=[sys.executable],
             services={"web": {"supervisor": str(supervisor_dir),
-                              "app": f"{PROGRAM}@{{environment}}"}})
+                              "app": f"{PROGRAM}@{{environment}}", "projects": ["demo"]}})
     except BaseException:
         supervisor.terminate()
         supervisor.wait(30)

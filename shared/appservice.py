@@ -264,6 +264,35 @@ class AppServiceDeployer:
         return {"swapped": True, "production": production, "slot": staged, "log": [line]}
 
     # -- helpers -----------------------------------------------------------------------
+    # -- a sandbox's own slot --------------------------------------------------------------
+    def create_slot(self, target: SlotTarget) -> dict[str, Any]:
+        """Create the deployment slot ``target.slot`` on the site (a sandbox's own), in the
+        site's location and plan; creating an existing slot again is a no-op update."""
+        from azure.mgmt.web.models import Site
+
+        rg, site, slot = target.resource_group, target.site, target.slot
+        with self._client(target) as client:
+            with _arm_call(f"read site {site}"):
+                parent = client.web_apps.get(rg, site)
+            with _arm_call(f"create slot {slot} on {site}"):
+                client.web_apps.begin_create_or_update_slot(
+                    rg, site, slot, Site(location=parent.location,
+                                         server_farm_id=parent.server_farm_id)).result()
+        return {"slot": slot, "created": True, "log": [f"slot {slot} created on {site}"]}
+
+    def delete_slot(self, target: SlotTarget) -> dict[str, Any]:
+        """Delete the deployment slot ``target.slot``; one already gone is not an error."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        rg, site, slot = target.resource_group, target.site, target.slot
+        with self._client(target) as client, _arm_call(f"delete slot {slot} of {site}"):
+            try:
+                client.web_apps.delete_slot(rg, site, slot, delete_empty_server_farm=False)
+            except ResourceNotFoundError:
+                return {"slot": slot, "deleted": False,
+                        "log": [f"slot {slot} of {site} was already gone"]}
+        return {"slot": slot, "deleted": True, "log": [f"slot {slot} of {site} deleted"]}
+
     @contextlib.contextmanager
     def _client(self, target: SlotTarget) -> Iterator[WebSiteManagementClient]:
         client = self._client_factory(str(target.subscription_id))

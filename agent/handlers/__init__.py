@@ -14,6 +14,11 @@ plane's orchestrations):
 - ``restart`` {"kind": "service", "service", "environment", "timeoutSeconds"?} →
   {"service", "unit"|"app", "pid"?, "startedAt"?, "state": "active"} (a systemd unit or a
   process-supervisor app on the agent's machine, named in its config's ``services``)
+
+Every payload also names the task's ``project`` and ``environment`` slugs (and
+``parentEnvironment`` for a sandbox): a connection, cluster or service whose config entry
+declares ``projects`` serves only those (``check_serves``), so the agent refuses a job the
+control plane should never have sent.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.config import AgentConfig
+from agent.config import AgentConfig, serves
 
 
 class JobFailed(Exception):
@@ -92,3 +97,22 @@ def require(payload: dict[str, Any], name: str, kind: type = str) -> Any:
     if not isinstance(value, kind) or (isinstance(value, str) and not value):
         raise JobFailed(f"job payload lacks {name!r}")
     return value
+
+
+def check_serves(payload: dict[str, Any], what: str, name: str,
+                 scope: list[str] | None) -> None:
+    """Refuse (``JobFailed``) a job whose project/environment the ``what`` entry ``name``
+    of this agent's config does not serve."""
+    project = payload.get("project")
+    environment = payload.get("environment")
+    parent = payload.get("parentEnvironment")
+    if serves(scope, project if isinstance(project, str) else None,
+              environment if isinstance(environment, str) else None,
+              parent if isinstance(parent, str) else None):
+        return
+    served = ", ".join(scope or []) or "no project"
+    if not project:
+        raise JobFailed(f"refused by the agent: the job names no project, and this agent's "
+                        f"{what} {name!r} serves only {served}")
+    raise JobFailed(f"refused by the agent: its {what} {name!r} does not serve project "
+                    f"{project!r} environment {environment!r} (it serves {served})")

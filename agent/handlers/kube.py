@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.handlers import JobContext, JobFailed, require
+from agent.handlers import JobContext, JobFailed, check_serves, require
 
 KINDS = ("deployment", "statefulset", "daemonset")
 POLL_SECONDS = 1.0
@@ -75,6 +75,7 @@ def restart(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     cluster = ctx.config.clusters.get(name)
     if not cluster:
         raise JobFailed(f"no cluster configured: this agent has no cluster named {name!r}")
+    check_serves(payload, "cluster", name, cluster.get("projects"))
     namespace = require(payload, "namespace")
     workload = require(payload, "workload")
     kind = str(payload.get("kind") or "deployment").lower()

@@ -26,7 +26,7 @@ import requests
 from psycopg.conninfo import make_conninfo
 
 from agent import process
-from agent.handlers import JobCancelled, JobContext, JobFailed, require
+from agent.handlers import JobCancelled, JobContext, JobFailed, check_serves, require
 from agent.pgtools import ClientTools, connection_params, tools_for
 
 CHUNK = 1024 * 1024
@@ -34,10 +34,13 @@ BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
 MAINTENANCE_DB = "postgres"
 
 
-def connection_url(ctx: JobContext, name: str) -> str:
-    url = ctx.config.connections.get(name)
-    if not url:
+def connection_url(ctx: JobContext, name: str, payload: dict[str, Any]) -> str:
+    """The URL of the connection ``name``, if it serves the job's project/environment."""
+    found = ctx.config.connection(name)
+    if found is None:
         raise JobFailed(f"this agent has no database connection named {name!r}")
+    url, scope = found
+    check_serves(payload, "connection", name, scope)
     return url
 
 
@@ -141,7 +144,7 @@ def _workdir(ctx: JobContext) -> Path:
 
 def backup(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     name = require(payload, "connection")
-    url = connection_url(ctx, name)
+    url = connection_url(ctx, name, payload)
     upload_url = require(payload, "uploadUrl")
     artifact = require(payload, "artifact")
     tools = tools_for(ctx, name, url)
@@ -199,7 +202,7 @@ def _create_database(url: str, ctx: JobContext, tools: ClientTools) -> None:
 
 def restore(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     name = require(payload, "connection")
-    url = connection_url(ctx, name)
+    url = connection_url(ctx, name, payload)
     download_url = require(payload, "downloadUrl")
     expected = require(payload, "sha256").lower()
     # the server is asked through the configured database: a new target may not exist yet
@@ -257,7 +260,7 @@ def drop_database(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     Refuses the connection's own database: that is the parent environment's data.
     """
     name = require(payload, "connection")
-    url = connection_url(ctx, name)
+    url = connection_url(ctx, name, payload)
     database = require(payload, "database")
     if database == database_name(url) or database in (
             MAINTENANCE_DB, "template0", "template1"):

@@ -42,13 +42,17 @@ def script_progress(line: str) -> int | None:
 
 
 def _check_allowed(argv0: str, allowed: list[str] | None) -> str:
-    resolved = shutil.which(argv0) or argv0
+    """The executable to run for ``argv0``; refused unless the agent's config lists it in
+    ``allowedExecutables`` (no list: no scripts)."""
     if allowed is None:
-        return resolved
+        raise JobFailed("refused by the agent: it runs no scripts (its config has no "
+                        "allowedExecutables list)")
+    resolved = shutil.which(argv0) or argv0
     allowed_paths = {shutil.which(a) or a for a in allowed}
     if argv0 in allowed or resolved in allowed_paths:
         return resolved
-    raise JobFailed(f"executable {argv0!r} is not in this agent's allowedExecutables")
+    raise JobFailed(f"refused by the agent: executable {argv0!r} is not in this agent's "
+                    "allowedExecutables")
 
 
 def run_script(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:

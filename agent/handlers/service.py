@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from agent import process
-from agent.handlers import JobCancelled, JobContext, JobFailed, require
+from agent.handlers import JobCancelled, JobContext, JobFailed, check_serves, require
 
 ENVIRONMENT_RE = re.compile(r"^[a-z0-9-]+$")
 UNIT_RE = re.compile(r"^[A-Za-z0-9@_.:\\-]+$")
@@ -46,6 +46,7 @@ def restart(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     if not isinstance(spec, dict):
         known = ", ".join(sorted(ctx.config.services)) or "none"
         raise JobFailed(f"this agent has no service named {name!r} (it knows: {known})")
+    check_serves(payload, "service", name, spec.get("projects"))
     if spec.get("systemd"):
         unit = str(spec["systemd"]).replace("{environment}", environment)
         return _restart_systemd(name, unit, spec.get("systemctl"), float(timeout), ctx)

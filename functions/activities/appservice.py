@@ -1,4 +1,5 @@
-"""Activities of the App Service slot-swap deploy: set version, restart, health check, swap.
+"""Activities of the App Service slot-swap deploy: set version, restart, health check, swap;
+and a sandbox's own deployment slot, created with the sandbox and deleted at teardown.
 
 Each takes the orchestrator's ``ref`` — ``{taskId, target, version, packageUrl, image}``
 (plus ``where`` for health checks, optional ``expectProduction`` for swaps) — calls the
@@ -16,7 +17,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from shared.appservice import AppServiceDeployer, SlotTarget
+from shared.appservice import AppServiceDeployer, AppServiceError, SlotTarget
+from shared.grants.sandboxes import SLOT_PREFIX
 from shared.services import services
 
 bp = df.Blueprint()
@@ -62,6 +64,34 @@ def health_check(ref: dict[str, Any], deploy: AppServiceDeployer) -> dict[str, A
 def swap(ref: dict[str, Any], deploy: AppServiceDeployer) -> dict[str, Any]:
     return deploy.swap(SlotTarget.from_json(ref["target"]),
                        expect_production=ref.get("expectProduction"))
+
+
+def sandbox_slot(sandbox_id: str) -> SlotTarget:
+    """The sandbox's own slot, read from its record (never from the orchestrator's input):
+    a slot of the sandbox's naming, never production nor the parent's slot."""
+    from uuid import UUID
+
+    from shared.store import projects as project_store
+
+    with services().db.transaction() as conn:
+        sandbox = project_store.get_environment_by_id(conn, UUID(sandbox_id))
+        parent = (project_store.get_environment_by_id(conn, sandbox.parent_id)
+                  if sandbox.parent_id else None)
+    if sandbox.kind != "sandbox" or parent is None:
+        raise AppServiceError(f"{sandbox.slug} is not a sandbox: it has no slot of its own")
+    target = SlotTarget.from_json(sandbox.target)
+    if not target.slot.startswith(SLOT_PREFIX) or target.slot == parent.target.get("slot"):
+        raise AppServiceError(f"refusing to touch slot {target.slot}: it is not sandbox "
+                              f"{sandbox.slug}'s own")
+    return target
+
+
+def create_sandbox_slot(ref: dict[str, Any], deploy: AppServiceDeployer) -> dict[str, Any]:
+    return deploy.create_slot(sandbox_slot(ref["sandboxId"]))
+
+
+def delete_sandbox_slot(ref: dict[str, Any], deploy: AppServiceDeployer) -> dict[str, Any]:
+    return deploy.delete_slot(sandbox_slot(ref["sandboxId"]))
 
 
 def _run(step: Callable[[dict[str, Any], AppServiceDeployer], dict[str, Any]],
@@ -123,3 +153,15 @@ def appservice_health_check(ref: dict[str, Any]) -> dict[str, Any]:
 def appservice_swap(ref: dict[str, Any]) -> dict[str, Any]:
     """Swap the slot into production (a second call swaps back)."""
     return _run(swap, ref)
+
+
+@bp.activity_trigger(input_name="ref")
+def appservice_create_sandbox_slot(ref: dict[str, Any]) -> dict[str, Any]:
+    """``{taskId, sandboxId}``: create the sandbox's own slot on its parent's site."""
+    return _run(create_sandbox_slot, ref)
+
+
+@bp.activity_trigger(input_name="ref")
+def appservice_delete_sandbox_slot(ref: dict[str, Any]) -> dict[str, Any]:
+    """``{taskId, sandboxId}``: delete the sandbox's own slot (gone already is fine)."""
+    return _run(delete_sandbox_slot, ref)

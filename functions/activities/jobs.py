@@ -90,6 +90,17 @@ def _job_payload(conn: Any, kind: str, request: dict[str, Any], task: Task,
     return dict(request)
 
 
+def job_scope(conn: Any, env: Environment) -> dict[str, str]:
+    """Who a job is for, for the agent's own wall: the project's and environment's slugs,
+    and the parent environment's for a sandbox (``agent.config.serves``)."""
+    scope = {"project": project_store.get_project(conn, env.project_id).slug,
+             "environment": env.slug}
+    if env.parent_id is not None:
+        scope["parentEnvironment"] = project_store.get_environment_by_id(
+            conn, env.parent_id).slug
+    return scope
+
+
 @bp.activity_trigger(input_name="payload")
 def dispatch_job(payload: dict[str, Any]) -> dict[str, Any]:
     """Create the job; the task waits (saying for what) until an agent claims it.
@@ -116,6 +127,9 @@ def dispatch_job(payload: dict[str, Any]) -> dict[str, Any]:
             return {"error": refused}
         try:
             body = _job_payload(conn, payload["kind"], payload["payload"], task, env)
+            # the environment the job acts on: a sandbox being seeded, or the task's own
+            body |= job_scope(conn, project_store.get_environment_by_id(conn, UUID(acts_on))
+                              if acts_on else env)
             body["traceContext"] = inject_trace({})  # the agent continues the trace
             if payload.get("deadlineAt"):
                 # how long the agent keeps trying to deliver the result through an outage

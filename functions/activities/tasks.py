@@ -34,8 +34,8 @@ def _plan(task_id: UUID) -> tuple[dict[str, Any], Task, str | None]:
     return {"taskId": str(task.id), "operation": task.operation,
             "parameters": task.parameters, "requestedBy": task.requested_by,
             "project": project.slug, "environment": env.slug,
-            "environmentId": str(env.id), "target": env.target, "database": env.database,
-            "url": env.url}, task, refused
+            "environmentId": str(env.id), "environmentKind": env.kind, "target": env.target,
+            "database": env.database, "url": env.url}, task, refused
 
 
 @bp.activity_trigger(input_name="payload")

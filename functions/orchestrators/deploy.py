@@ -64,7 +64,8 @@ def record_reported_url(context: df.DurableOrchestrationContext, task: dict[str,
 
 def appservice_deploy(context: df.DurableOrchestrationContext, task: dict[str, Any],
                       version: str) -> Generator[Any, Any, Outcome]:
-    """Staging slot → restart → health check → swap → health check; swap back on failure."""
+    """Staging slot → restart → health check → swap → health check; swap back on failure.
+    A sandbox stops after the health check: its slot is its app, never swapped."""
     ref = {"taskId": task["taskId"], "target": task["target"], "version": version,
            "packageUrl": task["parameters"].get("packageUrl"),
            "image": task["parameters"].get("image")}
@@ -77,6 +78,10 @@ def appservice_deploy(context: df.DurableOrchestrationContext, task: dict[str, A
     health = yield call(context, "appservice_health_check", {**ref, "where": "slot"})
     if not health["healthy"]:
         raise StepFailed(f"slot {slot} is unhealthy: {health['detail']}; production untouched")
+    if task.get("environmentKind") == "sandbox":
+        # a sandbox's slot is its own: never swapped into its parent's production
+        return Outcome(f"deployed {version} to slot {slot}", {"version": version,
+                                                              "slot": slot})
     yield from step(context, task, f"swapping {slot} into production", 60)
     # A swap toggles; expectProduction makes a retried swap a no-op instead of a swap back.
     swapped = yield call(context, "appservice_swap", {**ref, "expectProduction": version})

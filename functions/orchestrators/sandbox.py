@@ -1,6 +1,8 @@
-"""Create a sandbox: a short-lived copy of an environment, seeded from the parent's latest
-backup, running the parent's deployed version as its own app (through the parent's deploy
-script, with the sandbox as the environment), expiring on its TTL."""
+"""Create a sandbox: a short-lived copy of an environment with its own resources (its own
+database on the parent's server, namespace on the parent's cluster, or deployment slot on
+the parent's App Service site), seeded from the parent's latest backup, running the
+parent's deployed version as its own app (through the parent's deploy script, with the
+sandbox as the environment), expiring on its TTL."""
 
 from __future__ import annotations
 
@@ -21,6 +23,12 @@ def sandbox_steps(context: df.DurableOrchestrationContext,
     name = task["parameters"]["name"]
     yield from step(context, task, f"provisioning sandbox {name}", 10)
     sandbox = yield call(context, "create_sandbox_environment", {"taskId": task["taskId"]})
+    if task["target"].get("type") == "appservice":
+        yield from step(context, task, f"creating {name}'s own deployment slot on site "
+                        f"{task['target'].get('site')}", 20)
+        slot = yield call(context, "appservice_create_sandbox_slot", {
+            "taskId": task["taskId"], "sandboxId": sandbox["environmentId"]})
+        sandbox = {**sandbox, "slot": slot["slot"]}
     if sandbox["seedBackupId"] is None:
         yield from log(context, task, "the parent has no backup yet: the sandbox starts "
                        "without seeded data")

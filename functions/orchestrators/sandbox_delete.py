@@ -41,6 +41,11 @@ def sandbox_delete_steps(context: df.DurableOrchestrationContext,
                                  timeout=timedelta(minutes=30))
     else:
         yield from log(context, task, "no sandbox database to drop")
+    if task["target"].get("type") == "appservice":
+        yield from step(context, task, f"deleting {name}'s deployment slot "
+                        f"{task['target'].get('slot')}", 60)
+        yield call(context, "appservice_delete_sandbox_slot",
+                   {"taskId": task["taskId"], "sandboxId": task["environmentId"]})
     yield from step(context, task, f"deleting sandbox {name}", 80)
     deleted = yield call(context, "delete_sandbox_environment",
                          {"taskId": task["taskId"], "sandboxId": task["environmentId"]})

@@ -14,6 +14,8 @@ from typing import Any
 from uuid import UUID
 
 LIMIT = 63
+SLOT_LIMIT = 40  # App Service: the slot's host name is <site>-<slot>, a DNS label
+SLOT_PREFIX = "sbx-"
 
 
 def _digest(project_id: UUID, parent_id: UUID, name: str) -> str:
@@ -36,12 +38,24 @@ def namespace(parent_namespace: str, project_id: UUID, parent_id: UUID, name: st
     return f"{readable[:room].strip('-')}-{tail}"
 
 
+def slot_name(project_id: UUID, parent_id: UUID, name: str) -> str:
+    """``sbx-<name>-<digest>``: a deployment slot name of at most 40 characters, never
+    ``production`` nor a slot a person would name (the parent's ``staging``)."""
+    tail = _digest(project_id, parent_id, name)
+    readable = re.sub(r"[^a-z0-9-]+", "-", name.lower())
+    room = SLOT_LIMIT - len(SLOT_PREFIX) - 1 - len(tail)
+    return f"{SLOT_PREFIX}{readable[:room].strip('-') or 'x'}-{tail}"
+
+
 def sandbox_target(parent_target: dict[str, Any], project_id: UUID, parent_id: UUID,
                    name: str) -> dict[str, Any]:
     """The parent's target with the sandbox's own namespace on the parent's cluster (and
-    no list of further namespaces: a sandbox restarts only in its own)."""
+    no list of further namespaces: a sandbox restarts only in its own), or its own
+    deployment slot on the parent's App Service site."""
     target = {k: v for k, v in parent_target.items() if k != "namespaces"}
     if target.get("type") == "agent" and target.get("cluster"):
         target["namespace"] = namespace(str(target.get("namespace") or "default"),
                                         project_id, parent_id, name)
+    if target.get("type") == "appservice":
+        target["slot"] = slot_name(project_id, parent_id, name)
     return target

@@ -207,9 +207,13 @@ class AgentProcess:
 
 
 def start_agent(plane: ControlPlane, tmp: Path, *, pool: str, labels: list[str],
-                name: str | None = None, connections: dict[str, str] | None = None,
+                name: str | None = None, connections: dict[str, Any] | None = None,
                 allowed: list[str] | None = None) -> AgentProcess:
-    """Register and start a real ``cloudops-agent`` process (``agent.local``)."""
+    """Register and start a real ``cloudops-agent`` process (``agent.local``). Its scripts
+    may run the suite's interpreter only, unless ``allowed`` says otherwise (an agent
+    without the list runs no scripts)."""
+    if allowed is None:
+        allowed = [sys.executable]
     from agent.local import start_local_agent
 
     name = name or f"agent-{secrets.token_hex(3)}"

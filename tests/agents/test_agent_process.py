@@ -36,7 +36,8 @@ def test_agent_rotates_its_key_before_expiry_and_keeps_working(
     plane = control_plane
     pool = plane.pool()
     path = register_local_agent(plane.base_url, plane.admin, pool=pool, labels=["linux"],
-                                connections={}, state_dir=tmp_path, name="rotator")
+                                connections={}, state_dir=tmp_path, name="rotator",
+                                allowed_executables=[sys.executable])
     cfg = config_file.load(path)
     old_key = cfg.key
     # pretend the key was issued long ago: less than a quarter of its life is left

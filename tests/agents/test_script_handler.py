@@ -16,8 +16,11 @@ from agent.config import AgentConfig
 from agent.handlers import JobCancelled, JobContext, JobFailed
 from agent.handlers.script import run_script
 
+PYTHON_ONLY = [sys.executable, "/no/such/program"]
 
-def _ctx(tmp_path: Path, allowed: list[str] | None = None) -> tuple[JobContext, list[str]]:
+
+def _ctx(tmp_path: Path, allowed: list[str] | None = PYTHON_ONLY
+         ) -> tuple[JobContext, list[str]]:
     lines: list[str] = []
     cfg = AgentConfig(url="http://x", agent_id="a", name="a", pool="p", key="k",
                       work_dir=str(tmp_path), allowed_executables=allowed)
@@ -114,6 +117,16 @@ def test_allow_list_and_bad_payloads_fail_cleanly(tmp_path: Path) -> None:
         run_script({"argv": ["/no/such/program"]}, open_ctx)
 
 
+def test_an_agent_without_an_allowed_executables_list_runs_no_script(tmp_path: Path) -> None:
+    ctx, lines = _ctx(tmp_path, allowed=None)
+    marker = tmp_path / "ran"
+    with pytest.raises(JobFailed, match=r"runs no scripts .*no allowedExecutables list"):
+        run_script({"argv": [sys.executable, "-c", f"open({str(marker)!r}, 'w')"]}, ctx)
+    assert not marker.exists()
+    assert lines == []
+    assert not (tmp_path / "jobs").exists()
+
+
 def _writes_outputs(text: str) -> list[str]:
     code = ("import os; open(os.environ['CLOUDOPS_OUTPUT'], 'a').write(" + repr(text) + ")")
     return [sys.executable, "-c", code]
@@ -152,7 +165,7 @@ def test_outputs_of_an_earlier_run_of_the_same_job_are_not_reported(tmp_path: Pa
 def test_the_scripts_own_progress_lines_move_the_progress(tmp_path: Path) -> None:
     reported: list[int] = []
     cfg = AgentConfig(url="http://x", agent_id="a", name="a", pool="p", key="k",
-                      work_dir=str(tmp_path))
+                      work_dir=str(tmp_path), allowed_executables=[sys.executable])
     ctx = JobContext(job_id="job1", kind="script", config=cfg, log=lambda _line: None,
                      progress=reported.append)
     code = ("print('[1/4] fetching'); print('::progress 40'); print('[3/4] migrating');"

@@ -3,7 +3,9 @@
 ARM cannot run offline, so this aiohttp server (in a background thread) answers exactly
 the requests azure-mgmt-web sends for the deploy: get site / slot (for
 ``properties.defaultHostName``), list and replace app settings, patch the slot's site
-config, restart the slot, and the slot swap as a long-running operation (``202`` with
+config, restart the slot, create (``PUT .../slots/{slot}``) and delete a slot (a
+sandbox's own; each created slot gets its own host serving the health path), and the slot
+swap as a long-running operation (``202`` with
 ``Azure-AsyncOperation`` and ``Location``, polled ``InProgress`` → ``Succeeded``, then the
 ``Location`` result). It checks the bearer token and ``api-version`` on every call and
 records each request. Two more small servers play the production and slot hosts, serving
@@ -79,12 +81,21 @@ class ArmStandIn:
     failures: dict[tuple[str, str], Failure] = field(default_factory=dict)
     swaps: int = 0
     base_url: str = ""
+    # slots created through ARM (a sandbox's own), by name
+    slots: dict[str, SlotState] = field(default_factory=dict)
+    deleted_slots: list[str] = field(default_factory=list)
     _operations: dict[str, int] = field(default_factory=dict)
+    _serve: Callable[[web.Application], Any] | None = None
 
     @property
     def site_path(self) -> str:
         return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
                 f"/providers/Microsoft.Web/sites/{self.site}")
+
+    @property
+    def plan_id(self) -> str:
+        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+                "/providers/Microsoft.Web/serverfarms/plan")
 
     def fail(self, method: str, suffix: str, status: int, code: str, message: str) -> None:
         """Answer ``method`` on ``site_path + suffix`` with an ARM error from now on."""
@@ -104,6 +115,8 @@ class ArmStandIn:
             return self.production
         if name == self.slot:
             return self.staging
+        if name in self.slots:
+            return self.slots[name]
         raise web.HTTPNotFound(text=_error("ResourceNotFound", f"slot {name} not found"),
                                content_type="application/json")
 
@@ -113,6 +126,8 @@ class ArmStandIn:
         s = self.site_path
         app.router.add_get(s, self._get_site)
         app.router.add_get(s + "/slots/{slot}", self._get_site)
+        app.router.add_put(s + "/slots/{slot}", self._create_slot)
+        app.router.add_delete(s + "/slots/{slot}", self._delete_slot)
         app.router.add_post(s + "/config/appsettings/list", self._list_settings)
         app.router.add_post(s + "/slots/{slot}/config/appsettings/list", self._list_settings)
         app.router.add_put(s + "/slots/{slot}/config/appsettings", self._put_settings)
@@ -154,7 +169,35 @@ class ArmStandIn:
         return web.json_response({
             "id": request.path, "name": full, "type": kind, "location": "West Europe",
             "kind": "app,linux", "properties": {"state": "Running",
-                                                "defaultHostName": state.host}})
+                                                "defaultHostName": state.host,
+                                                "serverFarmId": self.plan_id}})
+
+    async def _create_slot(self, request: web.Request) -> web.Response:
+        """Create (or update) a slot: starts empty, with its own host."""
+        name = request.match_info["slot"]
+        body = await request.json()
+        if body.get("location") != "West Europe" or \
+                body.get("properties", {}).get("serverFarmId") != self.plan_id:
+            return _arm_error(400, "BadRequest", f"a slot lives in its site's location and "
+                              f"plan, got {body!r}")
+        if name in (PRODUCTION, self.slot):
+            return _arm_error(409, "Conflict", f"slot {name} exists and is not new")
+        if name not in self.slots:
+            state = SlotState({})
+            assert self._serve is not None
+            state.host = await self._serve(self.host_app(name))
+            self.slots[name] = state
+        return await self._get_site(request)
+
+    async def _delete_slot(self, request: web.Request) -> web.Response:
+        name = request.match_info["slot"]
+        if name in (PRODUCTION, self.slot):
+            return _arm_error(400, "BadRequest", f"refusing to delete {name} in the stand-in")
+        if name not in self.slots:
+            return _arm_error(404, "ResourceNotFound", f"slot {name} not found")
+        del self.slots[name]
+        self.deleted_slots.append(name)
+        return web.Response(status=200)
 
     async def _list_settings(self, request: web.Request) -> web.Response:
         state = self.slot_state(self._slot_of(request))
@@ -236,7 +279,8 @@ class ArmStandIn:
             self.health_requests.append((where, request.path))
             if request.path != self.health_path:
                 return web.Response(status=404)
-            state = self.production if where == PRODUCTION else self.staging
+            state = (self.production if where == PRODUCTION else self.staging
+                     if where == "slot" else self.slots.get(where, SlotState({})))
             status = self.health_rule(where, state.version)
             return web.json_response({"version": state.version}, status=status)
 
@@ -271,6 +315,7 @@ def run_standin(standin: ArmStandIn) -> Iterator[ArmStandIn]:
         return f"{host}:{port}"
 
     async def start() -> None:
+        standin._serve = serve
         standin.base_url = "http://" + await serve(standin.arm_app())
         standin.production.host = await serve(standin.host_app(PRODUCTION))
         standin.staging.host = await serve(standin.host_app("slot"))

@@ -251,7 +251,7 @@ def test_health_check_scheme_setting_is_validated() -> None:
         AppServiceDeployer.from_settings(settings, credential=FakeCredential())
 
 
-def test_triggers_are_the_activities_the_deploy_orchestrator_calls(
+def test_triggers_are_the_activities_the_deploy_and_sandbox_orchestrators_call(
         standin: ArmStandIn, deployer: AppServiceDeployer, target: dict[str, Any]) -> None:
     """Local ARM stand-in (ARM cannot run offline): the registered trigger runs the plain
     function with the installed deployer."""
@@ -259,7 +259,9 @@ def test_triggers_are_the_activities_the_deploy_orchestrator_calls(
     app.register_functions(activities.bp)
     functions = {fn.get_function_name(): fn for fn in app.get_functions()}
     assert set(functions) == {"appservice_set_version", "appservice_restart_slot",
-                              "appservice_health_check", "appservice_swap"}
+                              "appservice_health_check", "appservice_swap",
+                              "appservice_create_sandbox_slot",
+                              "appservice_delete_sandbox_slot"}
     assert all(fn.get_trigger().get_binding_name() == "activityTrigger"
                for fn in functions.values())
 

@@ -68,7 +68,8 @@ def agents(tmp_path: Path) -> Iterator[AgentFactory]:
         config = register_local_agent(host.base_url, _admin_cookie_headers(host),
                                       pool=pool, labels=["linux"],
                                       connections=connections or {}, state_dir=state,
-                                      name=state.name)
+                                      name=state.name,
+                                      allowed_executables=[sys.executable])
         if work_dir is not None:
             from agent import config as config_file
 

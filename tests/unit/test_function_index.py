@@ -84,6 +84,8 @@ EXPECTED = {
     "appservice_restart_slot": ("activityTrigger", None),
     "appservice_health_check": ("activityTrigger", None),
     "appservice_swap": ("activityTrigger", None),
+    "appservice_create_sandbox_slot": ("activityTrigger", None),
+    "appservice_delete_sandbox_slot": ("activityTrigger", None),
     "deploy_orchestrator": ("orchestrationTrigger", None),
     "backup_orchestrator": ("orchestrationTrigger", None),
     "restore_orchestrator": ("orchestrationTrigger", None),
