@@ -9,6 +9,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from tests.pipeline.test_pipeline_e2e import wait_for
 from tests.web.conftest import ADMIN, OPERATOR, Pages, World, call
 
 
@@ -89,10 +90,12 @@ def test_the_sandbox_dialog_says_where_its_data_comes_from(pages: Pages,
     expect(body).not_to_contain_text("seeded from")
     page.click("#confirm-cancel")
 
-    call(world.admin, pages.host, "POST",
-         f"/api/projects/webshop/environments/{agent_env}/backups", {})
+    task = call(world.admin, pages.host, "POST",
+                f"/api/projects/webshop/environments/{agent_env}/backups", {})
     job = world.agent.next_job()
     world.agent.finish_backup(job)
+    # the backup is recorded by the orchestration after the result: wait for that fact
+    assert wait_for(world.admin, pages.host, task["id"])["status"] == "succeeded"
     backup = call(world.admin, pages.host, "GET",
                   f"/api/projects/webshop/environments/{agent_env}/backups")["items"][0]
     page.reload()
