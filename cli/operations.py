@@ -136,9 +136,11 @@ def restart(args: argparse.Namespace) -> int:
 
 
 def sandbox_create(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"name": args.name, "ttlHours": args.ttl_hours}
+    if args.backup_id:
+        body["backupId"] = args.backup_id
     return submit(args, "sandbox_create",
-                  env_path(args.project, args.environment, "/sandboxes"),
-                  {"name": args.name, "ttlHours": args.ttl_hours})
+                  env_path(args.project, args.environment, "/sandboxes"), body)
 
 
 def _sandbox_call(args: argparse.Namespace, route: str, body: dict[str, Any] | None,
@@ -279,12 +281,19 @@ def add_parser(subparsers: Any) -> None:
     actions = sandbox.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
     p = add_command(actions, "create", sandbox_create, parents=ops,
                     help="create a sandbox from an environment",
-                    description="Create sandbox NAME as a copy of PROJECT/ENVIRONMENT.",
+                    description="Create sandbox NAME as a copy of PROJECT/ENVIRONMENT, "
+                                "seeded from a fresh backup of it taken first, or from "
+                                "the backup --backup-id names.",
                     examples="  cloudops sandbox create shop staging --name pr-42 "
-                             "--ttl-hours 24 --wait")
+                             "--ttl-hours 24 --wait\n"
+                             "  cloudops sandbox create shop staging --name pr-43 "
+                             "--backup-id 5b0e...e1 --wait")
     target_arguments(p)
     p.add_argument("--name", required=True, help="sandbox slug (a new environment)")
     p.add_argument("--ttl-hours", type=int, default=8, help="hours until expiry (1-168)")
+    p.add_argument("--backup-id",
+                   help="seed from this regular backup of ENVIRONMENT (default: a fresh "
+                        "backup taken first)")
     p = add_command(actions, "extend", sandbox_extend, parents=ops,
                     help="push a sandbox's expiry back",
                     description="Extend sandbox SANDBOX of PROJECT by HOURS.",

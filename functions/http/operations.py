@@ -267,6 +267,23 @@ def _sandbox_name_free(conn: Any, project: Project, env: Environment,
     if parameters["name"] in taken:
         raise Conflict(f"an environment named {parameters['name']} already exists",
                        field="name")
+    if parameters.get("backupId"):
+        _seed_backup_of_parent(conn, env, parameters["backupId"])
+
+
+def _seed_backup_of_parent(conn: Any, env: Environment, backup_id: str) -> None:
+    """A chosen seed is a regular backup of the parent whose artifact is still stored."""
+    backup = backup_store.get_backup(conn, backup_id)
+    if backup.environment_id != env.id:
+        raise ConstraintViolation(f"backupId: backup {backup.id} is not a backup of "
+                                  f"{env.slug}; a sandbox is seeded from its parent's "
+                                  "backups", field="backupId")
+    if backup.kind != "backup":
+        raise ConstraintViolation(f"backupId: backup {backup.id} is a {backup.kind} copy taken"
+                                  " by a restore, not a regular backup of "
+                                  f"{env.slug}; choose a regular backup, or omit backupId "
+                                  "to seed from a fresh one", field="backupId")
+    _artifact_present(backup, env.slug)
 
 
 @bp.route(route=f"{ENV_ROUTE}/sandboxes", methods=["POST"])

@@ -161,6 +161,10 @@ class RestartRequest(Body):
 class SandboxRequest(Body):
     name: Slug
     ttl_hours: int = Field(default=8, ge=1, le=168)
+    backup_id: UUID | None = Field(
+        default=None, description="seed from this backup of the parent (a regular backup, "
+                                  "never a safety copy); default: a fresh backup of the "
+                                  "parent taken first")
 
 
 class TeardownRequest(Body):

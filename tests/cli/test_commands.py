@@ -150,6 +150,29 @@ def test_sandbox_create_and_lifetime_commands(cli: Cli, noop_project: str) -> No
     assert_clean_failure(not_a_sandbox, 3, "not a sandbox")
 
 
+def test_sandbox_create_seeds_from_the_backup_named_by_backup_id(
+        cli: Cli, running_host: RunningHost, admin: Any) -> None:
+    agent = TestAgent(running_host, admin).serve()
+    try:
+        env = {"target": agent.target, "database": {"connection": "main"}}
+        project = make_project(running_host, admin, {"prod": env, "staging": env})
+        backed = cli.run("backup", project, "prod", "--wait", "-o", "json")
+        assert backed.returncode == 0, backed.stderr
+        backup_id = json.loads(backed.stdout)["result"]["backup"]["id"]
+        created = cli.run("sandbox", "create", project, "prod", "--name", "pr-7",
+                          "--backup-id", backup_id, "--wait", "-o", "json")
+        assert created.returncode == 0, created.stderr
+        task = json.loads(created.stdout)
+        assert task["status"] == "succeeded", task
+        assert task["parameters"]["backupId"] == backup_id
+        assert task["result"]["seedBackupId"] == backup_id
+        elsewhere = cli.run("sandbox", "create", project, "staging", "--name", "pr-8",
+                            "--backup-id", backup_id)
+        assert_clean_failure(elsewhere, 3, "not a backup of staging")
+    finally:
+        agent.stop()
+
+
 def test_refresh_from_another_environment_restores_its_latest_backup(
         cli: Cli, running_host: RunningHost, admin: Any) -> None:
     agent = TestAgent(running_host, admin).serve()

@@ -4,9 +4,11 @@ tells the truth: where a sandbox's data comes from, and when approval is needed.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
+import requests
 from playwright.sync_api import expect
 
 from tests.web.conftest import ADMIN, OPERATOR, Pages, World, call
@@ -84,23 +86,28 @@ def test_the_sandbox_dialog_says_where_its_data_comes_from(pages: Pages,
     page.fill("#sandbox-form input[name=name]", "copy")
     page.click("#sandbox-button")
     body = page.locator("#confirm-body")
-    expect(body).to_contain_text(f"{agent_env.upper()} has no backup yet, so the sandbox "
-                                 "starts with an empty database.")
-    expect(body).not_to_contain_text("seeded from")
+    expect(body).to_contain_text(f"A fresh backup of {agent_env.upper()} is taken first, "
+                                 "and the sandbox's database is seeded from it")
     page.click("#confirm-cancel")
 
     call(world.admin, pages.host, "POST",
          f"/api/projects/webshop/environments/{agent_env}/backups", {})
     job = world.agent.next_job()
-    world.agent.finish(job, result_body={"artifact": "backups/f.dump", "sizeBytes": 10,
-                                         "sha256": "1" * 64})
+    # uploaded as a real agent does: a row whose artifact is missing is forgotten
+    assert requests.put(job["payload"]["uploadUrl"], data=b"dump", timeout=30,
+                        headers={"x-ms-blob-type": "BlockBlob"}).status_code < 300
+    world.agent.finish(job, result_body={"artifact": job["payload"]["artifact"],
+                                         "sizeBytes": 4,
+                                         "sha256": hashlib.sha256(b"dump").hexdigest()})
     backup = call(world.admin, pages.host, "GET",
                   f"/api/projects/webshop/environments/{agent_env}/backups")["items"][0]
     page.reload()
     page.fill("#sandbox-form input[name=name]", "copy")
+    page.select_option("#sandbox-seed", backup["id"])
     page.click("#sandbox-button")
-    expect(body).to_contain_text(f"Its database is seeded from {agent_env.upper()}'s latest "
-                                 f"backup, {backup['id'][:8]} taken")
+    expect(body).to_contain_text(f"Its database is seeded from {agent_env.upper()}'s backup "
+                                 f"{backup['id'][:8]} taken")
+    expect(body).to_contain_text("no new backup is taken")
     page.click("#confirm-cancel")
 
     noop = pages.open(OPERATOR, "/environment/?p=webshop&e=dev")

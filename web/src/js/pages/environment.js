@@ -39,6 +39,13 @@ async function loadBackups() {
     select.append(h("option", { value: b.id },
       `${fmtTime(b.createdAt)} · ${b.id.slice(0, 8)} · ${formatBytes(b.sizeBytes)}${label}`));
   }
+  // a sandbox is seeded from a fresh backup unless one of the parent's regular backups is chosen
+  const seed = $("#sandbox-seed");
+  clear(seed);
+  seed.append(h("option", { value: "" }, "A fresh backup, taken first"));
+  for (const b of backups.filter((x) => x.kind !== "safety")) {
+    seed.append(h("option", { value: b.id }, `${fmtTime(b.createdAt)} · ${b.id.slice(0, 8)}`));
+  }
   $("#restore-button").disabled = !backups.length;
   $("#backup-download").disabled = !backups.length;
   $("#backup-delete").disabled = !backups.length;
@@ -382,14 +389,22 @@ $("#restart-form").addEventListener("submit", async (event) => {
   });
 });
 
-// Where a new sandbox's data comes from: the parent's latest backup (never a safety copy),
-// on agent targets only — as the sandbox orchestration does it.
-function seedingLine() {
-  const latest = backups.filter((b) => b.kind !== "safety")
-    .sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
+// Where a new sandbox's data comes from, as the sandbox orchestration does it (agent
+// targets only): the backup chosen, else a fresh backup of the parent taken first when it
+// has a database connection, else the parent's latest backup (never a safety copy).
+function seedingLine(chosenId) {
   if (env.target?.type !== "agent") {
     return `No data is copied: ${env.name}'s ${env.target?.type || "missing"} target has no database to seed a sandbox from.`;
   }
+  const chosen = backups.find((b) => b.id === chosenId);
+  if (chosen) {
+    return `Its database is seeded from ${env.name}'s backup ${chosen.id.slice(0, 8)} taken ${fmtTime(chosen.createdAt)}; no new backup is taken.`;
+  }
+  if (env.database?.connection) {
+    return `A fresh backup of ${env.name} is taken first, and the sandbox's database is seeded from it (the backup stays in ${env.name}'s list).`;
+  }
+  const latest = backups.filter((b) => b.kind !== "safety")
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
   if (!latest) {
     return `${env.name} has no backup yet, so the sandbox starts with an empty database. Back up ${env.name} first to copy its data.`;
   }
@@ -408,9 +423,11 @@ $("#sandbox-form").addEventListener("submit", async (event) => {
   if (!valid) return formMessage(form, "error", "");
   const ttlHours = Number(f.ttlHours.value);
   const expires = new Date(Date.now() + ttlHours * 3600_000).toISOString();
-  return submit(form, "sandboxes", { name, ttlHours }, {
+  const body = { name, ttlHours };
+  if (f.backupId.value) body.backupId = f.backupId.value;
+  return submit(form, "sandboxes", body, {
     title: `Create sandbox ${name} from ${env.name}?`, okLabel: "Create sandbox",
-    lines: [`A new environment ${name} is created as a copy of ${where()}.`, seedingLine(),
+    lines: [`A new environment ${name} is created as a copy of ${where()}.`, seedingLine(body.backupId),
       `It is deleted automatically after ${ttlHours} hour${ttlHours === 1 ? "" : "s"} (around ${fmtTime(expires)}) unless extended.`],
   });
 });
