@@ -131,6 +131,8 @@ def restart(args: argparse.Namespace) -> int:
     body = {"workload": args.workload}
     if args.namespace:
         body["namespace"] = args.namespace
+    if args.kind:
+        body["kind"] = args.kind
     return submit(args, "restart", env_path(args.project, args.environment, "/restarts"),
                   body)
 
@@ -272,8 +274,12 @@ def add_parser(subparsers: Any) -> None:
                     "PROJECT/ENVIRONMENT (rolling restart on Kubernetes targets).",
                     examples="  cloudops restart shop prod --workload web --wait")
     target_arguments(p)
-    p.add_argument("--workload", required=True, help="workload (deployment) name")
+    p.add_argument("--workload", required=True,
+                   help="a Kubernetes workload, a service of the agent, or on App Service "
+                        "the site's or its slot's name")
     p.add_argument("--namespace", help="Kubernetes namespace (default: the target's)")
+    p.add_argument("--kind", choices=("deployment", "statefulset", "daemonset"),
+                   help="the Kubernetes workload's kind (default: deployment)")
 
     sandbox = subparsers.add_parser(
         "sandbox", help="create, extend or delete a sandbox environment",

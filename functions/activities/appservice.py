@@ -1,4 +1,5 @@
-"""Activities of the App Service slot-swap deploy: set version, restart, health check, swap.
+"""Activities of the App Service slot-swap deploy (set version, restart, health check, swap)
+and of App Service restarts (the site or its slot, then a health check).
 
 Each takes the orchestrator's ``ref`` — ``{taskId, target, version, packageUrl, image}``
 (plus ``where`` for health checks, optional ``expectProduction`` for swaps) — calls the
@@ -53,6 +54,10 @@ def set_version(ref: dict[str, Any], deploy: AppServiceDeployer) -> dict[str, An
 
 def restart_slot(ref: dict[str, Any], deploy: AppServiceDeployer) -> dict[str, Any]:
     return deploy.restart_slot(SlotTarget.from_json(ref["target"]))
+
+
+def restart_site(ref: dict[str, Any], deploy: AppServiceDeployer) -> dict[str, Any]:
+    return deploy.restart_site(SlotTarget.from_json(ref["target"]))
 
 
 def health_check(ref: dict[str, Any], deploy: AppServiceDeployer) -> dict[str, Any]:
@@ -111,6 +116,12 @@ def appservice_set_version(ref: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="ref")
 def appservice_restart_slot(ref: dict[str, Any]) -> dict[str, Any]:
     return _run(restart_slot, ref)
+
+
+@bp.activity_trigger(input_name="ref")
+def appservice_restart_site(ref: dict[str, Any]) -> dict[str, Any]:
+    """Restart the site itself (production); the orchestration health-checks it after."""
+    return _run(restart_site, ref)
 
 
 @bp.activity_trigger(input_name="ref")

@@ -235,6 +235,28 @@ def refresh(req: func.HttpRequest) -> func.HttpResponse:
     return _submit(req, "refresh", check=_refresh_check(caller(req)))
 
 
+def _restart_check(conn: Any, project: Project, env: Environment,
+                   parameters: dict[str, Any]) -> None:
+    """What a restart names exists on the target: the site or its slot on App Service, a
+    Kubernetes kind only for Kubernetes workloads, a namespace inside the environment's."""
+    target, workload = env.target, parameters["workload"]
+    if target.get("type") == "appservice":
+        site, slot = str(target["site"]), str(target.get("slot") or "staging")
+        for field in ("namespace", "kind"):
+            if parameters.get(field):
+                raise ConstraintViolation(f"{field}: environment {env.slug} is an App Service"
+                                          f" target; a restart here names the site {site} or"
+                                          f" its slot {slot}, without {field}", field=field)
+        if workload not in (site.lower(), slot.lower()):
+            raise ConstraintViolation(f"workload: {workload} is neither the site {site} nor "
+                                      f"its slot {slot}; name one of them", field="workload")
+        return
+    if parameters.get("kind") and workload in (target.get("services") or {}):
+        raise ConstraintViolation(f"kind: {workload} is a service on the agent's machine, "
+                                  "not a Kubernetes workload; omit kind", field="kind")
+    _namespace_of_environment(conn, project, env, parameters)
+
+
 def _namespace_of_environment(conn: Any, project: Project, env: Environment,
                               parameters: dict[str, Any]) -> None:
     """A restart stays inside the environment's namespace (or the list its admin set)."""
@@ -255,7 +277,7 @@ def _namespace_of_environment(conn: Any, project: Project, env: Environment,
 @bp.route(route=f"{ENV_ROUTE}/restarts", methods=["POST"])
 @api
 def restart(req: func.HttpRequest) -> func.HttpResponse:
-    return _submit(req, "restart", check=_namespace_of_environment)
+    return _submit(req, "restart", check=_restart_check)
 
 
 def _sandbox_name_free(conn: Any, project: Project, env: Environment,

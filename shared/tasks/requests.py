@@ -154,8 +154,13 @@ class RefreshRequest(Body):
 
 
 class RestartRequest(Body):
-    workload: K8sName
+    workload: K8sName = Field(
+        description="a Kubernetes workload, a service in target.services, or on an App "
+                    "Service target the site's name (production) or its slot's name")
     namespace: K8sName | None = None
+    kind: Literal["deployment", "statefulset", "daemonset"] | None = Field(
+        default=None, description="the Kubernetes workload's kind (default deployment); "
+                                  "only for Kubernetes workloads")
 
 
 class SandboxRequest(Body):

@@ -89,3 +89,54 @@ def test_unhealthy_production_is_swapped_back_and_the_task_fails(
     assert task["status"] == "failed"
     assert "swapped back to the previous version" in task["error"]
     assert arm.production.version == before
+
+
+def test_restart_of_the_site_or_its_slot_goes_through_arm_then_a_health_check(
+        host: RunningHost, arm: ArmStandIn, env: tuple[Any, str]) -> None:
+    admin, url = env
+    restarts = url.replace("/deployments", "/restarts")
+    arm.health_rule = lambda where, version: 200
+    before = (arm.production.restarts, arm.staging.restarts)
+    checked = len(arm.health_requests)
+    site = wait_for(admin, host, admin.post(restarts, json={"workload": arm.site}).json()["id"],
+                    timeout=60)
+    assert site["status"] == "succeeded", site
+    assert site["reason"] == f"restarted site {arm.site}, healthy"
+    assert {where for where, _ in arm.health_requests[checked:]} == {"production"}
+    checked = len(arm.health_requests)
+    slot = wait_for(admin, host, admin.post(restarts, json={"workload": arm.slot}).json()["id"],
+                    timeout=60)
+    assert slot["status"] == "succeeded", slot
+    assert slot["reason"] == f"restarted slot {arm.slot} of {arm.site}, healthy"
+    assert (arm.production.restarts, arm.staging.restarts) == (before[0] + 1, before[1] + 1)
+    assert {where for where, _ in arm.health_requests[checked:]} == {"slot"}
+
+
+def test_a_site_unhealthy_after_its_restart_fails_the_task_saying_so(
+        host: RunningHost, arm: ArmStandIn, env: tuple[Any, str]) -> None:
+    admin, url = env
+    arm.health_rule = lambda where, version: 503 if where == "production" else 200
+    try:
+        r = admin.post(url.replace("/deployments", "/restarts"), json={"workload": arm.site})
+        task = wait_for(admin, host, r.json()["id"], timeout=60)
+    finally:
+        arm.health_rule = lambda where, version: 200
+    assert task["status"] == "failed", task
+    assert f"site {arm.site} was restarted but is not healthy" in task["error"]
+    assert "503" in task["error"]
+
+
+def test_an_app_service_restart_names_the_site_or_its_slot(
+        host: RunningHost, arm: ArmStandIn, env: tuple[Any, str]) -> None:
+    admin, url = env
+    restarts = url.replace("/deployments", "/restarts")
+    calls = len(arm.requests)
+    for body, field in (({"workload": "web"}, "workload"),
+                        ({"workload": arm.site, "kind": "statefulset"}, "kind"),
+                        ({"workload": arm.slot, "namespace": "shop"}, "namespace")):
+        r = admin.post(restarts, json=body)
+        assert r.status_code == 422, r.text
+        assert r.headers["Content-Type"].startswith("application/problem+json")
+        assert r.json()["field"] == field
+    assert arm.site in r.json()["detail"] and arm.slot in r.json()["detail"]
+    assert len(arm.requests) == calls  # nothing reached ARM

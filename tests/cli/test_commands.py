@@ -83,6 +83,11 @@ def test_restart_and_script_run_with_typed_parameters(cli: Cli, noop_project: st
                                                       admin: Any) -> None:
     restarted = cli.run("restart", noop_project, "prod", "--workload", "web", "--wait")
     assert restarted.returncode == 0, restarted.stderr
+    stateful = cli.run("restart", noop_project, "prod", "--workload", "db", "--kind",
+                       "statefulset", "--wait", "-o", "json")
+    assert stateful.returncode == 0, stateful.stderr
+    assert json.loads(stateful.stdout)["parameters"] == {"workload": "db",
+                                                          "kind": "statefulset"}
     script = {"name": "reindex", "argv": ["reindex", "--index", "{index}", "--batch",
                                           "{batch}", "--full={full}"],
               "parameters": [{"name": "index"}, {"name": "batch", "type": "integer"},

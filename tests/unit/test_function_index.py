@@ -82,6 +82,7 @@ EXPECTED = {
     "notification_policy": ("activityTrigger", None),
     "approval_outcome": ("activityTrigger", None),
     "appservice_restart_slot": ("activityTrigger", None),
+    "appservice_restart_site": ("activityTrigger", None),
     "appservice_health_check": ("activityTrigger", None),
     "appservice_swap": ("activityTrigger", None),
     "deploy_orchestrator": ("orchestrationTrigger", None),

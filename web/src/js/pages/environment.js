@@ -383,9 +383,11 @@ $("#restart-form").addEventListener("submit", async (event) => {
   if (!valid) return formMessage(form, "error", "");
   return submit(form, "restarts", { workload }, {
     title: `Restart ${workload} in ${env.name}?`, okLabel: `Restart ${workload}`,
-    lines: [(env.target?.services ?? {})[workload]
-      ? `Service ${workload} of ${where()} restarts on its agent's machine: a new process, health-checked before the task succeeds.`
-      : `The pods of workload ${workload} in ${where()} are restarted one by one (rollout restart).`],
+    lines: [env.target?.type === "appservice"
+      ? `${workload === env.target.site?.toLowerCase() ? `Site ${env.target.site}` : `Slot ${workload} of ${env.target.site}`} is restarted through Azure, then its health path ${env.target.healthPath || "/health"} is checked before the task succeeds.`
+      : (env.target?.services ?? {})[workload]
+        ? `Service ${workload} of ${where()} restarts on its agent's machine: a new process, health-checked before the task succeeds.`
+        : `The pods of workload ${workload} in ${where()} are restarted one by one (rollout restart), and the task waits until they are ready.`],
   });
 });
 
