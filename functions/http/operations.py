@@ -29,7 +29,7 @@ from shared.services import services
 from shared.store import backups as backup_store
 from shared.store import projects as store
 from shared.store import tasks as task_store
-from shared.tasks import approvals, scripts
+from shared.tasks import approvals, freezes, scripts
 from shared.tasks.requests import OPERATION_BODIES, Body, dump
 from shared.tasks.service import TaskService
 from shared.tasks.views import backup_json, iso, task_json
@@ -104,6 +104,7 @@ def _submit(req: func.HttpRequest, operation: str, *,
         if task is None:
             if check is not None:
                 parameters = check(conn, project, env, parameters) or parameters
+            _not_refused_by_a_freeze(conn, env, operation)
             parameters, secrets = _split_secrets(conn, project, operation, parameters)
             task, created = svc.record(conn, project=project, environment=env,
                                        operation=operation, parameters=parameters,
@@ -117,6 +118,14 @@ def _submit(req: func.HttpRequest, operation: str, *,
     else:
         headers["Idempotent-Replayed"] = "true"
     return json_response(task_json(task), 202, headers)
+
+
+def _not_refused_by_a_freeze(conn: Any, env: Environment, operation: str) -> None:
+    """A window in ``refuse`` mode turns the request away now (``hold`` windows let the
+    task wait instead); an admin's override lets it through."""
+    frozen = freezes.frozen_now(conn, env.id, operation, services().clock.now())
+    if frozen is not None and frozen.mode == "refuse" and frozen.overridden is None:
+        raise Conflict(freezes.refusal(frozen, operation), field="env")
 
 
 @bp.route(route=f"{ENV_ROUTE}/deployments", methods=["POST"])
