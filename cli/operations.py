@@ -232,8 +232,11 @@ def add_parser(subparsers: Any) -> None:
                              "acr.io/shop:1.4.2 -o json")
     target_arguments(p)
     p.add_argument("--version", required=True, help="version to deploy")
-    p.add_argument("--image", help="container image (agent/Kubernetes targets)")
-    p.add_argument("--package-url", help="https URL of a zip package (App Service targets)")
+    p.add_argument("--image",
+                   help="container image the App Service slot runs (linuxFxVersion)")
+    p.add_argument("--package-url",
+                   help="https URL of a zip package the App Service slot runs from "
+                        "(WEBSITE_RUN_FROM_PACKAGE)")
 
     p = add_command(subparsers, "backup", backup, parents=ops,
                     help="back up an environment's database",

@@ -128,10 +128,27 @@ def _not_refused_by_a_freeze(conn: Any, env: Environment, operation: str) -> Non
         raise Conflict(freezes.refusal(frozen, operation), field="env")
 
 
+def _what_ships(conn: Any, project: Project, env: Environment,
+                parameters: dict[str, Any]) -> None:
+    """An App Service deploy ships one thing: a package (run from package) or a container
+    image; agent targets deploy through their own script and take neither (a dry-run
+    target takes what App Service would)."""
+    given = [f for f in ("packageUrl", "image") if parameters.get(f)]
+    if not given:
+        return
+    if env.target.get("type") == "agent":
+        raise ConstraintViolation(
+            f"{given[0]}: environment {env.slug} is an agent target, not App Service; its "
+            "deploys run its deploy script with the version only", field=given[0])
+    if len(given) == 2:
+        raise ConstraintViolation("image: give a package URL or a container image, not "
+                                  "both", field="image")
+
+
 @bp.route(route=f"{ENV_ROUTE}/deployments", methods=["POST"])
 @api
 def deploy(req: func.HttpRequest) -> func.HttpResponse:
-    return _submit(req, "deploy")
+    return _submit(req, "deploy", check=_what_ships)
 
 
 @bp.route(route=f"{ENV_ROUTE}/backups", methods=["POST"])

@@ -124,8 +124,12 @@ class EnvironmentUpdate(Body):
 
 class DeployRequest(Body):
     version: Version
-    package_url: Annotated[str, StringConstraints(pattern=r"^https://\S{1,2000}$")] | None = None
-    image: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./:@-]{1,300}$")] | None = None
+    package_url: Annotated[str, StringConstraints(pattern=r"^https://\S{1,2000}$")] | None = Field(
+        default=None, description="App Service: a zip package the slot runs from "
+                                  "(WEBSITE_RUN_FROM_PACKAGE); a SAS query is kept secret")
+    image: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./:@-]{1,300}$")] | None = Field(
+        default=None, description="App Service: a container image for the slot "
+                                  "(linuxFxVersion DOCKER|image)")
 
 
 ParamValue = str | int | float | bool

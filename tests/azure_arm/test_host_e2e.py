@@ -140,3 +140,33 @@ def test_an_app_service_restart_names_the_site_or_its_slot(
         assert r.json()["field"] == field
     assert arm.site in r.json()["detail"] and arm.slot in r.json()["detail"]
     assert len(arm.requests) == calls  # nothing reached ARM
+
+
+def test_an_image_deploy_ships_the_image_into_production(
+        host: RunningHost, arm: ArmStandIn, env: tuple[Any, str]) -> None:
+    admin, url = env
+    arm.health_rule = lambda where, version: 200
+    r = admin.post(url, json={"version": "4.0.0", "image": "acr.example/shop-api:4.0.0"})
+    task = wait_for(admin, host, r.json()["id"], timeout=60)
+    assert task["status"] == "succeeded", task
+    assert arm.production.linux_fx_version == "DOCKER|acr.example/shop-api:4.0.0"
+    assert arm.production.version == "4.0.0"
+
+
+def test_a_deploy_ships_a_package_or_an_image_not_both(
+        host: RunningHost, arm: ArmStandIn, env: tuple[Any, str]) -> None:
+    admin, url = env
+    calls = len(arm.requests)
+    r = admin.post(url, json={"version": "5.0.0", "image": "acr.example/shop-api:5",
+                              "packageUrl": "https://pkgs.example/shop-5.zip"})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "image" and "not both" in r.json()["detail"]
+    scripted = admin.post(host.url("/api/projects/shop/environments"), json={
+        "slug": "vm", "name": "VM", "target": {"type": "agent", "pool": "vms",
+                                               "deployScript": "deploy"}})
+    assert scripted.status_code in (201, 409), scripted.text
+    r = admin.post(host.url("/api/projects/shop/environments/vm/deployments"),
+                   json={"version": "5.0.0", "packageUrl": "https://pkgs.example/shop-5.zip"})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "packageUrl" and "not App Service" in r.json()["detail"]
+    assert len(arm.requests) == calls

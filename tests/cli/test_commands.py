@@ -133,6 +133,17 @@ def test_version_prints_the_installed_version() -> None:
     assert shown.stdout.strip() == f"cloudops {version('cloudops-control-plane')}"
 
 
+def test_deploy_passes_the_package_or_image_to_ship(cli: Cli, noop_project: str) -> None:
+    shipped = cli.run("deploy", noop_project, "prod", "--version", "2.0.0", "--image",
+                      "acr.example/shop:2.0.0", "--wait", "-o", "json")
+    assert shipped.returncode == 0, shipped.stderr
+    assert json.loads(shipped.stdout)["parameters"] == {"version": "2.0.0",
+                                                         "image": "acr.example/shop:2.0.0"}
+    both = cli.run("deploy", noop_project, "prod", "--version", "2.0.1", "--image", "a/b:1",
+                   "--package-url", "https://pkgs.example/b.zip")
+    assert_clean_failure(both, 3, "not both")
+
+
 def test_sandbox_create_and_lifetime_commands(cli: Cli, noop_project: str) -> None:
     created = cli.run("sandbox", "create", noop_project, "staging", "--name", "pr-42",
                       "--ttl-hours", "4", "--wait")

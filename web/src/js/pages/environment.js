@@ -157,6 +157,8 @@ async function load() {
       await setUpRefresh();
       $("#actions").hidden = false;
       if (productionLike(env)) for (const form of $$("#script-form, #deploy-form")) form.classList.add("destructive");
+      // App Service deploys ship a package or an image; other targets take the version only.
+      for (const field of $$("#deploy-form [data-appservice]")) field.hidden = env.target?.type !== "appservice";
       // A sandbox cannot have sandboxes (the API refuses); offer it only on its parent.
       if (env.kind === "sandbox") $("#sandbox-form").remove();
     } else {
@@ -263,13 +265,23 @@ async function submit(form, path, body, confirmation) {
 const where = () => `${env.name} (${project.name})`;
 
 // What a deployment does on this environment's kind of target, in its own words.
-function deployLines(version) {
+// A package URL as the dialog shows it: its query (a SAS signature) stays out of sight.
+function withoutQuery(url) {
+  const at = url.indexOf("?");
+  return at < 0 ? url : `${url.slice(0, at)}?…`;
+}
+
+function deployLines(version, ships = {}) {
   const target = env.target || {};
   if (target.type === "noop") {
     return [`${where()} is a dry-run target: nothing is deployed; the task logs what it would do with version ${version}.`];
   }
   if (target.type === "appservice") {
-    return [`Version ${version} goes to slot ${target.slot || "staging"} of ${target.site}, is health-checked, then swapped into production.`,
+    const what = ships.packageUrl
+      ? `the package ${withoutQuery(ships.packageUrl)} (the slot runs from it: WEBSITE_RUN_FROM_PACKAGE)`
+      : ships.image ? `the container image ${ships.image}`
+        : "no code: only the version setting changes (give a package URL or an image to ship one)";
+    return [`Version ${version} goes to slot ${target.slot || "staging"} of ${target.site} with ${what}, is health-checked, then swapped into production.`,
       "If a health check fails, production keeps the version it runs now (a failed swap is swapped back)."];
   }
   if (target.type === "agent" && target.deployScript) {
@@ -289,14 +301,28 @@ $("#deploy-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = event.currentTarget;
   const version = form.elements.version.value.trim();
-  const valid = await validateFields(form, fieldsOf(form, [
-    { model: "DeployRequest", property: "version", label: "Version", what: "the version to deploy", value: version }]));
+  const body = { version };
+  const specs = [{ model: "DeployRequest", property: "version", label: "Version", what: "the version to deploy", value: version }];
+  if (env.target?.type === "appservice") {
+    const packageUrl = form.elements.packageUrl.value.trim();
+    const image = form.elements.image.value.trim();
+    if (packageUrl && image) return formMessage(form, "error", "Give a package URL or a container image, not both.");
+    if (packageUrl) {
+      body.packageUrl = packageUrl;
+      specs.push({ model: "DeployRequest", property: "packageUrl", label: "Package URL", what: "an https URL of a zip package", value: packageUrl });
+    }
+    if (image) {
+      body.image = image;
+      specs.push({ model: "DeployRequest", property: "image", label: "Container image", what: "a container image", value: image });
+    }
+  }
+  const valid = await validateFields(form, fieldsOf(form, specs));
   if (!valid) return formMessage(form, "error", "");
   const prod = productionLike(env);
-  return submit(form, "deployments", { version }, {
+  return submit(form, "deployments", body, {
     title: `Deploy ${version} to ${env.name}?`, okLabel: `Deploy to ${env.name}`, danger: prod,
     typeToConfirm: prod ? env.slug : null,
-    lines: deployLines(version),
+    lines: deployLines(version, body),
   });
 });
 
