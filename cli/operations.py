@@ -131,14 +131,18 @@ def restart(args: argparse.Namespace) -> int:
     body = {"workload": args.workload}
     if args.namespace:
         body["namespace"] = args.namespace
+    if args.kind:
+        body["kind"] = args.kind
     return submit(args, "restart", env_path(args.project, args.environment, "/restarts"),
                   body)
 
 
 def sandbox_create(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"name": args.name, "ttlHours": args.ttl_hours}
+    if args.backup_id:
+        body["backupId"] = args.backup_id
     return submit(args, "sandbox_create",
-                  env_path(args.project, args.environment, "/sandboxes"),
-                  {"name": args.name, "ttlHours": args.ttl_hours})
+                  env_path(args.project, args.environment, "/sandboxes"), body)
 
 
 def _sandbox_call(args: argparse.Namespace, route: str, body: dict[str, Any] | None,
@@ -228,8 +232,11 @@ def add_parser(subparsers: Any) -> None:
                              "acr.io/shop:1.4.2 -o json")
     target_arguments(p)
     p.add_argument("--version", required=True, help="version to deploy")
-    p.add_argument("--image", help="container image (agent/Kubernetes targets)")
-    p.add_argument("--package-url", help="https URL of a zip package (App Service targets)")
+    p.add_argument("--image",
+                   help="container image the App Service slot runs (linuxFxVersion)")
+    p.add_argument("--package-url",
+                   help="https URL of a zip package the App Service slot runs from "
+                        "(WEBSITE_RUN_FROM_PACKAGE)")
 
     p = add_command(subparsers, "backup", backup, parents=ops,
                     help="back up an environment's database",
@@ -270,8 +277,12 @@ def add_parser(subparsers: Any) -> None:
                     "PROJECT/ENVIRONMENT (rolling restart on Kubernetes targets).",
                     examples="  cloudops restart shop prod --workload web --wait")
     target_arguments(p)
-    p.add_argument("--workload", required=True, help="workload (deployment) name")
+    p.add_argument("--workload", required=True,
+                   help="a Kubernetes workload, a service of the agent, or on App Service "
+                        "the site's or its slot's name")
     p.add_argument("--namespace", help="Kubernetes namespace (default: the target's)")
+    p.add_argument("--kind", choices=("deployment", "statefulset", "daemonset"),
+                   help="the Kubernetes workload's kind (default: deployment)")
 
     sandbox = subparsers.add_parser(
         "sandbox", help="create, extend or delete a sandbox environment",
@@ -279,12 +290,19 @@ def add_parser(subparsers: Any) -> None:
     actions = sandbox.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
     p = add_command(actions, "create", sandbox_create, parents=ops,
                     help="create a sandbox from an environment",
-                    description="Create sandbox NAME as a copy of PROJECT/ENVIRONMENT.",
+                    description="Create sandbox NAME as a copy of PROJECT/ENVIRONMENT, "
+                                "seeded from a fresh backup of it taken first, or from "
+                                "the backup --backup-id names.",
                     examples="  cloudops sandbox create shop staging --name pr-42 "
-                             "--ttl-hours 24 --wait")
+                             "--ttl-hours 24 --wait\n"
+                             "  cloudops sandbox create shop staging --name pr-43 "
+                             "--backup-id 5b0e...e1 --wait")
     target_arguments(p)
     p.add_argument("--name", required=True, help="sandbox slug (a new environment)")
     p.add_argument("--ttl-hours", type=int, default=8, help="hours until expiry (1-168)")
+    p.add_argument("--backup-id",
+                   help="seed from this regular backup of ENVIRONMENT (default: a fresh "
+                        "backup taken first)")
     p = add_command(actions, "extend", sandbox_extend, parents=ops,
                     help="push a sandbox's expiry back",
                     description="Extend sandbox SANDBOX of PROJECT by HOURS.",

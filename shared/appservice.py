@@ -207,6 +207,13 @@ class AppServiceDeployer:
         return {"slot": slot, "version": version, "source": source, "settingsKept": kept,
                 "log": [line]}
 
+    def restart_site(self, target: SlotTarget) -> dict[str, Any]:
+        """Restart the site itself (production), as the portal's Restart does."""
+        rg, site = target.resource_group, target.site
+        with self._client(target) as client, _arm_call(f"restart {site}"):
+            client.web_apps.restart(rg, site)
+        return {"slot": PRODUCTION, "restarted": True, "log": [f"site {site} restarted"]}
+
     def restart_slot(self, target: SlotTarget) -> dict[str, Any]:
         rg, site, slot = target.resource_group, target.site, target.slot
         with self._client(target) as client, _arm_call(f"restart {site}/{slot}"):

@@ -1,5 +1,6 @@
-"""Activities of the App Service slot-swap deploy: set version, restart, health check, swap;
-and a sandbox's own deployment slot, created with the sandbox and deleted at teardown.
+"""Activities of the App Service slot-swap deploy (set version, restart, health check, swap),
+of App Service restarts (the site or its slot, then a health check), and of a sandbox's own
+deployment slot, created with the sandbox and deleted at teardown.
 
 Each takes the orchestrator's ``ref`` — ``{taskId, target, version, packageUrl, image}``
 (plus ``where`` for health checks, optional ``expectProduction`` for swaps) — calls the
@@ -55,6 +56,10 @@ def set_version(ref: dict[str, Any], deploy: AppServiceDeployer) -> dict[str, An
 
 def restart_slot(ref: dict[str, Any], deploy: AppServiceDeployer) -> dict[str, Any]:
     return deploy.restart_slot(SlotTarget.from_json(ref["target"]))
+
+
+def restart_site(ref: dict[str, Any], deploy: AppServiceDeployer) -> dict[str, Any]:
+    return deploy.restart_site(SlotTarget.from_json(ref["target"]))
 
 
 def health_check(ref: dict[str, Any], deploy: AppServiceDeployer) -> dict[str, Any]:
@@ -141,6 +146,12 @@ def appservice_set_version(ref: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="ref")
 def appservice_restart_slot(ref: dict[str, Any]) -> dict[str, Any]:
     return _run(restart_slot, ref)
+
+
+@bp.activity_trigger(input_name="ref")
+def appservice_restart_site(ref: dict[str, Any]) -> dict[str, Any]:
+    """Restart the site itself (production); the orchestration health-checks it after."""
+    return _run(restart_site, ref)
 
 
 @bp.activity_trigger(input_name="ref")

@@ -23,7 +23,8 @@ URL = re.compile(r"^https?://\S{1,2000}$")
 @bp.activity_trigger(input_name="payload")
 def create_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
     """Record the sandbox (kind sandbox, parent, expiry) — once, even if retried — and
-    pick the parent's latest backup to seed it from."""
+    name the backup to seed it from: ``seedBackupId`` (a fresh backup the orchestration
+    took, or the one the request chose), else the parent's latest backup."""
     svc = services()
     with svc.db.transaction() as conn:
         task = task_store.get_task(conn, payload["taskId"])
@@ -53,11 +54,14 @@ def create_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
                 expires_at=svc.clock.now() + timedelta(hours=int(task.parameters["ttlHours"])),
                 # Never the parent's URL: that would send people to the parent's app.
                 url=None, actor=task.requested_by)
-        latest = backup_store.latest_backup(conn, parent.id)
+        seed = payload.get("seedBackupId")
+        if seed is None:
+            latest = backup_store.latest_backup(conn, parent.id)
+            seed = str(latest.id) if latest else None
         version = task_store.last_deployed_version(conn, parent.id)
     return {"environmentId": str(sandbox.id), "environment": sandbox.slug,
             "expiresAt": iso(sandbox.expires_at), "url": sandbox.url,
-            "seedBackupId": str(latest.id) if latest else None,
+            "seedBackupId": seed,
             "parentVersion": version}
 
 

@@ -14,7 +14,9 @@ from shared.grants.plan import verify
 from shared.services import services
 from shared.store import projects as project_store
 from shared.store import tasks as task_store
+from shared.tasks import freezes
 from shared.tasks.service import CANCEL_REQUESTED, Finished, TaskService
+from shared.tasks.views import iso
 
 bp = df.Blueprint()
 
@@ -53,15 +55,46 @@ def acquire_environment(payload: dict[str, Any]) -> dict[str, Any]:
     if row["queue_seq"] is None and state.get("state") in ("pending", "approved", "rejected"):
         return {"acquired": False, "ended": False, "approval": "pending",
                 "timeoutMinutes": float(state.get("timeoutMinutes", 1440))}
+    held, lifted = _freeze_check(svc, task_id)
+    if held is not None:
+        return held
     decision = svc.acquire_environment(task_id)
     if not decision.acquired:
         return {"acquired": False, "ended": False, "reason": decision.reason,
                 "position": decision.position}
     plan, task, refused = _plan(task_id)
+    if lifted:
+        svc.log(task, [lifted], level="warning")
     if state.get("state") == "pre-approved":
         svc.log(task, [f"pre-approved: scheduled by {state['by']}, who may approve here"])
     return {"acquired": True, "ended": False, "reason": decision.reason, "task": plan,
             "refused": refused}
+
+
+def _freeze_check(svc: TaskService,
+                  task_id: UUID) -> tuple[dict[str, Any] | None, str | None]:
+    """Before the task takes its environment: a freeze window holds it (waiting, saying
+    until when), or refuses it if it started after the request. An admin's override lets
+    it through: the second value is the line for its log once it runs."""
+    now = services().clock.now()
+    with services().db.transaction() as conn:
+        task = task_store.get_task(conn, task_id)
+        frozen = freezes.frozen_now(conn, task.environment_id, task.operation, now)
+    if frozen is None:
+        return None, None
+    if frozen.overridden is not None:
+        o = frozen.overridden
+        return None, (f"{frozen.window.what()} overridden by {o.by} (until {iso(o.until)}):"
+                      f" {o.reason}")
+    if frozen.mode == "refuse":
+        return {"acquired": False, "ended": False, "frozen": "refuse",
+                "reason": freezes.refusal(frozen, task.operation)}, None
+    reason = f"held: {frozen.reason}"
+    if task.status != TaskStatus.WAITING or task.reason != reason:
+        svc.move(task_id, TaskStatus.WAITING, reason=reason)
+        svc.log(task, [reason])
+    return {"acquired": False, "ended": False, "frozen": "hold", "reason": reason,
+            "until": iso(frozen.until)}, None
 
 
 @bp.activity_trigger(input_name="payload")

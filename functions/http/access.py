@@ -21,7 +21,7 @@ from shared.services import services
 from shared.store import projects as project_store
 from shared.store import roles as role_store
 from shared.store import tasks as task_store
-from shared.tasks import approvals
+from shared.tasks import approvals, freezes
 from shared.tasks.requests import Body
 from shared.tasks.service import TaskService
 from shared.tasks.views import iso, task_json
@@ -124,6 +124,66 @@ def protection(req: func.HttpRequest) -> func.HttpResponse:
         body = json_body(req, approvals.Protection)
         saved = approvals.set_protection(conn, env, body, actor=principal.actor)
     return json_response(saved.model_dump(mode="json", by_alias=True))
+
+
+async def _wake_held(client: df.DurableOrchestrationClient, environment_id: str) -> None:
+    """Held tasks of the environment re-check their freezes now (not at their timer)."""
+    def held() -> list[str]:
+        with services().db.transaction() as conn:
+            rows = conn.execute("SELECT id FROM tasks WHERE environment_id = %s AND status IN"
+                                " ('queued', 'waiting')", (environment_id,)).fetchall()
+        return [str(r["id"]) for r in rows]
+
+    for task_id in await asyncio.to_thread(held):
+        await wake(client, task_id, "freezes_changed", {})
+
+
+@bp.route(route="projects/{project}/environments/{env}/freezes", methods=["GET", "PUT"])
+@bp.durable_client_input(client_name="client")
+@api
+async def freeze_windows(req: func.HttpRequest,
+                         client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Change freezes and business hours of an environment (admins set them)."""
+    principal = caller(req)
+
+    def run() -> tuple[dict[str, Any], str | None]:
+        with services().db.transaction() as conn:
+            project, access = readable_project(conn, req, principal)
+            env = project_store.get_environment(conn, project.id, req.route_params["env"])
+            if req.method == "GET":
+                return freezes.get_setting(conn, env.id).to_json(), None
+            require(access, project.id, "admin", "setting change freezes")
+            body = json_body(req, freezes.Freezes)
+            saved = freezes.set_windows(conn, env, body, actor=principal.actor)
+            return saved.to_json(), str(env.id)
+
+    out, changed = await asyncio.to_thread(run)
+    if changed:
+        await _wake_held(client, changed)
+    return json_response(out)
+
+
+@bp.route(route="projects/{project}/environments/{env}/freezes/override", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@api
+async def freeze_override(req: func.HttpRequest,
+                          client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Lift every freeze window of the environment for a while, with a recorded reason."""
+    principal = caller(req)
+
+    def run() -> tuple[dict[str, Any], str]:
+        with services().db.transaction() as conn:
+            project, access = readable_project(conn, req, principal)
+            env = project_store.get_environment(conn, project.id, req.route_params["env"])
+            require(access, project.id, "admin", "overriding a change freeze")
+            body = json_body(req, freezes.OverrideRequest)
+            saved = freezes.override(conn, env, body, actor=principal.actor,
+                                     now=services().clock.now())
+            return saved.to_json(), str(env.id)
+
+    out, env_id = await asyncio.to_thread(run)
+    await _wake_held(client, env_id)
+    return json_response(out, 201)
 
 
 @bp.route(route="tasks/{id}/approvals", methods=["POST"])

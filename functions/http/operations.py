@@ -29,7 +29,7 @@ from shared.services import services
 from shared.store import backups as backup_store
 from shared.store import projects as store
 from shared.store import tasks as task_store
-from shared.tasks import approvals, scripts
+from shared.tasks import approvals, freezes, scripts
 from shared.tasks.requests import OPERATION_BODIES, Body, dump
 from shared.tasks.service import TaskService
 from shared.tasks.views import backup_json, iso, task_json
@@ -104,6 +104,7 @@ def _submit(req: func.HttpRequest, operation: str, *,
         if task is None:
             if check is not None:
                 parameters = check(conn, project, env, parameters) or parameters
+            _not_refused_by_a_freeze(conn, env, operation)
             parameters, secrets = _split_secrets(conn, project, operation, parameters)
             task, created = svc.record(conn, project=project, environment=env,
                                        operation=operation, parameters=parameters,
@@ -119,10 +120,35 @@ def _submit(req: func.HttpRequest, operation: str, *,
     return json_response(task_json(task), 202, headers)
 
 
+def _not_refused_by_a_freeze(conn: Any, env: Environment, operation: str) -> None:
+    """A window in ``refuse`` mode turns the request away now (``hold`` windows let the
+    task wait instead); an admin's override lets it through."""
+    frozen = freezes.frozen_now(conn, env.id, operation, services().clock.now())
+    if frozen is not None and frozen.mode == "refuse" and frozen.overridden is None:
+        raise Conflict(freezes.refusal(frozen, operation), field="env")
+
+
+def _what_ships(conn: Any, project: Project, env: Environment,
+                parameters: dict[str, Any]) -> None:
+    """An App Service deploy ships one thing: a package (run from package) or a container
+    image; agent targets deploy through their own script and take neither (a dry-run
+    target takes what App Service would)."""
+    given = [f for f in ("packageUrl", "image") if parameters.get(f)]
+    if not given:
+        return
+    if env.target.get("type") == "agent":
+        raise ConstraintViolation(
+            f"{given[0]}: environment {env.slug} is an agent target, not App Service; its "
+            "deploys run its deploy script with the version only", field=given[0])
+    if len(given) == 2:
+        raise ConstraintViolation("image: give a package URL or a container image, not "
+                                  "both", field="image")
+
+
 @bp.route(route=f"{ENV_ROUTE}/deployments", methods=["POST"])
 @api
 def deploy(req: func.HttpRequest) -> func.HttpResponse:
-    return _submit(req, "deploy")
+    return _submit(req, "deploy", check=_what_ships)
 
 
 @bp.route(route=f"{ENV_ROUTE}/backups", methods=["POST"])
@@ -235,6 +261,28 @@ def refresh(req: func.HttpRequest) -> func.HttpResponse:
     return _submit(req, "refresh", check=_refresh_check(caller(req)))
 
 
+def _restart_check(conn: Any, project: Project, env: Environment,
+                   parameters: dict[str, Any]) -> None:
+    """What a restart names exists on the target: the site or its slot on App Service, a
+    Kubernetes kind only for Kubernetes workloads, a namespace inside the environment's."""
+    target, workload = env.target, parameters["workload"]
+    if target.get("type") == "appservice":
+        site, slot = str(target["site"]), str(target.get("slot") or "staging")
+        for field in ("namespace", "kind"):
+            if parameters.get(field):
+                raise ConstraintViolation(f"{field}: environment {env.slug} is an App Service"
+                                          f" target; a restart here names the site {site} or"
+                                          f" its slot {slot}, without {field}", field=field)
+        if workload not in (site.lower(), slot.lower()):
+            raise ConstraintViolation(f"workload: {workload} is neither the site {site} nor "
+                                      f"its slot {slot}; name one of them", field="workload")
+        return
+    if parameters.get("kind") and workload in (target.get("services") or {}):
+        raise ConstraintViolation(f"kind: {workload} is a service on the agent's machine, "
+                                  "not a Kubernetes workload; omit kind", field="kind")
+    _namespace_of_environment(conn, project, env, parameters)
+
+
 def _namespace_of_environment(conn: Any, project: Project, env: Environment,
                               parameters: dict[str, Any]) -> None:
     """A restart stays inside the environment's namespace (or the list its admin set)."""
@@ -255,7 +303,7 @@ def _namespace_of_environment(conn: Any, project: Project, env: Environment,
 @bp.route(route=f"{ENV_ROUTE}/restarts", methods=["POST"])
 @api
 def restart(req: func.HttpRequest) -> func.HttpResponse:
-    return _submit(req, "restart", check=_namespace_of_environment)
+    return _submit(req, "restart", check=_restart_check)
 
 
 def _sandbox_name_free(conn: Any, project: Project, env: Environment,
@@ -267,6 +315,23 @@ def _sandbox_name_free(conn: Any, project: Project, env: Environment,
     if parameters["name"] in taken:
         raise Conflict(f"an environment named {parameters['name']} already exists",
                        field="name")
+    if parameters.get("backupId"):
+        _seed_backup_of_parent(conn, env, parameters["backupId"])
+
+
+def _seed_backup_of_parent(conn: Any, env: Environment, backup_id: str) -> None:
+    """A chosen seed is a regular backup of the parent whose artifact is still stored."""
+    backup = backup_store.get_backup(conn, backup_id)
+    if backup.environment_id != env.id:
+        raise ConstraintViolation(f"backupId: backup {backup.id} is not a backup of "
+                                  f"{env.slug}; a sandbox is seeded from its parent's "
+                                  "backups", field="backupId")
+    if backup.kind != "backup":
+        raise ConstraintViolation(f"backupId: backup {backup.id} is a {backup.kind} copy taken"
+                                  " by a restore, not a regular backup of "
+                                  f"{env.slug}; choose a regular backup, or omit backupId "
+                                  "to seed from a fresh one", field="backupId")
+    _artifact_present(backup, env.slug)
 
 
 @bp.route(route=f"{ENV_ROUTE}/sandboxes", methods=["POST"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Generator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import azure.durable_functions as df
@@ -19,6 +19,9 @@ import azure.durable_functions as df
 from shared.tasks.service import CANCEL_REQUESTED
 
 QUEUE_POLL = timedelta(seconds=15)
+# a held task re-checks its freezes at the window's end, and at least this often (a changed
+# window or an override also wakes it at once)
+FREEZE_POLL = timedelta(minutes=15)
 ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=500,
                                  max_number_of_attempts=3)
 # approval notices: three tries, 2 s then 4 s apart (task events use the settings' policy)
@@ -79,6 +82,11 @@ def _begin(context: Ctx, task_id: str) -> Generator[Any, Any, dict[str, Any] | N
                                                   decision["timeoutMinutes"])):
                 return None
             continue
+        if decision.get("frozen") == "refuse":  # a refusing window began after the request
+            raise StepFailed(decision["reason"])
+        if decision.get("frozen") == "hold":  # then re-checked: it may run, or still wait
+            yield from _hold_for_freeze(context, decision["until"])
+            continue
         if decision["acquired"]:
             if decision.get("refused"):  # grants withdrawn, or changed since approval
                 raise StepFailed(decision["refused"])
@@ -89,6 +97,22 @@ def _begin(context: Ctx, task_id: str) -> Generator[Any, Any, dict[str, Any] | N
         winner = yield context.task_any([granted, cancel, timer])
         if winner is not timer:
             timer.cancel()
+
+
+def _hold_for_freeze(context: Ctx, until: str) -> Generator[Any, Any, None]:
+    """Wait on a durable timer until the freeze ends (or the re-check poll), a change of
+    the windows or an override, or a cancel (the next check sees the task ended)."""
+    now = context.current_utc_datetime
+    end = datetime.fromisoformat(until.replace("Z", "+00:00"))
+    if now.tzinfo is None:
+        end = end.astimezone(UTC).replace(tzinfo=None)
+    wake_at = max(now, min(end, now + FREEZE_POLL))
+    timer = context.create_timer(wake_at)
+    changed = context.wait_for_external_event("freezes_changed")
+    cancel = context.wait_for_external_event("cancel")
+    winner = yield context.task_any([timer, changed, cancel])
+    if winner is not timer:
+        timer.cancel()
 
 
 def _wait_for_approval(context: Ctx, task_id: str,

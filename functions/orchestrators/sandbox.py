@@ -1,6 +1,7 @@
 """Create a sandbox: a short-lived copy of an environment with its own resources (its own
 database on the parent's server, namespace on the parent's cluster, or deployment slot on
-the parent's App Service site), seeded from the parent's latest backup, running the
+the parent's App Service site), seeded from a fresh backup of the parent taken first (or
+from the parent's backup the request names), running the
 parent's deployed version as its own app (through the parent's deploy script, with the
 sandbox as the environment), expiring on its TTL."""
 
@@ -12,7 +13,15 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from functions.orchestrators._flow import Outcome, call, log, run_agent_job, run_task, step
+from functions.orchestrators._flow import (
+    Outcome,
+    StepFailed,
+    call,
+    log,
+    run_agent_job,
+    run_task,
+    step,
+)
 from functions.orchestrators.deploy import record_reported_url
 
 bp = df.Blueprint()
@@ -21,8 +30,10 @@ bp = df.Blueprint()
 def sandbox_steps(context: df.DurableOrchestrationContext,
                   task: dict[str, Any]) -> Generator[Any, Any, Outcome]:
     name = task["parameters"]["name"]
+    seed = yield from seed_backup(context, task)
     yield from step(context, task, f"provisioning sandbox {name}", 10)
-    sandbox = yield call(context, "create_sandbox_environment", {"taskId": task["taskId"]})
+    sandbox = yield call(context, "create_sandbox_environment",
+                         {"taskId": task["taskId"], "seedBackupId": seed})
     if task["target"].get("type") == "appservice":
         yield from step(context, task, f"creating {name}'s own deployment slot on site "
                         f"{task['target'].get('site')}", 20)
@@ -54,6 +65,38 @@ def sandbox_steps(context: df.DurableOrchestrationContext,
         yield from log(context, task, f"{task['environment']} has no successful deployment "
                        "yet: the sandbox has no app until you deploy to it")
     return Outcome(f"sandbox {name} ready until {sandbox['expiresAt']}", sandbox)
+
+
+def seed_backup(context: df.DurableOrchestrationContext,
+                task: dict[str, Any]) -> Generator[Any, Any, str | None]:
+    """The backup the sandbox is seeded from: the one the request chose (checked at request
+    time), else a fresh backup of the parent taken now through its agent. None when the
+    parent has no database an agent can back up (the parent's latest backup, if any, is
+    used then)."""
+    chosen = task["parameters"].get("backupId")
+    if chosen:
+        yield from log(context, task, f"seeding from the chosen backup {chosen}")
+        return str(chosen)
+    if task["target"].get("type") != "agent" or not (task.get("database") or {}).get(
+            "connection"):
+        return None
+    parent = task["environment"]
+    yield from step(context, task, f"taking a fresh backup of {parent} to seed the sandbox", 5)
+    try:
+        result = yield from run_agent_job(context, task, "backup", {},
+                                          timeout=timedelta(hours=2))
+    except StepFailed as exc:
+        raise StepFailed(f"the fresh backup of {parent} failed ({exc}); no sandbox was "
+                         "created: fix the backup and try again, or name an existing backup"
+                         " of the parent (backupId)") from None
+    backup = yield call(context, "record_backup", {"taskId": task["taskId"],
+                                                    "environmentId": task["environmentId"],
+                                                    "artifact": result})
+    yield call(context, "apply_backup_retention", {"environmentId": task["environmentId"],
+                                                   "backupId": backup["id"]})
+    yield from log(context, task, f"fresh backup of {parent}: {backup['id']} "
+                   f"({backup['sizeBytes']} bytes)")
+    return str(backup["id"])
 
 
 @bp.orchestration_trigger(context_name="context")

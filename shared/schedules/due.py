@@ -22,7 +22,7 @@ from shared.services import Services
 from shared.store import activity
 from shared.store import backups as backup_store
 from shared.store import projects as project_store
-from shared.tasks import approvals
+from shared.tasks import approvals, freezes
 from shared.tasks.service import TaskService
 
 from .cron import Cron, CronError, latest_slot, zone
@@ -77,6 +77,16 @@ def _fire(svc: Services, schedule: BackupSchedule, slot: datetime) -> Task | Non
             return None  # another host fired this slot
         env = project_store.get_environment_by_id(conn, schedule.environment_id)
         project = project_store.get_project(conn, env.project_id)
+        # a refusing freeze skips the slot (said in the activity log); a holding one lets
+        # the task wait in its orchestration until the window ends
+        frozen = freezes.frozen_now(conn, env.id, "backup", svc.clock.now())
+        if frozen is not None and frozen.mode == "refuse" and frozen.overridden is None:
+            activity.record(conn, actor=ACTOR, action="schedule.skipped",
+                            project_id=project.id, environment_id=env.id,
+                            details={"schedule": str(schedule.id), "slot": slot.isoformat(),
+                                     "reason": freezes.refusal(frozen, "backup")})
+            log.info("schedule %s skipped slot %s: %s", schedule.id, slot, frozen.reason)
+            return None
         task, created = tasks.record(
             conn, project=project, environment=env, operation="backup",
             parameters={"scheduleId": str(schedule.id), "slot": slot.isoformat()},

@@ -16,6 +16,7 @@ from shared.grants.resources import GrantCreate, ResourceCreate
 from shared.notify.rules import RuleInput
 from shared.schedules.inputs import ExtendInput, ScheduleInput
 from shared.tasks.approvals import Decision, Protection
+from shared.tasks.freezes import Freezes, OverrideRequest, Window
 from shared.tasks.requests import (
     OPERATION_BODIES,
     EnvironmentCreate,
@@ -194,6 +195,20 @@ class ProtectionOut(Out):
     requiredApprovals: int
     allowSelfApproval: bool
     timeoutMinutes: float
+
+
+class FreezeOverrideOut(Out):
+    until: str
+    by: str
+    reason: str
+
+
+class FreezesOut(Out):
+    windows: list[Window]
+    override: FreezeOverrideOut | None = Field(
+        description="an admin's override lifting every window until ``until``")
+    updatedBy: str | None
+    updatedAt: str | None
 
 
 class DecisionOut(Out):
@@ -484,6 +499,12 @@ ROUTES: list[Route] = [
     ("put", f"{ENV}/protection", "Protect operations with approvals", Protection, 200,
      ProtectionOut, "admin"),
     ("delete", f"{ENV}/protection", "Remove the approval rule", None, 204, None, "admin"),
+    ("get", f"{ENV}/freezes", "Change freezes and business hours of the environment", None,
+     200, FreezesOut, "reader"),
+    ("put", f"{ENV}/freezes", "Set the freeze and business-hours windows (held or refused "
+     "operations; held tasks re-check at once)", Freezes, 200, FreezesOut, "admin"),
+    ("post", f"{ENV}/freezes/override", "Lift every window for a while, with a recorded "
+     "reason (held tasks run)", OverrideRequest, 201, FreezesOut, "admin"),
     ("get", "/api/projects/{project}/roles", "Role assignments of a project", None, 200,
      RolePage, "reader"),
     ("post", "/api/projects/{project}/roles", "Grant a role on a project", None, 201,
@@ -632,7 +653,8 @@ TAG_DESCRIPTIONS = {
 def tag_of(method: str, path: str) -> str:
     if method == "post" and path in OPERATION_PATHS.values():
         return "Operations"
-    if path.endswith(("/roles", "/protection", "/approvals")) or "/roles/" in path:
+    if path.endswith(("/roles", "/protection", "/approvals")) or "/roles/" in path \
+            or "/freezes" in path:
         return "Access"
     if "notification" in path:
         return "Notifications"

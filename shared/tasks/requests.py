@@ -124,8 +124,12 @@ class EnvironmentUpdate(Body):
 
 class DeployRequest(Body):
     version: Version
-    package_url: Annotated[str, StringConstraints(pattern=r"^https://\S{1,2000}$")] | None = None
-    image: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./:@-]{1,300}$")] | None = None
+    package_url: Annotated[str, StringConstraints(pattern=r"^https://\S{1,2000}$")] | None = Field(
+        default=None, description="App Service: a zip package the slot runs from "
+                                  "(WEBSITE_RUN_FROM_PACKAGE); a SAS query is kept secret")
+    image: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./:@-]{1,300}$")] | None = Field(
+        default=None, description="App Service: a container image for the slot "
+                                  "(linuxFxVersion DOCKER|image)")
 
 
 ParamValue = str | int | float | bool
@@ -154,13 +158,22 @@ class RefreshRequest(Body):
 
 
 class RestartRequest(Body):
-    workload: K8sName
+    workload: K8sName = Field(
+        description="a Kubernetes workload, a service in target.services, or on an App "
+                    "Service target the site's name (production) or its slot's name")
     namespace: K8sName | None = None
+    kind: Literal["deployment", "statefulset", "daemonset"] | None = Field(
+        default=None, description="the Kubernetes workload's kind (default deployment); "
+                                  "only for Kubernetes workloads")
 
 
 class SandboxRequest(Body):
     name: Slug
     ttl_hours: int = Field(default=8, ge=1, le=168)
+    backup_id: UUID | None = Field(
+        default=None, description="seed from this backup of the parent (a regular backup, "
+                                  "never a safety copy); default: a fresh backup of the "
+                                  "parent taken first")
 
 
 class TeardownRequest(Body):

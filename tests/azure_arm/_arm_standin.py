@@ -3,9 +3,9 @@
 ARM cannot run offline, so this aiohttp server (in a background thread) answers exactly
 the requests azure-mgmt-web sends for the deploy: get site / slot (for
 ``properties.defaultHostName``), list and replace app settings, patch the slot's site
-config, restart the slot, create (``PUT .../slots/{slot}``) and delete a slot (a
-sandbox's own; each created slot gets its own host serving the health path), and the slot
-swap as a long-running operation (``202`` with
+config, restart the site or the slot, create (``PUT .../slots/{slot}``) and delete a slot
+(a sandbox's own; each created slot gets its own host serving the health path), and the
+slot swap as a long-running operation (``202`` with
 ``Azure-AsyncOperation`` and ``Location``, polled ``InProgress`` → ``Succeeded``, then the
 ``Location`` result). It checks the bearer token and ``api-version`` on every call and
 records each request. Two more small servers play the production and slot hosts, serving
@@ -133,6 +133,7 @@ class ArmStandIn:
         app.router.add_put(s + "/slots/{slot}/config/appsettings", self._put_settings)
         app.router.add_get(s + "/slots/{slot}/config/web", self._get_config)
         app.router.add_patch(s + "/slots/{slot}/config/web", self._patch_config)
+        app.router.add_post(s + "/restart", self._restart)
         app.router.add_post(s + "/slots/{slot}/restart", self._restart)
         app.router.add_post(s + "/slots/{slot}/slotsswap", self._swap)
         ops = (f"/subscriptions/{self.subscription_id}/providers/Microsoft.Web/locations/"

@@ -78,6 +78,17 @@ def test_restart_posts_to_the_slot_restart_endpoint(
     assert result["restarted"] is True
 
 
+def test_site_restart_posts_to_the_site_restart_endpoint(
+        standin: ArmStandIn, deployer: AppServiceDeployer, target: dict[str, Any]) -> None:
+    """Local ARM stand-in (ARM cannot run offline)."""
+    result = activities.restart_site({"target": target}, deployer)
+
+    assert standin.arm_calls() == [("POST", "/restart")]
+    assert standin.production.restarts == 1
+    assert standin.staging.restarts == 0
+    assert result["restarted"] is True
+
+
 def test_swap_polls_the_long_running_operation_until_it_succeeds(
         standin: ArmStandIn, deployer: AppServiceDeployer, target: dict[str, Any]) -> None:
     """Local ARM stand-in (ARM cannot run offline): 202 + Azure-AsyncOperation, polled
@@ -259,8 +270,8 @@ def test_triggers_are_the_activities_the_deploy_and_sandbox_orchestrators_call(
     app.register_functions(activities.bp)
     functions = {fn.get_function_name(): fn for fn in app.get_functions()}
     assert set(functions) == {"appservice_set_version", "appservice_restart_slot",
-                              "appservice_health_check", "appservice_swap",
-                              "appservice_create_sandbox_slot",
+                              "appservice_restart_site", "appservice_health_check",
+                              "appservice_swap", "appservice_create_sandbox_slot",
                               "appservice_delete_sandbox_slot"}
     assert all(fn.get_trigger().get_binding_name() == "activityTrigger"
                for fn in functions.values())

@@ -89,3 +89,84 @@ def test_unhealthy_production_is_swapped_back_and_the_task_fails(
     assert task["status"] == "failed"
     assert "swapped back to the previous version" in task["error"]
     assert arm.production.version == before
+
+
+def test_restart_of_the_site_or_its_slot_goes_through_arm_then_a_health_check(
+        host: RunningHost, arm: ArmStandIn, env: tuple[Any, str]) -> None:
+    admin, url = env
+    restarts = url.replace("/deployments", "/restarts")
+    arm.health_rule = lambda where, version: 200
+    before = (arm.production.restarts, arm.staging.restarts)
+    checked = len(arm.health_requests)
+    site = wait_for(admin, host, admin.post(restarts, json={"workload": arm.site}).json()["id"],
+                    timeout=60)
+    assert site["status"] == "succeeded", site
+    assert site["reason"] == f"restarted site {arm.site}, healthy"
+    assert {where for where, _ in arm.health_requests[checked:]} == {"production"}
+    checked = len(arm.health_requests)
+    slot = wait_for(admin, host, admin.post(restarts, json={"workload": arm.slot}).json()["id"],
+                    timeout=60)
+    assert slot["status"] == "succeeded", slot
+    assert slot["reason"] == f"restarted slot {arm.slot} of {arm.site}, healthy"
+    assert (arm.production.restarts, arm.staging.restarts) == (before[0] + 1, before[1] + 1)
+    assert {where for where, _ in arm.health_requests[checked:]} == {"slot"}
+
+
+def test_a_site_unhealthy_after_its_restart_fails_the_task_saying_so(
+        host: RunningHost, arm: ArmStandIn, env: tuple[Any, str]) -> None:
+    admin, url = env
+    arm.health_rule = lambda where, version: 503 if where == "production" else 200
+    try:
+        r = admin.post(url.replace("/deployments", "/restarts"), json={"workload": arm.site})
+        task = wait_for(admin, host, r.json()["id"], timeout=60)
+    finally:
+        arm.health_rule = lambda where, version: 200
+    assert task["status"] == "failed", task
+    assert f"site {arm.site} was restarted but is not healthy" in task["error"]
+    assert "503" in task["error"]
+
+
+def test_an_app_service_restart_names_the_site_or_its_slot(
+        host: RunningHost, arm: ArmStandIn, env: tuple[Any, str]) -> None:
+    admin, url = env
+    restarts = url.replace("/deployments", "/restarts")
+    calls = len(arm.requests)
+    for body, field in (({"workload": "web"}, "workload"),
+                        ({"workload": arm.site, "kind": "statefulset"}, "kind"),
+                        ({"workload": arm.slot, "namespace": "shop"}, "namespace")):
+        r = admin.post(restarts, json=body)
+        assert r.status_code == 422, r.text
+        assert r.headers["Content-Type"].startswith("application/problem+json")
+        assert r.json()["field"] == field
+    assert arm.site in r.json()["detail"] and arm.slot in r.json()["detail"]
+    assert len(arm.requests) == calls  # nothing reached ARM
+
+
+def test_an_image_deploy_ships_the_image_into_production(
+        host: RunningHost, arm: ArmStandIn, env: tuple[Any, str]) -> None:
+    admin, url = env
+    arm.health_rule = lambda where, version: 200
+    r = admin.post(url, json={"version": "4.0.0", "image": "acr.example/shop-api:4.0.0"})
+    task = wait_for(admin, host, r.json()["id"], timeout=60)
+    assert task["status"] == "succeeded", task
+    assert arm.production.linux_fx_version == "DOCKER|acr.example/shop-api:4.0.0"
+    assert arm.production.version == "4.0.0"
+
+
+def test_a_deploy_ships_a_package_or_an_image_not_both(
+        host: RunningHost, arm: ArmStandIn, env: tuple[Any, str]) -> None:
+    admin, url = env
+    calls = len(arm.requests)
+    r = admin.post(url, json={"version": "5.0.0", "image": "acr.example/shop-api:5",
+                              "packageUrl": "https://pkgs.example/shop-5.zip"})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "image" and "not both" in r.json()["detail"]
+    scripted = admin.post(host.url("/api/projects/shop/environments"), json={
+        "slug": "vm", "name": "VM", "target": {"type": "agent", "pool": "vms",
+                                               "deployScript": "deploy"}})
+    assert scripted.status_code in (201, 409), scripted.text
+    r = admin.post(host.url("/api/projects/shop/environments/vm/deployments"),
+                   json={"version": "5.0.0", "packageUrl": "https://pkgs.example/shop-5.zip"})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "packageUrl" and "not App Service" in r.json()["detail"]
+    assert len(arm.requests) == calls

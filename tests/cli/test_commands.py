@@ -83,6 +83,11 @@ def test_restart_and_script_run_with_typed_parameters(cli: Cli, noop_project: st
                                                       admin: Any) -> None:
     restarted = cli.run("restart", noop_project, "prod", "--workload", "web", "--wait")
     assert restarted.returncode == 0, restarted.stderr
+    stateful = cli.run("restart", noop_project, "prod", "--workload", "db", "--kind",
+                       "statefulset", "--wait", "-o", "json")
+    assert stateful.returncode == 0, stateful.stderr
+    assert json.loads(stateful.stdout)["parameters"] == {"workload": "db",
+                                                          "kind": "statefulset"}
     script = {"name": "reindex", "argv": ["reindex", "--index", "{index}", "--batch",
                                           "{batch}", "--full={full}"],
               "parameters": [{"name": "index"}, {"name": "batch", "type": "integer"},
@@ -128,6 +133,17 @@ def test_version_prints_the_installed_version() -> None:
     assert shown.stdout.strip() == f"cloudops {version('cloudops-control-plane')}"
 
 
+def test_deploy_passes_the_package_or_image_to_ship(cli: Cli, noop_project: str) -> None:
+    shipped = cli.run("deploy", noop_project, "prod", "--version", "2.0.0", "--image",
+                      "acr.example/shop:2.0.0", "--wait", "-o", "json")
+    assert shipped.returncode == 0, shipped.stderr
+    assert json.loads(shipped.stdout)["parameters"] == {"version": "2.0.0",
+                                                         "image": "acr.example/shop:2.0.0"}
+    both = cli.run("deploy", noop_project, "prod", "--version", "2.0.1", "--image", "a/b:1",
+                   "--package-url", "https://pkgs.example/b.zip")
+    assert_clean_failure(both, 3, "not both")
+
+
 def test_sandbox_create_and_lifetime_commands(cli: Cli, noop_project: str) -> None:
     created = cli.run("sandbox", "create", noop_project, "staging", "--name", "pr-42",
                       "--ttl-hours", "4", "--wait")
@@ -148,6 +164,29 @@ def test_sandbox_create_and_lifetime_commands(cli: Cli, noop_project: str) -> No
     assert "pr-42" not in {e["slug"] for e in envs}
     not_a_sandbox = cli.run("sandbox", "delete", noop_project, "staging")
     assert_clean_failure(not_a_sandbox, 3, "not a sandbox")
+
+
+def test_sandbox_create_seeds_from_the_backup_named_by_backup_id(
+        cli: Cli, running_host: RunningHost, admin: Any) -> None:
+    agent = TestAgent(running_host, admin).serve()
+    try:
+        env = {"target": agent.target, "database": {"connection": "main"}}
+        project = make_project(running_host, admin, {"prod": env, "staging": env})
+        backed = cli.run("backup", project, "prod", "--wait", "-o", "json")
+        assert backed.returncode == 0, backed.stderr
+        backup_id = json.loads(backed.stdout)["result"]["backup"]["id"]
+        created = cli.run("sandbox", "create", project, "prod", "--name", "pr-7",
+                          "--backup-id", backup_id, "--wait", "-o", "json")
+        assert created.returncode == 0, created.stderr
+        task = json.loads(created.stdout)
+        assert task["status"] == "succeeded", task
+        assert task["parameters"]["backupId"] == backup_id
+        assert task["result"]["seedBackupId"] == backup_id
+        elsewhere = cli.run("sandbox", "create", project, "staging", "--name", "pr-8",
+                            "--backup-id", backup_id)
+        assert_clean_failure(elsewhere, 3, "not a backup of staging")
+    finally:
+        agent.stop()
 
 
 def test_refresh_from_another_environment_restores_its_latest_backup(

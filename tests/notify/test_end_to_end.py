@@ -8,6 +8,7 @@ offline); cards are validated against the Adaptive Card schema version they decl
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -269,6 +270,18 @@ def test_teardown_of_an_agent_run_sandbox_drops_its_database_through_an_agent_jo
                                           "labels": ["linux"]}})
     assert r.status_code == 201, r.text
     create = admin.post(f"{env_url}/dev/sandboxes", json={"name": "tmp", "ttlHours": 1})
+    # seeded from a fresh backup of dev: the backup job, then the restore into the sandbox
+    job = agent.next_job(wait=20)
+    assert job is not None and job["kind"] == "backup", job
+    dump = b"dump"  # uploaded as a real agent does: a backup without its artifact is forgotten
+    assert requests.put(job["payload"]["uploadUrl"], data=dump, timeout=30,
+                        headers={"x-ms-blob-type": "BlockBlob"}).status_code < 300
+    agent.result(job["id"], "succeeded", result={
+        "artifact": job["payload"]["artifact"], "sizeBytes": len(dump),
+        "sha256": hashlib.sha256(dump).hexdigest()})
+    job = agent.next_job(wait=20)
+    assert job is not None and job["kind"] == "restore", job
+    agent.result(job["id"], "succeeded", result={})
     assert finished(admin, host, create.json()["id"])["status"] == "succeeded"
     sandbox = admin.get(f"{env_url}/tmp").json()
     database = sandbox["database"]["databaseName"]

@@ -107,3 +107,47 @@ def test_disabled_and_broken_schedules_never_fire(plane: Services) -> None:
         conn.execute("UPDATE backup_schedules SET cron = 'not a cron' WHERE id = %s",
                      (broken.id,))
     assert fire(plane, disabled.id) == [] and fire(plane, broken.id) == []
+
+
+def _freeze_backups(svc: Services, schedule: BackupSchedule, mode: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from shared.store import projects as project_store
+    from shared.tasks.freezes import Freezes, set_windows
+
+    now, ams = svc.clock.now(), ZoneInfo("Europe/Amsterdam")
+    window = {"name": "year-end", "type": "freeze", "timezone": "Europe/Amsterdam",
+              "operations": ["backup"], "mode": mode,
+              "start": (now - timedelta(days=1)).astimezone(ams).strftime("%Y-%m-%dT%H:%M"),
+              "end": (now + timedelta(days=1)).astimezone(ams).strftime("%Y-%m-%dT%H:%M")}
+    with svc.db.transaction() as conn:
+        env = project_store.get_environment_by_id(conn, schedule.environment_id)
+        set_windows(conn, env, Freezes.model_validate({"windows": [window]}), actor="alice")
+
+
+def test_a_refusing_freeze_skips_the_slot_and_says_why(plane: Services) -> None:
+    from shared.store import activity
+
+    clock: ManualClock = plane.clock  # type: ignore[assignment]
+    start = top_of_hour(clock.now())
+    schedule = hourly_schedule(plane, start + timedelta(minutes=1))
+    _freeze_backups(plane, schedule, "refuse")
+    clock.advance(start + timedelta(hours=1, seconds=5) - clock.now())
+    assert fire(plane, schedule.id) == []
+    assert fire(plane, schedule.id) == []  # the slot is spent, not retried
+    assert tasks_of(plane, schedule.id) == []
+    with plane.db.transaction() as conn:
+        skipped = [e for e in activity.list_activity(conn, actor="scheduler")
+                   if e.action == "schedule.skipped"
+                   and e.details["schedule"] == str(schedule.id)]
+    assert len(skipped) == 1
+    assert "change freeze 'year-end': frozen until" in skipped[0].details["reason"]
+
+
+def test_a_holding_freeze_lets_the_slot_fire_a_task_that_waits(plane: Services) -> None:
+    clock: ManualClock = plane.clock  # type: ignore[assignment]
+    start = top_of_hour(clock.now())
+    schedule = hourly_schedule(plane, start + timedelta(minutes=1))
+    _freeze_backups(plane, schedule, "hold")
+    clock.advance(start + timedelta(hours=1, seconds=5) - clock.now())
+    assert len(fire(plane, schedule.id)) == 1  # its orchestration holds it

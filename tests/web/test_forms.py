@@ -4,6 +4,7 @@ tells the truth: where a sandbox's data comes from, and when approval is needed.
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -85,9 +86,8 @@ def test_the_sandbox_dialog_says_where_its_data_comes_from(pages: Pages,
     page.fill("#sandbox-form input[name=name]", "copy")
     page.click("#sandbox-button")
     body = page.locator("#confirm-body")
-    expect(body).to_contain_text(f"{agent_env.upper()} has no backup yet, so the sandbox "
-                                 "starts with an empty database.")
-    expect(body).not_to_contain_text("seeded from")
+    expect(body).to_contain_text(f"A fresh backup of {agent_env.upper()} is taken first, "
+                                 "and the sandbox's database is seeded from it")
     page.click("#confirm-cancel")
 
     task = call(world.admin, pages.host, "POST",
@@ -100,9 +100,11 @@ def test_the_sandbox_dialog_says_where_its_data_comes_from(pages: Pages,
                   f"/api/projects/webshop/environments/{agent_env}/backups")["items"][0]
     page.reload()
     page.fill("#sandbox-form input[name=name]", "copy")
+    page.select_option("#sandbox-seed", backup["id"])
     page.click("#sandbox-button")
-    expect(body).to_contain_text(f"Its database is seeded from {agent_env.upper()}'s latest "
-                                 f"backup, {backup['id'][:8]} taken")
+    expect(body).to_contain_text(f"Its database is seeded from {agent_env.upper()}'s backup "
+                                 f"{backup['id'][:8]} taken")
+    expect(body).to_contain_text("no new backup is taken")
     page.click("#confirm-cancel")
 
     noop = pages.open(OPERATOR, "/environment/?p=webshop&e=dev")
@@ -133,3 +135,36 @@ def test_the_confirm_step_says_when_approval_is_needed(pages: Pages, world: Worl
     page.click("#restart-button")  # restarts are not protected here: no approval line
     expect(page.locator("#confirm-body")).not_to_contain_text("protected")
     page.click("#confirm-cancel")
+
+
+def test_an_app_service_deploy_ships_the_package_or_image_chosen(pages: Pages,
+                                                                 world: World) -> None:
+    site = _environment(world, pages, {
+        "type": "appservice", "subscriptionId": "00000000-0000-4000-8000-000000000001",
+        "resourceGroup": "rg-shop", "site": "shop-web", "slot": "staging"})
+    page = pages.open(OPERATOR, f"/environment/?p=webshop&e={site}")
+    page.fill("#deploy-form input[name=version]", "2.1.0")
+    page.fill("#deploy-form input[name=packageUrl]",
+              "https://pkgs.example/shop-2.1.0.zip?sig=s3cret")
+    page.fill("#deploy-form input[name=image]", "acr.example/shop:2.1.0")
+    page.click("#deploy-button")
+    expect(page.locator("#deploy-form")).to_contain_text("not both")
+    expect(page.locator("#confirm-dialog")).to_be_hidden()
+
+    page.fill("#deploy-form input[name=image]", "")
+    page.click("#deploy-button")
+    body = page.locator("#confirm-body")
+    expect(body).to_contain_text("with the package https://pkgs.example/shop-2.1.0.zip?… "
+                                 "(the slot runs from it: WEBSITE_RUN_FROM_PACKAGE)")
+    expect(body).not_to_contain_text("s3cret")
+    page.click("#confirm-ok")
+    expect(page.locator("#confirm-dialog")).to_be_hidden()
+    deadline = time.monotonic() + 15
+    while not (tasks := _tasks(world, pages, site)) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)  # the POST is on its way: poll until it is recorded
+    [task] = tasks
+    assert task["parameters"]["version"] == "2.1.0"
+    assert task["parameters"]["packageUrl"].startswith("https://pkgs.example/shop-2.1.0.zip")
+
+    noop = pages.open(OPERATOR, "/environment/?p=webshop&e=dev")
+    expect(noop.locator("#deploy-form input[name=packageUrl]")).to_be_hidden()

@@ -39,6 +39,13 @@ async function loadBackups() {
     select.append(h("option", { value: b.id },
       `${fmtTime(b.createdAt)} · ${b.id.slice(0, 8)} · ${formatBytes(b.sizeBytes)}${label}`));
   }
+  // a sandbox is seeded from a fresh backup unless one of the parent's regular backups is chosen
+  const seed = $("#sandbox-seed");
+  clear(seed);
+  seed.append(h("option", { value: "" }, "A fresh backup, taken first"));
+  for (const b of backups.filter((x) => x.kind !== "safety")) {
+    seed.append(h("option", { value: b.id }, `${fmtTime(b.createdAt)} · ${b.id.slice(0, 8)}`));
+  }
   $("#restore-button").disabled = !backups.length;
   $("#backup-download").disabled = !backups.length;
   $("#backup-delete").disabled = !backups.length;
@@ -150,6 +157,8 @@ async function load() {
       await setUpRefresh();
       $("#actions").hidden = false;
       if (productionLike(env)) for (const form of $$("#script-form, #deploy-form")) form.classList.add("destructive");
+      // App Service deploys ship a package or an image; other targets take the version only.
+      for (const field of $$("#deploy-form [data-appservice]")) field.hidden = env.target?.type !== "appservice";
       // A sandbox cannot have sandboxes (the API refuses); offer it only on its parent.
       if (env.kind === "sandbox") $("#sandbox-form").remove();
     } else {
@@ -253,13 +262,23 @@ async function submit(form, path, body, confirmation) {
 const where = () => `${env.name} (${project.name})`;
 
 // What a deployment does on this environment's kind of target, in its own words.
-function deployLines(version) {
+// A package URL as the dialog shows it: its query (a SAS signature) stays out of sight.
+function withoutQuery(url) {
+  const at = url.indexOf("?");
+  return at < 0 ? url : `${url.slice(0, at)}?…`;
+}
+
+function deployLines(version, ships = {}) {
   const target = env.target || {};
   if (target.type === "noop") {
     return [`${where()} is a dry-run target: nothing is deployed; the task logs what it would do with version ${version}.`];
   }
   if (target.type === "appservice") {
-    return [`Version ${version} goes to slot ${target.slot || "staging"} of ${target.site}, is health-checked, then swapped into production.`,
+    const what = ships.packageUrl
+      ? `the package ${withoutQuery(ships.packageUrl)} (the slot runs from it: WEBSITE_RUN_FROM_PACKAGE)`
+      : ships.image ? `the container image ${ships.image}`
+        : "no code: only the version setting changes (give a package URL or an image to ship one)";
+    return [`Version ${version} goes to slot ${target.slot || "staging"} of ${target.site} with ${what}, is health-checked, then swapped into production.`,
       "If a health check fails, production keeps the version it runs now (a failed swap is swapped back)."];
   }
   if (target.type === "agent" && target.deployScript) {
@@ -279,14 +298,28 @@ $("#deploy-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = event.currentTarget;
   const version = form.elements.version.value.trim();
-  const valid = await validateFields(form, fieldsOf(form, [
-    { model: "DeployRequest", property: "version", label: "Version", what: "the version to deploy", value: version }]));
+  const body = { version };
+  const specs = [{ model: "DeployRequest", property: "version", label: "Version", what: "the version to deploy", value: version }];
+  if (env.target?.type === "appservice") {
+    const packageUrl = form.elements.packageUrl.value.trim();
+    const image = form.elements.image.value.trim();
+    if (packageUrl && image) return formMessage(form, "error", "Give a package URL or a container image, not both.");
+    if (packageUrl) {
+      body.packageUrl = packageUrl;
+      specs.push({ model: "DeployRequest", property: "packageUrl", label: "Package URL", what: "an https URL of a zip package", value: packageUrl });
+    }
+    if (image) {
+      body.image = image;
+      specs.push({ model: "DeployRequest", property: "image", label: "Container image", what: "a container image", value: image });
+    }
+  }
+  const valid = await validateFields(form, fieldsOf(form, specs));
   if (!valid) return formMessage(form, "error", "");
   const prod = productionLike(env);
-  return submit(form, "deployments", { version }, {
+  return submit(form, "deployments", body, {
     title: `Deploy ${version} to ${env.name}?`, okLabel: `Deploy to ${env.name}`, danger: prod,
     typeToConfirm: prod ? env.slug : null,
-    lines: deployLines(version),
+    lines: deployLines(version, body),
   });
 });
 
@@ -373,20 +406,30 @@ $("#restart-form").addEventListener("submit", async (event) => {
   if (!valid) return formMessage(form, "error", "");
   return submit(form, "restarts", { workload }, {
     title: `Restart ${workload} in ${env.name}?`, okLabel: `Restart ${workload}`,
-    lines: [(env.target?.services ?? {})[workload]
-      ? `Service ${workload} of ${where()} restarts on its agent's machine: a new process, health-checked before the task succeeds.`
-      : `The pods of workload ${workload} in ${where()} are restarted one by one (rollout restart).`],
+    lines: [env.target?.type === "appservice"
+      ? `${workload === env.target.site?.toLowerCase() ? `Site ${env.target.site}` : `Slot ${workload} of ${env.target.site}`} is restarted through Azure, then its health path ${env.target.healthPath || "/health"} is checked before the task succeeds.`
+      : (env.target?.services ?? {})[workload]
+        ? `Service ${workload} of ${where()} restarts on its agent's machine: a new process, health-checked before the task succeeds.`
+        : `The pods of workload ${workload} in ${where()} are restarted one by one (rollout restart), and the task waits until they are ready.`],
   });
 });
 
-// Where a new sandbox's data comes from: the parent's latest backup (never a safety copy),
-// on agent targets only — as the sandbox orchestration does it.
-function seedingLine() {
-  const latest = backups.filter((b) => b.kind !== "safety")
-    .sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
+// Where a new sandbox's data comes from, as the sandbox orchestration does it (agent
+// targets only): the backup chosen, else a fresh backup of the parent taken first when it
+// has a database connection, else the parent's latest backup (never a safety copy).
+function seedingLine(chosenId) {
   if (env.target?.type !== "agent") {
     return `No data is copied: ${env.name}'s ${env.target?.type || "missing"} target has no database to seed a sandbox from.`;
   }
+  const chosen = backups.find((b) => b.id === chosenId);
+  if (chosen) {
+    return `Its database is seeded from ${env.name}'s backup ${chosen.id.slice(0, 8)} taken ${fmtTime(chosen.createdAt)}; no new backup is taken.`;
+  }
+  if (env.database?.connection) {
+    return `A fresh backup of ${env.name} is taken first, and the sandbox's database is seeded from it (the backup stays in ${env.name}'s list).`;
+  }
+  const latest = backups.filter((b) => b.kind !== "safety")
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
   if (!latest) {
     return `${env.name} has no backup yet, so the sandbox starts with an empty database. Back up ${env.name} first to copy its data.`;
   }
@@ -405,9 +448,11 @@ $("#sandbox-form").addEventListener("submit", async (event) => {
   if (!valid) return formMessage(form, "error", "");
   const ttlHours = Number(f.ttlHours.value);
   const expires = new Date(Date.now() + ttlHours * 3600_000).toISOString();
-  return submit(form, "sandboxes", { name, ttlHours }, {
+  const body = { name, ttlHours };
+  if (f.backupId.value) body.backupId = f.backupId.value;
+  return submit(form, "sandboxes", body, {
     title: `Create sandbox ${name} from ${env.name}?`, okLabel: "Create sandbox",
-    lines: [`A new environment ${name} is created as a copy of ${where()}.`, seedingLine(),
+    lines: [`A new environment ${name} is created as a copy of ${where()}.`, seedingLine(body.backupId),
       `It is deleted automatically after ${ttlHours} hour${ttlHours === 1 ? "" : "s"} (around ${fmtTime(expires)}) unless extended.`],
   });
 });
