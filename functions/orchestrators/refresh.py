@@ -13,12 +13,12 @@ import azure.durable_functions as df
 from functions.orchestrators._flow import (
     Outcome,
     StepFailed,
-    call,
     log,
     run_agent_job,
     run_task,
     step,
 )
+from functions.orchestrators.restore import restore_with_safety_copy
 
 bp = df.Blueprint()
 
@@ -30,13 +30,8 @@ def refresh_steps(context: df.DurableOrchestrationContext,
     here = task["environment"]
     yield from step(context, task, f"refreshing {here} from {source} backup {backup_id[:8]}"
                     f" (safety backup of {here} first)", 5)
-    result = yield from run_agent_job(context, task, "restore", {"backupId": backup_id},
-                                      timeout=timedelta(hours=2))
-    safety = None
-    if result.get("safetyBackup"):
-        safety = yield call(context, "record_backup", {
-            "taskId": task["taskId"], "environmentId": task["environmentId"],
-            "artifact": result["safetyBackup"], "kind": "safety"})
+    safety = yield from restore_with_safety_copy(context, task, backup_id)
+    if safety:
         yield from log(context, task, f"safety backup of {here}: {safety['id']}")
     facts: dict[str, Any] = {"sourceEnvironment": source, "backupId": backup_id,
                              "safetyBackup": safety}

@@ -13,17 +13,24 @@ from functions.orchestrators._flow import Outcome, call, run_agent_job, run_task
 bp = df.Blueprint()
 
 
+def restore_with_safety_copy(context: df.DurableOrchestrationContext, task: dict[str, Any],
+                             backup_id: str) -> Generator[Any, Any, dict[str, Any] | None]:
+    """Restore ``backup_id`` into the task's environment on an agent, which first takes a
+    safety copy of what it replaces; returns that copy as recorded (kind ``safety``)."""
+    result = yield from run_agent_job(context, task, "restore", {"backupId": backup_id},
+                                      timeout=timedelta(hours=2))
+    if not result.get("safetyBackup"):
+        return None
+    return (yield call(context, "record_backup", {
+        "taskId": task["taskId"], "environmentId": task["environmentId"],
+        "artifact": result["safetyBackup"], "kind": "safety"}))
+
+
 def restore_steps(context: df.DurableOrchestrationContext,
                   task: dict[str, Any]) -> Generator[Any, Any, Outcome]:
     backup_id = task["parameters"]["backupId"]
     yield from step(context, task, f"restoring backup {backup_id[:8]} (safety backup first)", 5)
-    result = yield from run_agent_job(context, task, "restore", {"backupId": backup_id},
-                                      timeout=timedelta(hours=2))
-    safety = None
-    if result.get("safetyBackup"):
-        safety = yield call(context, "record_backup", {
-            "taskId": task["taskId"], "environmentId": task["environmentId"],
-            "artifact": result["safetyBackup"], "kind": "safety"})
+    safety = yield from restore_with_safety_copy(context, task, backup_id)
     return Outcome(f"restored backup {backup_id[:8]}",
                    {"backupId": backup_id, "safetyBackup": safety})
 

@@ -187,9 +187,10 @@ class TestAgent:
                               json={"status": status, "result": result_body or {}}, timeout=30)
         assert reply.status_code == 200, reply.text
 
-    def finish_backup(self, job: dict[str, Any], data: bytes = b"\0" * 2048) -> None:
+    def finish_backup(self, job: dict[str, Any], data: bytes = b"\0" * 2048,
+                      **details: Any) -> None:
         """Upload the dump and report it, as a real agent does (a backup row whose
-        artifact storage does not hold is forgotten)."""
+        artifact storage does not hold is forgotten); ``details`` join the result."""
         import hashlib
 
         put = requests.put(job["payload"]["uploadUrl"], data=data, timeout=30,
@@ -197,7 +198,7 @@ class TestAgent:
         assert put.status_code < 300, put.text
         self.finish(job, result_body={"artifact": job["payload"]["artifact"],
                                       "sizeBytes": len(data),
-                                      "sha256": hashlib.sha256(data).hexdigest()})
+                                      "sha256": hashlib.sha256(data).hexdigest(), **details})
 
 
 @dataclass
@@ -264,10 +265,14 @@ def no_task_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "world" not in request.fixturenames:
         return
-    world: World = request.getfixturevalue("world")
-    host: RunningHost = request.getfixturevalue("web_host")
+    cancel_open_tasks(request.getfixturevalue("world"), request.getfixturevalue("web_host"),
+                      "webshop")
+
+
+def cancel_open_tasks(world: World, host: RunningHost, project: str) -> None:
+    """Cancel the project's open tasks and have the test agent stop the jobs it runs."""
     open_tasks = call(world.admin, host, "GET",
-                      "/api/tasks?project=webshop&status=queued,waiting,running")["items"]
+                      f"/api/tasks?project={project}&status=queued,waiting,running")["items"]
     for task in open_tasks:
         call(world.admin, host, "POST", f"/api/tasks/{task['id']}/cancel", {},
              expect=(202, 409))

@@ -12,7 +12,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.web.conftest import ADMIN, Pages, World, call
+from tests.web.conftest import ADMIN, Pages, World, call, cancel_open_tasks
 
 
 def _datahub(world: World, host: Any) -> None:
@@ -31,13 +31,8 @@ def _datahub(world: World, host: Any) -> None:
 def _backup(world: World, host: Any, data: bytes = b"dump") -> str:
     """A backup of datahub/prod, uploaded and reported as a real agent does."""
     task = call(world.admin, host, "POST", "/api/projects/datahub/environments/prod/backups", {})
-    job = world.agent.next_job()
-    assert requests.put(job["payload"]["uploadUrl"], data=data, timeout=30,
-                        headers={"x-ms-blob-type": "BlockBlob"}).status_code < 300
-    world.agent.finish(job, result_body={"artifact": job["payload"]["artifact"],
-                                         "sizeBytes": len(data), "durationMs": 1500,
-                                         "toolVersions": {"pg_dump": "16.4"},
-                                         "sha256": hashlib.sha256(data).hexdigest()})
+    world.agent.finish_backup(world.agent.next_job(), data, durationMs=1500,
+                              toolVersions={"pg_dump": "16.4"})
     return str(task["id"])
 
 
@@ -46,18 +41,7 @@ def datahub(world: World, web_host: Any) -> Iterator[None]:
     """The project; afterwards nothing of it is left open to take the shared agent's jobs."""
     _datahub(world, web_host)
     yield
-    open_tasks = call(world.admin, web_host, "GET",
-                      "/api/tasks?project=datahub&status=queued,waiting,running")["items"]
-    for task in open_tasks:
-        call(world.admin, web_host, "POST", f"/api/tasks/{task['id']}/cancel", {},
-             expect=(202, 409))
-    if open_tasks:
-        beat = requests.post(web_host.url("/api/agent/heartbeat"), headers=world.agent.headers,
-                             json={}, timeout=30).json()
-        for job_id in beat.get("cancel", []):
-            requests.post(web_host.url(f"/api/agent/jobs/{job_id}/result"),
-                          headers=world.agent.headers, timeout=30,
-                          json={"status": "cancelled", "error": "test cleanup"})
+    cancel_open_tasks(world, web_host, "datahub")
 
 
 def test_refresh_is_chosen_confirmed_and_runs_live_on_the_environment_page(
