@@ -23,12 +23,6 @@ def with_database(conninfo: str, database: str) -> str:
     return make_conninfo(conninfo, dbname=database)
 
 
-def database_name(conninfo: str) -> str | None:
-    """The database a connection string names, if it names one."""
-    name = conninfo_to_dict(conninfo).get("dbname")
-    return None if name is None else str(name)
-
-
 def postgres_url(conninfo: str, **overrides: Any) -> str:
     """A ``postgresql://`` URL for a URL or DSN, with ``overrides`` applied.
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from shared.db.urls import database_name, postgres_url, with_database
+from shared.db.urls import postgres_url, with_database
 
 SOCKET = "/home/me/project/.cloudops/pgdata"
 TRICKY_PASSWORD = "p@ss:w/rd %20 ok"
@@ -43,7 +43,6 @@ def test_postgres_url_round_trips_through_libpq_parsing(server: str) -> None:
 def test_a_socket_host_is_never_read_as_the_database_name() -> None:
     url = postgres_url(f"host={SOCKET} user=postgres dbname=postgres")
     assert conninfo_to_dict(url) == {"host": SOCKET, "user": "postgres", "dbname": "postgres"}
-    assert database_name(url) == "postgres"
 
 
 def test_a_password_with_url_metacharacters_survives() -> None:
@@ -59,6 +58,3 @@ def test_an_override_of_none_removes_the_part() -> None:
     assert "secret" not in url
     assert conninfo_to_dict(url) == {"user": "u", "host": "h", "port": "5432", "dbname": "db"}
 
-
-def test_database_name_is_none_when_the_string_names_none() -> None:
-    assert database_name("host=/tmp user=postgres") is None
