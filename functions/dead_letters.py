@@ -19,6 +19,7 @@ import uuid
 import azure.durable_functions as df
 import azure.functions as func
 
+from functions.wake import wake
 from shared.domain.task_states import TaskStatus
 from shared.errors import NotFound
 from shared.services import services
@@ -81,4 +82,4 @@ async def fail_dead_lettered_task(msg: func.ServiceBusMessage,
         error=f"the task message was dead-lettered ({reason}: {description})",
         actor="system")
     if done.granted is not None:
-        await client.raise_event(str(done.granted), "environment_granted", {})
+        await wake(client, str(done.granted), "environment_granted")

@@ -15,6 +15,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from functions.wake import wake
 from shared.domain.task_states import TaskStatus
 from shared.services import services
 from shared.store import tasks as task_store
@@ -79,7 +80,7 @@ async def sweep_tasks(timer: func.TimerRequest, client: df.DurableOrchestrationC
     svc = TaskService(services())
     counts, woken = await asyncio.to_thread(svc.sweep_unqueued)
     for instance in woken:
-        await client.raise_event(str(instance), "environment_granted", {})
+        await wake(client, str(instance), "environment_granted")
     orphans = await asyncio.to_thread(_open_started_tasks)
     for task_id in orphans:
         status = await client.get_status(task_id)
@@ -90,7 +91,7 @@ async def sweep_tasks(timer: func.TimerRequest, client: df.DurableOrchestrationC
                 error=f"the orchestration ended ({runtime.name}) without finishing the task: "
                       f"{getattr(status, 'output', None) or 'no output'}", actor="sweeper")
             if done.granted is not None:
-                await client.raise_event(str(done.granted), "environment_granted", {})
+                await wake(client, str(done.granted), "environment_granted")
     if counts["resent"] or counts["failed"]:
         log.info("sweeper: %s", counts)
 

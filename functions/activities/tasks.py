@@ -8,6 +8,7 @@ from uuid import UUID
 
 import azure.durable_functions as df
 
+from functions.wake import wake
 from shared.domain.models import Task
 from shared.domain.task_states import TaskStatus
 from shared.grants.plan import verify
@@ -153,7 +154,7 @@ async def finish_task(payload: dict[str, Any],
 
     done = await asyncio.to_thread(close)
     if done.granted is not None:
-        await client.raise_event(str(done.granted), "environment_granted", {})
+        await wake(client, str(done.granted), "environment_granted")
     notify = await asyncio.to_thread(notification_policy_for, task_id) \
         if done.task is not None else None
     return {"finished": done.task is not None, "notify": notify}
