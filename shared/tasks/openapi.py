@@ -477,6 +477,9 @@ ROUTES: list[Route] = [
      "reader"),
     ("post", "/api/projects/{project}/scripts", "Add an approved script", ScriptDefinition,
      201, ScriptOut, "admin"),
+    ("put", "/api/projects/{project}/scripts/{script}", "Change a script: description, "
+     "argv, typed parameters, timeout (its name stays)", ScriptDefinition, 200, ScriptOut,
+     "admin"),
     ("delete", "/api/projects/{project}/scripts/{script}", "Remove a script", None, 204,
      None, "admin"),
     *[("post", path, f"Request a {op.replace('_', ' ')} (202 + task)", OPERATION_BODIES[op],

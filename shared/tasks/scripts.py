@@ -137,6 +137,26 @@ def list_scripts(conn: Connection[Any], project_id: UUID) -> list[ScriptDefiniti
     return [_from_row(r) for r in rows]
 
 
+def update_script(conn: Connection[Any], project_id: UUID, name: str, script: ScriptDefinition,
+                  *, actor: str) -> ScriptDefinition:
+    """Replace a script's description, argv, parameters and timeout. Its name stays:
+    environments (deploy and masking scripts) and tasks refer to scripts by name."""
+    if script.name != name:
+        raise ConstraintViolation(f"name: a script keeps its name ({name}); add a new script "
+                                  "and delete this one to rename it", field="name")
+    data = script.model_dump(mode="json")
+    row = conn.execute(
+        "UPDATE scripts SET description = %s, argv = %s, parameters = %s, timeout_seconds = %s"
+        " WHERE project_id = %s AND name = %s RETURNING id",
+        (script.description, Jsonb(data["argv"]), Jsonb(data["parameters"]),
+         script.timeout_seconds, project_id, name)).fetchone()
+    if row is None:
+        raise NotFound(f"script {name} is not in this project's catalogue", field="script")
+    activity.record(conn, actor=actor, action="script.updated", project_id=project_id,
+                    details={"script": name})
+    return script
+
+
 def delete_script(conn: Connection[Any], project_id: UUID, name: str, *, actor: str) -> None:
     row = conn.execute("DELETE FROM scripts WHERE project_id = %s AND name = %s RETURNING id",
                        (project_id, name)).fetchone()
@@ -147,4 +167,4 @@ def delete_script(conn: Connection[Any], project_id: UUID, name: str, *, actor: 
 
 
 __all__ = ["Name", "ScriptDefinition", "ScriptParameter", "create_script", "delete_script",
-           "get_script", "list_scripts", "resolve_argv"]
+           "get_script", "list_scripts", "resolve_argv", "update_script"]

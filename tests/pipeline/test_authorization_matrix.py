@@ -52,7 +52,7 @@ POLICIES: dict[str, tuple[str, ...]] = {
     "environment_item": ("user", "project", "admin"),
     "project_scripts:GET": ("user", "project", "reader"),
     "project_scripts": ("user", "project", "admin"),
-    "delete_script": ("user", "project", "admin"),
+    "script_item": ("user", "project", "admin"),
     "project_roles:GET": ("user", "project", "reader"),
     "project_roles": ("user", "project", "admin"),
     "project_role_item": ("user", "project", "admin"),

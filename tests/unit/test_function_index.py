@@ -36,7 +36,7 @@ EXPECTED = {
     "environments": ("httpTrigger", "projects/{project}/environments"),
     "environment_item": ("httpTrigger", "projects/{project}/environments/{env}"),
     "project_scripts": ("httpTrigger", "projects/{project}/scripts"),
-    "delete_script": ("httpTrigger", "projects/{project}/scripts/{script}"),
+    "script_item": ("httpTrigger", "projects/{project}/scripts/{script}"),
     "deploy": ("httpTrigger", "projects/{project}/environments/{env}/deployments"),
     "backup": ("httpTrigger", "projects/{project}/environments/{env}/backups"),
     "list_backups": ("httpTrigger", "projects/{project}/environments/{env}/backups"),

@@ -143,6 +143,7 @@ async function load() {
     clear($("#env-chips")).append(...chips());
     const role = session.roleOn(project.id) || "none";
     $("#env-role").textContent = `your role: ${role}`;
+    $("#env-settings-link").href = `/environment-settings/?p=${encodeURIComponent(projectSlug)}&e=${encodeURIComponent(envSlug)}`;
     table = new TaskTable($("#env-tasks tbody"), {
       filter: (t) => t.environmentId === env.id, limit: 30, emptyNode: $("#env-tasks-empty"),
       envNames: new Map([[env.id, env.name]]),

@@ -1,0 +1,149 @@
+// Forms that change settings through the API, the same way on every page:
+// - an API problem+json that names fields is shown next to those fields (every entry of
+//   its `errors` list, not only the first), in words, and the first one gets the focus;
+// - what was typed stays in the form when the API refuses it (nothing is reset on error);
+// - a destructive change says what will happen and asks for its name to be typed;
+// - a control the signed-in role may not use is disabled, with the reason next to it
+//   (visible text, and the tooltip).
+
+import { confirmAction } from "./confirm.js";
+import { formMessage, h, problemText } from "./dom.js";
+import { clearMarks, markField } from "./validate.js";
+
+// The input of `form` a problem's field path names ("target.pool", "parameters.0.type",
+// "name"): an element declaring that path in data-field (or the longest declared prefix
+// of it), else the element named by the path's last word.
+export function fieldInput(form, path) {
+  if (!form || !path) return null;
+  const declared = [...form.querySelectorAll("[data-field]")];
+  const exact = declared.find((el) => el.dataset.field === path);
+  if (exact) return exact;
+  const prefix = declared
+    .filter((el) => path.startsWith(`${el.dataset.field}.`))
+    .sort((a, b) => b.dataset.field.length - a.dataset.field.length)[0];
+  if (prefix) return prefix;
+  const words = String(path).split(".").filter((w) => !/^\d+$/.test(w));
+  const name = words[words.length - 1];
+  const named = name ? form.elements.namedItem(name) : null;
+  return named instanceof HTMLElement ? named : null;
+}
+
+// "target.pool: agent pool 'x' is not granted…" → "agent pool 'x' is not granted…"
+function words(message) {
+  return String(message || "").replace(/^[\w.]+: /, "").replace(/^Value error, /, "");
+}
+
+// The (field, message) pairs a problem carries: its `errors` list, else its one field.
+export function problemFields(err) {
+  const problem = err?.problem || {};
+  const list = Array.isArray(problem.errors) ? problem.errors : [];
+  const pairs = list.filter((e) => e && e.field).map((e) => [String(e.field), words(e.message)]);
+  if (!pairs.length && err?.field) pairs.push([String(err.field), words(err.detail)]);
+  return pairs;
+}
+
+// Show an API refusal on the form: each named field marked under it, the first focused,
+// and a summary under the form. `fallback` is the input a problem without a known field
+// belongs to (e.g. the argv of a script whose placeholders are undeclared). True when at
+// least one field was marked.
+export function showProblems(form, err, { what = "Not saved", fallback = null } = {}) {
+  clearMarks(form);
+  let first = null;
+  for (const [path, message] of problemFields(err)) {
+    const input = fieldInput(form, path);
+    if (!input) continue;
+    markField(input, message);
+    first ??= input;
+  }
+  if (!first && fallback && err?.status >= 400 && err?.status < 500 && err.status !== 403) {
+    markField(fallback, words(err.detail));
+    first = fallback;
+  }
+  // a group of checkboxes or rows is marked as a whole; its first control takes the focus
+  const focusable = first?.matches?.("fieldset, div, ul")
+    ? first.querySelector("input, select, textarea, button") : first;
+  focusable?.focus();
+  formMessage(form, "error", `${what}. ${problemText(err)}`);
+  return first !== null;
+}
+
+// Run `send()` for a form: the submit buttons are disabled meanwhile, a refusal is shown
+// with showProblems (what was typed is kept), a success says `done(result)` returns.
+export async function submitting(form, send, { what = "Not saved", fallback = null, done } = {}) {
+  const buttons = [...form.querySelectorAll("button[type=submit], button:not([type])")];
+  const wasDisabled = buttons.map((b) => b.disabled);
+  buttons.forEach((b) => { b.disabled = true; });
+  formMessage(form, "ok", "");
+  clearMarks(form);
+  try {
+    const result = await send();
+    const text = done ? done(result) : "";
+    if (text) formMessage(form, "ok", text);
+    return { ok: true, result };
+  } catch (err) {
+    showProblems(form, err, { what, fallback });
+    return { ok: false, error: err };
+  } finally {
+    buttons.forEach((b, i) => { b.disabled = wasDisabled[i]; });
+  }
+}
+
+// A destructive change: the dialog says what will happen (`lines`) and the OK button
+// stays disabled until `name` is typed.
+export function confirmTyped({ title, lines, name, okLabel }) {
+  return confirmAction({ title, lines, okLabel, danger: true, typeToConfirm: name });
+}
+
+// Disable `control` for the signed-in role, saying why: the reason is the tooltip and a
+// short visible note (linked with aria-describedby, so screen readers say it too).
+// `reason` null enables it again.
+export function disableFor(control, reason) {
+  if (!control) return;
+  const id = `${control.id || control.name || "control"}-why`;
+  let note = control.parentElement?.querySelector(`#${CSS.escape(id)}`);
+  if (!reason) {
+    control.disabled = false;
+    control.removeAttribute("title");
+    if (control.getAttribute("aria-describedby") === id) control.removeAttribute("aria-describedby");
+    note?.remove();
+    return;
+  }
+  control.disabled = true;
+  control.title = reason;
+  if (!note) {
+    note = h("small", { class: "why-disabled muted", id });
+    control.after(note);
+  }
+  note.textContent = reason;
+  control.setAttribute("aria-describedby", id);
+}
+
+// Disable every field and button of a form for the role, with one reason shown once.
+export function lockForm(form, reason) {
+  for (const el of form.querySelectorAll("input, select, textarea, button")) el.disabled = Boolean(reason);
+  let note = form.querySelector(".why-disabled.form-level");
+  if (!reason) { note?.remove(); return; }
+  if (!note) {
+    note = h("p", { class: "why-disabled form-level muted small", id: `${form.id}-why` });
+    form.prepend(note);
+  }
+  note.textContent = reason;
+  form.setAttribute("aria-describedby", note.id);
+  for (const button of form.querySelectorAll("button")) button.title = reason;
+}
+
+// "your role here" sentence: the role and where it comes from.
+export function roleSentence(session, projectId) {
+  const role = session.roleOn(projectId);
+  if (!role) return "You have no role here.";
+  const own = session.me?.projectRoles?.[projectId];
+  const global = session.globalRole;
+  const from = own && own === role ? "on this project" : global === role ? "on every project (global)" : "";
+  return `Your role here: ${role}${from ? ` (${from})` : ""}.`;
+}
+
+export const NEEDS = {
+  admin: "Needs the admin role on this project.",
+  operator: "Needs the operator role on this project.",
+  globalAdmin: "Needs the global admin role (platform admins).",
+};
