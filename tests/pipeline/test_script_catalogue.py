@@ -49,7 +49,7 @@ def test_an_admin_changes_a_script_and_the_next_run_uses_the_new_argv(
                      json={"parameters": {"index": "orders"}})
     assert run.status_code == 202, run.text
     task = wait_for(admin, host, run.json()["id"])
-    assert task["plan"]["argv"] == ["./reindex.sh", "--index", "orders", "--batch", "100"], task
+    assert task["plan"]["script"]["argv"] == ["./reindex.sh", "--index", "orders", "--batch", "100"], task
 
     activity = admin.get(host.url(f"/api/activity?project={project}")).json()["items"]
     assert any(a["action"] == "script.updated" and a["details"] == {"script": "reindex"}
@@ -58,7 +58,9 @@ def test_an_admin_changes_a_script_and_the_next_run_uses_the_new_argv(
 
 @pytest.mark.parametrize(("body", "field"), [
     ({**REINDEX, "name": "renamed"}, "name"),
-    ({**REINDEX, "argv": ["./reindex.sh", "{missing}"]}, ""),
+    ({**REINDEX, "argv": ["./reindex.sh", "{missing}"]}, "argv"),
+    ({**REINDEX, "parameters": [{"name": "batch", "pattern": "("}]}, "parameters.0.pattern"),
+    ({**REINDEX, "parameters": [{"name": "batch"}, {"name": "batch"}]}, "parameters"),
     ({**REINDEX, "argv": []}, "argv"),
     ({**REINDEX, "parameters": [{"name": "batch", "type": "date"}]}, "parameters.0.type"),
 ])

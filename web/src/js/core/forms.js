@@ -138,7 +138,7 @@ export function roleSentence(session, projectId) {
   if (!role) return "You have no role here.";
   const own = session.me?.projectRoles?.[projectId];
   const global = session.globalRole;
-  const from = own && own === role ? "on this project" : global === role ? "on every project (global)" : "";
+  const from = own && own === role ? "on this project" : global === role ? "global, on every project" : "";
   return `Your role here: ${role}${from ? ` (${from})` : ""}.`;
 }
 

@@ -12,17 +12,27 @@ await requireSession();
 const projects = new Map();
 const envs = new Map();
 
+// The plan as facts: the resources it runs on, the script and its argv, the restart or
+// refresh source; then the recorded JSON itself.
 function planFacts(plan) {
   if (!plan) return [h("p", { class: "muted small" }, "No plan recorded: the task runs what its parameters say.")];
+  const show = (v) => (v === null || v === undefined ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v));
   const rows = [];
   for (const [key, value] of Object.entries(plan)) {
-    if (key === "argv") continue;
-    rows.push(h("dt", {}, key), h("dd", {}, typeof value === "object" ? JSON.stringify(value) : String(value)));
+    if (key === "script") continue;
+    if (value && typeof value === "object" && !Array.isArray(value)) {
+      for (const [k, v] of Object.entries(value)) rows.push(h("dt", {}, `${key} ${k}`), h("dd", {}, show(v)));
+    } else {
+      rows.push(h("dt", {}, key), h("dd", {}, show(value)));
+    }
   }
   const out = [];
-  if (Array.isArray(plan.argv)) {
-    out.push(h("p", { class: "small muted" }, "Runs, as argv (never through a shell):"),
-      h("ol", { class: "argv-preview", "aria-label": "argv" }, ...plan.argv.map((a) => h("li", {}, a))));
+  const script = plan.script;
+  if (script) {
+    const argv = script.argv || script.argvTemplate;
+    out.push(h("p", { class: "small" }, `Script ${script.name || "?"}${script.missing ? " — no longer in the catalogue: the run fails" : ""}`
+      + (argv ? (script.argv ? ", run as this argv (never through a shell):" : ", argv template (values filled in when it runs):") : "")));
+    if (argv) out.push(h("ol", { class: "argv-preview", "aria-label": "argv" }, ...argv.map((a) => h("li", {}, a))));
   }
   if (rows.length) out.push(h("dl", { class: "facts" }, ...rows));
   out.push(h("details", {}, h("summary", { class: "small muted" }, "The plan as recorded (JSON)"),
