@@ -49,7 +49,8 @@ def test_an_admin_changes_a_script_and_the_next_run_uses_the_new_argv(
                      json={"parameters": {"index": "orders"}})
     assert run.status_code == 202, run.text
     task = wait_for(admin, host, run.json()["id"])
-    assert task["plan"]["script"]["argv"] == ["./reindex.sh", "--index", "orders", "--batch", "100"], task
+    want = ["./reindex.sh", "--index", "orders", "--batch", "100"]
+    assert task["plan"]["script"]["argv"] == want, task
 
     activity = admin.get(host.url(f"/api/activity?project={project}")).json()["items"]
     assert any(a["action"] == "script.updated" and a["details"] == {"script": "reindex"}

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.web.a11y import assert_accessible
 from tests.web.conftest import (
     ADMIN,
     OPERATOR,
@@ -20,7 +21,6 @@ from tests.web.conftest import (
     User,
     World,
     api_session,
-    axe_violations,
     call,
     screenshot,
 )
@@ -54,14 +54,6 @@ def _env(world: World, host: Any, target: dict[str, Any] | None = None) -> str:
     call(world.admin, host, "POST", "/api/projects/webshop/environments",
          {"slug": slug, "name": slug.upper(), "target": target or {"type": "noop"}})
     return slug
-
-
-def _clean(page: Any, *, refused: tuple[int, ...] = ()) -> None:
-    """No serious or critical axe violation, and no script error: the browser's own note
-    of a refusal the test provoked (``refused`` statuses) is the only console error."""
-    assert axe_violations(page) == []
-    notes = tuple(f"the server responded with a status of {s} " for s in refused)
-    assert [e for e in page.console_errors if not any(n in e for n in notes)] == []
 
 
 # -- 1. projects and environments -------------------------------------------------------
@@ -106,7 +98,7 @@ def test_a_project_admin_creates_an_environment_from_the_granted_resources(
     assert saved["database"] == {"connection": "orders-db"}
     expect(page.locator("#protection-panel")).to_be_visible()
     screenshot(page, "environment-settings")
-    _clean(page, refused=(422,))
+    assert_accessible(page, refused=(422,))
 
 
 def test_an_environment_is_edited_and_deleted_after_typing_its_name(
@@ -156,7 +148,7 @@ def test_project_settings_save_show_the_api_refusal_and_a_reader_sees_why_not(
     page.click("#confirm-cancel")  # nothing deleted
     call(world.admin, pages.host, "GET", "/api/projects/webshop")
     screenshot(page, "project-settings")
-    _clean(page, refused=(422,))
+    assert_accessible(page, refused=(422,))
 
     reader = pages.open(READER, "/project-settings/?p=webshop")
     expect(reader.locator("#role-here")).to_have_text(
@@ -169,7 +161,7 @@ def test_project_settings_save_show_the_api_refusal_and_a_reader_sees_why_not(
     expect(reader.locator("#delete-dev")).to_be_disabled()
     expect(reader.locator("#delete-dev")).to_have_attribute(
         "title", "Needs the admin role on this project.")
-    _clean(reader)
+    assert_accessible(reader)
 
 
 # -- 3. protection, freezes, approvals --------------------------------------------------
@@ -238,74 +230,7 @@ def test_an_operator_sees_protection_and_freezes_but_may_not_change_them(
     expect(page.locator("#env-delete")).to_be_disabled()
     expect(page.locator("#env-delete-why")).to_be_visible()
     screenshot(page, "environment-settings-operator")
-    _clean(page)
-
-
-def _protected_run(world: World, host: Any) -> tuple[str, dict[str, Any]]:
-    slug = _env(world, host)
-    call(world.admin, host, "PUT", f"/api/projects/webshop/environments/{slug}/protection",
-         {"operations": ["script_run"], "approvers": [{"type": "user", "id": APPROVER.id}]})
-    task = call(api_session(host, OPERATOR), host, "POST",
-                f"/api/projects/webshop/environments/{slug}/scripts/reindex/runs",
-                {"parameters": {"batch": 50, "mode": "full"}})
-    return slug, task
-
-
-def test_an_approver_approves_the_exact_plan_on_the_approvals_page(
-        pages: Pages, world: World, roles: None) -> None:
-    slug, task = _protected_run(world, pages.host)
-    requester = pages.open(OPERATOR, "/approvals/")
-    expect(requester.locator("#no-approvals")).to_be_visible()  # not an approver
-
-    page = pages.open(APPROVER, "/approvals/")
-    card = page.locator(f"article[data-task-id='{task['id']}']")
-    expect(card).to_contain_text("Run script reindex")
-    expect(card).to_contain_text("0 of 1 approval(s) from user u-approver")
-    argv = card.locator("ol.argv-preview li")
-    expect(argv).to_have_text(["./reindex.sh", "--batch", "50", "--mode", "full",
-                               "--dry=true"])
-    screenshot(page, "approvals")
-    _clean(page)
-    card.locator("textarea").fill("batch size checked")
-    card.locator(f"#approve-{task['id']}").click()
-    expect(page.locator("#confirm-dialog")).to_contain_text(
-        f"It then joins the queue of {slug.upper()} and runs the plan shown.")
-    page.click("#confirm-ok")
-    expect(card).to_have_count(0)
-    expect(page.locator("#no-approvals")).to_be_visible()
-    decided = call(world.admin, pages.host, "GET", f"/api/tasks/{task['id']}")
-    assert decided["approval"]["state"] == "approved"
-    assert decided["approval"]["decisions"][0]["comment"] == "batch size checked"
-
-
-def test_a_decision_the_api_refuses_shows_on_its_card_and_the_comment_stays(
-        pages: Pages, world: World, roles: None) -> None:
-    slug = _env(world, pages.host)
-    call(world.admin, pages.host, "PUT", f"/api/projects/webshop/environments/{slug}/protection",
-         {"operations": ["deploy"], "requiredApprovals": 2,
-          "approvers": [{"type": "user", "id": APPROVER.id}, {"type": "user", "id": READER.id}]})
-    task = call(api_session(pages.host, OPERATOR), pages.host, "POST",
-                f"/api/projects/webshop/environments/{slug}/deployments", {"version": "7.1.0"})
-    page = pages.open(APPROVER, "/approvals/")
-    card = page.locator(f"article[data-task-id='{task['id']}']")
-    expect(card).to_contain_text("0 of 2 approval(s)")
-    card.locator(f"#reject-{task['id']}").click()
-    expect(page.locator("#confirm-dialog")).to_contain_text(
-        "The task is cancelled with your comment as the reason; it will not run.")
-    page.click("#confirm-cancel")
-    # meanwhile this approver decided through the API: the card updates live
-    call(api_session(pages.host, APPROVER), pages.host, "POST",
-         f"/api/tasks/{task['id']}/approvals", {"decision": "approve", "comment": "cli"})
-    expect(card).to_contain_text("1 of 2 approval(s)")
-    card.locator("textarea").fill("second thoughts")
-    card.locator(f"#approve-{task['id']}").click()
-    expect(page.locator("#confirm-dialog")).to_contain_text(
-        f"It then joins the queue of {slug.upper()}")
-    page.click("#confirm-ok")
-    expect(card.locator(".form-message")).to_contain_text(
-        "Your decision was not recorded. Conflict:")
-    expect(card.locator(".form-message")).to_contain_text("already decided on this task")
-    expect(card.locator("textarea")).to_have_value("second thoughts")
+    assert_accessible(page)
 
 
 # -- 2. access --------------------------------------------------------------------------
@@ -335,7 +260,7 @@ def test_an_admin_grants_and_revokes_a_role_and_the_api_refusal_is_marked(
     expect(page.locator("#global-body")).to_be_visible()  # a global admin
     expect(page.locator("#global-table tbody")).to_be_attached()
     screenshot(page, "access")
-    _clean(page, refused=(422,))
+    assert_accessible(page, refused=(422,))
 
 
 def test_access_shows_a_reader_their_role_who_approves_and_nothing_they_may_not_use(
@@ -354,7 +279,7 @@ def test_access_shows_a_reader_their_role_who_approves_and_nothing_they_may_not_
     expect(page.locator("#global-body")).to_be_hidden()
     expect(page.locator("#global-note")).to_contain_text(
         "Seeing and changing them needs the global admin role")
-    _clean(page)
+    assert_accessible(page)
 
 
 def test_the_grant_form_works_from_the_keyboard(pages: Pages, world: World,
@@ -411,7 +336,7 @@ def test_an_admin_writes_a_script_with_typed_parameters_and_sees_the_argv_it_run
     expect(page.locator("#argv-preview li")).to_have_text(
         ["./purge.sh", "--older-than=7", "--table", "carts"])
     screenshot(page, "scripts")
-    _clean(page, refused=(422,))
+    assert_accessible(page, refused=(422,))
     page.click("#script-save")
     expect(page.locator("#script-form .form-message")).to_have_text(f"Added {name}.")
     stored = {s["name"]: s for s in call(world.admin, pages.host, "GET",
@@ -450,4 +375,4 @@ def test_an_operator_reads_the_catalogue_and_is_told_why_it_cannot_change_it(
     call(api_session(pages.host, OPERATOR), pages.host, "PUT",
          "/api/projects/webshop/scripts/reindex",
          {"name": "reindex", "argv": ["rm", "-rf", "/"]}, expect=403)
-    _clean(page)
+    assert_accessible(page)

@@ -63,7 +63,7 @@ export function showProblems(form, err, { what = "Not saved", fallback = null } 
   const focusable = first?.matches?.("fieldset, div, ul")
     ? first.querySelector("input, select, textarea, button") : first;
   focusable?.focus();
-  formMessage(form, "error", `${what}. ${problemText(err)}`);
+  formMessage(form, "error", `${what}. ${err?.status ? `${err.title}: ${words(err.detail)}` : problemText(err)}`);
   return first !== null;
 }
 

@@ -97,6 +97,7 @@ async function loadGlobal() {
   const items = (await api("/api/roles")).items;
   clear($("#global-table tbody")).append(...items.map((a) => assignmentRow(a, {
     base: "/api/roles", mayChange: true, reason: null, message: $("#global-message"), reload: loadGlobal })));
+  $("#no-global").hidden = items.length > 0;
 }
 
 function grantForm(form, base, reload, message) {

@@ -58,13 +58,15 @@ function card(task) {
     event.preventDefault();
     decide(task, form, event.submitter?.value || "approve");
   });
-  const params = Object.entries(task.parameters || {});
+  // the argv is shown with the plan, once
+  const params = Object.entries(task.parameters || {}).filter(([k]) => k !== "argv");
   return h("article", { class: "approval-card", dataset: { taskId: id }, "aria-labelledby": `title-${id}` },
     h("h2", { id: `title-${id}` }, h("a", { href: `/task/?id=${encodeURIComponent(id)}` }, describeTask(task)),
       h("span", { class: "muted" }, ` · ${env?.name || "?"} · ${project?.name || "?"}`)),
     h("p", { class: "small muted" }, `Requested by ${task.requestedByName || task.requestedBy} `, timeNode(task.createdAt),
       deadline ? h("span", {}, " · cancelled if undecided ", timeNode(deadline)) : null),
     h("p", {}, `${OPERATION_LABELS[task.operation] || task.operation}: ${approval.approvals || 0} of ${approval.required || 1} approval(s) from ${who}.`),
+    params.length ? h("h3", {}, "Requested") : null,
     params.length ? h("dl", { class: "facts" }, ...params.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, typeof v === "object" ? JSON.stringify(v) : String(v))])) : null,
     h("h3", {}, "The plan being approved"),
     ...planFacts(task.plan),
