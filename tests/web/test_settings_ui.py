@@ -376,3 +376,20 @@ def test_an_operator_reads_the_catalogue_and_is_told_why_it_cannot_change_it(
          "/api/projects/webshop/scripts/reindex",
          {"name": "reindex", "argv": ["rm", "-rf", "/"]}, expect=403)
     assert_accessible(page)
+
+
+def test_a_typed_confirmation_works_from_the_keyboard(pages: Pages, world: World,
+                                                      roles: None) -> None:
+    slug = _env(world, pages.host)
+    page = pages.open(PROJECT_ADMIN, "/project-settings/?p=webshop")
+    button = page.locator(f"#delete-{slug}")
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#confirm-type")).to_be_focused()  # the name goes here first
+    page.keyboard.type(slug)
+    page.keyboard.press("Tab")  # past Cancel…
+    page.keyboard.press("Tab")  # …to Delete environment
+    expect(page.locator("#confirm-ok")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#environments-table tbody tr[data-env={slug}]")).to_have_count(0)
+    expect(page.locator("#env-message")).to_have_text(f"Deleted {slug.upper()}.")
