@@ -154,6 +154,12 @@ function renderArgv(draft) {
   if (undeclared.size) notes.push(`Not declared as parameters: ${[...undeclared].join(", ")} (the API refuses this).`);
   if (missing.size) notes.push(`A run must give: ${[...missing].join(", ")}.`);
   $("#preview-note").textContent = notes.join(" ");
+  // the API's "argv uses {x} but no such parameter" goes once x is declared
+  const argvInput = $("#script-argv");
+  if (!undeclared.size && argvInput.getAttribute("aria-invalid") === "true"
+      && /no such parameter/.test(argvInput.parentElement.querySelector(".field-problem")?.textContent || "")) {
+    markField(argvInput, null);
+  }
 }
 
 $("#script-form").addEventListener("input", refreshPreview);
