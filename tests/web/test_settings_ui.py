@@ -212,6 +212,21 @@ def test_an_admin_protects_an_environment_and_a_bad_approver_is_marked(
     expect(page.locator("#windows-table")).to_contain_text(
         "mon, tue, wed, thu, fri 08:00\u201318:00")
 
+    # lifting them: a reason too short is refused next to it; then the override shows
+    page.fill("#override-form input[name=reason]", "x")
+    page.click("#override-button")
+    expect(page.locator("#confirm-dialog")).to_contain_text("held tasks run now")
+    page.click("#confirm-ok")
+    expect(page.locator("#override-form .field-problem")).to_contain_text("at least 3")
+    page.fill("#override-form input[name=reason]", "hotfix 4711")
+    page.fill("#override-form input[name=minutes]", "30")
+    page.click("#override-button")
+    page.click("#confirm-ok")
+    expect(page.locator("#freezes-state")).to_contain_text("“hotfix 4711”")
+    freezes = call(world.admin, pages.host, "GET",
+                   f"/api/projects/webshop/environments/{slug}/freezes")
+    assert freezes["override"]["reason"] == "hotfix 4711"
+
     page.click("#protection-remove")
     expect(page.locator("#confirm-dialog")).to_contain_text("without anyone approving them")
     page.click("#confirm-ok")
@@ -393,3 +408,15 @@ def test_a_typed_confirmation_works_from_the_keyboard(pages: Pages, world: World
     page.keyboard.press("Enter")
     expect(page.locator(f"#environments-table tbody tr[data-env={slug}]")).to_have_count(0)
     expect(page.locator("#env-message")).to_have_text(f"Deleted {slug.upper()}.")
+
+
+def test_access_without_a_project_lists_your_roles_and_says_why_global_roles_are_hidden(
+        pages: Pages, world: World, roles: None) -> None:
+    page = pages.open(PROJECT_ADMIN, "/access/")
+    expect(page.locator("#role-here")).to_have_text(
+        "You hold no global role; your roles per project are below.")
+    expect(page.locator("#my-roles-table tbody tr", has_text="Web shop")).to_contain_text(
+        "admin (on this project)")
+    expect(page.locator("#global-body")).to_be_hidden()
+    expect(page.locator("#global-note")).to_contain_text("needs the global admin role")
+    assert_accessible(page)

@@ -355,6 +355,22 @@ $("#window-form").addEventListener("submit", async (event) => {
   }
 });
 
+$("#override-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const body = { reason: form.elements.reason.value.trim(), minutes: Number(form.elements.minutes.value) };
+  const ok = await confirmAction({ title: `Lift every window of ${env.name}?`, okLabel: "Lift the windows", danger: true,
+    lines: [`For ${body.minutes} minutes no freeze or business hours apply to ${env.name}: held tasks run now, and new requests run at once.`,
+      `Recorded with your name and the reason: “${body.reason}”.`] });
+  if (!ok) return;
+  const outcome = await submitting(form, () => api(`${envPath()}/freezes/override`, { method: "POST", body }), {
+    what: "The windows were not lifted" });
+  if (outcome.ok) {
+    renderWindows(outcome.result);
+    formMessage(form, "ok", `Lifted until ${fmtTime(outcome.result.override.until)}.`);
+  }
+});
+
 // -- delete -----------------------------------------------------------------------------
 $("#env-delete").addEventListener("click", async () => {
   const message = $("#delete-message");
@@ -414,10 +430,11 @@ async function load() {
     }
     $("#protection-panel").hidden = !env;
     $("#freezes-panel").hidden = !env;
+    $("#override-panel").hidden = !env;
     $("#delete-panel").hidden = !env;
     if (param("created")) formMessage($("#env-form"), "ok", `Created ${env.name}. Protect it and set its windows below.`);
     if (!isAdmin()) {
-      for (const form of [$("#env-form"), $("#protection-form"), $("#window-form")]) lockForm(form, NEEDS.admin);
+      for (const form of [$("#env-form"), $("#protection-form"), $("#window-form"), $("#override-form")]) lockForm(form, NEEDS.admin);
       disableFor($("#env-delete"), NEEDS.admin);
     }
     $("#content").hidden = false;
@@ -428,5 +445,5 @@ async function load() {
   }
 }
 
-for (const id of ["#env-form", "#protection-form", "#window-form"]) clearOnInput($(id));
+for (const id of ["#env-form", "#protection-form", "#window-form", "#override-form"]) clearOnInput($(id));
 load();
