@@ -420,3 +420,61 @@ def test_access_without_a_project_lists_your_roles_and_says_why_global_roles_are
     expect(page.locator("#global-body")).to_be_hidden()
     expect(page.locator("#global-note")).to_contain_text("needs the global admin role")
     assert_accessible(page)
+
+
+def test_an_app_service_environment_takes_its_site_from_the_grants_and_offers_its_url(
+        pages: Pages, world: World, roles: None) -> None:
+    subscription = str(uuid.uuid4())
+    site = call(world.admin, pages.host, "POST", "/api/resources", {
+        "kind": "site", "subscriptionId": subscription, "resourceGroup": "rg-shop",
+        "site": "shop-web"})
+    call(world.admin, pages.host, "POST", f"/api/resources/{site['id']}/grants",
+         {"project": "webshop"})
+    slug = f"as-{uuid.uuid4().hex[:4]}"
+    page = pages.open(PROJECT_ADMIN, "/environment-settings/?p=webshop")
+    page.fill("#env-slug", slug)
+    page.fill("#env-name-input", "Shop web")
+    page.select_option("#target-type", "appservice")
+    page.select_option("#site-select", site["name"])
+    page.fill("#site-slot", "blue")
+    expect(page.locator("#url-choices option")).to_have_count(2)
+    assert page.eval_on_selector_all("#url-choices option", "os => os.map(o => o.value)") == [
+        "https://shop-web.azurewebsites.net", "https://shop-web-blue.azurewebsites.net"]
+    page.fill("#env-url", "https://shop-web.azurewebsites.net")
+    page.click("#env-save")
+    expect(page.locator("#env-form .form-message")).to_contain_text("Created Shop web.")
+    saved = call(world.admin, pages.host, "GET", f"/api/projects/webshop/environments/{slug}")
+    assert saved["target"] == {"type": "appservice", "subscriptionId": subscription,
+                               "resourceGroup": "rg-shop", "site": "shop-web", "slot": "blue",
+                               "healthPath": "/health", "labels": []}
+    assert saved["url"] == "https://shop-web.azurewebsites.net"
+    expect(page.locator("#site-select")).to_have_value(site["name"])  # shown back as chosen
+
+
+def test_a_withdrawn_grant_is_shown_as_such_and_the_api_refusal_lands_on_its_field(
+        pages: Pages, world: World, roles: None) -> None:
+    name = f"lapsed-{uuid.uuid4().hex[:4]}"
+    call(world.admin, pages.host, "POST", "/api/resources", {"kind": "connection", "name": name})
+    grant = call(world.admin, pages.host, "POST", f"/api/resources/connection:{name}/grants",
+                 {"project": "webshop"})
+    slug = f"l-{uuid.uuid4().hex[:4]}"
+    call(world.admin, pages.host, "POST", "/api/projects/webshop/environments",
+         {"slug": slug, "name": "Lapsed", "target": {"type": "noop"},
+          "database": {"connection": name}})
+    call(world.admin, pages.host, "DELETE",
+         f"/api/resources/connection:{name}/grants/{grant['id']}")
+
+    page = pages.open(PROJECT_ADMIN, f"/environment-settings/?p=webshop&e={slug}")
+    expect(page.locator("#db-connection option:checked")).to_have_text(
+        f"{name} (current; not granted to this project)")
+    page.fill("#env-name-input", "Lapsed still")
+    page.click("#env-save")
+    problem = page.locator("#db-connection").locator("xpath=..").locator(".field-problem")
+    expect(problem).to_contain_text(f"database connection '{name}' is not granted to project "
+                                    "webshop")
+    expect(page.locator("#db-connection")).to_be_focused()
+    expect(page.locator("#env-name-input")).to_have_value("Lapsed still")
+    page.select_option("#db-connection", "orders-db")
+    page.click("#env-save")
+    expect(page.locator("#env-form .form-message")).to_contain_text("Saved Lapsed still")
+    assert_accessible(page, refused=(422,))

@@ -13,15 +13,18 @@ import { clearMarks, markField } from "./validate.js";
 // The input of `form` a problem's field path names ("target.pool", "parameters.0.type",
 // "name"): an element declaring that path in data-field (or the longest declared prefix
 // of it), else the element named by the path's last word.
+// data-field may list several paths, space separated (one control choosing what the API
+// takes as several fields, e.g. a site select for subscriptionId, resourceGroup and site).
 export function fieldInput(form, path) {
   if (!form || !path) return null;
-  const declared = [...form.querySelectorAll("[data-field]")];
-  const exact = declared.find((el) => el.dataset.field === path);
-  if (exact) return exact;
+  const declared = [...form.querySelectorAll("[data-field]")]
+    .flatMap((el) => el.dataset.field.split(/\s+/).filter(Boolean).map((field) => ({ el, field })));
+  const exact = declared.find((d) => d.field === path);
+  if (exact) return exact.el;
   const prefix = declared
-    .filter((el) => path.startsWith(`${el.dataset.field}.`))
-    .sort((a, b) => b.dataset.field.length - a.dataset.field.length)[0];
-  if (prefix) return prefix;
+    .filter((d) => path.startsWith(`${d.field}.`))
+    .sort((a, b) => b.field.length - a.field.length)[0];
+  if (prefix) return prefix.el;
   const words = String(path).split(".").filter((w) => !/^\d+$/.test(w));
   const name = words[words.length - 1];
   const named = name ? form.elements.namedItem(name) : null;
