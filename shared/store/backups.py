@@ -69,6 +69,20 @@ def create_schedule(conn: Connection[Any], *, environment_id: UUID, cron: str,
     return BackupSchedule.from_row(row)
 
 
+def update_schedule(conn: Connection[Any], schedule_id: UUID, *, cron: str, timezone: str,
+                    retain_count: int | None, retain_days: int | None, enabled: bool,
+                    last_slot_at: datetime | None) -> BackupSchedule:
+    """Replace a schedule's settings; ``last_slot_at`` is the slot it counts as fired."""
+    row = conn.execute(
+        "UPDATE backup_schedules SET cron = %s, timezone = %s, retain_count = %s,"
+        " retain_days = %s, enabled = %s, last_slot_at = %s WHERE id = %s RETURNING *",
+        (cron, timezone, retain_count, retain_days, enabled, last_slot_at,
+         schedule_id)).fetchone()
+    if row is None:
+        raise NotFound(f"schedule {schedule_id} not found", field="schedule")
+    return BackupSchedule.from_row(row)
+
+
 def get_schedule(conn: Connection[Any], schedule_id: UUID) -> BackupSchedule:
     row = conn.execute("SELECT * FROM backup_schedules WHERE id = %s",
                        (schedule_id,)).fetchone()
