@@ -48,6 +48,18 @@ def list_backups(conn: Connection[Any], environment_id: UUID, *, limit: int = 10
     return [Backup.from_row(r) for r in rows]
 
 
+def takers(conn: Connection[Any], backups: list[Backup]) -> dict[UUID, dict[str, Any]]:
+    """Who took each backup: the requester of the task that made it (a scheduled one:
+    ``scheduler``), by backup id; backups without a task are absent."""
+    task_ids = [b.task_id for b in backups if b.task_id is not None]
+    if not task_ids:
+        return {}
+    rows = conn.execute("SELECT id, requested_by, requested_by_name FROM tasks"
+                        " WHERE id = ANY(%s)", (task_ids,)).fetchall()
+    by_task = {r["id"]: r for r in rows}
+    return {b.id: by_task[b.task_id] for b in backups if b.task_id in by_task}
+
+
 def latest_backup(conn: Connection[Any], environment_id: UUID) -> Backup | None:
     """The newest backup somebody asked for; never a restore's safety copy."""
     found = list_backups(conn, environment_id, limit=1, kinds=("backup",))

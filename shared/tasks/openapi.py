@@ -103,6 +103,9 @@ class BackupOut(Out):
     toolVersions: dict[str, str] = Field(default_factory=dict,
                                          description="e.g. {\"pg_dump\": \"18.1\"}")
     createdAt: str
+    takenBy: str | None = Field(default=None, description="in lists: who requested the "
+                                "task that took it (scheduler for a scheduled backup)")
+    takenByName: str | None = Field(default=None, description="takenBy for display")
 
 
 class BackupDetailOut(BackupOut):
