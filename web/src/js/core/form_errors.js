@@ -99,16 +99,19 @@ export function clearProblemsOnInput(form) {
   form.addEventListener("change", clear);
 }
 
-// Run `send` with the form's submit button busy (no double submits); the form keeps its
-// values whatever happens.
+// Run `send` once at a time per form (a second submit while one is on its way is
+// ignored); the submit button says it is busy but keeps the focus (a disabled button
+// would drop it), and the form keeps its values whatever happens.
 export async function whileSending(form, send) {
+  if (form.dataset.sending === "true") return undefined;
   const button = form.querySelector("[type=submit]");
-  const label = button?.textContent;
-  if (button) { button.disabled = true; button.setAttribute("aria-busy", "true"); }
+  form.dataset.sending = "true";
+  button?.setAttribute("aria-busy", "true");
   try {
     return await send();
   } finally {
-    if (button) { button.disabled = false; button.removeAttribute("aria-busy"); button.textContent = label; }
+    delete form.dataset.sending;
+    button?.removeAttribute("aria-busy");
   }
 }
 

@@ -320,6 +320,7 @@ async function load() {
     await loadJobs().catch(() => jobs.clear());
     renderPools();
     renderGrants();
+    document.body.dataset.ready = "true"; // tests wait for this before typing
   } catch (err) {
     showError($("#page-error"), err, { what: "Could not load the agent pools", retry: load });
   } finally {

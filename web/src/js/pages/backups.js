@@ -115,6 +115,7 @@ async function load() {
     if (param("e")) select.value = param("e");
     await loadBackups();
     $("#content").hidden = false;
+    document.body.dataset.ready = "true"; // tests wait for this before typing
   } catch (err) {
     showError($("#page-error"), err, { what: "Could not load the backups", retry: load });
   } finally {

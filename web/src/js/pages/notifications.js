@@ -173,8 +173,8 @@ async function deleteRule(rule, button) {
   const ok = await confirmAction({
     title: `Delete rule ${rule.name}?`, danger: true, okLabel: "Delete rule",
     lines: [
-      `${rule.name} stops sending ${rule.events.map((e) => EVENT_WORDS[e] || e).join(", ").toLowerCase()} ` +
-        `to ${rule.channel === "teams" ? "its Teams channel" : rule.recipients.join(", ")} at once.`,
+      `${rule.name} stops at once sending notifications (${rule.events.map((e) => EVENT_WORDS[e] || e).join(", ").toLowerCase()}) ` +
+        `to ${rule.channel === "teams" ? "its Teams channel" : rule.recipients.join(", ")}.`,
       "Deliveries already made stay listed on their tasks. The webhook URL is forgotten: to send there again, paste it into a new rule.",
     ],
   });
@@ -216,6 +216,7 @@ async function load() {
     if (reason) $("#rule-submit").setAttribute("aria-describedby", "rules-why-not");
     fillForm(null);
     $("#content").hidden = false;
+    document.body.dataset.ready = "true"; // tests wait for this before typing
   } catch (err) {
     showError($("#page-error"), err, { what: "Could not load the notification rules", retry: load });
   } finally {

@@ -240,6 +240,7 @@ async function load() {
     if (adminWhy) $("#schedule-submit").setAttribute("aria-describedby", "schedules-why-not");
     fillForm(null);
     $("#content").hidden = false;
+    document.body.dataset.ready = "true"; // tests wait for this before typing
   } catch (err) {
     showError($("#page-error"), err, { what: "Could not load the schedules", retry: load });
   } finally {
