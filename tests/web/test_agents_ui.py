@@ -91,7 +91,13 @@ def test_an_admin_creates_a_pool_registers_an_agent_and_manages_it(
 
     grants = section.locator("div.grants")
     expect(grants).to_contain_text("no project")
-    grants.locator("select[name=project]").select_option("webshop")
+    grants.get_by_role("button", name=f"Grant {pool}").click()  # no project chosen yet
+    choice = grants.locator("select[name=project]")
+    expect(grants.locator(".field-problem")).to_have_text(
+        f"Choose the project to grant {pool} to.")
+    expect(choice).to_have_attribute("aria-invalid", "true")
+    choice.select_option("webshop")
+    expect(grants.locator(".field-problem")).to_have_count(0)
     grants.get_by_role("button", name=f"Grant {pool}").click()
     expect(grants.locator(".chip")).to_contain_text("webshop")
     grants.get_by_role("button", name=f"Withdraw {pool} from webshop").click()

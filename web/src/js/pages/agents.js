@@ -11,6 +11,7 @@ import { $, clear, describeTask, fmtTime, h, problemText, showError, timeNode } 
 import { clearProblems, clearProblemsOnInput, showProblems, whileSending } from "../core/form_errors.js";
 import { live } from "../core/live.js";
 import { requireSession } from "../core/session.js";
+import { markField } from "../core/validate.js";
 
 const session = await requireSession();
 const isAdmin = session.canGlobally("admin");
@@ -185,8 +186,9 @@ function grantChips(resource) {
 function grantForm(resource) {
   const id = `grant-form-${idOf(resource.id)}`;
   const taken = new Set((resource.grants || []).map((g) => g.project));
-  const options = [h("option", { value: "*" }, "Every project"),
-    ...projects.filter((p) => !taken.has(p.slug)).map((p) => h("option", { value: p.slug }, p.name))];
+  const options = [h("option", { value: "" }, "Choose a project…"),
+    ...projects.filter((p) => !taken.has(p.slug)).map((p) => h("option", { value: p.slug }, p.name)),
+    taken.has("*") ? null : h("option", { value: "*" }, "Every project (also future ones)")].filter(Boolean);
   const form = h("form", { class: "row-actions", id, novalidate: true, dataset: { resourceId: resource.id } },
     h("label", { class: "field inline" }, h("span", { class: "sr-only" }, `Project to grant ${resource.name} to`),
       h("select", { name: "project", ...why() }, ...options)),
@@ -205,6 +207,11 @@ async function submitGrant(form) {
     if (ns.length) body.namespaces = ns;
   }
   clearProblems(form);
+  if (!body.project) {
+    markField(form.elements.project, `Choose the project to grant ${resource.name} to.`);
+    form.elements.project.focus();
+    return;
+  }
   try {
     await api(`/api/resources/${resource.id}/grants`, { method: "POST", body });
     await loadResources();
