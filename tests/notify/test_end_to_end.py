@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 from shared.domain.models import BackupSchedule
 from shared.notify.render import card_text
 from shared.schedules.due import due_slot
+from shared.tasks.openapi import NotificationTestOut, RuleOut, ScheduleOut
 from tests.conftest import (
     RunningHost,
     create_throwaway_database,
@@ -370,6 +371,8 @@ def test_an_edited_rule_keeps_its_hidden_webhook_and_send_a_test_reports_the_out
         assert tested.status_code == 200, tested.text
         assert tested.json() == {"ruleId": rule["id"], "channel": "teams",
                                  "delivered": True, "error": None}
+        NotificationTestOut.model_validate(tested.json())
+        RuleOut.model_validate(edited.json())
         [card] = good.delivered  # the kept URL received it
         assert "ops-renamed" in json.dumps(card)
 
@@ -407,6 +410,7 @@ def test_an_edited_schedule_lists_its_next_runs_and_starts_no_backup_at_once(
         "cron": "0 30 * * * *", "timeZone": "Asia/Kolkata", "retainDays": 7})
     assert edited.status_code == 200, edited.text
     body = edited.json()
+    ScheduleOut.model_validate(body)  # as documented
     assert (body["cron"], body["timeZone"], body["retainDays"], body["retainCount"]) == (
         "0 30 * * * *", "Asia/Kolkata", 7, None)
     assert len(body["nextSlots"]) == 5 and body["nextSlots"][0] == body["nextSlotAt"]

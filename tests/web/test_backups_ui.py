@@ -11,6 +11,7 @@ from typing import Any
 import requests
 from playwright.sync_api import expect
 
+from shared.tasks.openapi import BackupOut
 from tests.pipeline.test_pipeline_e2e import wait_for
 from tests.web.a11y_b import check_page
 from tests.web.conftest import ADMIN, OPERATOR, READER, Pages, World, api_session, call
@@ -29,6 +30,8 @@ def _backed_up_environment(world: World, pages: Pages) -> tuple[str, dict[str, A
     assert wait_for(world.admin, pages.host, task["id"])["status"] == "succeeded"
     [backup] = call(world.admin, pages.host, "GET",
                     f"/api/projects/webshop/environments/{slug}/backups")["items"]
+    BackupOut.model_validate(backup)  # as documented, with who took it
+    assert (backup["takenBy"], backup["takenByName"]) == (OPERATOR.id, OPERATOR.name)
     return slug, backup
 
 
