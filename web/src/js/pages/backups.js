@@ -45,6 +45,7 @@ function render() {
   const shown = backups.filter((b) => !chosen || b.env.slug === chosen);
   clear($("#backups tbody")).append(...shown.map(row));
   $("#no-backups").hidden = shown.length > 0;
+  $("#backups").closest(".table-wrap").hidden = shown.length === 0;
   for (const [id, why] of [["#download-why-not", downloadWhy], ["#delete-why-not", deleteWhy]]) {
     $(id).hidden = !why;
     $(id).textContent = why || "";

@@ -61,6 +61,7 @@ function ruleRow(rule) {
 function render() {
   clear($("#rules tbody")).append(...rules.map(ruleRow));
   $("#no-rules").hidden = rules.length > 0;
+  $("#rules").closest(".table-wrap").hidden = rules.length === 0;
   $("#rules-why-not").hidden = !reason;
   $("#rules-why-not").textContent = reason || "";
 }

@@ -87,9 +87,11 @@ function expiresIn(iso) {
 function render() {
   clear($("#schedules tbody")).append(...schedules.map(scheduleRow));
   $("#no-schedules").hidden = schedules.length > 0;
+  $("#schedules").closest(".table-wrap").hidden = schedules.length === 0;
   const sandboxes = environments.filter((e) => e.kind === "sandbox");
   clear($("#sandboxes tbody")).append(...sandboxes.map(sandboxRow));
   $("#no-sandboxes").hidden = sandboxes.length > 0;
+  $("#sandboxes").closest(".table-wrap").hidden = sandboxes.length === 0;
   for (const [id, why] of [["#schedules-why-not", adminWhy], ["#sandboxes-why-not", operatorWhy]]) {
     $(id).hidden = !why;
     $(id).textContent = why || "";
