@@ -90,6 +90,8 @@ async function agentAction(pool, agent, action, button) {
     agents.set(changed.id, changed);
     renderAgents(pool);
     message("ok", `${agent.name} is now ${changed.status}.`);
+    // the row was redrawn: keep the keyboard where it was (its first action, if any)
+    sections.get(pool.name)?.tbody.querySelector(`tr[data-agent-id="${changed.id}"] button`)?.focus();
   } catch (err) {
     message("error", `Could not ${action} ${agent.name}. ${problemText(err)}`);
   }

@@ -90,6 +90,7 @@ $("#backups").addEventListener("click", async (event) => {
     backups = backups.filter((x) => x.id !== b.id);
     render();
     message("ok", `Deleted backup ${short} of ${b.env.name}.`);
+    $("#backups-title").focus(); // the row (and its button) is gone
   } catch (err) {
     message("error", `Backup ${short} was not deleted. ${problemText(err)}`);
   }

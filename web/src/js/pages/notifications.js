@@ -185,7 +185,7 @@ async function deleteRule(rule, button) {
     if (editing?.id === rule.id) fillForm(null);
     await loadRules();
     formMessage(form, "ok", `Deleted rule ${rule.name}.`);
-    $("#rules-title").focus?.();
+    $("#rules-title").focus(); // the row (and its button) is gone: focus its table's heading
   } catch (err) {
     const out = $("#test-result");
     out.hidden = false;

@@ -169,6 +169,7 @@ $("#schedules").addEventListener("click", async (event) => {
     await api(`${envBase(s.env)}/backup-schedules/${s.id}`, { method: "DELETE" });
     await loadSchedules();
     formMessage(form, "ok", `Deleted the schedule of ${s.env.name}.`);
+    $("#schedules-title").focus(); // the row (and its button) is gone
   } catch (err) {
     formMessage(form, "error", `Could not delete the schedule. ${problemText(err)}`);
   }
