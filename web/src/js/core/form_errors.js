@@ -114,22 +114,3 @@ export async function whileSending(form, send) {
     button?.removeAttribute("aria-busy");
   }
 }
-
-// A control a role may not use: disabled, with the reason said next to it (and read out
-// with it). `reason` null enables it again.
-export function allowOnly(control, reason) {
-  const id = `${control.id || control.name || "control"}-why-not`;
-  let note = document.getElementById(id);
-  control.disabled = Boolean(reason);
-  if (!reason) {
-    note?.remove();
-    control.removeAttribute("aria-describedby");
-    return;
-  }
-  if (!note) {
-    note = h("small", { class: "muted why-not", id });
-    control.after(note);
-  }
-  note.textContent = reason;
-  control.setAttribute("aria-describedby", id);
-}

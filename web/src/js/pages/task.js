@@ -215,6 +215,7 @@ async function loadDeliveries() {
       h("td", {}, String(d.attempts)),
       h("td", { class: "small" }, fmtTime(d.deliveredAt || d.createdAt)))));
     $("#no-deliveries").hidden = data.items.length > 0;
+    $("#deliveries").closest(".table-wrap").hidden = data.items.length === 0;
   } catch (err) {
     $("#no-deliveries").hidden = false;
     $("#no-deliveries").textContent = `Could not read the notifications. ${problemText(err)}`;
