@@ -164,7 +164,9 @@ def list_backups(req: func.HttpRequest) -> func.HttpResponse:
     with services().db.transaction() as conn:
         _, env = _target(conn, req, principal, need="reader")
         items = backup_store.list_backups(conn, env.id)
-    return json_response({"items": [backup_json(b) for b in items], "nextCursor": None})
+        takers = backup_store.takers(conn, items)
+    return json_response({"items": [backup_json(b, takers.get(b.id)) for b in items],
+                          "nextCursor": None})
 
 
 def _artifact_present(backup: Backup, environment: str) -> None:

@@ -164,3 +164,16 @@ def next_slot(cron: Cron, tz: ZoneInfo, after: datetime) -> datetime | None:
     local = after.astimezone(tz).replace(tzinfo=None)
     found = cron.next_after(local)
     return None if found is None else found.replace(tzinfo=tz).astimezone(UTC)
+
+
+def next_slots(cron: Cron, tz: ZoneInfo, after: datetime, count: int) -> list[datetime]:
+    """The next ``count`` slots after ``after`` (fewer if the expression stops firing)."""
+    slots: list[datetime] = []
+    current = after
+    while len(slots) < count:
+        found = next_slot(cron, tz, current)
+        if found is None:
+            break
+        slots.append(found)
+        current = found
+    return slots

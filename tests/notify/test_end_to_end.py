@@ -9,16 +9,22 @@ offline); cards are validated against the Adaptive Card schema version they decl
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
 import requests
+from psycopg.rows import dict_row
 
+from shared.domain.models import BackupSchedule
 from shared.notify.render import card_text
+from shared.schedules.due import due_slot
+from shared.tasks.openapi import NotificationTestOut, RuleOut, ScheduleOut
 from tests.conftest import (
     RunningHost,
     create_throwaway_database,
@@ -344,3 +350,84 @@ def test_bad_rules_get_a_problem_naming_the_field_and_readers_cannot_add_them(
     duplicate = admin.post(url, json=base)
     assert duplicate.status_code == 409 and duplicate.json()["field"] == "name"
     assert admin.get(url).json()["items"][0]["webhookUrl"] == "https://example.com/…"
+
+
+def test_an_edited_rule_keeps_its_hidden_webhook_and_send_a_test_reports_the_outcome(
+        host: RunningHost, admin: Any) -> None:
+    good, bad = WebhookSink(), WebhookSink(always_fail=True)
+    try:
+        project = make_project(admin, host)
+        rule = add_rule(admin, host, project, name="ops", events=["task.failed"],
+                        channel="teams", webhookUrl=good.url)
+        url = host.url(f"/api/projects/{project}/notification-rules/{rule['id']}")
+        edited = admin.put(url, json={"name": "ops-renamed", "events": ["task.succeeded"],
+                                      "environments": ["dev"], "channel": "teams"})
+        assert edited.status_code == 200, edited.text
+        assert edited.json()["webhookUrl"] == "http://127.0.0.1/…"
+        assert edited.json()["environments"] == ["dev"]
+        assert "SECRET" not in edited.text
+
+        tested = admin.post(f"{url}/test", json={})
+        assert tested.status_code == 200, tested.text
+        assert tested.json() == {"ruleId": rule["id"], "channel": "teams",
+                                 "delivered": True, "error": None}
+        NotificationTestOut.model_validate(tested.json())
+        RuleOut.model_validate(edited.json())
+        [card] = good.delivered  # the kept URL received it
+        assert "ops-renamed" in json.dumps(card)
+
+        assert admin.put(url, json={"name": "ops-renamed", "events": ["task.failed"],
+                                    "channel": "teams", "webhookUrl": bad.url}
+                         ).status_code == 200
+        failed = admin.post(f"{url}/test", json={}).json()
+        assert failed["delivered"] is False and "500" in failed["error"]
+        assert "SECRET" not in failed["error"]
+        switched = admin.put(url, json={"name": "ops-renamed", "events": ["task.failed"],
+                                        "channel": "email"})
+        assert switched.status_code == 422 and switched.json()["field"] == "recipients"
+        operator = host.session("otto", ())
+        assert admin.post(host.url(f"/api/projects/{project}/roles"), json={
+            "principalType": "user", "principalId": "otto", "role": "operator"}
+        ).status_code == 201
+        assert operator.post(f"{url}/test", json={}).status_code == 403
+        activity = admin.get(host.url(f"/api/activity?project={project}")).json()["items"]
+        assert [a["details"]["delivered"] for a in activity
+                if a["action"] == "notification_rule.tested"] == [False, True]
+    finally:
+        good.close()
+        bad.close()
+
+
+def test_an_edited_schedule_lists_its_next_runs_and_starts_no_backup_at_once(
+        host: RunningHost, admin: Any) -> None:
+    project = make_project(admin, host)
+    url = host.url(f"/api/projects/{project}/environments/dev/backup-schedules")
+    schedule = admin.post(url, json={"cron": "0 0 3 * * *", "timeZone": "UTC"}).json()
+    with psycopg.connect(host.database_url) as conn:  # as if created two days ago
+        conn.execute("UPDATE backup_schedules SET created_at = now() - interval '2 days'"
+                     " WHERE id = %s", (schedule["id"],))
+    edited = admin.put(f"{url}/{schedule['id']}", json={
+        "cron": "0 30 * * * *", "timeZone": "Asia/Kolkata", "retainDays": 7})
+    assert edited.status_code == 200, edited.text
+    body = edited.json()
+    ScheduleOut.model_validate(body)  # as documented
+    assert (body["cron"], body["timeZone"], body["retainDays"], body["retainCount"]) == (
+        "0 30 * * * *", "Asia/Kolkata", 7, None)
+    assert len(body["nextSlots"]) == 5 and body["nextSlots"][0] == body["nextSlotAt"]
+    # half past in Kolkata (UTC+5:30) is on the hour in UTC
+    assert all(slot.endswith(":00:00Z") or slot.endswith(":00:00+00:00")
+               for slot in body["nextSlots"]), body["nextSlots"]
+    with psycopg.connect(host.database_url, row_factory=dict_row) as conn:
+        row = conn.execute("SELECT * FROM backup_schedules WHERE id = %s",
+                           (schedule["id"],)).fetchone()
+    # the half-past slot that passed before the edit counts as fired: nothing is due
+    assert due_slot(BackupSchedule.from_row(row), datetime.now(UTC)) is None
+    paused = admin.put(f"{url}/{schedule['id']}", json={"cron": "0 30 * * * *",
+                                                        "enabled": False}).json()
+    assert paused["enabled"] is False and paused["nextSlots"] == []
+    bad = admin.put(f"{url}/{schedule['id']}", json={"cron": "0 0 * * * *",
+                                                     "retainCount": 0})
+    assert bad.status_code == 422 and bad.json()["field"] == "retainCount"
+    reader = host.session("rita", ("reader",))
+    assert reader.put(f"{url}/{schedule['id']}", json={"cron": "0 0 * * * *"}
+                      ).status_code == 403

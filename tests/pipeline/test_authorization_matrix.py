@@ -77,6 +77,7 @@ POLICIES: dict[str, tuple[str, ...]] = {
     "notification_rule:GET": ("user", "project", "reader"),
     "notification_rule": ("user", "project", "admin"),
     "task_notifications": ("user", "project", "reader", "hide"),
+    "send_test_notification": ("user", "project", "admin"),
     "backup_schedules:GET": ("user", "project", "reader"),
     "backup_schedules": ("user", "project", "admin"),
     "backup_schedule:GET": ("user", "project", "reader"),

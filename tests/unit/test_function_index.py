@@ -101,6 +101,7 @@ EXPECTED = {
     "notification_rules": ("httpTrigger", "projects/{project}/notification-rules"),
     "notification_rule": ("httpTrigger", "projects/{project}/notification-rules/{rule}"),
     "task_notifications": ("httpTrigger", "tasks/{id}/notifications"),
+    "send_test_notification": ("httpTrigger", "projects/{project}/notification-rules/{rule}/test"),
     "backup_schedules": ("httpTrigger",
                          "projects/{project}/environments/{env}/backup-schedules"),
     "backup_schedule": ("httpTrigger",
