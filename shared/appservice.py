@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import AzureError, HttpResponseError, ServiceRequestError
 from azure.core.pipeline.policies import SansIOHTTPPolicy
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_incrementing
 
 from shared.settings import Settings, SettingsError
 
@@ -318,14 +319,20 @@ class AppServiceDeployer:
 
     def _probe(self, url: str) -> tuple[bool, str]:
         attempts = max(1, self._health.attempts)
+        interval = self._health.interval_s
         detail = "not checked"
-        for attempt in range(1, attempts + 1):
-            if attempt > 1:
-                # Linear backoff: a restarting app needs more time the longer it is down.
-                self._sleep(self._health.interval_s * (attempt - 1))
-            status, detail = _get_status(url, self._health.timeout_s)
-            if status is not None and 200 <= status < 300:
-                return True, f"HTTP {status} on attempt {attempt} of {attempts}"
+        # Linear backoff: a restarting app needs more time the longer it is down.
+        for attempt in Retrying(stop=stop_after_attempt(attempts),
+                                wait=wait_incrementing(start=interval, increment=interval),
+                                retry=retry_if_result(lambda healthy: not healthy),
+                                retry_error_callback=lambda state: False, sleep=self._sleep):
+            with attempt:
+                status, detail = _get_status(url, self._health.timeout_s)
+            healthy = status is not None and 200 <= status < 300
+            attempt.retry_state.set_result(healthy)
+            if healthy:
+                number = attempt.retry_state.attempt_number
+                return True, f"HTTP {status} on attempt {number} of {attempts}"
         return False, f"{detail} after {attempts} attempts"
 
 

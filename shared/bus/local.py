@@ -16,12 +16,17 @@ import hashlib
 import hmac
 import http.client
 import json
-import random
 import time
 from email.utils import format_datetime
 from urllib.parse import quote, urlsplit
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
 from shared.bus.port import BusError, BusMessage
+
+
+class _Transient(BusError):
+    """Unreachable or 5xx: worth another attempt (the last one is raised as is)."""
 
 
 def parse_connection_string(value: str) -> dict[str, str]:
@@ -97,19 +102,19 @@ class LocalServiceBus:
 
     def send(self, message: BusMessage) -> None:
         body, headers = self._request(message)
-        for attempt in range(1, self._attempts + 1):
-            try:
-                status, detail = self._post(body, headers)
-            except OSError as exc:
-                if attempt == self._attempts:
-                    raise BusError(f"local Service Bus unreachable at {self.url}: {exc}") \
+        for attempt in Retrying(stop=stop_after_attempt(self._attempts),
+                                wait=wait_random_exponential(multiplier=0.1, max=2.0),
+                                retry=retry_if_exception_type(_Transient), reraise=True):
+            with attempt:
+                try:
+                    status, detail = self._post(body, headers)
+                except OSError as exc:
+                    raise _Transient(f"local Service Bus unreachable at {self.url}: {exc}") \
                         from exc
-            else:
-                if status < 300:
-                    return
-                if status < 500 or attempt == self._attempts:
+                if status >= 500:
+                    raise _Transient(f"local Service Bus answered {status}: {detail}")
+                if status >= 300:
                     raise BusError(f"local Service Bus answered {status}: {detail}")
-            time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
 
     async def send_async(self, message: BusMessage) -> None:
         await asyncio.to_thread(self.send, message)
