@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,6 +25,7 @@ from azure.core.exceptions import AzureError, HttpResponseError, ServiceRequestE
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_incrementing
 
+from shared.httpclient import RequestException, session
 from shared.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -337,17 +336,22 @@ class AppServiceDeployer:
 
 
 def _get_status(url: str, timeout_s: float) -> tuple[int | None, str]:
-    request = urllib.request.Request(url, method="GET",
-                                     headers={"User-Agent": "cloudops-health-check"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return response.status, f"HTTP {response.status}"
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return None, f"no response ({reason})"
+        response = session().get(url, timeout=timeout_s, allow_redirects=True,
+                                 headers={"User-Agent": "cloudops-health-check"})
+    except RequestException as exc:
+        return None, f"no response ({_reason(exc)})"
+    response.close()
+    return response.status_code, f"HTTP {response.status_code}"
+
+
+def _reason(exc: BaseException) -> BaseException | str:
+    """What went wrong under requests' wrapping (e.g. the refused connection)."""
+    while True:
+        inner = getattr(exc, "reason", None) or (exc.args[0] if exc.args else None)
+        if not isinstance(inner, BaseException) or inner is exc:
+            return exc
+        exc = inner
 
 
 @contextlib.contextmanager
