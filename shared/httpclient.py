@@ -14,12 +14,15 @@ read.
 
 from __future__ import annotations
 
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
 __all__ = ["PinnedResponse", "RequestException", "new_session", "post_pinned", "session"]
@@ -63,8 +66,40 @@ class PinnedResponse:
     head: bytes  # the first ``read_limit`` bytes of the body
 
 
+def _connect_literal(address: str, port: int, timeout: object) -> socket.socket:
+    """A TCP connection to an IP literal with no name lookup at all (urllib3's own connect
+    would call getaddrinfo, even for a literal)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout if isinstance(timeout, int | float) else None)
+        sock.connect((address, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class _LiteralHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        return _connect_literal(self._dns_host, self.port, self.timeout)
+
+
+class _LiteralHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        return _connect_literal(self._dns_host, self.port, self.timeout)
+
+
+class _LiteralHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _LiteralHTTPConnection
+
+
+class _LiteralHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _LiteralHTTPSConnection
+
+
 class _PinnedAdapter(HTTPAdapter):
-    """Connections to an IP literal whose TLS is checked against ``host``."""
+    """Connections to an IP literal (no lookup) whose TLS is checked against ``host``."""
 
     def __init__(self, host: str) -> None:
         self._host = host
@@ -74,6 +109,8 @@ class _PinnedAdapter(HTTPAdapter):
                          **pool_kwargs: Any) -> None:
         super().init_poolmanager(connections, maxsize, block, server_hostname=self._host,
                                  assert_hostname=self._host, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _LiteralHTTPPool,
+                                                   "https": _LiteralHTTPSPool}
 
 
 def post_pinned(scheme: str, host: str, port: int, address: str, path: str, body: bytes, *,
