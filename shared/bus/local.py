@@ -20,9 +20,10 @@ from email.utils import format_datetime
 from urllib.parse import quote
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from urllib3.exceptions import HTTPError
 
 from shared.bus.port import BusError, BusMessage
-from shared.httpclient import RequestException, session
+from shared.httpclient import STALE_RETRY, pool
 
 
 class _Transient(BusError):
@@ -86,11 +87,12 @@ class LocalServiceBus:
         return message.body_bytes(), headers
 
     def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-        # Header names go out as written: custom property names keep their case.
-        # The process's pooled session: a bus built per request and never closed leaves
-        # nothing behind, and sends reuse warm connections.
-        response = session().post(self.url, data=body, headers=headers, timeout=self._timeout)
-        return response.status_code, response.text
+        # Header names go out as written: custom property names keep their case. The
+        # process's pool (a send is on every task's path, so urllib3 without requests'
+        # per-call work): a bus built per request and never closed leaves nothing behind.
+        response = pool().request("POST", self.url, body=body, headers=headers,
+                                  timeout=self._timeout, retries=STALE_RETRY)
+        return response.status, response.data.decode("utf-8", errors="replace")
 
     def send(self, message: BusMessage) -> None:
         body, headers = self._request(message)
@@ -100,7 +102,7 @@ class LocalServiceBus:
             with attempt:
                 try:
                     status, detail = self._post(body, headers)
-                except (OSError, RequestException) as exc:
+                except (OSError, HTTPError) as exc:
                     raise _Transient(f"local Service Bus unreachable at {self.url}: {exc}") \
                         from exc
                 if status >= 500:

@@ -4,9 +4,9 @@ The same adapter talks to Azure and to the local host's emulation. Requests are
 authorised with an HS256 JWT (``aud`` = the request URL without query) signed with the
 AccessKey or, without a key, with a key the service hands out for a Microsoft Entra token
 (``DefaultAzureCredential``; role SignalR App Server), named by the JWT's ``kid``.
-The process's pooled HTTP session (``shared.httpclient``) keeps connections warm: publishing
-is called many times per task from activities and HTTP functions, so it must cost about one
-round trip.
+The process's connection pool (``shared.httpclient.pool()``, urllib3 under the shared
+requests session) keeps connections warm: publishing is called many times per task from
+activities and HTTP functions, so it must cost about one round trip.
 Called from a coroutine (an ``async def`` function on the host's loop), a publish is
 queued to one background thread instead of blocking the loop.
 """
@@ -25,11 +25,11 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import jwt
-import requests
+import urllib3
 
 from shared.azure_credential import SIGNALR_APP_SERVER, AzureRole
 from shared.errors import NotFound, Unavailable
-from shared.httpclient import POOL_SIZE, new_session, session
+from shared.httpclient import POOL_SIZE, STALE_RETRY, pool
 from shared.realtime.connection_string import ServiceEndpoint
 from shared.realtime.port import ConnectionInfo
 
@@ -60,8 +60,11 @@ class RestRealtime:
         self.hub = hub
         self._credential = credential
         self._clock = clock
-        self._http = session() if pool_size == POOL_SIZE else new_session(pool_size)
-        self._timeout = (min(1.0, timeout), timeout)  # (connect, read)
+        # The process's pool (shared.httpclient), as many connections as the worker threads
+        # that may call at once, unless a caller asks for another size.
+        self._http = pool(pool_size)
+        self._own_pool = pool_size != POOL_SIZE
+        self._timeout = urllib3.Timeout(connect=min(1.0, timeout), read=timeout)
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[str, float, str | None]] = {}
         self._entra_key: tuple[str, str, float] | None = None
@@ -87,14 +90,14 @@ class RestRealtime:
 
     def _fetch_entra_key(self, now: float) -> tuple[str, str, float]:
         entra = self._credential.get_token(ENTRA_SCOPE).token
-        response = self._http.get(
-            f"{self.service.endpoint}{ACCESS_KEY_PATH}", timeout=self._timeout,
-            headers={"Authorization": f"Bearer {entra}"})
-        if response.status_code != 200:
-            raise Unavailable("real-time service refused an access key: "
-                              f"HTTP {response.status_code}")
+        response = self._http.request(
+            "GET", f"{self.service.endpoint}{ACCESS_KEY_PATH}",
+            headers={"Authorization": f"Bearer {entra}"}, timeout=self._timeout,
+            retries=STALE_RETRY)
+        if response.status != 200:
+            raise Unavailable(f"real-time service refused an access key: HTTP {response.status}")
         try:
-            body = json.loads(response.content)
+            body = json.loads(response.data)
             return str(body["KeyId"]), str(body["AccessKey"]), now
         except (ValueError, KeyError, TypeError):
             raise Unavailable("real-time service returned no access key") from None
@@ -121,7 +124,7 @@ class RestRealtime:
         return f"{self.service.endpoint}/api/hubs/{_segment(self.hub)}{path}"
 
     def _request(self, method: str, path: str, body: Any = None,
-                 query: dict[str, str] | None = None) -> requests.Response:
+                 query: dict[str, str] | None = None) -> urllib3.BaseHTTPResponse:
         url = self._url(path)
         headers = {"Authorization": f"Bearer {self._bearer(url)}"}
         data = None
@@ -129,8 +132,8 @@ class RestRealtime:
             data = json.dumps(body, separators=(",", ":"), default=str).encode()
             headers["Content-Type"] = "application/json"
         params = {"api-version": API_VERSION, **(query or {})}
-        return self._http.request(method, f"{url}?{urlencode(params)}", data=data,
-                                  headers=headers, timeout=self._timeout)
+        return self._http.request(method, f"{url}?{urlencode(params)}", body=data,
+                                  headers=headers, timeout=self._timeout, retries=STALE_RETRY)
 
     # publishing: best effort
     def _publish(self, path: str, target: str, args: list[Any]) -> bool:
@@ -157,9 +160,9 @@ class RestRealtime:
             log.warning("realtime publish of %s to %s failed: %s (skipping publishes for "
                         "%.0f s)", target, path, type(exc).__name__, BACKOFF_SECONDS)
             return False
-        if response.status_code >= 300:
+        if response.status >= 300:
             log.warning("realtime publish of %s to %s refused: HTTP %s", target, path,
-                        response.status_code)
+                        response.status)
             return False
         return True
 
@@ -174,16 +177,16 @@ class RestRealtime:
 
     # membership and negotiation: the caller needs the answer
     def _call(self, method: str, path: str, query: dict[str, str] | None = None
-              ) -> requests.Response:
+              ) -> urllib3.BaseHTTPResponse:
         try:
             response = self._request(method, path, query=query)
         except Exception as exc:
             log.warning("realtime %s %s failed: %s", method, path, type(exc).__name__)
             raise Unavailable("real-time service unreachable") from None
-        if response.status_code == 404:
+        if response.status == 404:
             raise NotFound("no such real-time connection", field="connectionId")
-        if response.status_code >= 300:
-            log.warning("realtime %s %s refused: HTTP %s", method, path, response.status_code)
+        if response.status >= 300:
+            log.warning("realtime %s %s refused: HTTP %s", method, path, response.status)
             raise Unavailable("real-time service refused the request")
         return response
 
@@ -213,6 +216,8 @@ class RestRealtime:
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
+        if self._own_pool:
+            self._http.clear()
 
 
 def _on_event_loop() -> bool:
