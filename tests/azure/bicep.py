@@ -202,6 +202,8 @@ def _value(node: Any) -> Any:
     if kind in ("string", "key"):
         token = children[0]
         return Str(_literal(token)) if token.type == "QUOTED_INTERPOLATION" else Ref(str(token))
+    if kind == "multi_line_string":
+        return Str(_literal(children[0]))
     if kind == "int_type":
         return int(children[0])
     if kind in ("true", "false", "null"):
@@ -266,10 +268,24 @@ def text(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(text(v) for v in value) + "]"
     if isinstance(value, Op):
-        return f"{value.kind}({', '.join(text(o) for o in value.operands)})"
+        operands = [text(o) for o in value.operands]
+        if value.kind in _BINARY and len(operands) == 2:
+            return f"{operands[0]} {_BINARY[value.kind]} {operands[1]}"
+        if value.kind in _UNARY and len(operands) == 1:
+            return f"{_UNARY[value.kind]}{operands[0]}"
+        if value.kind == "conditional" and len(operands) == 3:
+            return f"{operands[0]} ? {operands[1]} : {operands[2]}"
+        return f"{value.kind}({', '.join(operands)})"
     if isinstance(value, Loop | IfDeploy):
         return repr(value)
     return str(value)
+
+
+_BINARY = {"greater_than_or_equals": ">=", "greater_than": ">", "less_than_or_equals": "<=",
+           "less_than": "<", "equals": "==", "not_equals": "!=", "equals_case_insens": "=~",
+           "not_equals_case_insens": "!~", "and_op": "&&", "or_op": "||", "coalesce": "??",
+           "add": "+", "divide": "/", "modulo": "%", "multiply": "*", "substract": "-"}
+_UNARY = {"not_op": "!", "minus": "-"}
 
 
 def _interpolations(literal: str, where: str) -> list[Any]:
