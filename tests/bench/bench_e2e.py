@@ -12,6 +12,11 @@ concurrency: a task needs several commits, so ``pg_commits_per_s / tasks_per_s``
 close the pipeline is to the physical limit.
 
 Usage: ./bench.sh e2e [--tasks 600] [--environments 50] [--concurrency 16]
+                    [--profile out.txt]
+
+``--profile`` samples the host with py-spy (a dev dependency) during the saturated phase
+and writes the share of GIL-holding samples per part of the pipeline (the breakdown in
+docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -174,6 +181,8 @@ def main() -> int:
     parser.add_argument("--paced-rate", type=float, default=10.0,
                         help="tasks/s for the latency phase (below saturation)")
     parser.add_argument("--paced-seconds", type=float, default=10.0)
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="write a py-spy breakdown of the saturated phase here")
     args = parser.parse_args()
 
     admin_url, name = create_throwaway_database("cloudops_bench_e2e")
@@ -193,10 +202,13 @@ def main() -> int:
 
         counts_before = metrics(host)
         cpu_before = cpu_seconds(host.proc.pid)
+        spy = _start_profile(host.proc.pid, args.profile) if args.profile else None
         started = time.perf_counter()
         ids = _submit_all(host, project, envs, args.tasks, args.concurrency)
         submitted = time.perf_counter() - started
         _wait_done(url, len(envs) + args.tasks)
+        if spy is not None:
+            _stop_profile(spy, args.profile)
         # The app publishes from a background queue: the tasks are terminal before all
         # their events have left. Wait until the publish count settles, so the counts and
         # the CPU include publishing, and report how far publishing lagged.
@@ -268,6 +280,63 @@ def main() -> int:
     print(f"load average {figures['load_average']} (2 cores, shared)")
     print(json.dumps(figures))
     return 0
+
+
+# Where a sampled stack belongs: walking from the innermost frame outwards, the first frame
+# whose file matches a rule names the part (so a library call counts for the code that made
+# it, and shared/ code for the function that called it); stacks with none of these frames
+# are the host's own dispatch or the event loop.
+PARTS = (
+    ("SignalR emulation (REST handler, fan-out)", r"^localhost/signalr/(?!cors)"),
+    ("SignalR publishing, app side (publisher thread, REST client)",
+     r"^shared/tasks/publisher|^shared/realtime/"),
+    ("Durable Postgres store", r"^localhost/durable/pg_store"),
+    ("Durable client -> engine (SDK client, HTTP API)",
+     r"^localhost/durable/(http_api|operations)|^azure/durable_functions/models/"
+     r"DurableOrchestrationClient"),
+    ("Durable engine and SDK replay", r"^localhost/durable/|^azure/durable_functions/"),
+    ("Service Bus emulation and trigger", r"^localhost/servicebus|^functions/task_queue"),
+    ("activities and orchestrators of the app", r"^functions/(activities|orchestrators)/"),
+    ("HTTP functions (POST deployments)", r"^functions/"),
+)
+HOST = "aiohttp server and host dispatch"
+OTHER = "event loop, selectors, threads, other"
+
+
+def _part(files: list[str]) -> str:
+    for path in reversed(files):
+        for name, pattern in PARTS:
+            if re.search(pattern, path):
+                return name
+    return HOST if any(f.startswith(("localhost/", "aiohttp/")) for f in files) else OTHER
+
+
+def _start_profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    raw = out.with_suffix(".raw")
+    return subprocess.Popen([str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--pid",
+                             str(pid), "--gil", "--rate", "200", "--format", "raw",
+                             "--output", str(raw)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _stop_profile(spy: subprocess.Popen[bytes], out: Path) -> None:
+    import signal
+
+    spy.send_signal(signal.SIGINT)
+    spy.wait(timeout=60)
+    counts: dict[str, int] = {}
+    total = 0
+    for line in out.with_suffix(".raw").read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        part = _part(re.findall(r"\(([^():]+):\d+\)", stack))
+        counts[part] = counts.get(part, 0) + int(n)
+        total += int(n)
+    lines = [f"{100 * n / total:5.1f} %  {part}"
+             for part, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    out.write_text(f"py-spy --gil samples: {total}\n" + "\n".join(lines) + "\n")
+    print(out.read_text())
 
 
 def _submit_all(host, project: str, envs: list[str], count: int,  # type: ignore[no-untyped-def]
