@@ -17,11 +17,11 @@ import asyncio
 import importlib
 import json
 from typing import Any
-from unittest import mock
 
 from aiohttp import web
+from aiohttp.http import HttpVersion11, RawRequestMessage
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
-from aiohttp.test_utils import make_mocked_request
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from localhost.durable.http_api import RPC_PREFIX, WEBHOOK_PREFIX
@@ -97,24 +97,56 @@ async def _delete(url: str, function_invocation_id: str | None = None) -> list[A
     return await _dispatch(*local, "DELETE", None)
 
 
+class _Connection:
+    """What a request (and its body stream) may ask of the connection it came on: a
+    loopback peer, no TLS, no flow control to apply (the body is already complete)."""
+
+    max_field_size = 8190
+    max_line_length = 8190
+    max_headers = 128
+    ssl_context = None
+    peername = sockname = ("127.0.0.1", 0)
+    writer = None
+    _reading_paused = False
+
+    def __init__(self) -> None:
+        self.transport = self
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": self.peername, "sockname": self.sockname}.get(name, default)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def pause_reading(self, *args: Any, **kwargs: Any) -> None: ...
+
+    def resume_reading(self, *args: Any, **kwargs: Any) -> None: ...
+
+
 async def _dispatch(app: web.Application, url: URL, method: str, data: Any) -> list[Any]:
     """Run the request through the router and its handler, as the server would."""
-    headers = {"Host": url.raw_authority}
+    loop = asyncio.get_running_loop()
+    connection = _Connection()
+    headers = CIMultiDict({"Host": url.raw_authority})
     payload: StreamReader = EMPTY_PAYLOAD  # type: ignore[assignment]
     if method == "POST" and data is not None:  # the SDK posts json=data (none: no body)
         body = json.dumps(data).encode()
         headers["Content-Type"] = "application/json"
         headers["Content-Length"] = str(len(body))
-        payload = StreamReader(mock.Mock(_reading_paused=False), 2**16,
-                               loop=asyncio.get_running_loop())
+        payload = StreamReader(connection, 2**16, loop=loop)  # type: ignore[arg-type]
         payload.feed_data(body)
         payload.feed_eof()
-    request = make_mocked_request(method, str(url.relative()), headers=headers, app=app,
-                                  payload=payload)
+    path = str(url.relative())
+    message = RawRequestMessage(
+        method, path, HttpVersion11, CIMultiDictProxy(headers),
+        tuple((k.encode(), v.encode()) for k, v in headers.items()),
+        False, None, False, False, URL(path))
+    request = web.Request(message, payload, connection, None, None,  # type: ignore[arg-type]
+                          loop)
     match = await app.router.resolve(request)
-    request._match_info = match  # what the server's request handler sets
     match.add_app(app)
     match.freeze()
+    request._match_info = match  # what the server's request handler sets
     try:
         response = await match.handler(request)
     except web.HTTPException as exc:  # raised rather than returned, as the server allows
