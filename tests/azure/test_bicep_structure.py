@@ -39,6 +39,7 @@ def test_main_declares_the_whole_platform() -> None:
         "Microsoft.Web/staticSites", "Microsoft.Web/staticSites/linkedBackends",
         "Microsoft.Insights/components", "Microsoft.OperationalInsights/workspaces",
         "Microsoft.KeyVault/vaults", "Microsoft.Authorization/roleAssignments",
+        "Microsoft.DurableTask/schedulers", "Microsoft.DurableTask/schedulers/taskHubs",
     } <= types
 
 

@@ -31,7 +31,10 @@ FUNCTION_APP = BICEP / "modules" / "functionapp.bicep"
 CODE_DIRS = ("shared", "functions")
 
 # Settings the Functions host / platform reads rather than our code.
-HOST_SETTINGS = {"APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "PYTHON_THREADPOOL_THREAD_COUNT"}
+HOST_SETTINGS = {"APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "PYTHON_THREADPOOL_THREAD_COUNT",
+                 # host.json durableTask.storageProvider.connectionStringName
+                 "DURABLE_TASK_SCHEDULER_CONNECTION_STRING"}
+DURABLE_TASK_DATA_CONTRIBUTOR = "0ad04412-c4d5-4796-b79c-f76d14c8d402"
 # What the Functions host itself needs for our bindings, and what adapters owned by other
 # parts need (until their modules declare AZURE_ROLES, they are listed here).
 PLATFORM_ROLES = (
@@ -50,6 +53,8 @@ PLATFORM_ROLES = (
               "Microsoft.SignalRService/signalR", (SIGNALR_APP_SERVER,)),
     AzureRole("Key Vault references in app settings", "Microsoft.KeyVault/vaults",
               (KEY_VAULT_SECRETS_USER,)),
+    AzureRole("Durable Functions backend: the Durable Task Scheduler task hub",
+              "Microsoft.DurableTask/schedulers/taskHubs", (DURABLE_TASK_DATA_CONTRIBUTOR,)),
 )
 
 
@@ -144,6 +149,26 @@ def test_binding_connections_and_host_json_references_are_defined() -> None:
             if connection:
                 assert any(k.startswith(f"{connection}__") for k in defined), connection
                 assert f"{connection}__credential" in defined, connection
+
+
+def test_the_durable_backend_host_json_names_is_provisioned_with_the_identity() -> None:
+    """host.json's Durable storage provider (the Durable Task Scheduler) reads its
+    connection from an app setting the Bicep writes: the scheduler's endpoint, the task hub
+    host.json's hubName resolves to, and the app's managed identity (no keys); and the
+    extension bundle is one that carries the provider (4.32.0 or later)."""
+    host = json.loads((ROOT / "host.json").read_text())
+    provider = host["extensions"]["durableTask"]["storageProvider"]
+    assert provider["type"] == "azureManaged"
+    bundle_floor = host["extensionBundle"]["version"].strip("[(").split(",")[0].strip()
+    assert tuple(int(p) for p in bundle_floor.split(".")) >= (4, 32, 0), bundle_floor
+    settings = app_settings()
+    bicep = parse(FUNCTION_APP)
+    value = bicep.string(settings[provider["connectionStringName"]])
+    fields = dict(part.split("=", 1) for part in value.split(";"))
+    assert fields == {"Endpoint": "${durableTaskEndpoint}", "TaskHub": "${taskHubName}",
+                      "Authentication": "ManagedIdentity", "ClientID": "${identityClientId}"}
+    assert host["extensions"]["durableTask"]["hubName"] == "%CLOUDOPS_TASK_HUB%"
+    assert settings["CLOUDOPS_TASK_HUB"] == "taskHubName"
 
 
 def _assigned_roles() -> set[tuple[str, str]]:
