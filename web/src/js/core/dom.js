@@ -66,23 +66,37 @@ export function showError(section, err, { what = "Something went wrong", hint, r
   }
 }
 
+// Fill a message line (p.form-message): success (teal, a status) or a problem (danger, an
+// alert read out at once); text or nodes; hidden when there is nothing to say.
+export function showMessage(box, kind, ...content) {
+  box.className = `form-message ${kind}`;
+  box.setAttribute("role", kind === "error" ? "alert" : "status");
+  box.replaceChildren(...content.filter((c) => c !== "" && c !== null && c !== undefined));
+  box.hidden = !box.hasChildNodes();
+}
+
 // A short message under a form: success (teal) or the API problem's detail (danger).
 export function formMessage(form, kind, text) {
   let box = $(".form-message", form);
   if (!box) {
-    box = h("p", { class: "form-message", role: kind === "error" ? "alert" : "status" });
+    box = h("p", { class: "form-message" });
     form.append(box);
   }
-  box.className = `form-message ${kind}`;
-  box.setAttribute("role", kind === "error" ? "alert" : "status");
-  box.textContent = text;
-  box.hidden = !text;
+  showMessage(box, kind, text);
 }
 
 export function problemText(err) {
   if (!err) return "";
   const detail = err.detail || err.message || "";
   return err.status ? `${err.title}: ${detail}` : detail;
+}
+
+// The page has loaded what it shows: #content (where there is one) appears and the body
+// says data-ready="true", the one sign browser tests wait for before they type or click.
+export function pageLoaded() {
+  const content = $("#content");
+  if (content) content.hidden = false;
+  document.body.dataset.ready = "true";
 }
 
 export function clear(node) {

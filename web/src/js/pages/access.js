@@ -3,7 +3,7 @@
 // are listed and changed by platform admins only; others see why not.
 import { api, param } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, OPERATION_LABELS, clear, fmtTime, h, problemText, showError } from "../core/dom.js";
+import { $, OPERATION_LABELS, clear, fmtTime, h, pageLoaded, problemText, showError, showMessage } from "../core/dom.js";
 import { NEEDS, disableFor, lockForm, roleSentence, submitting } from "../core/forms.js";
 import { requireSession } from "../core/session.js";
 import { clearOnInput } from "../core/validate.js";
@@ -12,13 +12,6 @@ const session = await requireSession();
 const slug = param("p");
 const projectPath = `/api/projects/${encodeURIComponent(slug || "")}`;
 let project = null;
-
-function say(node, kind, text) {
-  node.hidden = !text;
-  node.className = `form-message ${kind}`;
-  node.setAttribute("role", kind === "error" ? "alert" : "status");
-  node.textContent = text;
-}
 
 const isMe = (a) => (a.principalType === "user" && a.principalId === session.me.id)
   || (a.principalType === "group" && [...(session.me.groups || []), ...(session.me.appRoles || [])].includes(a.principalId));
@@ -34,10 +27,10 @@ function assignmentRow(a, { base, mayChange, reason, message, reload }) {
     if (!ok) return;
     try {
       await api(`${base}/${encodeURIComponent(a.id)}`, { method: "DELETE" });
-      say(message, "ok", `Revoked ${a.role} from ${a.principalId}.`);
+      showMessage(message, "ok", `Revoked ${a.role} from ${a.principalId}.`);
       await reload();
     } catch (err) {
-      say(message, "error", `Not revoked. ${problemText(err)}`);
+      showMessage(message, "error", `Not revoked. ${problemText(err)}`);
     }
   });
   return h("tr", { dataset: { principal: a.principalId } },
@@ -110,7 +103,7 @@ function grantForm(form, base, reload, message) {
       what: "The role was not granted", done: (a) => `Granted ${a.role} to ${a.principalId}.` });
     if (outcome.ok) {
       form.elements.principalId.value = "";
-      say(message, "ok", "");
+      showMessage(message, "ok", "");
       await reload();
     }
   });
@@ -125,9 +118,12 @@ async function load() {
     if (slug) {
       project = await api(projectPath);
       document.title = `Access · ${project.name} · CloudOps`;
+      // a project's access is one of its pages: its crumbs and tabs, under Projects
       $("#crumbs").hidden = false;
+      $("#project-tabs").hidden = false;
       $("#crumb-project").textContent = project.name;
-      $("#crumb-project").href = `/project/?p=${encodeURIComponent(slug)}`;
+      $(".mainnav a[aria-current]")?.removeAttribute("aria-current");
+      $(".mainnav a[href='/projects/']").setAttribute("aria-current", "page");
       $("#access-title").textContent = `Access to ${project.name}`;
       $("#role-here").textContent = roleSentence(session, project.id);
       $("#members-panel").hidden = false;
@@ -140,7 +136,7 @@ async function load() {
       await loadMyRoles();
     }
     await loadGlobal();
-    $("#content").hidden = false;
+    pageLoaded();
   } catch (err) {
     showError($("#page-error"), err, { what: "Could not load access", retry: load });
   } finally {

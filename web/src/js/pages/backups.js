@@ -2,7 +2,7 @@
 // download (operators: a signed link valid 15 minutes) and delete (admins, typed confirm).
 import { api, param } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, clear, fmtTime, h, problemText, showError, timeNode } from "../core/dom.js";
+import { $, clear, fmtTime, h, pageLoaded, problemText, showError, showMessage, timeNode } from "../core/dom.js";
 import { loadProject, whyNot } from "../core/project_nav.js";
 import { requireSession } from "../core/session.js";
 
@@ -52,13 +52,7 @@ function render() {
   }
 }
 
-function message(kind, ...content) {
-  const box = $("#backup-message");
-  box.hidden = false;
-  box.className = `form-message ${kind}`;
-  box.setAttribute("role", kind === "error" ? "alert" : "status");
-  box.replaceChildren(...content);
-}
+const message = (kind, ...content) => showMessage($("#backup-message"), kind, ...content);
 
 $("#backup-env").addEventListener("change", render);
 
@@ -116,8 +110,7 @@ async function load() {
       ...environments.map((e) => h("option", { value: e.slug }, e.name)));
     if (param("e")) select.value = param("e");
     await loadBackups();
-    $("#content").hidden = false;
-    document.body.dataset.ready = "true"; // tests wait for this before typing
+    pageLoaded();
   } catch (err) {
     showError($("#page-error"), err, { what: "Could not load the backups", retry: load });
   } finally {

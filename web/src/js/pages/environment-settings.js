@@ -4,7 +4,7 @@
 // controls a role may not use are disabled with the reason.
 import { api, param } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, OPERATION_LABELS, clear, fmtTime, formMessage, h, problemText, showError } from "../core/dom.js";
+import { $, OPERATION_LABELS, clear, fmtTime, formMessage, h, pageLoaded, problemText, showError, showMessage } from "../core/dom.js";
 import { NEEDS, confirmTyped, disableFor, lockForm, roleSentence, showProblems, submitting } from "../core/forms.js";
 import { requireSession } from "../core/session.js";
 import { clearOnInput } from "../core/validate.js";
@@ -387,10 +387,7 @@ $("#env-delete").addEventListener("click", async () => {
     await api(envPath(), { method: "DELETE" });
     location.assign(`/project-settings/?p=${encodeURIComponent(projectSlug)}&deleted=${encodeURIComponent(env.slug)}`);
   } catch (err) {
-    message.hidden = false;
-    message.className = "form-message error";
-    message.setAttribute("role", "alert");
-    message.textContent = `Not deleted. ${problemText(err)}`;
+    showMessage(message, "error", `Not deleted. ${problemText(err)}`);
   }
 });
 
@@ -437,7 +434,7 @@ async function load() {
       for (const form of [$("#env-form"), $("#protection-form"), $("#window-form"), $("#override-form")]) lockForm(form, NEEDS.admin);
       disableFor($("#env-delete"), NEEDS.admin);
     }
-    $("#content").hidden = false;
+    pageLoaded();
   } catch (err) {
     showError($("#page-error"), err, { what: `Could not load the settings of ${envSlug || "a new environment"}`, retry: load });
   } finally {

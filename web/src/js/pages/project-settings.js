@@ -2,7 +2,7 @@
 // (each opens its own settings page; delete with a typed confirmation), and deleting the
 // project. Readers and operators see the settings with the controls disabled and why.
 import { api, param } from "../core/api.js";
-import { $, clear, h, problemText, showError } from "../core/dom.js";
+import { $, clear, h, pageLoaded, problemText, showError, showMessage } from "../core/dom.js";
 import { NEEDS, confirmTyped, disableFor, lockForm, roleSentence, submitting } from "../core/forms.js";
 import { requireSession } from "../core/session.js";
 import { clearOnInput } from "../core/validate.js";
@@ -14,13 +14,6 @@ let project = null;
 let environments = [];
 
 const isAdmin = () => session.can(project.id, "admin");
-
-function say(node, kind, text) {
-  node.hidden = !text;
-  node.className = `form-message ${kind}`;
-  node.setAttribute("role", kind === "error" ? "alert" : "status");
-  node.textContent = text;
-}
 
 function targetText(t) {
   if (!t || t.type === "noop") return "dry run";
@@ -38,10 +31,10 @@ async function deleteEnvironment(env) {
   if (!ok) return;
   try {
     await api(`${path}/environments/${encodeURIComponent(env.slug)}`, { method: "DELETE" });
-    say($("#env-message"), "ok", `Deleted ${env.name}.`);
+    showMessage($("#env-message"), "ok", `Deleted ${env.name}.`);
     await loadEnvironments();
   } catch (err) {
-    say($("#env-message"), "error", `${env.name} was not deleted. ${problemText(err)}`);
+    showMessage($("#env-message"), "error", `${env.name} was not deleted. ${problemText(err)}`);
   }
 }
 
@@ -69,7 +62,6 @@ function renderProject() {
   const form = $("#project-form");
   document.title = `${project.name} · settings · CloudOps`;
   $("#crumb-project").textContent = project.name;
-  $("#crumb-project").href = `/project/?p=${encodeURIComponent(slug)}`;
   $("#settings-title").textContent = `${project.name} · settings`;
   $("#role-here").textContent = roleSentence(session, project.id)
     + (isAdmin() ? "" : " Changing the project needs its admin role.");
@@ -100,7 +92,7 @@ $("#project-delete").addEventListener("click", async () => {
     await api(path, { method: "DELETE" });
     location.assign("/projects/");
   } catch (err) {
-    say($("#project-delete-message"), "error", `Not deleted. ${problemText(err)}`);
+    showMessage($("#project-delete-message"), "error", `Not deleted. ${problemText(err)}`);
   }
 });
 
@@ -110,12 +102,10 @@ async function load() {
     if (!slug) throw Object.assign(new Error("The address needs ?p=<project>."), { detail: "The address needs ?p=<project>." });
     project = await api(path);
     renderProject();
-    $("#link-access").href = `/access/?p=${encodeURIComponent(slug)}`;
-    $("#link-scripts").href = `/scripts/?p=${encodeURIComponent(slug)}`;
     $("#new-environment").href = `/environment-settings/?p=${encodeURIComponent(slug)}`;
     await loadEnvironments();
     const deleted = param("deleted");
-    if (deleted) say($("#deleted-note"), "ok", `Deleted environment ${deleted}.`);
+    if (deleted) showMessage($("#deleted-note"), "ok", `Deleted environment ${deleted}.`);
     if (!isAdmin()) {
       lockForm($("#project-form"), NEEDS.admin);
       disableFor($("#project-delete"), NEEDS.admin);
@@ -127,7 +117,7 @@ async function load() {
       link.after(h("small", { class: "why-disabled muted", id: "new-environment-why" }, NEEDS.admin));
       link.setAttribute("aria-describedby", "new-environment-why");
     }
-    $("#content").hidden = false;
+    pageLoaded();
   } catch (err) {
     showError($("#page-error"), err, { what: `Could not load project ${slug || ""}`, retry: load });
   } finally {

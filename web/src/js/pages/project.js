@@ -1,6 +1,6 @@
 // A project: its environments (admins add one on its settings page), recent tasks (live).
 import { api, param } from "../core/api.js";
-import { $, clear, h, showError, timeNode } from "../core/dom.js";
+import { $, clear, h, pageLoaded, showError, timeNode } from "../core/dom.js";
 import { live } from "../core/live.js";
 import { requireSession } from "../core/session.js";
 import { TaskTable } from "../core/tasks.js";
@@ -42,14 +42,9 @@ async function load() {
     for (const env of envs.items) envNames.set(env.id, env.name);
     table = new TaskTable($("#project-tasks tbody"), { envNames, limit: 20, emptyNode: $("#project-tasks-empty") });
     await loadTasks();
-    // settings, access and the script catalogue have pages of their own
-    const p = encodeURIComponent(slug);
-    $("#project-settings-link").href = `/project-settings/?p=${p}`;
-    $("#project-access-link").href = `/access/?p=${p}`;
-    $("#project-scripts-link").href = `/scripts/?p=${p}`;
-    $("#new-environment").href = `/environment-settings/?p=${p}`;
+    $("#new-environment").href = `/environment-settings/?p=${encodeURIComponent(slug)}`;
     $("#new-environment").hidden = !session.can(project.id, "admin");
-    $("#content").hidden = false;
+    pageLoaded();
     live.on("taskUpdated", (task) => { if (task.projectId === project.id) table.update(task); });
     live.onResync(loadTasks);
     live.start([`project:${project.id}`]);

@@ -2,10 +2,11 @@
 // schedule's own time zone) and its sandboxes (operators extend and tear down).
 import { api } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, clear, fmtTime, formMessage, h, problemText, showError, timeNode } from "../core/dom.js";
-import { clearProblems, clearProblemsOnInput, showProblems, whileSending } from "../core/form_errors.js";
+import { $, clear, fmtTime, formMessage, h, pageLoaded, problemText, showError, showMessage, timeNode } from "../core/dom.js";
+import { clearProblems, submitting } from "../core/forms.js";
 import { loadProject, whyNot } from "../core/project_nav.js";
 import { requireSession } from "../core/session.js";
+import { clearOnInput } from "../core/validate.js";
 
 const session = await requireSession();
 const form = $("#schedule-form");
@@ -127,27 +128,22 @@ function body() {
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
-  clearProblems(form);
   const s = editing;
   const env = s ? s.env : environments.find((e) => e.slug === form.elements.environment.value);
   if (!env) return formMessage(form, "error", "Choose an environment.");
-  await whileSending(form, async () => {
-    try {
-      const saved = s
-        ? await api(`${envBase(env)}/backup-schedules/${s.id}`, { method: "PUT", body: body() })
-        : await api(`${envBase(env)}/backup-schedules`, { method: "POST", body: body() });
-      await loadSchedules();
-      fillForm(null);
-      const next = saved.nextSlots?.[0];
-      formMessage(form, "ok", `${s ? "Saved" : "Added"} the schedule of ${env.name}.` +
-        (next ? ` Next backup: ${inZone(next, saved.timeZone)}.` : " It is paused."));
-    } catch (err) {
-      showProblems(form, err, { what: s ? "Not saved." : "Not added." });
-    }
-  });
+  await submitting(form, async () => {
+    const saved = s
+      ? await api(`${envBase(env)}/backup-schedules/${s.id}`, { method: "PUT", body: body() })
+      : await api(`${envBase(env)}/backup-schedules`, { method: "POST", body: body() });
+    await loadSchedules();
+    fillForm(null);
+    return saved;
+  }, { what: s ? "Not saved" : "Not added",
+    done: (saved) => `${s ? "Saved" : "Added"} the schedule of ${env.name}.` +
+      (saved.nextSlots?.[0] ? ` Next backup: ${inZone(saved.nextSlots[0], saved.timeZone)}.` : " It is paused.") });
 });
 $("#schedule-cancel").addEventListener("click", () => { fillForm(null); form.elements.cron.focus(); });
-clearProblemsOnInput(form);
+clearOnInput(form);
 
 $("#schedules").addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-action]");
@@ -179,15 +175,13 @@ $("#sandboxes").addEventListener("submit", async (event) => {
   event.preventDefault();
   const extendForm = event.target;
   const env = environments.find((e) => e.slug === extendForm.dataset.env);
-  clearProblems(extendForm);
-  try {
-    const hours = Number(extendForm.elements.hours.value);
-    const changed = await api(`${envBase(env)}/extend`, { method: "POST", body: { hours } });
-    Object.assign(env, changed);
+  const hours = Number(extendForm.elements.hours.value);
+  const outcome = await submitting(extendForm,
+    () => api(`${envBase(env)}/extend`, { method: "POST", body: { hours } }), { what: "Not extended" });
+  if (outcome.ok) {
+    Object.assign(env, outcome.result);
     render();
-    sandboxMessage("ok", `${env.name} now expires ${fmtTime(changed.expiresAt)}.`);
-  } catch (err) {
-    showProblems(extendForm, err, { what: "Not extended." });
+    sandboxMessage("ok", `${env.name} now expires ${fmtTime(outcome.result.expiresAt)}.`);
   }
 });
 
@@ -209,13 +203,7 @@ $("#sandboxes").addEventListener("click", async (event) => {
   }
 });
 
-function sandboxMessage(kind, content) {
-  const box = $("#sandbox-message");
-  box.hidden = false;
-  box.className = `form-message ${kind}`;
-  box.setAttribute("role", kind === "error" ? "alert" : "status");
-  box.replaceChildren(content);
-}
+const sandboxMessage = (kind, content) => showMessage($("#sandbox-message"), kind, content);
 
 async function loadSchedules() {
   const shared = environments.filter((e) => e.kind !== "sandbox");
@@ -242,8 +230,7 @@ async function load() {
     $("#schedule-submit").disabled = Boolean(adminWhy);
     if (adminWhy) $("#schedule-submit").setAttribute("aria-describedby", "schedules-why-not");
     fillForm(null);
-    $("#content").hidden = false;
-    document.body.dataset.ready = "true"; // tests wait for this before typing
+    pageLoaded();
   } catch (err) {
     showError($("#page-error"), err, { what: "Could not load the schedules", retry: load });
   } finally {

@@ -2,7 +2,7 @@
 // with typed parameters, and a preview of the argv a run would execute, from values
 // entered in the same run form operators get (core/script_form.js).
 import { api, param } from "../core/api.js";
-import { $, clear, formMessage, h, problemText, showError } from "../core/dom.js";
+import { $, clear, formMessage, h, pageLoaded, problemText, showError, showMessage } from "../core/dom.js";
 import { NEEDS, confirmTyped, disableFor, lockForm, roleSentence, submitting } from "../core/forms.js";
 import { renderScriptForm, scriptValues } from "../core/script_form.js";
 import { requireSession } from "../core/session.js";
@@ -19,13 +19,6 @@ let environments = [];
 let editing = null; // the name of the script being changed, or null for a new one
 
 const isAdmin = () => session.can(project.id, "admin");
-
-function say(node, kind, text) {
-  node.hidden = !text;
-  node.className = `form-message ${kind}`;
-  node.setAttribute("role", kind === "error" ? "alert" : "status");
-  node.textContent = text;
-}
 
 // -- parameter rows ---------------------------------------------------------------------
 function paramRow(p = { name: "", type: "string", required: true }) {
@@ -232,11 +225,11 @@ async function deleteScript(script) {
   if (!ok) return;
   try {
     await api(`${path}/scripts/${encodeURIComponent(script.name)}`, { method: "DELETE" });
-    say($("#catalogue-message"), "ok", `Deleted ${script.name}.`);
+    showMessage($("#catalogue-message"), "ok", `Deleted ${script.name}.`);
     if (editing === script.name) fillForm(null);
     await loadScripts();
   } catch (err) {
-    say($("#catalogue-message"), "error", `${script.name} was not deleted. ${problemText(err)}`);
+    showMessage($("#catalogue-message"), "error", `${script.name} was not deleted. ${problemText(err)}`);
   }
 }
 
@@ -265,14 +258,13 @@ async function load() {
     project = await api(path);
     document.title = `Scripts · ${project.name} · CloudOps`;
     $("#crumb-project").textContent = project.name;
-    $("#crumb-project").href = `/project/?p=${encodeURIComponent(slug)}`;
     $("#scripts-title").textContent = `Script catalogue of ${project.name}`;
     $("#role-here").textContent = roleSentence(session, project.id) + (isAdmin() ? "" : " Changing the catalogue needs the admin role.");
     environments = (await api(`${path}/environments`)).items;
     await loadScripts();
     fillForm(null);
     if (!isAdmin()) lockForm($("#script-form"), NEEDS.admin);
-    $("#content").hidden = false;
+    pageLoaded();
   } catch (err) {
     showError($("#page-error"), err, { what: `Could not load the scripts of ${slug || ""}`, retry: load });
   } finally {

@@ -5,7 +5,7 @@
 // e.g. while reconnecting) triggers a catch-up read of GET /logs?after=lastSeq instead.
 import { api, param } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, TERMINAL, ZONE, clear, describeTask, fmtTime, h, problemText, progressBar, showError, statusBadge } from "../core/dom.js";
+import { $, TERMINAL, ZONE, clear, describeTask, fmtTime, h, pageLoaded, problemText, progressBar, showError, statusBadge } from "../core/dom.js";
 import { LogView } from "../core/log_view.js";
 import { live, newer } from "../core/live.js";
 import { requireSession } from "../core/session.js";
@@ -256,7 +256,7 @@ async function load() {
     $("#rules-link").href = `/notifications/?p=${encodeURIComponent(project.slug)}`;
     loadDeliveries();
     await checkMayDecide();
-    $("#content").hidden = false;
+    pageLoaded();
     live.on("taskUpdated", (t) => {
       if (t.id !== taskId || !newer(task, t)) return;
       task = t;
