@@ -99,6 +99,37 @@ export function pageLoaded() {
   document.body.dataset.ready = "true";
 }
 
+// Load a page: the loading line while `fill()` runs, then pageLoaded(); if it throws, the
+// page's error section says what could not be loaded (`what`, or what() then), and why,
+// with Try again. Returns true when the page loaded.
+export async function loadPage(fill, what) {
+  $("#loading").hidden = false;
+  try {
+    await fill();
+    pageLoaded();
+    return true;
+  } catch (err) {
+    const retry = () => loadPage(fill, what);
+    showError($("#page-error"), err, { what: typeof what === "function" ? what() : what, retry });
+    return false;
+  } finally {
+    $("#loading").hidden = true;
+  }
+}
+
+// Fill a table's body with `rows`; with none, the table gives way to its empty-state line.
+export function fillTable(table, rows, empty) {
+  clear(table.tBodies[0]).append(...rows);
+  (table.closest(".table-wrap") || table).hidden = rows.length === 0;
+  empty.hidden = rows.length > 0;
+}
+
+// A line that is there only when it has something to say (why controls are disabled).
+export function showNote(node, text) {
+  node.hidden = !text;
+  node.textContent = text || "";
+}
+
 export function clear(node) {
   while (node.firstChild) node.firstChild.remove();
   return node;

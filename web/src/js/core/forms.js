@@ -10,7 +10,7 @@
 //   (visible text, and the tooltip).
 
 import { confirmAction } from "./confirm.js";
-import { formMessage, h, problemText } from "./dom.js";
+import { formMessage, h, problemText, showNote } from "./dom.js";
 import { clearMarks, markField } from "./validate.js";
 
 const camel = (name) => String(name).replace(/_([a-z])/g, (_, c) => c.toUpperCase());
@@ -138,9 +138,19 @@ export function disableFor(control, reason) {
   control.setAttribute("aria-describedby", id);
 }
 
-// Disable every field and button of a form for the role, with one reason shown once.
-export function lockForm(form, reason) {
+// Disable every field and button of a form for the role, with one reason shown once: in a
+// line the form begins with, or in `note` (a line the page already has for the section).
+export function lockForm(form, reason, { note: given = null } = {}) {
   for (const el of form.querySelectorAll("input, select, textarea, button")) el.disabled = Boolean(reason);
+  if (given) {
+    showNote(given, reason);
+    for (const button of form.querySelectorAll("button")) {
+      button.title = reason || "";
+      if (reason) button.setAttribute("aria-describedby", given.id);
+      else button.removeAttribute("aria-describedby");
+    }
+    return;
+  }
   let note = form.querySelector(".why-disabled.form-level");
   if (!reason) { note?.remove(); return; }
   if (!note) {

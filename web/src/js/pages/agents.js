@@ -7,7 +7,7 @@
 // being typed survives live updates and polling.
 import { api } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, clear, describeTask, fmtTime, h, pageLoaded, problemText, showError, showMessage, timeNode } from "../core/dom.js";
+import { $, clear, describeTask, fmtTime, h, loadPage, problemText, showMessage, timeNode } from "../core/dom.js";
 import { clearProblems, submitting } from "../core/forms.js";
 import { live } from "../core/live.js";
 import { requireSession } from "../core/session.js";
@@ -306,26 +306,22 @@ async function loadResources() {
   renderGrants();
 }
 
-async function load() {
-  $("#loading").hidden = false;
-  try {
-    const [poolPage, resourcePage, projectPage] = await Promise.all([
-      api("/api/pools"), api("/api/resources"), api("/api/projects")]);
-    pools = poolPage.items;
-    resources = resourcePage.items;
-    projects = projectPage.items;
-    const lists = await Promise.all(pools.map((p) => api(`/api/pools/${encodeURIComponent(p.name)}/agents`)));
-    agents.clear();
-    for (const list of lists) for (const a of list.items) agents.set(a.id, a);
-    await loadJobs().catch(() => jobs.clear());
-    renderPools();
-    renderGrants();
-    pageLoaded();
-  } catch (err) {
-    showError($("#page-error"), err, { what: "Could not load the agent pools", retry: load });
-  } finally {
-    $("#loading").hidden = true;
-  }
+async function fill() {
+  const [poolPage, resourcePage, projectPage] = await Promise.all([
+    api("/api/pools"), api("/api/resources"), api("/api/projects")]);
+  pools = poolPage.items;
+  resources = resourcePage.items;
+  projects = projectPage.items;
+  const lists = await Promise.all(pools.map((p) => api(`/api/pools/${encodeURIComponent(p.name)}/agents`)));
+  agents.clear();
+  for (const list of lists) for (const a of list.items) agents.set(a.id, a);
+  await loadJobs().catch(() => jobs.clear());
+  renderPools();
+  renderGrants();
+}
+
+function load() {
+  return loadPage(fill, "Could not load the agent pools");
 }
 
 const poolForm = $("#pool-form");

@@ -2,8 +2,8 @@
 // readers and operators see the rules with the controls disabled and the reason.
 import { api } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, clear, formMessage, h, pageLoaded, problemText, showError, showMessage } from "../core/dom.js";
-import { clearProblems, submitting } from "../core/forms.js";
+import { $, clear, fillTable, formMessage, h, loadPage, problemText, showMessage, showNote } from "../core/dom.js";
+import { clearProblems, lockForm, submitting } from "../core/forms.js";
 import { loadProject, whyNot } from "../core/project_nav.js";
 import { requireSession } from "../core/session.js";
 import { clearOnInput, schemas } from "../core/validate.js";
@@ -59,11 +59,8 @@ function ruleRow(rule) {
 }
 
 function render() {
-  clear($("#rules tbody")).append(...rules.map(ruleRow));
-  $("#no-rules").hidden = rules.length > 0;
-  $("#rules").closest(".table-wrap").hidden = rules.length === 0;
-  $("#rules-why-not").hidden = !reason;
-  $("#rules-why-not").textContent = reason || "";
+  fillTable($("#rules"), rules.map(ruleRow), $("#no-rules"));
+  showNote($("#rules-why-not"), reason);
 }
 
 function showChannel() {
@@ -187,29 +184,19 @@ async function loadRules() {
   render();
 }
 
-async function load() {
-  $("#loading").hidden = false;
-  try {
-    ctx = await loadProject(session);
-    document.title = `Notifications · ${ctx.project.name} · CloudOps`;
-    reason = whyNot(ctx.role, "admin", "Changing notification rules");
-    environments = (await api(`/api/projects/${encodeURIComponent(ctx.slug)}/environments`)).items;
-    const names = await eventNames();
-    clear($("#rule-events")).append(...names.map((e) => checkbox("events", e, EVENT_WORDS[e] || e)));
-    clear($("#rule-environments")).append(...(environments.length
-      ? environments.map((e) => checkbox("environments", e.slug, e.name))
-      : [h("span", { class: "muted" }, "No environments yet.")]));
-    await loadRules();
-    $("#rule-fields").disabled = Boolean(reason);
-    $("#rule-submit").disabled = Boolean(reason);
-    if (reason) $("#rule-submit").setAttribute("aria-describedby", "rules-why-not");
-    fillForm(null);
-    pageLoaded();
-  } catch (err) {
-    showError($("#page-error"), err, { what: "Could not load the notification rules", retry: load });
-  } finally {
-    $("#loading").hidden = true;
-  }
+async function fill() {
+  ctx = await loadProject(session);
+  document.title = `Notifications · ${ctx.project.name} · CloudOps`;
+  reason = whyNot(ctx.role, "admin", "Changing notification rules");
+  environments = (await api(`/api/projects/${encodeURIComponent(ctx.slug)}/environments`)).items;
+  const names = await eventNames();
+  clear($("#rule-events")).append(...names.map((e) => checkbox("events", e, EVENT_WORDS[e] || e)));
+  clear($("#rule-environments")).append(...(environments.length
+    ? environments.map((e) => checkbox("environments", e.slug, e.name))
+    : [h("span", { class: "muted" }, "No environments yet.")]));
+  await loadRules();
+  if (reason) lockForm(form, reason, { note: $("#rules-why-not") });
+  fillForm(null);
 }
 
-load();
+loadPage(fill, "Could not load the notification rules");

@@ -2,8 +2,8 @@
 // schedule's own time zone) and its sandboxes (operators extend and tear down).
 import { api } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, clear, fmtTime, formMessage, h, pageLoaded, problemText, showError, showMessage, timeNode } from "../core/dom.js";
-import { clearProblems, submitting } from "../core/forms.js";
+import { $, clear, fillTable, fmtTime, formMessage, h, loadPage, problemText, showMessage, showNote, timeNode } from "../core/dom.js";
+import { clearProblems, lockForm, submitting } from "../core/forms.js";
 import { loadProject, whyNot } from "../core/project_nav.js";
 import { requireSession } from "../core/session.js";
 import { clearOnInput } from "../core/validate.js";
@@ -86,17 +86,10 @@ function expiresIn(iso) {
 }
 
 function render() {
-  clear($("#schedules tbody")).append(...schedules.map(scheduleRow));
-  $("#no-schedules").hidden = schedules.length > 0;
-  $("#schedules").closest(".table-wrap").hidden = schedules.length === 0;
-  const sandboxes = environments.filter((e) => e.kind === "sandbox");
-  clear($("#sandboxes tbody")).append(...sandboxes.map(sandboxRow));
-  $("#no-sandboxes").hidden = sandboxes.length > 0;
-  $("#sandboxes").closest(".table-wrap").hidden = sandboxes.length === 0;
-  for (const [id, why] of [["#schedules-why-not", adminWhy], ["#sandboxes-why-not", operatorWhy]]) {
-    $(id).hidden = !why;
-    $(id).textContent = why || "";
-  }
+  fillTable($("#schedules"), schedules.map(scheduleRow), $("#no-schedules"));
+  fillTable($("#sandboxes"), environments.filter((e) => e.kind === "sandbox").map(sandboxRow), $("#no-sandboxes"));
+  showNote($("#schedules-why-not"), adminWhy);
+  showNote($("#sandboxes-why-not"), operatorWhy);
 }
 
 function fillForm(s) {
@@ -213,29 +206,19 @@ async function loadSchedules() {
   render();
 }
 
-async function load() {
-  $("#loading").hidden = false;
-  try {
-    ctx = await loadProject(session);
-    document.title = `Schedules and sandboxes · ${ctx.project.name} · CloudOps`;
-    adminWhy = whyNot(ctx.role, "admin", "Changing backup schedules");
-    operatorWhy = whyNot(ctx.role, "operator", "Extending or tearing down a sandbox");
-    environments = (await api(`/api/projects/${encodeURIComponent(ctx.slug)}/environments`)).items;
-    const select = form.elements.environment;
-    clear(select).append(...environments.filter((e) => e.kind !== "sandbox").map((e) => h("option", { value: e.slug }, e.name)));
-    const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : ["UTC"];
-    clear($("#zones")).append(...["UTC", ...zones].map((z) => h("option", { value: z })));
-    await loadSchedules();
-    $("#schedule-fields").disabled = Boolean(adminWhy);
-    $("#schedule-submit").disabled = Boolean(adminWhy);
-    if (adminWhy) $("#schedule-submit").setAttribute("aria-describedby", "schedules-why-not");
-    fillForm(null);
-    pageLoaded();
-  } catch (err) {
-    showError($("#page-error"), err, { what: "Could not load the schedules", retry: load });
-  } finally {
-    $("#loading").hidden = true;
-  }
+async function fill() {
+  ctx = await loadProject(session);
+  document.title = `Schedules and sandboxes · ${ctx.project.name} · CloudOps`;
+  adminWhy = whyNot(ctx.role, "admin", "Changing backup schedules");
+  operatorWhy = whyNot(ctx.role, "operator", "Extending or tearing down a sandbox");
+  environments = (await api(`/api/projects/${encodeURIComponent(ctx.slug)}/environments`)).items;
+  const select = form.elements.environment;
+  clear(select).append(...environments.filter((e) => e.kind !== "sandbox").map((e) => h("option", { value: e.slug }, e.name)));
+  const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : ["UTC"];
+  clear($("#zones")).append(...["UTC", ...zones].map((z) => h("option", { value: z })));
+  await loadSchedules();
+  if (adminWhy) lockForm(form, adminWhy, { note: $("#schedules-why-not") });
+  fillForm(null);
 }
 
-load();
+loadPage(fill, "Could not load the schedules");

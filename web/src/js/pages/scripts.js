@@ -2,7 +2,7 @@
 // with typed parameters, and a preview of the argv a run would execute, from values
 // entered in the same run form operators get (core/script_form.js).
 import { api, param } from "../core/api.js";
-import { $, clear, formMessage, h, pageLoaded, problemText, showError, showMessage } from "../core/dom.js";
+import { $, clear, fillTable, formMessage, h, loadPage, problemText, showMessage } from "../core/dom.js";
 import { NEEDS, confirmTyped, disableFor, lockForm, roleSentence, submitting } from "../core/forms.js";
 import { renderScriptForm, scriptValues } from "../core/script_form.js";
 import { requireSession } from "../core/session.js";
@@ -235,7 +235,7 @@ async function deleteScript(script) {
 
 async function loadScripts() {
   scripts = (await api(`${path}/scripts`)).items;
-  clear($("#scripts-table tbody")).append(...scripts.map((s) => {
+  fillTable($("#scripts-table"), scripts.map((s) => {
     const edit = h("button", { type: "button", class: "button ghost", id: `edit-${s.name}` }, `Change ${s.name}`);
     const remove = h("button", { type: "button", class: "button ghost danger-text", id: `delete-${s.name}` }, `Delete ${s.name}…`);
     edit.addEventListener("click", () => { fillForm(s); $("#script-form").elements.description.focus(); });
@@ -247,30 +247,21 @@ async function loadScripts() {
       h("td", {}, s.parameters.length ? s.parameters.map((p) => `${p.name}: ${p.type}${p.required ? "" : "?"}`).join(", ") : h("span", { class: "muted" }, "none")),
       h("td", {}, `${s.timeoutSeconds} s`),
       h("td", {}, h("div", { class: "table-actions" }, edit, remove)));
-  }));
-  $("#no-scripts").hidden = scripts.length > 0;
+  }), $("#no-scripts"));
 }
 
-async function load() {
-  $("#loading").hidden = false;
-  try {
-    if (!slug) throw Object.assign(new Error("The address needs ?p=<project>."), { detail: "The address needs ?p=<project>." });
-    project = await api(path);
-    document.title = `Scripts · ${project.name} · CloudOps`;
-    $("#crumb-project").textContent = project.name;
-    $("#scripts-title").textContent = `Script catalogue of ${project.name}`;
-    $("#role-here").textContent = roleSentence(session, project.id) + (isAdmin() ? "" : " Changing the catalogue needs the admin role.");
-    environments = (await api(`${path}/environments`)).items;
-    await loadScripts();
-    fillForm(null);
-    if (!isAdmin()) lockForm($("#script-form"), NEEDS.admin);
-    pageLoaded();
-  } catch (err) {
-    showError($("#page-error"), err, { what: `Could not load the scripts of ${slug || ""}`, retry: load });
-  } finally {
-    $("#loading").hidden = true;
-  }
+async function fill() {
+  if (!slug) throw Object.assign(new Error("The address needs ?p=<project>."), { detail: "The address needs ?p=<project>." });
+  project = await api(path);
+  document.title = `Scripts · ${project.name} · CloudOps`;
+  $("#crumb-project").textContent = project.name;
+  $("#scripts-title").textContent = `Script catalogue of ${project.name}`;
+  $("#role-here").textContent = roleSentence(session, project.id) + (isAdmin() ? "" : " Changing the catalogue needs the admin role.");
+  environments = (await api(`${path}/environments`)).items;
+  await loadScripts();
+  fillForm(null);
+  if (!isAdmin()) lockForm($("#script-form"), NEEDS.admin);
 }
 
 clearOnInput($("#script-form"));
-load();
+loadPage(fill, () => `Could not load the scripts of ${slug || ""}`);
