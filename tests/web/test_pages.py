@@ -56,6 +56,9 @@ def test_main_page_is_accessible_and_screenshotted(pages: Pages, finished_task: 
 def test_confirm_dialog_for_a_restore_is_in_the_danger_colour_and_names_the_environment(
         pages: Pages, world: World) -> None:
     page = pages.open(OPERATOR, "/environment/?p=webshop&e=staging")
+    # The page learns of the new backup from its live updates, so it must have joined its
+    # project's group (the indicator says live) before the backup finishes.
+    expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live")
     # A backup to choose: recorded through the API as the agent would report it.
     call(world.admin, pages.host, "POST", "/api/projects/webshop/environments/staging/backups", {})
     world.agent.finish_backup(world.agent.next_job())
