@@ -11,7 +11,7 @@ from typing import Any
 import requests
 from playwright.sync_api import expect
 
-from tests.web.a11y_b import check_page
+from tests.web.a11y import check_page
 from tests.web.conftest import ADMIN, OPERATOR, Pages, World
 
 
@@ -55,7 +55,7 @@ def test_an_admin_creates_a_pool_registers_an_agent_and_manages_it(
         "--labels linux,gpu\ncloudops-agent run")
     expect(section).to_contain_text("Copy it now: this token is not shown again.")
     expect(section.get_by_role("button", name=f"Copy the command line for {pool}")).to_be_visible()
-    check_page(page, "agents-token-admin", expected_statuses=(422,))
+    check_page(page, "agents-token-admin", refused=(422,))
 
     reply = requests.post(pages.host.url("/api/agent/register"), timeout=30, json={
         "token": token, "name": "gpu-1", "labels": ["linux", "gpu"], "version": "2.4.0",

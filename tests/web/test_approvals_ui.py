@@ -10,7 +10,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.web.a11y import assert_accessible
+from tests.web.a11y import check_page
 from tests.web.conftest import (
     ADMIN,
     OPERATOR,
@@ -19,7 +19,6 @@ from tests.web.conftest import (
     World,
     api_session,
     call,
-    screenshot,
 )
 
 
@@ -83,8 +82,7 @@ def test_an_approver_approves_the_exact_plan_on_the_approvals_page(
     argv = card.locator("ol.argv-preview li")
     expect(argv).to_have_text(["./reindex.sh", "--batch", "50", "--mode", "full",
                                "--dry=true"])
-    screenshot(page, "approvals")
-    assert_accessible(page)
+    check_page(page, "approvals")
     card.locator("textarea").fill("batch size checked")
     card.locator(f"#approve-{task['id']}").click()
     expect(page.locator("#confirm-dialog")).to_contain_text(

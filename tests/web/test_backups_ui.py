@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from shared.tasks.openapi import BackupOut
 from tests.pipeline.test_pipeline_e2e import wait_for
-from tests.web.a11y_b import check_page
+from tests.web.a11y import check_page
 from tests.web.conftest import ADMIN, OPERATOR, READER, Pages, World, api_session, call
 
 DUMP = b"PGDMP" + b"\x01" * 3067  # 3 KiB

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from tests.notify.sinks import WebhookSink
 from tests.pipeline.test_pipeline_e2e import wait_for
-from tests.web.a11y_b import check_page
+from tests.web.a11y import check_page
 from tests.web.conftest import ADMIN, READER, Pages, World, call
 
 
@@ -67,7 +67,7 @@ def test_an_admin_creates_edits_tests_and_deletes_a_rule_from_the_keyboard(
     expect(row).to_contain_text("Task failed")
     expect(row).to_contain_text("http://127.0.0.1/…")
     expect(page.locator("#rules")).not_to_contain_text("SECRET")
-    check_page(page, "notifications-admin", expected_statuses=(422,))
+    check_page(page, "notifications-admin", refused=(422,))
 
     # edit: the stored URL is kept when the field is left empty
     row.get_by_role("button", name="Edit rule ops-alerts").click()

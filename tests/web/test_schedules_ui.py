@@ -11,7 +11,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.pipeline.test_pipeline_e2e import wait_for
-from tests.web.a11y_b import check_page
+from tests.web.a11y import check_page
 from tests.web.conftest import ADMIN, OPERATOR, READER, Pages, World, call
 
 ENV = "/api/projects/webshop/environments"
@@ -69,7 +69,7 @@ def test_an_admin_adds_edits_and_deletes_a_schedule_shown_in_its_own_zone(
     expect(runs).to_have_count(5)
     expect(runs.first).to_contain_text("02:00 GMT+9")  # 02:00 in Tokyo, said in Tokyo time
     expect(form.locator(".form-message.ok")).to_contain_text("Next backup:")
-    check_page(page, "schedules-admin", expected_statuses=(400,))
+    check_page(page, "schedules-admin", refused=(400,))
 
     row.get_by_role("button", name="Edit the schedule of Dev (0 0 2 * * *)").click()
     expect(page.locator("#schedule-form-title")).to_have_text("Edit the schedule of Dev")
@@ -113,7 +113,7 @@ def test_an_operator_extends_a_sandbox_and_tears_it_down_after_typing_its_name(
     expect(page.locator("#sandbox-message")).to_contain_text(f"{sandbox['name']} now expires")
     after = call(world.admin, pages.host, "GET", f"{ENV}/{slug}")
     assert after["expiresAt"] > sandbox["expiresAt"]
-    check_page(page, "schedules-sandboxes-operator", expected_statuses=(422,))
+    check_page(page, "schedules-sandboxes-operator", refused=(422,))
 
     row.get_by_role("button", name=f"Tear down {sandbox['name']}").click()
     body = page.locator("#confirm-body")

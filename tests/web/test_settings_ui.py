@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.a11y import assert_accessible
+from tests.web.a11y import check_page
 from tests.web.conftest import (
     ADMIN,
     OPERATOR,
@@ -97,8 +97,7 @@ def test_a_project_admin_creates_an_environment_from_the_granted_resources(
                                "namespaces": [], "services": {}}
     assert saved["database"] == {"connection": "orders-db"}
     expect(page.locator("#protection-panel")).to_be_visible()
-    screenshot(page, "environment-settings")
-    assert_accessible(page, refused=(422,))
+    check_page(page, "environment-settings", refused=(422,))
 
 
 def test_an_environment_is_edited_and_deleted_after_typing_its_name(
@@ -147,8 +146,7 @@ def test_project_settings_save_show_the_api_refusal_and_a_reader_sees_why_not(
     expect(page.locator("#confirm-ok")).to_be_disabled()
     page.click("#confirm-cancel")  # nothing deleted
     call(world.admin, pages.host, "GET", "/api/projects/webshop")
-    screenshot(page, "project-settings")
-    assert_accessible(page, refused=(422,))
+    check_page(page, "project-settings", refused=(422,))
 
     reader = pages.open(READER, "/project-settings/?p=webshop")
     expect(reader.locator("#role-here")).to_have_text(
@@ -161,7 +159,7 @@ def test_project_settings_save_show_the_api_refusal_and_a_reader_sees_why_not(
     expect(reader.locator("#delete-dev")).to_be_disabled()
     expect(reader.locator("#delete-dev")).to_have_attribute(
         "title", "Needs the admin role on this project.")
-    assert_accessible(reader)
+    check_page(reader)
 
 
 # -- 3. protection, freezes, approvals --------------------------------------------------
@@ -244,8 +242,7 @@ def test_an_operator_sees_protection_and_freezes_but_may_not_change_them(
     expect(page.locator("#env-save")).to_be_disabled()
     expect(page.locator("#env-delete")).to_be_disabled()
     expect(page.locator("#env-delete-why")).to_be_visible()
-    screenshot(page, "environment-settings-operator")
-    assert_accessible(page)
+    check_page(page, "environment-settings-operator")
 
 
 # -- 2. access --------------------------------------------------------------------------
@@ -274,8 +271,7 @@ def test_an_admin_grants_and_revokes_a_role_and_the_api_refusal_is_marked(
     expect(row).to_have_count(0)
     expect(page.locator("#global-body")).to_be_visible()  # a global admin
     expect(page.locator("#global-table tbody")).to_be_attached()
-    screenshot(page, "access")
-    assert_accessible(page, refused=(422,))
+    check_page(page, "access", refused=(422,))
 
 
 def test_access_shows_a_reader_their_role_who_approves_and_nothing_they_may_not_use(
@@ -294,7 +290,7 @@ def test_access_shows_a_reader_their_role_who_approves_and_nothing_they_may_not_
     expect(page.locator("#global-body")).to_be_hidden()
     expect(page.locator("#global-note")).to_contain_text(
         "Seeing and changing them needs the global admin role")
-    assert_accessible(page)
+    check_page(page)
 
 
 def test_the_grant_form_works_from_the_keyboard(pages: Pages, world: World,
@@ -350,8 +346,7 @@ def test_an_admin_writes_a_script_with_typed_parameters_and_sees_the_argv_it_run
     page.fill("#preview-params input[name=days]", "7")
     expect(page.locator("#argv-preview li")).to_have_text(
         ["./purge.sh", "--older-than=7", "--table", "carts"])
-    screenshot(page, "scripts")
-    assert_accessible(page, refused=(422,))
+    check_page(page, "scripts", refused=(422,))
     page.click("#script-save")
     expect(page.locator("#script-form .form-message")).to_have_text(f"Added {name}.")
     stored = {s["name"]: s for s in call(world.admin, pages.host, "GET",
@@ -390,7 +385,7 @@ def test_an_operator_reads_the_catalogue_and_is_told_why_it_cannot_change_it(
     call(api_session(pages.host, OPERATOR), pages.host, "PUT",
          "/api/projects/webshop/scripts/reindex",
          {"name": "reindex", "argv": ["rm", "-rf", "/"]}, expect=403)
-    assert_accessible(page)
+    check_page(page)
 
 
 def test_a_typed_confirmation_works_from_the_keyboard(pages: Pages, world: World,
@@ -419,7 +414,7 @@ def test_access_without_a_project_lists_your_roles_and_says_why_global_roles_are
         "admin (on this project)")
     expect(page.locator("#global-body")).to_be_hidden()
     expect(page.locator("#global-note")).to_contain_text("needs the global admin role")
-    assert_accessible(page)
+    check_page(page)
 
 
 def test_an_app_service_environment_takes_its_site_from_the_grants_and_offers_its_url(
@@ -477,4 +472,4 @@ def test_a_withdrawn_grant_is_shown_as_such_and_the_api_refusal_lands_on_its_fie
     page.select_option("#db-connection", "orders-db")
     page.click("#env-save")
     expect(page.locator("#env-form .form-message")).to_contain_text("Saved Lapsed still")
-    assert_accessible(page, refused=(422,))
+    check_page(page, refused=(422,))

@@ -1,22 +1,28 @@
 // Forms that change settings through the API, the same way on every page:
 // - an API problem+json that names fields is shown next to those fields (every entry of
 //   its `errors` list, not only the first), in words, and the first one gets the focus;
+//   what names no field of the form goes in the form's message line;
 // - what was typed stays in the form when the API refuses it (nothing is reset on error);
+// - one submit at a time: a second one while the first is on its way is ignored, and the
+//   button says it is busy without being disabled (a disabled button would drop the focus);
 // - a destructive change says what will happen and asks for its name to be typed;
 // - a control the signed-in role may not use is disabled, with the reason next to it
 //   (visible text, and the tooltip).
 
 import { confirmAction } from "./confirm.js";
-import { formMessage, h, problemText } from "./dom.js";
+import { formMessage, h, problemText, showNote } from "./dom.js";
 import { clearMarks, markField } from "./validate.js";
 
+const camel = (name) => String(name).replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+
 // The input of `form` a problem's field path names ("target.pool", "parameters.0.type",
-// "name"): an element declaring that path in data-field (or the longest declared prefix
-// of it), else the element named by the path's last word.
+// "events.0", "name"): an element declaring that path in data-field (or the longest
+// declared prefix of it), else the element named by the path's last word (camelCase).
 // data-field may list several paths, space separated (one control choosing what the API
 // takes as several fields, e.g. a site select for subscriptionId, resourceGroup and site).
-export function fieldInput(form, path) {
-  if (!form || !path) return null;
+export function fieldInput(form, rawPath) {
+  if (!form || !rawPath) return null;
+  const path = String(rawPath).split(".").map(camel).join(".");
   const declared = [...form.querySelectorAll("[data-field]")]
     .flatMap((el) => el.dataset.field.split(/\s+/).filter(Boolean).map((field) => ({ el, field })));
   const exact = declared.find((d) => d.field === path);
@@ -25,7 +31,7 @@ export function fieldInput(form, path) {
     .filter((d) => path.startsWith(`${d.field}.`))
     .sort((a, b) => b.field.length - a.field.length)[0];
   if (prefix) return prefix.el;
-  const words = String(path).split(".").filter((w) => !/^\d+$/.test(w));
+  const words = path.split(".").filter((w) => !/^\d+$/.test(w));
   const name = words[words.length - 1];
   const named = name ? form.elements.namedItem(name) : null;
   return named instanceof HTMLElement ? named : null;
@@ -52,9 +58,11 @@ export function problemFields(err) {
 export function showProblems(form, err, { what = "Not saved", fallback = null } = {}) {
   clearMarks(form);
   let first = null;
+  const marked = new Set(); // several problems on one control: the first one is shown
   for (const [path, message] of problemFields(err)) {
     const input = fieldInput(form, path);
-    if (!input) continue;
+    if (!input || marked.has(input)) continue;
+    marked.add(input);
     markField(input, message);
     first ??= input;
   }
@@ -70,14 +78,22 @@ export function showProblems(form, err, { what = "Not saved", fallback = null } 
   return first !== null;
 }
 
-// Run `send()` for a form: the submit buttons are disabled meanwhile, a refusal is shown
-// with showProblems (what was typed is kept), a success says `done(result)` returns.
-export async function submitting(form, send, { what = "Not saved", fallback = null, done } = {}) {
-  const buttons = [...form.querySelectorAll("button[type=submit], button:not([type])")];
-  const wasDisabled = buttons.map((b) => b.disabled);
-  buttons.forEach((b) => { b.disabled = true; });
-  formMessage(form, "ok", "");
+// The form's marks and message line cleared (a form filled afresh, or about to be sent).
+export function clearProblems(form) {
   clearMarks(form);
+  formMessage(form, "ok", "");
+}
+
+// Run `send()` for a form, once at a time: while it is on its way the submit button is
+// aria-busy (it keeps the focus) and a second submit is ignored ({ok: false, busy: true});
+// a refusal is shown with showProblems (what was typed is kept); a success says what
+// `done(result)` returns.
+export async function submitting(form, send, { what = "Not saved", fallback = null, done } = {}) {
+  if (form.dataset.sending === "true") return { ok: false, busy: true };
+  const button = form.querySelector("button[type=submit], button:not([type])");
+  form.dataset.sending = "true";
+  button?.setAttribute("aria-busy", "true");
+  clearProblems(form);
   try {
     const result = await send();
     const text = done ? done(result) : "";
@@ -87,7 +103,8 @@ export async function submitting(form, send, { what = "Not saved", fallback = nu
     showProblems(form, err, { what, fallback });
     return { ok: false, error: err };
   } finally {
-    buttons.forEach((b, i) => { b.disabled = wasDisabled[i]; });
+    delete form.dataset.sending;
+    button?.removeAttribute("aria-busy");
   }
 }
 
@@ -121,9 +138,19 @@ export function disableFor(control, reason) {
   control.setAttribute("aria-describedby", id);
 }
 
-// Disable every field and button of a form for the role, with one reason shown once.
-export function lockForm(form, reason) {
+// Disable every field and button of a form for the role, with one reason shown once: in a
+// line the form begins with, or in `note` (a line the page already has for the section).
+export function lockForm(form, reason, { note: given = null } = {}) {
   for (const el of form.querySelectorAll("input, select, textarea, button")) el.disabled = Boolean(reason);
+  if (given) {
+    showNote(given, reason);
+    for (const button of form.querySelectorAll("button")) {
+      button.title = reason || "";
+      if (reason) button.setAttribute("aria-describedby", given.id);
+      else button.removeAttribute("aria-describedby");
+    }
+    return;
+  }
   let note = form.querySelector(".why-disabled.form-level");
   if (!reason) { note?.remove(); return; }
   if (!note) {

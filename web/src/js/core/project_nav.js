@@ -1,11 +1,12 @@
 // The project pages (notifications, schedules, backups): the ?p= project, its links, its
 // heading and "your role here".
 import { api, param } from "./api.js";
-import { $, $$ } from "./dom.js";
+import { $ } from "./dom.js";
 
 export const RANK = { reader: 1, operator: 2, admin: 3 };
 
-// Load the page's project (throws the API's error), fill the crumbs and tabs.
+// Load the page's project (throws the API's error), fill the crumbs (core/project_links.js
+// gives the tabs their ?p=).
 export async function loadProject(session) {
   const slug = param("p");
   if (!slug) {
@@ -13,10 +14,6 @@ export async function loadProject(session) {
     throw Object.assign(new Error(detail), { status: 0, detail, title: "No project" });
   }
   const project = await api(`/api/projects/${encodeURIComponent(slug)}`);
-  for (const link of $$("[data-project-link]")) {
-    const base = link.getAttribute("href").split("?")[0];
-    link.setAttribute("href", `${base}?p=${encodeURIComponent(project.slug)}`);
-  }
   $("#crumb-project").textContent = project.name;
   const role = session.roleOn(project.id) || "none";
   const badge = $("#project-role");

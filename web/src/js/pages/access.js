@@ -3,7 +3,7 @@
 // are listed and changed by platform admins only; others see why not.
 import { api, param } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, OPERATION_LABELS, clear, fmtTime, h, problemText, showError } from "../core/dom.js";
+import { $, OPERATION_LABELS, clear, fillTable, fmtTime, h, loadPage, problemText, showMessage } from "../core/dom.js";
 import { NEEDS, disableFor, lockForm, roleSentence, submitting } from "../core/forms.js";
 import { requireSession } from "../core/session.js";
 import { clearOnInput } from "../core/validate.js";
@@ -12,13 +12,6 @@ const session = await requireSession();
 const slug = param("p");
 const projectPath = `/api/projects/${encodeURIComponent(slug || "")}`;
 let project = null;
-
-function say(node, kind, text) {
-  node.hidden = !text;
-  node.className = `form-message ${kind}`;
-  node.setAttribute("role", kind === "error" ? "alert" : "status");
-  node.textContent = text;
-}
 
 const isMe = (a) => (a.principalType === "user" && a.principalId === session.me.id)
   || (a.principalType === "group" && [...(session.me.groups || []), ...(session.me.appRoles || [])].includes(a.principalId));
@@ -34,10 +27,10 @@ function assignmentRow(a, { base, mayChange, reason, message, reload }) {
     if (!ok) return;
     try {
       await api(`${base}/${encodeURIComponent(a.id)}`, { method: "DELETE" });
-      say(message, "ok", `Revoked ${a.role} from ${a.principalId}.`);
+      showMessage(message, "ok", `Revoked ${a.role} from ${a.principalId}.`);
       await reload();
     } catch (err) {
-      say(message, "error", `Not revoked. ${problemText(err)}`);
+      showMessage(message, "error", `Not revoked. ${problemText(err)}`);
     }
   });
   return h("tr", { dataset: { principal: a.principalId } },
@@ -50,9 +43,8 @@ async function loadMembers() {
   const mayChange = session.can(project.id, "admin");
   const base = `${projectPath}/roles`;
   const items = (await api(base)).items;
-  clear($("#members-table tbody")).append(...items.map((a) => assignmentRow(a, {
-    base, mayChange, reason: NEEDS.admin, message: $("#members-message"), reload: loadMembers })));
-  $("#no-members").hidden = items.length > 0;
+  fillTable($("#members-table"), items.map((a) => assignmentRow(a, {
+    base, mayChange, reason: NEEDS.admin, message: $("#members-message"), reload: loadMembers })), $("#no-members"));
 }
 
 function youApprove(rule) {
@@ -76,8 +68,7 @@ async function loadApprovers() {
       h("td", {}, `${rule.timeoutMinutes} min`),
       h("td", {}, youApprove(rule)));
   });
-  clear($("#approvers-table tbody")).append(...rows);
-  $("#no-protection").hidden = rows.length > 0;
+  fillTable($("#approvers-table"), rows, $("#no-protection"));
 }
 
 async function loadMyRoles() {
@@ -95,9 +86,8 @@ async function loadGlobal() {
   }
   $("#global-body").hidden = false;
   const items = (await api("/api/roles")).items;
-  clear($("#global-table tbody")).append(...items.map((a) => assignmentRow(a, {
-    base: "/api/roles", mayChange: true, reason: null, message: $("#global-message"), reload: loadGlobal })));
-  $("#no-global").hidden = items.length > 0;
+  fillTable($("#global-table"), items.map((a) => assignmentRow(a, {
+    base: "/api/roles", mayChange: true, reason: null, message: $("#global-message"), reload: loadGlobal })), $("#no-global"));
 }
 
 function grantForm(form, base, reload, message) {
@@ -110,7 +100,7 @@ function grantForm(form, base, reload, message) {
       what: "The role was not granted", done: (a) => `Granted ${a.role} to ${a.principalId}.` });
     if (outcome.ok) {
       form.elements.principalId.value = "";
-      say(message, "ok", "");
+      showMessage(message, "ok", "");
       await reload();
     }
   });
@@ -119,33 +109,32 @@ function grantForm(form, base, reload, message) {
 grantForm($("#member-form"), () => `${projectPath}/roles`, () => loadMembers(), $("#members-message"));
 grantForm($("#global-form"), () => "/api/roles", () => loadGlobal(), $("#global-message"));
 
-async function load() {
-  $("#loading").hidden = false;
-  try {
-    if (slug) {
-      project = await api(projectPath);
-      document.title = `Access · ${project.name} · CloudOps`;
-      $("#crumbs").hidden = false;
-      $("#crumb-project").textContent = project.name;
-      $("#crumb-project").href = `/project/?p=${encodeURIComponent(slug)}`;
-      $("#access-title").textContent = `Access to ${project.name}`;
-      $("#role-here").textContent = roleSentence(session, project.id);
-      $("#members-panel").hidden = false;
-      $("#approvers-panel").hidden = false;
-      await Promise.all([loadMembers(), loadApprovers()]);
-      if (!session.can(project.id, "admin")) lockForm($("#member-form"), NEEDS.admin);
-    } else {
-      $("#role-here").textContent = session.globalRole ? `Your global role: ${session.globalRole}.` : "You hold no global role; your roles per project are below.";
-      $("#my-roles-panel").hidden = false;
-      await loadMyRoles();
-    }
-    await loadGlobal();
-    $("#content").hidden = false;
-  } catch (err) {
-    showError($("#page-error"), err, { what: "Could not load access", retry: load });
-  } finally {
-    $("#loading").hidden = true;
+async function fill() {
+  if (slug) {
+    project = await api(projectPath);
+    document.title = `Access · ${project.name} · CloudOps`;
+    // a project's access is one of its pages: its crumbs and tabs, under Projects
+    $("#crumbs").hidden = false;
+    $("#project-tabs").hidden = false;
+    $("#crumb-project").textContent = project.name;
+    $(".mainnav a[aria-current]")?.removeAttribute("aria-current");
+    $(".mainnav a[href='/projects/']").setAttribute("aria-current", "page");
+    $("#access-title").textContent = `Access to ${project.name}`;
+    $("#role-here").textContent = roleSentence(session, project.id);
+    $("#members-panel").hidden = false;
+    $("#approvers-panel").hidden = false;
+    await Promise.all([loadMembers(), loadApprovers()]);
+    if (!session.can(project.id, "admin")) lockForm($("#member-form"), NEEDS.admin);
+  } else {
+    $("#role-here").textContent = session.globalRole ? `Your global role: ${session.globalRole}.` : "You hold no global role; your roles per project are below.";
+    $("#my-roles-panel").hidden = false;
+    await loadMyRoles();
   }
+  await loadGlobal();
+}
+
+function load() {
+  return loadPage(fill, "Could not load access");
 }
 
 load();

@@ -7,11 +7,11 @@
 // being typed survives live updates and polling.
 import { api } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, clear, describeTask, fmtTime, h, problemText, showError, timeNode } from "../core/dom.js";
-import { clearProblems, clearProblemsOnInput, showProblems, whileSending } from "../core/form_errors.js";
+import { $, clear, describeTask, fmtTime, h, loadPage, problemText, showMessage, timeNode } from "../core/dom.js";
+import { clearProblems, submitting } from "../core/forms.js";
 import { live } from "../core/live.js";
 import { requireSession } from "../core/session.js";
-import { markField } from "../core/validate.js";
+import { clearOnInput, markField } from "../core/validate.js";
 
 const session = await requireSession();
 const isAdmin = session.canGlobally("admin");
@@ -27,13 +27,7 @@ let projects = [];
 const why = () => (adminWhy ? { disabled: true, "aria-describedby": "admin-why-not" } : {});
 const idOf = (text) => String(text).replace(/[^a-zA-Z0-9_-]/g, "-");
 
-function message(kind, ...content) {
-  const box = $("#agents-message");
-  box.hidden = false;
-  box.className = `form-message ${kind}`;
-  box.setAttribute("role", kind === "error" ? "alert" : "status");
-  box.replaceChildren(...content);
-}
+const message = (kind, ...content) => showMessage($("#agents-message"), kind, ...content);
 
 // ---- agents ---------------------------------------------------------------------------
 
@@ -139,34 +133,32 @@ function tokenBox(pool) {
         h("input", { name: "labels", placeholder: "linux, postgres", autocomplete: "off" })))),
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "button primary", ...why() }, "Issue token")));
   const out = h("div", { class: "secret-box", id: `token-output-${id}`, hidden: true });
-  clearProblemsOnInput(form);
+  clearOnInput(form);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    clearProblems(form);
     const minutes = Number(form.elements.expiresInMinutes.value);
     const uses = Number(form.elements.maxUses.value);
     const body = { expiresInMinutes: minutes };
     if (uses > 1) Object.assign(body, { multiUse: true, maxUses: uses });
-    await whileSending(form, async () => {
-      try {
-        const issued = await api(`/api/pools/${encodeURIComponent(pool.name)}/registration-tokens`, { method: "POST", body });
-        const labels = form.elements.labels.value.split(",").map((x) => x.trim()).filter(Boolean);
-        const command = [`cloudops-agent register --url ${location.origin} --pool ${issued.pool} --token ${issued.token}`
-          + (labels.length ? ` --labels ${labels.join(",")}` : ""), "cloudops-agent run"].join("\n");
-        const tokenPre = h("pre", { class: "secret mono", id: `token-${id}` }, issued.token);
-        const commandPre = h("pre", { class: "secret mono", id: `command-${id}` }, command);
-        out.replaceChildren(
-          h("p", { class: "form-message ok", role: "status" }, `Copy it now: this token is not shown again. It registers ${issued.maxUses || 1} agent${(issued.maxUses || 1) > 1 ? "s" : ""} until ${fmtTime(issued.expiresAt)}.`),
-          h("div", { class: "copy-row" }, tokenPre, copyButton(tokenPre, `Copy the token for ${pool.name}`)),
-          h("p", { class: "muted small" }, "On the agent's machine, run:"),
-          h("div", { class: "copy-row" }, commandPre, copyButton(commandPre, `Copy the command line for ${pool.name}`)));
-        out.hidden = false;
-        tokenPre.setAttribute("tabindex", "0");
-        tokenPre.focus();
-      } catch (err) {
-        showProblems(form, err, { what: "No token issued." });
-      }
-    });
+    const outcome = await submitting(form,
+      () => api(`/api/pools/${encodeURIComponent(pool.name)}/registration-tokens`, { method: "POST", body }),
+      { what: "No token issued" });
+    if (outcome.ok) {
+      const issued = outcome.result;
+      const labels = form.elements.labels.value.split(",").map((x) => x.trim()).filter(Boolean);
+      const command = [`cloudops-agent register --url ${location.origin} --pool ${issued.pool} --token ${issued.token}`
+        + (labels.length ? ` --labels ${labels.join(",")}` : ""), "cloudops-agent run"].join("\n");
+      const tokenPre = h("pre", { class: "secret mono", id: `token-${id}` }, issued.token);
+      const commandPre = h("pre", { class: "secret mono", id: `command-${id}` }, command);
+      out.replaceChildren(
+        h("p", { class: "form-message ok", role: "status" }, `Copy it now: this token is not shown again. It registers ${issued.maxUses || 1} agent${(issued.maxUses || 1) > 1 ? "s" : ""} until ${fmtTime(issued.expiresAt)}.`),
+        h("div", { class: "copy-row" }, tokenPre, copyButton(tokenPre, `Copy the token for ${pool.name}`)),
+        h("p", { class: "muted small" }, "On the agent's machine, run:"),
+        h("div", { class: "copy-row" }, commandPre, copyButton(commandPre, `Copy the command line for ${pool.name}`)));
+      out.hidden = false;
+      tokenPre.setAttribute("tabindex", "0");
+      tokenPre.focus();
+    }
   });
   return h("details", { class: "token-details" },
     h("summary", {}, `Register an agent in ${pool.name}`),
@@ -197,7 +189,7 @@ function grantForm(resource) {
     resource.kind === "cluster" ? h("label", { class: "field inline" }, h("span", { class: "sr-only" }, "Namespaces"),
       h("input", { name: "namespaces", placeholder: "namespaces, comma separated", ...why() })) : null,
     h("button", { type: "submit", class: "button ghost", ...why(), "aria-label": `Grant ${resource.name}` }, "Grant"));
-  clearProblemsOnInput(form);
+  clearOnInput(form);
   return form;
 }
 
@@ -214,12 +206,11 @@ async function submitGrant(form) {
     form.elements.project.focus();
     return;
   }
-  try {
-    await api(`/api/resources/${resource.id}/grants`, { method: "POST", body });
+  const outcome = await submitting(form,
+    () => api(`/api/resources/${resource.id}/grants`, { method: "POST", body }), { what: "Not granted" });
+  if (outcome.ok) {
     await loadResources();
     message("ok", `Granted ${resource.name} to ${body.project === "*" ? "every project" : body.project}.`);
-  } catch (err) {
-    showProblems(form, err, { what: "Not granted." });
   }
 }
 
@@ -315,45 +306,37 @@ async function loadResources() {
   renderGrants();
 }
 
-async function load() {
-  $("#loading").hidden = false;
-  try {
-    const [poolPage, resourcePage, projectPage] = await Promise.all([
-      api("/api/pools"), api("/api/resources"), api("/api/projects")]);
-    pools = poolPage.items;
-    resources = resourcePage.items;
-    projects = projectPage.items;
-    const lists = await Promise.all(pools.map((p) => api(`/api/pools/${encodeURIComponent(p.name)}/agents`)));
-    agents.clear();
-    for (const list of lists) for (const a of list.items) agents.set(a.id, a);
-    await loadJobs().catch(() => jobs.clear());
-    renderPools();
-    renderGrants();
-    document.body.dataset.ready = "true"; // tests wait for this before typing
-  } catch (err) {
-    showError($("#page-error"), err, { what: "Could not load the agent pools", retry: load });
-  } finally {
-    $("#loading").hidden = true;
-  }
+async function fill() {
+  const [poolPage, resourcePage, projectPage] = await Promise.all([
+    api("/api/pools"), api("/api/resources"), api("/api/projects")]);
+  pools = poolPage.items;
+  resources = resourcePage.items;
+  projects = projectPage.items;
+  const lists = await Promise.all(pools.map((p) => api(`/api/pools/${encodeURIComponent(p.name)}/agents`)));
+  agents.clear();
+  for (const list of lists) for (const a of list.items) agents.set(a.id, a);
+  await loadJobs().catch(() => jobs.clear());
+  renderPools();
+  renderGrants();
+}
+
+function load() {
+  return loadPage(fill, "Could not load the agent pools");
 }
 
 const poolForm = $("#pool-form");
-clearProblemsOnInput(poolForm);
+clearOnInput(poolForm);
 poolForm.addEventListener("submit", async (event) => {
   event.preventDefault();
-  clearProblems(poolForm);
   const body = { name: poolForm.elements.name.value.trim(), description: poolForm.elements.description.value.trim() };
-  await whileSending(poolForm, async () => {
-    try {
-      const pool = await api("/api/pools", { method: "POST", body });
-      poolForm.reset();
-      await load();
-      message("ok", `Created pool ${pool.name}. Register its first agent below.`);
-      sections.get(pool.name)?.section.querySelector("details")?.setAttribute("open", "");
-    } catch (err) {
-      showProblems(poolForm, err, { what: "No pool created." });
-    }
-  });
+  const outcome = await submitting(poolForm, () => api("/api/pools", { method: "POST", body }), { what: "No pool created" });
+  if (outcome.ok) {
+    const pool = outcome.result;
+    poolForm.reset();
+    await load();
+    message("ok", `Created pool ${pool.name}. Register its first agent below.`);
+    sections.get(pool.name)?.section.querySelector("details")?.setAttribute("open", "");
+  }
 });
 
 $("#global-role").textContent = `your role: ${session.globalRole ? `${session.globalRole} (all projects)` : "per project"}`;

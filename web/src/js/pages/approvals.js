@@ -3,7 +3,7 @@
 // a comment. Decisions by others and new requests arrive live.
 import { api } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, OPERATION_LABELS, clear, describeTask, formMessage, h, showError, timeNode } from "../core/dom.js";
+import { $, OPERATION_LABELS, clear, describeTask, formMessage, h, pageLoaded, showError, timeNode } from "../core/dom.js";
 import { live } from "../core/live.js";
 import { showProblems } from "../core/forms.js";
 import { requireSession } from "../core/session.js";
@@ -115,6 +115,7 @@ async function start() {
     const lists = await Promise.all([...projects.values()].map((p) => api(`/api/projects/${p.id}/environments`)));
     for (const list of lists) for (const e of list.items) envs.set(e.id, e);
     await load();
+    pageLoaded();
   } catch (err) {
     showError($("#page-error"), err, { what: "Could not load the pending approvals", retry: start });
     return;

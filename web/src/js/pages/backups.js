@@ -2,7 +2,7 @@
 // download (operators: a signed link valid 15 minutes) and delete (admins, typed confirm).
 import { api, param } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, clear, fmtTime, h, problemText, showError, timeNode } from "../core/dom.js";
+import { $, fillTable, fmtTime, h, loadPage, problemText, showMessage, showNote, timeNode } from "../core/dom.js";
 import { loadProject, whyNot } from "../core/project_nav.js";
 import { requireSession } from "../core/session.js";
 
@@ -43,22 +43,12 @@ function row(b) {
 function render() {
   const chosen = $("#backup-env").value;
   const shown = backups.filter((b) => !chosen || b.env.slug === chosen);
-  clear($("#backups tbody")).append(...shown.map(row));
-  $("#no-backups").hidden = shown.length > 0;
-  $("#backups").closest(".table-wrap").hidden = shown.length === 0;
-  for (const [id, why] of [["#download-why-not", downloadWhy], ["#delete-why-not", deleteWhy]]) {
-    $(id).hidden = !why;
-    $(id).textContent = why || "";
-  }
+  fillTable($("#backups"), shown.map(row), $("#no-backups"));
+  showNote($("#download-why-not"), downloadWhy);
+  showNote($("#delete-why-not"), deleteWhy);
 }
 
-function message(kind, ...content) {
-  const box = $("#backup-message");
-  box.hidden = false;
-  box.className = `form-message ${kind}`;
-  box.setAttribute("role", kind === "error" ? "alert" : "status");
-  box.replaceChildren(...content);
-}
+const message = (kind, ...content) => showMessage($("#backup-message"), kind, ...content);
 
 $("#backup-env").addEventListener("change", render);
 
@@ -103,26 +93,21 @@ async function loadBackups() {
   render();
 }
 
-async function load() {
-  $("#loading").hidden = false;
-  try {
-    ctx = await loadProject(session);
-    document.title = `Backups · ${ctx.project.name} · CloudOps`;
-    downloadWhy = whyNot(ctx.role, "operator", "Downloading a backup");
-    deleteWhy = whyNot(ctx.role, "admin", "Deleting a backup");
-    environments = (await api(`/api/projects/${encodeURIComponent(ctx.slug)}/environments`)).items;
-    const select = $("#backup-env");
-    select.replaceChildren(h("option", { value: "" }, "All environments"),
-      ...environments.map((e) => h("option", { value: e.slug }, e.name)));
-    if (param("e")) select.value = param("e");
-    await loadBackups();
-    $("#content").hidden = false;
-    document.body.dataset.ready = "true"; // tests wait for this before typing
-  } catch (err) {
-    showError($("#page-error"), err, { what: "Could not load the backups", retry: load });
-  } finally {
-    $("#loading").hidden = true;
-  }
+async function fill() {
+  ctx = await loadProject(session);
+  document.title = `Backups · ${ctx.project.name} · CloudOps`;
+  downloadWhy = whyNot(ctx.role, "operator", "Downloading a backup");
+  deleteWhy = whyNot(ctx.role, "admin", "Deleting a backup");
+  environments = (await api(`/api/projects/${encodeURIComponent(ctx.slug)}/environments`)).items;
+  const select = $("#backup-env");
+  select.replaceChildren(h("option", { value: "" }, "All environments"),
+    ...environments.map((e) => h("option", { value: e.slug }, e.name)));
+  if (param("e")) select.value = param("e");
+  await loadBackups();
+}
+
+function load() {
+  return loadPage(fill, "Could not load the backups");
 }
 
 load();

@@ -4,7 +4,7 @@
 // controls a role may not use are disabled with the reason.
 import { api, param } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, OPERATION_LABELS, clear, fmtTime, formMessage, h, problemText, showError } from "../core/dom.js";
+import { $, OPERATION_LABELS, clear, fillTable, fmtTime, formMessage, h, loadPage, problemText, showMessage } from "../core/dom.js";
 import { NEEDS, confirmTyped, disableFor, lockForm, roleSentence, showProblems, submitting } from "../core/forms.js";
 import { requireSession } from "../core/session.js";
 import { clearOnInput } from "../core/validate.js";
@@ -306,16 +306,14 @@ function whenText(w) {
 
 function renderWindows(setting) {
   windows = setting.windows || [];
-  const body = $("#windows-table tbody");
-  clear(body).append(...windows.map((w, index) => {
+  fillTable($("#windows-table"), windows.map((w, index) => {
     const remove = h("button", { type: "button", class: "button ghost danger-text", id: `window-remove-${index}` }, "Remove…");
     if (!isAdmin()) disableFor(remove, NEEDS.admin);
     remove.addEventListener("click", () => removeWindow(index));
     return h("tr", {}, h("td", {}, w.name), h("td", {}, w.type === "freeze" ? "change freeze" : "business hours"),
       h("td", {}, whenText(w)), h("td", {}, w.operations.map((o) => OPERATION_LABELS[o] || o).join(", ")),
       h("td", {}, w.mode === "refuse" ? "refused" : "held"), h("td", {}, remove));
-  }));
-  $("#no-windows").hidden = windows.length > 0;
+  }), $("#no-windows"));
   const o = setting.override;
   $("#freezes-state").textContent = o ? `Every window is lifted until ${fmtTime(o.until)} by ${o.by}: “${o.reason}”.`
     : "Operations a window covers are held until it ends, or refused, as each window says.";
@@ -387,10 +385,7 @@ $("#env-delete").addEventListener("click", async () => {
     await api(envPath(), { method: "DELETE" });
     location.assign(`/project-settings/?p=${encodeURIComponent(projectSlug)}&deleted=${encodeURIComponent(env.slug)}`);
   } catch (err) {
-    message.hidden = false;
-    message.className = "form-message error";
-    message.setAttribute("role", "alert");
-    message.textContent = `Not deleted. ${problemText(err)}`;
+    showMessage(message, "error", `Not deleted. ${problemText(err)}`);
   }
 });
 
@@ -407,42 +402,38 @@ function renderHead() {
   if (env) open.href = `/environment/?p=${encodeURIComponent(projectSlug)}&e=${encodeURIComponent(env.slug)}`;
 }
 
-async function load() {
-  $("#loading").hidden = false;
-  try {
-    if (!projectSlug) throw Object.assign(new Error("The address needs ?p=<project>."), { detail: "The address needs ?p=<project>." });
-    project = await api(projectPath);
-    $("#crumb-project").textContent = project.name;
-    $("#crumb-project").href = `/project/?p=${encodeURIComponent(projectSlug)}`;
-    const [resources, catalogue, current] = await Promise.all([
-      api("/api/resources"), api(`${projectPath}/scripts`), envSlug ? api(envPath()) : null]);
-    granted = resources.items.filter((r) => (r.grants || []).some((g) => g.project === projectSlug || g.project === "*"));
-    scripts = catalogue.items;
-    env = current;
-    renderHead();
-    renderEnvForm();
-    if (env) {
-      renderProtection(env.protection);
-      checks($("#window-operations"), "windowOperation", OPERATIONS, ["deploy"], OPERATION_LABELS);
-      checks($("#window-days"), "day", DAYS, ["mon", "tue", "wed", "thu", "fri"]);
-      renderWindows(await api(`${envPath()}/freezes`));
-      await loadMembers();
-    }
-    $("#protection-panel").hidden = !env;
-    $("#freezes-panel").hidden = !env;
-    $("#override-panel").hidden = !env;
-    $("#delete-panel").hidden = !env;
-    if (param("created")) formMessage($("#env-form"), "ok", `Created ${env.name}. Protect it and set its windows below.`);
-    if (!isAdmin()) {
-      for (const form of [$("#env-form"), $("#protection-form"), $("#window-form"), $("#override-form")]) lockForm(form, NEEDS.admin);
-      disableFor($("#env-delete"), NEEDS.admin);
-    }
-    $("#content").hidden = false;
-  } catch (err) {
-    showError($("#page-error"), err, { what: `Could not load the settings of ${envSlug || "a new environment"}`, retry: load });
-  } finally {
-    $("#loading").hidden = true;
+async function fill() {
+  if (!projectSlug) throw Object.assign(new Error("The address needs ?p=<project>."), { detail: "The address needs ?p=<project>." });
+  project = await api(projectPath);
+  $("#crumb-project").textContent = project.name;
+  $("#crumb-project").href = `/project/?p=${encodeURIComponent(projectSlug)}`;
+  const [resources, catalogue, current] = await Promise.all([
+    api("/api/resources"), api(`${projectPath}/scripts`), envSlug ? api(envPath()) : null]);
+  granted = resources.items.filter((r) => (r.grants || []).some((g) => g.project === projectSlug || g.project === "*"));
+  scripts = catalogue.items;
+  env = current;
+  renderHead();
+  renderEnvForm();
+  if (env) {
+    renderProtection(env.protection);
+    checks($("#window-operations"), "windowOperation", OPERATIONS, ["deploy"], OPERATION_LABELS);
+    checks($("#window-days"), "day", DAYS, ["mon", "tue", "wed", "thu", "fri"]);
+    renderWindows(await api(`${envPath()}/freezes`));
+    await loadMembers();
   }
+  $("#protection-panel").hidden = !env;
+  $("#freezes-panel").hidden = !env;
+  $("#override-panel").hidden = !env;
+  $("#delete-panel").hidden = !env;
+  if (param("created")) formMessage($("#env-form"), "ok", `Created ${env.name}. Protect it and set its windows below.`);
+  if (!isAdmin()) {
+    for (const form of [$("#env-form"), $("#protection-form"), $("#window-form"), $("#override-form")]) lockForm(form, NEEDS.admin);
+    disableFor($("#env-delete"), NEEDS.admin);
+  }
+}
+
+function load() {
+  return loadPage(fill, () => `Could not load the settings of ${envSlug || "a new environment"}`);
 }
 
 for (const id of ["#env-form", "#protection-form", "#window-form", "#override-form"]) clearOnInput($(id));

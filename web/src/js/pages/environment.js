@@ -1,7 +1,7 @@
 // An environment: one-click operations behind a confirm step, its queue, its tasks (live).
 import { api, param } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, $$, TERMINAL, clear, describeTask, fmtTime, formMessage, h, progressBar, problemText, showError, statusBadge } from "../core/dom.js";
+import { $, $$, TERMINAL, clear, describeTask, fmtTime, formMessage, h, pageLoaded, problemText, progressBar, showError, statusBadge } from "../core/dom.js";
 import { live } from "../core/live.js";
 import { scriptValues, renderScriptForm } from "../core/script_form.js";
 import { requireSession } from "../core/session.js";
@@ -168,7 +168,7 @@ async function load() {
       $("#readonly-note").hidden = false;
       $("#readonly-role").textContent = role;
     }
-    $("#content").hidden = false;
+    pageLoaded();
     live.on("taskUpdated", (task) => {
       if (task.environmentId !== env.id) return;
       table.update(task);

@@ -2,11 +2,11 @@
 // readers and operators see the rules with the controls disabled and the reason.
 import { api } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, clear, formMessage, h, problemText, showError } from "../core/dom.js";
-import { clearProblems, clearProblemsOnInput, showProblems, whileSending } from "../core/form_errors.js";
+import { $, clear, fillTable, formMessage, h, loadPage, problemText, showMessage, showNote } from "../core/dom.js";
+import { clearProblems, lockForm, submitting } from "../core/forms.js";
 import { loadProject, whyNot } from "../core/project_nav.js";
 import { requireSession } from "../core/session.js";
-import { schemas } from "../core/validate.js";
+import { clearOnInput, schemas } from "../core/validate.js";
 
 const session = await requireSession();
 const form = $("#rule-form");
@@ -59,11 +59,8 @@ function ruleRow(rule) {
 }
 
 function render() {
-  clear($("#rules tbody")).append(...rules.map(ruleRow));
-  $("#no-rules").hidden = rules.length > 0;
-  $("#rules").closest(".table-wrap").hidden = rules.length === 0;
-  $("#rules-why-not").hidden = !reason;
-  $("#rules-why-not").textContent = reason || "";
+  fillTable($("#rules"), rules.map(ruleRow), $("#no-rules"));
+  showNote($("#rules-why-not"), reason);
 }
 
 function showChannel() {
@@ -111,26 +108,22 @@ function body() {
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
-  clearProblems(form);
   const data = body();
   const rule = editing;
-  await whileSending(form, async () => {
-    try {
-      const saved = rule
-        ? await api(`${base()}/${rule.id}`, { method: "PUT", body: data })
-        : await api(base(), { method: "POST", body: data });
-      await loadRules();
-      fillForm(null);
-      formMessage(form, "ok", rule ? `Saved rule ${saved.name}.` : `Created rule ${saved.name}.`);
-    } catch (err) {
-      showProblems(form, err, { what: rule ? "Not saved." : "Not created." });
-    }
-  });
+  await submitting(form, async () => {
+    const saved = rule
+      ? await api(`${base()}/${rule.id}`, { method: "PUT", body: data })
+      : await api(base(), { method: "POST", body: data });
+    await loadRules();
+    fillForm(null);
+    return saved;
+  }, { what: rule ? "Not saved" : "Not created",
+    done: (saved) => (rule ? `Saved rule ${saved.name}.` : `Created rule ${saved.name}.`) });
 });
 
 $("#rule-channel").addEventListener("change", showChannel);
 $("#rule-cancel").addEventListener("click", () => { fillForm(null); form.elements.name.focus(); });
-clearProblemsOnInput(form);
+clearOnInput(form);
 
 $("#rules").addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-action]");
@@ -151,20 +144,15 @@ $("#rules").addEventListener("click", async (event) => {
 async function sendTest(rule, button) {
   const out = $("#test-result");
   button.disabled = true;
-  out.hidden = false;
-  out.className = "form-message";
-  out.textContent = `Sending a test through ${rule.name}…`;
+  showMessage(out, "", `Sending a test through ${rule.name}…`);
   try {
     const result = await api(`${base()}/${rule.id}/test`, { method: "POST", body: {} });
     const where = rule.channel === "teams" ? "the Teams channel" : rule.recipients.join(", ");
-    out.className = `form-message ${result.delivered ? "ok" : "error"}`;
-    out.setAttribute("role", result.delivered ? "status" : "alert");
-    out.textContent = result.delivered
+    showMessage(out, result.delivered ? "ok" : "error", result.delivered
       ? `Test sent through ${rule.name} to ${where}.`
-      : `The test through ${rule.name} was not delivered: ${result.error}`;
+      : `The test through ${rule.name} was not delivered: ${result.error}`);
   } catch (err) {
-    out.className = "form-message error";
-    out.textContent = `Could not send a test. ${problemText(err)}`;
+    showMessage(out, "error", `Could not send a test. ${problemText(err)}`);
   } finally {
     button.disabled = false;
   }
@@ -187,10 +175,7 @@ async function deleteRule(rule, button) {
     formMessage(form, "ok", `Deleted rule ${rule.name}.`);
     $("#rules-title").focus(); // the row (and its button) is gone: focus its table's heading
   } catch (err) {
-    const out = $("#test-result");
-    out.hidden = false;
-    out.className = "form-message error";
-    out.textContent = `Could not delete ${rule.name}. ${problemText(err)}`;
+    showMessage($("#test-result"), "error", `Could not delete ${rule.name}. ${problemText(err)}`);
   }
 }
 
@@ -199,30 +184,19 @@ async function loadRules() {
   render();
 }
 
-async function load() {
-  $("#loading").hidden = false;
-  try {
-    ctx = await loadProject(session);
-    document.title = `Notifications · ${ctx.project.name} · CloudOps`;
-    reason = whyNot(ctx.role, "admin", "Changing notification rules");
-    environments = (await api(`/api/projects/${encodeURIComponent(ctx.slug)}/environments`)).items;
-    const names = await eventNames();
-    clear($("#rule-events")).append(...names.map((e) => checkbox("events", e, EVENT_WORDS[e] || e)));
-    clear($("#rule-environments")).append(...(environments.length
-      ? environments.map((e) => checkbox("environments", e.slug, e.name))
-      : [h("span", { class: "muted" }, "No environments yet.")]));
-    await loadRules();
-    $("#rule-fields").disabled = Boolean(reason);
-    $("#rule-submit").disabled = Boolean(reason);
-    if (reason) $("#rule-submit").setAttribute("aria-describedby", "rules-why-not");
-    fillForm(null);
-    $("#content").hidden = false;
-    document.body.dataset.ready = "true"; // tests wait for this before typing
-  } catch (err) {
-    showError($("#page-error"), err, { what: "Could not load the notification rules", retry: load });
-  } finally {
-    $("#loading").hidden = true;
-  }
+async function fill() {
+  ctx = await loadProject(session);
+  document.title = `Notifications · ${ctx.project.name} · CloudOps`;
+  reason = whyNot(ctx.role, "admin", "Changing notification rules");
+  environments = (await api(`/api/projects/${encodeURIComponent(ctx.slug)}/environments`)).items;
+  const names = await eventNames();
+  clear($("#rule-events")).append(...names.map((e) => checkbox("events", e, EVENT_WORDS[e] || e)));
+  clear($("#rule-environments")).append(...(environments.length
+    ? environments.map((e) => checkbox("environments", e.slug, e.name))
+    : [h("span", { class: "muted" }, "No environments yet.")]));
+  await loadRules();
+  if (reason) lockForm(form, reason, { note: $("#rules-why-not") });
+  fillForm(null);
 }
 
-load();
+loadPage(fill, "Could not load the notification rules");

@@ -2,7 +2,7 @@
 // (each opens its own settings page; delete with a typed confirmation), and deleting the
 // project. Readers and operators see the settings with the controls disabled and why.
 import { api, param } from "../core/api.js";
-import { $, clear, h, problemText, showError } from "../core/dom.js";
+import { $, fillTable, h, loadPage, problemText, showMessage } from "../core/dom.js";
 import { NEEDS, confirmTyped, disableFor, lockForm, roleSentence, submitting } from "../core/forms.js";
 import { requireSession } from "../core/session.js";
 import { clearOnInput } from "../core/validate.js";
@@ -14,13 +14,6 @@ let project = null;
 let environments = [];
 
 const isAdmin = () => session.can(project.id, "admin");
-
-function say(node, kind, text) {
-  node.hidden = !text;
-  node.className = `form-message ${kind}`;
-  node.setAttribute("role", kind === "error" ? "alert" : "status");
-  node.textContent = text;
-}
 
 function targetText(t) {
   if (!t || t.type === "noop") return "dry run";
@@ -38,17 +31,17 @@ async function deleteEnvironment(env) {
   if (!ok) return;
   try {
     await api(`${path}/environments/${encodeURIComponent(env.slug)}`, { method: "DELETE" });
-    say($("#env-message"), "ok", `Deleted ${env.name}.`);
+    showMessage($("#env-message"), "ok", `Deleted ${env.name}.`);
     await loadEnvironments();
   } catch (err) {
-    say($("#env-message"), "error", `${env.name} was not deleted. ${problemText(err)}`);
+    showMessage($("#env-message"), "error", `${env.name} was not deleted. ${problemText(err)}`);
   }
 }
 
 async function loadEnvironments() {
   environments = (await api(`${path}/environments`)).items;
   const details = await Promise.all(environments.map((e) => api(`${path}/environments/${encodeURIComponent(e.slug)}`)));
-  clear($("#environments-table tbody")).append(...details.map((env) => {
+  fillTable($("#environments-table"), details.map((env) => {
     const settings = `/environment-settings/?p=${encodeURIComponent(slug)}&e=${encodeURIComponent(env.slug)}`;
     const remove = h("button", { type: "button", class: "button ghost danger-text", id: `delete-${env.slug}` }, `Delete ${env.slug}…`);
     remove.addEventListener("click", () => deleteEnvironment(env));
@@ -61,15 +54,13 @@ async function loadEnvironments() {
       h("td", {}, env.database?.connection || h("span", { class: "muted" }, "none")),
       h("td", {}, rule ? `${rule.operations.join(", ")} · ${rule.requiredApprovals} approval(s)` : h("span", { class: "muted" }, "not protected")),
       h("td", {}, h("div", { class: "table-actions" }, h("a", { class: "button ghost", href: settings }, `Settings of ${env.slug}`), remove)));
-  }));
-  $("#no-environments").hidden = environments.length > 0;
+  }), $("#no-environments"));
 }
 
 function renderProject() {
   const form = $("#project-form");
   document.title = `${project.name} · settings · CloudOps`;
   $("#crumb-project").textContent = project.name;
-  $("#crumb-project").href = `/project/?p=${encodeURIComponent(slug)}`;
   $("#settings-title").textContent = `${project.name} · settings`;
   $("#role-here").textContent = roleSentence(session, project.id)
     + (isAdmin() ? "" : " Changing the project needs its admin role.");
@@ -100,40 +91,30 @@ $("#project-delete").addEventListener("click", async () => {
     await api(path, { method: "DELETE" });
     location.assign("/projects/");
   } catch (err) {
-    say($("#project-delete-message"), "error", `Not deleted. ${problemText(err)}`);
+    showMessage($("#project-delete-message"), "error", `Not deleted. ${problemText(err)}`);
   }
 });
 
-async function load() {
-  $("#loading").hidden = false;
-  try {
-    if (!slug) throw Object.assign(new Error("The address needs ?p=<project>."), { detail: "The address needs ?p=<project>." });
-    project = await api(path);
-    renderProject();
-    $("#link-access").href = `/access/?p=${encodeURIComponent(slug)}`;
-    $("#link-scripts").href = `/scripts/?p=${encodeURIComponent(slug)}`;
-    $("#new-environment").href = `/environment-settings/?p=${encodeURIComponent(slug)}`;
-    await loadEnvironments();
-    const deleted = param("deleted");
-    if (deleted) say($("#deleted-note"), "ok", `Deleted environment ${deleted}.`);
-    if (!isAdmin()) {
-      lockForm($("#project-form"), NEEDS.admin);
-      disableFor($("#project-delete"), NEEDS.admin);
-      const link = $("#new-environment");
-      link.removeAttribute("href");
-      link.setAttribute("aria-disabled", "true");
-      link.classList.add("disabled");
-      link.title = NEEDS.admin;
-      link.after(h("small", { class: "why-disabled muted", id: "new-environment-why" }, NEEDS.admin));
-      link.setAttribute("aria-describedby", "new-environment-why");
-    }
-    $("#content").hidden = false;
-  } catch (err) {
-    showError($("#page-error"), err, { what: `Could not load project ${slug || ""}`, retry: load });
-  } finally {
-    $("#loading").hidden = true;
+async function fill() {
+  if (!slug) throw Object.assign(new Error("The address needs ?p=<project>."), { detail: "The address needs ?p=<project>." });
+  project = await api(path);
+  renderProject();
+  $("#new-environment").href = `/environment-settings/?p=${encodeURIComponent(slug)}`;
+  await loadEnvironments();
+  const deleted = param("deleted");
+  if (deleted) showMessage($("#deleted-note"), "ok", `Deleted environment ${deleted}.`);
+  if (!isAdmin()) {
+    lockForm($("#project-form"), NEEDS.admin);
+    disableFor($("#project-delete"), NEEDS.admin);
+    const link = $("#new-environment");
+    link.removeAttribute("href");
+    link.setAttribute("aria-disabled", "true");
+    link.classList.add("disabled");
+    link.title = NEEDS.admin;
+    link.after(h("small", { class: "why-disabled muted", id: "new-environment-why" }, NEEDS.admin));
+    link.setAttribute("aria-describedby", "new-environment-why");
   }
 }
 
 clearOnInput($("#project-form"));
-load();
+loadPage(fill, () => `Could not load project ${slug || ""}`);

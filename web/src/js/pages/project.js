@@ -1,6 +1,6 @@
 // A project: its environments (admins add one on its settings page), recent tasks (live).
 import { api, param } from "../core/api.js";
-import { $, clear, h, showError, timeNode } from "../core/dom.js";
+import { $, clear, h, loadPage, timeNode } from "../core/dom.js";
 import { live } from "../core/live.js";
 import { requireSession } from "../core/session.js";
 import { TaskTable } from "../core/tasks.js";
@@ -26,38 +26,25 @@ async function loadTasks() {
   table.replaceAll(data.items);
 }
 
-async function load() {
-  $("#loading").hidden = false;
-  try {
-    if (!slug) throw Object.assign(new Error("The address has no ?p=<project> part."), { status: 0, detail: "The address has no ?p=<project> part." });
-    project = await api(`/api/projects/${encodeURIComponent(slug)}`);
-    const envs = await api(`/api/projects/${encodeURIComponent(slug)}/environments`);
-    document.title = `${project.name} · CloudOps`;
-    $("#crumb-project").textContent = project.name;
-    $("#project-name").textContent = project.name;
-    $("#project-description").textContent = project.description || "";
-    $("#project-role").textContent = `your role: ${session.roleOn(project.id) || "none"}`;
-    clear($("#environment-list")).append(...envs.items.map(envCard));
-    $("#no-environments").hidden = envs.items.length > 0;
-    for (const env of envs.items) envNames.set(env.id, env.name);
-    table = new TaskTable($("#project-tasks tbody"), { envNames, limit: 20, emptyNode: $("#project-tasks-empty") });
-    await loadTasks();
-    // settings, access and the script catalogue have pages of their own
-    const p = encodeURIComponent(slug);
-    $("#project-settings-link").href = `/project-settings/?p=${p}`;
-    $("#project-access-link").href = `/access/?p=${p}`;
-    $("#project-scripts-link").href = `/scripts/?p=${p}`;
-    $("#new-environment").href = `/environment-settings/?p=${p}`;
-    $("#new-environment").hidden = !session.can(project.id, "admin");
-    $("#content").hidden = false;
-    live.on("taskUpdated", (task) => { if (task.projectId === project.id) table.update(task); });
-    live.onResync(loadTasks);
-    live.start([`project:${project.id}`]);
-  } catch (err) {
-    showError($("#page-error"), err, { what: `Could not load project ${slug || ""}`, retry: load });
-  } finally {
-    $("#loading").hidden = true;
-  }
+async function fill() {
+  if (!slug) throw Object.assign(new Error("The address has no ?p=<project> part."), { status: 0, detail: "The address has no ?p=<project> part." });
+  project = await api(`/api/projects/${encodeURIComponent(slug)}`);
+  const envs = await api(`/api/projects/${encodeURIComponent(slug)}/environments`);
+  document.title = `${project.name} · CloudOps`;
+  $("#crumb-project").textContent = project.name;
+  $("#project-name").textContent = project.name;
+  $("#project-description").textContent = project.description || "";
+  $("#project-role").textContent = `your role: ${session.roleOn(project.id) || "none"}`;
+  clear($("#environment-list")).append(...envs.items.map(envCard));
+  $("#no-environments").hidden = envs.items.length > 0;
+  for (const env of envs.items) envNames.set(env.id, env.name);
+  table = new TaskTable($("#project-tasks tbody"), { envNames, limit: 20, emptyNode: $("#project-tasks-empty") });
+  await loadTasks();
+  $("#new-environment").href = `/environment-settings/?p=${encodeURIComponent(slug)}`;
+  $("#new-environment").hidden = !session.can(project.id, "admin");
+  live.on("taskUpdated", (task) => { if (task.projectId === project.id) table.update(task); });
+  live.onResync(loadTasks);
+  live.start([`project:${project.id}`]);
 }
 
-load();
+loadPage(fill, () => `Could not load project ${slug || ""}`);

@@ -2,10 +2,11 @@
 // schedule's own time zone) and its sandboxes (operators extend and tear down).
 import { api } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, clear, fmtTime, formMessage, h, problemText, showError, timeNode } from "../core/dom.js";
-import { clearProblems, clearProblemsOnInput, showProblems, whileSending } from "../core/form_errors.js";
+import { $, clear, fillTable, fmtTime, formMessage, h, loadPage, problemText, showMessage, showNote, timeNode } from "../core/dom.js";
+import { clearProblems, lockForm, submitting } from "../core/forms.js";
 import { loadProject, whyNot } from "../core/project_nav.js";
 import { requireSession } from "../core/session.js";
+import { clearOnInput } from "../core/validate.js";
 
 const session = await requireSession();
 const form = $("#schedule-form");
@@ -85,17 +86,10 @@ function expiresIn(iso) {
 }
 
 function render() {
-  clear($("#schedules tbody")).append(...schedules.map(scheduleRow));
-  $("#no-schedules").hidden = schedules.length > 0;
-  $("#schedules").closest(".table-wrap").hidden = schedules.length === 0;
-  const sandboxes = environments.filter((e) => e.kind === "sandbox");
-  clear($("#sandboxes tbody")).append(...sandboxes.map(sandboxRow));
-  $("#no-sandboxes").hidden = sandboxes.length > 0;
-  $("#sandboxes").closest(".table-wrap").hidden = sandboxes.length === 0;
-  for (const [id, why] of [["#schedules-why-not", adminWhy], ["#sandboxes-why-not", operatorWhy]]) {
-    $(id).hidden = !why;
-    $(id).textContent = why || "";
-  }
+  fillTable($("#schedules"), schedules.map(scheduleRow), $("#no-schedules"));
+  fillTable($("#sandboxes"), environments.filter((e) => e.kind === "sandbox").map(sandboxRow), $("#no-sandboxes"));
+  showNote($("#schedules-why-not"), adminWhy);
+  showNote($("#sandboxes-why-not"), operatorWhy);
 }
 
 function fillForm(s) {
@@ -127,27 +121,22 @@ function body() {
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
-  clearProblems(form);
   const s = editing;
   const env = s ? s.env : environments.find((e) => e.slug === form.elements.environment.value);
   if (!env) return formMessage(form, "error", "Choose an environment.");
-  await whileSending(form, async () => {
-    try {
-      const saved = s
-        ? await api(`${envBase(env)}/backup-schedules/${s.id}`, { method: "PUT", body: body() })
-        : await api(`${envBase(env)}/backup-schedules`, { method: "POST", body: body() });
-      await loadSchedules();
-      fillForm(null);
-      const next = saved.nextSlots?.[0];
-      formMessage(form, "ok", `${s ? "Saved" : "Added"} the schedule of ${env.name}.` +
-        (next ? ` Next backup: ${inZone(next, saved.timeZone)}.` : " It is paused."));
-    } catch (err) {
-      showProblems(form, err, { what: s ? "Not saved." : "Not added." });
-    }
-  });
+  await submitting(form, async () => {
+    const saved = s
+      ? await api(`${envBase(env)}/backup-schedules/${s.id}`, { method: "PUT", body: body() })
+      : await api(`${envBase(env)}/backup-schedules`, { method: "POST", body: body() });
+    await loadSchedules();
+    fillForm(null);
+    return saved;
+  }, { what: s ? "Not saved" : "Not added",
+    done: (saved) => `${s ? "Saved" : "Added"} the schedule of ${env.name}.` +
+      (saved.nextSlots?.[0] ? ` Next backup: ${inZone(saved.nextSlots[0], saved.timeZone)}.` : " It is paused.") });
 });
 $("#schedule-cancel").addEventListener("click", () => { fillForm(null); form.elements.cron.focus(); });
-clearProblemsOnInput(form);
+clearOnInput(form);
 
 $("#schedules").addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-action]");
@@ -179,15 +168,13 @@ $("#sandboxes").addEventListener("submit", async (event) => {
   event.preventDefault();
   const extendForm = event.target;
   const env = environments.find((e) => e.slug === extendForm.dataset.env);
-  clearProblems(extendForm);
-  try {
-    const hours = Number(extendForm.elements.hours.value);
-    const changed = await api(`${envBase(env)}/extend`, { method: "POST", body: { hours } });
-    Object.assign(env, changed);
+  const hours = Number(extendForm.elements.hours.value);
+  const outcome = await submitting(extendForm,
+    () => api(`${envBase(env)}/extend`, { method: "POST", body: { hours } }), { what: "Not extended" });
+  if (outcome.ok) {
+    Object.assign(env, outcome.result);
     render();
-    sandboxMessage("ok", `${env.name} now expires ${fmtTime(changed.expiresAt)}.`);
-  } catch (err) {
-    showProblems(extendForm, err, { what: "Not extended." });
+    sandboxMessage("ok", `${env.name} now expires ${fmtTime(outcome.result.expiresAt)}.`);
   }
 });
 
@@ -209,13 +196,7 @@ $("#sandboxes").addEventListener("click", async (event) => {
   }
 });
 
-function sandboxMessage(kind, content) {
-  const box = $("#sandbox-message");
-  box.hidden = false;
-  box.className = `form-message ${kind}`;
-  box.setAttribute("role", kind === "error" ? "alert" : "status");
-  box.replaceChildren(content);
-}
+const sandboxMessage = (kind, content) => showMessage($("#sandbox-message"), kind, content);
 
 async function loadSchedules() {
   const shared = environments.filter((e) => e.kind !== "sandbox");
@@ -225,30 +206,19 @@ async function loadSchedules() {
   render();
 }
 
-async function load() {
-  $("#loading").hidden = false;
-  try {
-    ctx = await loadProject(session);
-    document.title = `Schedules and sandboxes · ${ctx.project.name} · CloudOps`;
-    adminWhy = whyNot(ctx.role, "admin", "Changing backup schedules");
-    operatorWhy = whyNot(ctx.role, "operator", "Extending or tearing down a sandbox");
-    environments = (await api(`/api/projects/${encodeURIComponent(ctx.slug)}/environments`)).items;
-    const select = form.elements.environment;
-    clear(select).append(...environments.filter((e) => e.kind !== "sandbox").map((e) => h("option", { value: e.slug }, e.name)));
-    const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : ["UTC"];
-    clear($("#zones")).append(...["UTC", ...zones].map((z) => h("option", { value: z })));
-    await loadSchedules();
-    $("#schedule-fields").disabled = Boolean(adminWhy);
-    $("#schedule-submit").disabled = Boolean(adminWhy);
-    if (adminWhy) $("#schedule-submit").setAttribute("aria-describedby", "schedules-why-not");
-    fillForm(null);
-    $("#content").hidden = false;
-    document.body.dataset.ready = "true"; // tests wait for this before typing
-  } catch (err) {
-    showError($("#page-error"), err, { what: "Could not load the schedules", retry: load });
-  } finally {
-    $("#loading").hidden = true;
-  }
+async function fill() {
+  ctx = await loadProject(session);
+  document.title = `Schedules and sandboxes · ${ctx.project.name} · CloudOps`;
+  adminWhy = whyNot(ctx.role, "admin", "Changing backup schedules");
+  operatorWhy = whyNot(ctx.role, "operator", "Extending or tearing down a sandbox");
+  environments = (await api(`/api/projects/${encodeURIComponent(ctx.slug)}/environments`)).items;
+  const select = form.elements.environment;
+  clear(select).append(...environments.filter((e) => e.kind !== "sandbox").map((e) => h("option", { value: e.slug }, e.name)));
+  const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : ["UTC"];
+  clear($("#zones")).append(...["UTC", ...zones].map((z) => h("option", { value: z })));
+  await loadSchedules();
+  if (adminWhy) lockForm(form, adminWhy, { note: $("#schedules-why-not") });
+  fillForm(null);
 }
 
-load();
+loadPage(fill, "Could not load the schedules");

@@ -2,7 +2,7 @@
 // with typed parameters, and a preview of the argv a run would execute, from values
 // entered in the same run form operators get (core/script_form.js).
 import { api, param } from "../core/api.js";
-import { $, clear, formMessage, h, problemText, showError } from "../core/dom.js";
+import { $, clear, fillTable, formMessage, h, loadPage, problemText, showMessage } from "../core/dom.js";
 import { NEEDS, confirmTyped, disableFor, lockForm, roleSentence, submitting } from "../core/forms.js";
 import { renderScriptForm, scriptValues } from "../core/script_form.js";
 import { requireSession } from "../core/session.js";
@@ -19,13 +19,6 @@ let environments = [];
 let editing = null; // the name of the script being changed, or null for a new one
 
 const isAdmin = () => session.can(project.id, "admin");
-
-function say(node, kind, text) {
-  node.hidden = !text;
-  node.className = `form-message ${kind}`;
-  node.setAttribute("role", kind === "error" ? "alert" : "status");
-  node.textContent = text;
-}
 
 // -- parameter rows ---------------------------------------------------------------------
 function paramRow(p = { name: "", type: "string", required: true }) {
@@ -232,17 +225,17 @@ async function deleteScript(script) {
   if (!ok) return;
   try {
     await api(`${path}/scripts/${encodeURIComponent(script.name)}`, { method: "DELETE" });
-    say($("#catalogue-message"), "ok", `Deleted ${script.name}.`);
+    showMessage($("#catalogue-message"), "ok", `Deleted ${script.name}.`);
     if (editing === script.name) fillForm(null);
     await loadScripts();
   } catch (err) {
-    say($("#catalogue-message"), "error", `${script.name} was not deleted. ${problemText(err)}`);
+    showMessage($("#catalogue-message"), "error", `${script.name} was not deleted. ${problemText(err)}`);
   }
 }
 
 async function loadScripts() {
   scripts = (await api(`${path}/scripts`)).items;
-  clear($("#scripts-table tbody")).append(...scripts.map((s) => {
+  fillTable($("#scripts-table"), scripts.map((s) => {
     const edit = h("button", { type: "button", class: "button ghost", id: `edit-${s.name}` }, `Change ${s.name}`);
     const remove = h("button", { type: "button", class: "button ghost danger-text", id: `delete-${s.name}` }, `Delete ${s.name}…`);
     edit.addEventListener("click", () => { fillForm(s); $("#script-form").elements.description.focus(); });
@@ -254,31 +247,21 @@ async function loadScripts() {
       h("td", {}, s.parameters.length ? s.parameters.map((p) => `${p.name}: ${p.type}${p.required ? "" : "?"}`).join(", ") : h("span", { class: "muted" }, "none")),
       h("td", {}, `${s.timeoutSeconds} s`),
       h("td", {}, h("div", { class: "table-actions" }, edit, remove)));
-  }));
-  $("#no-scripts").hidden = scripts.length > 0;
+  }), $("#no-scripts"));
 }
 
-async function load() {
-  $("#loading").hidden = false;
-  try {
-    if (!slug) throw Object.assign(new Error("The address needs ?p=<project>."), { detail: "The address needs ?p=<project>." });
-    project = await api(path);
-    document.title = `Scripts · ${project.name} · CloudOps`;
-    $("#crumb-project").textContent = project.name;
-    $("#crumb-project").href = `/project/?p=${encodeURIComponent(slug)}`;
-    $("#scripts-title").textContent = `Script catalogue of ${project.name}`;
-    $("#role-here").textContent = roleSentence(session, project.id) + (isAdmin() ? "" : " Changing the catalogue needs the admin role.");
-    environments = (await api(`${path}/environments`)).items;
-    await loadScripts();
-    fillForm(null);
-    if (!isAdmin()) lockForm($("#script-form"), NEEDS.admin);
-    $("#content").hidden = false;
-  } catch (err) {
-    showError($("#page-error"), err, { what: `Could not load the scripts of ${slug || ""}`, retry: load });
-  } finally {
-    $("#loading").hidden = true;
-  }
+async function fill() {
+  if (!slug) throw Object.assign(new Error("The address needs ?p=<project>."), { detail: "The address needs ?p=<project>." });
+  project = await api(path);
+  document.title = `Scripts · ${project.name} · CloudOps`;
+  $("#crumb-project").textContent = project.name;
+  $("#scripts-title").textContent = `Script catalogue of ${project.name}`;
+  $("#role-here").textContent = roleSentence(session, project.id) + (isAdmin() ? "" : " Changing the catalogue needs the admin role.");
+  environments = (await api(`${path}/environments`)).items;
+  await loadScripts();
+  fillForm(null);
+  if (!isAdmin()) lockForm($("#script-form"), NEEDS.admin);
 }
 
 clearOnInput($("#script-form"));
-load();
+loadPage(fill, () => `Could not load the scripts of ${slug || ""}`);

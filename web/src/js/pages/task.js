@@ -5,7 +5,7 @@
 // e.g. while reconnecting) triggers a catch-up read of GET /logs?after=lastSeq instead.
 import { api, param } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, TERMINAL, ZONE, clear, describeTask, fmtTime, h, problemText, progressBar, showError, statusBadge } from "../core/dom.js";
+import { $, TERMINAL, ZONE, clear, describeTask, fillTable, fmtTime, h, pageLoaded, problemText, progressBar, showError, statusBadge } from "../core/dom.js";
 import { LogView } from "../core/log_view.js";
 import { live, newer } from "../core/live.js";
 import { requireSession } from "../core/session.js";
@@ -206,16 +206,14 @@ function applySearch() {
 async function loadDeliveries() {
   try {
     const data = await api(`/api/tasks/${taskId}/notifications`);
-    clear($("#deliveries tbody")).append(...data.items.map((d) => h("tr", { dataset: { status: d.status } },
+    fillTable($("#deliveries"), data.items.map((d) => h("tr", { dataset: { status: d.status } },
       h("td", {}, d.event),
       h("td", {}, d.rule),
       h("td", {}, d.channel === "teams" ? "Teams" : "E-mail"),
       h("td", {}, h("span", { class: `badge delivery-${d.status}` }, d.status),
         d.lastError ? h("div", { class: "error-text small" }, d.lastError) : null),
       h("td", {}, String(d.attempts)),
-      h("td", { class: "small" }, fmtTime(d.deliveredAt || d.createdAt)))));
-    $("#no-deliveries").hidden = data.items.length > 0;
-    $("#deliveries").closest(".table-wrap").hidden = data.items.length === 0;
+      h("td", { class: "small" }, fmtTime(d.deliveredAt || d.createdAt)))), $("#no-deliveries"));
   } catch (err) {
     $("#no-deliveries").hidden = false;
     $("#no-deliveries").textContent = `Could not read the notifications. ${problemText(err)}`;
@@ -256,7 +254,7 @@ async function load() {
     $("#rules-link").href = `/notifications/?p=${encodeURIComponent(project.slug)}`;
     loadDeliveries();
     await checkMayDecide();
-    $("#content").hidden = false;
+    pageLoaded();
     live.on("taskUpdated", (t) => {
       if (t.id !== taskId || !newer(task, t)) return;
       task = t;
