@@ -175,7 +175,8 @@ async function load() {
       renderQueue();
       if (task.operation === "backup" && task.status === "succeeded" && operator) loadBackups();
     });
-    live.onResync(loadTasks);
+    // A backup that finished while the connection was down would leave restore disabled.
+    live.onResync(async () => { await loadTasks(); if (operator) await loadBackups(); });
     live.start([`project:${project.id}`]);
   } catch (err) {
     showError($("#page-error"), err, { what: `Could not load environment ${envSlug || ""}`, retry: load });
