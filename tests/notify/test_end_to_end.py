@@ -9,7 +9,6 @@ offline); cards are validated against the Adaptive Card schema version they decl
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -101,6 +100,14 @@ def fire_timer(host: RunningHost, name: str) -> None:
     assert r.status_code in (200, 202), r.text
 
 
+def timer_runs_finished(host: RunningHost, name: str) -> int:
+    """How many admin-started runs of ``name`` have ended (the local host counts them)."""
+    r = requests.get(host.url(f"/admin/functions/{name}"),
+                     headers={"x-functions-key": host.master_key}, timeout=10)
+    assert r.status_code == 200, r.text
+    return int(r.json()["adminRunsFinished"])
+
+
 def test_a_task_outcome_reaches_teams_and_email_once_with_retries(
         host: RunningHost, admin: Any, smtp: SmtpSink) -> None:
     sink = WebhookSink(fail_first=2)
@@ -137,8 +144,18 @@ def test_a_task_outcome_reaches_teams_and_email_once_with_retries(
         html = mail[0].message.get_body(("html",)).get_content()
         assert "<script>" not in html and "&lt;script&gt;" in html
         assert '"}]}' not in html and "&#34;}]}" in html
-        time.sleep(0.5)  # nothing further arrives: delivered once per channel
-        assert len(sink.delivered) == 1 and len(mails()) == 1
+        # nothing further arrives: delivered once per channel. Barrier: a later task's
+        # card and e-mail go the same way; once they are in, a repeat of the first is not.
+        later = admin.post(host.url(f"/api/projects/{project}/environments/dev/deployments"),
+                           json={"version": "2.0"}).json()
+        assert finished(admin, host, later["id"])["status"] == "succeeded"
+        settled(admin, host, later["id"], 2)
+        wait_until(lambda: len(sink.delivered) == 2, "the later task's card")
+        wait_until(lambda: [m for m in smtp.received
+                            if later["id"] in m.message.get_body(("plain",)).get_content()],
+                   "the later task's e-mail")
+        assert [facts_of(c)["version"] for c in sink.delivered] == [card_text(version), card_text("2.0")]
+        assert len(mails()) == 1
     finally:
         sink.close()
 
@@ -190,11 +207,12 @@ def test_schedules_api_and_the_timer_submitting_a_backup_as_scheduler(
         with psycopg.connect(host.database_url) as conn:  # as if created two hours ago
             conn.execute("UPDATE backup_schedules SET created_at = now() - interval '2 hours'"
                          " WHERE id = %s", (schedule["id"],))
+        runs = timer_runs_finished(host, "scheduled_backups")
         for _ in range(2):
             fire_timer(host, "scheduled_backups")
-        tasks = wait_until(lambda: admin.get(host.url(f"/api/tasks?project={project}")
-                                             ).json()["items"], "the scheduled backup")
-        time.sleep(0.5)
+        # both runs are over (the barrier): the second found the slot taken
+        wait_until(lambda: timer_runs_finished(host, "scheduled_backups") >= runs + 2,
+                   "both timer runs to end")
         tasks = admin.get(host.url(f"/api/tasks?project={project}")).json()["items"]
         assert [(t["operation"], t["requestedBy"]) for t in tasks] == [("backup", "scheduler")]
         # a noop environment has no agent pool: the backup fails → backup.failed
