@@ -11,13 +11,24 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from tests.conftest import RunningHost
-from tests.faults._harness import TERMINAL, fire, job_claims, make_env, rows, settle
+from tests.faults._harness import (
+    TERMINAL,
+    fire,
+    job_claims,
+    lease_of,
+    make_env,
+    orchestration_received,
+    rows,
+    settle,
+    wait_past,
+)
 from tests.faults.conftest import AgentFactory
 from tests.tcp_proxy import TcpProxy
 from tests.waiting import wait_until
@@ -105,10 +116,13 @@ def test_a_silent_agent_s_cancelled_task_holds_the_environment_until_the_lease_i
     try:
         assert admin.post(fast_host.url(f"/api/tasks/{first}/cancel")).status_code == 202
         second = _run(fast_host, admin, project)
-        time.sleep(1.0)  # within the 2 s lease: the job may still be running
+        # barrier: the orchestration has taken in the cancel and now waits for the job,
+        # which may still be running within its lease: the task does not end yet
+        wait_until(lambda: orchestration_received(fast_host, first, "cancel"),
+                   "the orchestration to take in the cancel")
         assert _task(fast_host, admin, first)["status"] not in TERMINAL
         assert _task(fast_host, admin, second)["status"] != "running"
-        time.sleep(1.5)
+        wait_past(lease_of(fast_host, first), "the silent agent's lease to run out")
         fire(fast_host, "agent_lease_reaper")
         done = settle(fast_host, [first])[first]
     finally:
@@ -137,7 +151,9 @@ def test_a_job_that_succeeded_after_cancel_was_requested_is_recorded_as_succeede
                                            headers=key, timeout=30)).status_code == 200
                 and r.json(), "the job is handed out")
     assert admin.post(fast_host.url(f"/api/tasks/{task_id}/cancel")).status_code == 202
-    time.sleep(0.5)  # the orchestration is waiting for the job, not ending the task
+    # barrier: the orchestration took in the cancel and waits for the job, not ending the task
+    wait_until(lambda: orchestration_received(fast_host, task_id, "cancel"),
+               "the orchestration to take in the cancel")
     assert _task(fast_host, admin, task_id)["status"] not in TERMINAL
     # the job finished before the agent heard of the cancel
     r = requests.post(fast_host.url(f"/api/agent/jobs/{job['id']}/result"), headers=key,
@@ -205,7 +221,7 @@ def test_an_agent_that_cannot_renew_its_lease_freezes_the_job_then_kills_it(
         cut_at = time.monotonic()
         wait_until(lambda: _state(pid) == "T", "the job is frozen", timeout=10)
         assert time.monotonic() - cut_at < 2.0 + 2.0  # the lease, plus a heartbeat's slack
-        time.sleep(2.0)
+        wait_past(lease_of(fast_host, task_id), "the cut-off agent's lease to run out")
         fire(fast_host, "agent_lease_reaper")
         task = settle(fast_host, [task_id])[task_id]
         assert task["status"] == "failed" and "agent lost" in task["error"], task
@@ -225,9 +241,11 @@ def test_a_control_plane_paused_past_the_lease_does_not_fail_a_healthy_job(
     admin, project = _script(fast_host, pool, "import time; time.sleep(3); print('done')")
     task_id = _run(fast_host, admin, project)
     _running_on_agent(fast_host, admin, task_id)
+    lease = lease_of(fast_host, task_id)
     fast_host.proc.send_signal(signal.SIGSTOP)
     try:
-        time.sleep(7.0)  # past the 2 s lease and the reaper's own 5 s period
+        # the pause is the fault: it lasts past the lease and the reaper's own 5 s period
+        wait_past(lease + timedelta(seconds=5.5), "the pause to outlast lease and reaper")
     finally:
         fast_host.proc.send_signal(signal.SIGCONT)
     task = settle(fast_host, [task_id], timeout=60)[task_id]
