@@ -40,7 +40,7 @@ def test_agent_rotates_its_key_before_expiry_and_keeps_working(
         job = plane.dispatch(plane.task(), pool=pool,
                              payload={"argv": [sys.executable, "-c", "print('after')"]})
         done = wait_until(lambda: (j := plane.job(job)).status != "pending"
-                     and j.status != "leased" and j, "job after rotation")
+                          and j.status != "leased" and j, "job after rotation")
         assert done.status == "succeeded"
         assert plane.request("POST", "/api/agent/heartbeat", json={},
                              headers=plane.as_agent(new_key)).status_code == 200
@@ -83,7 +83,7 @@ def test_failed_script_reports_exit_code_and_log_tail_through_the_api(
         job = plane.dispatch(task, pool=pool, payload={
             "script": "migrate", "argv": [sys.executable, "-c", code], "timeoutSeconds": 60})
         row = wait_until(lambda: (j := plane.job(job)).status in ("failed", "succeeded") and j,
-                    "job failed")
+                         "job failed")
         assert row.status == "failed"
         assert row.error.startswith("migrate exited with code 7; last lines:")
         assert row.error.rstrip().endswith("step 29")

@@ -157,7 +157,7 @@ def test_a_heartbeat_keeps_only_the_jobs_it_names(control_plane: ControlPlane) -
     assert row.error == (f"agent {agent['name']} no longer runs the script job (its"
                          " heartbeat did not list it)")
     wait_until(lambda: "no longer runs the script job" in plane.log_text(dropped_task),
-          "the reason is in the task log")
+               "the reason is in the task log")
 
 
 def test_a_job_claimed_just_now_survives_a_heartbeat_sent_before_it_arrived(

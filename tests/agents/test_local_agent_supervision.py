@@ -28,7 +28,7 @@ def test_a_killed_local_agent_is_restarted_saying_so_and_takes_the_next_job(
         os.kill(first_pid, signal.SIGKILL)
         log = tmp_path / name / "agent.log"
         wait_until(lambda: f"local agent (pid {first_pid}) exited with code -9; restarting"
-              in log.read_text(errors="replace"), "the restart is announced")
+                   in log.read_text(errors="replace"), "the restart is announced")
         wait_until(lambda: agent.pid != first_pid and "local agent restarted" in log.read_text(
             errors="replace"), "a new agent process")
         assert agent.poll() is None
@@ -36,7 +36,7 @@ def test_a_killed_local_agent_is_restarted_saying_so_and_takes_the_next_job(
             "script": "hello", "argv": [sys.executable, "-c", "print('hi')"],
             "timeoutSeconds": 30})
         row = wait_until(lambda: (j := plane.job(job)).status not in ("pending", "leased") and j,
-                    "the restarted agent ran the job")
+                         "the restarted agent ran the job")
         assert row.status == "succeeded", row
     finally:
         agent.terminate()

@@ -61,7 +61,7 @@ def _task(host: RunningHost, admin: Any, task_id: str) -> dict[str, Any]:
 
 def _running_on_agent(host: RunningHost, admin: Any, task_id: str) -> None:
     wait_until(lambda: "running on agent" in (_task(host, admin, task_id)["reason"] or ""),
-          "the task runs on the agent")
+               "the task runs on the agent")
 
 
 def _alive(pid: int) -> bool:

@@ -181,7 +181,7 @@ def test_a_fresh_clone_runs_every_demo_operation_for_real(dev_host: DevHost) -> 
     # The first start deploys 1.0.0 to each environment as a real task.
     dev = wait_until(lambda: (e := _environment(host, "dev"))["url"] and e, "dev's URL", 180)
     wait_until(lambda: all(t["status"] == "succeeded" for t in _all_tasks(host)),
-          "the first deploys", 180)
+               "the first deploys", 180)
     assert _app(dev["url"])["version"] == "1.0.0"
     assert _app(_environment(host, "staging")["url"])["version"] == "1.0.0"
 
