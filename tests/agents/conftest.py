@@ -232,3 +232,10 @@ def stop_agent(agent: AgentProcess) -> None:
 
 def python() -> str:
     return sys.executable
+
+
+def held_polls() -> int:
+    """How many agent long polls the in-process control plane is holding right now."""
+    from shared.agents import waiter
+
+    return sum(w.waiting for w in waiter._instances.values())
