@@ -333,6 +333,10 @@ class Host:
         """Operation counts since start, for the Azure bill estimate: function executions
         by trigger type, plus what each extension reports (``metrics()``)."""
         out: dict[str, Any] = {"executions": dict(self.executions)}
+        if self.workers is not None:
+            out["workers"] = {"processes": self.worker_processes,
+                              "started": self.workers.started,
+                              "crashed": self.workers.crashed}
         for extension in self.extensions:
             report = getattr(extension, "metrics", None)
             if report is not None:

@@ -175,3 +175,42 @@ def test_one_worker_process_is_the_default_and_runs_in_the_host(
     for bad in ("0", "11", "two"):
         with pytest.raises(ValueError, match="FUNCTIONS_WORKER_PROCESS_COUNT"):
             worker_count({"FUNCTIONS_WORKER_PROCESS_COUNT": bad})
+
+
+HOST_THAT_DIES = """
+import asyncio, os, sys
+from pathlib import Path
+from localhost.workers import WorkerPool
+
+async def main():
+    pool = WorkerPool(Path(sys.argv[1]), 2)
+    await pool.start()
+    print(" ".join(map(str, pool.pids)), flush=True)
+    os._exit(9)  # the host dies without stopping its workers
+
+asyncio.run(main())
+"""
+
+
+def gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie nobody has reaped yet."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+def test_workers_exit_by_themselves_when_their_host_dies() -> None:
+    import subprocess
+    import sys
+
+    from tests.localhost.conftest import APPS
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", HOST_THAT_DIES, str(APPS / "workers")],
+                            cwd=root, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 9, result.stderr
+    pids = [int(p) for p in result.stdout.split()]
+    assert len(pids) == 2
+    wait_until(lambda: all(gone(pid) for pid in pids), timeout=30)
