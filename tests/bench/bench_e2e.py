@@ -44,6 +44,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.bench.bench_durable import _server_cpu  # noqa: E402
 from tests.conftest import (  # noqa: E402
     create_throwaway_database,
     drop_database,
@@ -248,6 +249,8 @@ def main() -> int:
         counts_before = metrics(host)
         cpu_before = cpu_seconds(host.proc.pid)
         workers_before = children_cpu_seconds(host.proc.pid)
+        pg_before = _server_cpu()
+        client_before = time.process_time()
         loop_before = thread_cpu_seconds(host.proc.pid).get(host.proc.pid, 0.0)
         spy = _start_profile(host.proc.pid, args.profile) if args.profile else None
         started = time.perf_counter()
@@ -269,6 +272,10 @@ def main() -> int:
             settled = now_counts
         publish_lag = time.perf_counter() - terminal_at - 1.0
         host_cpu_ms = (cpu_seconds(host.proc.pid) - cpu_before) * 1000 / args.tasks
+        client_cpu_ms = (time.process_time() - client_before) * 1000 / args.tasks
+        pg_after = _server_cpu()
+        pg_cpu_ms = None if pg_before is None or pg_after is None \
+            else (pg_after - pg_before) * 1000 / args.tasks
         workers_after = children_cpu_seconds(host.proc.pid)
         workers_cpu_ms = sum(workers_after.get(pid, 0.0) - before for pid, before
                              in workers_before.items()) * 1000 / args.tasks
@@ -318,6 +325,15 @@ def main() -> int:
         "host_cpu_ms_per_task": round(host_cpu_ms, 1),
         "workers_cpu_ms_per_task": round(workers_cpu_ms, 1),
         "event_loop_cpu_ms_per_task": round(loop_cpu_ms, 1),
+        # the rest of what one task costs the machine: the Postgres server and this bench
+        # (its HTTP clients and polling); the sum bounds tasks/s at cores * 1000 / sum
+        "pg_cpu_ms_per_task": None if pg_cpu_ms is None else round(pg_cpu_ms, 1),
+        "bench_client_cpu_ms_per_task": round(client_cpu_ms, 1),
+        "machine_cpu_ms_per_task": None if pg_cpu_ms is None else round(
+            host_cpu_ms + workers_cpu_ms + pg_cpu_ms + client_cpu_ms, 1),
+        "cpu_bound_tasks_per_s": None if pg_cpu_ms is None else round(
+            (os.cpu_count() or 1) * 1000
+            / (host_cpu_ms + workers_cpu_ms + pg_cpu_ms + client_cpu_ms), 1),
         "publish_lag_s": round(max(0.0, publish_lag), 1),
         "pg_commits_per_s": round(baseline, 1),
         "commits_budget_per_task": round(baseline / tasks_per_s, 1),
@@ -327,10 +343,12 @@ def main() -> int:
     for key in ("tasks_per_s", "p50_ms", "p99_ms", "submit_per_s", "paced_rate_per_s",
                 "paced_p50_ms", "paced_p99_ms", "worker_processes", "cpu_ms_per_task",
                 "host_cpu_ms_per_task", "workers_cpu_ms_per_task",
-                "event_loop_cpu_ms_per_task", "publish_lag_s",
+                "event_loop_cpu_ms_per_task", "pg_cpu_ms_per_task",
+                "bench_client_cpu_ms_per_task", "machine_cpu_ms_per_task",
+                "cpu_bound_tasks_per_s", "publish_lag_s",
                 "pg_commits_per_s",
                 "commits_budget_per_task"):
-        print(f"{key:<28}{figures[key]:>12}")
+        print(f"{key:<28}{str(figures[key]):>12}")
     print(f"targets: tasks_per_s >= 100, p50_ms < 50; statuses {sorted(statuses)}")
     figures["azure_bill"] = bill(counts, args.tasks, appends / args.tasks,
                                  host_cpu_ms + workers_cpu_ms)
