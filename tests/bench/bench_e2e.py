@@ -348,7 +348,7 @@ def main() -> int:
                 "cpu_bound_tasks_per_s", "publish_lag_s",
                 "pg_commits_per_s",
                 "commits_budget_per_task"):
-        print(f"{key:<28}{str(figures[key]):>12}")
+        print(f"{key:<28}{figures[key]!s:>12}")
     print(f"targets: tasks_per_s >= 100, p50_ms < 50; statuses {sorted(statuses)}")
     figures["azure_bill"] = bill(counts, args.tasks, appends / args.tasks,
                                  host_cpu_ms + workers_cpu_ms)

@@ -87,6 +87,14 @@ def test_an_exception_in_a_worker_is_a_500_for_the_caller(pooled: RunningHost) -
     assert b"failed in the worker" not in reply.body
 
 
+def test_a_result_that_cannot_cross_back_is_a_500_and_the_worker_goes_on(
+        pooled: RunningHost) -> None:
+    pids = pool(pooled).pids
+    assert pooled.get("/api/unsendable").status == 500
+    assert pooled.get("/api/pid").status == 200
+    assert pool(pooled).pids == pids  # nobody crashed
+
+
 def test_session_order_holds_across_worker_processes(pooled: RunningHost,
                                                      records: Path) -> None:
     sessions = [f"order-{i}" for i in range(12)]

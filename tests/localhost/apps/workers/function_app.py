@@ -59,6 +59,13 @@ def fail(req: func.HttpRequest) -> func.HttpResponse:
     raise ValueError("failed in the worker")
 
 
+@app.route(route="unsendable", methods=["GET"])
+def unsendable(req: func.HttpRequest) -> Any:
+    import threading
+
+    return threading.Lock()  # no process boundary can carry this
+
+
 @app.service_bus_queue_trigger(arg_name="msg", queue_name="ordered",
                                connection="ServiceBusConnection", is_sessions_enabled=True)
 async def ordered(msg: func.ServiceBusMessage) -> None:
