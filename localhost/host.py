@@ -38,6 +38,7 @@ from localhost.http_trigger import HttpTriggerDispatcher, build_routes
 from localhost.invocation import InputProvider, InvocationResult, Invoker
 from localhost.keys import HostKeys
 from localhost.problems import problem
+from localhost.workers import WorkerPool, worker_count
 
 log = logging.getLogger("localhost")
 
@@ -53,6 +54,7 @@ class Host:
                  web_dir: str | Path | None = None,
                  max_body_bytes: int = DEFAULT_MAX_BODY,
                  builtins: bool = True,
+                 worker_processes: int | None = None,
                  on_bound: Callable[[Host], None] | None = None) -> None:
         self.app_dir = Path(app_dir).resolve()
         self.port = port
@@ -65,6 +67,11 @@ class Host:
         self.web = web.Application(client_max_size=max_body_bytes)
         self.keys = HostKeys.load_or_create(self.state_dir)
         self.invoker = Invoker(str(self.app_dir))
+        # FUNCTIONS_WORKER_PROCESS_COUNT (env, else local.settings.json); 1 runs every
+        # function in this process, more start that many worker processes at start().
+        self.worker_processes = worker_processes if worker_processes is not None \
+            else worker_count(app_dir=self.app_dir)
+        self.workers: WorkerPool | None = None
         # An explicit extension replaces the built-in of the same name (e.g. a configured
         # ServiceBusExtension with a shorter duplicate window).
         explicit = {e.name for e in extensions}
@@ -119,7 +126,7 @@ class Host:
         """
         started = time.perf_counter()
         self.executions[fn.trigger_type] += 1
-        task = asyncio.ensure_future(self.invoker.invoke(fn, trigger_value))
+        task = asyncio.ensure_future(self._run(fn, trigger_value))
         # Tracked so stop() can let in-flight invocations finish instead of dropping them.
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
@@ -132,6 +139,12 @@ class Host:
         log.debug("Executed 'Functions.%s' (Succeeded, Duration=%.0fms)", fn.name,
                   (time.perf_counter() - started) * 1000)
         return result
+
+    async def _run(self, fn: FunctionInfo, trigger_value: Any) -> InvocationResult:
+        pool = self.workers
+        if pool is None or not pool.serves(fn):
+            return await self.invoker.invoke(fn, trigger_value)
+        return await pool.invoke(fn, await self.invoker.bind_inputs(fn, trigger_value))
 
     def report_broken(self, fn: FunctionInfo, reason: str) -> None:
         """A handler could not set ``fn`` up (e.g. an unset ``%SETTING%``); it will not run.
@@ -210,6 +223,13 @@ class Host:
             if asyncio.iscoroutine(result):
                 await result
 
+        if self.worker_processes > 1:
+            # after bind(): extensions may set app settings the workers must inherit
+            self.workers = WorkerPool(self.app_dir, self.worker_processes)
+            await self.workers.start()
+            log.info("%d worker processes (pids %s)", self.worker_processes,
+                     ", ".join(map(str, self.workers.pids)))
+
         self._runner = web.AppRunner(self.web, handle_signals=False, access_log=None,
                                      shutdown_timeout=5.0)
         await self._runner.setup()
@@ -247,6 +267,8 @@ class Host:
             await self._runner.cleanup()
         elif self._socket is not None:
             self._socket.close()
+        if self.workers is not None:
+            await self.workers.stop(grace)
         self.invoker.shutdown()
         for name, value in self._env_before.items():
             if value is None:
@@ -311,6 +333,10 @@ class Host:
         """Operation counts since start, for the Azure bill estimate: function executions
         by trigger type, plus what each extension reports (``metrics()``)."""
         out: dict[str, Any] = {"executions": dict(self.executions)}
+        if self.workers is not None:
+            out["workers"] = {"processes": self.worker_processes,
+                              "started": self.workers.started,
+                              "crashed": self.workers.crashed}
         for extension in self.extensions:
             report = getattr(extension, "metrics", None)
             if report is not None:

@@ -141,6 +141,15 @@ class Invoker:
     async def invoke(self, fn: FunctionInfo, trigger_value: Any,
                      extra: dict[str, Any] | None = None) -> InvocationResult:
         """Run ``fn`` with ``trigger_value`` bound to its trigger parameter."""
+        return await self.run(fn, await self.bind_inputs(fn, trigger_value, extra))
+
+    async def bind_inputs(self, fn: FunctionInfo, trigger_value: Any,
+                          extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The values the host supplies: the trigger and every input binding, by name.
+
+        What the host sends a worker process (``localhost/workers.py``); ``run`` adds
+        the ``func.Out`` objects and ``context``, which belong to the process that runs it.
+        """
         kwargs: dict[str, Any] = {}
         trigger_name = fn.trigger.get("name")
         if trigger_name in fn.parameters:
@@ -158,15 +167,20 @@ class Invoker:
             if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
                 value = await value
             kwargs[name] = value
+        if extra:
+            kwargs.update({k: v for k, v in extra.items() if k in fn.parameters})
+        return kwargs
+
+    async def run(self, fn: FunctionInfo, values: dict[str, Any]) -> InvocationResult:
+        """Call ``fn`` with ``values`` (from ``bind_inputs``) in this process."""
+        kwargs = dict(values)
         outs: dict[str, OutValue[Any]] = {}
         for binding in fn.output_bindings():
             name = binding.get("name")
-            if name != "$return" and name in fn.parameters:
+            if name != "$return" and name in fn.parameters and name not in kwargs:
                 outs[name] = kwargs[name] = OutValue()
         if "context" in fn.parameters and "context" not in kwargs:
             kwargs["context"] = InvocationContext(fn, self._directory)
-        if extra:
-            kwargs.update({k: v for k, v in extra.items() if k in fn.parameters})
 
         if fn.is_async:
             value = await fn.user_function(**kwargs)

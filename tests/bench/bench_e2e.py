@@ -12,7 +12,11 @@ concurrency: a task needs several commits, so ``pg_commits_per_s / tasks_per_s``
 close the pipeline is to the physical limit.
 
 Usage: ./bench.sh e2e [--tasks 600] [--environments 50] [--concurrency 16]
-                    [--profile out.txt]
+                    [--workers 2] [--profile out.txt]
+
+``--workers N`` runs the host with ``FUNCTIONS_WORKER_PROCESS_COUNT=N`` (2 by default, one
+per core; 1 is every function in the host's own process). CPU is counted for the host
+process and, separately, for its worker processes.
 
 ``--profile`` samples the host with py-spy (a dev dependency) during the saturated phase
 and writes the share of GIL-holding samples per part of the pipeline (the breakdown in
@@ -40,6 +44,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.bench.bench_durable import _server_cpu  # noqa: E402
 from tests.conftest import (  # noqa: E402
     create_throwaway_database,
     drop_database,
@@ -177,6 +182,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of each live child process of ``pid`` (the worker processes)."""
+    out: dict[int, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            children = Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            try:
+                out[child] = cpu_seconds(child)
+            except OSError:  # ended meanwhile
+                continue
+    return out
+
+
 def thread_cpu_seconds(pid: int) -> dict[int, float]:
     """CPU seconds of each live thread of process ``pid`` (thread id -> user + system)."""
     out: dict[int, float] = {}
@@ -203,13 +224,16 @@ def main() -> int:
     parser.add_argument("--paced-rate", type=float, default=10.0,
                         help="tasks/s for the latency phase (below saturation)")
     parser.add_argument("--paced-seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="FUNCTIONS_WORKER_PROCESS_COUNT for the host (1: in-process)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="write a py-spy breakdown of the saturated phase here")
     args = parser.parse_args()
 
     admin_url, name = create_throwaway_database("cloudops_bench_e2e")
     url = with_database(admin_url, name)
-    host = start_host(url, Path(tempfile.mkdtemp()))
+    host = start_host(url, Path(tempfile.mkdtemp()),
+                      env={"FUNCTIONS_WORKER_PROCESS_COUNT": str(args.workers)})
     try:
         session = host.session("bench", ("admin",))
         project = f"bench-{uuid.uuid4().hex[:6]}"
@@ -224,6 +248,9 @@ def main() -> int:
 
         counts_before = metrics(host)
         cpu_before = cpu_seconds(host.proc.pid)
+        workers_before = children_cpu_seconds(host.proc.pid)
+        pg_before = _server_cpu()
+        client_before = time.process_time()
         loop_before = thread_cpu_seconds(host.proc.pid).get(host.proc.pid, 0.0)
         spy = _start_profile(host.proc.pid, args.profile) if args.profile else None
         started = time.perf_counter()
@@ -245,6 +272,15 @@ def main() -> int:
             settled = now_counts
         publish_lag = time.perf_counter() - terminal_at - 1.0
         host_cpu_ms = (cpu_seconds(host.proc.pid) - cpu_before) * 1000 / args.tasks
+        client_cpu_ms = (time.process_time() - client_before) * 1000 / args.tasks
+        pg_after = _server_cpu()
+        pg_cpu_ms = None if pg_before is None or pg_after is None \
+            else (pg_after - pg_before) * 1000 / args.tasks
+        workers_after = children_cpu_seconds(host.proc.pid)
+        workers_cpu_ms = sum(workers_after.get(pid, 0.0) - before for pid, before
+                             in workers_before.items()) * 1000 / args.tasks
+        workers_cpu_ms += sum(v for pid, v in workers_after.items()
+                              if pid not in workers_before) * 1000 / args.tasks
         # the main thread runs the event loop: aiohttp, the emulations, the Durable engine,
         # async functions; the other threads run sync functions (activities, HTTP
         # functions), the publisher lanes and psycopg's pool
@@ -284,8 +320,20 @@ def main() -> int:
         "paced_rate_per_s": args.paced_rate,
         "paced_p50_ms": round(statistics.median(paced), 1),
         "paced_p99_ms": round(percentile(paced, 99), 1),
+        "worker_processes": args.workers,
+        "cpu_ms_per_task": round(host_cpu_ms + workers_cpu_ms, 1),
         "host_cpu_ms_per_task": round(host_cpu_ms, 1),
+        "workers_cpu_ms_per_task": round(workers_cpu_ms, 1),
         "event_loop_cpu_ms_per_task": round(loop_cpu_ms, 1),
+        # the rest of what one task costs the machine: the Postgres server and this bench
+        # (its HTTP clients and polling); the sum bounds tasks/s at cores * 1000 / sum
+        "pg_cpu_ms_per_task": None if pg_cpu_ms is None else round(pg_cpu_ms, 1),
+        "bench_client_cpu_ms_per_task": round(client_cpu_ms, 1),
+        "machine_cpu_ms_per_task": None if pg_cpu_ms is None else round(
+            host_cpu_ms + workers_cpu_ms + pg_cpu_ms + client_cpu_ms, 1),
+        "cpu_bound_tasks_per_s": None if pg_cpu_ms is None else round(
+            (os.cpu_count() or 1) * 1000
+            / (host_cpu_ms + workers_cpu_ms + pg_cpu_ms + client_cpu_ms), 1),
         "publish_lag_s": round(max(0.0, publish_lag), 1),
         "pg_commits_per_s": round(baseline, 1),
         "commits_budget_per_task": round(baseline / tasks_per_s, 1),
@@ -293,13 +341,17 @@ def main() -> int:
     }
     print(f"{'metric':<28}{'value':>12}")
     for key in ("tasks_per_s", "p50_ms", "p99_ms", "submit_per_s", "paced_rate_per_s",
-                "paced_p50_ms", "paced_p99_ms", "host_cpu_ms_per_task",
-                "event_loop_cpu_ms_per_task", "publish_lag_s",
+                "paced_p50_ms", "paced_p99_ms", "worker_processes", "cpu_ms_per_task",
+                "host_cpu_ms_per_task", "workers_cpu_ms_per_task",
+                "event_loop_cpu_ms_per_task", "pg_cpu_ms_per_task",
+                "bench_client_cpu_ms_per_task", "machine_cpu_ms_per_task",
+                "cpu_bound_tasks_per_s", "publish_lag_s",
                 "pg_commits_per_s",
                 "commits_budget_per_task"):
-        print(f"{key:<28}{figures[key]:>12}")
+        print(f"{key:<28}{figures[key]!s:>12}")
     print(f"targets: tasks_per_s >= 100, p50_ms < 50; statuses {sorted(statuses)}")
-    figures["azure_bill"] = bill(counts, args.tasks, appends / args.tasks, host_cpu_ms)
+    figures["azure_bill"] = bill(counts, args.tasks, appends / args.tasks,
+                                 host_cpu_ms + workers_cpu_ms)
     print("Azure bill per task (counted on the local host, list prices of "
           f"{PRICES_DATE}):")
     for key, value in figures["azure_bill"]["per_task"].items():
@@ -344,7 +396,8 @@ def _part(files: list[str]) -> str:
 def _start_profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
     raw = out.with_suffix(".raw")
     return subprocess.Popen([str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--pid",
-                             str(pid), "--gil", "--rate", "200", "--format", "raw",
+                             str(pid), "--subprocesses", "--gil", "--rate", "200",
+                             "--format", "raw",
                              "--output", str(raw)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
