@@ -94,8 +94,8 @@ def restore(args: argparse.Namespace) -> int:
     client = client_for(args)
     backup_id = args.backup_id
     if backup_id == "latest":
-        items = [b for b in client.get(env_path(args.project, args.environment,
-                                                "/backups"))["items"]
+        items = [b for b in client.get_all(env_path(args.project, args.environment,
+                                                    "/backups"))
                  if b.get("kind", "backup") == "backup"]  # never a restore's safety copy
         if not items:
             raise CliError(f"{args.project}/{args.environment} has no backups to restore")
@@ -117,9 +117,8 @@ def refresh(args: argparse.Namespace) -> int:
         raw = dict(_pair(p) for p in args.mask_params)
         types: dict[str, str] = {}
         if raw:
-            catalogue = client.get(f"/api/projects/{quote(args.project, safe='')}/scripts")
-            script = next((s for s in catalogue["items"] if s.get("name") == args.mask_script),
-                          {})
+            catalogue = client.get_all(f"/api/projects/{quote(args.project, safe='')}/scripts")
+            script = next((s for s in catalogue if s.get("name") == args.mask_script), {})
             types = {p["name"]: p.get("type", "string") for p in script.get("parameters", [])}
         body["maskParameters"] = {name: _typed(name, value, types.get(name, "string"))
                                   for name, value in raw.items()}
@@ -179,7 +178,7 @@ def sandbox_delete(args: argparse.Namespace) -> int:
 def script_run(args: argparse.Namespace) -> int:
     client = client_for(args)
     raw = dict(_pair(p) for p in args.param)
-    catalogue = client.get(f"/api/projects/{quote(args.project, safe='')}/scripts")["items"]
+    catalogue = client.get_all(f"/api/projects/{quote(args.project, safe='')}/scripts")
     script = next((s for s in catalogue if s.get("name") == args.script), None)
     if script is None:
         names = ", ".join(sorted(s["name"] for s in catalogue)) or "none"

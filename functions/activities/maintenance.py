@@ -54,7 +54,7 @@ def delete_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"{sandbox.slug} is not a sandbox")
         behind = [t for t in task_store.open_tasks_for_environment(conn, sandbox_id)
                   if t.id != task_id]
-        backups = backup_store.list_backups(conn, sandbox_id, limit=10_000)
+        backups = backup_store.list_backups(conn, sandbox_id)
     for other in behind:
         tasks.finish(other.id, TaskStatus.CANCELLED, reason="sandbox deleted",
                      error=f"the sandbox {sandbox.slug} was deleted", actor="sandbox-expiry")

@@ -10,7 +10,15 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import StringConstraints, ValidationInfo, field_validator
 
-from functions.http._common import access_of, api, caller, json_body, readable_project
+from functions.http._common import (
+    access_of,
+    api,
+    caller,
+    json_body,
+    page_json,
+    page_request,
+    readable_project,
+)
 from functions.http._responses import json_response
 from functions.wake import wake
 from shared.auth import require
@@ -59,9 +67,11 @@ def _roles(req: func.HttpRequest, project_ref: str | None) -> func.HttpResponse:
         if req.method == "GET":
             require(access, project_id, "reader" if project_id else "admin",
                     "reading role assignments")
-            return json_response({"items": [role_json(a) for a in
-                                            role_store.list_assignments(conn, project_id)],
-                                  "nextCursor": None})
+            page = page_request(req, str, str, UUID)
+            return json_response(page_json(
+                role_store.list_assignments(conn, project_id, after=page.after,
+                                            limit=page.fetch),
+                page, role_store.assignment_key, role_json))
         require(access, project_id, "admin", "granting roles")
         if req.method == "DELETE":
             assignment_id = req.route_params.get("assignment", "")
@@ -215,7 +225,9 @@ async def decide_approval(req: func.HttpRequest,
 @api
 def pending_approvals(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
+    page = page_request(req, int)
     with services().db.transaction() as conn:
         access = access_of(conn, principal)
-        tasks = approvals.pending_for(conn, principal, access.readable_projects)
-    return json_response({"items": [task_json(t) for t in tasks], "nextCursor": None})
+        tasks = approvals.pending_for(conn, principal, access.readable_projects,
+                                      after=page.after, limit=page.fetch)
+    return json_response(page_json(tasks, page, approvals.pending_key, task_json))

@@ -18,7 +18,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.http._common import api, caller, json_body
+from functions.http._common import api, caller, json_body, page_json, page_request
 from functions.http._responses import json_response
 from shared.agents import registration, work
 from shared.agents.effects import Effects, apply_effects
@@ -81,10 +81,12 @@ def list_pools(req: func.HttpRequest) -> func.HttpResponse:
     with svc.db.transaction() as conn:
         _require_any_role(_access(conn, req))
         now = svc.clock.now()
-        items = [pool_json(p, agent_store.list_agents(conn, p.id), now=now,
-                           offline_after=policy.offline_after)
-                 for p in agent_store.list_pools(conn)]
-    return json_response({"items": items, "nextCursor": None})
+        page = page_request(req, str)
+        shown = page_json(agent_store.list_pools(conn, after=page.after, limit=page.fetch),
+                          page, agent_store.pool_key,
+                          lambda p: pool_json(p, agent_store.list_agents(conn, p.id), now=now,
+                                              offline_after=policy.offline_after))
+    return json_response(shown)
 
 
 @bp.route(route="pools", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -144,10 +146,13 @@ def list_pool_agents(req: func.HttpRequest) -> func.HttpResponse:
         _require_any_role(_access(conn, req))
         pool = agent_store.get_pool(conn, req.route_params.get("pool", ""))
         now = svc.clock.now()
-        items = [agent_json(a, pool_name=pool.name, now=now,
-                            offline_after=policy.offline_after)
-                 for a in agent_store.list_agents(conn, pool.id)]
-    return json_response({"items": items, "nextCursor": None})
+        page = page_request(req, str)
+        shown = page_json(
+            agent_store.list_agents(conn, pool.id, after=page.after, limit=page.fetch), page,
+            agent_store.agent_key,
+            lambda a: agent_json(a, pool_name=pool.name, now=now,
+                                 offline_after=policy.offline_after))
+    return json_response(shown)
 
 
 @bp.route(route="pools/{pool}/agents/{agent}/{action:alpha}",

@@ -12,7 +12,15 @@ from uuid import UUID
 
 import azure.functions as func
 
-from functions.http._common import access_of, api, caller, json_body, readable_project
+from functions.http._common import (
+    access_of,
+    api,
+    caller,
+    json_body,
+    page_json,
+    page_request,
+    readable_project,
+)
 from functions.http._responses import json_response
 from shared.auth import require
 from shared.errors import NotFound
@@ -48,9 +56,10 @@ def notification_rules(req: func.HttpRequest) -> func.HttpResponse:
         project, access = readable_project(conn, req, principal)
         if req.method == "GET":
             slugs = _slugs(conn, project.id)
-            return json_response({"items": [rule_store.rule_json(r, slugs) for r in
-                                            rule_store.list_rules(conn, project.id)],
-                                  "nextCursor": None})
+            page = page_request(req, str)
+            return json_response(page_json(
+                rule_store.list_rules(conn, project.id, after=page.after, limit=page.fetch),
+                page, rule_store.rule_key, lambda r: rule_store.rule_json(r, slugs)))
         require(access, project.id, "admin", "changing notification rules")
         body = json_body(req, rule_store.RuleInput)
         ids = _environment_ids(conn, project.id, body.environments)

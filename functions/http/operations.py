@@ -7,7 +7,9 @@ with the same ``Idempotency-Key`` answers with the same task and queues nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import azure.functions as func
 
@@ -17,6 +19,8 @@ from functions.http._common import (
     caller,
     idempotency_key,
     json_body,
+    page_json,
+    page_request,
     readable_project,
 )
 from functions.http._responses import json_response
@@ -161,10 +165,11 @@ def backup(req: func.HttpRequest) -> func.HttpResponse:
 @api
 def list_backups(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
+    page = page_request(req, datetime, UUID)
     with services().db.transaction() as conn:
         _, env = _target(conn, req, principal, need="reader")
-        items = backup_store.list_backups(conn, env.id)
-    return json_response({"items": [backup_json(b) for b in items], "nextCursor": None})
+        items = backup_store.list_backups(conn, env.id, after=page.after, limit=page.fetch)
+    return json_response(page_json(items, page, backup_store.backup_key, backup_json))
 
 
 def _artifact_present(backup: Backup, environment: str) -> None:

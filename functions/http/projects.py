@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http._common import access_of, api, caller, json_body, readable_project
+from functions.http._common import (
+    access_of,
+    api,
+    caller,
+    json_body,
+    page_json,
+    page_request,
+    readable_project,
+)
 from functions.http._responses import json_response
 from shared.auth import require
 from shared.grants.resources import authorize_environment
@@ -28,11 +36,13 @@ bp = func.Blueprint()
 @api
 def list_projects(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
+    page = page_request(req, str)
     with services().db.transaction() as conn:
         access = access_of(conn, principal)
-        projects = store.list_projects(conn, only_ids=access.readable_projects, limit=500)
-    return json_response({"items": [project_json(p, access.role_on(p.id)) for p in projects],
-                          "nextCursor": None})
+        projects = store.list_projects(conn, only_ids=access.readable_projects,
+                                       after=page.after, limit=page.fetch)
+    return json_response(page_json(projects, page, store.project_key,
+                                   lambda p: project_json(p, access.role_on(p.id))))
 
 
 @bp.route(route="projects", methods=["POST"])
@@ -77,9 +87,10 @@ def environments(req: func.HttpRequest) -> func.HttpResponse:
     with services().db.transaction() as conn:
         project, access = readable_project(conn, req, principal)
         if req.method == "GET":
-            return json_response({"items": [environment_json(e) for e in
-                                            store.list_environments(conn, project.id)],
-                                  "nextCursor": None})
+            page = page_request(req, bool, str)
+            return json_response(page_json(
+                store.list_environments(conn, project.id, after=page.after, limit=page.fetch),
+                page, store.environment_key, environment_json))
         require(access, project.id, "admin", "creating an environment")
         body = json_body(req, EnvironmentCreate)
         data = dump(body)
@@ -128,9 +139,11 @@ def project_scripts(req: func.HttpRequest) -> func.HttpResponse:
     with services().db.transaction() as conn:
         project, access = readable_project(conn, req, principal)
         if req.method == "GET":
-            return json_response({"items": [s.model_dump(mode="json", by_alias=True)
-                                            for s in scripts.list_scripts(conn, project.id)],
-                                  "nextCursor": None})
+            page = page_request(req, str)
+            return json_response(page_json(
+                scripts.list_scripts(conn, project.id, after=page.after, limit=page.fetch),
+                page, scripts.script_key,
+                lambda s: s.model_dump(mode="json", by_alias=True)))
         require(access, project.id, "admin", "changing the script catalogue")
         body = json_body(req, scripts.ScriptDefinition)
         script = scripts.create_script(conn, project.id, body, actor=principal.actor)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from uuid import UUID
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from functions.http._common import access_of, api, caller, json_body
+from functions.http._common import access_of, api, caller, json_body, page_json, page_request
 from functions.http._responses import json_response
 from shared.agents.effects import deliver_job_events
 from shared.auth import Access, require
@@ -40,9 +41,11 @@ def resources(req: func.HttpRequest) -> func.HttpResponse:
             if kind is not None and kind not in grants.KINDS:
                 raise ConstraintViolation(f"kind must be one of {', '.join(grants.KINDS)}",
                                           field="kind")
-            items = [grants.resource_json(r, grants.grants_of(conn, r["id"]))
-                     for r in grants.list_resources(conn, kind)]
-            return json_response({"items": items, "nextCursor": None})
+            page = page_request(req, str, str)
+            return json_response(page_json(
+                grants.list_resources(conn, kind, after=page.after, limit=page.fetch), page,
+                grants.resource_key,
+                lambda r: grants.resource_json(r, grants.grants_of(conn, r["id"]))))
         require(access, None, "admin", "registering a resource")
         body = json_body(req, grants.ResourceCreate)
         name, metadata = body.key()
@@ -92,9 +95,10 @@ def resource_grants(req: func.HttpRequest) -> func.HttpResponse:
         if req.method == "GET":
             _any_role(access)
             resource = grants.get_resource(conn, req.route_params["resource"])
-            return json_response({"items": [grants.grant_json(g) for g in
-                                            grants.grants_of(conn, resource["id"])],
-                                  "nextCursor": None})
+            page = page_request(req, str, UUID)
+            return json_response(page_json(
+                grants.grants_of(conn, resource["id"], after=page.after, limit=page.fetch),
+                page, grants.grant_key, grants.grant_json))
         require(access, None, "admin", "granting a resource")
         resource = grants.get_resource(conn, req.route_params["resource"])
         body = json_body(req, grants.GrantCreate)

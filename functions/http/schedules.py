@@ -13,7 +13,15 @@ from uuid import UUID
 
 import azure.functions as func
 
-from functions.http._common import BadRequest, api, caller, json_body, readable_project
+from functions.http._common import (
+    BadRequest,
+    api,
+    caller,
+    json_body,
+    page_json,
+    page_request,
+    readable_project,
+)
 from functions.http._responses import json_response
 from shared.auth import Principal, require
 from shared.domain.models import BackupSchedule, Environment, Project
@@ -75,10 +83,11 @@ def backup_schedules(req: func.HttpRequest) -> func.HttpResponse:
         project, env = _environment(conn, req, principal,
                                     "reader" if req.method == "GET" else "admin")
         if req.method == "GET":
-            return json_response({"items": [schedule_json(s, now) for s in
-                                            backup_store.list_schedules(
-                                                conn, environment_id=env.id)],
-                                  "nextCursor": None})
+            page = page_request(req, datetime, UUID)
+            return json_response(page_json(
+                backup_store.list_schedules(conn, environment_id=env.id, after=page.after,
+                                            limit=page.fetch),
+                page, backup_store.schedule_key, lambda s: schedule_json(s, now)))
         body = json_body(req, ScheduleInput)
         _check_frequency(body, now)
         schedule = backup_store.create_schedule(

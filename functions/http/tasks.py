@@ -14,9 +14,9 @@ from functions.http._common import (
     access_of,
     api,
     caller,
-    decode_cursor,
-    encode_cursor,
+    page_json,
     page_limit,
+    page_request,
 )
 from functions.http._responses import json_response
 from functions.wake import wake
@@ -49,8 +49,7 @@ def _readable_task(principal: Principal, task_id: str, need: str = "reader") -> 
 @api
 def list_tasks(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
-    limit = page_limit(req)
-    before = decode_cursor(req)
+    page = page_request(req, int)
     statuses = [s for s in (req.params.get("status") or "").split(",") if s]
     if any(s not in STATUSES for s in statuses):
         raise BadRequest(f"status must be among {', '.join(sorted(STATUSES))}", field="status")
@@ -69,12 +68,10 @@ def list_tasks(req: func.HttpRequest) -> func.HttpResponse:
             raise BadRequest("environment needs project", field="environment")
         items = task_store.list_tasks(conn, project_ids=project_ids,
                                       environment_id=environment_id,
-                                      statuses=statuses or None, before_seq=before,
-                                      limit=limit + 1)
-    more = len(items) > limit
-    items = items[:limit]
-    return json_response({"items": [task_json(t) for t in items],
-                          "nextCursor": encode_cursor(items[-1].seq) if more else None})
+                                      statuses=statuses or None,
+                                      before_seq=page.after[0] if page.after else None,
+                                      limit=page.fetch)
+    return json_response(page_json(items, page, lambda t: (t.seq,), task_json))
 
 
 @bp.route(route="tasks/{id}", methods=["GET"])
@@ -118,8 +115,7 @@ async def cancel_task(req: func.HttpRequest,
 @api
 def list_activity(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
-    limit = page_limit(req)
-    before = decode_cursor(req)
+    page = page_request(req, int)
     since = None
     if req.params.get("since"):
         try:
@@ -137,11 +133,9 @@ def list_activity(req: func.HttpRequest) -> func.HttpResponse:
                             field="project")
         entries = activity_store.list_activity(conn, project_id=project_id,
                                                actor=req.params.get("actor"), since=since,
-                                               before_id=before, limit=limit + 1)
-    more = len(entries) > limit
-    entries = entries[:limit]
-    return json_response({"items": [activity_json(e) for e in entries],
-                          "nextCursor": encode_cursor(entries[-1].id) if more else None})
+                                               before_id=page.after[0] if page.after else None,
+                                               limit=page.fetch)
+    return json_response(page_json(entries, page, lambda e: (e.id,), activity_json))
 
 
 @bp.route(route="me", methods=["GET"])

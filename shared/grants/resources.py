@@ -25,8 +25,9 @@ from pydantic import Field, StringConstraints, model_validator
 from shared.auth import Access
 from shared.domain.models import Job
 from shared.errors import ConstraintViolation, NotFound
-from shared.store import activity
+from shared.store import _paging, activity
 from shared.store import jobs as job_store
+from shared.store._paging import Key
 from shared.tasks.requests import Body, K8sName, Name
 
 KINDS = ("pool", "connection", "cluster", "site")
@@ -121,9 +122,17 @@ def get_resource(conn: Connection[Any], ref: str) -> dict[str, Any]:
     return row
 
 
-def list_resources(conn: Connection[Any], kind: str | None = None) -> list[dict[str, Any]]:
-    return conn.execute("SELECT * FROM resources WHERE %s::text IS NULL OR kind = %s"
-                        " ORDER BY kind, name", (kind, kind)).fetchall()
+def resource_key(resource: dict[str, Any]) -> Key:
+    return (resource["kind"], resource["name"])
+
+
+def list_resources(conn: Connection[Any], kind: str | None = None, *,
+                   after: Key | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    past, past_args = _paging.after(("kind", "name"), after)
+    cut, cut_args = _paging.limit(limit)
+    return conn.execute(f"SELECT * FROM resources WHERE (%s::text IS NULL OR kind = %s)"
+                        f" AND {past} ORDER BY kind, name {cut}",
+                        (kind, kind, *past_args, *cut_args)).fetchall()
 
 
 def delete_resource(conn: Connection[Any], resource: dict[str, Any], *, actor: str) -> None:
@@ -132,11 +141,20 @@ def delete_resource(conn: Connection[Any], resource: dict[str, Any], *, actor: s
                     details={"kind": resource["kind"], "name": resource["name"]})
 
 
-def grants_of(conn: Connection[Any], resource_id: UUID) -> list[dict[str, Any]]:
+def grant_key(grant: dict[str, Any]) -> Key:
+    return (grant["project_slug"] or "", grant["id"])
+
+
+def grants_of(conn: Connection[Any], resource_id: UUID, *, after: Key | None = None,
+              limit: int | None = None) -> list[dict[str, Any]]:
+    """The grant to every project (``*``) first, then by project slug."""
+    past, past_args = _paging.after(("COALESCE(p.slug, '')", "g.id"), after)
+    cut, cut_args = _paging.limit(limit)
     return conn.execute(
         "SELECT g.*, p.slug AS project_slug FROM resource_grants g"
-        " LEFT JOIN projects p ON p.id = g.project_id WHERE g.resource_id = %s"
-        " ORDER BY p.slug NULLS FIRST", (resource_id,)).fetchall()
+        f" LEFT JOIN projects p ON p.id = g.project_id WHERE g.resource_id = %s AND {past}"
+        f" ORDER BY COALESCE(p.slug, ''), g.id {cut}",
+        (resource_id, *past_args, *cut_args)).fetchall()
 
 
 def grant(conn: Connection[Any], resource: dict[str, Any], *, project_id: UUID | None,

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shared.db._database import register_constraint_fields
 from shared.errors import ConstraintViolation, NotFound
 from shared.notify.events import EVENTS
-from shared.store import activity
+from shared.store import _paging, activity
+from shared.store._paging import Key
 
 register_constraint_fields({"notification_rules_project_name_key": "name"})
 _EMAIL = r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$"
@@ -131,9 +132,16 @@ def create_rule(conn: Connection[Any], *, project_id: UUID, body: RuleInput,
     return rule
 
 
-def list_rules(conn: Connection[Any], project_id: UUID) -> list[Rule]:
-    rows = conn.execute("SELECT * FROM notification_rules WHERE project_id = %s"
-                        " ORDER BY name", (project_id,)).fetchall()
+def rule_key(rule: Rule) -> Key:
+    return (rule.name,)
+
+
+def list_rules(conn: Connection[Any], project_id: UUID, *, after: Key | None = None,
+               limit: int | None = None) -> list[Rule]:
+    past, past_args = _paging.after(("name",), after)
+    cut, cut_args = _paging.limit(limit)
+    rows = conn.execute(f"SELECT * FROM notification_rules WHERE project_id = %s AND {past}"
+                        f" ORDER BY name {cut}", (project_id, *past_args, *cut_args)).fetchall()
     return [Rule.from_row(r) for r in rows]
 
 

@@ -62,7 +62,7 @@ def apply_retention(svc: Services, environment_id: UUID, newest_backup_id: UUID,
         newest = backup_store.get_backup(conn, newest_backup_id)
         project_id = conn.execute("SELECT project_id FROM environments WHERE id = %s",
                                   (environment_id,)).fetchone()["project_id"]
-        backups = backup_store.list_backups(conn, environment_id, limit=10_000)
+        backups = backup_store.list_backups(conn, environment_id)
     pruned: list[UUID] = []
     for backup in to_prune(backups, newest, rules, now):
         try:
@@ -89,7 +89,7 @@ def forget_expired(svc: Services, environment_id: UUID) -> list[UUID]:
     """Remove the rows of backups whose artifact storage no longer has (deleted by the
     storage lifecycle rule, or by hand): a listed backup always points at a dump."""
     with svc.db.transaction() as conn:
-        backups = backup_store.list_backups(conn, environment_id, limit=10_000)
+        backups = backup_store.list_backups(conn, environment_id)
     gone = [b for b in backups if not svc.artifacts.exists(svc.artifacts.name_of(b.location))]
     if not gone:
         return []

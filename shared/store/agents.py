@@ -10,7 +10,8 @@ from psycopg import Connection
 
 from shared.domain.models import Agent, AgentPool
 from shared.errors import NotFound
-from shared.store import activity
+from shared.store import _paging, activity
+from shared.store._paging import Key
 
 
 def create_pool(conn: Connection[Any], *, name: str, description: str = "",
@@ -30,9 +31,21 @@ def get_pool(conn: Connection[Any], ref: str | UUID) -> AgentPool:
     return AgentPool.from_row(row)
 
 
-def list_pools(conn: Connection[Any]) -> list[AgentPool]:
-    return [AgentPool.from_row(r) for r in
-            conn.execute("SELECT * FROM agent_pools ORDER BY name").fetchall()]
+def pool_key(pool: AgentPool) -> Key:
+    return (pool.name,)
+
+
+def agent_key(agent: Agent) -> Key:
+    return (agent.name,)
+
+
+def list_pools(conn: Connection[Any], *, after: Key | None = None,
+               limit: int | None = None) -> list[AgentPool]:
+    past, past_args = _paging.after(("name",), after)
+    cut, cut_args = _paging.limit(limit)
+    return [AgentPool.from_row(r) for r in conn.execute(
+        f"SELECT * FROM agent_pools WHERE {past} ORDER BY name {cut}",
+        (*past_args, *cut_args)).fetchall()]
 
 
 def create_registration_token(conn: Connection[Any], *, pool_id: UUID, token_hash: str,
@@ -132,9 +145,12 @@ def authenticate_and_touch(conn: Connection[Any], key_hash: str,
     return _agent(row), not row["was_online"]
 
 
-def list_agents(conn: Connection[Any], pool_id: UUID) -> list[Agent]:
-    rows = conn.execute(f"{_AGENT_SELECT} WHERE a.pool_id = %s GROUP BY a.id ORDER BY a.name",
-                        (pool_id,)).fetchall()
+def list_agents(conn: Connection[Any], pool_id: UUID, *, after: Key | None = None,
+                limit: int | None = None) -> list[Agent]:
+    past, past_args = _paging.after(("a.name",), after)
+    cut, cut_args = _paging.limit(limit)
+    rows = conn.execute(f"{_AGENT_SELECT} WHERE a.pool_id = %s AND {past} GROUP BY a.id"
+                        f" ORDER BY a.name {cut}", (pool_id, *past_args, *cut_args)).fetchall()
     return [_agent(r) for r in rows]
 
 

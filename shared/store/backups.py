@@ -11,6 +11,8 @@ from psycopg.types.json import Jsonb
 
 from shared.domain.models import Backup, BackupSchedule
 from shared.errors import NotFound
+from shared.store import _paging
+from shared.store._paging import Key
 
 BACKUP_KINDS = ("backup", "safety")
 
@@ -39,12 +41,20 @@ def get_backup(conn: Connection[Any], backup_id: UUID | str) -> Backup:
     return Backup.from_row(row)
 
 
-def list_backups(conn: Connection[Any], environment_id: UUID, *, limit: int = 100,
+def backup_key(backup: Backup) -> Key:
+    return (backup.created_at, backup.id)
+
+
+def list_backups(conn: Connection[Any], environment_id: UUID, *, after: Key | None = None,
+                 limit: int | None = None,
                  kinds: tuple[str, ...] = BACKUP_KINDS) -> list[Backup]:
+    """Newest first, past the ``after`` key (see ``_paging``)."""
+    past, past_args = _paging.after(("created_at", "id"), after, descending=True)
+    cut, cut_args = _paging.limit(limit)
     rows = conn.execute(
-        "SELECT * FROM backups WHERE environment_id = %s AND kind = ANY(%s)"
-        " ORDER BY created_at DESC, id LIMIT %s",
-        (environment_id, list(kinds), limit)).fetchall()
+        f"SELECT * FROM backups WHERE environment_id = %s AND kind = ANY(%s) AND {past}"
+        f" ORDER BY created_at DESC, id DESC {cut}",
+        (environment_id, list(kinds), *past_args, *cut_args)).fetchall()
     return [Backup.from_row(r) for r in rows]
 
 
@@ -77,12 +87,20 @@ def get_schedule(conn: Connection[Any], schedule_id: UUID) -> BackupSchedule:
     return BackupSchedule.from_row(row)
 
 
+def schedule_key(schedule: BackupSchedule) -> Key:
+    return (schedule.created_at, schedule.id)
+
+
 def list_schedules(conn: Connection[Any], *, enabled_only: bool = False,
-                   environment_id: UUID | None = None) -> list[BackupSchedule]:
+                   environment_id: UUID | None = None, after: Key | None = None,
+                   limit: int | None = None) -> list[BackupSchedule]:
+    past, past_args = _paging.after(("created_at", "id"), after)
+    cut, cut_args = _paging.limit(limit)
     rows = conn.execute(
         "SELECT * FROM backup_schedules WHERE (NOT %s OR enabled)"
-        " AND (%s::uuid IS NULL OR environment_id = %s) ORDER BY created_at",
-        (enabled_only, environment_id, environment_id)).fetchall()
+        f" AND (%s::uuid IS NULL OR environment_id = %s) AND {past}"
+        f" ORDER BY created_at, id {cut}",
+        (enabled_only, environment_id, environment_id, *past_args, *cut_args)).fetchall()
     return [BackupSchedule.from_row(r) for r in rows]
 
 

@@ -20,7 +20,8 @@ from psycopg import Connection
 
 from shared.agents.keys import key_hash
 from shared.errors import Conflict, NotFound
-from shared.store import activity
+from shared.store import _paging, activity
+from shared.store._paging import Key
 
 KEY_PREFIX = "cop_"
 
@@ -111,9 +112,19 @@ def revoke(conn: Connection[Any], key_id: str, *, now: datetime, actor: str) -> 
                     details={"keyId": str(row["id"]), "name": row["name"]})
 
 
-def list_keys(conn: Connection[Any]) -> list[PipelineKey]:
-    rows = conn.execute("SELECT * FROM pipeline_keys ORDER BY revoked_at IS NOT NULL, name,"
-                        " created_at").fetchall()
+def pipeline_key_key(key: PipelineKey) -> Key:
+    return (key.revoked_at is not None, key.name, key.created_at, key.id)
+
+
+def list_keys(conn: Connection[Any], *, after: Key | None = None,
+              limit: int | None = None) -> list[PipelineKey]:
+    """Live keys first, by name; then revoked ones."""
+    past, past_args = _paging.after(("revoked_at IS NOT NULL", "name", "created_at", "id"),
+                                    after)
+    cut, cut_args = _paging.limit(limit)
+    rows = conn.execute(f"SELECT * FROM pipeline_keys WHERE {past}"
+                        f" ORDER BY revoked_at IS NOT NULL, name, created_at, id {cut}",
+                        (*past_args, *cut_args)).fetchall()
     return [PipelineKey.from_row(r) for r in rows]
 
 

@@ -11,7 +11,8 @@ from psycopg.types.json import Jsonb
 
 from shared.domain.models import Environment, Project
 from shared.errors import NotFound
-from shared.store import activity
+from shared.store import _paging, activity
+from shared.store._paging import Key
 
 _PROJECT_FIELDS = ("name", "description")
 _ENV_FIELDS = ("name", "target", "database", "url", "expires_at")
@@ -40,12 +41,20 @@ def get_project(conn: Connection[Any], ref: str | UUID) -> Project:
     return Project.from_row(row)
 
 
-def list_projects(conn: Connection[Any], *, after_slug: str | None = None,
-                  limit: int = 100, only_ids: list[UUID] | None = None) -> list[Project]:
+def project_key(project: Project) -> Key:
+    return (project.slug,)
+
+
+def list_projects(conn: Connection[Any], *, after: Key | None = None,
+                  limit: int | None = None, only_ids: list[UUID] | None = None,
+                  ) -> list[Project]:
+    """Projects by slug, past the ``after`` key (see ``_paging``)."""
+    past, past_args = _paging.after(("slug",), after)
+    cut, cut_args = _paging.limit(limit)
     rows = conn.execute(
-        "SELECT * FROM projects WHERE (%s::text IS NULL OR slug > %s)"
-        " AND (%s::uuid[] IS NULL OR id = ANY(%s)) ORDER BY slug LIMIT %s",
-        (after_slug, after_slug, only_ids, only_ids, limit),
+        f"SELECT * FROM projects WHERE {past}"
+        f" AND (%s::uuid[] IS NULL OR id = ANY(%s)) ORDER BY slug {cut}",
+        (*past_args, only_ids, only_ids, *cut_args),
     ).fetchall()
     return [Project.from_row(r) for r in rows]
 
@@ -104,10 +113,19 @@ def get_environment_by_id(conn: Connection[Any], environment_id: UUID) -> Enviro
     return Environment.from_row(row)
 
 
-def list_environments(conn: Connection[Any], project_id: UUID) -> list[Environment]:
+def environment_key(env: Environment) -> Key:
+    return (env.kind == "sandbox", env.slug)
+
+
+def list_environments(conn: Connection[Any], project_id: UUID, *, after: Key | None = None,
+                      limit: int | None = None) -> list[Environment]:
+    """Shared environments, then sandboxes, each by slug."""
+    past, past_args = _paging.after(("kind = 'sandbox'", "slug"), after)
+    cut, cut_args = _paging.limit(limit)
     rows = conn.execute(
-        "SELECT * FROM environments WHERE project_id = %s ORDER BY kind = 'sandbox', slug",
-        (project_id,)).fetchall()
+        f"SELECT * FROM environments WHERE project_id = %s AND {past}"
+        f" ORDER BY kind = 'sandbox', slug {cut}",
+        (project_id, *past_args, *cut_args)).fetchall()
     return [Environment.from_row(r) for r in rows]
 
 

@@ -23,6 +23,7 @@ from shared.domain.task_states import TaskStatus
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.store import activity
 from shared.store import tasks as task_store
+from shared.store._paging import Key
 from shared.tasks.requests import Body
 
 Operation = Literal["deploy", "backup", "restore", "refresh", "restart", "sandbox_create",
@@ -231,10 +232,39 @@ def join_queue(conn: Connection[Any], task_id: UUID) -> None:
                  " AND queue_seq IS NULL", (task_id,))
 
 
+def pending_key(task: Task) -> Key:
+    return (task.seq,)
+
+
 def pending_for(conn: Connection[Any], principal: Principal,
-                project_ids: list[UUID] | None) -> list[Task]:
-    """Tasks awaiting an approval this principal may give."""
-    rows = conn.execute(
+                project_ids: list[UUID] | None, *, after: Key | None = None,
+                limit: int | None = None) -> list[Task]:
+    """Tasks awaiting an approval this principal may give, by sequence number.
+
+    Whether the principal may approve is decided here, after the query, so a page reads
+    batches of candidates until it holds ``limit`` tasks or the candidates run out."""
+    out: list[Task] = []
+    seq = after[0] if after else 0
+    batch = max(limit or 0, 200)
+    while True:
+        rows = _pending_candidates(conn, project_ids, after_seq=seq, limit=batch)
+        for row in rows:
+            protection = Protection.model_validate({"operations": ["deploy"],
+                                                    "approvers": row["approvers"]})
+            if may_approve(principal, protection) and (
+                    row["allow_self_approval"]
+                    or not is_requester(principal, row["requested_by"])):
+                out.append(Task.from_row(row))
+                if limit is not None and len(out) == limit:
+                    return out
+        if len(rows) < batch:
+            return out
+        seq = rows[-1]["seq"]
+
+
+def _pending_candidates(conn: Connection[Any], project_ids: list[UUID] | None, *,
+                        after_seq: int, limit: int) -> list[dict[str, Any]]:
+    return conn.execute(
         "SELECT t.*, p.approvers, p.allow_self_approval FROM tasks t"
         " JOIN environments e ON e.id = t.environment_id"
         # a sandbox without its own rule is held by its parent's
@@ -242,13 +272,6 @@ def pending_for(conn: Connection[Any], principal: Principal,
         "  FROM environment_protections o WHERE o.environment_id = e.id) OR e.parent_id IS"
         "  NULL THEN e.id ELSE e.parent_id END"
         " WHERE t.approval->>'state' = 'pending' AND t.status = 'waiting'"
-        " AND (%s::uuid[] IS NULL OR t.project_id = ANY(%s)) ORDER BY t.seq",
-        (project_ids, project_ids)).fetchall()
-    out = []
-    for row in rows:
-        protection = Protection.model_validate({"operations": ["deploy"],
-                                                "approvers": row["approvers"]})
-        if may_approve(principal, protection) and (
-                row["allow_self_approval"] or not is_requester(principal, row["requested_by"])):
-            out.append(Task.from_row(row))
-    return out
+        " AND (%s::uuid[] IS NULL OR t.project_id = ANY(%s)) AND t.seq > %s"
+        " ORDER BY t.seq LIMIT %s",
+        (project_ids, project_ids, after_seq, limit)).fetchall()

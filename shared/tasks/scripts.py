@@ -16,7 +16,8 @@ from psycopg.types.json import Jsonb
 from pydantic import Field, StringConstraints, model_validator
 
 from shared.errors import ConstraintViolation, NotFound
-from shared.store import activity
+from shared.store import _paging, activity
+from shared.store._paging import Key
 from shared.tasks.requests import Body, Name, ParamValue, Slug
 
 _PLACEHOLDER = re.compile(r"\{([a-zA-Z][a-zA-Z0-9_]{0,63})\}")
@@ -131,9 +132,16 @@ def get_script(conn: Connection[Any], project_id: UUID, name: str) -> ScriptDefi
     return _from_row(row)
 
 
-def list_scripts(conn: Connection[Any], project_id: UUID) -> list[ScriptDefinition]:
-    rows = conn.execute("SELECT * FROM scripts WHERE project_id = %s ORDER BY name",
-                        (project_id,)).fetchall()
+def script_key(script: ScriptDefinition) -> Key:
+    return (script.name,)
+
+
+def list_scripts(conn: Connection[Any], project_id: UUID, *, after: Key | None = None,
+                 limit: int | None = None) -> list[ScriptDefinition]:
+    past, past_args = _paging.after(("name",), after)
+    cut, cut_args = _paging.limit(limit)
+    rows = conn.execute(f"SELECT * FROM scripts WHERE project_id = %s AND {past}"
+                        f" ORDER BY name {cut}", (project_id, *past_args, *cut_args)).fetchall()
     return [_from_row(r) for r in rows]
 
 

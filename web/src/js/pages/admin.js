@@ -1,12 +1,12 @@
 // Admin: create agent pools and issue registration tokens (global admin; SWA route needs admin).
-import { api } from "../core/api.js";
+import { api, apiAll } from "../core/api.js";
 import { $, clear, fmtTime, formMessage, h, problemText } from "../core/dom.js";
 import { requireSession } from "../core/session.js";
 
 await requireSession();
 
 async function loadPools() {
-  const pools = (await api("/api/pools")).items;
+  const pools = (await apiAll("/api/pools")).items;
   clear($("#token-pool")).append(...pools.map((p) => h("option", { value: p.name }, p.name)));
 }
 

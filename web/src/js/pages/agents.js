@@ -1,5 +1,5 @@
 // Agent pools and their agents: online/offline, labels, version, last heartbeat (live).
-import { api } from "../core/api.js";
+import { api, apiAll } from "../core/api.js";
 import { $, clear, describeTask, h, showError, timeNode } from "../core/dom.js";
 import { live } from "../core/live.js";
 import { requireSession } from "../core/session.js";
@@ -58,8 +58,8 @@ function render() {
 async function load() {
   $("#loading").hidden = false;
   try {
-    pools = (await api("/api/pools")).items;
-    const lists = await Promise.all(pools.map((p) => api(`/api/pools/${encodeURIComponent(p.name)}/agents`)));
+    pools = (await apiAll("/api/pools")).items;
+    const lists = await Promise.all(pools.map((p) => apiAll(`/api/pools/${encodeURIComponent(p.name)}/agents`)));
     agents.clear();
     for (const list of lists) for (const a of list.items) agents.set(a.id, a);
     await loadJobs().catch(() => jobs.clear());

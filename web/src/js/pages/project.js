@@ -1,5 +1,5 @@
 // A project: its environments, the create-environment form (admins), recent tasks (live).
-import { api, param } from "../core/api.js";
+import { api, apiAll, param } from "../core/api.js";
 import { $, clear, formMessage, h, problemText, showError, timeNode } from "../core/dom.js";
 import { live } from "../core/live.js";
 import { requireSession } from "../core/session.js";
@@ -32,7 +32,7 @@ async function load() {
   try {
     if (!slug) throw Object.assign(new Error("The address has no ?p=<project> part."), { status: 0, detail: "The address has no ?p=<project> part." });
     project = await api(`/api/projects/${encodeURIComponent(slug)}`);
-    const envs = await api(`/api/projects/${encodeURIComponent(slug)}/environments`);
+    const envs = await apiAll(`/api/projects/${encodeURIComponent(slug)}/environments`);
     document.title = `${project.name} · CloudOps`;
     $("#crumb-project").textContent = project.name;
     $("#project-name").textContent = project.name;
