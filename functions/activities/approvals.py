@@ -9,6 +9,7 @@ import azure.durable_functions as df
 
 from shared.domain.task_states import TaskStatus
 from shared.services import services
+from shared.store import approvals as approval_store
 from shared.store import tasks as task_store
 from shared.tasks import approvals
 from shared.tasks.service import TaskService
@@ -24,7 +25,7 @@ def approval_outcome(payload: dict[str, Any]) -> dict[str, Any]:
     with services().db.transaction() as conn:
         state = approvals.approval_state(conn, task_id)
         if state.get("state") == "approved":
-            approvals.join_queue(conn, task_id)
+            approval_store.join_queue(conn, task_id)
             task = task_store.transition(conn, task_id, TaskStatus.WAITING, actor="system",
                                          reason="approved; joining the environment queue")
         else:

@@ -8,11 +8,11 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from shared.grants import resources as grants
 from shared.grants import sandboxes
 from shared.services import services
 from shared.store import backups as backup_store
 from shared.store import projects as project_store
+from shared.store import resources as resource_store
 from shared.store import tasks as task_store
 from shared.tasks.views import iso
 
@@ -43,9 +43,9 @@ def create_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
             # its own namespace on the parent's cluster, granted to the project with it
             target = sandboxes.sandbox_target(parent.target, project.id, parent.id, name)
             if target.get("namespace") != parent.target.get("namespace"):
-                cluster = grants.register(conn, kind="cluster", name=target["cluster"],
+                cluster = resource_store.register(conn, kind="cluster", name=target["cluster"],
                                           actor=task.requested_by)
-                grants.grant(conn, cluster, project_id=project.id,
+                resource_store.grant(conn, cluster, project_id=project.id,
                              namespaces=[target["namespace"]], actor=task.requested_by,
                              via=f"sandbox {name}")
             sandbox = project_store.create_environment(

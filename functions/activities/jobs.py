@@ -19,7 +19,8 @@ from shared.services import services
 from shared.store import backups as backup_store
 from shared.store import projects as project_store
 from shared.store import tasks as task_store
-from shared.tasks.scripts import get_script, resolve_argv
+from shared.store.scripts import get_script
+from shared.tasks.scripts import resolve_argv
 from shared.tasks.service import TaskService
 from shared.tasks.views import iso
 from shared.telemetry import inject_trace
@@ -140,7 +141,8 @@ def dispatch_job(payload: dict[str, Any]) -> dict[str, Any]:
         except (agent_dispatch.NoCapableAgent, JobNotPossible) as exc:
             return {"error": exc.detail}
         waiting = task_store.transition(conn, task.id, TaskStatus.WAITING, actor="system",
-                                        reason=agent_dispatch.waiting_reason(conn, job))
+                                        reason=agent_dispatch.waiting_reason(
+                                            conn, job, now=svc.clock.now()))
     TaskService(svc).publish(waiting)
     return {"jobId": str(job.id)}
 

@@ -8,11 +8,11 @@ from uuid import UUID
 import azure.durable_functions as df
 
 from shared.domain.task_states import TaskStatus
-from shared.grants import resources as grants
 from shared.services import services
 from shared.store import activity
 from shared.store import backups as backup_store
 from shared.store import projects as project_store
+from shared.store import resources as resource_store
 from shared.store import tasks as task_store
 from shared.tasks.service import TaskService
 
@@ -45,11 +45,10 @@ def delete_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
     task_id = UUID(payload["taskId"])
     tasks = TaskService(svc)
     with svc.db.transaction() as conn:
-        row = conn.execute("SELECT * FROM environments WHERE id = %s", (sandbox_id,)
-                           ).fetchone()
-        if row is None:
+        found = project_store.find_environment(conn, sandbox_id)
+        if found is None:
             return {"deleted": False, "reason": "already gone"}
-        sandbox = project_store.get_environment_by_id(conn, sandbox_id)
+        sandbox = found
         if sandbox.kind != "sandbox" or sandbox.parent_id is None:
             raise ValueError(f"{sandbox.slug} is not a sandbox")
         behind = [t for t in task_store.open_tasks_for_environment(conn, sandbox_id)
@@ -62,12 +61,11 @@ def delete_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
         svc.artifacts.delete(svc.artifacts.name_of(backup.location))
     task = None
     with svc.db.transaction() as conn:
-        conn.execute("SELECT 1 FROM environments WHERE id = %s FOR UPDATE", (sandbox_id,))
-        conn.execute("UPDATE tasks SET environment_id = %s WHERE environment_id = %s",
-                     (sandbox.parent_id, sandbox_id))
+        project_store.lock_environment(conn, sandbox_id)
+        task_store.move_tasks(conn, sandbox_id, sandbox.parent_id)
         task = task_store.get_task(conn, task_id)
-        conn.execute("DELETE FROM environments WHERE id = %s", (sandbox_id,))
-        grants.release_sandbox_namespace(conn, sandbox, actor=task.requested_by)
+        project_store.delete_environment_row(conn, sandbox_id)
+        resource_store.release_sandbox_namespace(conn, sandbox, actor=task.requested_by)
         activity.record(conn, actor=task.requested_by, action="environment.deleted",
                         project_id=sandbox.project_id, environment_id=sandbox.parent_id,
                         task_id=task_id,

@@ -13,6 +13,7 @@ from shared.domain.models import Task
 from shared.domain.task_states import TaskStatus
 from shared.grants.plan import verify
 from shared.services import services
+from shared.store import notification_rules as rule_store
 from shared.store import projects as project_store
 from shared.store import tasks as task_store
 from shared.tasks import freezes
@@ -48,8 +49,7 @@ def acquire_environment(payload: dict[str, Any]) -> dict[str, Any]:
     svc = task_service()
     task_id = UUID(payload["taskId"])
     with services().db.transaction() as conn:  # one read decides the first two answers
-        row = conn.execute("SELECT status, cancel_requested, approval, queue_seq FROM tasks"
-                           " WHERE id = %s", (task_id,)).fetchone()
+        row = task_store.queue_state(conn, task_id)
     if row is None or row["cancel_requested"] or TaskStatus(row["status"]).terminal:
         return {"acquired": False, "ended": True, "reason": "cancelled"}
     state = row["approval"] or {}
@@ -165,13 +165,8 @@ def notification_policy_for(task_id: UUID) -> dict[str, int] | None:
     (so most tasks skip the delivery activity entirely)."""
     svc = services()
     with svc.db.transaction() as conn:
-        row = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM notification_rules r JOIN tasks t"
-            " ON t.project_id = r.project_id WHERE t.id = %s AND r.enabled"
-            " AND (cardinality(r.environment_ids) = 0"
-            "      OR t.environment_id = ANY(r.environment_ids))) AS any",
-            (task_id,)).fetchone()
-    if not row or not row["any"]:
+        any_rule = rule_store.any_rule_for_task(conn, task_id)
+    if not any_rule:
         return None
     return {"attempts": svc.settings.notify_attempts,
             "firstRetryMs": svc.settings.notify_first_retry_ms}

@@ -140,9 +140,7 @@ async def _wake_held(client: df.DurableOrchestrationClient, environment_id: str)
     """Held tasks of the environment re-check their freezes now (not at their timer)."""
     def held() -> list[str]:
         with services().db.transaction() as conn:
-            rows = conn.execute("SELECT id FROM tasks WHERE environment_id = %s AND status IN"
-                                " ('queued', 'waiting')", (environment_id,)).fetchall()
-        return [str(r["id"]) for r in rows]
+            return task_store.open_task_ids_for_environment(conn, environment_id)
 
     for task_id in await asyncio.to_thread(held):
         await wake(client, task_id, "freezes_changed", {})

@@ -27,9 +27,9 @@ from shared.agents.policy import agent_policy
 from shared.agents.views import agent_json, pool_json
 from shared.auth import Access, effective_role, require
 from shared.errors import ConstraintViolation, Forbidden, NotFound
-from shared.grants import resources as grants
 from shared.services import services
 from shared.store import agents as agent_store
+from shared.store import resources as resource_store
 
 bp = df.Blueprint()
 _POOL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -62,12 +62,11 @@ def _agent_in_pool(conn: Any, pool_ref: str, agent_ref: str) -> Any:
     try:
         agent_id = UUID(agent_ref)
     except ValueError:
-        row = conn.execute("SELECT id FROM agents WHERE pool_id = %s AND name = %s",
-                           (pool.id, agent_ref)).fetchone()
-        if row is None:
+        found = agent_store.agent_id_by_name(conn, pool.id, agent_ref)
+        if found is None:
             raise NotFound(f"agent {agent_ref} not found in pool {pool.name}",
                            field="agent") from None
-        agent_id = row["id"]
+        agent_id = found
     agent = agent_store.get_agent(conn, agent_id)
     if agent.pool_id != pool.id:
         raise NotFound(f"agent {agent_ref} not found in pool {pool.name}", field="agent")
@@ -103,7 +102,7 @@ def create_pool(req: func.HttpRequest) -> func.HttpResponse:
         pool = agent_store.create_pool(conn, name=body.name, description=body.description,
                                        actor=access.principal.actor)
         # a pool is also a grantable resource (granted to projects like a connection)
-        grants.register(conn, kind="pool", name=pool.name, description=body.description,
+        resource_store.register(conn, kind="pool", name=pool.name, description=body.description,
                         actor=access.principal.actor)
     return json_response(pool_json(pool), status=201,
                          headers={"Location": f"/api/pools/{pool.name}"})

@@ -23,6 +23,7 @@ from shared.services import services
 from shared.store import activity
 from shared.store import backups as backup_store
 from shared.store import projects as store
+from shared.store import tasks as task_store
 from shared.tasks.views import backup_json, iso
 
 bp = func.Blueprint()
@@ -62,10 +63,7 @@ def backup_item(req: func.HttpRequest) -> func.HttpResponse:
         project, env, backup = _backup(conn, req, principal, need)
         if req.method == "GET":
             return json_response({**backup_json(backup), "artifactStored": _stored(backup)})
-        using = conn.execute(
-            "SELECT id, operation FROM tasks WHERE parameters->>'backupId' = %s AND status IN"
-            " ('queued', 'waiting', 'running') ORDER BY seq LIMIT 1",
-            (str(backup.id),)).fetchone()
+        using = task_store.open_task_using_backup(conn, backup.id)
         if using is not None:
             raise Conflict(f"backup {backup.id} is in use by {using['operation']} task "
                            f"{using['id']}; delete it once that task has ended",

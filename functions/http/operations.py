@@ -32,6 +32,7 @@ from shared.redact import MASK, mask, redact_url, secret_values
 from shared.services import services
 from shared.store import backups as backup_store
 from shared.store import projects as store
+from shared.store import scripts as script_store
 from shared.store import tasks as task_store
 from shared.tasks import approvals, freezes, scripts
 from shared.tasks.requests import OPERATION_BODIES, Body, dump
@@ -66,7 +67,7 @@ def _split_secrets(conn: Any, project: Project, operation: str, parameters: dict
         secrets["packageUrl"] = package_url
         public["packageUrl"] = redact_url(package_url)
     if operation == "script_run":
-        script = scripts.get_script(conn, project.id, public["script"])
+        script = script_store.get_script(conn, project.id, public["script"])
         hidden = {p.name for p in script.parameters if p.secret}
         values = dict(public.get("parameters") or {})
         given = {k: v for k, v in values.items() if k in hidden}
@@ -245,7 +246,7 @@ def refresh_parameters(conn: Any, project: Project, env: Environment,
     out = {**parameters, "sourceEnvironment": source.slug, "backupId": str(backup.id)}
     if parameters.get("maskScript"):
         try:
-            script = scripts.get_script(conn, project.id, parameters["maskScript"])
+            script = script_store.get_script(conn, project.id, parameters["maskScript"])
         except NotFound as exc:
             raise NotFound(exc.detail, field="maskScript") from None
         try:
@@ -365,7 +366,7 @@ def run_script(req: func.HttpRequest) -> func.HttpResponse:
 
     def resolve(conn: Any, project: Project, env: Environment,
                 parameters: dict[str, Any]) -> dict[str, Any]:
-        script = scripts.get_script(conn, project.id, name)
+        script = script_store.get_script(conn, project.id, name)
         argv = scripts.resolve_argv(script, parameters.get("parameters", {}))
         return {"script": name, "parameters": parameters.get("parameters", {}), "argv": argv,
                 "timeoutSeconds": script.timeout_seconds}

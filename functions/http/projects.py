@@ -19,6 +19,7 @@ from shared.grants.resources import authorize_environment
 from shared.services import services
 from shared.store import projects as store
 from shared.store import roles as role_store
+from shared.store import scripts as script_store
 from shared.tasks import approvals, scripts
 from shared.tasks.requests import (
     EnvironmentCreate,
@@ -141,12 +142,12 @@ def project_scripts(req: func.HttpRequest) -> func.HttpResponse:
         if req.method == "GET":
             page = page_request(req, str)
             return json_response(page_json(
-                scripts.list_scripts(conn, project.id, after=page.after, limit=page.fetch),
-                page, scripts.script_key,
+                script_store.list_scripts(conn, project.id, after=page.after, limit=page.fetch),
+                page, script_store.script_key,
                 lambda s: s.model_dump(mode="json", by_alias=True)))
         require(access, project.id, "admin", "changing the script catalogue")
         body = json_body(req, scripts.ScriptDefinition)
-        script = scripts.create_script(conn, project.id, body, actor=principal.actor)
+        script = script_store.create_script(conn, project.id, body, actor=principal.actor)
     return json_response(script.model_dump(mode="json", by_alias=True), 201)
 
 
@@ -157,6 +158,6 @@ def delete_script(req: func.HttpRequest) -> func.HttpResponse:
     with services().db.transaction() as conn:
         project = store.get_project(conn, req.route_params["project"])
         require(access_of(conn, principal), project.id, "admin", "changing the script catalogue")
-        scripts.delete_script(conn, project.id, req.route_params["script"],
+        script_store.delete_script(conn, project.id, req.route_params["script"],
                               actor=principal.actor)
     return func.HttpResponse(status_code=204)

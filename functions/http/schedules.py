@@ -122,7 +122,7 @@ def backup_schedule(req: func.HttpRequest) -> func.HttpResponse:
             raise NotFound(f"schedule {raw} not found", field="schedule")
         if req.method == "GET":
             return json_response(schedule_json(schedule, svc.clock.now()))
-        conn.execute("DELETE FROM backup_schedules WHERE id = %s", (schedule.id,))
+        backup_store.delete_schedule(conn, schedule.id)
         activity.record(conn, actor=principal.actor, action="schedule.deleted",
                         project_id=project.id, environment_id=env.id,
                         details={"schedule": str(schedule.id), "cron": schedule.cron})

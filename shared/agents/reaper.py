@@ -60,8 +60,7 @@ def credit_absence(conn: Connection[Any], now: datetime, lease: timedelta, *,
     away = now - previous - period
     if away <= ABSENCE_TOLERANCE:
         return None
-    conn.execute("UPDATE jobs SET lease_expires_at = GREATEST(lease_expires_at, %s)"
-                 " WHERE status = 'leased'", (now + lease,))
+    job_store.lease_every_job_until(conn, now + lease)
     return away
 
 

@@ -28,7 +28,7 @@ from typing import TypeVar
 
 import psycopg
 
-from shared.store.jobs import NOTIFY_CHANNEL
+from shared.store import jobs as job_store
 
 log = logging.getLogger("cloudops.agents.waiter")
 T = TypeVar("T")
@@ -133,7 +133,7 @@ class JobWaiter:
             try:
                 conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
                 async with conn:
-                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    await job_store.listen_for_jobs(conn)
                     self.connected.set()
                     delay = 0.5
                     self._wake_all()  # anything sent while we were not listening

@@ -121,3 +121,5 @@ def attach_slot_task(conn: Connection[Any], schedule_id: UUID, slot_at: datetime
                  " AND slot_at = %s", (task_id, schedule_id, slot_at))
 
 
+def delete_schedule(conn: Connection[Any], schedule_id: UUID) -> None:
+    conn.execute("DELETE FROM backup_schedules WHERE id = %s", (schedule_id,))
