@@ -10,15 +10,8 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import StringConstraints, ValidationInfo, field_validator
 
-from functions.http._common import (
-    access_of,
-    api,
-    caller,
-    json_body,
-    page_json,
-    page_request,
-    readable_project,
-)
+from functions.http._common import access_of, api, caller, json_body, readable_project
+from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from functions.wake import wake
 from shared.auth import require

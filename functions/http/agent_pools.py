@@ -18,7 +18,8 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.http._common import api, caller, json_body, page_json, page_request
+from functions.http._common import api, caller, json_body
+from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from shared.agents import registration, work
 from shared.agents.effects import Effects, apply_effects

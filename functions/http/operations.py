@@ -19,10 +19,9 @@ from functions.http._common import (
     caller,
     idempotency_key,
     json_body,
-    page_json,
-    page_request,
     readable_project,
 )
+from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from shared.auth import Principal, require
 from shared.domain.models import Backup, Environment, Project

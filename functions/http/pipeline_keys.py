@@ -19,7 +19,8 @@ from uuid import UUID
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.http._common import access_of, api, caller, json_body, page_json, page_request
+from functions.http._common import access_of, api, caller, json_body
+from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from shared.agents.keys import server_secret
 from shared.auth import require

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http._common import (
-    access_of,
-    api,
-    caller,
-    json_body,
-    page_json,
-    page_request,
-    readable_project,
-)
+from functions.http._common import access_of, api, caller, json_body, readable_project
+from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from shared.auth import require
 from shared.grants.resources import authorize_environment

@@ -10,7 +10,8 @@ from uuid import UUID
 import azure.durable_functions as df
 import azure.functions as func
 
-from functions.http._common import access_of, api, caller, json_body, page_json, page_request
+from functions.http._common import access_of, api, caller, json_body
+from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from shared.agents.effects import deliver_job_events
 from shared.auth import Access, require

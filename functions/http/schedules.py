@@ -13,15 +13,8 @@ from uuid import UUID
 
 import azure.functions as func
 
-from functions.http._common import (
-    BadRequest,
-    api,
-    caller,
-    json_body,
-    page_json,
-    page_request,
-    readable_project,
-)
+from functions.http._common import BadRequest, api, caller, json_body, readable_project
+from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from shared.auth import Principal, require
 from shared.domain.models import BackupSchedule, Environment, Project

@@ -9,15 +9,8 @@ from uuid import UUID
 import azure.durable_functions as df
 import azure.functions as func
 
-from functions.http._common import (
-    BadRequest,
-    access_of,
-    api,
-    caller,
-    page_json,
-    page_limit,
-    page_request,
-)
+from functions.http._common import BadRequest, access_of, api, caller, page_limit
+from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from functions.wake import wake
 from shared.auth import Principal, require
