@@ -8,13 +8,13 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from shared.api.views import iso
 from shared.grants import sandboxes
 from shared.services import services
 from shared.store import backups as backup_store
 from shared.store import projects as project_store
 from shared.store import resources as resource_store
 from shared.store import tasks as task_store
-from shared.tasks.views import iso
 
 bp = df.Blueprint()
 URL = re.compile(r"^https?://\S{1,2000}$")

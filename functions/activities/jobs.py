@@ -10,6 +10,7 @@ import azure.durable_functions as df
 
 from shared.agents import dispatch as agent_dispatch
 from shared.agents.work import cancel_jobs_for_task
+from shared.api.views import iso
 from shared.domain.models import Environment, Task
 from shared.domain.task_states import TaskStatus
 from shared.errors import DomainError
@@ -22,7 +23,6 @@ from shared.store import tasks as task_store
 from shared.store.scripts import get_script
 from shared.tasks.scripts import resolve_argv
 from shared.tasks.service import TaskService
-from shared.tasks.views import iso
 from shared.telemetry import inject_trace
 
 bp = df.Blueprint()

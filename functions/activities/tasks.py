@@ -9,6 +9,7 @@ from uuid import UUID
 import azure.durable_functions as df
 
 from functions.wake import wake
+from shared.api.views import iso
 from shared.domain.models import Task
 from shared.domain.task_states import TaskStatus
 from shared.grants.plan import verify
@@ -18,7 +19,6 @@ from shared.store import projects as project_store
 from shared.store import tasks as task_store
 from shared.tasks import freezes
 from shared.tasks.service import CANCEL_REQUESTED, Finished, TaskService
-from shared.tasks.views import iso
 
 bp = df.Blueprint()
 

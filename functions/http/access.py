@@ -14,6 +14,7 @@ from functions.http._common import access_of, api, caller, json_body, readable_p
 from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from functions.wake import wake
+from shared.api.views import iso, task_json
 from shared.auth import require
 from shared.auth.principal import BUILTIN_ROLES
 from shared.domain.models import RoleAssignment
@@ -25,7 +26,6 @@ from shared.store import tasks as task_store
 from shared.tasks import approvals, freezes
 from shared.tasks.requests import Body
 from shared.tasks.service import TaskService
-from shared.tasks.views import iso, task_json
 
 bp = df.Blueprint()
 

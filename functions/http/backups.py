@@ -16,6 +16,7 @@ import azure.functions as func
 
 from functions.http._common import api, caller, readable_project
 from functions.http._responses import json_response
+from shared.api.views import backup_json, iso
 from shared.auth import Principal, require
 from shared.domain.models import Backup, Environment, Project
 from shared.errors import Conflict, NotFound
@@ -24,7 +25,6 @@ from shared.store import activity
 from shared.store import backups as backup_store
 from shared.store import projects as store
 from shared.store import tasks as task_store
-from shared.tasks.views import backup_json, iso
 
 bp = func.Blueprint()
 ROUTE = "projects/{project}/environments/{env}/backups/{backup}"

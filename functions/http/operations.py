@@ -23,6 +23,7 @@ from functions.http._common import (
 )
 from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
+from shared.api.views import backup_json, iso, task_json
 from shared.auth import Principal, require
 from shared.domain.models import Backup, Environment, Project
 from shared.errors import Conflict, ConstraintViolation, DomainError, NotFound
@@ -36,7 +37,6 @@ from shared.store import tasks as task_store
 from shared.tasks import approvals, freezes, scripts
 from shared.tasks.requests import OPERATION_BODIES, Body, dump
 from shared.tasks.service import TaskService
-from shared.tasks.views import backup_json, iso, task_json
 
 bp = func.Blueprint()
 

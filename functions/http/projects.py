@@ -7,6 +7,7 @@ import azure.functions as func
 from functions.http._common import access_of, api, caller, json_body, readable_project
 from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
+from shared.api.views import environment_json, project_json
 from shared.auth import require
 from shared.grants.resources import authorize_environment
 from shared.services import services
@@ -21,7 +22,6 @@ from shared.tasks.requests import (
     ProjectUpdate,
     dump,
 )
-from shared.tasks.views import environment_json, project_json
 
 bp = func.Blueprint()
 

@@ -16,6 +16,7 @@ import azure.functions as func
 from functions.http._common import BadRequest, api, caller, json_body, readable_project
 from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
+from shared.api.views import environment_json, iso
 from shared.auth import Principal, require
 from shared.domain.models import BackupSchedule, Environment, Project
 from shared.errors import NotFound
@@ -26,7 +27,6 @@ from shared.services import services
 from shared.store import activity
 from shared.store import backups as backup_store
 from shared.store import projects as store
-from shared.tasks.views import environment_json, iso
 
 bp = func.Blueprint()
 ENV_ROUTE = "projects/{project}/environments/{env}"

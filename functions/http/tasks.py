@@ -13,6 +13,7 @@ from functions.http._common import BadRequest, access_of, api, caller, page_limi
 from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from functions.wake import wake
+from shared.api.views import activity_json, log_line_json, task_json
 from shared.auth import Principal, require
 from shared.domain.models import Task
 from shared.domain.task_states import TaskStatus
@@ -22,7 +23,6 @@ from shared.store import activity as activity_store
 from shared.store import projects as project_store
 from shared.store import tasks as task_store
 from shared.tasks.service import TaskService
-from shared.tasks.views import activity_json, log_line_json, task_json
 
 bp = df.Blueprint()
 STATUSES = {s.value for s in TaskStatus}

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from shared.agents.work import cancel_jobs_for_task
+from shared.api.views import task_json
 from shared.auth.principal import display_name
 from shared.bus import BusMessage
 from shared.domain.models import Environment, Project, Task
@@ -25,7 +26,6 @@ from shared.store import activity as activity_store
 from shared.store import environment_leases as queue
 from shared.store import jobs as job_store
 from shared.store import tasks as task_store
-from shared.tasks.views import task_json
 from shared.telemetry import inject_trace
 
 log = logging.getLogger("cloudops.tasks")

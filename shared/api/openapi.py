@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document, generated from the same models the handlers validate with.
 
 Response shapes are pydantic models too (``*Out``), and the tests check the views in
-``shared.tasks.views`` against them, so the document cannot drift from the responses.
+``shared.api.views`` against them, so the document cannot drift from the responses.
 """
 
 from __future__ import annotations
