@@ -18,6 +18,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from functions.payloads import AppServiceAnswer, AppServiceRef
 from shared.appservice import AppServiceDeployer, AppServiceError, SlotTarget
 from shared.grants.sandboxes import SLOT_PREFIX
 from shared.services import services
@@ -101,9 +102,10 @@ def delete_sandbox_slot(ref: dict[str, Any], deploy: AppServiceDeployer) -> dict
 
 def _run(step: Callable[[dict[str, Any], AppServiceDeployer], dict[str, Any]],
          ref: dict[str, Any]) -> dict[str, Any]:
-    result = step(ref, deployer())
-    _task_log(ref.get("taskId"), result.get("log") or [])
-    return result
+    asked = AppServiceRef.from_json(ref)
+    answer = AppServiceAnswer.from_json(step(asked.to_json(), deployer()))
+    _task_log(asked.task_id, answer.log)
+    return answer.to_json()
 
 
 def _task_log(task_id: str | None, lines: list[str]) -> None:

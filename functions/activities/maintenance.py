@@ -7,6 +7,7 @@ from uuid import UUID
 
 import azure.durable_functions as df
 
+from functions.payloads import Pruned, Retention, SandboxDeleted, SandboxRef
 from shared.domain.task_states import TaskStatus
 from shared.services import services
 from shared.store import activity
@@ -25,11 +26,11 @@ def apply_backup_retention(payload: dict[str, Any]) -> dict[str, Any]:
     was recorded, so only ever behind a newer good backup)."""
     from shared.schedules.retention import apply_retention, forget_expired
 
-    pruned = apply_retention(services(), UUID(payload["environmentId"]),
-                             UUID(payload["backupId"]))
+    asked = Retention.from_json(payload)
+    pruned = apply_retention(services(), UUID(asked.environment_id), UUID(asked.backup_id))
     # rows whose artifact the storage lifecycle rule (or a person) removed go too
-    expired = forget_expired(services(), UUID(payload["environmentId"]))
-    return {"pruned": [str(b) for b in pruned], "expired": [str(b) for b in expired]}
+    expired = forget_expired(services(), UUID(asked.environment_id))
+    return Pruned(pruned=[str(b) for b in pruned], expired=[str(b) for b in expired]).to_json()
 
 
 @bp.activity_trigger(input_name="payload")
@@ -41,13 +42,13 @@ def delete_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
     queued behind the teardown end cancelled. Backup artifacts of the sandbox are deleted
     with their rows."""
     svc = services()
-    sandbox_id = UUID(payload["sandboxId"])
-    task_id = UUID(payload["taskId"])
+    asked = SandboxRef.from_json(payload)
+    sandbox_id, task_id = UUID(asked.sandbox_id), UUID(asked.task_id)
     tasks = TaskService(svc)
     with svc.db.transaction() as conn:
         found = project_store.find_environment(conn, sandbox_id)
         if found is None:
-            return {"deleted": False, "reason": "already gone"}
+            return SandboxDeleted(deleted=False, reason="already gone").to_json()
         sandbox = found
         if sandbox.kind != "sandbox" or sandbox.parent_id is None:
             raise ValueError(f"{sandbox.slug} is not a sandbox")
@@ -74,5 +75,5 @@ def delete_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
                                  "expiresAt": sandbox.expires_at.isoformat()
                                  if sandbox.expires_at else None,
                                  "backupsDeleted": len(backups)})
-    return {"deleted": True, "sandbox": sandbox.slug, "backupsDeleted": len(backups),
-            "cancelledTasks": [str(t.id) for t in behind]}
+    return SandboxDeleted(deleted=True, sandbox=sandbox.slug, backupsDeleted=len(backups),
+                          cancelledTasks=[str(t.id) for t in behind]).to_json()
