@@ -11,14 +11,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from functions.orchestrators._flow import (
-    Outcome,
-    StepFailed,
-    call,
-    run_agent_job,
-    run_task,
-    step,
-)
+from functions.orchestrators._flow import Outcome, StepFailed, call, run_task, step
+from functions.orchestrators._jobs import run_agent_job
 from functions.payloads import AppServiceAnswer, AppServiceRef
 
 bp = df.Blueprint()

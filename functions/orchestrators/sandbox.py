@@ -13,15 +13,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from functions.orchestrators._flow import (
-    Outcome,
-    StepFailed,
-    call,
-    log,
-    run_agent_job,
-    run_task,
-    step,
-)
+from functions.orchestrators._flow import Outcome, StepFailed, call, log, run_task, step
+from functions.orchestrators._jobs import run_agent_job
 from functions.orchestrators.backup import record_and_retain
 from functions.orchestrators.deploy import record_reported_url
 from functions.payloads import AppServiceAnswer, CreateSandbox, SandboxCreated, SandboxRef

@@ -13,15 +13,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from functions.orchestrators._flow import (
-    Outcome,
-    StepFailed,
-    call,
-    log,
-    run_agent_job,
-    run_task,
-    step,
-)
+from functions.orchestrators._flow import Outcome, StepFailed, call, log, run_task, step
+from functions.orchestrators._jobs import run_agent_job
 from functions.payloads import SandboxDeleted, SandboxRef
 
 bp = df.Blueprint()

@@ -23,7 +23,7 @@ from shared.notify.rules import Rule
 from shared.services import Services
 from shared.store import activity
 from shared.store import notification_deliveries as delivery_store
-from shared.store.notification_rules import list_rules
+from shared.store import notification_rules as rule_store
 
 log = logging.getLogger("cloudops.notify")
 ACTOR = "notifier"
@@ -44,7 +44,7 @@ class DeliveryReport:
 
 def matching_rules(svc: Services, event: Event) -> list[Rule]:
     with svc.db.transaction() as conn:
-        rules = list_rules(conn, event.project_id)
+        rules = rule_store.list_rules(conn, event.project_id)
     return [r for r in rules if r.matches(event.names, event.environment_id)]
 
 
