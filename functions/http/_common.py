@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
+from uuid import UUID
 
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
@@ -22,8 +23,8 @@ from functions.http._responses import problem, problem_from
 from shared.agents.keys import server_secret
 from shared.auth import Access, Principal, effective_role, parse_principal, require
 from shared.auth.principal import note_display_name, parse_pipeline_keys
-from shared.domain.models import Project
-from shared.errors import DomainError, Forbidden
+from shared.domain.models import Environment, Project
+from shared.errors import BadRequest, DomainError, Forbidden, NotFound, PayloadTooLarge
 from shared.redact import redact_url
 from shared.services import services
 from shared.store import activity as activity_store
@@ -33,17 +34,8 @@ from shared.tasks.requests import PATTERN_RULES
 
 log = logging.getLogger("cloudops.http")
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 MAX_BODY_BYTES = 256 * 1024
-
-
-class BadRequest(DomainError):
-    status = 400
-    title = "Bad request"
-
-
-class PayloadTooLarge(DomainError):
-    status = 413
-    title = "Payload too large"
 
 
 def _camel(name: str) -> str:
@@ -101,27 +93,25 @@ def api(handler: Callable[..., Any]) -> Callable[..., Any]:
         async def async_wrapper(*args: Any, **kwargs: Any) -> func.HttpResponse:
             try:
                 return await handler(*args, **kwargs)
-            except Forbidden as exc:
-                await asyncio.to_thread(record_denial, exc, _request(args, kwargs))
-                return problem_from(exc)
-            except DomainError as exc:
-                return problem_from(exc)
-            except ValidationError as exc:
-                return validation_problem(exc)
+            except (DomainError, ValidationError) as exc:
+                if isinstance(exc, Forbidden):  # audited off the event loop
+                    await asyncio.to_thread(record_denial, exc, _request(args, kwargs))
+                return _problem(exc)
         return async_wrapper
 
     @functools.wraps(handler)
     def wrapper(*args: Any, **kwargs: Any) -> func.HttpResponse:
         try:
             return handler(*args, **kwargs)
-        except Forbidden as exc:
-            record_denial(exc, _request(args, kwargs))
-            return problem_from(exc)
-        except DomainError as exc:
-            return problem_from(exc)
-        except ValidationError as exc:
-            return validation_problem(exc)
+        except (DomainError, ValidationError) as exc:
+            if isinstance(exc, Forbidden):
+                record_denial(exc, _request(args, kwargs))
+            return _problem(exc)
     return wrapper
+
+
+def _problem(exc: DomainError | ValidationError) -> func.HttpResponse:
+    return validation_problem(exc) if isinstance(exc, ValidationError) else problem_from(exc)
 
 
 def caller(req: func.HttpRequest) -> Principal:
@@ -186,3 +176,26 @@ def readable_project(conn: Any, req: func.HttpRequest,
     access = access_of(conn, principal)
     require(access, project.id, "reader", "reading this project")
     return project, access
+
+
+def of_environment(env: Environment, raw: str, get: Callable[[UUID], T], field: str, *,
+                   say_where: bool = False) -> T:
+    """The row with the route's id ``raw`` (``get`` reads it by id), if it belongs to
+    ``env``; else 404 naming ``field``, as for no such row (existence does not leak)."""
+    try:
+        item = get(UUID(raw))
+    except ValueError:
+        raise NotFound(f"{field} {raw[:80]} not found", field=field) from None
+    if getattr(item, "environment_id", None) != env.id:
+        where = f" in {env.slug}" if say_where else ""
+        raise NotFound(f"{field} {raw} not found{where}", field=field)
+    return item
+
+
+def readable_environment(conn: Any, req: func.HttpRequest,
+                         principal: Principal) -> tuple[Project, Environment, Access]:
+    """The route's ``{project}`` and ``{env}``, and the caller's access, if the caller may
+    read the project."""
+    project, access = readable_project(conn, req, principal)
+    return project, project_store.get_environment(conn, project.id,
+                                                  req.route_params["env"]), access

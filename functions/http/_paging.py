@@ -18,7 +18,8 @@ from uuid import UUID
 
 import azure.functions as func
 
-from functions.http._common import BadRequest, page_limit
+from functions.http._common import page_limit
+from shared.errors import BadRequest
 from shared.store._paging import Key
 
 R = TypeVar("R")

@@ -10,7 +10,13 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import StringConstraints, ValidationInfo, field_validator
 
-from functions.http._common import access_of, api, caller, json_body, readable_project
+from functions.http._common import (
+    access_of,
+    api,
+    caller,
+    json_body,
+    readable_environment,
+)
 from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from functions.wake import wake
@@ -113,13 +119,11 @@ def global_role_item(req: func.HttpRequest) -> func.HttpResponse:
 def protection(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
     with services().db.transaction() as conn:
-        project, access = readable_project(conn, req, principal)
-        env = project_store.get_environment(conn, project.id, req.route_params["env"])
+        project, env, access = readable_environment(conn, req, principal)
         if req.method == "GET":
-            current = approvals.get_protection(conn, env.id)
-            if current is None:
+            if (shown := approvals.protection_json(conn, env.id)) is None:
                 raise NotFound(f"environment {env.slug} is not protected", field="env")
-            return json_response(current.model_dump(mode="json", by_alias=True))
+            return json_response(shown)
         require(access, project.id, "admin", "protecting an environment")
         if req.method == "DELETE":
             approvals.remove_protection(conn, env, actor=principal.actor)
@@ -149,8 +153,7 @@ async def freeze_windows(req: func.HttpRequest,
 
     def run() -> tuple[dict[str, Any], str | None]:
         with services().db.transaction() as conn:
-            project, access = readable_project(conn, req, principal)
-            env = project_store.get_environment(conn, project.id, req.route_params["env"])
+            project, env, access = readable_environment(conn, req, principal)
             if req.method == "GET":
                 return freezes.get_setting(conn, env.id).to_json(), None
             require(access, project.id, "admin", "setting change freezes")
@@ -174,8 +177,7 @@ async def freeze_override(req: func.HttpRequest,
 
     def run() -> tuple[dict[str, Any], str]:
         with services().db.transaction() as conn:
-            project, access = readable_project(conn, req, principal)
-            env = project_store.get_environment(conn, project.id, req.route_params["env"])
+            project, env, access = readable_environment(conn, req, principal)
             require(access, project.id, "admin", "overriding a change freeze")
             body = json_body(req, freezes.OverrideRequest)
             saved = freezes.override(conn, env, body, actor=principal.actor,

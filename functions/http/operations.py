@@ -19,7 +19,7 @@ from functions.http._common import (
     caller,
     idempotency_key,
     json_body,
-    readable_project,
+    readable_environment,
 )
 from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
@@ -46,8 +46,7 @@ MIN_SECRET_CHARS = 4  # shorter values would mask ordinary words in logs
 
 def _target(conn: Any, req: func.HttpRequest, principal: Principal,
             need: str = "operator") -> tuple[Project, Environment]:
-    project, access = readable_project(conn, req, principal)
-    env = store.get_environment(conn, project.id, req.route_params["env"])
+    project, env, access = readable_environment(conn, req, principal)
     require(access, project.id, need, "running operations here")
     return project, env
 
@@ -149,18 +148,6 @@ def _what_ships(conn: Any, project: Project, env: Environment,
                                   "both", field="image")
 
 
-@bp.route(route=f"{ENV_ROUTE}/deployments", methods=["POST"])
-@api
-def deploy(req: func.HttpRequest) -> func.HttpResponse:
-    return _submit(req, "deploy", check=_what_ships)
-
-
-@bp.route(route=f"{ENV_ROUTE}/backups", methods=["POST"])
-@api
-def backup(req: func.HttpRequest) -> func.HttpResponse:
-    return _submit(req, "backup")
-
-
 @bp.route(route=f"{ENV_ROUTE}/backups", methods=["GET"])
 @api
 def list_backups(req: func.HttpRequest) -> func.HttpResponse:
@@ -190,12 +177,6 @@ def _backup_of_environment(conn: Any, project: Project, env: Environment,
                                   "restore another environment's backup here, refresh from"
                                   " it (POST …/refreshes)", field="backupId")
     _artifact_present(backup, env.slug)
-
-
-@bp.route(route=f"{ENV_ROUTE}/restores", methods=["POST"])
-@api
-def restore(req: func.HttpRequest) -> func.HttpResponse:
-    return _submit(req, "restore", check=_backup_of_environment)
 
 
 def _refresh_check(principal: Principal) -> Check:
@@ -305,12 +286,6 @@ def _namespace_of_environment(conn: Any, project: Project, env: Environment,
             field="namespace")
 
 
-@bp.route(route=f"{ENV_ROUTE}/restarts", methods=["POST"])
-@api
-def restart(req: func.HttpRequest) -> func.HttpResponse:
-    return _submit(req, "restart", check=_restart_check)
-
-
 def _sandbox_name_free(conn: Any, project: Project, env: Environment,
                        parameters: dict[str, Any]) -> None:
     if env.kind == "sandbox":
@@ -339,23 +314,11 @@ def _seed_backup_of_parent(conn: Any, env: Environment, backup_id: str) -> None:
     _artifact_present(backup, env.slug)
 
 
-@bp.route(route=f"{ENV_ROUTE}/sandboxes", methods=["POST"])
-@api
-def create_sandbox(req: func.HttpRequest) -> func.HttpResponse:
-    return _submit(req, "sandbox_create", check=_sandbox_name_free)
-
-
 def _must_be_sandbox(conn: Any, project: Project, env: Environment,
                      parameters: dict[str, Any]) -> None:
     if env.kind != "sandbox":
         raise ConstraintViolation(f"{env.slug} is not a sandbox; only sandboxes are torn "
                                   "down", field="env")
-
-
-@bp.route(route=f"{ENV_ROUTE}/teardown", methods=["POST"])
-@api
-def teardown_sandbox(req: func.HttpRequest) -> func.HttpResponse:
-    return _submit(req, "sandbox_delete", check=_must_be_sandbox)
 
 
 @bp.route(route=f"{ENV_ROUTE}/scripts/{{script}}/runs", methods=["POST"])
@@ -371,3 +334,24 @@ def run_script(req: func.HttpRequest) -> func.HttpResponse:
                 "timeoutSeconds": script.timeout_seconds}
 
     return _submit(req, "script_run", check=resolve)
+
+
+def _operation(function: str, path: str, operation: str, check: Check | None = None) -> None:
+    """``POST {environment}/{path}``: request ``operation`` (202 + task), after ``check``."""
+    def handler(req: func.HttpRequest) -> func.HttpResponse:
+        return _submit(req, operation, check=check)
+
+    handler.__name__ = handler.__qualname__ = function
+    bp.route(route=f"{ENV_ROUTE}/{path}", methods=["POST"])(api(handler))
+
+
+# the operations whose request is the body alone (refresh and script runs, above, also
+# read the caller or the route)
+for _function, _path, _operation_name, _check in [
+        ("deploy", "deployments", "deploy", _what_ships),
+        ("backup", "backups", "backup", None),
+        ("restore", "restores", "restore", _backup_of_environment),
+        ("restart", "restarts", "restart", _restart_check),
+        ("create_sandbox", "sandboxes", "sandbox_create", _sandbox_name_free),
+        ("teardown_sandbox", "teardown", "sandbox_delete", _must_be_sandbox)]:
+    _operation(_function, _path, _operation_name, _check)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http._common import access_of, api, caller, json_body, readable_project
+from functions.http._common import (
+    access_of,
+    api,
+    caller,
+    json_body,
+    readable_environment,
+    readable_project,
+)
 from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from shared.api.views import environment_json, project_json
@@ -104,14 +111,12 @@ def environments(req: func.HttpRequest) -> func.HttpResponse:
 def environment_item(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
     with services().db.transaction() as conn:
-        project, access = readable_project(conn, req, principal)
-        env = store.get_environment(conn, project.id, req.route_params["env"])
+        project, env, access = readable_environment(conn, req, principal)
         if req.method == "GET":
             # the approval rule travels with the environment: a page states it without a
             # second request that answers 404 for every unprotected environment
-            rule = approvals.get_protection(conn, env.id)
-            return json_response({**environment_json(env), "protection": (
-                rule.model_dump(mode="json", by_alias=True) if rule else None)})
+            return json_response({**environment_json(env),
+                                  "protection": approvals.protection_json(conn, env.id)})
         require(access, project.id, "admin", "changing an environment")
         if req.method == "DELETE":
             store.delete_environment(conn, env, actor=principal.actor)

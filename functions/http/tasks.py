@@ -9,7 +9,7 @@ from uuid import UUID
 import azure.durable_functions as df
 import azure.functions as func
 
-from functions.http._common import BadRequest, access_of, api, caller, page_limit
+from functions.http._common import access_of, api, caller, page_limit
 from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from functions.wake import wake
@@ -17,7 +17,7 @@ from shared.api.views import activity_json, log_line_json, task_json
 from shared.auth import Principal, require
 from shared.domain.models import Task
 from shared.domain.task_states import TaskStatus
-from shared.errors import Forbidden, NotFound
+from shared.errors import BadRequest, Forbidden, NotFound
 from shared.services import services
 from shared.store import activity as activity_store
 from shared.store import projects as project_store

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from psycopg import Connection
+
 Key = tuple[Any, ...]
 
 
@@ -30,3 +32,17 @@ def after(columns: Sequence[str], key: Key | None, *, descending: bool = False,
 def limit(n: int | None) -> tuple[str, list[Any]]:
     """A LIMIT clause (empty for every row) and its parameters."""
     return ("LIMIT %s", [n]) if n is not None else ("", [])
+
+
+def rows(conn: Connection[Any], query: str, args: Sequence[Any], *, order: Sequence[str],
+         after_key: Key | None, limit_to: int | None, descending: bool = False,
+         group_by: str = "") -> list[dict[str, Any]]:
+    """Run ``query`` (a SELECT ending in its WHERE clause) for the rows past
+    ``after_key`` in ``order``, at most ``limit_to`` of them."""
+    past, past_args = after(order, after_key, descending=descending)
+    cut, cut_args = limit(limit_to)
+    direction = " DESC" if descending else ""
+    grouped = f" GROUP BY {group_by}" if group_by else ""
+    return conn.execute(
+        f"{query} AND {past}{grouped} ORDER BY {', '.join(c + direction for c in order)} {cut}",
+        (*args, *past_args, *cut_args)).fetchall()

@@ -41,11 +41,9 @@ def agent_key(agent: Agent) -> Key:
 
 def list_pools(conn: Connection[Any], *, after: Key | None = None,
                limit: int | None = None) -> list[AgentPool]:
-    past, past_args = _paging.after(("name",), after)
-    cut, cut_args = _paging.limit(limit)
-    return [AgentPool.from_row(r) for r in conn.execute(
-        f"SELECT * FROM agent_pools WHERE {past} ORDER BY name {cut}",
-        (*past_args, *cut_args)).fetchall()]
+    return [AgentPool.from_row(r) for r in _paging.rows(
+        conn, "SELECT * FROM agent_pools WHERE TRUE", (), order=("name",), after_key=after,
+        limit_to=limit)]
 
 
 def create_registration_token(conn: Connection[Any], *, pool_id: UUID, token_hash: str,
@@ -147,11 +145,9 @@ def authenticate_and_touch(conn: Connection[Any], key_hash: str,
 
 def list_agents(conn: Connection[Any], pool_id: UUID, *, after: Key | None = None,
                 limit: int | None = None) -> list[Agent]:
-    past, past_args = _paging.after(("a.name",), after)
-    cut, cut_args = _paging.limit(limit)
-    rows = conn.execute(f"{_AGENT_SELECT} WHERE a.pool_id = %s AND {past} GROUP BY a.id"
-                        f" ORDER BY a.name {cut}", (pool_id, *past_args, *cut_args)).fetchall()
-    return [_agent(r) for r in rows]
+    return [_agent(r) for r in _paging.rows(
+        conn, f"{_AGENT_SELECT} WHERE a.pool_id = %s", (pool_id,), order=("a.name",),
+        after_key=after, limit_to=limit, group_by="a.id")]
 
 
 def rotate_key(conn: Connection[Any], agent_id: UUID, *, new_hash: str,

@@ -49,13 +49,10 @@ def list_backups(conn: Connection[Any], environment_id: UUID, *, after: Key | No
                  limit: int | None = None,
                  kinds: tuple[str, ...] = BACKUP_KINDS) -> list[Backup]:
     """Newest first, past the ``after`` key (see ``_paging``)."""
-    past, past_args = _paging.after(("created_at", "id"), after, descending=True)
-    cut, cut_args = _paging.limit(limit)
-    rows = conn.execute(
-        f"SELECT * FROM backups WHERE environment_id = %s AND kind = ANY(%s) AND {past}"
-        f" ORDER BY created_at DESC, id DESC {cut}",
-        (environment_id, list(kinds), *past_args, *cut_args)).fetchall()
-    return [Backup.from_row(r) for r in rows]
+    return [Backup.from_row(r) for r in _paging.rows(
+        conn, "SELECT * FROM backups WHERE environment_id = %s AND kind = ANY(%s)",
+        (environment_id, list(kinds)), order=("created_at", "id"), after_key=after,
+        limit_to=limit, descending=True)]
 
 
 def latest_backup(conn: Connection[Any], environment_id: UUID) -> Backup | None:
@@ -94,14 +91,11 @@ def schedule_key(schedule: BackupSchedule) -> Key:
 def list_schedules(conn: Connection[Any], *, enabled_only: bool = False,
                    environment_id: UUID | None = None, after: Key | None = None,
                    limit: int | None = None) -> list[BackupSchedule]:
-    past, past_args = _paging.after(("created_at", "id"), after)
-    cut, cut_args = _paging.limit(limit)
-    rows = conn.execute(
-        "SELECT * FROM backup_schedules WHERE (NOT %s OR enabled)"
-        f" AND (%s::uuid IS NULL OR environment_id = %s) AND {past}"
-        f" ORDER BY created_at, id {cut}",
-        (enabled_only, environment_id, environment_id, *past_args, *cut_args)).fetchall()
-    return [BackupSchedule.from_row(r) for r in rows]
+    return [BackupSchedule.from_row(r) for r in _paging.rows(
+        conn, "SELECT * FROM backup_schedules WHERE (NOT %s OR enabled)"
+        " AND (%s::uuid IS NULL OR environment_id = %s)",
+        (enabled_only, environment_id, environment_id), order=("created_at", "id"),
+        after_key=after, limit_to=limit)]
 
 
 def claim_slot(conn: Connection[Any], schedule_id: UUID, slot_at: datetime) -> bool:

@@ -41,11 +41,9 @@ def rule_key(rule: Rule) -> Key:
 
 def list_rules(conn: Connection[Any], project_id: UUID, *, after: Key | None = None,
                limit: int | None = None) -> list[Rule]:
-    past, past_args = _paging.after(("name",), after)
-    cut, cut_args = _paging.limit(limit)
-    rows = conn.execute(f"SELECT * FROM notification_rules WHERE project_id = %s AND {past}"
-                        f" ORDER BY name {cut}", (project_id, *past_args, *cut_args)).fetchall()
-    return [Rule.from_row(r) for r in rows]
+    return [Rule.from_row(r) for r in _paging.rows(
+        conn, "SELECT * FROM notification_rules WHERE project_id = %s", (project_id,),
+        order=("name",), after_key=after, limit_to=limit)]
 
 
 

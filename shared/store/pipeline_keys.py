@@ -119,13 +119,10 @@ def pipeline_key_key(key: PipelineKey) -> Key:
 def list_keys(conn: Connection[Any], *, after: Key | None = None,
               limit: int | None = None) -> list[PipelineKey]:
     """Live keys first, by name; then revoked ones."""
-    past, past_args = _paging.after(("revoked_at IS NOT NULL", "name", "created_at", "id"),
-                                    after)
-    cut, cut_args = _paging.limit(limit)
-    rows = conn.execute(f"SELECT * FROM pipeline_keys WHERE {past}"
-                        f" ORDER BY revoked_at IS NOT NULL, name, created_at, id {cut}",
-                        (*past_args, *cut_args)).fetchall()
-    return [PipelineKey.from_row(r) for r in rows]
+    return [PipelineKey.from_row(r) for r in _paging.rows(
+        conn, "SELECT * FROM pipeline_keys WHERE TRUE", (),
+        order=("revoked_at IS NOT NULL", "name", "created_at", "id"), after_key=after,
+        limit_to=limit)]
 
 
 def authenticate(conn: Connection[Any], secret: bytes, key: str, now: datetime) -> str | None:

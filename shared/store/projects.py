@@ -54,14 +54,9 @@ def list_projects(conn: Connection[Any], *, after: Key | None = None,
                   limit: int | None = None, only_ids: list[UUID] | None = None,
                   ) -> list[Project]:
     """Projects by slug, past the ``after`` key (see ``_paging``)."""
-    past, past_args = _paging.after(("slug",), after)
-    cut, cut_args = _paging.limit(limit)
-    rows = conn.execute(
-        f"SELECT * FROM projects WHERE {past}"
-        f" AND (%s::uuid[] IS NULL OR id = ANY(%s)) ORDER BY slug {cut}",
-        (*past_args, only_ids, only_ids, *cut_args),
-    ).fetchall()
-    return [Project.from_row(r) for r in rows]
+    return [Project.from_row(r) for r in _paging.rows(
+        conn, "SELECT * FROM projects WHERE (%s::uuid[] IS NULL OR id = ANY(%s))",
+        (only_ids, only_ids), order=("slug",), after_key=after, limit_to=limit)]
 
 
 def update_project(conn: Connection[Any], project_id: UUID, changes: dict[str, Any], *,
@@ -146,13 +141,9 @@ def environment_key(env: Environment) -> Key:
 def list_environments(conn: Connection[Any], project_id: UUID, *, after: Key | None = None,
                       limit: int | None = None) -> list[Environment]:
     """Shared environments, then sandboxes, each by slug."""
-    past, past_args = _paging.after(("kind = 'sandbox'", "slug"), after)
-    cut, cut_args = _paging.limit(limit)
-    rows = conn.execute(
-        f"SELECT * FROM environments WHERE project_id = %s AND {past}"
-        f" ORDER BY kind = 'sandbox', slug {cut}",
-        (project_id, *past_args, *cut_args)).fetchall()
-    return [Environment.from_row(r) for r in rows]
+    return [Environment.from_row(r) for r in _paging.rows(
+        conn, "SELECT * FROM environments WHERE project_id = %s", (project_id,),
+        order=("kind = 'sandbox'", "slug"), after_key=after, limit_to=limit)]
 
 
 def list_expired_sandboxes(conn: Connection[Any], now: datetime) -> list[Environment]:

@@ -50,11 +50,9 @@ def resource_key(resource: dict[str, Any]) -> Key:
 
 def list_resources(conn: Connection[Any], kind: str | None = None, *,
                    after: Key | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    past, past_args = _paging.after(("kind", "name"), after)
-    cut, cut_args = _paging.limit(limit)
-    return conn.execute(f"SELECT * FROM resources WHERE (%s::text IS NULL OR kind = %s)"
-                        f" AND {past} ORDER BY kind, name {cut}",
-                        (kind, kind, *past_args, *cut_args)).fetchall()
+    return _paging.rows(conn, "SELECT * FROM resources WHERE (%s::text IS NULL OR kind = %s)",
+                        (kind, kind), order=("kind", "name"), after_key=after,
+                        limit_to=limit)
 
 
 
@@ -73,13 +71,11 @@ def grant_key(grant: dict[str, Any]) -> Key:
 def grants_of(conn: Connection[Any], resource_id: UUID, *, after: Key | None = None,
               limit: int | None = None) -> list[dict[str, Any]]:
     """The grant to every project (``*``) first, then by project slug."""
-    past, past_args = _paging.after(("COALESCE(p.slug, '')", "g.id"), after)
-    cut, cut_args = _paging.limit(limit)
-    return conn.execute(
-        "SELECT g.*, p.slug AS project_slug FROM resource_grants g"
-        f" LEFT JOIN projects p ON p.id = g.project_id WHERE g.resource_id = %s AND {past}"
-        f" ORDER BY COALESCE(p.slug, ''), g.id {cut}",
-        (resource_id, *past_args, *cut_args)).fetchall()
+    return _paging.rows(
+        conn, "SELECT g.*, p.slug AS project_slug FROM resource_grants g"
+        " LEFT JOIN projects p ON p.id = g.project_id WHERE g.resource_id = %s",
+        (resource_id,), order=("COALESCE(p.slug, '')", "g.id"), after_key=after,
+        limit_to=limit)
 
 
 

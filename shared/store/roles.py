@@ -63,10 +63,7 @@ def assignment_key(assignment: RoleAssignment) -> Key:
 def list_assignments(conn: Connection[Any], project_id: UUID | None, *,
                      after: Key | None = None,
                      limit: int | None = None) -> list[RoleAssignment]:
-    past, past_args = _paging.after(("principal_type", "principal_id", "id"), after)
-    cut, cut_args = _paging.limit(limit)
-    rows = conn.execute(
-        f"SELECT * FROM role_assignments WHERE project_id IS NOT DISTINCT FROM %s AND {past}"
-        f" ORDER BY principal_type, principal_id, id {cut}",
-        (project_id, *past_args, *cut_args)).fetchall()
-    return [RoleAssignment.from_row(r) for r in rows]
+    return [RoleAssignment.from_row(r) for r in _paging.rows(
+        conn, "SELECT * FROM role_assignments WHERE project_id IS NOT DISTINCT FROM %s",
+        (project_id,), order=("principal_type", "principal_id", "id"), after_key=after,
+        limit_to=limit)]

@@ -52,11 +52,9 @@ def script_key(script: ScriptDefinition) -> Key:
 
 def list_scripts(conn: Connection[Any], project_id: UUID, *, after: Key | None = None,
                  limit: int | None = None) -> list[ScriptDefinition]:
-    past, past_args = _paging.after(("name",), after)
-    cut, cut_args = _paging.limit(limit)
-    rows = conn.execute(f"SELECT * FROM scripts WHERE project_id = %s AND {past}"
-                        f" ORDER BY name {cut}", (project_id, *past_args, *cut_args)).fetchall()
-    return [_from_row(r) for r in rows]
+    return [_from_row(r) for r in _paging.rows(
+        conn, "SELECT * FROM scripts WHERE project_id = %s", (project_id,), order=("name",),
+        after_key=after, limit_to=limit)]
 
 
 

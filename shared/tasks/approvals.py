@@ -69,6 +69,12 @@ def get_protection(conn: Connection[Any], environment_id: UUID) -> Protection | 
         "timeoutMinutes": float(row["timeout_minutes"])})
 
 
+def protection_json(conn: Connection[Any], environment_id: UUID) -> dict[str, Any] | None:
+    """The environment's own approval rule as the API shows it; None: not protected."""
+    rule = get_protection(conn, environment_id)
+    return None if rule is None else rule.model_dump(mode="json", by_alias=True)
+
+
 # In a sandbox these still run on what it shares with its parent (the agents, the
 # deploy script, the site): the parent's rules follow. Backups and restores act on the
 # sandbox's own database.
