@@ -38,6 +38,23 @@ def _authorized(handler: Handler) -> Handler:
     return checked
 
 
+def _done(action: Callable[[SignalRService, Any, web.Request], object]) -> Handler:
+    """A call that acts and answers 200 with no body."""
+    @_authorized
+    async def handler(self: Any, request: web.Request) -> web.Response:
+        action(self.service, request.match_info, request)
+        return web.Response(status=200)
+    return handler
+
+
+def _exists(found: Callable[[SignalRService, Any], bool]) -> Handler:
+    """A HEAD call: 200 when it exists, else 404."""
+    @_authorized
+    async def handler(self: Any, request: web.Request) -> web.Response:
+        return web.Response(status=200 if found(self.service, request.match_info) else 404)
+    return handler
+
+
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"code": status, "message": message}, status=status)
 
@@ -185,42 +202,6 @@ class RestApi:
         return web.Response(status=200)
 
     @_authorized
-    async def remove_connection(self, request: web.Request) -> web.Response:
-        m = request.match_info
-        self.service.remove_connection_from_group(m["hub"], m["group"], m["connection"])
-        return web.Response(status=200)
-
-    @_authorized
-    async def remove_connection_all(self, request: web.Request) -> web.Response:
-        m = request.match_info
-        self.service.remove_connection_from_all_groups(m["hub"], m["connection"])
-        return web.Response(status=200)
-
-    @_authorized
-    async def close_connection(self, request: web.Request) -> web.Response:
-        m = request.match_info
-        self.service.close_connection(m["hub"], m["connection"], request.query.get("reason"))
-        return web.Response(status=200)
-
-    @_authorized
-    async def connection_exists(self, request: web.Request) -> web.Response:
-        m = request.match_info
-        found = m["connection"] in self.service.hub(m["hub"]).connections
-        return web.Response(status=200 if found else 404)
-
-    @_authorized
-    async def group_exists(self, request: web.Request) -> web.Response:
-        m = request.match_info
-        return web.Response(status=200 if self.service.hub(m["hub"]).groups.get(m["group"])
-                            else 404)
-
-    @_authorized
-    async def user_exists(self, request: web.Request) -> web.Response:
-        m = request.match_info
-        found = self.service.hub(m["hub"]).user_connections.get(m["user"])
-        return web.Response(status=200 if found else 404)
-
-    @_authorized
     async def add_user(self, request: web.Request) -> web.Response:
         ttl_raw = request.query.get("ttl")
         try:
@@ -233,14 +214,15 @@ class RestApi:
         self.service.add_user_to_group(m["hub"], m["group"], m["user"], ttl)
         return web.Response(status=200)
 
-    @_authorized
-    async def remove_user(self, request: web.Request) -> web.Response:
-        m = request.match_info
-        self.service.remove_user_from_group(m["hub"], m["group"], m["user"])
-        return web.Response(status=200)
-
-    @_authorized
-    async def remove_user_all(self, request: web.Request) -> web.Response:
-        m = request.match_info
-        self.service.remove_user_from_group(m["hub"], None, m["user"])
-        return web.Response(status=200)
+    # calls that change membership or ask whether something exists: 200 (or 404), no body
+    remove_connection = _done(lambda s, m, r: s.remove_connection_from_group(
+        m["hub"], m["group"], m["connection"]))
+    remove_connection_all = _done(lambda s, m, r: s.remove_connection_from_all_groups(
+        m["hub"], m["connection"]))
+    close_connection = _done(lambda s, m, r: s.close_connection(
+        m["hub"], m["connection"], r.query.get("reason")))
+    remove_user = _done(lambda s, m, r: s.remove_user_from_group(m["hub"], m["group"], m["user"]))
+    remove_user_all = _done(lambda s, m, r: s.remove_user_from_group(m["hub"], None, m["user"]))
+    connection_exists = _exists(lambda s, m: m["connection"] in s.hub(m["hub"]).connections)
+    group_exists = _exists(lambda s, m: bool(s.hub(m["hub"]).groups.get(m["group"])))
+    user_exists = _exists(lambda s, m: bool(s.hub(m["hub"]).user_connections.get(m["user"])))
