@@ -38,21 +38,18 @@ def _authorized(handler: Handler) -> Handler:
     return checked
 
 
-def _done(action: Callable[[SignalRService, Any, web.Request], object]) -> Handler:
-    """A call that acts and answers 200 with no body."""
-    @_authorized
-    async def handler(self: Any, request: web.Request) -> web.Response:
-        action(self.service, request.match_info, request)
-        return web.Response(status=200)
-    return handler
+def _done(_: object) -> None:
+    """What a membership change answers: nothing to tell (so 200)."""
+    return None
 
 
-def _exists(found: Callable[[SignalRService, Any], bool]) -> Handler:
-    """A HEAD call: 200 when it exists, else 404."""
-    @_authorized
+def _status_only(answer: Callable[[SignalRService, Any, web.Request], bool | None]) -> Handler:
+    """A call answered by its status alone: 404 when ``answer`` says False (not found),
+    else 200 (done, or found)."""
     async def handler(self: Any, request: web.Request) -> web.Response:
-        return web.Response(status=200 if found(self.service, request.match_info) else 404)
-    return handler
+        found = answer(self.service, request.match_info, request)
+        return web.Response(status=404 if found is False else 200)
+    return _authorized(handler)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -214,15 +211,19 @@ class RestApi:
         self.service.add_user_to_group(m["hub"], m["group"], m["user"], ttl)
         return web.Response(status=200)
 
-    # calls that change membership or ask whether something exists: 200 (or 404), no body
-    remove_connection = _done(lambda s, m, r: s.remove_connection_from_group(
-        m["hub"], m["group"], m["connection"]))
-    remove_connection_all = _done(lambda s, m, r: s.remove_connection_from_all_groups(
-        m["hub"], m["connection"]))
-    close_connection = _done(lambda s, m, r: s.close_connection(
-        m["hub"], m["connection"], r.query.get("reason")))
-    remove_user = _done(lambda s, m, r: s.remove_user_from_group(m["hub"], m["group"], m["user"]))
-    remove_user_all = _done(lambda s, m, r: s.remove_user_from_group(m["hub"], None, m["user"]))
-    connection_exists = _exists(lambda s, m: m["connection"] in s.hub(m["hub"]).connections)
-    group_exists = _exists(lambda s, m: bool(s.hub(m["hub"]).groups.get(m["group"])))
-    user_exists = _exists(lambda s, m: bool(s.hub(m["hub"]).user_connections.get(m["user"])))
+    # calls that change membership (200) or ask whether something exists (200 or 404)
+    remove_connection = _status_only(lambda s, m, r: _done(s.remove_connection_from_group(
+        m["hub"], m["group"], m["connection"])))
+    remove_connection_all = _status_only(lambda s, m, r: _done(
+        s.remove_connection_from_all_groups(m["hub"], m["connection"])))
+    close_connection = _status_only(lambda s, m, r: _done(s.close_connection(
+        m["hub"], m["connection"], r.query.get("reason"))))
+    remove_user = _status_only(lambda s, m, r: _done(s.remove_user_from_group(
+        m["hub"], m["group"], m["user"])))
+    remove_user_all = _status_only(lambda s, m, r: _done(s.remove_user_from_group(
+        m["hub"], None, m["user"])))
+    connection_exists = _status_only(
+        lambda s, m, r: m["connection"] in s.hub(m["hub"]).connections)
+    group_exists = _status_only(lambda s, m, r: bool(s.hub(m["hub"]).groups.get(m["group"])))
+    user_exists = _status_only(
+        lambda s, m, r: bool(s.hub(m["hub"]).user_connections.get(m["user"])))
