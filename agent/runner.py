@@ -25,6 +25,14 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any
 
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
 from agent import config as config_file
 from agent.client import AuthRejected, ControlPlane, JobGone, Rejected, Transient
 from agent.config import AgentConfig
@@ -160,16 +168,12 @@ class Agent:
         The request is named, and a lost answer is asked for again with the same name:
         the control plane returns the same new key instead of refusing the old one."""
         request_id = secrets.token_urlsafe(24)
-        backoff = Backoff(0.5, 10.0)
-        for attempt in range(8):
-            try:
+        for attempt in Retrying(stop=stop_after_attempt(8), reraise=True,
+                                wait=wait_random_exponential(multiplier=0.5, max=10.0),
+                                retry=retry_if_exception_type(Transient),
+                                before_sleep=_log_lost_rotation):
+            with attempt:
                 fresh = self.api.rotate_key(request_id)
-                break
-            except Transient as exc:
-                if attempt == 7:
-                    raise
-                log.warning("key rotation answer lost, asking again: %s", exc)
-                time.sleep(backoff.next_delay())
         self.config.key = fresh["key"]
         self.config.key_expires_at = str(fresh.get("keyExpiresAt", ""))
         self.config.key_issued_at = datetime.now(UTC).isoformat()
@@ -321,3 +325,8 @@ class Agent:
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+def _log_lost_rotation(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    log.warning("key rotation answer lost, asking again: %s", exc)

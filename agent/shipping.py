@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
+
+from tenacity import RetryCallState, Retrying, wait_random_exponential
 
 from agent.client import AuthRejected, ControlPlane, JobGone, Rejected, Transient
 from agent.logs import fields, scrub
@@ -24,14 +25,19 @@ CLOSE_RETRY_SECONDS = 30.0
 
 
 class Backoff:
-    """Jittered exponential backoff: 0.5 s, 1 s, 2 s ... capped, reset on success."""
+    """Jittered exponential backoff for loops that run for good (heartbeats, polls, shipping):
+    up to 0.5 s, 1 s, 2 s ... capped, reset on success. The delays are tenacity's full-jitter
+    exponential wait; the failure count lives here because these loops never end."""
 
     def __init__(self, base: float = 0.5, cap: float = 30.0) -> None:
         self.base, self.cap, self.failures = base, cap, 0
+        self._wait = wait_random_exponential(multiplier=base, max=cap)
+        self._state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
 
     def next_delay(self) -> float:
         self.failures += 1
-        return random.uniform(0, min(self.cap, self.base * 2 ** (self.failures - 1)))
+        self._state.attempt_number = self.failures
+        return float(self._wait(self._state))
 
     def reset(self) -> None:
         self.failures = 0

@@ -55,8 +55,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +64,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
+
+import requests
 
 from agent import process
 
@@ -77,8 +77,9 @@ PROGRAM_RE = re.compile(r"^[a-z0-9-]+$")
 TAIL_LINES = 15
 HEALTH_POLL_SECONDS = 0.1
 DEFAULT_STOP_SECONDS = 5.0
-# urllib must never send a loopback health check through a configured HTTP proxy
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# a loopback health check must never go through a configured HTTP proxy
+_DIRECT = requests.Session()
+_DIRECT.trust_env = False
 
 
 class BadRequest(Exception):
@@ -373,14 +374,11 @@ class Supervisor:
                 raise Unhealthy(f"{app.name} {backend.version} exited with code {code} "
                                 f"before it was healthy{_tail(backend)}")
             try:
-                with _DIRECT.open(url, timeout=2) as resp:
-                    if resp.status == 200:
+                with _DIRECT.get(url, timeout=2) as resp:
+                    if resp.status_code == 200:
                         return
-                    last = f"HTTP {resp.status}"
-            except urllib.error.HTTPError as exc:
-                last = f"HTTP {exc.code}"
-                exc.close()
-            except (OSError, urllib.error.URLError) as exc:
+                    last = f"HTTP {resp.status_code}"
+            except (OSError, requests.RequestException) as exc:
                 last = f"no answer ({type(exc).__name__})"
             if time.monotonic() > deadline:
                 raise Unhealthy(f"{app.name} {backend.version} not healthy after "

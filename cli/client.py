@@ -16,14 +16,20 @@ that does not resolve is not retried at all.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NoReturn
 
 import requests
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    wait_exponential,
+    wait_random_exponential,
+)
 
 DEFAULT_URL = "http://127.0.0.1:7071"
 RETRY_STATUSES = {502, 503, 504}
@@ -173,15 +179,25 @@ class ApiClient:
             self._auth_headers = self.auth.headers()
         budget = self.retry_budget if self.answered else self.first_contact_budget
         deadline = self.clock() + budget
-        attempt = 0
         refreshed = False
-        while True:
-            attempt += 1
-            response: requests.Response | None = None
+
+        def send() -> requests.Response:
+            assert self._auth_headers is not None
+            return self.http.request(method, self.url(path), params=params, json=body,
+                                     timeout=self.timeout,
+                                     headers={**self._auth_headers, **(headers or {})})
+
+        def attempt() -> tuple[Any, dict[str, str]]:
+            nonlocal refreshed
             try:
-                response = self.http.request(
-                    method, self.url(path), params=params, json=body, timeout=self.timeout,
-                    headers={**self._auth_headers, **(headers or {})})
+                response = send()
+                self.answered = True
+                if response.status_code == 401 and self.auth.aad_scope and not self.auth.key \
+                        and not refreshed:
+                    # A long follow can outlive an Entra token (about an hour): get a new one.
+                    refreshed = True
+                    self._auth_headers = self.auth.headers()
+                    response = send()
             except requests.RequestException as exc:
                 problem = _describe(exc)
                 if not idempotent and not _never_sent(exc):
@@ -189,27 +205,25 @@ class ApiClient:
                                       "the request may or may not have been applied") from None
                 if problem == "name or service not known":  # retrying will not make it resolve
                     raise Unreachable(self._unreachable(problem)) from None
-            else:
-                self.answered = True
-                if response.status_code == 401 and self.auth.aad_scope and not self.auth.key \
-                        and not refreshed:
-                    # A long follow can outlive an Entra token (about an hour): get a new one.
-                    refreshed = True
-                    self._auth_headers = self.auth.headers()
-                    continue
-                retryable = RETRY_STATUSES if idempotent else {503}
-                if response.status_code not in retryable:
-                    return _parse(response)
-                problem = f"HTTP {response.status_code}"
-                if self.clock() >= deadline:
-                    return _parse(response)
-            delay = backoff(attempt, _retry_after(response))
-            if self.clock() + delay > deadline:
-                raise Unreachable(self._unreachable(problem, budget))
-            if self.on_retry is not None:
-                self.on_retry(problem, delay)
-            self.sleep(delay)
+                raise _Retry(problem) from None
+            retryable = RETRY_STATUSES if idempotent else {503}
+            if response.status_code not in retryable or self.clock() >= deadline:
+                return _parse(response)
+            raise _Retry(f"HTTP {response.status_code}", _retry_after(response))
 
+        def give_up(state: RetryCallState) -> NoReturn:
+            raise Unreachable(self._unreachable(_failure(state).problem, budget))
+
+        def before_sleep(state: RetryCallState) -> None:
+            if self.on_retry is not None:
+                self.on_retry(_failure(state).problem, state.upcoming_sleep)
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(_Retry),
+            wait=lambda state: max(BACKOFF(state), _failure(state).retry_after or 0.0),
+            stop=lambda state: self.clock() + state.upcoming_sleep > deadline,
+            sleep=self.sleep, before_sleep=before_sleep, retry_error_callback=give_up)
+        return retrying(attempt)
 
     def _unreachable(self, problem: str, budget: float | None = None) -> str:
         tried = f" (retried for {budget:.0f}s)" if budget else ""
@@ -218,11 +232,25 @@ class ApiClient:
         return f"could not reach the API at {self.base_url}: {problem}{tried}{hint}"
 
 
-def backoff(attempt: int, floor: float | None = None, cap: float = 8.0) -> float:
-    """Exponential backoff with full jitter on the top half: 0.25s, 0.5s, 1s ... ``cap``."""
-    base = min(cap, 0.25 * 2 ** (attempt - 1))
-    delay = base / 2 + random.uniform(0, base / 2)
-    return max(delay, floor or 0.0)
+class _Retry(Exception):
+    """A failure worth another attempt, and the wait the server asked for (Retry-After)."""
+
+    def __init__(self, problem: str, retry_after: float | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.retry_after = retry_after
+
+
+def _failure(state: RetryCallState) -> _Retry:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    assert isinstance(exc, _Retry)
+    return exc
+
+
+# Exponential backoff with jitter on the top half: 0.25 s, 0.5 s, 1 s ... 8 s, each between
+# half and all of it (half fixed, plus a random part up to the other half).
+BACKOFF = (wait_exponential(multiplier=0.125, max=4.0)
+           + wait_random_exponential(multiplier=0.125, max=4.0))
 
 
 def _phrase(status: int) -> str:

@@ -69,7 +69,7 @@ def prepare_our_app() -> Path:
     os.environ.setdefault("PYTHON_THREADPOOL_THREAD_COUNT", "32")
     # Binding expressions such as %CLOUDOPS_TASK_QUEUE% resolve from the environment, as
     # app settings do in Azure: give every setting with a default its value.
-    for name, value in Settings().env_defaults().items():
+    for name, value in Settings.env_defaults().items():
         os.environ.setdefault(name, value)
     settings = Settings.from_env()
     url = settings.database_url

@@ -3,13 +3,15 @@
 ``POST /admin/functions/{name}`` with ``{"input": "..."}`` runs a non-HTTP function now
 (timer: a ``TimerRequest``; Service Bus: a message whose body is ``input``) and answers
 ``202 Accepted`` at once, like the Functions host. ``GET /admin/functions/{name}`` returns
-the function's binding JSON.
+the function's binding JSON and (an emulator extra, for tests that must know a fired run is
+over) ``adminRunsFinished``: how many admin-started runs of it have ended.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("localhost.admin")
 # Admin-started runs answer 202 at once; the tasks are kept so they are not collected.
 _background: set[asyncio.Task[None]] = set()
+# Admin-started runs that have ended (succeeded or failed), by function name.
+_finished: Counter[str] = Counter()
 
 
 class NotInvocable(ValueError):
@@ -52,7 +56,8 @@ async def fire_function(host: Host, request: web.Request) -> web.StreamResponse:
     except KeyError:
         return problem(404, "Not found", f"no function named {request.match_info['name']!r}")
     if request.method == "GET":
-        return web.json_response({"name": fn.name, "bindings": fn.bindings})
+        return web.json_response({"name": fn.name, "bindings": fn.bindings,
+                                  "adminRunsFinished": _finished[fn.name]})
     if request.method != "POST":
         return problem(405, "Method not allowed", "use GET or POST",
                        headers={"Allow": "GET, POST"})
@@ -74,6 +79,8 @@ async def fire_function(host: Host, request: web.Request) -> web.StreamResponse:
             await host.invoke(fn, value)
         except Exception:
             log.exception("admin-started invocation of %s failed", fn.name)
+        finally:
+            _finished[fn.name] += 1
 
     task = asyncio.get_running_loop().create_task(run())
     _background.add(task)

@@ -25,6 +25,18 @@ if [ "$(cat "$py_stamp" 2>/dev/null)" != "$py_hash" ]; then
   echo "$py_hash" > "$py_stamp"
 fi
 
+# Checkov (tests/azure/test_checkov.py) gets a venv of its own: its pins (packaging<24,
+# python-dateutil<3, pycep-parser==0.5.1) conflict with pytest, kubernetes and ours.
+ck_stamp=".venv/checkov/.cloudops-stamp"
+ck_hash="$(sha256sum infra/checkov/requirements.txt | cut -d' ' -f1)"
+if [ "$(cat "$ck_stamp" 2>/dev/null)" != "$ck_hash" ]; then
+  echo "==> installing Checkov (.venv/checkov)"
+  [ -x .venv/checkov/bin/python ] || "$PYTHON" -m venv .venv/checkov
+  .venv/checkov/bin/python -m pip install -q --disable-pip-version-check \
+    -r infra/checkov/requirements.txt
+  echo "$ck_hash" > "$ck_stamp"
+fi
+
 if [ -f package.json ]; then
   npm_stamp="node_modules/.cloudops-stamp"
   npm_hash="$(cat package.json package-lock.json 2>/dev/null | sha256sum | cut -d' ' -f1)"

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,7 +23,9 @@ from urllib.parse import urlsplit, urlunsplit
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import AzureError, HttpResponseError, ServiceRequestError
 from azure.core.pipeline.policies import SansIOHTTPPolicy
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_incrementing
 
+from shared.httpclient import RequestException, session
 from shared.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -318,29 +318,40 @@ class AppServiceDeployer:
 
     def _probe(self, url: str) -> tuple[bool, str]:
         attempts = max(1, self._health.attempts)
+        interval = self._health.interval_s
         detail = "not checked"
-        for attempt in range(1, attempts + 1):
-            if attempt > 1:
-                # Linear backoff: a restarting app needs more time the longer it is down.
-                self._sleep(self._health.interval_s * (attempt - 1))
-            status, detail = _get_status(url, self._health.timeout_s)
-            if status is not None and 200 <= status < 300:
-                return True, f"HTTP {status} on attempt {attempt} of {attempts}"
+        # Linear backoff: a restarting app needs more time the longer it is down.
+        for attempt in Retrying(stop=stop_after_attempt(attempts),
+                                wait=wait_incrementing(start=interval, increment=interval),
+                                retry=retry_if_result(lambda healthy: not healthy),
+                                retry_error_callback=lambda state: False, sleep=self._sleep):
+            with attempt:
+                status, detail = _get_status(url, self._health.timeout_s)
+            healthy = status is not None and 200 <= status < 300
+            attempt.retry_state.set_result(healthy)
+            if healthy:
+                number = attempt.retry_state.attempt_number
+                return True, f"HTTP {status} on attempt {number} of {attempts}"
         return False, f"{detail} after {attempts} attempts"
 
 
 def _get_status(url: str, timeout_s: float) -> tuple[int | None, str]:
-    request = urllib.request.Request(url, method="GET",
-                                     headers={"User-Agent": "cloudops-health-check"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return response.status, f"HTTP {response.status}"
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return None, f"no response ({reason})"
+        response = session().get(url, timeout=timeout_s, allow_redirects=True,
+                                 headers={"User-Agent": "cloudops-health-check"})
+    except RequestException as exc:
+        return None, f"no response ({_reason(exc)})"
+    response.close()
+    return response.status_code, f"HTTP {response.status_code}"
+
+
+def _reason(exc: BaseException) -> BaseException | str:
+    """What went wrong under requests' wrapping (e.g. the refused connection)."""
+    while True:
+        inner = getattr(exc, "reason", None) or (exc.args[0] if exc.args else None)
+        if not isinstance(inner, BaseException) or inner is exc:
+            return exc
+        exc = inner
 
 
 @contextlib.contextmanager

@@ -1,10 +1,11 @@
 """OpenTelemetry: Azure Monitor export when configured, and trace-context carriers.
 
 ``configure_telemetry(settings)`` turns on the Azure Monitor distro (traces, logs of the
-``cloudops`` logger, metrics; Azure SDK calls, requests and urllib3 instrumented) only when
-``APPLICATIONINSIGHTS_CONNECTION_STRING`` is set, authenticating to App Insights with the
-managed identity when one is configured. Without it nothing is exported and the helpers
-below still work (they carry whatever span is current, possibly none).
+``cloudops`` logger, metrics; Azure SDK calls and requests, the client of
+``shared.httpclient``, instrumented) only when ``APPLICATIONINSIGHTS_CONNECTION_STRING``
+is set, authenticating to App Insights with the managed identity when one is configured.
+Without it nothing is exported and the helpers below still work (they carry whatever span
+is current, possibly none).
 
 One trace runs from the HTTP request through the Service Bus message, the orchestration
 and its activities to the agent's job: the sender calls ``inject_trace`` on the message's

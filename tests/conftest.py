@@ -78,12 +78,49 @@ def db(database_url: str) -> Iterator[Database]:
     database.close()
 
 
+# Markers that are not folders, by what a test does (pyproject.toml declares them all;
+# tests/unit/test_markers.py checks each one selects tests).
+SLOW_FOLDERS = {"faults", "firstrun", "fuzz"}  # kill hosts, clone and set up, fuzz a host
+EMBEDDED_FOLDERS = {"firstrun"}  # ./dev.sh on its embedded default starts the server
+
+
+def _starts_a_host(func: Any) -> bool:
+    """Whether a test or fixture function starts ``cloudops local`` as a process: it calls
+    this module's ``start_host``, or runs ``cloudops local --port`` itself."""
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return False
+    names, consts = set(code.co_names), set(code.co_consts)
+    if "start_host" in names and getattr(func, "__globals__", {}).get("start_host") is start_host:
+        return True
+    return "Popen" in names and {"local", "--port"} <= consts
+
+
+def is_e2e(item: pytest.Item) -> bool:
+    """A test that drives a running local host (a real ``cloudops local`` process) over
+    HTTP, or the web app in a browser: it, or a fixture it uses, starts one."""
+    if _starts_a_host(getattr(item, "function", None)):
+        return True
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in (info.name2fixturedefs.values() if info is not None else ()):
+        if any(_starts_a_host(d.func) for d in defs):
+            return True
+    return False
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test by the folder it lives in, so ``-m unit`` etc. select slices."""
+    """Mark each test by the folder it lives in, so ``-m unit`` etc. select slices, and by
+    what it does: ``e2e`` (drives a running host), ``slow``, ``embedded``."""
     for item in items:
         parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
         if len(parts) > 1:
             item.add_marker(parts[0])
+            if parts[0] in SLOW_FOLDERS:
+                item.add_marker("slow")
+            if parts[0] in EMBEDDED_FOLDERS:
+                item.add_marker("embedded")
+        if is_e2e(item):
+            item.add_marker("e2e")
 
 
 # --- our app running on the local host, as a real subprocess -------------------------

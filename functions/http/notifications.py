@@ -1,7 +1,9 @@
 """Notification rules per project, and what was delivered for a task.
 
 ``GET|POST /api/projects/{project}/notification-rules`` (reader lists, admin creates),
-``GET|DELETE /api/projects/{project}/notification-rules/{rule}``,
+``GET|PUT|DELETE /api/projects/{project}/notification-rules/{rule}`` (PUT without
+``webhookUrl`` keeps the stored one), ``POST .../notification-rules/{rule}/test`` (admin:
+one test message through the rule's channel, answered with the outcome),
 ``GET /api/tasks/{id}/notifications``. Webhook URLs are secrets: accepted, never shown.
 """
 
@@ -17,7 +19,7 @@ from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from shared.auth import require
 from shared.errors import NotFound
-from shared.notify import deliveries_of_task, rules
+from shared.notify import deliveries_of_task, rules, send_test
 from shared.services import services
 from shared.store import notification_rules as rule_store
 from shared.store import projects as store
@@ -63,7 +65,8 @@ def notification_rules(req: func.HttpRequest) -> func.HttpResponse:
         "Location": f"/api/projects/{project.slug}/notification-rules/{rule.id}"})
 
 
-@bp.route(route="projects/{project}/notification-rules/{rule}", methods=["GET", "DELETE"])
+@bp.route(route="projects/{project}/notification-rules/{rule}",
+          methods=["GET", "PUT", "DELETE"])
 @api
 def notification_rule(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
@@ -76,8 +79,28 @@ def notification_rule(req: func.HttpRequest) -> func.HttpResponse:
         rule = rule_store.get_rule(conn, project.id, req.route_params["rule"])
         if req.method == "GET":
             return json_response(rules.rule_json(rule, _slugs(conn, project.id)))
+        if req.method == "PUT":
+            body = json_body(req, rules.RuleInput)
+            ids = _environment_ids(conn, project.id, body.environments)
+            rule = rule_store.update_rule(conn, rule, body=body, environment_ids=ids,
+                                          actor=principal.actor)
+            return json_response(rules.rule_json(rule, _slugs(conn, project.id)))
         rule_store.delete_rule(conn, rule, actor=principal.actor)
     return func.HttpResponse(status_code=204)
+
+
+@bp.route(route="projects/{project}/notification-rules/{rule}/test", methods=["POST"])
+@api
+def send_test_notification(req: func.HttpRequest) -> func.HttpResponse:
+    """Send a test message through one rule's channel (the send runs outside the
+    transaction: a channel may take seconds)."""
+    principal = caller(req)
+    svc = services()
+    with svc.db.transaction() as conn:
+        project, access = readable_project(conn, req, principal)
+        require(access, project.id, "admin", "sending a test notification")
+        rule = rule_store.get_rule(conn, project.id, req.route_params["rule"])
+    return json_response(send_test(svc, rule, project=project.name, actor=principal.actor))
 
 
 @bp.route(route="tasks/{id}/notifications", methods=["GET"])

@@ -156,7 +156,9 @@ def list_backups(req: func.HttpRequest) -> func.HttpResponse:
     with services().db.transaction() as conn:
         _, env = _target(conn, req, principal, need="reader")
         items = backup_store.list_backups(conn, env.id, after=page.after, limit=page.fetch)
-    return json_response(page_json(items, page, backup_store.backup_key, backup_json))
+        takers = backup_store.takers(conn, items[:page.limit])
+    return json_response(page_json(items, page, backup_store.backup_key,
+                                   lambda b: backup_json(b, takers.get(b.id))))
 
 
 def _artifact_present(backup: Backup, environment: str) -> None:

@@ -149,13 +149,18 @@ def project_scripts(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(script.model_dump(mode="json", by_alias=True), 201)
 
 
-@bp.route(route="projects/{project}/scripts/{script}", methods=["DELETE"])
+@bp.route(route="projects/{project}/scripts/{script}", methods=["PUT", "DELETE"])
 @api
-def delete_script(req: func.HttpRequest) -> func.HttpResponse:
+def script_item(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
     with services().db.transaction() as conn:
         project = store.get_project(conn, req.route_params["project"])
         require(access_of(conn, principal), project.id, "admin", "changing the script catalogue")
-        script_store.delete_script(conn, project.id, req.route_params["script"],
-                              actor=principal.actor)
-    return func.HttpResponse(status_code=204)
+        if req.method == "DELETE":
+            script_store.delete_script(conn, project.id, req.route_params["script"],
+                                       actor=principal.actor)
+            return func.HttpResponse(status_code=204)
+        body = json_body(req, scripts.ScriptDefinition)
+        script = script_store.update_script(conn, project.id, req.route_params["script"], body,
+                                            actor=principal.actor)
+    return json_response(script.model_dump(mode="json", by_alias=True))

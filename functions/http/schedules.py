@@ -1,7 +1,8 @@
 """Backup schedules per environment, and extending a sandbox's lifetime.
 
 ``GET|POST /api/projects/{p}/environments/{e}/backup-schedules`` (reader lists, admin
-creates), ``GET|DELETE .../backup-schedules/{id}``, and
+creates), ``GET|PUT|DELETE .../backup-schedules/{id}`` (admin edits: a slot of the new
+expression that already passed counts as fired, so an edit starts no backup at once), and
 ``POST /api/projects/{p}/environments/{e}/extend {"hours": n}`` (operator).
 """
 
@@ -20,8 +21,9 @@ from shared.api.views import environment_json, iso
 from shared.auth import Principal, require
 from shared.domain.models import BackupSchedule, Environment, Project
 from shared.errors import BadRequest
-from shared.schedules.cron import Cron, CronError, next_slot, zone
-from shared.schedules.inputs import ExtendInput, ScheduleInput
+from shared.schedules.cron import Cron, CronError, next_slot, next_slots, zone
+from shared.schedules.due import fired_mark_after_edit
+from shared.schedules.inputs import ExtendInput, ScheduleInput, ScheduleUpdate
 from shared.schedules.sandboxes import extend
 from shared.services import services
 from shared.store import activity
@@ -30,6 +32,7 @@ from shared.store import backups as backup_store
 bp = func.Blueprint()
 ENV_ROUTE = "projects/{project}/environments/{env}"
 MIN_INTERVAL = timedelta(minutes=15)  # a backup per slot: more often is a mistake
+UPCOMING = 5  # next runs listed with each schedule
 
 
 def _check_frequency(body: ScheduleInput, now: datetime) -> None:
@@ -45,15 +48,17 @@ def _check_frequency(body: ScheduleInput, now: datetime) -> None:
 
 def schedule_json(schedule: BackupSchedule, now: datetime) -> dict[str, Any]:
     try:
-        upcoming = next_slot(Cron.parse(schedule.cron), zone(schedule.timezone), now)
+        upcoming = next_slots(Cron.parse(schedule.cron), zone(schedule.timezone), now,
+                              UPCOMING) if schedule.enabled else []
     except CronError:
-        upcoming = None
+        upcoming = []
     return {"id": str(schedule.id), "environmentId": str(schedule.environment_id),
             "cron": schedule.cron, "timeZone": schedule.timezone,
             "retainCount": schedule.retain_count, "retainDays": schedule.retain_days,
             "enabled": schedule.enabled, "createdBy": schedule.created_by,
             "createdAt": iso(schedule.created_at), "lastSlotAt": iso(schedule.last_slot_at),
-            "nextSlotAt": iso(upcoming) if schedule.enabled else None}
+            "nextSlotAt": iso(upcoming[0]) if upcoming else None,
+            "nextSlots": [iso(slot) for slot in upcoming]}
 
 
 def _environment(conn: Any, req: func.HttpRequest, principal: Principal,
@@ -96,7 +101,8 @@ def backup_schedules(req: func.HttpRequest) -> func.HttpResponse:
                     f"/backup-schedules/{schedule.id}"})
 
 
-@bp.route(route=f"{ENV_ROUTE}/backup-schedules/{{schedule}}", methods=["GET", "DELETE"])
+@bp.route(route=f"{ENV_ROUTE}/backup-schedules/{{schedule}}",
+          methods=["GET", "PUT", "DELETE"])
 @api
 def backup_schedule(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
@@ -108,11 +114,31 @@ def backup_schedule(req: func.HttpRequest) -> func.HttpResponse:
                                   lambda i: backup_store.get_schedule(conn, i), "schedule")
         if req.method == "GET":
             return json_response(schedule_json(schedule, svc.clock.now()))
+        if req.method == "PUT":
+            return json_response(_update(conn, project, env, schedule, req, principal))
         backup_store.delete_schedule(conn, schedule.id)
         activity.record(conn, actor=principal.actor, action="schedule.deleted",
                         project_id=project.id, environment_id=env.id,
                         details={"schedule": str(schedule.id), "cron": schedule.cron})
     return func.HttpResponse(status_code=204)
+
+
+def _update(conn: Any, project: Project, env: Environment, schedule: BackupSchedule,
+            req: func.HttpRequest, principal: Principal) -> dict[str, Any]:
+    now = services().clock.now()
+    body = json_body(req, ScheduleUpdate)
+    _check_frequency(body, now)
+    changed = backup_store.update_schedule(
+        conn, schedule.id, cron=body.cron, timezone=body.time_zone,
+        retain_count=body.retain_count, retain_days=body.retain_days, enabled=body.enabled,
+        last_slot_at=fired_mark_after_edit(schedule, body.cron, body.time_zone, now))
+    activity.record(conn, actor=principal.actor, action="schedule.updated",
+                    project_id=project.id, environment_id=env.id,
+                    details={"schedule": str(schedule.id), "cron": changed.cron,
+                             "timezone": changed.timezone, "enabled": changed.enabled,
+                             "retainCount": changed.retain_count,
+                             "retainDays": changed.retain_days})
+    return schedule_json(changed, now)
 
 
 @bp.route(route=f"{ENV_ROUTE}/extend", methods=["POST"])

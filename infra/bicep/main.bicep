@@ -71,6 +71,13 @@ param postgresAdminPassword string = ''
 ])
 param signalrSku string = 'Free_F1'
 
+@description('Durable Task Scheduler billing: Consumption (per action, no idle cost) or Dedicated (capacity units)')
+@allowed([
+  'Consumption'
+  'Dedicated'
+])
+param durableTaskSchedulerSku string = 'Consumption'
+
 @description('Maximum Function App instances (Flex Consumption). Instances x dbPoolMax must stay under the Postgres connection limit (B1ms: 50, ~35 usable)')
 @minValue(1)
 @maxValue(1000)
@@ -185,6 +192,19 @@ module signalr 'modules/signalr.bicep' = {
   }
 }
 
+module durableTask 'modules/durabletask.bicep' = {
+  name: 'durabletask'
+  scope: rg
+  params: {
+    name: 'dts-cloudops-${token}'
+    location: location
+    tags: tags
+    sku: durableTaskSchedulerSku
+    taskHubName: 'cloudops'
+    principalId: identity.outputs.principalId
+  }
+}
+
 module postgres 'modules/postgres.bicep' = {
   name: 'postgres'
   scope: rg
@@ -250,6 +270,8 @@ module functionApp 'modules/functionapp.bicep' = {
     serviceBusHost: serviceBus.outputs.host
     taskQueueName: serviceBus.outputs.queueName
     signalrEndpoint: signalr.outputs.endpoint
+    durableTaskEndpoint: durableTask.outputs.endpoint
+    taskHubName: durableTask.outputs.taskHubName
     postgresHost: postgres.outputs.host
     postgresDatabase: postgres.outputs.databaseName
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
@@ -303,4 +325,5 @@ output POSTGRES_DATABASE string = postgres.outputs.databaseName
 output POSTGRES_APP_ROLE string = identity.outputs.name
 output SERVICE_BUS_NAMESPACE string = serviceBus.outputs.host
 output SIGNALR_ENDPOINT string = signalr.outputs.endpoint
+output DURABLE_TASK_SCHEDULER_ENDPOINT string = durableTask.outputs.endpoint
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.appInsightsConnectionString

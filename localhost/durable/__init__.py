@@ -20,6 +20,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
+from localhost.durable import inprocess
 from localhost.durable.catalog import KINDS, FunctionRef
 from localhost.durable.engine import Engine
 from localhost.durable.http_api import DurableHttpApi, client_binding
@@ -115,6 +116,8 @@ class DurableExtension:
                               max_activities=self._max_activities,
                               extended_sessions=self._extended_sessions)
         await self._engine.start()
+        # the app's Durable client reaches this engine without loopback HTTP
+        inprocess.register(host.base_url, host.web, asyncio.get_running_loop())
 
     def metrics(self) -> dict[str, Any]:
         """Durable work done since start: orchestrator episodes (each an orchestrator
@@ -131,6 +134,8 @@ class DurableExtension:
                 "store_batched_episodes": getattr(store, "batched_episodes", None)}
 
     async def stop(self) -> None:
+        if self._host is not None:
+            inprocess.unregister(self._host.base_url)
         if self._engine is not None:
             await self._engine.stop()
         await release_client_session()

@@ -18,10 +18,14 @@ folder and is handed to the app through ``AzureSignalRConnectionString``.
 from __future__ import annotations
 
 import base64
+import binascii
+import functools
 import hashlib
 import hmac
+import json
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +70,7 @@ def connection_string(endpoint: str, access_key: str) -> str:
     return f"Endpoint={endpoint.rstrip('/')};AccessKey={access_key};Version=1.0;"
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise_audience(url: str) -> str:
     """Lower-case scheme/host/path, drop a trailing slash of the path, keep the hub query."""
     parts = urlsplit(url.strip())
@@ -103,20 +108,17 @@ class KeyRing:
 
 
 def verify(token: str, keys: KeyRing | str, audience: str) -> Claims:
-    """Check signature, expiry and audience; return the claims or raise TokenError."""
+    """Check signature, expiry and audience; return the claims or raise TokenError.
+
+    The checks PyJWT's ``decode`` made for these tokens (HS256 signature, ``exp``
+    required, ``iat``/``nbf`` not in the future, with a leeway), done directly: every REST
+    publish is verified, and PyJWT took about half a millisecond per token, a tenth of
+    the local host's CPU in the end-to-end bench. Reasons name PyJWT's exceptions, as
+    before."""
     if not token:
         raise TokenError("no access token")
     ring = keys if isinstance(keys, KeyRing) else KeyRing(keys)
-    try:
-        kid = jwt.get_unverified_header(token).get("kid")
-        key = ring.key_for(str(kid) if kid is not None else None)
-        claims = jwt.decode(token, key, algorithms=ALGORITHMS,
-                            options={"require": ["exp"], "verify_aud": False},
-                            leeway=LEEWAY_SECONDS)
-    except jwt.ExpiredSignatureError:
-        raise TokenError("access token expired") from None
-    except jwt.InvalidTokenError as exc:
-        raise TokenError(f"invalid access token: {type(exc).__name__}") from None
+    claims = _decode(token, ring, time.time())
     audiences = claims.get("aud")
     if isinstance(audiences, str):
         audiences = [audiences]
@@ -128,6 +130,61 @@ def verify(token: str, keys: KeyRing | str, audience: str) -> Claims:
     user = claims.get("nameid") or claims.get("sub")
     return Claims(user_id=str(user) if user else None, expires_at=float(claims["exp"]),
                   raw=claims)
+
+
+def _invalid(reason: str) -> TokenError:
+    return TokenError(f"invalid access token: {reason}")
+
+
+def _segment(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise _invalid("DecodeError") from None
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(_segment(text))
+    except ValueError:
+        raise _invalid("DecodeError") from None
+    if not isinstance(value, dict):
+        raise _invalid("DecodeError")
+    return value
+
+
+def _integer(value: Any, reason: str) -> int:
+    try:
+        return int(value)
+    except (ValueError, TypeError, OverflowError):
+        raise _invalid(reason) from None
+
+
+def _decode(token: str, ring: KeyRing, now: float) -> dict[str, Any]:
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise _invalid("DecodeError")
+    header = _json_object(parts[0])
+    if header.get("alg") not in ALGORITHMS:
+        raise _invalid("InvalidAlgorithmError")
+    kid = header.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        raise _invalid("InvalidTokenError")
+    key = ring.key_for(kid)
+    signed = f"{parts[0]}.{parts[1]}".encode()
+    expected = hmac.new(key.encode(), signed, hashlib.sha256).digest()
+    if not hmac.compare_digest(expected, _segment(parts[2])):
+        raise _invalid("InvalidSignatureError")
+    claims = _json_object(parts[1])
+    if "exp" not in claims:
+        raise _invalid("MissingRequiredClaimError")
+    if _integer(claims["exp"], "DecodeError") <= now - LEEWAY_SECONDS:
+        raise TokenError("access token expired")
+    if "iat" in claims and _integer(claims["iat"], "InvalidIssuedAtError") > now + LEEWAY_SECONDS:
+        raise _invalid("ImmatureSignatureError")
+    if "nbf" in claims and _integer(claims["nbf"], "DecodeError") > now + LEEWAY_SECONDS:
+        raise _invalid("ImmatureSignatureError")
+    return claims
 
 
 def issue(access_key: str, audience: str, *, user_id: str | None, ttl_seconds: int,

@@ -1,11 +1,12 @@
 """Timing and lifetime rules for agents, with defaults an operator may override.
 
-The values are read once from the environment by ``agent_policy()`` (never at import
-time). Every authenticated agent request counts as a sign of life, so an idle agent
-whose long poll is held (at most ``max_wait`` seconds, which must stay below the offline
-window) sends no separate heartbeats; an agent running jobs heartbeats every interval to
-renew its leases. Tests build an ``AgentPolicy`` with short windows and pass it explicitly or
-``install_policy`` it.
+The values are the ``CLOUDOPS_AGENT_*`` fields of ``shared.settings.Settings`` (validated
+with the rest at start); ``agent_policy()`` reads them from the process's services. Every
+authenticated agent request counts as a sign of life, so an idle agent whose long poll is
+held (at most ``max_wait`` seconds, which must stay below the offline window) sends no
+separate heartbeats; an agent running jobs heartbeats every interval to renew its leases.
+Tests build an ``AgentPolicy`` with short windows and pass it explicitly, or set the
+variables before the services are built.
 
 | variable                              | default | meaning                                   |
 |---------------------------------------|---------|-------------------------------------------|
@@ -18,14 +19,8 @@ renew its leases. Tests build an ``AgentPolicy`` with short windows and pass it 
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-
-from shared.settings import SettingsError
 
 
 @dataclass(frozen=True)
@@ -63,60 +58,9 @@ class AgentPolicy:
     def rotation_grace(self) -> timedelta:
         return timedelta(seconds=self.rotation_grace_seconds)
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentPolicy:
-        env = os.environ if environ is None else environ
-        names = {
-            "CLOUDOPS_AGENT_HEARTBEAT_SECONDS": "heartbeat_seconds",
-            "CLOUDOPS_AGENT_OFFLINE_FACTOR": "offline_factor",
-            "CLOUDOPS_AGENT_LEASE_SECONDS": "lease_seconds",
-            "CLOUDOPS_AGENT_KEY_DAYS": "key_days",
-            "CLOUDOPS_AGENT_MAX_WAIT_SECONDS": "max_wait_seconds",
-        }
-        values: dict[str, float] = {}
-        for env_name, attr in names.items():
-            raw = (env.get(env_name) or "").strip()
-            if not raw:
-                continue
-            try:
-                value = float(raw)
-            except ValueError:
-                raise SettingsError(env_name, f"must be a number, got {raw!r}") from None
-            if value <= 0:
-                raise SettingsError(env_name, f"must be positive, got {raw}")
-            values[attr] = value
-        policy = cls(**values)
-        if policy.max_wait_seconds > 230:
-            raise SettingsError("CLOUDOPS_AGENT_MAX_WAIT_SECONDS",
-                                "must stay below Azure's 230 s HTTP limit")
-        if policy.max_wait_seconds >= policy.offline_after.total_seconds():
-            # allowed (tests shrink the heartbeat), but idle agents may look offline
-            logging.getLogger("cloudops.agents").warning(
-                "CLOUDOPS_AGENT_MAX_WAIT_SECONDS (%g) is not below the offline window"
-                " (%g s): idle long-polling agents may be reported offline",
-                policy.max_wait_seconds, policy.offline_after.total_seconds())
-        if policy.lease_seconds < policy.heartbeat_seconds * 2:
-            raise SettingsError("CLOUDOPS_AGENT_LEASE_SECONDS",
-                                "must be at least two heartbeat intervals")
-        return policy
-
-
-_lock = threading.Lock()
-_policy: AgentPolicy | None = None
-
 
 def agent_policy() -> AgentPolicy:
-    """The process-wide policy, read from the environment on first use."""
-    global _policy
-    if _policy is None:
-        with _lock:
-            if _policy is None:
-                _policy = AgentPolicy.from_env()
-    return _policy
+    """The process's policy: the ``CLOUDOPS_AGENT_*`` part of its settings."""
+    from shared.services import services
 
-
-def install_policy(policy: AgentPolicy | None) -> None:
-    """Replace the process-wide policy (tests; None = read the environment again)."""
-    global _policy
-    with _lock:
-        _policy = policy
+    return services().settings.agent_policy()

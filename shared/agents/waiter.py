@@ -21,12 +21,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 import psycopg
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_random_exponential
 
 from shared.store import jobs as job_store
 
@@ -128,24 +128,38 @@ class JobWaiter:
                 self._listen(), name="cloudops-job-listener")
 
     async def _listen(self) -> None:
-        delay = 0.5
+        """Listen until cancelled. Connecting is retried with jittered backoff (0.5 s, growing
+        to 10 s); a connection that held and then dropped starts a fresh round at once."""
         while True:
+            retrying = AsyncRetrying(wait=wait_random_exponential(multiplier=0.5, max=10.0),
+                                     retry=retry_if_exception_type(Exception),
+                                     before_sleep=self._lost)
+            async for attempt in retrying:
+                with attempt:
+                    conn = await self._connect()
             try:
-                conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
                 async with conn:
-                    await job_store.listen_for_jobs(conn)
                     self.connected.set()
-                    delay = 0.5
                     self._wake_all()  # anything sent while we were not listening
                     async for notify in conn.notifies():
                         self.handle(notify.payload)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # reconnect with jittered backoff
+            except Exception as exc:
                 self.connected.clear()
                 log.warning("job listener lost its connection (%s); reconnecting", exc)
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 10.0)
+
+    async def _connect(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
+        conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+        try:
+            await job_store.listen_for_jobs(conn)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    def _lost(self, state: RetryCallState) -> None:
+        self.connected.clear()
+        exc = state.outcome.exception() if state.outcome is not None else None
+        log.warning("job listener could not connect (%s); retrying", exc)
 
     async def close(self) -> None:
         if self._listener is not None:

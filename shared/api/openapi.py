@@ -14,7 +14,7 @@ from pydantic.json_schema import models_json_schema
 
 from shared.grants.resources import GrantCreate, ResourceCreate
 from shared.notify.rules import RuleInput
-from shared.schedules.inputs import ExtendInput, ScheduleInput
+from shared.schedules.inputs import ExtendInput, ScheduleInput, ScheduleUpdate
 from shared.tasks.approvals import Decision, Protection
 from shared.tasks.freezes import Freezes, OverrideRequest, Window
 from shared.tasks.requests import (
@@ -103,6 +103,9 @@ class BackupOut(Out):
     toolVersions: dict[str, str] = Field(default_factory=dict,
                                          description="e.g. {\"pg_dump\": \"18.1\"}")
     createdAt: str
+    takenBy: str | None = Field(default=None, description="in lists: who requested the "
+                                "task that took it (scheduler for a scheduled backup)")
+    takenByName: str | None = Field(default=None, description="takenBy for display")
 
 
 class BackupDetailOut(BackupOut):
@@ -246,6 +249,14 @@ class DeliveryOut(Out):
     deliveredAt: str | None
 
 
+class NotificationTestOut(Out):
+    ruleId: str
+    channel: Literal["teams", "email"]
+    delivered: bool
+    error: str | None = Field(description="the channel's answer when not delivered "
+                                          "(never the webhook URL)")
+
+
 class DeliveriesOut(Out):
     taskId: str
     items: list[DeliveryOut]
@@ -263,6 +274,8 @@ class ScheduleOut(Out):
     createdAt: str
     lastSlotAt: str | None
     nextSlotAt: str | None
+    nextSlots: list[str] = Field(default_factory=list,
+                                 description="the next runs (UTC; up to 5; empty: paused)")
 
 
 class PoolOut(Out):
@@ -477,6 +490,9 @@ ROUTES: list[Route] = [
      "reader"),
     ("post", "/api/projects/{project}/scripts", "Add an approved script", ScriptDefinition,
      201, ScriptOut, "admin"),
+    ("put", "/api/projects/{project}/scripts/{script}", "Change a script: description, "
+     "argv, typed parameters, timeout (its name stays)", ScriptDefinition, 200, ScriptOut,
+     "admin"),
     ("delete", "/api/projects/{project}/scripts/{script}", "Remove a script", None, 204,
      None, "admin"),
     *[("post", path, f"Request a {op.replace('_', ' ')} (202 + task)", OPERATION_BODIES[op],
@@ -521,8 +537,14 @@ ROUTES: list[Route] = [
      RuleInput, 201, RuleOut, "admin"),
     ("get", "/api/projects/{project}/notification-rules/{rule}", "Read a notification rule",
      None, 200, RuleOut, "reader"),
+    ("put", "/api/projects/{project}/notification-rules/{rule}",
+     "Change a notification rule (without webhookUrl: the stored URL is kept)", RuleInput,
+     200, RuleOut, "admin"),
     ("delete", "/api/projects/{project}/notification-rules/{rule}",
      "Delete a notification rule", None, 204, None, "admin"),
+    ("post", "/api/projects/{project}/notification-rules/{rule}/test",
+     "Send a test message through the rule's channel now (the outcome is the answer)",
+     None, 200, NotificationTestOut, "admin"),
     ("get", "/api/tasks/{id}/notifications", "Deliveries of a task's events", None, 200,
      DeliveriesOut, "reader"),
     ("get", f"{ENV}/backup-schedules", "Backup schedules", None, 200, SchedulePage, "reader"),
@@ -530,6 +552,9 @@ ROUTES: list[Route] = [
      ScheduleOut, "admin"),
     ("get", f"{ENV}/backup-schedules/{{schedule}}", "Read a backup schedule", None, 200,
      ScheduleOut, "reader"),
+    ("put", f"{ENV}/backup-schedules/{{schedule}}", "Change a backup schedule (a slot of the "
+     "new expression already past counts as fired: no backup starts at once)",
+     ScheduleUpdate, 200, ScheduleOut, "admin"),
     ("delete", f"{ENV}/backup-schedules/{{schedule}}", "Delete a backup schedule", None, 204,
      None, "admin"),
     ("post", f"{ENV}/extend", "Extend a sandbox's lifetime", ExtendInput, 200,

@@ -52,8 +52,13 @@ def environment_json(env: Environment) -> dict[str, Any]:
             "createdAt": iso(env.created_at), "updatedAt": iso(env.updated_at)}
 
 
-def backup_json(backup: Backup) -> dict[str, Any]:
-    return {"id": str(backup.id), "kind": backup.kind,
+def backup_json(backup: Backup, taker: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A backup; with ``taker`` (its task's requested_by and requested_by_name) also who
+    took it."""
+    who = {} if taker is None else {
+        "takenBy": taker["requested_by"],
+        "takenByName": taker["requested_by_name"] or taker["requested_by"]}
+    return {**who, "id": str(backup.id), "kind": backup.kind,
             "environmentId": str(backup.environment_id),
             "taskId": str(backup.task_id) if backup.task_id else None,
             "sizeBytes": backup.size_bytes, "sha256": backup.sha256,

@@ -17,8 +17,13 @@ from azure.servicebus.exceptions import (
     ServiceBusConnectionError,
     ServiceBusError,
 )
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 from shared.bus.port import BusError, BusMessage
+
+
+class _Unreachable(BusError):
+    """The connection broke: worth one more attempt on a new one."""
 
 
 def to_servicebus_message(message: BusMessage) -> ServiceBusMessage:
@@ -75,16 +80,17 @@ class AzureServiceBus:
 
     def send(self, message: BusMessage) -> None:
         with self._lock:
-            for attempt in (1, 2):
-                try:
-                    self._open().send_messages(to_servicebus_message(message))
-                    return
-                except (ServiceBusConnectionError, ServiceBusCommunicationError) as exc:
-                    self._reset()
-                    if attempt == 2:
-                        raise BusError(f"Service Bus unreachable: {exc}") from exc
-                except ServiceBusError as exc:
-                    raise BusError(f"Service Bus refused the message: {exc}") from exc
+            # a broken connection is replaced and the send tried once more, at once
+            for attempt in Retrying(stop=stop_after_attempt(2), reraise=True,
+                                    retry=retry_if_exception_type(_Unreachable)):
+                with attempt:
+                    try:
+                        self._open().send_messages(to_servicebus_message(message))
+                    except (ServiceBusConnectionError, ServiceBusCommunicationError) as exc:
+                        self._reset()
+                        raise _Unreachable(f"Service Bus unreachable: {exc}") from exc
+                    except ServiceBusError as exc:
+                        raise BusError(f"Service Bus refused the message: {exc}") from exc
 
     async def send_async(self, message: BusMessage) -> None:
         await asyncio.to_thread(self.send, message)

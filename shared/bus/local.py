@@ -14,14 +14,20 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import http.client
 import json
-import random
 import time
 from email.utils import format_datetime
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from urllib3.exceptions import HTTPError
 
 from shared.bus.port import BusError, BusMessage
+from shared.httpclient import STALE_RETRY, pool
+
+
+class _Transient(BusError):
+    """Unreachable or 5xx: worth another attempt (the last one is raised as is)."""
 
 
 def parse_connection_string(value: str) -> dict[str, str]:
@@ -81,35 +87,28 @@ class LocalServiceBus:
         return message.body_bytes(), headers
 
     def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-        # http.client keeps header names as written: custom property names keep their case.
-        # A connection per send: callers may build a bus per request and never close it,
-        # so nothing may outlive the call (~500-900 sends/s here is far above the need).
-        parts = urlsplit(self.url)
-        connection_class = (http.client.HTTPSConnection if parts.scheme == "https"
-                            else http.client.HTTPConnection)
-        conn = connection_class(parts.netloc, timeout=self._timeout)
-        try:
-            conn.request("POST", parts.path, body=body, headers=headers)
-            response = conn.getresponse()
-            return response.status, response.read().decode("utf-8", errors="replace")
-        finally:
-            conn.close()
+        # Header names go out as written: custom property names keep their case. The
+        # process's pool (a send is on every task's path, so urllib3 without requests'
+        # per-call work): a bus built per request and never closed leaves nothing behind.
+        response = pool().request("POST", self.url, body=body, headers=headers,
+                                  timeout=self._timeout, retries=STALE_RETRY)
+        return response.status, response.data.decode("utf-8", errors="replace")
 
     def send(self, message: BusMessage) -> None:
         body, headers = self._request(message)
-        for attempt in range(1, self._attempts + 1):
-            try:
-                status, detail = self._post(body, headers)
-            except OSError as exc:
-                if attempt == self._attempts:
-                    raise BusError(f"local Service Bus unreachable at {self.url}: {exc}") \
+        for attempt in Retrying(stop=stop_after_attempt(self._attempts),
+                                wait=wait_random_exponential(multiplier=0.1, max=2.0),
+                                retry=retry_if_exception_type(_Transient), reraise=True):
+            with attempt:
+                try:
+                    status, detail = self._post(body, headers)
+                except (OSError, HTTPError) as exc:
+                    raise _Transient(f"local Service Bus unreachable at {self.url}: {exc}") \
                         from exc
-            else:
-                if status < 300:
-                    return
-                if status < 500 or attempt == self._attempts:
+                if status >= 500:
+                    raise _Transient(f"local Service Bus answered {status}: {detail}")
+                if status >= 300:
                     raise BusError(f"local Service Bus answered {status}: {detail}")
-            time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
 
     async def send_async(self, message: BusMessage) -> None:
         await asyncio.to_thread(self.send, message)

@@ -15,14 +15,19 @@ append is committed as several consecutive transactions (each claims its own ran
 from __future__ import annotations
 
 import contextlib
-import random
-import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from shared.azure_credential import (
     STORAGE_TABLE_DATA_CONTRIBUTOR,
@@ -41,6 +46,14 @@ _WIDTH = 10
 _MAX_OPS = 99  # plus the head update makes 100, the service limit
 _MAX_BATCH_CHARS = 1_000_000  # ~2 MB as UTF-16 on the wire, well under the 4 MiB limit
 _MAX_ATTEMPTS = 50
+
+
+class _LostRace(Exception):
+    """A concurrent appender committed first (409/412): read the head again and retry."""
+
+
+def _too_many_appenders(state: RetryCallState) -> NoReturn:
+    raise Unavailable("too many concurrent appenders to one task log; retry")
 
 
 def row_key(seq: int) -> str:
@@ -81,32 +94,39 @@ class TableLogStore(LogStore):
 
     def _append_chunk(self, task_id: str, chunk: list[tuple[str, str]],
                       at: datetime) -> list[LogLine]:
-        for attempt in range(_MAX_ATTEMPTS):
-            last, etag = self._head(task_id)
-            first = last + 1
-            ops: list[Any] = [
-                ("create", {"PartitionKey": task_id, "RowKey": row_key(first + i),
-                            "At": at, "Level": lvl, "Text": text})
-                for i, (lvl, text) in enumerate(chunk)]
-            head = {"PartitionKey": task_id, "RowKey": HEAD, "Last": last + len(chunk)}
-            if etag is None:
-                ops.append(("create", head))
-            else:
-                ops.append(("update", head, {"mode": UpdateMode.REPLACE, "etag": etag,
-                                             "match_condition": MatchConditions.IfNotModified}))
-            try:
-                self._table.submit_transaction(ops)
-            except TableTransactionError as exc:
-                # 409 (head created meanwhile / row exists) or 412 (head moved): lost a race
-                if exc.status_code not in (409, 412):
-                    raise Unavailable(f"table storage refused the log append: {exc.message}")\
-                        from exc
-                time.sleep(random.uniform(0, min(0.05, 0.002 * 2 ** attempt)))
-                continue
-            except HttpResponseError as exc:
-                raise Unavailable(f"table storage unavailable: {exc.message}") from exc
-            return [LogLine(first + i, at, lvl, text) for i, (lvl, text) in enumerate(chunk)]
-        raise Unavailable("too many concurrent appenders to one task log; retry")
+        for attempt in Retrying(stop=stop_after_attempt(_MAX_ATTEMPTS),
+                                wait=wait_random_exponential(multiplier=0.002, max=0.05),
+                                retry=retry_if_exception_type(_LostRace),
+                                retry_error_callback=_too_many_appenders):
+            with attempt:
+                return self._try_append(task_id, chunk, at)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _try_append(self, task_id: str, chunk: list[tuple[str, str]],
+                    at: datetime) -> list[LogLine]:
+        last, etag = self._head(task_id)
+        first = last + 1
+        ops: list[Any] = [
+            ("create", {"PartitionKey": task_id, "RowKey": row_key(first + i),
+                        "At": at, "Level": lvl, "Text": text})
+            for i, (lvl, text) in enumerate(chunk)]
+        head = {"PartitionKey": task_id, "RowKey": HEAD, "Last": last + len(chunk)}
+        if etag is None:
+            ops.append(("create", head))
+        else:
+            ops.append(("update", head, {"mode": UpdateMode.REPLACE, "etag": etag,
+                                         "match_condition": MatchConditions.IfNotModified}))
+        try:
+            self._table.submit_transaction(ops)
+        except TableTransactionError as exc:
+            # 409 (head created meanwhile / row exists) or 412 (head moved): lost a race
+            if exc.status_code not in (409, 412):
+                raise Unavailable(f"table storage refused the log append: {exc.message}")\
+                    from exc
+            raise _LostRace from exc
+        except HttpResponseError as exc:
+            raise Unavailable(f"table storage unavailable: {exc.message}") from exc
+        return [LogLine(first + i, at, lvl, text) for i, (lvl, text) in enumerate(chunk)]
 
     def _head(self, task_id: str) -> tuple[int, str | None]:
         try:

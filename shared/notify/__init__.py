@@ -17,7 +17,7 @@ from datetime import datetime
 
 from shared.domain.models import Environment, Project, Task
 from shared.notify.agents import agent_offline_event, notify_agents_offline
-from shared.notify.delivery import DeliveryReport, deliver, deliveries_of_task
+from shared.notify.delivery import DeliveryReport, deliver, deliveries_of_task, send_test
 from shared.notify.events import EVENTS, Event, event_for_task, task_link
 from shared.services import Services
 
@@ -33,6 +33,7 @@ __all__ = [
     "notify_agents_offline",
     "notify_event",
     "sandbox_expiring_event",
+    "send_test",
 ]
 
 

@@ -8,10 +8,11 @@ orchestration to retry for us here, so a few attempts back off inline.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from shared.domain.models import Project
 from shared.notify.delivery import deliver
@@ -45,10 +46,12 @@ def notify_agents_offline(svc: Services, agents: Sequence[tuple[Any, str]]) -> i
                        for project in project_store.projects_using_pool(conn, pool)]
     delivered = 0
     for event in events:
-        for attempt in range(1, ATTEMPTS + 1):
-            report = deliver(svc, event, max_attempts=ATTEMPTS)
-            delivered += report.delivered
-            if not report.pending:
-                break
-            time.sleep(FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1))
+        for attempt in Retrying(stop=stop_after_attempt(ATTEMPTS),
+                                wait=wait_exponential(multiplier=FIRST_BACKOFF_SECONDS),
+                                retry=retry_if_result(lambda pending: pending),
+                                retry_error_callback=lambda state: True):
+            with attempt:
+                report = deliver(svc, event, max_attempts=ATTEMPTS)
+                delivered += report.delivered
+            attempt.retry_state.set_result(bool(report.pending))
     return delivered

@@ -6,7 +6,6 @@ SMTP password); the delivery layer records it and retries.
 
 from __future__ import annotations
 
-import http.client
 import ipaddress
 import json
 import smtplib
@@ -19,6 +18,7 @@ from email.utils import make_msgid
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.httpclient import RequestException, post_pinned
 from shared.settings import Settings
 
 TIMEOUT_SECONDS = 10
@@ -42,24 +42,14 @@ def post_teams(webhook_url: str, message: dict[str, Any], *,
     loopback for local tests."""
     target = webhook_target(webhook_url, allow_loopback=allow_loopback)
     body = json.dumps(message, ensure_ascii=False).encode()
-    connection: http.client.HTTPConnection
-    if target.scheme == "https":
-        connection = _PinnedHTTPS(target.host, target.port, target.address,
-                                  timeout=TIMEOUT_SECONDS,
-                                  context=ssl.create_default_context())
-    else:
-        connection = _PinnedHTTP(target.host, target.port, target.address,
-                                 timeout=TIMEOUT_SECONDS)
     try:
-        connection.request("POST", target.path, body=body, headers={
-            "Content-Type": "application/json; charset=utf-8"})
-        with connection.getresponse() as response:
-            status = response.status
-            response.read(1024)  # drained, never kept: errors name the status only
-    except (OSError, http.client.HTTPException) as exc:
-        raise DeliveryError(f"Teams webhook unreachable: {type(exc).__name__}") from None
-    finally:
-        connection.close()
+        # the body is read up to 1 KiB and dropped: errors name the status only
+        status = post_pinned(target.scheme, target.host, target.port, target.address,
+                             target.path, body, timeout=TIMEOUT_SECONDS,
+                             headers={"Content-Type": "application/json; charset=utf-8"}
+                             ).status
+    except (OSError, RequestException) as exc:
+        raise DeliveryError(f"Teams webhook unreachable: {_cause(exc)}") from None
     if 300 <= status < 400:
         raise DeliveryError(f"Teams webhook answered HTTP {status}; redirects are not "
                             "followed")
@@ -131,46 +121,22 @@ def webhook_target(url: str, *, allow_loopback: bool = False) -> WebhookTarget:
     return WebhookTarget(parts.scheme, host, port, path, addresses[0])
 
 
-class _PinnedHTTP(http.client.HTTPConnection):
-    """Connects to the checked address; the Host header still names the host."""
-
-    def __init__(self, host: str, port: int, address: str, *, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self._address = address
-
-    def connect(self) -> None:
-        self.sock = _connect(self._address, self.port, self.timeout)
-
-
-def _connect(address: str, port: int, timeout: float | None) -> socket.socket:
-    """A TCP connection to an IP literal: no name lookup at connect time."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(timeout)
-        sock.connect((address, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    """TLS to the checked address, verified against (and SNI for) the host name."""
-
-    def __init__(self, host: str, port: int, address: str, *, timeout: float,
-                 context: ssl.SSLContext) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
-        self._address = address
-        self._tls = context
-
-    def connect(self) -> None:
-        sock = _connect(self._address, self.port, self.timeout)
-        try:
-            self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
-        except (OSError, ValueError):
-            sock.close()
-            raise
+def _cause(exc: BaseException) -> str:
+    """The innermost error's class name (``ConnectionRefusedError``, ``SSLCertVerificationError``),
+    never its text, which may hold the URL."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = exc.__cause__ or exc.__context__ or (exc.args[0] if exc.args and
+                                                     isinstance(exc.args[0], BaseException)
+                                                     else None)
+        reason = getattr(exc, "reason", None)
+        if isinstance(reason, BaseException):
+            inner = reason
+        if inner is None:
+            break
+        exc = inner
+    return type(exc).__name__
 
 
 def build_email(settings: Settings, recipients: Sequence[str], subject: str, text: str,

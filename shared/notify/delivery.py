@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from shared.notify import render
 from shared.notify.channels import DeliveryError, build_email, post_teams, send_email
@@ -58,6 +58,33 @@ def send(svc: Services, rule: Rule, event: Event) -> None:
     message = build_email(svc.settings, rule.recipients, render.email_subject(event),
                           render.email_text(event), render.email_html(event))
     send_email(svc.settings, message, rule.recipients)
+
+
+def send_test(svc: Services, rule: Rule, *, project: str, actor: str) -> dict[str, Any]:
+    """Send one test message through ``rule``'s channel now, whatever its events and
+    environments; nothing is recorded as a task's delivery. The outcome (and the channel's
+    error, which never holds the webhook URL) goes to the activity log and back."""
+    event = Event(event="test", event_id=f"test:{uuid4()}", project_id=rule.project_id,
+                  project=project, outcome="test", who=actor,
+                  title=f"Test message for notification rule '{rule.name}' of {project}",
+                  detail="Sent with 'Send a test' to check that this channel works.")
+    try:
+        send(svc, rule, event)
+    except DeliveryError as exc:
+        error: str | None = str(exc)
+    except Exception as exc:  # a rendering bug: say so without a stack trace
+        log.exception("test notification to rule %s failed", rule.id)
+        error = f"internal error: {type(exc).__name__}"
+    else:
+        error = None
+    with svc.db.transaction() as conn:
+        activity.record(conn, actor=actor, action="notification_rule.tested",
+                        project_id=rule.project_id,
+                        details={"rule": str(rule.id), "name": rule.name,
+                                 "channel": rule.channel, "delivered": error is None,
+                                 "error": error})
+    return {"ruleId": str(rule.id), "channel": rule.channel, "delivered": error is None,
+            "error": error}
 
 
 def deliver(svc: Services, event: Event, *, max_attempts: int) -> DeliveryReport:

@@ -108,5 +108,3 @@ def rule_json(rule: Rule, environments: dict[UUID, str]) -> dict[str, Any]:
             "hasWebhookUrl": rule.webhook_url is not None, "recipients": rule.recipients,
             "enabled": rule.enabled, "createdBy": rule.created_by,
             "createdAt": rule.created_at.isoformat(), "updatedAt": rule.updated_at.isoformat()}
-
-

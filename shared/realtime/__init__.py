@@ -43,10 +43,8 @@ def make_realtime(settings: Settings) -> Realtime:
 def _credential(settings: Settings, client_id: str | None) -> object:
     """The process's shared Azure credential (a connection string may name its own
     user-assigned identity with ``ClientId=``)."""
-    from dataclasses import replace
-
     from shared.azure_credential import azure_credential
 
     if client_id:
-        settings = replace(settings, azure_client_id=client_id)
+        settings = settings.model_copy(update={"azure_client_id": client_id})
     return azure_credential(settings)

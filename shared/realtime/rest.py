@@ -4,8 +4,9 @@ The same adapter talks to Azure and to the local host's emulation. Requests are
 authorised with an HS256 JWT (``aud`` = the request URL without query) signed with the
 AccessKey or, without a key, with a key the service hands out for a Microsoft Entra token
 (``DefaultAzureCredential``; role SignalR App Server), named by the JWT's ``kid``.
-One pooled, thread-safe urllib3 client keeps connections warm: publishing is called many
-times per task from activities and HTTP functions, so it must cost about one round trip.
+The process's connection pool (``shared.httpclient.pool()``, urllib3 under the shared
+requests session) keeps connections warm: publishing is called many times per task from
+activities and HTTP functions, so it must cost about one round trip.
 Called from a coroutine (an ``async def`` function on the host's loop), a publish is
 queued to one background thread instead of blocking the loop.
 """
@@ -28,6 +29,7 @@ import urllib3
 
 from shared.azure_credential import SIGNALR_APP_SERVER, AzureRole
 from shared.errors import NotFound, Unavailable
+from shared.httpclient import POOL_SIZE, STALE_RETRY, pool
 from shared.realtime.connection_string import ServiceEndpoint
 from shared.realtime.port import ConnectionInfo
 
@@ -51,22 +53,18 @@ def _segment(name: str) -> str:
 class RestRealtime:
     def __init__(self, service: ServiceEndpoint, hub: str, *,
                  credential: Any | None = None, timeout: float = 3.0,
-                 pool_size: int = 32, clock: Callable[[], float] = time.time) -> None:
+                 pool_size: int = POOL_SIZE, clock: Callable[[], float] = time.time) -> None:
         if service.access_key is None and credential is None:
             raise ValueError("RestRealtime needs an access key or a credential")
         self.service = service
         self.hub = hub
         self._credential = credential
         self._clock = clock
-        # As many pooled connections as the worker threads that may call at once (the
-        # Functions worker's PYTHON_THREADPOOL_THREAD_COUNT tops out at 32): with fewer, a
-        # burst of group joins opened and dropped a fresh connection per call.
-        self._http = urllib3.PoolManager(
-            num_pools=4, maxsize=pool_size, block=False,
-            timeout=urllib3.Timeout(connect=min(1.0, timeout), read=timeout),
-            # One retry covers a pooled keep-alive connection the server already closed.
-            retries=urllib3.Retry(total=1, connect=1, read=1, status=0, redirect=0,
-                                  allowed_methods=None, raise_on_status=False))
+        # The process's pool (shared.httpclient), as many connections as the worker threads
+        # that may call at once, unless a caller asks for another size.
+        self._http = pool(pool_size)
+        self._own_pool = pool_size != POOL_SIZE
+        self._timeout = urllib3.Timeout(connect=min(1.0, timeout), read=timeout)
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[str, float, str | None]] = {}
         self._entra_key: tuple[str, str, float] | None = None
@@ -94,7 +92,8 @@ class RestRealtime:
         entra = self._credential.get_token(ENTRA_SCOPE).token
         response = self._http.request(
             "GET", f"{self.service.endpoint}{ACCESS_KEY_PATH}",
-            headers={"Authorization": f"Bearer {entra}"})
+            headers={"Authorization": f"Bearer {entra}"}, timeout=self._timeout,
+            retries=STALE_RETRY)
         if response.status != 200:
             raise Unavailable(f"real-time service refused an access key: HTTP {response.status}")
         try:
@@ -134,7 +133,7 @@ class RestRealtime:
             headers["Content-Type"] = "application/json"
         params = {"api-version": API_VERSION, **(query or {})}
         return self._http.request(method, f"{url}?{urlencode(params)}", body=data,
-                                  headers=headers)
+                                  headers=headers, timeout=self._timeout, retries=STALE_RETRY)
 
     # publishing: best effort
     def _publish(self, path: str, target: str, args: list[Any]) -> bool:
@@ -217,7 +216,8 @@ class RestRealtime:
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
-        self._http.clear()
+        if self._own_pool:
+            self._http.clear()
 
 
 def _on_event_loop() -> bool:

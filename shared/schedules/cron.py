@@ -1,4 +1,4 @@
-"""Cron expressions for backup schedules, evaluated in the schedule's IANA time zone.
+"""Cron expressions for backup schedules and timer triggers, evaluated with croniter.
 
 Accepts six-field NCRONTAB (``sec min hour day month weekday``, as Azure Functions timer
 triggers read them) and classic five-field cron (``min hour day month weekday``, seconds
@@ -7,6 +7,11 @@ month/day names; weekday 0 and 7 are Sunday. Day matching follows each dialect: 
 needs both day and weekday to match; five-field cron (Vixie) matches either when both
 are restricted.
 
+``Cron.parse`` is the one place that adapts NCRONTAB to croniter: the seconds field comes
+first (``second_at_beginning``) and day and weekday must both match (``day_or=False``).
+croniter's own extensions (``L``, ``W``, ``#``, ``H``, wrapping ranges) are refused, so
+the accepted syntax is the one documented above, and each error names its field.
+
 Times are searched on the local wall clock and converted to UTC: a slot inside a
 spring-forward gap happens at the shifted instant zoneinfo gives (fold=0), and a slot in
 the repeated autumn hour happens once (its first occurrence).
@@ -14,16 +19,19 @@ the repeated autumn hour happens once (its first occurrence).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from croniter import CroniterBadDateError, CroniterError, croniter
+
 _MONTHS = {n: i for i, n in enumerate(
     ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], 1)}
 _DAYS = {n: i for i, n in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])}
-_BOUNDS = [(0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]
 _NAMES = ["second", "minute", "hour", "day", "month", "weekday"]
-_SEARCH_LIMIT = 200_000  # steps; every step moves at least one field unit
+_BOUNDS = [(0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]
+_ITEM = re.compile(r"(?:(?P<all>[*?])|(?P<a>\w+)(?:-(?P<b>\w+))?)(?:/(?P<step>\w*))?")
 _SEARCH_YEARS = 5  # an expression with no slot within this many years never fires
 
 
@@ -40,42 +48,34 @@ def _value(text: str, index: int) -> int:
     return int(text)
 
 
-def _field(text: str, index: int) -> frozenset[int]:
+def _check_field(text: str, index: int) -> None:
+    """Refuse what the documented syntax lacks, naming the field; croniter checks the rest."""
     lo, hi = _BOUNDS[index]
-    values: set[int] = set()
     for raw in text.split(","):
-        part, step = raw, 1
-        if "/" in part:
-            part, step_text = part.split("/", 1)
-            if not step_text.isdigit() or int(step_text) == 0:
-                raise CronError(f"{_NAMES[index]} field: bad step {step_text!r}")
-            step = int(step_text)
-        if part in ("*", "?"):
-            start, end = lo, hi
-        elif "-" in part:
-            a, b = part.split("-", 1)
-            start, end = _value(a, index), _value(b, index)
-        else:
-            start = _value(part, index)
-            end = hi if step > 1 else start
+        m = _ITEM.fullmatch(raw)
+        if m is None:
+            raise CronError(f"{_NAMES[index]} field: {raw!r} is not a number, range or step")
+        step = m.group("step")
+        if step is not None and (not step.isdigit() or int(step) == 0):
+            raise CronError(f"{_NAMES[index]} field: bad step {step!r}")
+        if m.group("all"):
+            continue
+        start = _value(m.group("a"), index)
+        end = _value(m.group("b"), index) if m.group("b") else start
         if not (lo <= start <= hi and lo <= end <= hi) or start > end:
             raise CronError(f"{_NAMES[index]} field: {raw!r} is outside {lo}-{hi}")
-        values.update(range(start, end + 1, step))
-    if index == 5 and 7 in values:
-        values.discard(7)
-        values.add(0)
-    return frozenset(values)
+    probe = ["*"] * 6
+    probe[index] = text
+    try:
+        croniter.expand(" ".join(probe), second_at_beginning=True)
+    except CroniterError as exc:
+        raise CronError(f"{_NAMES[index]} field: {text!r} is not valid ({exc})") from None
 
 
 @dataclass(frozen=True)
 class Cron:
     expression: str
-    seconds: frozenset[int]
-    minutes: frozenset[int]
-    hours: frozenset[int]
-    days: frozenset[int]
-    months: frozenset[int]
-    weekdays: frozenset[int]
+    croniter_expression: str  # six fields, seconds first
     either_day: bool  # five-field cron: day OR weekday when both are restricted
 
     @classmethod
@@ -87,57 +87,32 @@ class Cron:
         five = len(parts) == 5
         if five:
             parts = ["0", *parts]
-        fields = [_field(p, i) for i, p in enumerate(parts)]
-        restricted = parts[3] not in ("*", "?") and parts[5] not in ("*", "?")
-        return cls(" ".join(expression.split()), *fields, either_day=five and restricted)
+        for index, part in enumerate(parts):
+            _check_field(part, index)
+        # croniter takes ``?`` only in the day fields; elsewhere it means ``*``
+        parts = [p if i in (3, 5) else p.replace("?", "*") for i, p in enumerate(parts)]
+        return cls(" ".join(expression.split()), " ".join(parts), either_day=five)
 
-    def _day_ok(self, t: datetime) -> bool:
-        day = t.day in self.days
-        weekday = (t.isoweekday() % 7) in self.weekdays
-        return (day or weekday) if self.either_day else (day and weekday)
+    def _iter(self, start: datetime) -> croniter:
+        return croniter(self.croniter_expression, start, second_at_beginning=True,
+                        day_or=self.either_day, max_years_between_matches=_SEARCH_YEARS)
 
     def next_after(self, t: datetime) -> datetime | None:
         """The first matching wall-clock time strictly after naive ``t``."""
-        t = t.replace(microsecond=0) + timedelta(seconds=1)
-        last_year = t.year + _SEARCH_YEARS
-        for _ in range(_SEARCH_LIMIT):
-            if t.year > last_year:
-                return None
-            if t.month not in self.months:
-                t = (t.replace(day=1, hour=0, minute=0, second=0) + timedelta(days=32)
-                     ).replace(day=1)
-            elif not self._day_ok(t):
-                t = t.replace(hour=0, minute=0, second=0) + timedelta(days=1)
-            elif t.hour not in self.hours:
-                t = t.replace(minute=0, second=0) + timedelta(hours=1)
-            elif t.minute not in self.minutes:
-                t = t.replace(second=0) + timedelta(minutes=1)
-            elif t.second not in self.seconds:
-                t += timedelta(seconds=1)
-            else:
-                return t
-        return None
+        try:
+            found: datetime = self._iter(t.replace(microsecond=0)).get_next(datetime)
+        except CroniterBadDateError:
+            return None
+        return found
 
     def at_or_before(self, t: datetime) -> datetime | None:
         """The last matching wall-clock time at or before naive ``t``."""
-        t = t.replace(microsecond=0)
-        first_year = t.year - _SEARCH_YEARS
-        for _ in range(_SEARCH_LIMIT):
-            if t.year < first_year:
-                return None
-            if t.month not in self.months:
-                t = t.replace(day=1, hour=0, minute=0, second=0) - timedelta(seconds=1)
-            elif not self._day_ok(t):
-                t = t.replace(hour=0, minute=0, second=0) - timedelta(seconds=1)
-            elif t.hour not in self.hours:
-                t = t.replace(minute=0, second=0) - timedelta(seconds=1)
-            elif t.minute not in self.minutes:
-                t = t.replace(second=0) - timedelta(seconds=1)
-            elif t.second not in self.seconds:
-                t -= timedelta(seconds=1)
-            else:
-                return t
-        return None
+        try:
+            found: datetime = self._iter(
+                t.replace(microsecond=0) + timedelta(seconds=1)).get_prev(datetime)
+        except CroniterBadDateError:
+            return None
+        return found
 
 
 def zone(name: str) -> ZoneInfo:
@@ -164,3 +139,16 @@ def next_slot(cron: Cron, tz: ZoneInfo, after: datetime) -> datetime | None:
     local = after.astimezone(tz).replace(tzinfo=None)
     found = cron.next_after(local)
     return None if found is None else found.replace(tzinfo=tz).astimezone(UTC)
+
+
+def next_slots(cron: Cron, tz: ZoneInfo, after: datetime, count: int) -> list[datetime]:
+    """The next ``count`` slots after ``after`` (fewer if the expression stops firing)."""
+    slots: list[datetime] = []
+    current = after
+    while len(slots) < count:
+        found = next_slot(cron, tz, current)
+        if found is None:
+            break
+        slots.append(found)
+        current = found
+    return slots

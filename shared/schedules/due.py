@@ -103,3 +103,16 @@ def _fire(svc: Services, schedule: BackupSchedule, slot: datetime) -> Task | Non
         tasks.announce(task)
     log.info("schedule %s fired slot %s as task %s", schedule.id, slot, task.id)
     return task
+
+
+def fired_mark_after_edit(schedule: BackupSchedule, cron: str, time_zone: str,
+                          now: datetime) -> datetime | None:
+    """The ``last_slot_at`` a schedule keeps when its settings change: a slot of the new
+    expression that already passed counts as fired, so an edit (or re-enabling) never
+    starts a catch-up backup at once; the next run is the new expression's next slot."""
+    try:
+        passed = latest_slot(Cron.parse(cron), zone(time_zone), now)
+    except CronError:
+        return schedule.last_slot_at
+    marks = [m for m in (schedule.last_slot_at, passed) if m is not None]
+    return max(marks) if marks else None

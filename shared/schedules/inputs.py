@@ -33,6 +33,12 @@ class ScheduleInput(BaseModel):
         return cron.expression
 
 
+class ScheduleUpdate(ScheduleInput):
+    """A schedule's settings replaced as a whole (``enabled`` false pauses it)."""
+
+    enabled: bool = True
+
+
 class ExtendInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     hours: int = Field(ge=1, le=168)

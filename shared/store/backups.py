@@ -55,6 +55,18 @@ def list_backups(conn: Connection[Any], environment_id: UUID, *, after: Key | No
         limit_to=limit, descending=True)]
 
 
+def takers(conn: Connection[Any], backups: list[Backup]) -> dict[UUID, dict[str, Any]]:
+    """Who took each backup: the requester of the task that made it (a scheduled one:
+    ``scheduler``), by backup id; backups without a task are absent."""
+    task_ids = [b.task_id for b in backups if b.task_id is not None]
+    if not task_ids:
+        return {}
+    rows = conn.execute("SELECT id, requested_by, requested_by_name FROM tasks"
+                        " WHERE id = ANY(%s)", (task_ids,)).fetchall()
+    by_task = {r["id"]: r for r in rows}
+    return {b.id: by_task[b.task_id] for b in backups if b.task_id in by_task}
+
+
 def latest_backup(conn: Connection[Any], environment_id: UUID) -> Backup | None:
     """The newest backup somebody asked for; never a restore's safety copy."""
     found = list_backups(conn, environment_id, limit=1, kinds=("backup",))
@@ -73,6 +85,20 @@ def create_schedule(conn: Connection[Any], *, environment_id: UUID, cron: str,
         " retain_days, created_by) VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
         (environment_id, cron, timezone, retain_count, retain_days, actor)).fetchone()
     assert row is not None
+    return BackupSchedule.from_row(row)
+
+
+def update_schedule(conn: Connection[Any], schedule_id: UUID, *, cron: str, timezone: str,
+                    retain_count: int | None, retain_days: int | None, enabled: bool,
+                    last_slot_at: datetime | None) -> BackupSchedule:
+    """Replace a schedule's settings; ``last_slot_at`` is the slot it counts as fired."""
+    row = conn.execute(
+        "UPDATE backup_schedules SET cron = %s, timezone = %s, retain_count = %s,"
+        " retain_days = %s, enabled = %s, last_slot_at = %s WHERE id = %s RETURNING *",
+        (cron, timezone, retain_count, retain_days, enabled, last_slot_at,
+         schedule_id)).fetchone()
+    if row is None:
+        raise NotFound(f"schedule {schedule_id} not found", field="schedule")
     return BackupSchedule.from_row(row)
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from psycopg import Connection
 
-from shared.errors import NotFound
+from shared.errors import ConstraintViolation, NotFound
 from shared.notify.rules import Rule, RuleInput
 from shared.store import _paging, activity
 from shared.store._paging import Key
@@ -32,6 +32,35 @@ def create_rule(conn: Connection[Any], *, project_id: UUID, body: RuleInput,
                                                     "events": rule.events})
     return rule
 
+
+
+def update_rule(conn: Connection[Any], rule: Rule, *, body: RuleInput,
+                environment_ids: list[UUID], actor: str) -> Rule:
+    """Replace a rule's settings. A teams rule sent without ``webhookUrl`` keeps the URL
+    it has (the API never shows it back, so an edit cannot resend it)."""
+    webhook = body.webhook_url or (rule.webhook_url if rule.channel == "teams" else None)
+    if body.channel == "teams" and not webhook:
+        raise ConstraintViolation("a teams rule needs webhookUrl", field="webhookUrl")
+    if body.channel == "email" and not body.recipients:
+        raise ConstraintViolation("an email rule needs recipients", field="recipients")
+    row = conn.execute(
+        "UPDATE notification_rules SET name = %s, events = %s, environment_ids = %s,"
+        " channel = %s, webhook_url = %s, recipients = %s, enabled = %s, updated_at = now()"
+        " WHERE id = %s RETURNING *",
+        (body.name, list(body.events), environment_ids, body.channel,
+         webhook if body.channel == "teams" else None,
+         body.recipients if body.channel == "email" else [], body.enabled,
+         rule.id)).fetchone()
+    if row is None:
+        raise NotFound(f"notification rule {rule.id} not found", field="rule")
+    changed = Rule.from_row(row)
+    activity.record(conn, actor=actor, action="notification_rule.updated",
+                    project_id=rule.project_id,
+                    details={"rule": str(rule.id), "name": changed.name,
+                             "channel": changed.channel, "events": changed.events,
+                             "enabled": changed.enabled,
+                             "webhookChanged": body.webhook_url is not None})
+    return changed
 
 
 def rule_key(rule: Rule) -> Key:

@@ -9,7 +9,7 @@ from uuid import UUID
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
-from shared.errors import NotFound
+from shared.errors import ConstraintViolation, NotFound
 from shared.store import _paging, activity
 from shared.store._paging import Key
 from shared.tasks.scripts import ScriptDefinition
@@ -56,6 +56,26 @@ def list_scripts(conn: Connection[Any], project_id: UUID, *, after: Key | None =
         conn, "SELECT * FROM scripts WHERE project_id = %s", (project_id,), order=("name",),
         after_key=after, limit_to=limit)]
 
+
+
+def update_script(conn: Connection[Any], project_id: UUID, name: str, script: ScriptDefinition,
+                  *, actor: str) -> ScriptDefinition:
+    """Replace a script's description, argv, parameters and timeout. Its name stays:
+    environments (deploy and masking scripts) and tasks refer to scripts by name."""
+    if script.name != name:
+        raise ConstraintViolation(f"name: a script keeps its name ({name}); add a new script "
+                                  "and delete this one to rename it", field="name")
+    data = script.model_dump(mode="json")
+    row = conn.execute(
+        "UPDATE scripts SET description = %s, argv = %s, parameters = %s, timeout_seconds = %s"
+        " WHERE project_id = %s AND name = %s RETURNING id",
+        (script.description, Jsonb(data["argv"]), Jsonb(data["parameters"]),
+         script.timeout_seconds, project_id, name)).fetchone()
+    if row is None:
+        raise NotFound(f"script {name} is not in this project's catalogue", field="script")
+    activity.record(conn, actor=actor, action="script.updated", project_id=project_id,
+                    details={"script": name})
+    return script
 
 
 def delete_script(conn: Connection[Any], project_id: UUID, name: str, *, actor: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
 from shared.errors import ConstraintViolation
 from shared.tasks.requests import Body, Name, ParamValue, Slug
@@ -30,31 +30,47 @@ class ScriptParameter(Body):
     # a secret value is masked in task JSON, argv shown to readers, logs and errors
     secret: bool = False
 
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"bad pattern: {exc}") from None
+        return value
+
 
 class ScriptDefinition(Body):
+    # Each rule is checked on its own field, so a refusal names it (parameters are
+    # declared before argv: argv's check reads them).
     name: Slug
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
+    parameters: list[ScriptParameter] = Field(default_factory=list, max_length=50)
     argv: list[Annotated[str, StringConstraints(min_length=1, max_length=1000)]] = Field(
         min_length=1, max_length=100)
-    parameters: list[ScriptParameter] = Field(default_factory=list, max_length=50)
     timeout_seconds: int = Field(default=600, ge=1, le=86400)
 
-    @model_validator(mode="after")
-    def _placeholders_are_declared(self) -> ScriptDefinition:
-        declared = {p.name for p in self.parameters}
-        if len(declared) != len(self.parameters):
-            raise ValueError("parameter names must be unique")
-        for element in self.argv:
+    @field_validator("parameters")
+    @classmethod
+    def _unique_names(cls, value: list[ScriptParameter]) -> list[ScriptParameter]:
+        names = [p.name for p in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"parameter names must be unique ({', '.join(twice)} twice)")
+        return value
+
+    @field_validator("argv")
+    @classmethod
+    def _placeholders_are_declared(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if "parameters" not in info.data:  # the parameters were refused: said there
+            return value
+        declared = {p.name for p in info.data["parameters"]}
+        for element in value:
             for used in _PLACEHOLDER.findall(element):
                 if used not in declared:
                     raise ValueError(f"argv uses {{{used}}} but no such parameter is declared")
-        for p in self.parameters:
-            if p.pattern is not None:
-                try:
-                    re.compile(p.pattern)
-                except re.error as exc:
-                    raise ValueError(f"parameter {p.name}: bad pattern: {exc}") from None
-        return self
+        return value
 
 
 def _coerce(param: ScriptParameter, value: ParamValue) -> ParamValue:

@@ -147,7 +147,6 @@ def control_plane(database_url: str, db: Database,
     from localhost.extensions_registry import available_extensions
     from localhost.host import Host
     from shared import services as services_module
-    from shared.agents.policy import install_policy
 
     home = tmp_path_factory.mktemp("cloudops-home")
     database_url = url_form(database_url)
@@ -162,7 +161,6 @@ def control_plane(database_url: str, db: Database,
     before = {k: os.environ.get(k) for k in [*env, "CLOUDOPS_LOCAL_HOST_URL"]}
     os.environ.update(env)
     services_module.install(None)
-    install_policy(None)
     with db.transaction() as conn:
         conn.execute(
             "INSERT INTO role_assignments (project_id, principal_type, principal_id, role,"
@@ -188,7 +186,6 @@ def control_plane(database_url: str, db: Database,
         thread.join(10)
         services_module.services().close()
         services_module.install(None)
-        install_policy(None)
         for key, value in before.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -235,3 +232,10 @@ def stop_agent(agent: AgentProcess) -> None:
 
 def python() -> str:
     return sys.executable
+
+
+def held_polls() -> int:
+    """How many agent long polls the in-process control plane is holding right now."""
+    from shared.agents import waiter
+
+    return sum(w.waiting for w in waiter._instances.values())

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import requests
 
 from agent.supervisor_client import SupervisorClient
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -25,14 +26,7 @@ T = TypeVar("T")
 def wait_for(fact: Callable[[], T], what: str, timeout: float = 15.0,
              every: float = 0.05) -> T:
     """Poll ``fact`` until it returns something truthy; fail naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fact()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(every)
+    return wait_until(fact, what, timeout, interval=every)
 
 
 def alive(pid: int) -> bool:

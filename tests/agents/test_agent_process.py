@@ -7,28 +7,13 @@ import json
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from agent import config as config_file
 from agent.local import register_local_agent
 from tests.agents.conftest import AgentProcess, ControlPlane, start_agent, stop_agent
-
-
-def _wait(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
+from tests.waiting import wait_until
 
 
 def test_agent_rotates_its_key_before_expiry_and_keeps_working(
@@ -49,13 +34,13 @@ def test_agent_rotates_its_key_before_expiry_and_keeps_working(
                                  str(path)], stdout=log_file, stderr=subprocess.STDOUT)
     agent = AgentProcess(proc, path, log_path)
     try:
-        _wait(lambda: config_file.load(path).key != old_key, "key rotated")
+        wait_until(lambda: config_file.load(path).key != old_key, "key rotated")
         new_key = config_file.load(path).key
         assert (path.stat().st_mode & 0o777) == 0o600
         job = plane.dispatch(plane.task(), pool=pool,
                              payload={"argv": [sys.executable, "-c", "print('after')"]})
-        done = _wait(lambda: (j := plane.job(job)).status != "pending"
-                     and j.status != "leased" and j, "job after rotation")
+        done = wait_until(lambda: (j := plane.job(job)).status != "pending"
+                          and j.status != "leased" and j, "job after rotation")
         assert done.status == "succeeded"
         assert plane.request("POST", "/api/agent/heartbeat", json={},
                              headers=plane.as_agent(new_key)).status_code == 200
@@ -77,12 +62,12 @@ def test_sigterm_lets_the_running_job_finish(control_plane: ControlPlane,
                " print('finished cleanly')"
         task = plane.task("script_run")
         job = plane.dispatch(task, pool=pool, payload={"argv": [sys.executable, "-c", code]})
-        _wait(started.exists, "job started")
+        wait_until(started.exists, "job started")
         agent.proc.send_signal(signal.SIGTERM)
         assert agent.proc.wait(30) == 0
         row = plane.job(job)
         assert row.status == "succeeded"
-        _wait(lambda: "finished cleanly" in plane.log_text(task), "log shipped")
+        wait_until(lambda: "finished cleanly" in plane.log_text(task), "log shipped")
     finally:
         stop_agent(agent)
 
@@ -97,12 +82,12 @@ def test_failed_script_reports_exit_code_and_log_tail_through_the_api(
         task = plane.task("script_run")
         job = plane.dispatch(task, pool=pool, payload={
             "script": "migrate", "argv": [sys.executable, "-c", code], "timeoutSeconds": 60})
-        row = _wait(lambda: (j := plane.job(job)).status in ("failed", "succeeded") and j,
-                    "job failed")
+        row = wait_until(lambda: (j := plane.job(job)).status in ("failed", "succeeded") and j,
+                         "job failed")
         assert row.status == "failed"
         assert row.error.startswith("migrate exited with code 7; last lines:")
         assert row.error.rstrip().endswith("step 29")
-        _wait(lambda: "step 29" in plane.log_text(task), "log lines shipped")
+        wait_until(lambda: "step 29" in plane.log_text(task), "log lines shipped")
         key = json.loads(agent.config.read_text())["key"]
         assert key not in agent.output()
         assert '"level": "info"' in agent.output()  # structured JSON lines
@@ -128,7 +113,7 @@ def test_sigterm_after_the_grace_period_hands_the_job_back(control_plane: Contro
         code = f"import time; open({str(started)!r}, 'w').close(); time.sleep(120)"
         task = plane.task("script_run")
         job = plane.dispatch(task, pool=pool, payload={"argv": [sys.executable, "-c", code]})
-        _wait(started.exists, "job started")
+        wait_until(started.exists, "job started")
         agent.proc.send_signal(signal.SIGTERM)
         assert agent.proc.wait(30) == 0
         row = plane.job(job)

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from shared.agents.dispatch import NoCapableAgent, waiting_reason
-from tests.agents.conftest import ControlPlane
+from tests.agents.conftest import ControlPlane, held_polls
+from tests.waiting import wait_until
 
 
 def _poll(plane: ControlPlane, key: str, wait: float = 0) -> Any:
@@ -60,13 +61,11 @@ def test_long_poll_answers_when_a_job_appears_and_one_agent_gets_it(
     threads = [threading.Thread(target=poll, args=(a["key"],)) for a in agents]
     for t in threads:
         t.start()
-    time.sleep(0.5)  # let the polls be held
+    wait_until(lambda: held_polls() >= 3, "all three polls to be held")
     task = control_plane.task()
     job = control_plane.dispatch(task, pool=pool, payload={"argv": ["true"]})
-    deadline = time.monotonic() + 20
-    while not answers and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert answers and answers[0].status_code == 200
+    wait_until(lambda: answers, "one poll to answer with the job", timeout=20)
+    assert answers[0].status_code == 200
     assert answers[0].json()["id"] == str(job)
     # the two other polls stay held (a job is never given twice); end them with another
     for _ in range(2):

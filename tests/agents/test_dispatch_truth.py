@@ -9,26 +9,12 @@ import json
 import secrets
 import socket
 import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
-
-from tests.agents.conftest import ControlPlane
-
-
-def _wait(predicate: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
+from tests.agents.conftest import ControlPlane, held_polls
+from tests.waiting import wait_until
 
 
 def _poll(plane: ControlPlane, key: str, wait: float = 0) -> Any:
@@ -37,9 +23,7 @@ def _poll(plane: ControlPlane, key: str, wait: float = 0) -> Any:
 
 
 def _held_polls(plane: ControlPlane) -> int:
-    from shared.agents import waiter
-
-    return sum(w.waiting for w in waiter._instances.values())
+    return held_polls()
 
 
 def _raw_poll(plane: ControlPlane, key: str) -> socket.socket:
@@ -58,12 +42,12 @@ def test_a_poll_whose_caller_left_never_takes_the_job(control_plane: ControlPlan
     answers: list[Any] = []
     thread = threading.Thread(target=lambda: answers.append(_poll(plane, live["key"], 30)))
     thread.start()
-    _wait(lambda: _held_polls(plane) >= 1, "the live poll is held")
+    wait_until(lambda: _held_polls(plane) >= 1, "the live poll is held")
     # the dead poll is the most recent one, so it would be preferred if it were still there
     sock = _raw_poll(plane, dead["key"])
-    _wait(lambda: _held_polls(plane) >= 2, "the dead poll is held")
+    wait_until(lambda: _held_polls(plane) >= 2, "the dead poll is held")
     sock.close()  # its agent was stopped (or a proxy cut it)
-    _wait(lambda: _held_polls(plane) == 1, "the host noticed the caller left")
+    wait_until(lambda: _held_polls(plane) == 1, "the host noticed the caller left")
     task = plane.task()
     job = plane.dispatch(task, pool=pool)
     thread.join(30)
@@ -105,7 +89,7 @@ def test_an_agent_revoked_during_its_poll_gets_401_and_no_job(
     thread = threading.Thread(
         target=lambda: answers.append(_poll(plane, revoked["key"], 30)))
     thread.start()
-    _wait(lambda: _held_polls(plane) >= 1, "the poll is held")
+    wait_until(lambda: _held_polls(plane) >= 1, "the poll is held")
     resp = plane.request("POST", f"/api/pools/{pool}/agents/{revoked['name']}/revoke",
                          headers=plane.admin)
     assert resp.status_code == 200, resp.text
@@ -124,7 +108,7 @@ def test_a_disabled_agent_s_held_poll_ends_empty(control_plane: ControlPlane) ->
     answers: list[Any] = []
     thread = threading.Thread(target=lambda: answers.append(_poll(plane, disabled["key"], 3)))
     thread.start()
-    _wait(lambda: _held_polls(plane) >= 1, "the poll is held")
+    wait_until(lambda: _held_polls(plane) >= 1, "the poll is held")
     assert plane.request("POST", f"/api/pools/{pool}/agents/{disabled['name']}/disable",
                          headers=plane.admin).status_code == 200
     job = plane.dispatch(plane.task(), pool=pool)
@@ -172,8 +156,8 @@ def test_a_heartbeat_keeps_only_the_jobs_it_names(control_plane: ControlPlane) -
     assert row.status == "failed"
     assert row.error == (f"agent {agent['name']} no longer runs the script job (its"
                          " heartbeat did not list it)")
-    _wait(lambda: "no longer runs the script job" in plane.log_text(dropped_task),
-          "the reason is in the task log")
+    wait_until(lambda: "no longer runs the script job" in plane.log_text(dropped_task),
+               "the reason is in the task log")
 
 
 def test_a_job_claimed_just_now_survives_a_heartbeat_sent_before_it_arrived(
@@ -224,7 +208,7 @@ def test_nul_and_lone_surrogates_are_stored_escaped_never_refused(
     row = plane.job(job)
     assert row.status == "failed" and row.error == "deploy.sh: bad byte \\x00 in config"
     assert row.result == {"k\\x00": "v\\udc80"}
-    text = _wait(lambda: (t := plane.log_text(task)) and "nul" in t and t, "logs stored")
+    text = wait_until(lambda: (t := plane.log_text(task)) and "nul" in t and t, "logs stored")
     assert "before \\ud800 after" in text and "nul \\x00 here" in text
 
 
@@ -308,7 +292,7 @@ def test_lost_names_when_that_agent_last_renewed_this_job(
     plane.request("POST", "/api/agent/heartbeat", json={"running": [str(job)]},
                   headers=plane.as_agent(agent["key"]))
     renewed = plane.job(job).renewed_at
-    time.sleep(0.05)
+    wait_until(lambda: datetime.now(UTC) > renewed, "the clock to pass the last renewal")
     _poll(plane, agent["key"])
     plane.sql("UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = %s",
               (job,))

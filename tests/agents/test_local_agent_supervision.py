@@ -7,25 +7,10 @@ import os
 import secrets
 import signal
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from tests.agents.conftest import ControlPlane
-
-
-def _wait(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
+from tests.waiting import wait_until
 
 
 def test_a_killed_local_agent_is_restarted_saying_so_and_takes_the_next_job(
@@ -42,16 +27,16 @@ def test_a_killed_local_agent_is_restarted_saying_so_and_takes_the_next_job(
         first_pid = agent.pid
         os.kill(first_pid, signal.SIGKILL)
         log = tmp_path / name / "agent.log"
-        _wait(lambda: f"local agent (pid {first_pid}) exited with code -9; restarting"
-              in log.read_text(errors="replace"), "the restart is announced")
-        _wait(lambda: agent.pid != first_pid and "local agent restarted" in log.read_text(
+        wait_until(lambda: f"local agent (pid {first_pid}) exited with code -9; restarting"
+                   in log.read_text(errors="replace"), "the restart is announced")
+        wait_until(lambda: agent.pid != first_pid and "local agent restarted" in log.read_text(
             errors="replace"), "a new agent process")
         assert agent.poll() is None
         job = plane.dispatch(plane.task(), pool=pool, payload={
             "script": "hello", "argv": [sys.executable, "-c", "print('hi')"],
             "timeoutSeconds": 30})
-        row = _wait(lambda: (j := plane.job(job)).status not in ("pending", "leased") and j,
-                    "the restarted agent ran the job")
+        row = wait_until(lambda: (j := plane.job(job)).status not in ("pending", "leased") and j,
+                         "the restarted agent ran the job")
         assert row.status == "succeeded", row
     finally:
         agent.terminate()

@@ -8,11 +8,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.agents.conftest import (
     HEARTBEAT_SECONDS,
@@ -21,17 +19,7 @@ from tests.agents.conftest import (
     start_agent,
     stop_agent,
 )
-
-
-def _wait(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
+from tests.waiting import wait_until
 
 
 def _alive(pid: int) -> bool:
@@ -55,24 +43,26 @@ def test_kill_9_mid_job_ends_it_agent_lost_and_kills_its_children(
         task = plane.task("script_run")
         job = plane.dispatch(task, pool=pool, payload={
             "script": "slow", "argv": [sys.executable, "-c", code], "timeoutSeconds": 300})
-        _wait(lambda: pid_file.exists() and pid_file.read_text(), "script started")
+        wait_until(lambda: pid_file.exists() and pid_file.read_text(), "script started")
         script_pid = int(pid_file.read_text())
         assert plane.job(job).status == "leased"
         os.kill(agent.proc.pid, signal.SIGKILL)
         agent.proc.wait(10)
         killed_at = time.monotonic()
         # the lease (2 s here) runs out; the reaper timer (every 5 s) or a fired one ends it
-        time.sleep(LEASE_SECONDS)
+        expires = plane.job(job).lease_expires_at
+        wait_until(lambda: datetime.now(UTC) > expires, "the job's lease to run out",
+                   timeout=LEASE_SECONDS + 10)
         plane.fire("agent_lease_reaper")
-        row = _wait(lambda: (j := plane.job(job)).status != "leased" and j, "job reaped")
+        row = wait_until(lambda: (j := plane.job(job)).status != "leased" and j, "job reaped")
         assert row.status == "lost"
         assert row.error.startswith("agent lost: no heartbeat since")
         assert time.monotonic() - killed_at < LEASE_SECONDS + 10
         assert row.attempts == 1  # a script job is never run a second time
         # the log line is appended right after the reaper's transaction commits
-        _wait(lambda: "lost: no heartbeat since" in plane.log_text(task), "lost logged")
+        wait_until(lambda: "lost: no heartbeat since" in plane.log_text(task), "lost logged")
         # the agent's child died with it (parent-death signal), so nothing runs on
-        _wait(lambda: not _alive(script_pid), "script process gone", timeout=10)
+        wait_until(lambda: not _alive(script_pid), "script process gone", timeout=10)
     finally:
         stop_agent(agent)
 
@@ -127,7 +117,8 @@ def test_heartbeats_renew_the_lease(control_plane: ControlPlane) -> None:
     job = plane.dispatch(plane.task(), pool=pool)
     assert _poll(plane, agent["key"]).status_code == 200
     before = plane.job(job).lease_expires_at
-    time.sleep(0.05)
+    claimed = plane.job(job).claimed_at
+    wait_until(lambda: datetime.now(UTC) > claimed, "the clock to pass the claim")
     plane.request("POST", "/api/agent/heartbeat", json={"running": [str(job)]},
                   headers=plane.as_agent(agent["key"]))
     assert plane.job(job).lease_expires_at > before
@@ -146,10 +137,11 @@ def test_silent_agent_goes_offline_once(control_plane: ControlPlane) -> None:
         return str(items[0]["status"])
 
     assert status() == "online"
-    time.sleep(HEARTBEAT_SECONDS * 3 + 0.2)
-    assert status() == "offline"
+    # three heartbeat periods of silence make it offline
+    wait_until(lambda: status() == "offline", "the silent agent to show offline",
+               timeout=HEARTBEAT_SECONDS * 3 + 10)
     plane.fire("agent_offline_detector")
-    _wait(lambda: not plane.db.fetch_one("SELECT online FROM agents WHERE id = %s",
+    wait_until(lambda: not plane.db.fetch_one("SELECT online FROM agents WHERE id = %s",
                                          (agent["agentId"],))["online"], "offline recorded")
     plane.request("POST", "/api/agent/heartbeat", json={},
                   headers=plane.as_agent(agent["key"]))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import secrets
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 from tests.agents.conftest import ControlPlane, start_agent, stop_agent, url_form
 from tests.agents.test_roundtrip import _client_tools_fit
 from tests.conftest import drop_database, server_url, with_database
+from tests.waiting import wait_until
 
 MASK = ("import sys, psycopg; c = psycopg.connect(sys.argv[1]);"
         " c.execute(\"UPDATE people SET email = 'masked-' || id || '@example.invalid'\");"
@@ -54,14 +54,10 @@ def _emails(url: str) -> list[str]:
 
 
 def _wait(plane: ControlPlane, task_id: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        task = plane.request("GET", f"/api/tasks/{task_id}", headers=plane.admin).json()
-        if task["status"] in ("succeeded", "failed", "cancelled", "timed_out"):
-            return dict(task)
-        if time.monotonic() > deadline:
-            pytest.fail(f"task {task_id} still {task['status']} ({task.get('reason')})")
-        time.sleep(0.1)
+    return dict(wait_until(
+        lambda: (t := plane.request("GET", f"/api/tasks/{task_id}", headers=plane.admin).json())
+        ["status"] in ("succeeded", "failed", "cancelled", "timed_out") and t,
+        f"task {task_id} to end", timeout))
 
 
 def _setup(plane: ControlPlane, pool: str) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import secrets
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 
 from tests.agents.conftest import ControlPlane, start_agent, stop_agent, url_form
 from tests.conftest import drop_database, server_url, with_database
+from tests.waiting import wait_until
 
 
 def _client_tools_fit(admin: str) -> str | None:
@@ -57,14 +57,10 @@ def _rows(url: str) -> list[tuple[Any, ...]]:
 
 
 def _wait_task(plane: ControlPlane, task_id: str, timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        task = plane.request("GET", f"/api/tasks/{task_id}", headers=plane.admin).json()
-        if task["status"] in ("succeeded", "failed", "cancelled", "timed_out"):
-            return dict(task)
-        if time.monotonic() > deadline:
-            pytest.fail(f"task {task_id} still {task['status']} ({task.get('reason')})")
-        time.sleep(0.1)
+    return dict(wait_until(
+        lambda: (t := plane.request("GET", f"/api/tasks/{task_id}", headers=plane.admin).json())
+        ["status"] in ("succeeded", "failed", "cancelled", "timed_out") and t,
+        f"task {task_id} to end", timeout))
 
 
 def test_backup_change_rows_restore_brings_rows_back(control_plane: ControlPlane,

@@ -15,6 +15,7 @@ import pytest
 from agent.config import AgentConfig
 from agent.handlers import JobCancelled, JobContext, JobFailed
 from agent.handlers.script import run_script
+from tests.waiting import wait_until
 
 PYTHON_ONLY = [sys.executable, "/no/such/program"]
 
@@ -78,10 +79,8 @@ def test_timeout_kills_the_whole_process_tree(tmp_path: Path) -> None:
         run_script({"argv": [sys.executable, "-c", code], "timeoutSeconds": 1}, ctx)
     assert time.monotonic() - started < 30
     child, grandchild = (int(p) for p in pids.read_text().split())
-    deadline = time.monotonic() + 10
-    while (_alive(child) or _alive(grandchild)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(child) and not _alive(grandchild)
+    wait_until(lambda: not _alive(child) and not _alive(grandchild),
+               "the child and grandchild to be gone", timeout=10)
 
 
 def test_non_zero_exit_fails_with_the_tail_of_the_output(tmp_path: Path) -> None:

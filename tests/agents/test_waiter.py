@@ -7,6 +7,7 @@ import asyncio
 import json
 
 from shared.agents.waiter import JobWaiter
+from tests.waiting import async_wait_until
 
 
 def _notify(pool: str, demands: list[str]) -> str:
@@ -54,7 +55,7 @@ def test_next_job_claims_after_a_wake_and_times_out_empty() -> None:
 
         assert await waiter.next_job("p", [], 0.05, claim) is None
         poll = asyncio.create_task(waiter.next_job("p", ["pg"], 30, claim))
-        await asyncio.sleep(0.01)
+        await async_wait_until(lambda: waiter.waiting == 1, "the poll to be waiting")
         jobs.append("job-1")
         waiter.handle(_notify("p", ["pg"]))
         assert await asyncio.wait_for(poll, 5) == "job-1"

@@ -1,18 +1,36 @@
-"""A small structural checker for Bicep, because no Bicep compiler is reachable here.
+"""Bicep read with pycep-parser (no Bicep compiler installs here), plus the structural
+rules a parser alone does not check.
 
-It is not a compiler: it checks what is cheap to get right by reading and costly to find
-only at `azd up` time — balanced brackets and strings, known statement kinds, unique
-symbols, resource types with API versions, references to declared symbols and known
-functions, module parameters against the module's declarations, outputs read from modules
-that exist, and role assignments named ``guid(scope.id, principal, role)``. It also reads
-literal values the tests compare against code (an object variable's keys).
+pycep-parser's grammar does the syntax: balanced brackets and strings, statement kinds,
+decorators, expressions. Its syntax tree (not its JSON, which writes an identifier and a
+string literal alike) is turned into small values here: ``Ref`` for a symbol, ``Access`` for
+``a.b[0].c``, ``Call``, ``Op``, ``Loop``, ``IfDeploy``, and ``Str`` for a string literal.
+
+What stays hand-written, because the parser cannot express it:
+
+- ``_source``: pycep-parser 0.7 reads a filtered loop's condition without the ``if``
+  keyword (``[for x in xs: (cond) {``), so Bicep's ``[for x in xs: if (cond) {`` is
+  rewritten to that form here, the one place, before parsing (infra/bicep/modules/
+  postgres.bicep uses one).
+- ``_interpolations``: ``${…}`` inside a string is one token to the parser; each
+  expression is cut out here and parsed on its own, so its references are checked too.
+- The rules in ``check_file`` and ``check_modules``: unique symbols (the parser keeps
+  duplicates), known types and functions, ``@allowed`` defaults, ``Provider/type@api``
+  resource types, references to declared symbols, module parameters and outputs, and
+  role assignments named ``guid(scope.id, principal, role)``.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import Any
+
+from lark import Token, Tree
+from lark.exceptions import LarkError, UnexpectedInput
+from pycep import BicepParser
 
 FUNCTIONS = {
     "any", "array", "base64", "bool", "coalesce", "concat", "contains", "dateTimeAdd",
@@ -24,197 +42,299 @@ FUNCTIONS = {
     "take", "tenant", "tenantResourceId", "toLower", "toUpper", "trim", "union", "uniqueString",
     "uri", "utcNow",
 }
-KEYWORDS = {"true", "false", "null", "if", "for", "in", "existing", "sys", "az"}
 TYPES = {"string", "int", "bool", "object", "array"}
 DECORATORS = {"description", "allowed", "secure", "minLength", "maxLength", "minValue",
               "maxValue", "metadata", "batchSize", "export", "sealed", "discriminator"}
-STATEMENTS = ("targetScope", "param", "var", "resource", "module", "output", "@", "metadata",
-              "import", "type", "func")
 _RESOURCE_TYPE = re.compile(
     r"^[A-Z][A-Za-z0-9]*\.[A-Za-z0-9.]+(/[A-Za-z0-9]+)+@\d{4}-\d{2}-\d{2}(-preview)?$")
-_IDENT = re.compile(r"(?<![.\w'§])([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*:(?!:))")
+_FILTERED_LOOP = re.compile(r"(\[for\b[^\n]*?:\s*)if\s*(?=\()")
 
 
 class BicepError(AssertionError):
     pass
 
 
+class Str(str):
+    """A string literal (its text between the quotes, interpolations left as written)."""
+
+
+@dataclass(frozen=True)
+class Ref:
+    name: str
+
+
+@dataclass(frozen=True)
+class Access:
+    """``base.member[index].member``: members are names; indexes are expressions."""
+
+    base: Any
+    members: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Op:
+    kind: str
+    operands: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Loop:
+    names: tuple[str, ...]
+    source: Any
+    condition: Any
+    body: Any
+
+
+@dataclass(frozen=True)
+class IfDeploy:
+    condition: Any
+    body: Any
+
+
 @dataclass
 class Statement:
-    kind: str
+    kind: str  # param, var, resource, module, output, targetScope
     name: str
-    text: str  # masked text of the whole statement
-    decorators: list[str] = field(default_factory=list)
+    value: Any = None  # the default of a param
+    type: str = ""  # data type (param, output), resource type@api, module path
+    line: int = 0
+    existing: bool = False
+    decorators: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class BicepFile:
     path: Path
-    masked: str
-    strings: list[str]
     statements: list[Statement]
 
     def symbols(self, kind: str) -> dict[str, Statement]:
         return {s.name: s for s in self.statements if s.kind == kind}
 
-    def string(self, token: str) -> str:
-        """The literal text behind a masked string token like ``'§3'``."""
-        m = re.match(r"\s*'§(\d+)'", token)
-        if not m:
-            raise BicepError(f"{self.path}: expected a string, got {token[:40]!r}")
-        return self.strings[int(m.group(1))]
+
+@cache
+def _parser() -> BicepParser:
+    return BicepParser()
 
 
-def _lex(src: str, path: Path) -> tuple[str, list[str]]:
-    """Remove comments and replace each string literal with ``'§n'``; interpolated
-    expressions stay in the masked text (as ``(...)``) so their references are checked."""
-    out: list[str] = []
-    strings: list[str] = []
-    i, n = 0, len(src)
-    while i < n:
-        c = src[i]
-        if src.startswith("//", i):
-            i = src.find("\n", i) if "\n" in src[i:] else n
-        elif src.startswith("/*", i):
-            end = src.find("*/", i + 2)
-            if end < 0:
-                raise BicepError(f"{path}: unterminated comment")
-            i = end + 2
-        elif src.startswith("'''", i):
-            end = src.find("'''", i + 3)
-            if end < 0:
-                raise BicepError(f"{path}: unterminated ''' string")
-            strings.append(src[i + 3:end])
-            out.append(f"'§{len(strings) - 1}'")
-            i = end + 3
-        elif c == "'":
-            i, text, exprs = _string(src, i + 1, path)
-            strings.append(text)
-            out.append(f"'§{len(strings) - 1}'")
-            for expr in exprs:  # keep interpolations as code for the reference checks
-                inner, more = _lex(expr, path)
-                base = len(strings)
-                strings.extend(more)
-                inner = re.sub(r"'§(\d+)'", lambda m, b=base: f"'§{int(m.group(1)) + b}'",
-                               inner)
-                out.append(f" ({inner})")
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out), strings
+def _source(text: str) -> str:
+    """The one rewrite before parsing: Bicep's filtered loop in pycep-parser's form."""
+    return _FILTERED_LOOP.sub(r"\1", text)
 
 
-def _string(src: str, i: int, path: Path) -> tuple[int, str, list[str]]:
-    text: list[str] = []
-    exprs: list[str] = []
-    while i < len(src):
-        c = src[i]
-        if c == "\n":
-            break
-        if c == "\\":
-            text.append(src[i:i + 2])
-            i += 2
-        elif src.startswith("${", i):
-            depth, j = 1, i + 2
-            while j < len(src) and depth:
-                if src[j] == "'":  # a string inside the interpolation
-                    j, _, _ = _string(src, j + 1, path)
-                    continue
-                depth += {"{": 1, "}": -1}.get(src[j], 0)
-                j += 1
-            exprs.append(src[i + 2:j - 1])
-            text.append(src[i:j])
-            i = j
-        elif c == "'":
-            return i + 1, "".join(text), exprs
-        else:
-            text.append(c)
-            i += 1
-    raise BicepError(f"{path}: unterminated string")
-
-
-def _balanced(masked: str, path: Path) -> None:
-    pairs = {")": "(", "]": "[", "}": "{"}
-    stack: list[tuple[str, int]] = []
-    for lineno, line in enumerate(masked.splitlines(), 1):
-        for c in line:
-            if c in "([{":
-                stack.append((c, lineno))
-            elif c in pairs:
-                if not stack or stack[-1][0] != pairs[c]:
-                    raise BicepError(f"{path}:{lineno}: unbalanced {c!r}")
-                stack.pop()
-    if stack:
-        raise BicepError(f"{path}:{stack[-1][1]}: {stack[-1][0]!r} never closed")
-
-
-def _statements(masked: str, path: Path) -> list[Statement]:
-    out: list[Statement] = []
-    decorators: list[str] = []
-    lines = masked.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i].strip()
-        if not line:
-            i += 1
-            continue
-        if not line.startswith(STATEMENTS):
-            raise BicepError(f"{path}:{i + 1}: unexpected top-level text {line[:40]!r}")
-        start, depth = i, 0
-        while True:
-            depth += sum(lines[i].count(c) for c in "([{") - sum(lines[i].count(c) for c in ")]}")
-            i += 1
-            if depth <= 0:
-                break
-        text = "\n".join(lines[start:i]).strip()
-        if text.startswith("@"):
-            decorators.append(text)
-            name = re.match(r"@(?:sys\.)?(\w+)", text)
-            if not name or name.group(1) not in DECORATORS:
-                raise BicepError(f"{path}:{start + 1}: unknown decorator {text[:30]!r}")
-            continue
-        kind = text.split(None, 1)[0]
-        m = re.match(rf"{kind}\s+(\w+)", text)
-        name = m.group(1) if m and kind != "targetScope" else kind
-        out.append(Statement(kind, name, text, decorators))
-        decorators = []
-    return out
+def _tree(text: str, where: str) -> Tree[Token]:
+    try:
+        return _parser()._create_tree(_source(text), None)
+    except UnexpectedInput as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise BicepError(f"{where}:{exc.line}: syntax error: {first}") from None
+    except LarkError as exc:
+        raise BicepError(f"{where}: {exc}") from None
 
 
 def parse(path: Path) -> BicepFile:
-    masked, strings = _lex(path.read_text(), path)
-    _balanced(masked, path)
-    return BicepFile(path, masked, strings, _statements(masked, path))
+    tree = _tree(path.read_text(), str(path))
+    return BicepFile(path, [_statement(node, path) for node in tree.children
+                            if isinstance(node, Tree)])
 
 
-def object_keys(body: str) -> dict[str, str]:
-    """Top-level ``key: value`` pairs of the first ``{...}`` in ``body`` (masked text)."""
-    start = body.index("{")
-    depth, key_start, pairs = 0, start + 1, {}
-    for i in range(start, len(body)):
-        c = body[i]
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-            if depth == 0:
-                _add_pair(body[key_start:i], pairs)
-                return pairs
-        elif c == "\n" and depth == 1:
-            _add_pair(body[key_start:i], pairs)
-            key_start = i + 1
-    raise BicepError("object not closed")
+def _statement(node: Tree[Token], path: Path) -> Statement:
+    kind = str(node.data)
+    if kind == "scope":
+        return Statement("targetScope", "targetScope", _literal(node.children[0]))
+    decorators = _decorators(node.children[0], path)
+    name = str(node.children[1])
+    line = getattr(node.meta, "line", 0) if not node.meta.empty else 0
+    rest = node.children[2:]
+    if kind in ("param", "output"):
+        kind_type = _data_type(rest[0])
+        return Statement(kind, name, _value(rest[1]), kind_type, line, decorators=decorators)
+    if kind == "var":
+        return Statement(kind, name, _value(rest[-1]), "", line, decorators=decorators)
+    if kind == "resource":
+        return Statement(kind, name, _value(rest[2]), _literal(rest[0]), line,
+                         existing=rest[1] is not None, decorators=decorators)
+    if kind == "module":
+        return Statement(kind, name, _value(rest[1]), _literal(rest[0].children[0]), line,
+                         decorators=decorators)
+    raise BicepError(f"{path}: unexpected statement {kind} {name}")
 
 
-def _add_pair(chunk: str, pairs: dict[str, str]) -> None:
-    chunk = chunk.strip()
-    m = re.match(r"^('§\d+'|[A-Za-z_][\w]*)\s*:\s*(.*)$", chunk, re.S)
-    if m:
-        pairs[m.group(1)] = m.group(2).strip()
+def _decorators(node: Any, path: Path) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if not isinstance(node, Tree):
+        return found
+    for decorator in node.children:
+        assert isinstance(decorator, Tree)
+        head, *args = decorator.children
+        name = str(head.data if isinstance(head, Tree) else head).removeprefix("sys.")
+        if name not in DECORATORS:
+            raise BicepError(f"{path}: unknown decorator @{name}")
+        found[name] = _value(args[0]) if args else None
+    return found
 
 
-def property_value(statement: Statement, key: str) -> str | None:
-    return object_keys(statement.text[statement.text.index("=") + 1:]).get(key)
+def _data_type(node: Any) -> str:
+    base = node.children[0] if isinstance(node, Tree) else node
+    token = base.children[0] if isinstance(base, Tree) else base
+    return str(token)
+
+
+def _literal(token: Any) -> Str:
+    if isinstance(token, Tree):
+        token = token.children[0]
+    text = str(token)
+    quote = 3 if text.startswith("'''") else 1
+    return Str(text[quote:-quote])
+
+
+def _value(node: Any) -> Any:
+    """pycep-parser's tree node → the values above."""
+    if node is None or isinstance(node, Token):
+        return None if node is None else str(node)
+    kind = str(node.data)
+    children = node.children
+    if kind in ("string", "key"):
+        token = children[0]
+        return Str(_literal(token)) if token.type == "QUOTED_INTERPOLATION" else Ref(str(token))
+    if kind == "multi_line_string":
+        return Str(_literal(children[0]))
+    if kind == "int_type":
+        return int(children[0])
+    if kind in ("true", "false", "null"):
+        return {"true": True, "false": False, "null": None}[kind]
+    if kind == "object":
+        pairs: dict[str, Any] = {}
+        for pair in children:
+            key = _value(pair.children[0])
+            pairs[key.name if isinstance(key, Ref) else str(key)] = _value(pair.children[1])
+        return pairs
+    if kind == "array":
+        return [_value(c) for c in children]
+    if kind == "function":
+        name = str(children[0]).rstrip("(")
+        return Call(name, tuple(_value(c) for c in children[1:]))
+    if kind == "operator":
+        return _value(children[0])
+    if kind == "property_accessor":
+        return Access(_value(children[0]), _members(children[1]))
+    if kind == "index_accessor":
+        return Access(_value(children[0]), (("index", _value(children[1])),))
+    if kind == "loop":
+        head, condition, body = children
+        names = tuple(str(c) for c in head.children[:-1])
+        return Loop(names, _value(head.children[-1]), _value(condition), _value(body))
+    if kind == "deploy_condition":
+        return IfDeploy(_value(children[0]), _value(children[1]))
+    return Op(kind, tuple(_value(c) for c in children))
+
+
+def _members(node: Any) -> tuple[Any, ...]:
+    """The right side of ``.``: pycep nests ``a.b.c`` as ``a . (b . c)``."""
+    if isinstance(node, Tree) and node.data == "operator":
+        node = node.children[0]
+    if isinstance(node, Tree) and node.data == "property_accessor":
+        return _members(node.children[0]) + _members(node.children[1])
+    if isinstance(node, Tree) and node.data == "index_accessor":
+        return (*_members(node.children[0]), ("index", _value(node.children[1])))
+    value = _value(node)
+    return (value.name if isinstance(value, Ref) else value,)
+
+
+def text(value: Any) -> str:
+    """A value written back as Bicep-like text (for comparing expressions)."""
+    if isinstance(value, Str):
+        return f"'{value}'"
+    if isinstance(value, Ref):
+        return value.name
+    if isinstance(value, Access):
+        out = text(value.base)
+        for member in value.members:
+            out += f"[{text(member[1])}]" if isinstance(member, tuple) else f".{member}"
+        return out
+    if isinstance(value, Call):
+        return f"{value.name}({', '.join(text(a) for a in value.args)})"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(text(v) for v in value) + "]"
+    if isinstance(value, Op):
+        operands = [text(o) for o in value.operands]
+        if value.kind in _BINARY and len(operands) == 2:
+            return f"{operands[0]} {_BINARY[value.kind]} {operands[1]}"
+        if value.kind in _UNARY and len(operands) == 1:
+            return f"{_UNARY[value.kind]}{operands[0]}"
+        if value.kind == "conditional" and len(operands) == 3:
+            return f"{operands[0]} ? {operands[1]} : {operands[2]}"
+        return f"{value.kind}({', '.join(operands)})"
+    if isinstance(value, Loop | IfDeploy):
+        return repr(value)
+    return str(value)
+
+
+_BINARY = {"greater_than_or_equals": ">=", "greater_than": ">", "less_than_or_equals": "<=",
+           "less_than": "<", "equals": "==", "not_equals": "!=", "equals_case_insens": "=~",
+           "not_equals_case_insens": "!~", "and_op": "&&", "or_op": "||", "coalesce": "??",
+           "add": "+", "divide": "/", "modulo": "%", "multiply": "*", "substract": "-"}
+_UNARY = {"not_op": "!", "minus": "-"}
+
+
+def _interpolations(literal: str, where: str) -> list[Any]:
+    """Each ``${…}`` of a string literal, parsed as an expression of its own."""
+    found: list[Any] = []
+    i = 0
+    while (start := literal.find("${", i)) >= 0:
+        depth, j, quoted = 1, start + 2, False
+        while j < len(literal) and depth:
+            c = literal[j]
+            if c == "'":
+                quoted = not quoted
+            elif not quoted:
+                depth += {"{": 1, "}": -1}.get(c, 0)
+            j += 1
+        if depth:
+            raise BicepError(f"{where}: unterminated interpolation in {literal[:40]!r}")
+        tree = _tree(f"var x = {literal[start + 2:j - 1]}\n", where)
+        found.append(_value(tree.children[0].children[-1]))
+        i = j
+    return found
+
+
+def walk(value: Any) -> list[Any]:
+    """``value`` and every value inside it (interpolations included)."""
+    out = [value]
+    if isinstance(value, Str):
+        for inner in _interpolations(value, "interpolation"):
+            out += walk(inner)
+    elif isinstance(value, dict):
+        for v in value.values():
+            out += walk(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            out += walk(v)
+    elif isinstance(value, Access):
+        out += walk(value.base)
+        for member in value.members:
+            if isinstance(member, tuple):
+                out += walk(member[1])
+    elif isinstance(value, Call):
+        out += walk(value.args)
+    elif isinstance(value, Op):
+        out += walk(value.operands)
+    elif isinstance(value, Loop):
+        out += walk([value.source, value.condition, value.body])
+    elif isinstance(value, IfDeploy):
+        out += walk([value.condition, value.body])
+    return out
 
 
 def check_file(bicep: BicepFile) -> None:
@@ -226,39 +346,23 @@ def check_file(bicep: BicepFile) -> None:
             if key in seen:
                 raise BicepError(f"{bicep.path}: {s.name} declared twice")
             seen.add(key)
-        if s.kind in ("param", "output"):
-            m = re.match(rf"{s.kind}\s+\w+\s+(\w+)", s.text)
-            if not m or m.group(1) not in TYPES:
-                raise BicepError(f"{bicep.path}: {s.kind} {s.name} has no known type")
+        if s.kind in ("param", "output") and s.type not in TYPES:
+            raise BicepError(f"{bicep.path}: {s.kind} {s.name} has no known type")
         if s.kind == "param":
             _check_allowed(bicep, s)
-        if s.kind == "resource":
-            token = re.match(r"resource\s+\w+\s+('§\d+')", s.text)
-            rtype = bicep.string(token.group(1)) if token else ""
-            if not _RESOURCE_TYPE.match(rtype):
-                raise BicepError(f"{bicep.path}: resource {s.name} type {rtype!r} is not "
-                                 "Provider/type@api-version")
+        if s.kind == "resource" and not _RESOURCE_TYPE.match(s.type):
+            raise BicepError(f"{bicep.path}: resource {s.name} type {s.type!r} is not "
+                             "Provider/type@api-version")
     _check_references(bicep)
     for s in bicep.statements:
-        if s.kind == "resource" and "Microsoft.Authorization/roleAssignments" in _rtype(bicep, s):
+        if s.kind == "resource" and s.type.startswith("Microsoft.Authorization/roleAssignments@"):
             check_role_assignment(bicep, s)
 
 
-def _rtype(bicep: BicepFile, s: Statement) -> str:
-    token = re.match(r"resource\s+\w+\s+('§\d+')", s.text)
-    return bicep.string(token.group(1)) if token else ""
-
-
 def _check_allowed(bicep: BicepFile, s: Statement) -> None:
-    allowed = [d for d in s.decorators if d.startswith("@allowed")]
-    default = re.search(r"=\s*('§\d+'|-?\d+)\s*$", s.text)
-    if allowed and default:
-        values = {bicep.string(t) for t in re.findall(r"'§\d+'", allowed[0])}
-        values |= set(re.findall(r"(?<![§\d])(-?\d+)", allowed[0]))
-        value = default.group(1)
-        value = bicep.string(value) if value.startswith("'") else value
-        if value not in values:
-            raise BicepError(f"{bicep.path}: default of {s.name} is not in @allowed")
+    allowed = s.decorators.get("allowed")
+    if allowed is not None and s.value is not None and s.value not in allowed:
+        raise BicepError(f"{bicep.path}: default of {s.name} is not in @allowed")
 
 
 def _check_references(bicep: BicepFile) -> None:
@@ -267,40 +371,39 @@ def _check_references(bicep: BicepFile) -> None:
     for s in bicep.statements:
         if s.kind == "targetScope":
             continue
-        body = s.text if s.kind == "var" else s.text.split("=", 1)[-1] if "=" in s.text else ""
-        local = set(re.findall(r"\bfor\s+\(?\s*(\w+)", body))
-        local |= set(re.findall(r"\bfor\s+\(\s*\w+\s*,\s*(\w+)", body))
-        local |= set(re.findall(r"\b(\w+)\s*=>", body))
-        if s.kind == "var":
-            body = body.split("=", 1)[1]
-        for m in _IDENT.finditer(body):
-            word = m.group(1)
-            after = body[m.end():m.end() + 2].lstrip()
-            if word in KEYWORDS or word in local or word in declared:
-                continue
-            if after.startswith("("):
-                if word not in FUNCTIONS:
-                    raise BicepError(f"{bicep.path}: {s.name} calls unknown function {word}")
-                continue
-            if s.kind == "resource" and word == "existing":
-                continue
-            raise BicepError(f"{bicep.path}: {s.name} refers to undeclared {word}")
+        values = walk([s.value, list(s.decorators.values())])
+        local = {n for v in values if isinstance(v, Loop) for n in v.names}
+        for v in values:
+            if isinstance(v, Call) and v.name.removeprefix("sys.").removeprefix("az.") \
+                    not in FUNCTIONS:
+                raise BicepError(f"{bicep.path}: {s.name} calls unknown function {v.name}")
+            if isinstance(v, Ref) and v.name not in declared | local:
+                raise BicepError(f"{bicep.path}: {s.name} refers to undeclared {v.name}")
+
+
+def body(s: Statement) -> dict[str, Any]:
+    """The object a resource or module declares (inside a loop or condition too)."""
+    value = s.value
+    while isinstance(value, Loop | IfDeploy):
+        value = value.body
+    return value if isinstance(value, dict) else {}
 
 
 def check_role_assignment(bicep: BicepFile, s: Statement) -> None:
-    name = property_value(s, "name") or ""
-    m = re.fullmatch(r"guid\((.*)\)", name, re.S)
-    args = [a.strip() for a in m.group(1).split(",")] if m else []
-    if len(args) != 3:
+    spec = body(s)
+    name = spec.get("name")
+    if not (isinstance(name, Call) and name.name == "guid" and len(name.args) == 3):
         raise BicepError(f"{bicep.path}: role assignment {s.name} is not named "
                          "guid(scope, principal, role)")
-    scope = property_value(s, "scope")
-    props = object_keys(property_value(s, "properties") or "{}")
-    if scope is None or args[0] != f"{scope}.id":
-        raise BicepError(f"{bicep.path}: {s.name}: first guid() argument must be {scope}.id")
-    if args[1] != props.get("principalId"):
+    scope = spec.get("scope")
+    props = spec.get("properties") or {}
+    scope_id, principal, role = (text(a) for a in name.args)
+    if scope is None or scope_id != f"{text(scope)}.id":
+        raise BicepError(f"{bicep.path}: {s.name}: first guid() argument must be "
+                         f"{text(scope)}.id")
+    if principal != text(props.get("principalId")):
         raise BicepError(f"{bicep.path}: {s.name}: second guid() argument must be the principal")
-    if args[2] not in props.get("roleDefinitionId", ""):
+    if role not in text(props.get("roleDefinitionId")):
         raise BicepError(f"{bicep.path}: {s.name}: third guid() argument must be the role")
 
 
@@ -308,19 +411,21 @@ def check_modules(bicep: BicepFile) -> None:
     """Module paths exist, parameters match their declarations, outputs read exist."""
     modules: dict[str, BicepFile] = {}
     for s in bicep.symbols("module").values():
-        token = re.match(r"module\s+\w+\s+('§\d+')", s.text)
-        target = bicep.path.parent / bicep.string(token.group(1)) if token else None
-        if target is None or not target.exists():
+        target = bicep.path.parent / s.type
+        if not target.exists():
             raise BicepError(f"{bicep.path}: module {s.name} file missing")
         module = modules[s.name] = parse(target)
         declared = module.symbols("param")
-        given = set(object_keys(property_value(s, "params") or "{}"))
-        required = {n for n, p in declared.items() if "=" not in p.text}
+        given = set(body(s).get("params") or {})
+        required = {n for n, p in declared.items() if p.value is None}
         if unknown := given - set(declared):
             raise BicepError(f"{bicep.path}: module {s.name} given unknown params {unknown}")
         if missing := required - given:
             raise BicepError(f"{bicep.path}: module {s.name} misses params {missing}")
-    for ref, out in re.findall(r"(?<![.\w])(\w+)\.outputs\.(\w+)", bicep.masked):
-        if ref in modules and out not in {s.name for s in modules[ref].statements
-                                          if s.kind == "output"}:
-            raise BicepError(f"{bicep.path}: module {ref} has no output {out}")
+    for s in bicep.statements:
+        for v in walk([s.value]):
+            if (isinstance(v, Access) and isinstance(v.base, Ref) and v.base.name in modules
+                    and len(v.members) >= 2 and v.members[0] == "outputs"):
+                out = v.members[1]
+                if out not in modules[v.base.name].symbols("output"):
+                    raise BicepError(f"{bicep.path}: module {v.base.name} has no output {out}")

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.waiting import wait_until
 
 ACCOUNT = "devstoreaccount1"
 # Azurite's documented, public development key (not a secret).
@@ -59,15 +60,16 @@ def _free_ports(count: int) -> list[int]:
 
 
 def _wait_listening(port: int, proc: subprocess.Popen[bytes], deadline: float) -> None:
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"azurite exited with {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
+                return True
         except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"azurite did not listen on {port} in time")
+            return False
+
+    wait_until(listening, f"azurite to listen on {port}", max(deadline - time.monotonic(), 0))
 
 
 @contextlib.contextmanager

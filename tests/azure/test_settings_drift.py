@@ -23,7 +23,7 @@ from shared.azure_credential import (
     AzureRole,
 )
 from shared.settings import Settings
-from tests.azure.bicep import object_keys, parse, property_value
+from tests.azure.bicep import Str, body, parse, text
 from tests.conftest import ROOT
 
 BICEP = ROOT / "infra" / "bicep"
@@ -31,7 +31,10 @@ FUNCTION_APP = BICEP / "modules" / "functionapp.bicep"
 CODE_DIRS = ("shared", "functions")
 
 # Settings the Functions host / platform reads rather than our code.
-HOST_SETTINGS = {"APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "PYTHON_THREADPOOL_THREAD_COUNT"}
+HOST_SETTINGS = {"APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "PYTHON_THREADPOOL_THREAD_COUNT",
+                 # host.json durableTask.storageProvider.connectionStringName
+                 "DURABLE_TASK_SCHEDULER_CONNECTION_STRING"}
+DURABLE_TASK_DATA_CONTRIBUTOR = "0ad04412-c4d5-4796-b79c-f76d14c8d402"
 # What the Functions host itself needs for our bindings, and what adapters owned by other
 # parts need (until their modules declare AZURE_ROLES, they are listed here).
 PLATFORM_ROLES = (
@@ -50,13 +53,15 @@ PLATFORM_ROLES = (
               "Microsoft.SignalRService/signalR", (SIGNALR_APP_SERVER,)),
     AzureRole("Key Vault references in app settings", "Microsoft.KeyVault/vaults",
               (KEY_VAULT_SECRETS_USER,)),
+    AzureRole("Durable Functions backend: the Durable Task Scheduler task hub",
+              "Microsoft.DurableTask/schedulers/taskHubs", (DURABLE_TASK_DATA_CONTRIBUTOR,)),
 )
 
 
 def app_settings() -> dict[str, str]:
+    """App setting name → its value as Bicep text (a literal in quotes)."""
     bicep = parse(FUNCTION_APP)
-    statement = bicep.symbols("var")["appSettings"]
-    return object_keys(statement.text.split("=", 1)[1])
+    return {k: text(v) for k, v in bicep.symbols("var")["appSettings"].value.items()}
 
 
 def optional_settings() -> set[str]:
@@ -110,11 +115,10 @@ def test_the_app_settings_select_the_azure_adapters() -> None:
     from shared.logs import make_log_store
     from shared.logs._table import TableLogStore
 
-    bicep = parse(FUNCTION_APP)
     values: dict[str, str] = {}
     for key, value in app_settings().items():
-        if value.startswith("'§") and value.endswith("'"):
-            values[key] = bicep.string(value)  # a literal in the Bicep
+        if value.startswith("'") and value.endswith("'"):
+            values[key] = value[1:-1]  # a literal in the Bicep
         elif key.endswith(("Uri", "Namespace")):
             values[key] = "https://account.example.net/"
         else:
@@ -147,30 +151,49 @@ def test_binding_connections_and_host_json_references_are_defined() -> None:
                 assert f"{connection}__credential" in defined, connection
 
 
+def test_the_durable_backend_host_json_names_is_provisioned_with_the_identity() -> None:
+    """host.json's Durable storage provider (the Durable Task Scheduler) reads its
+    connection from an app setting the Bicep writes: the scheduler's endpoint, the task hub
+    host.json's hubName resolves to, and the app's managed identity (no keys); and the
+    extension bundle is one that carries the provider (4.32.0 or later)."""
+    host = json.loads((ROOT / "host.json").read_text())
+    provider = host["extensions"]["durableTask"]["storageProvider"]
+    assert provider["type"] == "azureManaged"
+    bundle_floor = host["extensionBundle"]["version"].strip("[(").split(",")[0].strip()
+    assert tuple(int(p) for p in bundle_floor.split(".")) >= (4, 32, 0), bundle_floor
+    settings = app_settings()
+    bicep = parse(FUNCTION_APP)
+    value = bicep.string(settings[provider["connectionStringName"]])
+    fields = dict(part.split("=", 1) for part in value.split(";"))
+    assert fields == {"Endpoint": "${durableTaskEndpoint}", "TaskHub": "${taskHubName}",
+                      "Authentication": "ManagedIdentity", "ClientID": "${identityClientId}"}
+    assert host["extensions"]["durableTask"]["hubName"] == "%CLOUDOPS_TASK_HUB%"
+    assert settings["CLOUDOPS_TASK_HUB"] == "taskHubName"
+
+
 def _assigned_roles() -> set[tuple[str, str]]:
     """(resource type, role id) granted to the app identity (`principalId` param)."""
     granted: set[tuple[str, str]] = set()
     main = parse(BICEP / "main.bicep")
     for module in main.symbols("module").values():
-        params = object_keys(property_value(module, "params") or "{}")
-        if params.get("principalId") != "identity.outputs.principalId":
+        params = body(module).get("params") or {}
+        if text(params.get("principalId")) != "identity.outputs.principalId":
             continue
-        path = BICEP / main.string(module.text.split()[2])
-        bicep = parse(path)
-        types = {name: bicep.string(s.text.split()[2]).split("@")[0]
-                 for name, s in bicep.symbols("resource").items()}
-        roles = {name: s.text.split("=", 1)[1].strip()
-                 for name, s in bicep.symbols("var").items()}
+        bicep = parse(BICEP / module.type)
+        types = {name: s.type.split("@")[0] for name, s in bicep.symbols("resource").items()}
+        roles = {name: s.value for name, s in bicep.symbols("var").items()}
         for s in bicep.symbols("resource").values():
             if types[s.name] != "Microsoft.Authorization/roleAssignments":
                 continue
-            props = object_keys(property_value(s, "properties") or "{}")
-            if props.get("principalId") != "principalId":
+            spec = body(s)
+            props = spec.get("properties") or {}
+            if text(props.get("principalId")) != "principalId":
                 continue
-            role_var = re.search(r",\s*(\w+)\)$", props["roleDefinitionId"])
+            role_var = re.search(r",\s*(\w+)\)$", text(props["roleDefinitionId"]))
             assert role_var, s.name
-            role_id = bicep.string(roles[role_var.group(1)])
-            granted.add((types[property_value(s, "scope") or ""], role_id))
+            role_id = roles[role_var.group(1)]
+            assert isinstance(role_id, Str), s.name
+            granted.add((types[text(spec.get("scope"))], str(role_id)))
     return granted
 
 
@@ -202,7 +225,8 @@ def test_no_role_is_granted_wider_than_one_resource() -> None:
 def test_database_url_logs_in_as_the_identity_with_entra_tokens() -> None:
     settings = app_settings()
     bicep = parse(FUNCTION_APP)
-    url = bicep.string(bicep.symbols("var")["databaseUrl"].text.split("=", 1)[1].strip())
+    url = bicep.symbols("var")["databaseUrl"].value
+    assert isinstance(url, Str)
     assert "user=${identityName}" in url and "sslmode=require" in url
     assert "password" not in url
     assert settings["CLOUDOPS_DATABASE_ENTRA_USER"] == "identityName"

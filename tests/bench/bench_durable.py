@@ -10,7 +10,12 @@ Figures, all with the real ``azure-functions-durable`` SDK replaying the orchest
   in-memory test backend (``durabletask.testing``: gRPC sidecar + worker) in this run;
   ``ratio`` = ours / baseline.
 - The same two workloads on the Postgres store are printed (smaller counts), on a
-  throwaway database of ``DATABASE_URL`` (or the embedded server when unset).
+  throwaway database of ``DATABASE_URL`` (or the embedded server when unset). Their rates
+  follow the machine's load (the server and this process share its cores), so the CPU
+  each orchestration costs is printed too: this process's, and on the embedded server the
+  server's (its processes' CPU from /proc); ``pg_cpu_bound_orchestrations_per_s`` is
+  the rate those costs allow on one core, and the group commits per orchestration count
+  its round trips.
 """
 
 from __future__ import annotations
@@ -74,19 +79,52 @@ async def run_sequential(count: int, store: InstanceStore | None = None,
         await engine.stop()
 
 
-async def run_many(instances: int, store: InstanceStore | None = None) -> float:
+async def run_many(instances: int, store: InstanceStore | None = None,
+                   cpu: dict[str, float] | None = None) -> float:
     engine = Engine(functions_from_app(make_app()), direct_invoker(), store)
     await engine.start()
     try:
+        server_before, client_before = _server_cpu(), time.process_time()
         started = time.perf_counter()
         ids = [await engine.start_new("sequence", None, json.dumps(STEPS))
                for _ in range(instances)]
         done = await asyncio.gather(*(engine.wait_for(i, 600) for i in ids))
         elapsed = time.perf_counter() - started
+        if cpu is not None:
+            cpu["client_ms"] = (time.process_time() - client_before) * 1000 / instances
+            server_after = _server_cpu()
+            if server_before is not None and server_after is not None:
+                cpu["server_ms"] = (server_after - server_before) * 1000 / instances
+            cpu["commits"] = getattr(store, "batches", 0) / instances
         assert all(d.output == json.dumps(STEPS) for d in done)
         return instances / elapsed
     finally:
         await engine.stop()
+
+
+def _server_cpu() -> float | None:
+    """CPU seconds of the embedded Postgres server (its processes, and the ones that ended:
+    the postmaster's reaped children); None for a server elsewhere (DATABASE_URL)."""
+    if os.environ.get("DATABASE_URL"):
+        return None
+    try:
+        root = int((ROOT / ".cloudops" / "pgdata" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(pid) == root:
+            total += sum(int(f) for f in fields[11:15]) / tick
+        elif int(fields[1]) == root:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def _free_port() -> int:
@@ -155,10 +193,18 @@ async def run_postgres() -> dict[str, float]:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_conninfo(**{**conninfo_to_dict(admin), "dbname": name})
     try:
-        return {
+        cpu: dict[str, float] = {}
+        figures = {
             "pg_sequential_activities_per_s": await run_sequential(300, PostgresStore(url)),
-            "pg_orchestrations_per_s": await run_many(200, PostgresStore(url)),
+            "pg_orchestrations_per_s": await run_many(200, PostgresStore(url), cpu),
+            "pg_client_cpu_ms_per_orchestration": cpu["client_ms"],
+            "pg_commits_per_orchestration": cpu["commits"],
         }
+        if "server_ms" in cpu:
+            figures["pg_server_cpu_ms_per_orchestration"] = cpu["server_ms"]
+            figures["pg_cpu_bound_orchestrations_per_s"] = 1000 / (cpu["client_ms"]
+                                                                   + cpu["server_ms"])
+        return figures
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -192,11 +238,21 @@ def main() -> None:
          "pg_sequential_activities_per_s", "target >= 1500"),
         ("orchestrations/s, 200 x 5 activities (Postgres store)", "pg_orchestrations_per_s",
          "target >= 400"),
+        ("  CPU ms per orchestration, this process", "pg_client_cpu_ms_per_orchestration",
+         "load-independent"),
+        ("  CPU ms per orchestration, Postgres server", "pg_server_cpu_ms_per_orchestration",
+         "embedded server only"),
+        ("  orchestrations/s those CPU costs allow on one core",
+         "pg_cpu_bound_orchestrations_per_s", "target >= 400"),
+        ("  group commits (round trips) per orchestration", "pg_commits_per_orchestration",
+         "plus 1 create"),
     ]
+    figures["load_average"] = os.getloadavg()[0]
     print(f"{'measure':<80} {'value':>10}  note")
     for label, key, note in rows:
         if key in figures:
             print(f"{label:<80} {figures[key]:>10.1f}  {note}")
+    print(f"load average {figures['load_average']:.2f} (2 cores, shared)")
     print(json.dumps({k: round(v, 2) if isinstance(v, float) else v
                       for k, v in figures.items()}))
 

@@ -12,6 +12,11 @@ concurrency: a task needs several commits, so ``pg_commits_per_s / tasks_per_s``
 close the pipeline is to the physical limit.
 
 Usage: ./bench.sh e2e [--tasks 600] [--environments 50] [--concurrency 16]
+                    [--profile out.txt]
+
+``--profile`` samples the host with py-spy (a dev dependency) during the saturated phase
+and writes the share of GIL-holding samples per part of the pipeline (the breakdown in
+docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -111,7 +118,12 @@ def bill(delta: dict, tasks: int, log_appends: float, cpu_ms: float) -> dict:  #
     - Durable on the Azure Storage provider: each history event is a row written in one
       batch per episode (one table transaction per episode for history, one for the
       instance row), each message is a queue put, get and delete;
-    - task log appends: a head read plus one entity-group transaction in Table storage.
+    - task log appends: a head read plus one entity-group transaction in Table storage;
+    - Durable Task Scheduler (the backend host.json chooses): its billed *actions*, each
+      message dispatched to the app plus each activity started. Counted, not priced: its
+      Consumption price per action is on the pricing page only, which this bench's
+      author could not read; the storage line above is what the Azure Storage provider
+      would cost instead.
     """
     ex = delta.get("executions", {})
     durable = delta.get("durable", {})
@@ -130,6 +142,10 @@ def bill(delta: dict, tasks: int, log_appends: float, cpu_ms: float) -> dict:  #
         "signalr_rest_publishes": sr.get("rest_publishes", 0) / tasks,
         "durable_history_events": durable.get("history_events", 0) / tasks,
         "durable_messages": durable.get("messages", 0) / tasks,
+        # what the Durable Task Scheduler bills: each message dispatched to the app (start,
+        # activity result, timer, event) and each activity started
+        "durable_task_scheduler_actions": (durable.get("messages", 0)
+                                           + durable.get("activity_runs", 0)) / tasks,
         "log_appends": log_appends,
     }
     table_tx = 2 * per["orchestrator_episodes"] + 2 * per["log_appends"]
@@ -161,6 +177,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of each live thread of process ``pid`` (thread id -> user + system)."""
+    out: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:  # ended meanwhile
+            continue
+        out[int(tid)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -174,6 +203,8 @@ def main() -> int:
     parser.add_argument("--paced-rate", type=float, default=10.0,
                         help="tasks/s for the latency phase (below saturation)")
     parser.add_argument("--paced-seconds", type=float, default=10.0)
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="write a py-spy breakdown of the saturated phase here")
     args = parser.parse_args()
 
     admin_url, name = create_throwaway_database("cloudops_bench_e2e")
@@ -193,10 +224,14 @@ def main() -> int:
 
         counts_before = metrics(host)
         cpu_before = cpu_seconds(host.proc.pid)
+        loop_before = thread_cpu_seconds(host.proc.pid).get(host.proc.pid, 0.0)
+        spy = _start_profile(host.proc.pid, args.profile) if args.profile else None
         started = time.perf_counter()
         ids = _submit_all(host, project, envs, args.tasks, args.concurrency)
         submitted = time.perf_counter() - started
         _wait_done(url, len(envs) + args.tasks)
+        if spy is not None:
+            _stop_profile(spy, args.profile)
         # The app publishes from a background queue: the tasks are terminal before all
         # their events have left. Wait until the publish count settles, so the counts and
         # the CPU include publishing, and report how far publishing lagged.
@@ -210,6 +245,11 @@ def main() -> int:
             settled = now_counts
         publish_lag = time.perf_counter() - terminal_at - 1.0
         host_cpu_ms = (cpu_seconds(host.proc.pid) - cpu_before) * 1000 / args.tasks
+        # the main thread runs the event loop: aiohttp, the emulations, the Durable engine,
+        # async functions; the other threads run sync functions (activities, HTTP
+        # functions), the publisher lanes and psycopg's pool
+        loop_cpu_ms = (thread_cpu_seconds(host.proc.pid).get(host.proc.pid, 0.0)
+                       - loop_before) * 1000 / args.tasks
         counts = _delta(settled, counts_before)
         with psycopg.connect(url) as conn:
             rows = conn.execute(
@@ -245,6 +285,7 @@ def main() -> int:
         "paced_p50_ms": round(statistics.median(paced), 1),
         "paced_p99_ms": round(percentile(paced, 99), 1),
         "host_cpu_ms_per_task": round(host_cpu_ms, 1),
+        "event_loop_cpu_ms_per_task": round(loop_cpu_ms, 1),
         "publish_lag_s": round(max(0.0, publish_lag), 1),
         "pg_commits_per_s": round(baseline, 1),
         "commits_budget_per_task": round(baseline / tasks_per_s, 1),
@@ -252,7 +293,8 @@ def main() -> int:
     }
     print(f"{'metric':<28}{'value':>12}")
     for key in ("tasks_per_s", "p50_ms", "p99_ms", "submit_per_s", "paced_rate_per_s",
-                "paced_p50_ms", "paced_p99_ms", "host_cpu_ms_per_task", "publish_lag_s",
+                "paced_p50_ms", "paced_p99_ms", "host_cpu_ms_per_task",
+                "event_loop_cpu_ms_per_task", "publish_lag_s",
                 "pg_commits_per_s",
                 "commits_budget_per_task"):
         print(f"{key:<28}{figures[key]:>12}")
@@ -268,6 +310,63 @@ def main() -> int:
     print(f"load average {figures['load_average']} (2 cores, shared)")
     print(json.dumps(figures))
     return 0
+
+
+# Where a sampled stack belongs: walking from the innermost frame outwards, the first frame
+# whose file matches a rule names the part (so a library call counts for the code that made
+# it, and shared/ code for the function that called it); stacks with none of these frames
+# are the host's own dispatch or the event loop.
+PARTS = (
+    ("SignalR emulation (REST handler, fan-out)", r"^localhost/signalr/(?!cors)"),
+    ("SignalR publishing, app side (publisher thread, REST client)",
+     r"^shared/realtime/publisher|^shared/realtime/"),
+    ("Durable Postgres store", r"^localhost/durable/pg_store"),
+    ("Durable client -> engine (SDK client, HTTP API)",
+     r"^localhost/durable/(http_api|operations)|^azure/durable_functions/models/"
+     r"DurableOrchestrationClient"),
+    ("Durable engine and SDK replay", r"^localhost/durable/|^azure/durable_functions/"),
+    ("Service Bus emulation and trigger", r"^localhost/servicebus|^functions/task_queue"),
+    ("activities and orchestrators of the app", r"^functions/(activities|orchestrators)/"),
+    ("HTTP functions (POST deployments)", r"^functions/"),
+)
+HOST = "aiohttp server and host dispatch"
+OTHER = "event loop, selectors, threads, other"
+
+
+def _part(files: list[str]) -> str:
+    for path in reversed(files):
+        for name, pattern in PARTS:
+            if re.search(pattern, path):
+                return name
+    return HOST if any(f.startswith(("localhost/", "aiohttp/")) for f in files) else OTHER
+
+
+def _start_profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    raw = out.with_suffix(".raw")
+    return subprocess.Popen([str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--pid",
+                             str(pid), "--gil", "--rate", "200", "--format", "raw",
+                             "--output", str(raw)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _stop_profile(spy: subprocess.Popen[bytes], out: Path) -> None:
+    import signal
+
+    spy.send_signal(signal.SIGINT)
+    spy.wait(timeout=60)
+    counts: dict[str, int] = {}
+    total = 0
+    for line in out.with_suffix(".raw").read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        part = _part(re.findall(r"\(([^():]+):\d+\)", stack))
+        counts[part] = counts.get(part, 0) + int(n)
+        total += int(n)
+    lines = [f"{100 * n / total:5.1f} %  {part}"
+             for part, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    out.write_text(f"py-spy --gil samples: {total}\n" + "\n".join(lines) + "\n")
+    print(out.read_text())
 
 
 def _submit_all(host, project: str, envs: list[str], count: int,  # type: ignore[no-untyped-def]

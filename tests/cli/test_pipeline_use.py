@@ -8,7 +8,6 @@ import json
 import os
 import pty
 import subprocess
-import time
 import uuid
 from typing import Any
 
@@ -17,6 +16,7 @@ from tests.cli.conftest import CLOUDOPS, ROOT, Cli, assert_clean_failure, make_p
 from tests.cli.test_outcomes import Lines
 from tests.conftest import RunningHost
 from tests.tcp_proxy import TcpProxy
+from tests.waiting import wait_until
 
 AZURE_DEVOPS = {"TF_BUILD": "True", "SYSTEM_TEAMPROJECTID": "7d6a5c1e-0000-4000-8000-000000000001",
                 "BUILD_BUILDID": "4711", "SYSTEM_JOBATTEMPT": "1", "SYSTEM_STAGENAME": "staging",
@@ -90,8 +90,9 @@ def test_the_log_survives_a_dropped_connection_without_gaps_or_repeats(
             out.wait_for("step 020")
             proxy.cut()  # every connection closed, new ones refused
             agent.logs(job["id"], [f"step {i:03d}" for i in range(21, 41)], 60)
-            err.wait_for("retrying in")
-            time.sleep(0.5)  # a few refused retries while the task goes on
+            # a few refused retries while the task goes on
+            wait_until(lambda: sum("retrying in" in line for line in err.rest()) >= 3,
+                       "three refused retries")
             proxy.restore()  # the CLI's next retry gets through
             agent.logs(job["id"], [f"step {i:03d}" for i in range(41, 61)], 90)
             agent.result(job["id"], "succeeded")

@@ -6,7 +6,6 @@ called by ``direct_invoker`` (sync user code on a thread pool, as the worker doe
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +20,7 @@ from localhost.durable.catalog import direct_invoker, functions_from_app
 from localhost.durable.engine import Engine
 from localhost.durable.http_api import DurableHttpApi, client_binding
 from localhost.durable.store import TERMINAL, Instance, InstanceStore
+from tests.waiting import async_wait_until
 
 
 @asynccontextmanager
@@ -40,19 +40,19 @@ async def run_to_end(engine: Engine, name: str, value: Any = None, *,
     return await engine.wait_for(iid, timeout)
 
 
-async def until(predicate: Callable[[], Any], timeout: float = 10) -> None:
+async def until(predicate: Callable[[], Any], timeout: float = 10,
+                what: str = "the engine to reach the state the test waits for") -> None:
     """Poll an async-or-sync predicate until it holds (state, not timing, is asserted)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
+    await async_wait_until(predicate, what, timeout)
+
+
+async def holds_back(engine: Engine, iid: str) -> bool:
+    """The instance's driver has looked at its inbox and stopped, leaving messages held
+    (what a suspended instance does with everything but resume and terminate)."""
+    if iid in engine._driving:
+        return False
+    inst = await engine.store.get(iid)
+    return inst is not None and bool(inst.inbox)
 
 
 async def status_is(engine: Engine, iid: str, status: str) -> bool:

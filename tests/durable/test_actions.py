@@ -15,7 +15,14 @@ import pytest
 from localhost.durable import history as h
 from localhost.durable.engine import InstanceExists, InstanceGone
 from tests.durable.apps import actions_app
-from tests.durable.harness import outputs, run_to_end, running_engine, status_is, until
+from tests.durable.harness import (
+    holds_back,
+    outputs,
+    run_to_end,
+    running_engine,
+    status_is,
+    until,
+)
 
 
 @pytest.fixture(params=[True, False], ids=["extended-sessions", "full-replay"])
@@ -218,7 +225,8 @@ def test_suspended_instance_holds_events_until_resumed(sessions: bool) -> None:
             await eng.suspend(iid, "maintenance")
             await until(lambda: status_is(eng, iid, "Suspended"))
             await eng.raise_event(iid, "approval", json.dumps(1))
-            await asyncio.sleep(0.05)
+            # barrier: the engine has looked at the event and held it back
+            await until(lambda: holds_back(eng, iid), what="the event to be held back")
             assert (await eng.get(iid)).status == "Suspended"
             await eng.resume(iid, "done")
             inst = await eng.wait_for(iid, 10)

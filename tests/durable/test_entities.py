@@ -12,6 +12,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import azure.durable_functions as df
@@ -24,6 +25,7 @@ from localhost.durable.pg_store import PostgresStore
 from localhost.host import Host
 from tests.durable.apps import entities_app
 from tests.durable.harness import api_server, outputs, run_to_end, running_engine, until
+from tests.waiting import async_wait_until
 
 SAMPLE_DIR = Path(__file__).parent / "apps" / "entity_sample"
 
@@ -164,23 +166,20 @@ def test_the_entity_sample_runs_on_the_local_host(tmp_path: Path) -> None:
                 url = f"{host.base_url}/api/entity/Counter/web"
                 async with http.post(url, json=4) as resp:
                     assert resp.status == 202, await resp.text()
-                for _ in range(500):
+                async def entity() -> dict[str, Any] | None:
                     async with http.get(url) as resp:
                         body = await resp.json()
-                    if body["exists"]:
-                        break
-                    await asyncio.sleep(0.01)
-                assert body == {"exists": True, "state": 4}
+                    return dict(body) if body["exists"] else None
+                assert await async_wait_until(entity, "the entity to exist", 5) == {
+                    "exists": True, "state": 4}
                 async with http.post(f"{host.base_url}/api/orchestrators/counter_orchestrator",
                                      json="web") as resp:
                     assert resp.status == 202
                     links = await resp.json()
-                for _ in range(500):
+                async def finished() -> dict[str, Any] | None:
                     async with http.get(links["statusQueryGetUri"]) as resp:
-                        status = await resp.json()
-                    if resp.status == 200:
-                        break
-                    await asyncio.sleep(0.01)
+                        return dict(await resp.json()) if resp.status == 200 else None
+                status = await async_wait_until(finished, "the orchestration to finish", 5)
                 assert status["runtimeStatus"] == "Completed"
                 assert status["output"] == 9
         finally:

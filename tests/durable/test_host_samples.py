@@ -21,6 +21,7 @@ import pytest
 
 from localhost.durable import DurableExtension
 from localhost.host import Host
+from tests.waiting import async_wait_until
 
 APP_DIR = Path(__file__).parent / "apps" / "samples"
 
@@ -51,14 +52,14 @@ async def _start(http: aiohttp.ClientSession, host: Host, name: str, body: Any =
 
 
 async def _finished(http: aiohttp.ClientSession, links: dict[str, str]) -> dict[str, Any]:
-    for _ in range(1000):
+    async def finished() -> dict[str, Any] | None:
         async with http.get(links["statusQueryGetUri"]) as resp:
             status = await resp.json()
             if resp.status == 200:
-                return status
+                return dict(status)
             assert resp.status == 202
-        await asyncio.sleep(0.01)
-    raise AssertionError("orchestration did not finish")
+        return None
+    return await async_wait_until(finished, "the orchestration to finish", 10)
 
 
 async def _host(tmp: Path, **options: Any) -> Host:
@@ -107,10 +108,7 @@ def test_human_interaction_sample(tmp_path: Path) -> None:
             sent = sys.modules[host.module.__name__].SENT_CODES
             async with aiohttp.ClientSession() as http:
                 links = await _start(http, host, "E4_SmsPhoneVerification", "+15550100")
-                for _ in range(500):
-                    if "+15550100" in sent:
-                        break
-                    await asyncio.sleep(0.01)
+                await async_wait_until(lambda: "+15550100" in sent, "the SMS challenge", 5)
                 send = links["sendEventPostUri"].replace("{eventName}", "SmsChallengeResponse")
                 wrong = (sent["+15550100"] + 1) % 10000
                 for answer in (wrong, sent["+15550100"]):

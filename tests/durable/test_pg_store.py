@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -16,6 +17,7 @@ from localhost.durable import history as h
 from localhost.durable.pg_store import PostgresStore
 from tests.durable.apps import actions_app
 from tests.durable.harness import outputs, run_to_end, running_engine, until
+from tests.waiting import async_wait_until
 
 
 def run(coro):
@@ -68,8 +70,10 @@ def test_a_new_engine_resumes_a_waiting_instance_and_buffered_events(pg_url: str
             await eng.start_new("event_or_timeout", "pg-timer", json.dumps(
                 {"event": "job:x", "timeout_ms": 300}))
             await until(lambda: _has_waits(eng, "pg-wait"))
+            fire_at = await until_timer_created(eng, "pg-timer")
         # host gone; the timer is due while nobody runs; the event arrives on the new host
-        await asyncio.sleep(0.3)
+        await async_wait_until(lambda: datetime.now(UTC) > fire_at,
+                               "the timer to come due while no engine runs", 10)
         async with running_engine(actions_app.make_app(), store=PostgresStore(pg_url)) as eng:
             await eng.raise_event("pg-wait", "approval", json.dumps("later"))
             waited = await eng.wait_for("pg-wait", 10)
@@ -79,6 +83,17 @@ def test_a_new_engine_resumes_a_waiting_instance_and_buffered_events(pg_url: str
             assert sum(e["EventType"] == h.EXECUTION_STARTED
                        for e in waited.history.events) == 1
     run(main())
+
+
+async def until_timer_created(eng, iid: str) -> datetime:
+    """When the instance's (first) durable timer fires, once the timer is in its history."""
+    async def fire_at() -> datetime | None:
+        inst = await eng.get(iid)
+        for e in inst.history.events if inst is not None else []:
+            if e["EventType"] == h.TIMER_CREATED:
+                return h.parse_iso(e["FireAt"])
+        return None
+    return await async_wait_until(fire_at, f"{iid}'s timer to be created", 10)
 
 
 async def _has_waits(eng, iid: str) -> bool:

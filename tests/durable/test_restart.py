@@ -13,13 +13,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = ROOT / "tests" / "durable" / "apps" / "restart_host.py"
@@ -48,11 +49,9 @@ def test_killed_host_resumes_from_history_on_restart(pg_url: str, tmp_path: Path
     marker = tmp_path / "steps.log"
     first = _host(pg_url, marker, "start")
     try:
-        deadline = time.monotonic() + 60
-        while "start 3" not in _lines(marker):
-            assert first.poll() is None, "the first host exited early"
-            assert time.monotonic() < deadline, "activity 3 never started"
-            time.sleep(0.01)
+        wait_until(lambda: first.poll() is not None or "start 3" in _lines(marker),
+                   "activity 3 to start", 60, interval=0.01)
+        assert first.poll() is None, "the first host exited early"
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     finally:

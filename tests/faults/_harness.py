@@ -5,10 +5,12 @@ invariant checks every fault test ends with (terminal with a reason, nothing ran
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,9 @@ import psycopg
 import requests
 from psycopg.rows import dict_row
 
+from localhost.durable.history import EVENT_RAISED
 from tests.conftest import RunningHost, start_host
+from tests.waiting import WaitTimeout, wait_until
 
 TERMINAL = {"succeeded", "failed", "cancelled", "timed_out"}
 # Short windows so a fault shows within seconds: re-send lost messages after 1 s, agents
@@ -60,10 +64,10 @@ def settle(host: RunningHost, task_ids: list[str], timeout: float = 40,
     """Wait until every task is terminal, firing the sweeper now and then (it re-sends
     messages a kill lost); the tasks' last JSON by id. Fails naming the stuck ones."""
     admin = host.session("alice", ("admin",))
-    deadline = time.monotonic() + timeout
-    last_sweep = time.monotonic()  # the first sweep after ``sweep_every``
+    last_sweep = [time.monotonic()]  # the first sweep after ``sweep_every``
     tasks: dict[str, dict[str, Any]] = {}
-    while time.monotonic() < deadline:
+
+    def all_ended() -> dict[str, dict[str, Any]] | None:
         for task_id in task_ids:
             if tasks.get(task_id, {}).get("status") not in TERMINAL:
                 r = admin.get(host.url(f"/api/tasks/{task_id}"), timeout=10)
@@ -71,10 +75,15 @@ def settle(host: RunningHost, task_ids: list[str], timeout: float = 40,
                 tasks[task_id] = r.json()
         if all(t["status"] in TERMINAL for t in tasks.values()):
             return tasks
-        if time.monotonic() - last_sweep > sweep_every:
+        if time.monotonic() - last_sweep[0] > sweep_every:
             fire(host, "sweep_tasks")
-            last_sweep = time.monotonic()
-        time.sleep(0.1)
+            last_sweep[0] = time.monotonic()
+        return None
+
+    try:
+        return wait_until(all_ended, "every task to end", timeout, interval=0.1)
+    except WaitTimeout:
+        pass
     stuck = {i: (t["status"], t["reason"]) for i, t in tasks.items()
              if t["status"] not in TERMINAL}
     raise AssertionError(f"tasks not terminal after {timeout} s: {stuck}; their "
@@ -108,6 +117,28 @@ def terminal_transitions(database_url: str, task_ids: list[str]) -> dict[str, in
                  " ANY(%s::uuid[]) AND action IN ('task.succeeded', 'task.failed',"
                  " 'task.cancelled', 'task.timed_out') GROUP BY task_id", task_ids)
     return {r["id"]: int(r["n"]) for r in found}
+
+
+def lease_of(host: RunningHost, task_id: str) -> datetime:
+    """When the lease of the task's (one) job runs out, as the control plane wrote it."""
+    found = rows(host.database_url, "SELECT lease_expires_at FROM jobs WHERE task_id = %s",
+                 task_id)
+    assert len(found) == 1 and found[0]["lease_expires_at"] is not None, found
+    return found[0]["lease_expires_at"]
+
+
+def wait_past(moment: datetime, what: str, timeout: float = 30) -> None:
+    """Until the wall clock (the one the control plane writes leases in) passes ``moment``."""
+    wait_until(lambda: datetime.now(UTC) > moment, what, timeout)
+
+
+def orchestration_received(host: RunningHost, task_id: str, event: str) -> bool:
+    """Whether the task's orchestration has taken in the external event ``event`` (it is in
+    the instance's history: the orchestrator ran the step that consumed it)."""
+    found = rows(host.database_url, "SELECT event FROM durable_history WHERE instance_id = %s",
+                 task_id)
+    return any((e := json.loads(r["event"])).get("EventType") == EVENT_RAISED
+               and e.get("Name") == event for r in found)
 
 
 def job_claims(database_url: str, task_ids: list[str]) -> dict[str, int]:
@@ -157,7 +188,7 @@ class ScriptedAgent:
             return requests.request(method, self.base_url + path, headers=self.headers,
                                     timeout=10, **kw)
         except requests.RequestException:
-            time.sleep(0.2)  # the host is down (killed); try again on the next round
+            self._stop.wait(0.2)  # the host is down (killed); try again on the next round
             return None
 
     def _beat(self) -> None:
@@ -169,12 +200,12 @@ class ScriptedAgent:
             r = self._call("GET", "/api/agent/jobs/next?wait=1")
             if r is None or r.status_code != 200:
                 if r is not None and r.status_code >= 500:
-                    time.sleep(0.2)
+                    self._stop.wait(0.2)  # the host is restarting: back off, stop at once
                 continue
             job = r.json()
             self._running.add(job["id"])
             try:
-                time.sleep(self.hold)
+                self._stop.wait(self.hold)  # the job's work: the agent holds it this long
                 while not self._stop.is_set():
                     done = self._call("POST", f"/api/agent/jobs/{job['id']}/result",
                                       json={"status": "succeeded", "result": {"ok": True}})

@@ -16,8 +16,9 @@ import psycopg
 import pytest
 
 from tests.conftest import RunningHost, create_throwaway_database, drop_database, with_database
-from tests.faults._harness import fire, job_claims, make_env, settle
-from tests.faults.conftest import AgentFactory
+from tests.faults._harness import fire, job_claims, lease_of, make_env, settle, wait_past
+from tests.faults.conftest import Agent, AgentFactory
+from tests.waiting import wait_until
 
 
 def _script_env(host: RunningHost, pool: str, seconds: float) -> tuple[Any, str]:
@@ -39,13 +40,15 @@ def _run_script(host: RunningHost, admin: Any, project: str) -> str:
 
 
 def _wait_running_on_agent(host: RunningHost, admin: Any, task_id: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        task = admin.get(host.url(f"/api/tasks/{task_id}")).json()
-        if task["status"] == "running" and "running on agent" in (task["reason"] or ""):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"task never ran on the agent: {task}")
+    wait_until(lambda: (t := admin.get(host.url(f"/api/tasks/{task_id}")).json())["status"]
+               == "running" and "running on agent" in (t["reason"] or ""),
+               f"task {task_id} to run on the agent")
+
+
+def _finished_jobs(agent: Agent) -> int:
+    """How many jobs the agent process has said it finished, in its own log."""
+    log = agent.state / "agent.log"
+    return log.read_text(errors="replace").count("job finished") if log.exists() else 0
 
 
 def _pool() -> str:
@@ -64,7 +67,7 @@ def test_agent_killed_mid_job_ends_the_script_task_lost_not_repeated(
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait()
     agents(fast_host, pool)  # a healthy agent in the same pool must not get the script
-    time.sleep(2.5)  # past the 2 s lease
+    wait_past(lease_of(fast_host, task_id), "the killed agent's lease to run out")
     fire(fast_host, "agent_lease_reaper")
     task = settle(fast_host, [task_id])[task_id]
     assert task["status"] == "failed" and "agent lost" in task["error"], task
@@ -80,13 +83,14 @@ def test_agent_paused_past_its_lease_loses_the_job_and_its_late_result_is_refuse
     _wait_running_on_agent(fast_host, admin, task_id)
     agent.proc.send_signal(signal.SIGSTOP)
     try:
-        time.sleep(2.5)
+        wait_past(lease_of(fast_host, task_id), "the paused agent's lease to run out")
         fire(fast_host, "agent_lease_reaper")
         task = settle(fast_host, [task_id])[task_id]
     finally:
         agent.proc.send_signal(signal.SIGCONT)
     assert task["status"] == "failed" and "agent lost" in task["error"], task
-    time.sleep(2.5)  # the resumed agent finishes its script and reports: refused
+    # the resumed agent finishes its script and reports: refused
+    wait_until(lambda: _finished_jobs(agent) >= 1, "the resumed agent to end its job")
     after = admin.get(fast_host.url(f"/api/tasks/{task_id}")).json()
     assert after["status"] == "failed" and after["finishedAt"] == task["finishedAt"]
     assert agent.proc.poll() is None  # the refusal does not crash the agent
@@ -102,7 +106,9 @@ def test_slow_agent_keeps_its_lease_by_heartbeating_and_succeeds(
     admin, project = _script_env(fast_host, pool, 4)  # twice the 2 s lease
     task_id = _run_script(fast_host, admin, project)
     _wait_running_on_agent(fast_host, admin, task_id)
-    time.sleep(2.5)
+    first_term = lease_of(fast_host, task_id)
+    wait_past(first_term, "the job's first lease term to pass")
+    assert lease_of(fast_host, task_id) > first_term  # heartbeats renewed it
     fire(fast_host, "agent_lease_reaper")  # the lease was renewed: nothing to reap
     task = settle(fast_host, [task_id])[task_id]
     assert task["status"] == "succeeded", task

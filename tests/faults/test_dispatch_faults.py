@@ -11,28 +11,27 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 from tests.conftest import RunningHost
-from tests.faults._harness import TERMINAL, fire, job_claims, make_env, rows, settle
+from tests.faults._harness import (
+    TERMINAL,
+    fire,
+    job_claims,
+    lease_of,
+    make_env,
+    orchestration_received,
+    rows,
+    settle,
+    wait_past,
+)
 from tests.faults.conftest import AgentFactory
 from tests.tcp_proxy import TcpProxy
-
-
-def _wait(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
+from tests.waiting import wait_until
 
 
 def _pool() -> str:
@@ -61,8 +60,8 @@ def _task(host: RunningHost, admin: Any, task_id: str) -> dict[str, Any]:
 
 
 def _running_on_agent(host: RunningHost, admin: Any, task_id: str) -> None:
-    _wait(lambda: "running on agent" in (_task(host, admin, task_id)["reason"] or ""),
-          "the task runs on the agent")
+    wait_until(lambda: "running on agent" in (_task(host, admin, task_id)["reason"] or ""),
+               "the task runs on the agent")
 
 
 def _alive(pid: int) -> bool:
@@ -93,7 +92,7 @@ def test_cancel_ends_only_when_the_agent_stopped_the_job_and_says_who(
                              ".write(str(os.getpid())); time.sleep(60)")
     task_id = _run(fast_host, admin, project)
     _running_on_agent(fast_host, admin, task_id)
-    pid = int(_wait(lambda: marker.exists() and marker.read_text(), "script started"))
+    pid = int(wait_until(lambda: marker.exists() and marker.read_text(), "script started"))
     assert admin.post(fast_host.url(f"/api/tasks/{task_id}/cancel")).status_code == 202
     task = settle(fast_host, [task_id])[task_id]
     assert task["status"] == "cancelled" and task["reason"] == "cancelled by alice@example.com"
@@ -112,15 +111,18 @@ def test_a_silent_agent_s_cancelled_task_holds_the_environment_until_the_lease_i
                              "str(os.getpid())); time.sleep(60)")
     first = _run(fast_host, admin, project)
     _running_on_agent(fast_host, admin, first)
-    pid = int(_wait(lambda: marker.exists() and marker.read_text(), "script started"))
+    pid = int(wait_until(lambda: marker.exists() and marker.read_text(), "script started"))
     agent.proc.send_signal(signal.SIGSTOP)  # silent: cannot hear the cancel
     try:
         assert admin.post(fast_host.url(f"/api/tasks/{first}/cancel")).status_code == 202
         second = _run(fast_host, admin, project)
-        time.sleep(1.0)  # within the 2 s lease: the job may still be running
+        # barrier: the orchestration has taken in the cancel and now waits for the job,
+        # which may still be running within its lease: the task does not end yet
+        wait_until(lambda: orchestration_received(fast_host, first, "cancel"),
+                   "the orchestration to take in the cancel")
         assert _task(fast_host, admin, first)["status"] not in TERMINAL
         assert _task(fast_host, admin, second)["status"] != "running"
-        time.sleep(1.5)
+        wait_past(lease_of(fast_host, first), "the silent agent's lease to run out")
         fire(fast_host, "agent_lease_reaper")
         done = settle(fast_host, [first])[first]
     finally:
@@ -128,7 +130,7 @@ def test_a_silent_agent_s_cancelled_task_holds_the_environment_until_the_lease_i
     assert done["status"] == "cancelled" and done["reason"] == "cancelled by alice@example.com"
     assert "its lease was reclaimed" in done["error"], done
     # resumed, the agent learns the job is gone and kills it (it froze it meanwhile)
-    _wait(lambda: not _alive(pid), "the orphaned script stopped", timeout=15)
+    wait_until(lambda: not _alive(pid), "the orphaned script stopped", timeout=15)
     assert settle(fast_host, [second])[second]["status"] == "succeeded"
     assert job_claims(fast_host.database_url, [first]) == {first: 1}
 
@@ -145,11 +147,13 @@ def test_a_job_that_succeeded_after_cancel_was_requested_is_recorded_as_succeede
     key = {"Authorization": f"Bearer {reg['key']}"}
     _admin, project = _script(fast_host, pool, "print('deploying')")
     task_id = _run(fast_host, admin, project)
-    job = _wait(lambda: (r := requests.get(fast_host.url("/api/agent/jobs/next?wait=1"),
+    job = wait_until(lambda: (r := requests.get(fast_host.url("/api/agent/jobs/next?wait=1"),
                                            headers=key, timeout=30)).status_code == 200
                 and r.json(), "the job is handed out")
     assert admin.post(fast_host.url(f"/api/tasks/{task_id}/cancel")).status_code == 202
-    time.sleep(0.5)  # the orchestration is waiting for the job, not ending the task
+    # barrier: the orchestration took in the cancel and waits for the job, not ending the task
+    wait_until(lambda: orchestration_received(fast_host, task_id, "cancel"),
+               "the orchestration to take in the cancel")
     assert _task(fast_host, admin, task_id)["status"] not in TERMINAL
     # the job finished before the agent heard of the cancel
     r = requests.post(fast_host.url(f"/api/agent/jobs/{job['id']}/result"), headers=key,
@@ -174,7 +178,7 @@ def test_a_child_left_holding_the_output_neither_hangs_the_job_nor_outlives_it(
     task = settle(fast_host, [task_id], timeout=30)[task_id]
     assert task["status"] == "succeeded", task
     assert time.monotonic() - started < 20  # not the child's 300 s
-    _wait(lambda: not _alive(int(child_pid.read_text())), "the child was killed", 10)
+    wait_until(lambda: not _alive(int(child_pid.read_text())), "the child was killed", 10)
 
 
 def test_every_line_of_a_big_log_is_stored(fast_host: RunningHost,
@@ -212,18 +216,18 @@ def test_an_agent_that_cannot_renew_its_lease_freezes_the_job_then_kills_it(
         admin, project = _script(fast_host, pool, f"import os, time; open({str(marker)!r},"
                                  " 'w').write(str(os.getpid())); time.sleep(60)")
         task_id = _run(fast_host, admin, project)
-        pid = int(_wait(lambda: marker.exists() and marker.read_text(), "script started"))
+        pid = int(wait_until(lambda: marker.exists() and marker.read_text(), "script started"))
         proxy.cut()
         cut_at = time.monotonic()
-        _wait(lambda: _state(pid) == "T", "the job is frozen", timeout=10)
+        wait_until(lambda: _state(pid) == "T", "the job is frozen", timeout=10)
         assert time.monotonic() - cut_at < 2.0 + 2.0  # the lease, plus a heartbeat's slack
-        time.sleep(2.0)
+        wait_past(lease_of(fast_host, task_id), "the cut-off agent's lease to run out")
         fire(fast_host, "agent_lease_reaper")
         task = settle(fast_host, [task_id])[task_id]
         assert task["status"] == "failed" and "agent lost" in task["error"], task
         assert _state(pid) == "T"  # still frozen: nothing ran after the lease was gone
         proxy.restore()
-        _wait(lambda: not _alive(pid), "the job is killed once the agent hears", 15)
+        wait_until(lambda: not _alive(pid), "the job is killed once the agent hears", 15)
     finally:
         proc.terminate()
         proc.wait(20)
@@ -237,9 +241,11 @@ def test_a_control_plane_paused_past_the_lease_does_not_fail_a_healthy_job(
     admin, project = _script(fast_host, pool, "import time; time.sleep(3); print('done')")
     task_id = _run(fast_host, admin, project)
     _running_on_agent(fast_host, admin, task_id)
+    lease = lease_of(fast_host, task_id)
     fast_host.proc.send_signal(signal.SIGSTOP)
     try:
-        time.sleep(7.0)  # past the 2 s lease and the reaper's own 5 s period
+        # the pause is the fault: it lasts past the lease and the reaper's own 5 s period
+        wait_past(lease + timedelta(seconds=5.5), "the pause to outlast lease and reaper")
     finally:
         fast_host.proc.send_signal(signal.SIGCONT)
     task = settle(fast_host, [task_id], timeout=60)[task_id]

@@ -9,7 +9,6 @@ app's local bus adapter makes), signed with the host's key from ``keys.json``.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from shared.bus.local import sas_token
 from shared.store import projects, tasks
 from tests.conftest import RunningHost
 from tests.faults._harness import make_env, settle
+from tests.waiting import wait_until
 
 
 def _queued_task_without_message(host: RunningHost, project: str) -> tuple[str, str]:
@@ -41,6 +41,14 @@ def _send_raw(host: RunningHost, queue: str, body: bytes, props: dict[str, Any]
     return requests.post(url, data=body, timeout=10, headers={
         "Authorization": sas_token(url, "localhost", key),
         "BrokerProperties": json.dumps(props), "Content-Type": "application/json"})
+
+
+def _dead_letter_queue(host: RunningHost) -> dict[str, Any] | None:
+    """The task queue's dead-letter sub-queue as the emulator reports it (None: not yet)."""
+    stats = requests.get(host.url("/admin/servicebus"), timeout=10,
+                         headers={"x-functions-key": host.master_key}).json()
+    sub = [e for e in stats["entities"] if e["name"].lower() == "tasks/$deadletterqueue"]
+    return sub[0] if sub else None
 
 
 def test_a_poison_message_is_dead_lettered_and_its_task_fails_with_the_reason(
@@ -83,19 +91,12 @@ def test_a_dead_lettered_message_for_an_ended_task_changes_nothing(
     with psycopg.connect(host.database_url) as conn:
         env_id = str(conn.execute("SELECT environment_id FROM tasks WHERE id = %s",
                                   (done_id,)).fetchone()[0])
+    handled = (_dead_letter_queue(host) or {"completed": 0})["completed"]
     # poison (no operation) under another message id, whose body names the finished task
     r = _send_raw(host, "tasks", json.dumps({"taskId": done_id}).encode(),
                   {"SessionId": env_id, "MessageId": f"{done_id}-again"})
     assert r.status_code == 201
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        stats = requests.get(host.url("/admin/servicebus"), timeout=10,
-                             headers={"x-functions-key": host.master_key}).json()
-        sub = [e for e in stats["entities"] if e["name"].lower() == "tasks/$deadletterqueue"]
-        if sub and sub[0]["completed"] >= 1 and sub[0]["activeMessages"] == 0:
-            break
-        time.sleep(0.1)
-    else:
-        raise AssertionError(f"dead-letter sub-queue never drained: {stats}")
+    wait_until(lambda: (d := _dead_letter_queue(host)) and d["completed"] >= handled + 1
+               and d["activeMessages"] == 0, "the dead-letter sub-queue to drain", 20)
     after = admin.get(host.url(f"/api/tasks/{done_id}")).json()
     assert after["status"] == "succeeded" and after["finishedAt"]

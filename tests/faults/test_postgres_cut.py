@@ -8,7 +8,6 @@ with ``Retry-After``; afterwards it recovers without a restart and every task it
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from tests.conftest import (
 )
 from tests.faults._harness import FAST, make_env, settle, terminal_transitions
 from tests.tcp_proxy import TcpProxy
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ class Load:
             except requests.RequestException as exc:  # never acceptable: the host must answer
                 self.statuses.append((0, repr(exc)))
             i += 1
-            time.sleep(0.05)
+            self.stop.wait(0.05)  # the load's pace
 
 
 def test_postgres_cut_during_load_gives_503_then_recovers_losing_nothing(
@@ -83,13 +83,16 @@ def test_postgres_cut_during_load_gives_503_then_recovers_losing_nothing(
     load = Load(host, projects)
     load.thread.start()
     try:
-        time.sleep(1.5)
+        wait_until(lambda: len(load.accepted) >= 3, "the load to get deployments accepted")
         proxy.cut()
-        # Longer than the pool's 10 s wait for a connection: a shorter gap is absorbed
-        # (requests wait and then succeed); a longer one must turn into 503s.
-        time.sleep(12)
+        # A gap shorter than the pool's 10 s wait for a connection is absorbed (requests
+        # wait and then succeed); the cut lasts until it has turned into a 503.
+        wait_until(lambda: any(code == 503 for code, _ in load.statuses),
+                   "a 503 while Postgres is cut", timeout=60)
         proxy.restore()
-        time.sleep(3)
+        mark = len(load.statuses)
+        wait_until(lambda: any(code == 202 for code, _ in load.statuses[mark:]),
+                   "a deployment accepted after the restore", timeout=60)
     finally:
         load.stop.set()
         load.thread.join(timeout=60)

@@ -24,7 +24,6 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ import pytest
 import requests
 
 from shared.db.urls import with_database
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP_SECONDS = 900  # a cold pip + npm install on a slow machine
@@ -137,16 +137,6 @@ def dev_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevHost]:
         _stop_embedded_server(clone / ".cloudops" / "pgdata")
 
 
-def _wait(predicate: Any, what: str, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _task(host: DevHost, task_id: str) -> dict[str, Any]:
     r = host.http.get(host.url(f"/api/tasks/{task_id}"), timeout=30)
     assert r.status_code == 200, r.text
@@ -158,7 +148,7 @@ def _run(host: DevHost, env: str, path: str, body: dict[str, Any],
     r = host.http.post(host.url(f"{ENV}/{env}/{path}"), json=body, timeout=30)
     assert r.status_code == 202, r.text
     task_id = r.json()["id"]
-    return _wait(lambda: (t := _task(host, task_id))["status"] not in (
+    return wait_until(lambda: (t := _task(host, task_id))["status"] not in (
         "queued", "waiting", "running") and t, f"task {task_id} ({path})", timeout)
 
 
@@ -189,9 +179,9 @@ def _all_tasks(host: DevHost) -> list[dict[str, Any]]:
 def test_a_fresh_clone_runs_every_demo_operation_for_real(dev_host: DevHost) -> None:
     host = dev_host
     # The first start deploys 1.0.0 to each environment as a real task.
-    dev = _wait(lambda: (e := _environment(host, "dev"))["url"] and e, "dev's URL", 180)
-    _wait(lambda: all(t["status"] == "succeeded" for t in _all_tasks(host)),
-          "the first deploys", 180)
+    dev = wait_until(lambda: (e := _environment(host, "dev"))["url"] and e, "dev's URL", 180)
+    wait_until(lambda: all(t["status"] == "succeeded" for t in _all_tasks(host)),
+               "the first deploys", 180)
     assert _app(dev["url"])["version"] == "1.0.0"
     assert _app(_environment(host, "staging")["url"])["version"] == "1.0.0"
 

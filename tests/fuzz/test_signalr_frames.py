@@ -77,15 +77,29 @@ async def _abuse_and_check_witness(host: RunningHost, garbage: list[str]) -> Non
             assert victim.ws is not None
             await victim.ws.send_str(frame)
             # the victim either stays open (a valid ping/ack) or is closed by the server;
-            # either way the host answers without an error status or a crash
-            await asyncio.sleep(0.01)
+            # either way the host answers without an error status or a crash. Barrier: an
+            # invocation after it, which a serverless hub answers by closing: once the
+            # victim is closed, the server has handled the garbage frame too.
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await victim.ws.send_str(INVOKE)
+            await asyncio.wait_for(victim.closed.wait(), 10)
             await victim.close()
         # the well-behaved connection beside them is still open and accepts a ping
         await witness.send_raw(json.dumps({"type": 6}) + RS)
-        await asyncio.sleep(0.1)
         assert witness.ws is not None and not witness.ws.closed
         assert not witness.closed.is_set()
+        # barrier: its own invocation closes it, for that reason and no other, so it was
+        # open (not closed by its neighbours' garbage) until then
+        await witness.send_raw(INVOKE)
+        await asyncio.wait_for(witness.closed.wait(), 10)
+        assert [m.get("error") for m in witness.other if m.get("type") == 7] == [SERVERLESS]
         await witness.close()
+
+
+# A client invocation, and what the serverless hub says when it closes a client for it.
+INVOKE = json.dumps({"type": 1, "target": "anything", "arguments": []}) + RS
+SERVERLESS = ("Connection closed with an error. Serverless mode: clients cannot invoke hub"
+              " methods.")
 
 
 @given(st.lists(frames, min_size=1, max_size=8))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -9,13 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.localhost.conftest import request
+from tests.waiting import WaitTimeout, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,16 +42,20 @@ def served(database_url: str, home: Path) -> Iterator[tuple[subprocess.Popen[str
                                cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
+
+    def serving() -> bool:
         try:
             request(base, "GET", "/.auth/me")
-            break
         except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"cloudops local did not start:\n{process.communicate()[0]}")
-            time.sleep(0.1)
+            return False
+        return True
+
+    with contextlib.suppress(WaitTimeout):
+        wait_until(lambda: process.poll() is not None or serving(), "cloudops local to serve",
+                   60)
+    if process.poll() is not None or not serving():
+        process.kill()
+        pytest.fail(f"cloudops local did not start:\n{process.communicate()[0]}")
     yield process, base
     if process.poll() is None:
         process.kill()

@@ -7,7 +7,8 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.localhost.conftest import RunningHost, start_host, wait_until
+from tests.localhost.conftest import RunningHost, start_host
+from tests.waiting import wait_until
 
 
 def test_int_constraint_picks_the_int_route_and_alpha_the_name_route(basic: RunningHost) -> None:
@@ -117,9 +118,11 @@ def test_stop_lets_a_request_in_flight_finish_and_refuses_new_ones(
     running = start_host("basic", tmp_path)
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(running.get, "/api/slow?s=1")
-        wait_until(lambda: bool(running.host.http and running.host.http.active))
+        wait_until(lambda: bool(running.host.http and running.host.http.active),
+                   "the slow request to be in flight")
         stopped = asyncio.run_coroutine_threadsafe(running.host.stop(), running.loop)
-        wait_until(lambda: running.host.http is not None and running.host.http.closed)
+        wait_until(lambda: running.host.http is not None and running.host.http.closed,
+                   "the HTTP listener to close")
         refused = running.get("/api/items/1")
         reply = pending.result(timeout=30)
     stopped.result(timeout=30)
@@ -140,7 +143,8 @@ def test_stop_cancels_a_long_running_async_request_after_the_http_grace(
     running = start_host("basic", tmp_path)
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(running.get, "/api/slow?s=60")
-        wait_until(lambda: bool(running.host.http and running.host.http.active))
+        wait_until(lambda: bool(running.host.http and running.host.http.active),
+                   "the slow request to be in flight")
         running.call(running.host.stop(http_grace=0.2))
         reply = pending.result(timeout=30)
     running.loop.call_soon_threadsafe(running.loop.stop)

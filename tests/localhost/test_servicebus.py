@@ -18,7 +18,8 @@ from localhost.servicebus.broker import BrokeredMessage
 from shared.bus import BusError, BusMessage, make_bus
 from shared.bus.local import LocalServiceBus
 from shared.settings import Settings
-from tests.localhost.conftest import RunningHost, start_host, wait_until
+from tests.localhost.conftest import RunningHost, start_host
+from tests.waiting import wait_until
 
 
 def send(basic: RunningHost, session: str, message_id: str, body: dict[str, object],
@@ -47,7 +48,8 @@ def test_100_sessions_of_50_messages_each_arrive_in_order_and_interleaved(
 
     basic.host.module.max_active_sessions[0] = 0
     basic.run(enqueue_all)
-    wait_until(lambda: len(seen(basic, "order-")) == 5000, timeout=120)
+    wait_until(lambda: len(seen(basic, "order-")) == 5000, "all 5000 messages handled",
+               timeout=120)
     received = seen(basic, "order-")
     per_session: dict[str, list[object]] = defaultdict(list)
     for message in received:
@@ -63,7 +65,7 @@ def test_100_sessions_of_50_messages_each_arrive_in_order_and_interleaved(
 def test_message_metadata_matches_what_the_functions_host_provides(basic: RunningHost) -> None:
     send(basic, "meta-1", "meta-msg", {"seq": 1},
          application_properties={"operation": "deploy", "attempt": 2})
-    wait_until(lambda: len(seen(basic, "meta-")) == 1)
+    wait_until(lambda: len(seen(basic, "meta-")) == 1, "the message handled")
     message = seen(basic, "meta-")[0]
     assert message["id"] == "meta-msg"
     assert message["delivery_count"] == 1
@@ -77,7 +79,7 @@ def test_failed_message_is_abandoned_and_redelivered_with_higher_delivery_count(
         basic: RunningHost) -> None:
     send(basic, "retry-1", "retry-a", {"seq": 0, "fail_times": 2})
     send(basic, "retry-1", "retry-b", {"seq": 1})
-    wait_until(lambda: len(seen(basic, "retry-")) == 2)
+    wait_until(lambda: len(seen(basic, "retry-")) == 2, "both messages handled")
     first, second = seen(basic, "retry-")
     assert (first["id"], first["delivery_count"]) == ("retry-a", 3)
     assert (second["id"], second["delivery_count"]) == ("retry-b", 1)  # order kept
@@ -87,7 +89,7 @@ def test_message_failing_max_delivery_count_times_is_dead_lettered_with_reason(
         basic: RunningHost) -> None:
     send(basic, "dlq-1", "dlq-poison", {"seq": 0, "fail_times": 1000})
     send(basic, "dlq-1", "dlq-next", {"seq": 1})
-    wait_until(lambda: len(seen(basic, "dlq-")) == 1)
+    wait_until(lambda: len(seen(basic, "dlq-")) == 1, "the message after the poison one")
     assert seen(basic, "dlq-")[0]["id"] == "dlq-next"
     master = {"x-functions-key": basic.host.keys.master_key}
     assert basic.get("/admin/servicebus/work/deadletters").status == 401
@@ -106,7 +108,7 @@ def test_duplicate_message_id_within_window_is_accepted_and_dropped(basic: Runni
     bus.send(message)
     bus.send(message)
     bus.send(BusMessage(session_id="dup-1", message_id="dup-other", body={"seq": 1}))
-    wait_until(lambda: len(seen(basic, "dup-")) == 2)
+    wait_until(lambda: len(seen(basic, "dup-")) == 2, "the barrier message handled")
     assert [m["id"] for m in seen(basic, "dup-")] == ["dup-same", "dup-other"]
 
 
@@ -116,7 +118,7 @@ def test_scheduled_message_is_not_delivered_before_its_time(basic: RunningHost) 
     stats = basic.get("/admin/servicebus",
                       headers={"x-functions-key": basic.host.keys.master_key}).json()
     assert next(e for e in stats["entities"] if e["name"] == "work")["scheduledMessages"] >= 1
-    wait_until(lambda: len(seen(basic, "sched-")) == 1)
+    wait_until(lambda: len(seen(basic, "sched-")) == 1, "the scheduled message")
     message = seen(basic, "sched-")[0]
     assert datetime.fromisoformat(str(message["enqueued"])) >= when.replace(microsecond=0)
     assert message["scheduled"] is not None
@@ -129,7 +131,7 @@ def test_local_adapter_sends_through_the_rest_api_with_properties(basic: Running
     bus = LocalServiceBus("work", settings.service_bus_connection)
     bus.send(BusMessage(session_id="rest-1", message_id="rest-a", body={"seq": 7},
                         application_properties={"operation": "backup"}))
-    wait_until(lambda: len(seen(basic, "rest-")) == 1)
+    wait_until(lambda: len(seen(basic, "rest-")) == 1, "the REST-sent message")
     message = seen(basic, "rest-")[0]
     assert message["seq"] == 7 and message["props"] == {"operation": "backup"}
     assert message["content_type"] == "application/json"
@@ -176,6 +178,7 @@ def test_topic_message_reaches_every_subscription(basic: RunningHost) -> None:
     connection = str(Settings.from_env().service_bus_connection)
     LocalServiceBus("events", connection).send(
         BusMessage(session_id="t", message_id="topic-1", body={"hello": "world"}))
-    wait_until(lambda: len(basic.host.module.topic_messages) == 2)
+    wait_until(lambda: len(basic.host.module.topic_messages) == 2,
+               "one message per subscription")
     assert sorted(basic.host.module.topic_messages) == [
         ("audit", '{"hello":"world"}'), ("mail", '{"hello":"world"}')]  # str-annotated: body

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from localhost.ncrontab import Schedule, ScheduleError
-from tests.localhost.conftest import RunningHost, start_host, wait_until
+from tests.localhost.conftest import RunningHost, start_host
+from tests.waiting import wait_until
 
 
 def at(text: str) -> datetime:
@@ -40,7 +41,7 @@ def test_every_second_timer_runs_on_startup_then_on_schedule(tmp_path: Path) -> 
     running = start_host("timers", tmp_path)
     try:
         runs = running.host.module.runs
-        wait_until(lambda: len(runs) >= 3)
+        wait_until(lambda: len(runs) >= 3, "three timer runs")
         assert runs[0][0] is False  # runOnStartup is not past due
         status = json.loads((tmp_path / "state" / "timers" / "every_second.json").read_text())
         assert status["Next"] is not None
@@ -56,7 +57,7 @@ def test_missed_occurrence_runs_once_at_startup_as_past_due(
         {"Last": "2020-01-01T00:00:00+00:00", "Next": "2021-01-01T00:00:00+00:00"}))
     running = start_host("basic", tmp_path)
     try:
-        wait_until(lambda: len(running.host.module.timer_runs) == 1)
+        wait_until(lambda: len(running.host.module.timer_runs) == 1, "the past-due run")
         assert running.host.module.timer_runs[0]["past_due"] is True
     finally:
         running.stop()
@@ -67,7 +68,8 @@ def test_admin_endpoint_fires_a_timer_now(basic: RunningHost) -> None:
     before = len(basic.host.module.timer_runs)
     reply = basic.post("/admin/functions/ticker", b'{"input": ""}', headers=master)
     assert reply.status == 202
-    wait_until(lambda: len(basic.host.module.timer_runs) == before + 1)
+    wait_until(lambda: len(basic.host.module.timer_runs) == before + 1,
+               "the admin-triggered run")
     assert basic.host.module.timer_runs[-1]["past_due"] is False
 
 

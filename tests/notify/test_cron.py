@@ -43,7 +43,10 @@ def test_five_field_day_and_weekday_match_either_ncrontab_needs_both() -> None:
 
 @pytest.mark.parametrize("expression, field", [
     ("* * *", "six fields"), ("0 61 * * * *", "minute"), ("0 0 25 * * *", "hour"),
-    ("0 0 0 1 13 *", "month"), ("0 */0 * * * *", "step"), ("0 0 x * * *", "hour")])
+    ("0 0 0 1 13 *", "month"), ("0 */0 * * * *", "step"), ("0 0 x * * *", "hour"),
+    # croniter's own extensions are not part of either dialect
+    ("0 0 0 L * *", "day"), ("0 0 0 * * 5#2", "weekday"), ("H 0 0 * * *", "second"),
+    ("0 0 0 20-10 * *", "day")])
 def test_bad_expressions_are_rejected_naming_the_field(expression: str, field: str) -> None:
     with pytest.raises(CronError, match=field):
         Cron.parse(expression)
@@ -52,6 +55,11 @@ def test_bad_expressions_are_rejected_naming_the_field(expression: str, field: s
 def test_unknown_time_zone_is_rejected() -> None:
     with pytest.raises(CronError, match="time zone"):
         zone("Mars/Olympus_Mons")
+
+
+def test_question_mark_means_any_in_every_field() -> None:
+    cron = Cron.parse("0 0 12 ? * ?")
+    assert next_slot(cron, zone("UTC"), at(2026, 5, 1)) == at(2026, 5, 1, 12)
 
 
 def test_impossible_date_never_fires() -> None:

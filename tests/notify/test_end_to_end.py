@@ -9,16 +9,21 @@ offline); cards are validated against the Adaptive Card schema version they decl
 from __future__ import annotations
 
 import hashlib
-import time
+import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
 import requests
+from psycopg.rows import dict_row
 
+from shared.api.openapi import NotificationTestOut, RuleOut, ScheduleOut
+from shared.domain.models import BackupSchedule
 from shared.notify.render import card_text
+from shared.schedules.due import due_slot
 from tests.conftest import (
     RunningHost,
     create_throwaway_database,
@@ -29,6 +34,7 @@ from tests.conftest import (
 )
 from tests.notify.cards import facts_of, validate_teams_message
 from tests.notify.sinks import SmtpSink, WebhookSink
+from tests.waiting import wait_until
 
 PUBLIC_URL = "https://ops.example.com"
 HOSTILE = 'Shop <script>alert(1)</script> "}]} [x](https://evil)'
@@ -61,16 +67,6 @@ def admin(host: RunningHost) -> Any:
     return host.session("alice", ("admin",))
 
 
-def eventually(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def make_project(admin: Any, host: RunningHost, name: str = "Shop") -> str:
     slug = f"n-{uuid.uuid4().hex[:8]}"
     assert admin.post(host.url("/api/projects"), json={"slug": slug, "name": name}
@@ -88,7 +84,7 @@ def add_rule(admin: Any, host: RunningHost, project: str, **body: Any) -> dict[s
 
 
 def finished(admin: Any, host: RunningHost, task_id: str) -> dict[str, Any]:
-    return eventually(lambda: (t := admin.get(host.url(f"/api/tasks/{task_id}")).json())
+    return wait_until(lambda: (t := admin.get(host.url(f"/api/tasks/{task_id}")).json())
                       ["status"] in TERMINAL and t, f"task {task_id} to end")
 
 
@@ -99,7 +95,7 @@ def deliveries(admin: Any, host: RunningHost, task_id: str) -> list[dict[str, An
 
 
 def settled(admin: Any, host: RunningHost, task_id: str, count: int) -> list[dict[str, Any]]:
-    return eventually(lambda: (items := deliveries(admin, host, task_id)) and len(items) == count
+    return wait_until(lambda: (items := deliveries(admin, host, task_id)) and len(items) == count
                       and all(i["status"] != "pending" for i in items) and items,
                       "deliveries to settle")
 
@@ -108,6 +104,14 @@ def fire_timer(host: RunningHost, name: str) -> None:
     r = requests.post(host.url(f"/admin/functions/{name}"), json={"input": ""},
                       headers={"x-functions-key": host.master_key}, timeout=10)
     assert r.status_code in (200, 202), r.text
+
+
+def timer_runs_finished(host: RunningHost, name: str) -> int:
+    """How many admin-started runs of ``name`` have ended (the local host counts them)."""
+    r = requests.get(host.url(f"/admin/functions/{name}"),
+                     headers={"x-functions-key": host.master_key}, timeout=10)
+    assert r.status_code == 200, r.text
+    return int(r.json()["adminRunsFinished"])
 
 
 def test_a_task_outcome_reaches_teams_and_email_once_with_retries(
@@ -140,14 +144,25 @@ def test_a_task_outcome_reaches_teams_and_email_once_with_retries(
             return [m for m in smtp.received
                     if task["id"] in m.message.get_body(("plain",)).get_content()]
 
-        mail = eventually(mails, "the e-mail")
+        mail = wait_until(mails, "the e-mail")
         assert len(mail) == 1
         assert sorted(mail[0].recipients) == ["lead@example.org", "ops@example.com"]
         html = mail[0].message.get_body(("html",)).get_content()
         assert "<script>" not in html and "&lt;script&gt;" in html
         assert '"}]}' not in html and "&#34;}]}" in html
-        time.sleep(0.5)  # nothing further arrives: delivered once per channel
-        assert len(sink.delivered) == 1 and len(mails()) == 1
+        # nothing further arrives: delivered once per channel. Barrier: a later task's
+        # card and e-mail go the same way; once they are in, a repeat of the first is not.
+        later = admin.post(host.url(f"/api/projects/{project}/environments/dev/deployments"),
+                           json={"version": "2.0"}).json()
+        assert finished(admin, host, later["id"])["status"] == "succeeded"
+        settled(admin, host, later["id"], 2)
+        wait_until(lambda: len(sink.delivered) == 2, "the later task's card")
+        wait_until(lambda: [m for m in smtp.received
+                            if later["id"] in m.message.get_body(("plain",)).get_content()],
+                   "the later task's e-mail")
+        versions = [facts_of(validate_teams_message(c))["version"] for c in sink.delivered]
+        assert versions == [card_text(version), card_text("2.0")]
+        assert len(mails()) == 1
     finally:
         sink.close()
 
@@ -199,16 +214,17 @@ def test_schedules_api_and_the_timer_submitting_a_backup_as_scheduler(
         with psycopg.connect(host.database_url) as conn:  # as if created two hours ago
             conn.execute("UPDATE backup_schedules SET created_at = now() - interval '2 hours'"
                          " WHERE id = %s", (schedule["id"],))
+        runs = timer_runs_finished(host, "scheduled_backups")
         for _ in range(2):
             fire_timer(host, "scheduled_backups")
-        tasks = eventually(lambda: admin.get(host.url(f"/api/tasks?project={project}")
-                                             ).json()["items"], "the scheduled backup")
-        time.sleep(0.5)
+        # both runs are over (the barrier): the second found the slot taken
+        wait_until(lambda: timer_runs_finished(host, "scheduled_backups") >= runs + 2,
+                   "both timer runs to end")
         tasks = admin.get(host.url(f"/api/tasks?project={project}")).json()["items"]
         assert [(t["operation"], t["requestedBy"]) for t in tasks] == [("backup", "scheduler")]
         # a noop environment has no agent pool: the backup fails → backup.failed
         assert finished(admin, host, tasks[0]["id"])["status"] == "failed"
-        eventually(lambda: sink.delivered, "the backup.failed card")
+        wait_until(lambda: sink.delivered, "the backup.failed card")
         assert facts_of(validate_teams_message(sink.delivered[0]))["Operation"] == "backup"
         assert admin.delete(f"{url}/{schedule['id']}").status_code == 204
         assert admin.get(url).json()["items"] == []
@@ -236,7 +252,7 @@ def test_an_expired_sandbox_is_torn_down_through_the_pipeline(
         conn.execute("UPDATE environments SET expires_at = now() - interval '1 minute'"
                      " WHERE id = %s", (sandbox["id"],))
     fire_timer(host, "sandbox_expiry")
-    teardown = eventually(lambda: [t for t in admin.get(host.url(
+    teardown = wait_until(lambda: [t for t in admin.get(host.url(
         f"/api/tasks?project={project}")).json()["items"]
         if t["operation"] == "sandbox_delete"], "the teardown task")[0]
     done = finished(admin, host, teardown["id"])
@@ -252,8 +268,6 @@ def test_an_expired_sandbox_is_torn_down_through_the_pipeline(
     assert actions["environment.deleted"]["details"]["slug"] == "try"
     logs = admin.get(host.url(f"/api/tasks/{teardown['id']}/logs")).json()["items"]
     assert any("requested by sandbox-expiry: expired at" in line["text"] for line in logs)
-
-
 
 
 def test_teardown_of_an_agent_run_sandbox_drops_its_database_through_an_agent_job(
@@ -313,7 +327,7 @@ def test_approval_requested_is_announced_once_while_the_task_waits(
         assert r.status_code == 200, r.text
         task = admin.post(host.url(f"/api/projects/{project}/environments/dev/deployments"),
                           json={"version": "7"}).json()
-        eventually(lambda: sink.delivered, "the approval card")
+        wait_until(lambda: sink.delivered, "the approval card")
         card = validate_teams_message(sink.delivered[0])
         facts = facts_of(card)
         assert facts["Outcome"] == "awaiting approval" and facts["Approvers"] == "user ann"
@@ -344,3 +358,84 @@ def test_bad_rules_get_a_problem_naming_the_field_and_readers_cannot_add_them(
     duplicate = admin.post(url, json=base)
     assert duplicate.status_code == 409 and duplicate.json()["field"] == "name"
     assert admin.get(url).json()["items"][0]["webhookUrl"] == "https://example.com/…"
+
+
+def test_an_edited_rule_keeps_its_hidden_webhook_and_send_a_test_reports_the_outcome(
+        host: RunningHost, admin: Any) -> None:
+    good, bad = WebhookSink(), WebhookSink(always_fail=True)
+    try:
+        project = make_project(admin, host)
+        rule = add_rule(admin, host, project, name="ops", events=["task.failed"],
+                        channel="teams", webhookUrl=good.url)
+        url = host.url(f"/api/projects/{project}/notification-rules/{rule['id']}")
+        edited = admin.put(url, json={"name": "ops-renamed", "events": ["task.succeeded"],
+                                      "environments": ["dev"], "channel": "teams"})
+        assert edited.status_code == 200, edited.text
+        assert edited.json()["webhookUrl"] == "http://127.0.0.1/…"
+        assert edited.json()["environments"] == ["dev"]
+        assert "SECRET" not in edited.text
+
+        tested = admin.post(f"{url}/test", json={})
+        assert tested.status_code == 200, tested.text
+        assert tested.json() == {"ruleId": rule["id"], "channel": "teams",
+                                 "delivered": True, "error": None}
+        NotificationTestOut.model_validate(tested.json())
+        RuleOut.model_validate(edited.json())
+        [card] = good.delivered  # the kept URL received it
+        assert "ops-renamed" in json.dumps(card)
+
+        assert admin.put(url, json={"name": "ops-renamed", "events": ["task.failed"],
+                                    "channel": "teams", "webhookUrl": bad.url}
+                         ).status_code == 200
+        failed = admin.post(f"{url}/test", json={}).json()
+        assert failed["delivered"] is False and "500" in failed["error"]
+        assert "SECRET" not in failed["error"]
+        switched = admin.put(url, json={"name": "ops-renamed", "events": ["task.failed"],
+                                        "channel": "email"})
+        assert switched.status_code == 422 and switched.json()["field"] == "recipients"
+        operator = host.session("otto", ())
+        assert admin.post(host.url(f"/api/projects/{project}/roles"), json={
+            "principalType": "user", "principalId": "otto", "role": "operator"}
+        ).status_code == 201
+        assert operator.post(f"{url}/test", json={}).status_code == 403
+        activity = admin.get(host.url(f"/api/activity?project={project}")).json()["items"]
+        assert [a["details"]["delivered"] for a in activity
+                if a["action"] == "notification_rule.tested"] == [False, True]
+    finally:
+        good.close()
+        bad.close()
+
+
+def test_an_edited_schedule_lists_its_next_runs_and_starts_no_backup_at_once(
+        host: RunningHost, admin: Any) -> None:
+    project = make_project(admin, host)
+    url = host.url(f"/api/projects/{project}/environments/dev/backup-schedules")
+    schedule = admin.post(url, json={"cron": "0 0 3 * * *", "timeZone": "UTC"}).json()
+    with psycopg.connect(host.database_url) as conn:  # as if created two days ago
+        conn.execute("UPDATE backup_schedules SET created_at = now() - interval '2 days'"
+                     " WHERE id = %s", (schedule["id"],))
+    edited = admin.put(f"{url}/{schedule['id']}", json={
+        "cron": "0 30 * * * *", "timeZone": "Asia/Kolkata", "retainDays": 7})
+    assert edited.status_code == 200, edited.text
+    body = edited.json()
+    ScheduleOut.model_validate(body)  # as documented
+    assert (body["cron"], body["timeZone"], body["retainDays"], body["retainCount"]) == (
+        "0 30 * * * *", "Asia/Kolkata", 7, None)
+    assert len(body["nextSlots"]) == 5 and body["nextSlots"][0] == body["nextSlotAt"]
+    # half past in Kolkata (UTC+5:30) is on the hour in UTC
+    assert all(slot.endswith(":00:00Z") or slot.endswith(":00:00+00:00")
+               for slot in body["nextSlots"]), body["nextSlots"]
+    with psycopg.connect(host.database_url, row_factory=dict_row) as conn:
+        row = conn.execute("SELECT * FROM backup_schedules WHERE id = %s",
+                           (schedule["id"],)).fetchone()
+    # the half-past slot that passed before the edit counts as fired: nothing is due
+    assert due_slot(BackupSchedule.from_row(row), datetime.now(UTC)) is None
+    paused = admin.put(f"{url}/{schedule['id']}", json={"cron": "0 30 * * * *",
+                                                        "enabled": False}).json()
+    assert paused["enabled"] is False and paused["nextSlots"] == []
+    bad = admin.put(f"{url}/{schedule['id']}", json={"cron": "0 0 * * * *",
+                                                     "retainCount": 0})
+    assert bad.status_code == 422 and bad.json()["field"] == "retainCount"
+    reader = host.session("rita", ("reader",))
+    assert reader.put(f"{url}/{schedule['id']}", json={"cron": "0 0 * * * *"}
+                      ).status_code == 403

@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import RunningHost
 from tests.pipeline.test_cancel_and_failures import FakeAgent, agent_env, restart
 from tests.pipeline.test_pipeline_e2e import make_env, wait_for
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -159,7 +160,8 @@ def test_a_task_awaiting_approval_does_not_hold_up_the_queue(
         return admin.get(running_host.url(f"/api/tasks/{protected_task['id']}")).json()[
             "reason"]
 
-    _until(lambda: reason().startswith("position"), message=reason)
+    wait_until(lambda: reason().startswith("position"),
+               "the approved task to take its place in the environment queue", 10)
     assert reason().startswith(f"position 2 in the environment queue, behind task "
                                f"{later['id'][:8]}"), reason()
     assert approved["approval"]["state"] == "approved"
@@ -206,17 +208,6 @@ def test_scheduled_runs_of_an_approver_are_pre_approved(running_host: RunningHos
     assert done["status"] == "succeeded" and done["approval"]["state"] == "pre-approved"
     logs = admin.get(running_host.url(f"/api/tasks/{task.id}/logs")).json()["items"]
     assert any("pre-approved: scheduled by ann" in line["text"] for line in logs)
-
-
-def _until(check: Any, timeout: float = 10, message: Any = None) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met in time: {message() if message else ''}")
 
 
 def test_a_decision_made_before_the_orchestration_waits_is_not_lost(

@@ -18,6 +18,7 @@ from tests.conftest import (
     with_database,
 )
 from tests.pipeline.test_pipeline_e2e import wait_for
+from tests.waiting import wait_until
 
 ENV = "/api/projects/demo/environments/dev"
 
@@ -52,15 +53,11 @@ def _version(url: str) -> dict[str, Any]:
 def test_the_demo_serves_its_apps_and_restarts_them_through_the_local_agent(
         demo_host: RunningHost) -> None:
     """The whole newcomer tour is tests/firstrun; this is the demo on the suite's server."""
-    import time
-
     host = demo_host
     pipeline = host.pipeline()  # the default function key is an operator of demo
     _wait_for_demo(host)
-    deadline = time.monotonic() + 60
-    while not (env := pipeline.get(host.url(ENV)).json())["url"]:
-        assert time.monotonic() < deadline, "the first deploy never recorded dev's URL"
-        time.sleep(0.2)
+    env = wait_until(lambda: (e := pipeline.get(host.url(ENV)).json())["url"] and e,
+                     "the first deploy to record dev's URL", timeout=60)
     before = _version(env["url"])
     assert before["version"] == "1.0.0"
     restarted = _run(host, pipeline, "restarts", {"workload": "web"})
@@ -78,12 +75,6 @@ def _demo_db(host: RunningHost) -> str:
 
 
 def _wait_for_demo(host: RunningHost, timeout: float = 60) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any("demo: " in line for line in host.output):
-            assert any("demo: project 'demo'" in line for line in host.output), host.output
-            return
-        time.sleep(0.2)
-    raise AssertionError("the demo was not set up:\n" + "".join(host.output[-50:]))
+    wait_until(lambda: any("demo: " in line for line in host.output),
+               "the demo to be set up (a 'demo: ' line in the host's output)", timeout)
+    assert any("demo: project 'demo'" in line for line in host.output), host.output

@@ -5,32 +5,37 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
 import pytest
+import requests
 
 from tests.conftest import RunningHost
+from tests.waiting import WaitTimeout, wait_until
 
 TERMINAL = {"succeeded", "failed", "cancelled", "timed_out"}
 
 
 def wait_for(session: Any, host: RunningHost, task_id: str, statuses: set[str] = TERMINAL,
              timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
+    seen: list[str] = []
+
+    def arrived() -> dict[str, Any] | None:
         task = session.get(host.url(f"/api/tasks/{task_id}")).json()
         if not seen or seen[-1] != task["status"]:
             seen.append(task["status"])
         if task["status"] in statuses:
             task["_seen"] = seen
-            return task
-        time.sleep(0.05)
-    raise AssertionError(f"task {task_id} stuck: {seen}")
+            return dict(task)
+        return None
+
+    try:
+        return wait_until(arrived, f"task {task_id} to reach {sorted(statuses)}", timeout)
+    except WaitTimeout as exc:
+        raise WaitTimeout(f"{exc}; statuses seen: {seen}") from None
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +180,15 @@ def test_duplicate_service_bus_delivery_starts_one_orchestration(running_host: R
                             message_id=f"{task['id']}-again-{uuid.uuid4().hex[:4]}",
                             body={"taskId": task["id"], "operation": "deploy",
                                   "environmentId": task["environmentId"]}))
-    time.sleep(0.5)
+    # Barrier: the next deploy's message joins the same session after the duplicates, so
+    # it is handled only once every duplicate has been (completed, or retried until it
+    # dead-letters). Only then is "no second run" a fact and not a race.
+    barrier = admin.post(running_host.url(
+        f"/api/projects/{project}/environments/{env}/deployments"), json={"version": "5"}).json()
+    assert wait_for(admin, running_host, barrier["id"])["status"] == "succeeded"
+    dead = requests.get(running_host.url("/admin/servicebus/tasks/deadletters"), timeout=10,
+                        headers={"x-functions-key": running_host.master_key}).json()["messages"]
+    assert not [m for m in dead if m["messageId"].startswith(task["id"])], dead
     with psycopg.connect(running_host.database_url) as conn:
         runs = conn.execute("SELECT count(*) FROM activity_log WHERE task_id = %s"
                             " AND action = 'task.succeeded'", (task["id"],)).fetchone()[0]

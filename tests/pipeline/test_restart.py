@@ -21,6 +21,7 @@ from tests.conftest import (
 )
 from tests.pipeline.test_cancel_and_failures import FakeAgent, restart
 from tests.pipeline.test_pipeline_e2e import make_env, wait_for
+from tests.waiting import wait_until
 
 FAST_SWEEP = {"CLOUDOPS_RESEND_AFTER_SECONDS": "1"}
 
@@ -88,7 +89,7 @@ def test_tasks_survive_a_host_killed_mid_run(database: str, tmp_path: Path) -> N
 
 def _task_whose_message_was_lost(database: str, project: str, env: str) -> str:
     """A task row with no message anywhere: what a failed send or a restart leaves."""
-    import time
+    from datetime import UTC, datetime, timedelta
 
     import psycopg
     from psycopg.rows import dict_row
@@ -101,5 +102,6 @@ def _task_whose_message_was_lost(database: str, project: str, env: str) -> str:
         task, _ = tasks.create_task(conn, project_id=p.id, environment_id=e.id,
                                     operation="deploy", parameters={"version": "lost"},
                                     requested_by="alice")
-    time.sleep(1.1)  # older than CLOUDOPS_RESEND_AFTER_SECONDS
+    old_enough = task.created_at + timedelta(seconds=1)  # CLOUDOPS_RESEND_AFTER_SECONDS
+    wait_until(lambda: datetime.now(UTC) > old_enough, "the task to be old enough to resend")
     return str(task.id)

@@ -4,6 +4,7 @@ the emulation must route messages the same way."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -34,26 +35,34 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     rest: RestRealtime = request.getfixturevalue("rest")
     loop = asyncio.new_event_loop()
     session = loop.run_until_complete(_session())
-    clients: list[HubClient] = []
+    clients: dict[HubClient, str] = {}
+    barriers = itertools.count()
 
     def connect(user: str) -> HubClient:
         info = rest.negotiate(user)
         client = loop.run_until_complete(
             HubClient(session, info["url"], info["accessToken"]).connect())
-        clients.append(client)
+        clients[client] = user
         return client
 
     def received(client: HubClient, expected: int) -> list[tuple[str, list[Any]]]:
+        # Barrier: a marker sent after everything the test sent. Once it is in, anything
+        # extra (a duplicate, a message that should not have come) has arrived before it.
+        marker = ("__barrier__", [next(barriers)])
+        assert rest.send_to_user(clients[client], *marker)
+
         async def collect() -> list[tuple[str, list[Any]]]:
-            got = [await client.next() for _ in range(expected)]
-            await asyncio.sleep(0.05)  # anything extra would arrive now
-            while not client.invocations.empty():
-                got.append(client.invocations.get_nowait())
+            got: list[tuple[str, list[Any]]] = []
+            while (message := await client.next()) != marker:
+                if message[0] != "__barrier__":  # another connection's marker
+                    got.append(message)
             return got
-        return loop.run_until_complete(collect())
+        got = loop.run_until_complete(collect())
+        assert len(got) >= expected, got
+        return got
 
     yield Harness(rest, connect, received)
-    for client in clients:
+    for client in list(clients):
         loop.run_until_complete(client.close())
     loop.run_until_complete(session.close())
     loop.close()

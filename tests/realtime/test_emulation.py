@@ -18,6 +18,7 @@ from shared.errors import NotFound
 from shared.realtime import RestRealtime
 from tests.realtime._client import HubClient
 from tests.realtime._server import Emulator
+from tests.waiting import async_wait_until
 
 
 async def connect(rest: RestRealtime, session: aiohttp.ClientSession,
@@ -112,11 +113,9 @@ def test_abrupt_disconnect_leaves_no_membership_and_others_keep_receiving(
             transport = doomed.ws._response.connection.transport  # type: ignore[union-attr]
             transport.abort()  # no close frame: the TCP connection just dies
             await doomed.closed.wait()
-            for _ in range(50):
-                if doomed.connection_id not in emulator.extension.service.hub(
-                        "cloudops").connections:
-                    break
-                await asyncio.sleep(0.02)
+            await async_wait_until(
+                lambda: doomed.connection_id not in emulator.extension.service.hub(
+                    "cloudops").connections, "the dead connection to be dropped", 10)
             group = emulator.extension.service.hub("cloudops").groups["task:abrupt"]
             assert group == {survivor.connection_id}
             await asyncio.to_thread(rest.send_to_group, "task:abrupt", "taskLog", ["x"])

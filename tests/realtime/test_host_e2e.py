@@ -5,6 +5,7 @@ receives exactly what the app's adapter publishes to that group."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from shared.store import roles as role_store
 from tests.realtime._server import free_port
 from tests.realtime.test_official_client import NodeClient
 from tests.realtime.test_official_client import pytestmark as needs_node
+from tests.waiting import WaitTimeout, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = needs_node
@@ -42,12 +44,12 @@ def host(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                                stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     key_file = home / "signalr" / "access-key"
-    deadline = time.monotonic() + 60
-    while not (key_file.exists() and _serves(base)):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"cloudops local did not start:\n{process.communicate()[0]}")
-        time.sleep(0.1)
+    with contextlib.suppress(WaitTimeout):
+        wait_until(lambda: process.poll() is not None or (key_file.exists() and _serves(base)),
+                   "cloudops local to serve", 60)
+    if process.poll() is not None or not (key_file.exists() and _serves(base)):
+        process.kill()
+        pytest.fail(f"cloudops local did not start:\n{process.communicate()[0]}")
     yield base, home
     process.terminate()
     try:

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from psycopg.rows import dict_row
 
 from localhost.easyauth import COOKIE, principal_cookie
 from tests.conftest import RunningHost, create_throwaway_database, drop_database, with_database
+from tests.waiting import wait_until
 
 TERMINAL = {"succeeded", "failed", "cancelled", "timed_out"}
 
@@ -70,17 +70,6 @@ class Victim:
 def _task_in(session: Any, url: str, statuses: set[str]) -> dict[str, Any] | None:
     task = session.get(url).json()
     return task if task["status"] in statuses else None
-
-
-def wait_until(fact: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    """Poll for a fact with a deadline (never a blind sleep)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fact()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"waited {timeout:g} s for {what}")
 
 
 def session_of(host: RunningHost, user: str, roles: tuple[str, ...]) -> Any:

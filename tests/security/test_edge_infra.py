@@ -3,33 +3,28 @@ runs here; ``tests/azure/bicep.py`` parses the files)."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+from typing import Any
 
-from tests.azure.bicep import BicepFile, Statement, object_keys, parse
+from tests.azure.bicep import BicepFile, Statement, body, parse, text
 
 MODULES = Path(__file__).resolve().parents[2] / "infra" / "bicep" / "modules"
 
 
 def resource(bicep: BicepFile, rtype: str, name: str | None = None) -> Statement:
     for s in bicep.statements:
-        token = re.match(r"resource\s+\w+\s+('§\d+')", s.text)
-        if s.kind == "resource" and token and bicep.string(token.group(1)).startswith(
-                rtype + "@") and (name is None or f"name: {name}" in _unmask(bicep, s.text)):
+        if s.kind == "resource" and s.type.startswith(rtype + "@") and (
+                name is None or text(body(s).get("name")) == name):
             return s
     raise AssertionError(f"{bicep.path.name} declares no {rtype} {name or ''}")
 
 
-def _unmask(bicep: BicepFile, text: str) -> str:
-    return re.sub(r"'§\d+'", lambda m: repr(bicep.string(m.group(0))), text)
-
-
 def at(bicep: BicepFile, s: Statement, path: str) -> str:
-    """The (unmasked) value at a dotted path of the resource body."""
-    value = s.text[s.text.index("=") + 1:]
+    """The value at a dotted path of the resource body, as Bicep text."""
+    value: Any = body(s)
     for key in path.split("."):
-        value = object_keys(value)[key]
-    return _unmask(bicep, value).strip()
+        value = value[key]
+    return text(value)
 
 
 def test_function_app_auth_is_declared_after_the_swa_link_and_vouches_per_provider() -> None:
@@ -58,8 +53,7 @@ def test_key_vault_has_purge_protection_rbac_and_a_firewall() -> None:
     assert at(bicep, vault, "properties.enableRbacAuthorization") == "true"
     assert at(bicep, vault, "properties.networkAcls.bypass") == "'AzureServices'"
     assert "'Deny'" in at(bicep, vault, "properties.networkAcls.defaultAction")
-    default = re.search(r"param networkAccess string = '§\d+'", bicep.masked)
-    assert default and bicep.string(default.group(0).split("= ")[1]) == "restricted"
+    assert bicep.symbols("param")["networkAccess"].value == "restricted"
     assert "pipeline-keys" not in (MODULES / "keyvault.bicep").read_text()
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import RunningHost
-from tests.security.conftest import Victim, own_project, wait_until
+from tests.security.conftest import Victim, own_project
+from tests.waiting import wait_until
 
 
 def _refused(r: Any, field: str, *names: str) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 import requests
 
 from tests.conftest import RunningHost
-from tests.security.conftest import Victim, own_project, wait_until
+from tests.security.conftest import Victim, own_project
+from tests.waiting import wait_until
 
 
 def test_project_admin_cannot_revoke_another_projects_or_a_global_role_assignment(

@@ -7,7 +7,8 @@ import uuid
 
 from shared.grants.sandboxes import database_name, namespace
 from tests.conftest import RunningHost
-from tests.security.conftest import Victim, wait_until
+from tests.security.conftest import Victim
+from tests.waiting import wait_until
 
 
 def test_sandbox_database_and_namespace_names_never_collide_and_fit_63_bytes() -> None:

@@ -7,7 +7,8 @@ import uuid
 from typing import Any
 
 from tests.conftest import RunningHost
-from tests.security.conftest import Victim, wait_until
+from tests.security.conftest import Victim
+from tests.waiting import wait_until
 
 
 def _protect_deploys(victim: Victim, approver: str) -> None:

@@ -55,3 +55,40 @@ def test_redacted_settings_never_show_secrets() -> None:
     shown = settings.redacted()
     assert shown["DATABASE_URL"] == "<set>"
     assert "hunter2" not in repr(shown)
+
+
+def test_errors_are_one_line_naming_the_variable_and_the_value() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"CLOUDOPS_DB_POOL_MAX": "many"})
+    assert str(info.value) == "setting CLOUDOPS_DB_POOL_MAX: must be an integer, got 'many'"
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"CLOUDOPS_SMTP_STARTTLS": "maybe"})
+    assert str(info.value) == "setting CLOUDOPS_SMTP_STARTTLS: must be true or false, got 'maybe'"
+
+
+def test_blank_values_count_as_unset() -> None:
+    settings = Settings.from_env({"CLOUDOPS_TASK_QUEUE": "   ", "DATABASE_URL": ""})
+    assert settings.task_queue == "tasks" and settings.database_url is None
+
+
+def test_agent_policy_is_read_with_the_other_settings() -> None:
+    policy = Settings.from_env({"CLOUDOPS_AGENT_HEARTBEAT_SECONDS": "0.5",
+                                "CLOUDOPS_AGENT_LEASE_SECONDS": "2"}).agent_policy()
+    assert policy.heartbeat_seconds == 0.5 and policy.lease.total_seconds() == 2
+    assert policy.offline_after.total_seconds() == 1.5  # three missed heartbeats
+
+
+@pytest.mark.parametrize(("env", "name", "problem"), [
+    ({"CLOUDOPS_AGENT_HEARTBEAT_SECONDS": "soon"}, "CLOUDOPS_AGENT_HEARTBEAT_SECONDS",
+     "must be a number, got 'soon'"),
+    ({"CLOUDOPS_AGENT_KEY_DAYS": "-1"}, "CLOUDOPS_AGENT_KEY_DAYS", "must be positive, got -1"),
+    ({"CLOUDOPS_AGENT_MAX_WAIT_SECONDS": "231"}, "CLOUDOPS_AGENT_MAX_WAIT_SECONDS",
+     "must stay below Azure's 230 s HTTP limit"),
+    ({"CLOUDOPS_AGENT_HEARTBEAT_SECONDS": "40"}, "CLOUDOPS_AGENT_LEASE_SECONDS",
+     "must be at least two heartbeat intervals"),
+])
+def test_invalid_agent_policy_is_refused_at_start(env: dict[str, str], name: str,
+                                                  problem: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env)
+    assert (info.value.name, info.value.problem) == (name, problem)

@@ -55,6 +55,12 @@ param taskQueueName string
 @description('SignalR endpoint (https://...)')
 param signalrEndpoint string
 
+@description('Durable Task Scheduler endpoint (https://...durabletask.io)')
+param durableTaskEndpoint string
+
+@description('Durable task hub on that scheduler')
+param taskHubName string
+
 @description('Postgres server host')
 param postgresHost string
 
@@ -91,13 +97,16 @@ param instanceMemoryMB int = 2048
 var databaseUrl = 'host=${postgresHost} port=5432 dbname=${postgresDatabase} user=${identityName} sslmode=require'
 
 var appSettings = {
-  // Functions host storage (Durable task hub) through the managed identity
+  // Functions host storage (host leases, the deployment package) through the identity
   AzureWebJobsStorage__accountName: storageAccountName
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
   AzureWebJobsStorage__blobServiceUri: blobEndpoint
   AzureWebJobsStorage__queueServiceUri: queueEndpoint
   AzureWebJobsStorage__tableServiceUri: tableEndpoint
+  // Durable Functions backend: Durable Task Scheduler (host.json storageProvider
+  // azureManaged), Entra-only through the identity; hubName is CLOUDOPS_TASK_HUB
+  DURABLE_TASK_SCHEDULER_CONNECTION_STRING: 'Endpoint=${durableTaskEndpoint};TaskHub=${taskHubName};Authentication=ManagedIdentity;ClientID=${identityClientId}'
   // Service Bus trigger and sender
   ServiceBusConnection__fullyQualifiedNamespace: serviceBusHost
   ServiceBusConnection__credential: 'managedidentity'
@@ -116,7 +125,7 @@ var appSettings = {
   DATABASE_URL: databaseUrl
   CLOUDOPS_DATABASE_ENTRA_USER: identityName
   CLOUDOPS_TASK_QUEUE: taskQueueName
-  CLOUDOPS_TASK_HUB: 'cloudops'
+  CLOUDOPS_TASK_HUB: taskHubName
   CLOUDOPS_SIGNALR_HUB: 'cloudops'
   CLOUDOPS_LOG_STORE: 'table'
   CLOUDOPS_LOG_TABLE: logTableName

@@ -82,6 +82,7 @@ resource agentKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
   name: 'agent-key-secret'
   properties: {
+    contentType: 'text/plain'
     value: agentKeySecret
   }
 }
@@ -90,6 +91,7 @@ resource smtp 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
   name: 'smtp-password'
   properties: {
+    contentType: 'text/plain'
     value: empty(smtpPassword) ? ' ' : smtpPassword
   }
 }

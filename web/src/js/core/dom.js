@@ -66,23 +66,68 @@ export function showError(section, err, { what = "Something went wrong", hint, r
   }
 }
 
+// Fill a message line (p.form-message): success (teal, a status) or a problem (danger, an
+// alert read out at once); text or nodes; hidden when there is nothing to say.
+export function showMessage(box, kind, ...content) {
+  box.className = `form-message ${kind}`;
+  box.setAttribute("role", kind === "error" ? "alert" : "status");
+  box.replaceChildren(...content.filter((c) => c !== "" && c !== null && c !== undefined));
+  box.hidden = !box.hasChildNodes();
+}
+
 // A short message under a form: success (teal) or the API problem's detail (danger).
 export function formMessage(form, kind, text) {
   let box = $(".form-message", form);
   if (!box) {
-    box = h("p", { class: "form-message", role: kind === "error" ? "alert" : "status" });
+    box = h("p", { class: "form-message" });
     form.append(box);
   }
-  box.className = `form-message ${kind}`;
-  box.setAttribute("role", kind === "error" ? "alert" : "status");
-  box.textContent = text;
-  box.hidden = !text;
+  showMessage(box, kind, text);
 }
 
 export function problemText(err) {
   if (!err) return "";
   const detail = err.detail || err.message || "";
   return err.status ? `${err.title}: ${detail}` : detail;
+}
+
+// The page has loaded what it shows: #content (where there is one) appears and the body
+// says data-ready="true", the one sign browser tests wait for before they type or click.
+export function pageLoaded() {
+  const content = $("#content");
+  if (content) content.hidden = false;
+  document.body.dataset.ready = "true";
+}
+
+// Load a page: the loading line while `fill()` runs, then pageLoaded(); if it throws, the
+// page's error section says what could not be loaded (`what`, or what() then), and why,
+// with Try again. Returns true when the page loaded.
+export async function loadPage(fill, what) {
+  $("#loading").hidden = false;
+  try {
+    await fill();
+    pageLoaded();
+    return true;
+  } catch (err) {
+    const retry = () => loadPage(fill, what);
+    showError($("#page-error"), err, { what: typeof what === "function" ? what() : what, retry });
+    return false;
+  } finally {
+    $("#loading").hidden = true;
+  }
+}
+
+// Fill a table's body with `rows`; with none, the table gives way to its empty-state line.
+export function fillTable(table, rows, empty) {
+  clear(table.tBodies[0]).append(...rows);
+  (table.closest(".table-wrap") || table).hidden = rows.length === 0;
+  empty.hidden = rows.length > 0;
+}
+
+// A line that is there only when it has something to say (why controls are disabled).
+export function showNote(node, text) {
+  node.hidden = !text;
+  node.textContent = text || "";
 }
 
 export function clear(node) {

@@ -64,11 +64,17 @@ export function problemWith(rule, value, { label, what }) {
   return null;
 }
 
-// Show (or clear, with message null) a field's problem right under it.
+const CONTROLS = new Set(["INPUT", "SELECT", "TEXTAREA"]);
+
+// Show (or clear, with message null) a field's problem right under it. A group (a fieldset
+// of checkboxes or rows, marked data-field) gets the message inside it, after its legend.
 export function markField(input, message) {
-  const label = input.closest("label, .field") || input.parentElement;
-  const id = `${input.form?.id || "form"}-${input.name}-problem`;
-  let box = label.querySelector(`#${CSS.escape(id)}`);
+  const group = !CONTROLS.has(input.tagName);
+  const holder = group ? input : input.closest("label, .field") || input.parentElement;
+  const name = String(input.getAttribute("name") || input.id || input.dataset.field || "field").replace(/[^\w-]/g, "-");
+  const id = `${input.form?.id || input.closest("form")?.id || "form"}-${name}-problem`;
+  let box = holder.querySelector(`#${CSS.escape(id)}`);
+  if (group) input.classList.toggle("invalid", Boolean(message));
   if (!message) {
     box?.remove();
     input.removeAttribute("aria-invalid");
@@ -77,7 +83,7 @@ export function markField(input, message) {
   }
   if (!box) {
     box = h("small", { class: "field-problem", id, role: "alert" });
-    label.append(box);
+    holder.append(box);
   }
   box.textContent = message;
   input.setAttribute("aria-invalid", "true");
@@ -116,9 +122,12 @@ export function markProblemField(form, err) {
   return true;
 }
 
-// Clear a field's mark as soon as its value changes.
+// Clear a field's (or its group's) mark as soon as its value changes.
 export function clearOnInput(form) {
-  form.addEventListener("input", (event) => {
-    if (event.target.getAttribute?.("aria-invalid") === "true") markField(event.target, null);
-  });
+  const clear = (event) => {
+    const marked = event.target.closest?.("[aria-invalid=true]");
+    if (marked && form.contains(marked)) markField(marked, null);
+  };
+  form.addEventListener("input", clear);
+  form.addEventListener("change", clear);
 }

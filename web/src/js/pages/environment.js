@@ -1,7 +1,7 @@
 // An environment: one-click operations behind a confirm step, its queue, its tasks (live).
 import { api, apiAll, param } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, $$, TERMINAL, clear, describeTask, fmtTime, formMessage, h, progressBar, problemText, showError, statusBadge } from "../core/dom.js";
+import { $, $$, TERMINAL, clear, describeTask, fmtTime, formMessage, h, pageLoaded, problemText, progressBar, showError, statusBadge } from "../core/dom.js";
 import { live } from "../core/live.js";
 import { scriptValues, renderScriptForm } from "../core/script_form.js";
 import { requireSession } from "../core/session.js";
@@ -143,6 +143,7 @@ async function load() {
     clear($("#env-chips")).append(...chips());
     const role = session.roleOn(project.id) || "none";
     $("#env-role").textContent = `your role: ${role}`;
+    $("#env-settings-link").href = `/environment-settings/?p=${encodeURIComponent(projectSlug)}&e=${encodeURIComponent(envSlug)}`;
     table = new TaskTable($("#env-tasks tbody"), {
       filter: (t) => t.environmentId === env.id, limit: 30, emptyNode: $("#env-tasks-empty"),
       envNames: new Map([[env.id, env.name]]),
@@ -167,14 +168,15 @@ async function load() {
       $("#readonly-note").hidden = false;
       $("#readonly-role").textContent = role;
     }
-    $("#content").hidden = false;
+    pageLoaded();
     live.on("taskUpdated", (task) => {
       if (task.environmentId !== env.id) return;
       table.update(task);
       renderQueue();
       if (task.operation === "backup" && task.status === "succeeded" && operator) loadBackups();
     });
-    live.onResync(loadTasks);
+    // A backup that finished while the connection was down would leave restore disabled.
+    live.onResync(async () => { await loadTasks(); if (operator) await loadBackups(); });
     live.start([`project:${project.id}`]);
   } catch (err) {
     showError($("#page-error"), err, { what: `Could not load environment ${envSlug || ""}`, retry: load });

@@ -5,7 +5,7 @@
 // e.g. while reconnecting) triggers a catch-up read of GET /logs?after=lastSeq instead.
 import { api, apiAll, param } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
-import { $, TERMINAL, ZONE, clear, describeTask, fmtTime, h, problemText, progressBar, showError, statusBadge } from "../core/dom.js";
+import { $, TERMINAL, ZONE, clear, describeTask, fillTable, fmtTime, h, pageLoaded, problemText, progressBar, showError, statusBadge } from "../core/dom.js";
 import { LogView } from "../core/log_view.js";
 import { live, newer } from "../core/live.js";
 import { requireSession } from "../core/session.js";
@@ -202,6 +202,24 @@ function applySearch() {
   updateCount();
 }
 
+// The notifications this task's events produced (delivery rows, written once the task ends).
+async function loadDeliveries() {
+  try {
+    const data = await api(`/api/tasks/${taskId}/notifications`);
+    fillTable($("#deliveries"), data.items.map((d) => h("tr", { dataset: { status: d.status } },
+      h("td", {}, d.event),
+      h("td", {}, d.rule),
+      h("td", {}, d.channel === "teams" ? "Teams" : "E-mail"),
+      h("td", {}, h("span", { class: `badge delivery-${d.status}` }, d.status),
+        d.lastError ? h("div", { class: "error-text small" }, d.lastError) : null),
+      h("td", {}, String(d.attempts)),
+      h("td", { class: "small" }, fmtTime(d.deliveredAt || d.createdAt)))), $("#no-deliveries"));
+  } catch (err) {
+    $("#no-deliveries").hidden = false;
+    $("#no-deliveries").textContent = `Could not read the notifications. ${problemText(err)}`;
+  }
+}
+
 async function refresh() {
   const fresh = await api(`/api/tasks/${taskId}`);
   if (newer(task, fresh)) {
@@ -233,16 +251,22 @@ async function load() {
       `${env?.name || "environment"}`), ` · ${project.name}`);
     document.title = `${describeTask(task)} · CloudOps`;
     renderTask();
+    $("#rules-link").href = `/notifications/?p=${encodeURIComponent(project.slug)}`;
+    loadDeliveries();
     await checkMayDecide();
-    $("#content").hidden = false;
+    pageLoaded();
     live.on("taskUpdated", (t) => {
       if (t.id !== taskId || !newer(task, t)) return;
       task = t;
       renderTask();
-      if (TERMINAL.has(t.status)) catchUp(); // the last lines may still be in flight
+      if (TERMINAL.has(t.status)) {
+        catchUp(); // the last lines may still be in flight
+        loadDeliveries();
+      }
     });
     live.on("taskLog", (batch) => { if (batch.taskId === taskId) appendLines(batch.lines || []); });
     live.onResync(refresh);
+    live.onResync(loadDeliveries);
     await live.start([`task:${taskId}`]);
     await firstRead;
     await catchUp(); // after joining, so nothing falls between the read and the subscription
@@ -254,6 +278,7 @@ async function load() {
 }
 
 $("#log-search").addEventListener("input", applySearch);
+$("#deliveries-refresh").addEventListener("click", loadDeliveries);
 $("#log-follow").addEventListener("change", (event) => {
   if (event.target.checked) view.scrollToEnd();
 });
