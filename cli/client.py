@@ -153,6 +153,17 @@ class ApiClient:
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self.request("GET", path, params=params)[0]
 
+    def get_all(self, path: str, params: dict[str, Any] | None = None) -> list[Any]:
+        """Every item of a paged list, following ``nextCursor`` page after page."""
+        items: list[Any] = []
+        query: dict[str, Any] = {**(params or {}), "limit": 200}
+        while True:
+            page = self.get(path, query)
+            items.extend(page["items"])
+            if not page.get("nextCursor"):
+                return items
+            query["cursor"] = page["nextCursor"]
+
     def post(self, path: str, body: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None, *,
              idempotent: bool = True) -> tuple[Any, dict[str, str]]:

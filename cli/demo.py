@@ -89,9 +89,16 @@ def _admin_session() -> requests.Session:
 
 def _ensure_script(http: requests.Session, api: str, definition: dict[str, Any]) -> None:
     """Create the catalogue script, or replace it when this run's definition differs."""
-    r = http.get(f"{api}/projects/demo/scripts", timeout=30)
-    r.raise_for_status()
-    existing = {s["name"]: s for s in r.json()["items"]}.get(definition["name"])
+    scripts: list[dict[str, Any]] = []
+    params: dict[str, str] = {"limit": "200"}
+    while True:  # every page of the catalogue
+        r = http.get(f"{api}/projects/demo/scripts", params=params, timeout=30)
+        r.raise_for_status()
+        scripts.extend(r.json()["items"])
+        if not r.json()["nextCursor"]:
+            break
+        params["cursor"] = r.json()["nextCursor"]
+    existing = {s["name"]: s for s in scripts}.get(definition["name"])
     if existing is not None and existing.get("argv") == definition["argv"]:
         return
     if existing is not None:

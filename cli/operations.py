@@ -76,12 +76,13 @@ def submit(args: argparse.Namespace, operation: str, path: str, body: dict[str, 
 
 # --- handlers ------------------------------------------------------------------------
 
+def _body(required: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    """A request body: the required fields, and each optional one the user gave."""
+    return {**required, **{name: value for name, value in optional.items() if value}}
+
+
 def deploy(args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"version": args.version}
-    if args.image:
-        body["image"] = args.image
-    if args.package_url:
-        body["packageUrl"] = args.package_url
+    body = _body({"version": args.version}, image=args.image, packageUrl=args.package_url)
     return submit(args, "deploy", env_path(args.project, args.environment, "/deployments"),
                   body)
 
@@ -94,8 +95,8 @@ def restore(args: argparse.Namespace) -> int:
     client = client_for(args)
     backup_id = args.backup_id
     if backup_id == "latest":
-        items = [b for b in client.get(env_path(args.project, args.environment,
-                                                "/backups"))["items"]
+        items = [b for b in client.get_all(env_path(args.project, args.environment,
+                                                    "/backups"))
                  if b.get("kind", "backup") == "backup"]  # never a restore's safety copy
         if not items:
             raise CliError(f"{args.project}/{args.environment} has no backups to restore")
@@ -107,9 +108,7 @@ def restore(args: argparse.Namespace) -> int:
 def refresh(args: argparse.Namespace) -> int:
     """Restore ENVIRONMENT from a backup of --from (its latest unless --backup-id)."""
     client = client_for(args)
-    body: dict[str, Any] = {"sourceEnvironment": args.source}
-    if args.backup_id:
-        body["backupId"] = args.backup_id
+    body = _body({"sourceEnvironment": args.source}, backupId=args.backup_id)
     if args.mask_params and not args.mask_script:
         raise CliError("--mask-param needs --mask-script")
     if args.mask_script:
@@ -117,9 +116,8 @@ def refresh(args: argparse.Namespace) -> int:
         raw = dict(_pair(p) for p in args.mask_params)
         types: dict[str, str] = {}
         if raw:
-            catalogue = client.get(f"/api/projects/{quote(args.project, safe='')}/scripts")
-            script = next((s for s in catalogue["items"] if s.get("name") == args.mask_script),
-                          {})
+            catalogue = client.get_all(f"/api/projects/{quote(args.project, safe='')}/scripts")
+            script = next((s for s in catalogue if s.get("name") == args.mask_script), {})
             types = {p["name"]: p.get("type", "string") for p in script.get("parameters", [])}
         body["maskParameters"] = {name: _typed(name, value, types.get(name, "string"))
                                   for name, value in raw.items()}
@@ -128,19 +126,13 @@ def refresh(args: argparse.Namespace) -> int:
 
 
 def restart(args: argparse.Namespace) -> int:
-    body = {"workload": args.workload}
-    if args.namespace:
-        body["namespace"] = args.namespace
-    if args.kind:
-        body["kind"] = args.kind
+    body = _body({"workload": args.workload}, namespace=args.namespace, kind=args.kind)
     return submit(args, "restart", env_path(args.project, args.environment, "/restarts"),
                   body)
 
 
 def sandbox_create(args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"name": args.name, "ttlHours": args.ttl_hours}
-    if args.backup_id:
-        body["backupId"] = args.backup_id
+    body = _body({"name": args.name, "ttlHours": args.ttl_hours}, backupId=args.backup_id)
     return submit(args, "sandbox_create",
                   env_path(args.project, args.environment, "/sandboxes"), body)
 
@@ -179,7 +171,7 @@ def sandbox_delete(args: argparse.Namespace) -> int:
 def script_run(args: argparse.Namespace) -> int:
     client = client_for(args)
     raw = dict(_pair(p) for p in args.param)
-    catalogue = client.get(f"/api/projects/{quote(args.project, safe='')}/scripts")["items"]
+    catalogue = client.get_all(f"/api/projects/{quote(args.project, safe='')}/scripts")
     script = next((s for s in catalogue if s.get("name") == args.script), None)
     if script is None:
         names = ", ".join(sorted(s["name"] for s in catalogue)) or "none"

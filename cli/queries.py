@@ -20,7 +20,7 @@ def _task_path(task_id: str, tail: str = "") -> str:
 
 
 def projects(args: argparse.Namespace) -> int:
-    items = client_for(args).get("/api/projects")["items"]
+    items = client_for(args).get_all("/api/projects")
     if args.output == "json":
         emit_json(items)
     else:
@@ -30,8 +30,8 @@ def projects(args: argparse.Namespace) -> int:
 
 
 def environments(args: argparse.Namespace) -> int:
-    items = client_for(args).get(
-        f"/api/projects/{quote(args.project, safe='')}/environments")["items"]
+    items = client_for(args).get_all(
+        f"/api/projects/{quote(args.project, safe='')}/environments")
     if args.output == "json":
         emit_json(items)
     else:
@@ -51,7 +51,7 @@ def _parameter_summary(param: dict[str, Any]) -> str:
 
 
 def scripts(args: argparse.Namespace) -> int:
-    items = client_for(args).get(f"/api/projects/{quote(args.project, safe='')}/scripts")["items"]
+    items = client_for(args).get_all(f"/api/projects/{quote(args.project, safe='')}/scripts")
     if args.output == "json":
         emit_json(items)
     else:
@@ -62,7 +62,7 @@ def scripts(args: argparse.Namespace) -> int:
 
 
 def backups_list(args: argparse.Namespace) -> int:
-    items = client_for(args).get(env_path(args.project, args.environment, "/backups"))["items"]
+    items = client_for(args).get_all(env_path(args.project, args.environment, "/backups"))
     if args.output == "json":
         emit_json(items)
     else:

@@ -99,8 +99,4 @@ async def sweep_tasks(timer: func.TimerRequest, client: df.DurableOrchestrationC
 def _open_started_tasks() -> list[str]:
     """Open tasks past the queue that have not changed for a while."""
     with services().db.transaction() as conn:
-        rows = conn.execute(
-            "SELECT id FROM tasks WHERE status IN ('waiting', 'running')"
-            " AND updated_at < now() - interval '60 seconds' ORDER BY seq LIMIT 200"
-        ).fetchall()
-    return [str(r["id"]) for r in rows]
+        return task_store.stale_started_task_ids(conn, unchanged_for_seconds=60, limit=200)

@@ -40,7 +40,7 @@ def trigger_value_for(host: Host, fn: FunctionInfo, input_text: str | None) -> A
 
         return timer_request(past_due=False)
     if fn.trigger_type == "serviceBusTrigger":
-        from localhost.servicebus import admin_message
+        from localhost.servicebus.extension import admin_message
 
         return admin_message(fn, input_text or "")
     raise NotInvocable(f"function {fn.name} has a {fn.trigger_type}; the admin API starts "

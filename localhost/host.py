@@ -179,7 +179,7 @@ class Host:
 
     def _builtins(self) -> list[HostExtension]:
         from localhost.easyauth import StaticWebExtension
-        from localhost.servicebus import ServiceBusExtension
+        from localhost.servicebus.extension import ServiceBusExtension
         from localhost.timers import TimerExtension
 
         return [ServiceBusExtension(), TimerExtension(), StaticWebExtension(self.web_dir)]

@@ -1,4 +1,27 @@
-"""The one clock. Inject a ``Clock`` so tests can move time."""
+"""The one clock. Inject a ``Clock`` so tests can move time.
+
+Business time — expiries, schedules, leases, heartbeats, freezes, retention — is read from
+the injected ``Clock`` (``Services.clock``) and handed down as ``now``; nothing in
+``shared/`` or ``functions/`` calls ``datetime.now()`` for it.
+
+Where Postgres referees time it is the only clock in the comparison. A column the
+database stamps itself (``DEFAULT now()``, ``updated_at = now()``, ``clock_timestamp()``:
+``tasks.updated_at``, ``tasks.finished_at``, ``tasks.last_enqueued_at``) is compared only
+in SQL, against ``now()``, never with ``clock.now()`` from Python: the two clocks may
+differ (another host, a test's ``ManualClock``), and a comparison across them would
+decide by that difference. The store functions that do so say so
+(``stale_started_task_ids``, ``unpicked_queued_tasks``, ``teardown_in_hand`` in
+``shared/store/tasks.py``). A column written from ``clock.now()`` (job leases, agent key
+expiries, sandbox ``expires_at``, freeze overrides) is compared with ``clock.now()``.
+Two comparisons still take a database-stamped ``created_at`` as business time: a
+sandbox's maximum lifetime (``schedules/sandboxes.extend``) and backup retention's
+``keepDays`` (``schedules/retention.to_prune``); the rows should carry a
+``clock.now()`` stamp of their own for these.
+
+Outside the control plane other clocks are right: ``localhost/`` is a Functions host
+with its own wall clock (timers, durable history, token expiry), and the agent and the
+CLI run on other machines.
+"""
 
 from __future__ import annotations
 

@@ -15,6 +15,15 @@ class DomainError(Exception):
         self.field = field
 
 
+class BadRequest(DomainError):
+    """The request itself is malformed (a parameter, a header, the body's syntax)."""
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    title = "Payload too large"
+
+
 class NotFound(DomainError):
     status = 404
     title = "Not found"

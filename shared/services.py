@@ -41,7 +41,7 @@ class Services:
         from shared.bus import make_bus
         from shared.logs import make_log_store
         from shared.realtime import make_realtime
-        from shared.tasks.publisher import QueuedRealtime
+        from shared.realtime.publisher import QueuedRealtime
         from shared.telemetry import configure_telemetry
 
         configure_telemetry(settings)

@@ -18,6 +18,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from functions.payloads import AppServiceAnswer, AppServiceRef
 from shared.appservice import AppServiceDeployer, AppServiceError, SlotTarget
 from shared.grants.sandboxes import SLOT_PREFIX
 from shared.services import services
@@ -101,9 +102,10 @@ def delete_sandbox_slot(ref: dict[str, Any], deploy: AppServiceDeployer) -> dict
 
 def _run(step: Callable[[dict[str, Any], AppServiceDeployer], dict[str, Any]],
          ref: dict[str, Any]) -> dict[str, Any]:
-    result = step(ref, deployer())
-    _task_log(ref.get("taskId"), result.get("log") or [])
-    return result
+    asked = AppServiceRef.from_json(ref)
+    answer = AppServiceAnswer.from_json(step(asked.to_json(), deployer()))
+    _task_log(asked.task_id, answer.log)
+    return answer.to_json()
 
 
 def _task_log(task_id: str | None, lines: list[str]) -> None:
@@ -143,36 +145,27 @@ def appservice_set_version(ref: dict[str, Any]) -> dict[str, Any]:
     return _run(set_version, ref)
 
 
-@bp.activity_trigger(input_name="ref")
-def appservice_restart_slot(ref: dict[str, Any]) -> dict[str, Any]:
-    return _run(restart_slot, ref)
+def _register(name: str, step: Callable[[dict[str, Any], AppServiceDeployer], dict[str, Any]],
+              doc: str) -> None:
+    """An activity named ``name`` that runs ``step`` on the orchestrator's ref."""
+    def trigger(ref: dict[str, Any]) -> dict[str, Any]:
+        return _run(step, ref)
+
+    trigger.__name__ = trigger.__qualname__ = name
+    trigger.__doc__ = doc
+    bp.activity_trigger(input_name="ref")(trigger)
 
 
-@bp.activity_trigger(input_name="ref")
-def appservice_restart_site(ref: dict[str, Any]) -> dict[str, Any]:
-    """Restart the site itself (production); the orchestration health-checks it after."""
-    return _run(restart_site, ref)
-
-
-@bp.activity_trigger(input_name="ref")
-def appservice_health_check(ref: dict[str, Any]) -> dict[str, Any]:
-    """``{healthy, detail, url, where}``: unhealthy is an answer, not an error."""
-    return _run(health_check, ref)
-
-
-@bp.activity_trigger(input_name="ref")
-def appservice_swap(ref: dict[str, Any]) -> dict[str, Any]:
-    """Swap the slot into production (a second call swaps back)."""
-    return _run(swap, ref)
-
-
-@bp.activity_trigger(input_name="ref")
-def appservice_create_sandbox_slot(ref: dict[str, Any]) -> dict[str, Any]:
-    """``{taskId, sandboxId}``: create the sandbox's own slot on its parent's site."""
-    return _run(create_sandbox_slot, ref)
-
-
-@bp.activity_trigger(input_name="ref")
-def appservice_delete_sandbox_slot(ref: dict[str, Any]) -> dict[str, Any]:
-    """``{taskId, sandboxId}``: delete the sandbox's own slot (gone already is fine)."""
-    return _run(delete_sandbox_slot, ref)
+for _name, _step, _doc in [
+    ("appservice_restart_slot", restart_slot, "Restart the deployment slot."),
+    ("appservice_restart_site", restart_site,
+     "Restart the site itself (production); the orchestration health-checks it after."),
+    ("appservice_health_check", health_check,
+     "``{healthy, detail, url, where}``: unhealthy is an answer, not an error."),
+    ("appservice_swap", swap, "Swap the slot into production (a second call swaps back)."),
+    ("appservice_create_sandbox_slot", create_sandbox_slot,
+     "``{taskId, sandboxId}``: create the sandbox's own slot on its parent's site."),
+    ("appservice_delete_sandbox_slot", delete_sandbox_slot,
+     "``{taskId, sandboxId}``: delete the sandbox's own slot (gone already is fine)."),
+]:
+    _register(_name, _step, _doc)

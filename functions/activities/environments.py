@@ -8,13 +8,14 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from shared.grants import resources as grants
+from functions.payloads import CreateSandbox, RecordUrl, SandboxCreated, UrlRecorded
+from shared.api.views import iso
 from shared.grants import sandboxes
 from shared.services import services
 from shared.store import backups as backup_store
 from shared.store import projects as project_store
+from shared.store import resources as resource_store
 from shared.store import tasks as task_store
-from shared.tasks.views import iso
 
 bp = df.Blueprint()
 URL = re.compile(r"^https?://\S{1,2000}$")
@@ -26,8 +27,9 @@ def create_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
     name the backup to seed it from: ``seedBackupId`` (a fresh backup the orchestration
     took, or the one the request chose), else the parent's latest backup."""
     svc = services()
+    asked = CreateSandbox.from_json(payload)
     with svc.db.transaction() as conn:
-        task = task_store.get_task(conn, payload["taskId"])
+        task = task_store.get_task(conn, asked.task_id)
         parent = project_store.get_environment_by_id(conn, task.environment_id)
         project = project_store.get_project(conn, task.project_id)
         name = task.parameters["name"]
@@ -43,9 +45,9 @@ def create_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
             # its own namespace on the parent's cluster, granted to the project with it
             target = sandboxes.sandbox_target(parent.target, project.id, parent.id, name)
             if target.get("namespace") != parent.target.get("namespace"):
-                cluster = grants.register(conn, kind="cluster", name=target["cluster"],
+                cluster = resource_store.register(conn, kind="cluster", name=target["cluster"],
                                           actor=task.requested_by)
-                grants.grant(conn, cluster, project_id=project.id,
+                resource_store.grant(conn, cluster, project_id=project.id,
                              namespaces=[target["namespace"]], actor=task.requested_by,
                              via=f"sandbox {name}")
             sandbox = project_store.create_environment(
@@ -54,15 +56,14 @@ def create_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
                 expires_at=svc.clock.now() + timedelta(hours=int(task.parameters["ttlHours"])),
                 # Never the parent's URL: that would send people to the parent's app.
                 url=None, actor=task.requested_by)
-        seed = payload.get("seedBackupId")
+        seed = asked.seed_backup_id
         if seed is None:
             latest = backup_store.latest_backup(conn, parent.id)
             seed = str(latest.id) if latest else None
         version = task_store.last_deployed_version(conn, parent.id)
-    return {"environmentId": str(sandbox.id), "environment": sandbox.slug,
-            "expiresAt": iso(sandbox.expires_at), "url": sandbox.url,
-            "seedBackupId": seed,
-            "parentVersion": version}
+    return SandboxCreated(environment_id=str(sandbox.id), environment=sandbox.slug,
+                          expires_at=iso(sandbox.expires_at), url=sandbox.url,
+                          seed_backup_id=seed, parent_version=version).to_json()
 
 
 @bp.activity_trigger(input_name="payload")
@@ -72,18 +73,19 @@ def record_environment_url(payload: dict[str, Any]) -> dict[str, Any]:
 
     A URL that is not http(s) is refused here rather than stored: the UI links to it.
     """
-    url = str(payload.get("url") or "")
+    asked = RecordUrl.from_json(payload)
+    url = str(asked.url or "")
     if not URL.match(url):
-        return {"recorded": False, "reason": f"the reported url {url[:100]!r} is not an "
-                                             "http(s) URL; the environment's URL is unchanged"}
+        return UrlRecorded(recorded=False, reason=f"the reported url {url[:100]!r} is not an "
+                           "http(s) URL; the environment's URL is unchanged").to_json()
     svc = services()
     with svc.db.transaction() as conn:
-        task = task_store.get_task(conn, payload["taskId"])
+        task = task_store.get_task(conn, asked.task_id)
         env = project_store.get_environment_by_id(
-            conn, payload.get("environmentId") or task.environment_id)
+            conn, asked.environment_id or task.environment_id)
         if env.id != task.environment_id and env.parent_id != task.environment_id:
-            return {"recorded": False, "reason": "a task records URLs only for its own "
-                                                 "environment or its sandboxes"}
+            return UrlRecorded(recorded=False, reason="a task records URLs only for its own "
+                               "environment or its sandboxes").to_json()
         if env.url != url:
             project_store.update_environment(conn, env, {"url": url}, actor=task.requested_by)
-    return {"recorded": True, "url": url}
+    return UrlRecorded(recorded=True, url=url).to_json()

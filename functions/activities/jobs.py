@@ -8,8 +8,10 @@ from uuid import UUID
 
 import azure.durable_functions as df
 
+from functions.payloads import AbandonJob, Dispatched, DispatchJob, RecordBackup, RecordedBackup
 from shared.agents import dispatch as agent_dispatch
 from shared.agents.work import cancel_jobs_for_task
+from shared.api.views import iso
 from shared.domain.models import Environment, Task
 from shared.domain.task_states import TaskStatus
 from shared.errors import DomainError
@@ -19,9 +21,9 @@ from shared.services import services
 from shared.store import backups as backup_store
 from shared.store import projects as project_store
 from shared.store import tasks as task_store
-from shared.tasks.scripts import get_script, resolve_argv
+from shared.store.scripts import get_script
+from shared.tasks.scripts import resolve_argv
 from shared.tasks.service import TaskService
-from shared.tasks.views import iso
 from shared.telemetry import inject_trace
 
 bp = df.Blueprint()
@@ -109,40 +111,42 @@ def dispatch_job(payload: dict[str, Any]) -> dict[str, Any]:
     environment lacks what the job needs — the task then fails with that reason.
     """
     svc = services()
+    asked = DispatchJob.from_json(payload)
     with svc.db.transaction() as conn:
-        task = task_store.get_task(conn, payload["taskId"])
+        task = task_store.get_task(conn, asked.task_id)
         env = project_store.get_environment_by_id(conn, task.environment_id)
         pool = env.target.get("pool")
         if not pool:
-            return {"error": f"environment {env.slug} has no agent pool for "
-                             f"{payload['kind']} jobs (set target.pool)"}
+            return Dispatched(error=f"environment {env.slug} has no agent pool for "
+                                    f"{asked.kind} jobs (set target.pool)").to_json()
         refused = verify(conn, task, env)
-        acts_on = payload["payload"].get("targetEnvironmentId")
+        acts_on = asked.payload.get("targetEnvironmentId")
         if refused is None and acts_on:  # a sandbox's own resources
             sandbox = project_store.get_environment_by_id(conn, UUID(acts_on))
             gaps = grants.missing(conn, sandbox.project_id,
                                   grants.needs_of(sandbox.target, sandbox.database))
             refused = f"{gaps[0][0].field}: {gaps[0][1]}" if gaps else None
         if refused is not None:
-            return {"error": refused}
+            return Dispatched(error=refused).to_json()
         try:
-            body = _job_payload(conn, payload["kind"], payload["payload"], task, env)
+            body = _job_payload(conn, asked.kind, asked.payload, task, env)
             # the environment the job acts on: a sandbox being seeded, or the task's own
             body |= job_scope(conn, project_store.get_environment_by_id(conn, UUID(acts_on))
                               if acts_on else env)
             body["traceContext"] = inject_trace({})  # the agent continues the trace
-            if payload.get("deadlineAt"):
+            if asked.deadline_at:
                 # how long the agent keeps trying to deliver the result through an outage
-                body["deadlineAt"] = payload["deadlineAt"]
-            job = agent_dispatch.dispatch_job(conn, task=task, kind=payload["kind"], payload=body,
+                body["deadlineAt"] = asked.deadline_at
+            job = agent_dispatch.dispatch_job(conn, task=task, kind=asked.kind, payload=body,
                                pool=str(pool), demands=list(env.target.get("labels") or []),
                                now=svc.clock.now())
         except (agent_dispatch.NoCapableAgent, JobNotPossible) as exc:
-            return {"error": exc.detail}
+            return Dispatched(error=exc.detail).to_json()
         waiting = task_store.transition(conn, task.id, TaskStatus.WAITING, actor="system",
-                                        reason=agent_dispatch.waiting_reason(conn, job))
+                                        reason=agent_dispatch.waiting_reason(
+                                            conn, job, now=svc.clock.now()))
     TaskService(svc).publish(waiting)
-    return {"jobId": str(job.id)}
+    return Dispatched(job_id=str(job.id)).to_json()
 
 
 @bp.activity_trigger(input_name="payload")
@@ -151,7 +155,8 @@ def abandon_job(payload: dict[str, Any]) -> bool:
     agent running one is told to stop on its next heartbeat."""
     svc = services()
     with svc.db.transaction() as conn:
-        cancel_jobs_for_task(conn, UUID(payload["taskId"]), svc.clock.now())
+        cancel_jobs_for_task(conn, UUID(AbandonJob.from_json(payload).task_id),
+                             svc.clock.now())
     return True
 
 
@@ -166,16 +171,17 @@ def _tool_versions(reported: Any) -> dict[str, str] | None:
 def record_backup(payload: dict[str, Any]) -> dict[str, Any]:
     """Record an artifact an agent uploaded as a Backup of the environment."""
     svc = services()
-    artifact = payload["artifact"]
+    asked = RecordBackup.from_json(payload)
+    artifact = asked.artifact
     with svc.db.transaction() as conn:
         backup = backup_store.record_backup(
-            conn, environment_id=UUID(payload["environmentId"]),
-            task_id=UUID(payload["taskId"]),
+            conn, environment_id=UUID(asked.environment_id), task_id=UUID(asked.task_id),
             location=svc.artifacts.location(artifact["artifact"]),
             size_bytes=int(artifact["sizeBytes"]), sha256=str(artifact["sha256"]),
-            kind=payload.get("kind", "backup"),
+            kind=asked.kind,
             duration_ms=int(artifact["durationMs"]) if artifact.get("durationMs") else None,
             tool_versions=_tool_versions(artifact.get("toolVersions")))
-    return {"id": str(backup.id), "kind": backup.kind, "sizeBytes": backup.size_bytes,
-            "sha256": backup.sha256, "durationMs": backup.duration_ms,
-            "toolVersions": backup.tool_versions or {}, "createdAt": iso(backup.created_at)}
+    return RecordedBackup(id=str(backup.id), kind=backup.kind, size_bytes=backup.size_bytes,
+                          sha256=backup.sha256, duration_ms=backup.duration_ms,
+                          tool_versions=backup.tool_versions or {},
+                          created_at=iso(backup.created_at)).to_json()

@@ -7,12 +7,13 @@ from uuid import UUID
 
 import azure.durable_functions as df
 
+from functions.payloads import Pruned, Retention, SandboxDeleted, SandboxRef
 from shared.domain.task_states import TaskStatus
-from shared.grants import resources as grants
 from shared.services import services
 from shared.store import activity
 from shared.store import backups as backup_store
 from shared.store import projects as project_store
+from shared.store import resources as resource_store
 from shared.store import tasks as task_store
 from shared.tasks.service import TaskService
 
@@ -25,11 +26,11 @@ def apply_backup_retention(payload: dict[str, Any]) -> dict[str, Any]:
     was recorded, so only ever behind a newer good backup)."""
     from shared.schedules.retention import apply_retention, forget_expired
 
-    pruned = apply_retention(services(), UUID(payload["environmentId"]),
-                             UUID(payload["backupId"]))
+    asked = Retention.from_json(payload)
+    pruned = apply_retention(services(), UUID(asked.environment_id), UUID(asked.backup_id))
     # rows whose artifact the storage lifecycle rule (or a person) removed go too
-    expired = forget_expired(services(), UUID(payload["environmentId"]))
-    return {"pruned": [str(b) for b in pruned], "expired": [str(b) for b in expired]}
+    expired = forget_expired(services(), UUID(asked.environment_id))
+    return Pruned(pruned=[str(b) for b in pruned], expired=[str(b) for b in expired]).to_json()
 
 
 @bp.activity_trigger(input_name="payload")
@@ -41,20 +42,19 @@ def delete_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
     queued behind the teardown end cancelled. Backup artifacts of the sandbox are deleted
     with their rows."""
     svc = services()
-    sandbox_id = UUID(payload["sandboxId"])
-    task_id = UUID(payload["taskId"])
+    asked = SandboxRef.from_json(payload)
+    sandbox_id, task_id = UUID(asked.sandbox_id), UUID(asked.task_id)
     tasks = TaskService(svc)
     with svc.db.transaction() as conn:
-        row = conn.execute("SELECT * FROM environments WHERE id = %s", (sandbox_id,)
-                           ).fetchone()
-        if row is None:
-            return {"deleted": False, "reason": "already gone"}
-        sandbox = project_store.get_environment_by_id(conn, sandbox_id)
+        found = project_store.find_environment(conn, sandbox_id)
+        if found is None:
+            return SandboxDeleted(deleted=False, reason="already gone").to_json()
+        sandbox = found
         if sandbox.kind != "sandbox" or sandbox.parent_id is None:
             raise ValueError(f"{sandbox.slug} is not a sandbox")
         behind = [t for t in task_store.open_tasks_for_environment(conn, sandbox_id)
                   if t.id != task_id]
-        backups = backup_store.list_backups(conn, sandbox_id, limit=10_000)
+        backups = backup_store.list_backups(conn, sandbox_id)
     for other in behind:
         tasks.finish(other.id, TaskStatus.CANCELLED, reason="sandbox deleted",
                      error=f"the sandbox {sandbox.slug} was deleted", actor="sandbox-expiry")
@@ -62,12 +62,11 @@ def delete_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
         svc.artifacts.delete(svc.artifacts.name_of(backup.location))
     task = None
     with svc.db.transaction() as conn:
-        conn.execute("SELECT 1 FROM environments WHERE id = %s FOR UPDATE", (sandbox_id,))
-        conn.execute("UPDATE tasks SET environment_id = %s WHERE environment_id = %s",
-                     (sandbox.parent_id, sandbox_id))
+        project_store.lock_environment(conn, sandbox_id)
+        task_store.move_tasks(conn, sandbox_id, sandbox.parent_id)
         task = task_store.get_task(conn, task_id)
-        conn.execute("DELETE FROM environments WHERE id = %s", (sandbox_id,))
-        grants.release_sandbox_namespace(conn, sandbox, actor=task.requested_by)
+        project_store.delete_environment_row(conn, sandbox_id)
+        resource_store.release_sandbox_namespace(conn, sandbox, actor=task.requested_by)
         activity.record(conn, actor=task.requested_by, action="environment.deleted",
                         project_id=sandbox.project_id, environment_id=sandbox.parent_id,
                         task_id=task_id,
@@ -76,5 +75,5 @@ def delete_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
                                  "expiresAt": sandbox.expires_at.isoformat()
                                  if sandbox.expires_at else None,
                                  "backupsDeleted": len(backups)})
-    return {"deleted": True, "sandbox": sandbox.slug, "backupsDeleted": len(backups),
-            "cancelledTasks": [str(t.id) for t in behind]}
+    return SandboxDeleted(deleted=True, sandbox=sandbox.slug, backupsDeleted=len(backups),
+                          cancelledTasks=[str(t.id) for t in behind]).to_json()

@@ -9,8 +9,10 @@ from uuid import UUID
 
 import azure.durable_functions as df
 
-from shared.notify import approval_requested_event, deliver, event_for_task
-from shared.services import services
+from functions.payloads import Delivery
+from shared.domain.models import Environment, Project, Task
+from shared.notify import Event, approval_requested_event, deliver, event_for_task
+from shared.services import Services, services
 from shared.store import projects as project_store
 from shared.store import tasks as task_store
 
@@ -24,35 +26,37 @@ class DeliveryPending(Exception):
 @bp.activity_trigger(input_name="payload")
 def notify_task_event(payload: dict[str, Any]) -> dict[str, Any]:
     """Deliver the terminal event of ``taskId`` to every matching rule (once each)."""
-    svc = services()
-    with svc.db.transaction() as conn:
-        task = task_store.get_task(conn, UUID(payload["taskId"]))
-        env = project_store.get_environment_by_id(conn, task.environment_id)
-        project = project_store.get_project(conn, task.project_id)
+    svc, asked = services(), Delivery.from_json(payload)
+    task, project, env = _task_and_place(svc, asked)
     event = event_for_task(task, project, env, svc.settings.public_url)
     if event is None:
         return {"skipped": f"task is {task.status}"}
-    report = deliver(svc, event, max_attempts=int(payload.get("maxAttempts")
-                                                  or svc.settings.notify_attempts))
-    if report.pending:
-        raise DeliveryPending("; ".join(report.errors) or "a delivery is in flight")
-    return report.as_json()
+    return _deliver(svc, event, asked)
 
 
 @bp.activity_trigger(input_name="payload")
 def notify_approval_requested(payload: dict[str, Any]) -> dict[str, Any]:
     """Deliver ``approval.requested`` for ``taskId`` (call with retry options, like
     ``notify_task_event``: it raises while a delivery is worth retrying)."""
-    svc = services()
-    with svc.db.transaction() as conn:
-        task = task_store.get_task(conn, UUID(payload["taskId"]))
-        env = project_store.get_environment_by_id(conn, task.environment_id)
-        project = project_store.get_project(conn, task.project_id)
+    svc, asked = services(), Delivery.from_json(payload)
+    task, project, env = _task_and_place(svc, asked)
     approvers = ", ".join(f"{a.get('type', 'user')} {a.get('id', '?')}" for a in
                           (task.approval or {}).get("approvers", [])) or None
     event = approval_requested_event(task, project, env, svc.settings.public_url, approvers)
-    report = deliver(svc, event, max_attempts=int(payload.get("maxAttempts")
-                                                  or svc.settings.notify_attempts))
+    return _deliver(svc, event, asked)
+
+
+def _task_and_place(svc: Services, asked: Delivery) -> tuple[Task, Project, Environment]:
+    with svc.db.transaction() as conn:
+        task = task_store.get_task(conn, UUID(asked.task_id))
+        env = project_store.get_environment_by_id(conn, task.environment_id)
+        project = project_store.get_project(conn, task.project_id)
+    return task, project, env
+
+
+def _deliver(svc: Services, event: Event, asked: Delivery) -> dict[str, Any]:
+    """One attempt per channel; raises (for Durable to retry) while one is worth retrying."""
+    report = deliver(svc, event, max_attempts=asked.max_attempts or svc.settings.notify_attempts)
     if report.pending:
         raise DeliveryPending("; ".join(report.errors) or "a delivery is in flight")
     return report.as_json()

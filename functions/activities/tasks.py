@@ -8,16 +8,27 @@ from uuid import UUID
 
 import azure.durable_functions as df
 
+from functions.payloads import (
+    AppendLog,
+    EnvironmentDecision,
+    FinishTask,
+    NotifyPolicy,
+    StartStep,
+    StepAnswer,
+    TaskRef,
+)
+from functions.payloads import Finished as FinishedAnswer
 from functions.wake import wake
+from shared.api.views import iso
 from shared.domain.models import Task
 from shared.domain.task_states import TaskStatus
 from shared.grants.plan import verify
 from shared.services import services
+from shared.store import notification_rules as rule_store
 from shared.store import projects as project_store
 from shared.store import tasks as task_store
 from shared.tasks import freezes
 from shared.tasks.service import CANCEL_REQUESTED, Finished, TaskService
-from shared.tasks.views import iso
 
 bp = df.Blueprint()
 
@@ -46,34 +57,34 @@ def acquire_environment(payload: dict[str, Any]) -> dict[str, Any]:
     """The task's next move: wait for approval, wait in the environment queue, or run —
     then it is running and comes with its plan."""
     svc = task_service()
-    task_id = UUID(payload["taskId"])
+    task_id = UUID(TaskRef.from_json(payload).task_id)
     with services().db.transaction() as conn:  # one read decides the first two answers
-        row = conn.execute("SELECT status, cancel_requested, approval, queue_seq FROM tasks"
-                           " WHERE id = %s", (task_id,)).fetchone()
+        row = task_store.queue_state(conn, task_id)
     if row is None or row["cancel_requested"] or TaskStatus(row["status"]).terminal:
-        return {"acquired": False, "ended": True, "reason": "cancelled"}
+        return EnvironmentDecision(acquired=False, ended=True, reason="cancelled").to_json()
     state = row["approval"] or {}
     if row["queue_seq"] is None and state.get("state") in ("pending", "approved", "rejected"):
-        return {"acquired": False, "ended": False, "approval": "pending",
-                "timeoutMinutes": float(state.get("timeoutMinutes", 1440))}
+        return EnvironmentDecision(
+            acquired=False, ended=False, approval="pending",
+            timeout_minutes=float(state.get("timeoutMinutes", 1440))).to_json()
     held, lifted = _freeze_check(svc, task_id)
     if held is not None:
-        return held
+        return held.to_json()
     decision = svc.acquire_environment(task_id)
     if not decision.acquired:
-        return {"acquired": False, "ended": False, "reason": decision.reason,
-                "position": decision.position}
+        return EnvironmentDecision(acquired=False, ended=False, reason=decision.reason,
+                                   position=decision.position).to_json()
     plan, task, refused = _plan(task_id)
     if lifted:
         svc.log(task, [lifted], level="warning")
     if state.get("state") == "pre-approved":
         svc.log(task, [f"pre-approved: scheduled by {state['by']}, who may approve here"])
-    return {"acquired": True, "ended": False, "reason": decision.reason, "task": plan,
-            "refused": refused}
+    return EnvironmentDecision(acquired=True, ended=False, reason=decision.reason, task=plan,
+                               refused=refused).to_json()
 
 
 def _freeze_check(svc: TaskService,
-                  task_id: UUID) -> tuple[dict[str, Any] | None, str | None]:
+                  task_id: UUID) -> tuple[EnvironmentDecision | None, str | None]:
     """Before the task takes its environment: a freeze window holds it (waiting, saying
     until when), or refuses it if it started after the request. An admin's override lets
     it through: the second value is the line for its log once it runs."""
@@ -88,38 +99,38 @@ def _freeze_check(svc: TaskService,
         return None, (f"{frozen.window.what()} overridden by {o.by} (until {iso(o.until)}):"
                       f" {o.reason}")
     if frozen.mode == "refuse":
-        return {"acquired": False, "ended": False, "frozen": "refuse",
-                "reason": freezes.refusal(frozen, task.operation)}, None
+        return EnvironmentDecision(acquired=False, ended=False, frozen="refuse",
+                                   reason=freezes.refusal(frozen, task.operation)), None
     reason = f"held: {frozen.reason}"
     if task.status != TaskStatus.WAITING or task.reason != reason:
         svc.move(task_id, TaskStatus.WAITING, reason=reason)
         svc.log(task, [reason])
-    return {"acquired": False, "ended": False, "frozen": "hold", "reason": reason,
-            "until": iso(frozen.until)}, None
+    return EnvironmentDecision(acquired=False, ended=False, frozen="hold", reason=reason,
+                               until=iso(frozen.until)), None
 
 
 @bp.activity_trigger(input_name="payload")
 def start_step(payload: dict[str, Any]) -> dict[str, Any]:
     """Enter a step: running, with a reason and progress; refused once cancel was asked."""
     svc = task_service()
-    task_id = UUID(payload["taskId"])
+    asked = StartStep.from_json(payload)
+    task_id = UUID(asked.task_id)
     if svc.cancel_requested(task_id):
-        return {"cancelled": True, "by": svc.canceller(task_id)}
-    task = svc.move(task_id, TaskStatus.RUNNING, reason=payload["reason"],
-                    progress=payload.get("progress"))
-    lines = payload.get("log") or []
-    if lines:
-        svc.log(task, lines)
-    return {"cancelled": False}
+        return StepAnswer(cancelled=True, by=svc.canceller(task_id)).to_json()
+    task = svc.move(task_id, TaskStatus.RUNNING, reason=asked.reason, progress=asked.progress)
+    if asked.log:
+        svc.log(task, asked.log)
+    return StepAnswer(cancelled=False).to_json()
 
 
 @bp.activity_trigger(input_name="payload")
 def append_log(payload: dict[str, Any]) -> int:
     svc = task_service()
+    asked = AppendLog.from_json(payload)
     with services().db.transaction() as conn:
-        task = task_store.get_task(conn, payload["taskId"])
-    svc.log(task, payload["lines"], level=payload.get("level", "info"))
-    return len(payload["lines"])
+        task = task_store.get_task(conn, asked.task_id)
+    svc.log(task, asked.lines, level=asked.level)
+    return len(asked.lines)
 
 
 @bp.activity_trigger(input_name="payload")
@@ -131,13 +142,14 @@ async def finish_task(payload: dict[str, Any],
     The closing log line is written first, so a reader who sees a terminal status also
     sees the whole log."""
     svc = task_service()
-    status = TaskStatus(payload["status"])
-    task_id = UUID(payload["taskId"])
+    asked = FinishTask.from_json(payload)
+    status = TaskStatus(asked.status)
+    task_id = UUID(asked.task_id)
 
     def close() -> Finished:
         with services().db.transaction() as conn:
             task = task_store.get_task(conn, task_id)
-        reason, error, lines = payload["reason"], payload.get("error"), payload.get("log")
+        reason, error, lines = asked.reason, asked.error, asked.log
         if status == TaskStatus.CANCELLED and reason.startswith(CANCEL_REQUESTED):
             # "cancel requested; the agent stopped the job" → "cancelled by ana; the ..."
             # "cancel requested; the agent stopped the job" → reason "cancelled by ana",
@@ -149,34 +161,29 @@ async def finish_task(payload: dict[str, Any],
             level = {TaskStatus.SUCCEEDED: "info", TaskStatus.CANCELLED: "warning"}.get(
                 status, "error")
             svc.log(task, lines, level)
-        return svc.finish(task_id, status, reason=reason, error=error,
-                          result=payload.get("result"))
+        return svc.finish(task_id, status, reason=reason, error=error, result=asked.result)
 
     done = await asyncio.to_thread(close)
     if done.granted is not None:
         await wake(client, str(done.granted), "environment_granted")
     notify = await asyncio.to_thread(notification_policy_for, task_id) \
         if done.task is not None else None
-    return {"finished": done.task is not None, "notify": notify}
+    return FinishedAnswer(finished=done.task is not None, notify=notify).to_json()
 
 
-def notification_policy_for(task_id: UUID) -> dict[str, int] | None:
+def notification_policy_for(task_id: UUID) -> NotifyPolicy | None:
     """Retry policy for delivering the task's events, or None when no rule could match
     (so most tasks skip the delivery activity entirely)."""
     svc = services()
     with svc.db.transaction() as conn:
-        row = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM notification_rules r JOIN tasks t"
-            " ON t.project_id = r.project_id WHERE t.id = %s AND r.enabled"
-            " AND (cardinality(r.environment_ids) = 0"
-            "      OR t.environment_id = ANY(r.environment_ids))) AS any",
-            (task_id,)).fetchone()
-    if not row or not row["any"]:
+        any_rule = rule_store.any_rule_for_task(conn, task_id)
+    if not any_rule:
         return None
-    return {"attempts": svc.settings.notify_attempts,
-            "firstRetryMs": svc.settings.notify_first_retry_ms}
+    return NotifyPolicy(attempts=svc.settings.notify_attempts,
+                        first_retry_ms=svc.settings.notify_first_retry_ms)
 
 
 @bp.activity_trigger(input_name="payload")
-def notification_policy(payload: dict[str, Any]) -> dict[str, int] | None:
-    return notification_policy_for(UUID(payload["taskId"]))
+def notification_policy(payload: dict[str, Any]) -> dict[str, Any] | None:
+    policy = notification_policy_for(UUID(TaskRef.from_json(payload).task_id))
+    return None if policy is None else policy.to_json()

@@ -8,14 +8,13 @@ Handlers stay thin: ``@api`` turns domain errors and validation errors into one
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import functools
 import inspect
 import json
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
+from uuid import UUID
 
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
@@ -24,8 +23,8 @@ from functions.http._responses import problem, problem_from
 from shared.agents.keys import server_secret
 from shared.auth import Access, Principal, effective_role, parse_principal, require
 from shared.auth.principal import note_display_name, parse_pipeline_keys
-from shared.domain.models import Project
-from shared.errors import DomainError, Forbidden
+from shared.domain.models import Environment, Project
+from shared.errors import BadRequest, DomainError, Forbidden, NotFound, PayloadTooLarge
 from shared.redact import redact_url
 from shared.services import services
 from shared.store import activity as activity_store
@@ -35,17 +34,8 @@ from shared.tasks.requests import PATTERN_RULES
 
 log = logging.getLogger("cloudops.http")
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 MAX_BODY_BYTES = 256 * 1024
-
-
-class BadRequest(DomainError):
-    status = 400
-    title = "Bad request"
-
-
-class PayloadTooLarge(DomainError):
-    status = 413
-    title = "Payload too large"
 
 
 def _camel(name: str) -> str:
@@ -103,27 +93,25 @@ def api(handler: Callable[..., Any]) -> Callable[..., Any]:
         async def async_wrapper(*args: Any, **kwargs: Any) -> func.HttpResponse:
             try:
                 return await handler(*args, **kwargs)
-            except Forbidden as exc:
-                await asyncio.to_thread(record_denial, exc, _request(args, kwargs))
-                return problem_from(exc)
-            except DomainError as exc:
-                return problem_from(exc)
-            except ValidationError as exc:
-                return validation_problem(exc)
+            except (DomainError, ValidationError) as exc:
+                if isinstance(exc, Forbidden):  # audited off the event loop
+                    await asyncio.to_thread(record_denial, exc, _request(args, kwargs))
+                return _problem(exc)
         return async_wrapper
 
     @functools.wraps(handler)
     def wrapper(*args: Any, **kwargs: Any) -> func.HttpResponse:
         try:
             return handler(*args, **kwargs)
-        except Forbidden as exc:
-            record_denial(exc, _request(args, kwargs))
-            return problem_from(exc)
-        except DomainError as exc:
-            return problem_from(exc)
-        except ValidationError as exc:
-            return validation_problem(exc)
+        except (DomainError, ValidationError) as exc:
+            if isinstance(exc, Forbidden):
+                record_denial(exc, _request(args, kwargs))
+            return _problem(exc)
     return wrapper
+
+
+def _problem(exc: DomainError | ValidationError) -> func.HttpResponse:
+    return validation_problem(exc) if isinstance(exc, ValidationError) else problem_from(exc)
 
 
 def caller(req: func.HttpRequest) -> Principal:
@@ -181,21 +169,6 @@ def page_limit(req: func.HttpRequest, default: int = 50, maximum: int = 200) -> 
     return int(raw)
 
 
-def decode_cursor(req: func.HttpRequest) -> int | None:
-    raw = req.params.get("cursor")
-    if not raw:
-        return None
-    try:
-        value = int(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode())
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise BadRequest("cursor is not one this API issued", field="cursor") from None
-    return value
-
-
-def encode_cursor(value: int) -> str:
-    return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
-
-
 def readable_project(conn: Any, req: func.HttpRequest,
                      principal: Principal) -> tuple[Project, Access]:
     """The route's ``{project}`` and the caller's access, if the caller may read it."""
@@ -203,3 +176,26 @@ def readable_project(conn: Any, req: func.HttpRequest,
     access = access_of(conn, principal)
     require(access, project.id, "reader", "reading this project")
     return project, access
+
+
+def of_environment(env: Environment, raw: str, get: Callable[[UUID], T], field: str, *,
+                   say_where: bool = False) -> T:
+    """The row with the route's id ``raw`` (``get`` reads it by id), if it belongs to
+    ``env``; else 404 naming ``field``, as for no such row (existence does not leak)."""
+    try:
+        item = get(UUID(raw))
+    except ValueError:
+        raise NotFound(f"{field} {raw[:80]} not found", field=field) from None
+    if getattr(item, "environment_id", None) != env.id:
+        where = f" in {env.slug}" if say_where else ""
+        raise NotFound(f"{field} {raw} not found{where}", field=field)
+    return item
+
+
+def readable_environment(conn: Any, req: func.HttpRequest,
+                         principal: Principal) -> tuple[Project, Environment, Access]:
+    """The route's ``{project}`` and ``{env}``, and the caller's access, if the caller may
+    read the project."""
+    project, access = readable_project(conn, req, principal)
+    return project, project_store.get_environment(conn, project.id,
+                                                  req.route_params["env"]), access

@@ -10,9 +10,17 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import StringConstraints, ValidationInfo, field_validator
 
-from functions.http._common import access_of, api, caller, json_body, readable_project
+from functions.http._common import (
+    access_of,
+    api,
+    caller,
+    json_body,
+    readable_environment,
+)
+from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from functions.wake import wake
+from shared.api.views import iso, task_json
 from shared.auth import require
 from shared.auth.principal import BUILTIN_ROLES
 from shared.domain.models import RoleAssignment
@@ -24,7 +32,6 @@ from shared.store import tasks as task_store
 from shared.tasks import approvals, freezes
 from shared.tasks.requests import Body
 from shared.tasks.service import TaskService
-from shared.tasks.views import iso, task_json
 
 bp = df.Blueprint()
 
@@ -59,9 +66,11 @@ def _roles(req: func.HttpRequest, project_ref: str | None) -> func.HttpResponse:
         if req.method == "GET":
             require(access, project_id, "reader" if project_id else "admin",
                     "reading role assignments")
-            return json_response({"items": [role_json(a) for a in
-                                            role_store.list_assignments(conn, project_id)],
-                                  "nextCursor": None})
+            page = page_request(req, str, str, UUID)
+            return json_response(page_json(
+                role_store.list_assignments(conn, project_id, after=page.after,
+                                            limit=page.fetch),
+                page, role_store.assignment_key, role_json))
         require(access, project_id, "admin", "granting roles")
         if req.method == "DELETE":
             assignment_id = req.route_params.get("assignment", "")
@@ -110,13 +119,11 @@ def global_role_item(req: func.HttpRequest) -> func.HttpResponse:
 def protection(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
     with services().db.transaction() as conn:
-        project, access = readable_project(conn, req, principal)
-        env = project_store.get_environment(conn, project.id, req.route_params["env"])
+        project, env, access = readable_environment(conn, req, principal)
         if req.method == "GET":
-            current = approvals.get_protection(conn, env.id)
-            if current is None:
+            if (shown := approvals.protection_json(conn, env.id)) is None:
                 raise NotFound(f"environment {env.slug} is not protected", field="env")
-            return json_response(current.model_dump(mode="json", by_alias=True))
+            return json_response(shown)
         require(access, project.id, "admin", "protecting an environment")
         if req.method == "DELETE":
             approvals.remove_protection(conn, env, actor=principal.actor)
@@ -130,9 +137,7 @@ async def _wake_held(client: df.DurableOrchestrationClient, environment_id: str)
     """Held tasks of the environment re-check their freezes now (not at their timer)."""
     def held() -> list[str]:
         with services().db.transaction() as conn:
-            rows = conn.execute("SELECT id FROM tasks WHERE environment_id = %s AND status IN"
-                                " ('queued', 'waiting')", (environment_id,)).fetchall()
-        return [str(r["id"]) for r in rows]
+            return task_store.open_task_ids_for_environment(conn, environment_id)
 
     for task_id in await asyncio.to_thread(held):
         await wake(client, task_id, "freezes_changed", {})
@@ -148,8 +153,7 @@ async def freeze_windows(req: func.HttpRequest,
 
     def run() -> tuple[dict[str, Any], str | None]:
         with services().db.transaction() as conn:
-            project, access = readable_project(conn, req, principal)
-            env = project_store.get_environment(conn, project.id, req.route_params["env"])
+            project, env, access = readable_environment(conn, req, principal)
             if req.method == "GET":
                 return freezes.get_setting(conn, env.id).to_json(), None
             require(access, project.id, "admin", "setting change freezes")
@@ -173,8 +177,7 @@ async def freeze_override(req: func.HttpRequest,
 
     def run() -> tuple[dict[str, Any], str]:
         with services().db.transaction() as conn:
-            project, access = readable_project(conn, req, principal)
-            env = project_store.get_environment(conn, project.id, req.route_params["env"])
+            project, env, access = readable_environment(conn, req, principal)
             require(access, project.id, "admin", "overriding a change freeze")
             body = json_body(req, freezes.OverrideRequest)
             saved = freezes.override(conn, env, body, actor=principal.actor,
@@ -215,7 +218,9 @@ async def decide_approval(req: func.HttpRequest,
 @api
 def pending_approvals(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
+    page = page_request(req, int)
     with services().db.transaction() as conn:
         access = access_of(conn, principal)
-        tasks = approvals.pending_for(conn, principal, access.readable_projects)
-    return json_response({"items": [task_json(t) for t in tasks], "nextCursor": None})
+        tasks = approvals.pending_for(conn, principal, access.readable_projects,
+                                      after=page.after, limit=page.fetch)
+    return json_response(page_json(tasks, page, approvals.pending_key, task_json))

@@ -19,6 +19,7 @@ import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.http._common import api, caller, json_body
+from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from shared.agents import registration, work
 from shared.agents.effects import Effects, apply_effects
@@ -27,9 +28,9 @@ from shared.agents.policy import agent_policy
 from shared.agents.views import agent_json, pool_json
 from shared.auth import Access, effective_role, require
 from shared.errors import ConstraintViolation, Forbidden, NotFound
-from shared.grants import resources as grants
 from shared.services import services
 from shared.store import agents as agent_store
+from shared.store import resources as resource_store
 
 bp = df.Blueprint()
 _POOL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -62,12 +63,11 @@ def _agent_in_pool(conn: Any, pool_ref: str, agent_ref: str) -> Any:
     try:
         agent_id = UUID(agent_ref)
     except ValueError:
-        row = conn.execute("SELECT id FROM agents WHERE pool_id = %s AND name = %s",
-                           (pool.id, agent_ref)).fetchone()
-        if row is None:
+        found = agent_store.agent_id_by_name(conn, pool.id, agent_ref)
+        if found is None:
             raise NotFound(f"agent {agent_ref} not found in pool {pool.name}",
                            field="agent") from None
-        agent_id = row["id"]
+        agent_id = found
     agent = agent_store.get_agent(conn, agent_id)
     if agent.pool_id != pool.id:
         raise NotFound(f"agent {agent_ref} not found in pool {pool.name}", field="agent")
@@ -81,10 +81,12 @@ def list_pools(req: func.HttpRequest) -> func.HttpResponse:
     with svc.db.transaction() as conn:
         _require_any_role(_access(conn, req))
         now = svc.clock.now()
-        items = [pool_json(p, agent_store.list_agents(conn, p.id), now=now,
-                           offline_after=policy.offline_after)
-                 for p in agent_store.list_pools(conn)]
-    return json_response({"items": items, "nextCursor": None})
+        page = page_request(req, str)
+        shown = page_json(agent_store.list_pools(conn, after=page.after, limit=page.fetch),
+                          page, agent_store.pool_key,
+                          lambda p: pool_json(p, agent_store.list_agents(conn, p.id), now=now,
+                                              offline_after=policy.offline_after))
+    return json_response(shown)
 
 
 @bp.route(route="pools", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -101,7 +103,7 @@ def create_pool(req: func.HttpRequest) -> func.HttpResponse:
         pool = agent_store.create_pool(conn, name=body.name, description=body.description,
                                        actor=access.principal.actor)
         # a pool is also a grantable resource (granted to projects like a connection)
-        grants.register(conn, kind="pool", name=pool.name, description=body.description,
+        resource_store.register(conn, kind="pool", name=pool.name, description=body.description,
                         actor=access.principal.actor)
     return json_response(pool_json(pool), status=201,
                          headers={"Location": f"/api/pools/{pool.name}"})
@@ -144,10 +146,13 @@ def list_pool_agents(req: func.HttpRequest) -> func.HttpResponse:
         _require_any_role(_access(conn, req))
         pool = agent_store.get_pool(conn, req.route_params.get("pool", ""))
         now = svc.clock.now()
-        items = [agent_json(a, pool_name=pool.name, now=now,
-                            offline_after=policy.offline_after)
-                 for a in agent_store.list_agents(conn, pool.id)]
-    return json_response({"items": items, "nextCursor": None})
+        page = page_request(req, str)
+        shown = page_json(
+            agent_store.list_agents(conn, pool.id, after=page.after, limit=page.fetch), page,
+            agent_store.agent_key,
+            lambda a: agent_json(a, pool_name=pool.name, now=now,
+                                 offline_after=policy.offline_after))
+    return json_response(shown)
 
 
 @bp.route(route="pools/{pool}/agents/{agent}/{action:alpha}",

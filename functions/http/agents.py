@@ -19,7 +19,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.http._common import BadRequest, api, json_body
+from functions.http._common import api, json_body
 from functions.http._responses import json_response
 from shared.agents import registration, rotation, work
 from shared.agents.effects import Effects, apply_effects
@@ -28,7 +28,7 @@ from shared.agents.policy import agent_policy
 from shared.agents.views import job_for_agent
 from shared.agents.waiter import job_waiter
 from shared.domain.models import Agent
-from shared.errors import Conflict, NotFound
+from shared.errors import BadRequest, Conflict, NotFound
 from shared.services import Services, services
 
 bp = df.Blueprint()

@@ -19,11 +19,11 @@ from typing import Any
 
 import azure.functions as func
 
-from functions.http._common import BadRequest, api, caller
+from functions.http._common import api, caller
 from functions.http._responses import json_response
 from shared.auth.principal import GROUP_ROLE_PREFIX
 from shared.auth.roles import ROLE_RANK
-from shared.errors import ConstraintViolation
+from shared.errors import BadRequest, ConstraintViolation
 
 bp = func.Blueprint()
 _ROLE_CLAIMS = ("roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role")

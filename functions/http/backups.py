@@ -10,20 +10,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from uuid import UUID
 
 import azure.functions as func
 
-from functions.http._common import api, caller, readable_project
+from functions.http._common import api, caller, of_environment, readable_environment
 from functions.http._responses import json_response
+from shared.api.views import backup_json, iso
 from shared.auth import Principal, require
 from shared.domain.models import Backup, Environment, Project
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict
 from shared.services import services
 from shared.store import activity
 from shared.store import backups as backup_store
-from shared.store import projects as store
-from shared.tasks.views import backup_json, iso
+from shared.store import tasks as task_store
 
 bp = func.Blueprint()
 ROUTE = "projects/{project}/environments/{env}/backups/{backup}"
@@ -34,16 +33,10 @@ _WHAT = {"reader": "reading backups", "operator": "downloading backups",
 
 def _backup(conn: Any, req: func.HttpRequest, principal: Principal,
             need: str) -> tuple[Project, Environment, Backup]:
-    project, access = readable_project(conn, req, principal)
-    env = store.get_environment(conn, project.id, req.route_params["env"])
+    project, env, access = readable_environment(conn, req, principal)
     require(access, project.id, need, _WHAT[need])
-    raw = req.route_params["backup"]
-    try:
-        backup = backup_store.get_backup(conn, UUID(raw))
-    except ValueError:
-        raise NotFound(f"backup {raw[:80]} not found", field="backup") from None
-    if backup.environment_id != env.id:
-        raise NotFound(f"backup {raw} not found in {env.slug}", field="backup")
+    backup = of_environment(env, req.route_params["backup"],
+                            lambda i: backup_store.get_backup(conn, i), "backup", say_where=True)
     return project, env, backup
 
 
@@ -62,10 +55,7 @@ def backup_item(req: func.HttpRequest) -> func.HttpResponse:
         project, env, backup = _backup(conn, req, principal, need)
         if req.method == "GET":
             return json_response({**backup_json(backup), "artifactStored": _stored(backup)})
-        using = conn.execute(
-            "SELECT id, operation FROM tasks WHERE parameters->>'backupId' = %s AND status IN"
-            " ('queued', 'waiting', 'running') ORDER BY seq LIMIT 1",
-            (str(backup.id),)).fetchone()
+        using = task_store.open_task_using_backup(conn, backup.id)
         if using is not None:
             raise Conflict(f"backup {backup.id} is in use by {using['operation']} task "
                            f"{using['id']}; delete it once that task has ended",

@@ -15,12 +15,13 @@ from uuid import UUID
 import azure.functions as func
 
 from functions.http._common import access_of, api, caller, json_body, readable_project
+from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from shared.auth import require
 from shared.errors import NotFound
-from shared.notify import deliveries_of_task, send_test
-from shared.notify import rules as rule_store
+from shared.notify import deliveries_of_task, rules, send_test
 from shared.services import services
+from shared.store import notification_rules as rule_store
 from shared.store import projects as store
 from shared.store import tasks as task_store
 
@@ -50,15 +51,16 @@ def notification_rules(req: func.HttpRequest) -> func.HttpResponse:
         project, access = readable_project(conn, req, principal)
         if req.method == "GET":
             slugs = _slugs(conn, project.id)
-            return json_response({"items": [rule_store.rule_json(r, slugs) for r in
-                                            rule_store.list_rules(conn, project.id)],
-                                  "nextCursor": None})
+            page = page_request(req, str)
+            return json_response(page_json(
+                rule_store.list_rules(conn, project.id, after=page.after, limit=page.fetch),
+                page, rule_store.rule_key, lambda r: rules.rule_json(r, slugs)))
         require(access, project.id, "admin", "changing notification rules")
-        body = json_body(req, rule_store.RuleInput)
+        body = json_body(req, rules.RuleInput)
         ids = _environment_ids(conn, project.id, body.environments)
         rule = rule_store.create_rule(conn, project_id=project.id, body=body,
                                       environment_ids=ids, actor=principal.actor)
-        view = rule_store.rule_json(rule, _slugs(conn, project.id))
+        view = rules.rule_json(rule, _slugs(conn, project.id))
     return json_response(view, 201, {
         "Location": f"/api/projects/{project.slug}/notification-rules/{rule.id}"})
 
@@ -76,13 +78,13 @@ def notification_rule(req: func.HttpRequest) -> func.HttpResponse:
                 else "changing notification rules")
         rule = rule_store.get_rule(conn, project.id, req.route_params["rule"])
         if req.method == "GET":
-            return json_response(rule_store.rule_json(rule, _slugs(conn, project.id)))
+            return json_response(rules.rule_json(rule, _slugs(conn, project.id)))
         if req.method == "PUT":
-            body = json_body(req, rule_store.RuleInput)
+            body = json_body(req, rules.RuleInput)
             ids = _environment_ids(conn, project.id, body.environments)
             rule = rule_store.update_rule(conn, rule, body=body, environment_ids=ids,
                                           actor=principal.actor)
-            return json_response(rule_store.rule_json(rule, _slugs(conn, project.id)))
+            return json_response(rules.rule_json(rule, _slugs(conn, project.id)))
         rule_store.delete_rule(conn, rule, actor=principal.actor)
     return func.HttpResponse(status_code=204)
 

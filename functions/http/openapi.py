@@ -10,7 +10,7 @@ from pathlib import Path
 import azure.functions as func
 
 from functions.http._responses import problem
-from shared.tasks.openapi import build_openapi
+from shared.api.openapi import build_openapi
 
 bp = func.Blueprint()
 ASSETS = Path(__file__).resolve().parent / "_assets" / "swagger-ui"

@@ -7,7 +7,9 @@ with the same ``Idempotency-Key`` answers with the same task and queues nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import azure.functions as func
 
@@ -17,9 +19,11 @@ from functions.http._common import (
     caller,
     idempotency_key,
     json_body,
-    readable_project,
+    readable_environment,
 )
+from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
+from shared.api.views import backup_json, iso, task_json
 from shared.auth import Principal, require
 from shared.domain.models import Backup, Environment, Project
 from shared.errors import Conflict, ConstraintViolation, DomainError, NotFound
@@ -28,11 +32,11 @@ from shared.redact import MASK, mask, redact_url, secret_values
 from shared.services import services
 from shared.store import backups as backup_store
 from shared.store import projects as store
+from shared.store import scripts as script_store
 from shared.store import tasks as task_store
 from shared.tasks import approvals, freezes, scripts
 from shared.tasks.requests import OPERATION_BODIES, Body, dump
 from shared.tasks.service import TaskService
-from shared.tasks.views import backup_json, iso, task_json
 
 bp = func.Blueprint()
 
@@ -42,8 +46,7 @@ MIN_SECRET_CHARS = 4  # shorter values would mask ordinary words in logs
 
 def _target(conn: Any, req: func.HttpRequest, principal: Principal,
             need: str = "operator") -> tuple[Project, Environment]:
-    project, access = readable_project(conn, req, principal)
-    env = store.get_environment(conn, project.id, req.route_params["env"])
+    project, env, access = readable_environment(conn, req, principal)
     require(access, project.id, need, "running operations here")
     return project, env
 
@@ -62,7 +65,7 @@ def _split_secrets(conn: Any, project: Project, operation: str, parameters: dict
         secrets["packageUrl"] = package_url
         public["packageUrl"] = redact_url(package_url)
     if operation == "script_run":
-        script = scripts.get_script(conn, project.id, public["script"])
+        script = script_store.get_script(conn, project.id, public["script"])
         hidden = {p.name for p in script.parameters if p.secret}
         values = dict(public.get("parameters") or {})
         given = {k: v for k, v in values.items() if k in hidden}
@@ -145,28 +148,17 @@ def _what_ships(conn: Any, project: Project, env: Environment,
                                   "both", field="image")
 
 
-@bp.route(route=f"{ENV_ROUTE}/deployments", methods=["POST"])
-@api
-def deploy(req: func.HttpRequest) -> func.HttpResponse:
-    return _submit(req, "deploy", check=_what_ships)
-
-
-@bp.route(route=f"{ENV_ROUTE}/backups", methods=["POST"])
-@api
-def backup(req: func.HttpRequest) -> func.HttpResponse:
-    return _submit(req, "backup")
-
-
 @bp.route(route=f"{ENV_ROUTE}/backups", methods=["GET"])
 @api
 def list_backups(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
+    page = page_request(req, datetime, UUID)
     with services().db.transaction() as conn:
         _, env = _target(conn, req, principal, need="reader")
-        items = backup_store.list_backups(conn, env.id)
-        takers = backup_store.takers(conn, items)
-    return json_response({"items": [backup_json(b, takers.get(b.id)) for b in items],
-                          "nextCursor": None})
+        items = backup_store.list_backups(conn, env.id, after=page.after, limit=page.fetch)
+        takers = backup_store.takers(conn, items[:page.limit])
+    return json_response(page_json(items, page, backup_store.backup_key,
+                                   lambda b: backup_json(b, takers.get(b.id))))
 
 
 def _artifact_present(backup: Backup, environment: str) -> None:
@@ -187,12 +179,6 @@ def _backup_of_environment(conn: Any, project: Project, env: Environment,
                                   "restore another environment's backup here, refresh from"
                                   " it (POST …/refreshes)", field="backupId")
     _artifact_present(backup, env.slug)
-
-
-@bp.route(route=f"{ENV_ROUTE}/restores", methods=["POST"])
-@api
-def restore(req: func.HttpRequest) -> func.HttpResponse:
-    return _submit(req, "restore", check=_backup_of_environment)
 
 
 def _refresh_check(principal: Principal) -> Check:
@@ -242,7 +228,7 @@ def refresh_parameters(conn: Any, project: Project, env: Environment,
     out = {**parameters, "sourceEnvironment": source.slug, "backupId": str(backup.id)}
     if parameters.get("maskScript"):
         try:
-            script = scripts.get_script(conn, project.id, parameters["maskScript"])
+            script = script_store.get_script(conn, project.id, parameters["maskScript"])
         except NotFound as exc:
             raise NotFound(exc.detail, field="maskScript") from None
         try:
@@ -302,12 +288,6 @@ def _namespace_of_environment(conn: Any, project: Project, env: Environment,
             field="namespace")
 
 
-@bp.route(route=f"{ENV_ROUTE}/restarts", methods=["POST"])
-@api
-def restart(req: func.HttpRequest) -> func.HttpResponse:
-    return _submit(req, "restart", check=_restart_check)
-
-
 def _sandbox_name_free(conn: Any, project: Project, env: Environment,
                        parameters: dict[str, Any]) -> None:
     if env.kind == "sandbox":
@@ -336,23 +316,11 @@ def _seed_backup_of_parent(conn: Any, env: Environment, backup_id: str) -> None:
     _artifact_present(backup, env.slug)
 
 
-@bp.route(route=f"{ENV_ROUTE}/sandboxes", methods=["POST"])
-@api
-def create_sandbox(req: func.HttpRequest) -> func.HttpResponse:
-    return _submit(req, "sandbox_create", check=_sandbox_name_free)
-
-
 def _must_be_sandbox(conn: Any, project: Project, env: Environment,
                      parameters: dict[str, Any]) -> None:
     if env.kind != "sandbox":
         raise ConstraintViolation(f"{env.slug} is not a sandbox; only sandboxes are torn "
                                   "down", field="env")
-
-
-@bp.route(route=f"{ENV_ROUTE}/teardown", methods=["POST"])
-@api
-def teardown_sandbox(req: func.HttpRequest) -> func.HttpResponse:
-    return _submit(req, "sandbox_delete", check=_must_be_sandbox)
 
 
 @bp.route(route=f"{ENV_ROUTE}/scripts/{{script}}/runs", methods=["POST"])
@@ -362,9 +330,30 @@ def run_script(req: func.HttpRequest) -> func.HttpResponse:
 
     def resolve(conn: Any, project: Project, env: Environment,
                 parameters: dict[str, Any]) -> dict[str, Any]:
-        script = scripts.get_script(conn, project.id, name)
+        script = script_store.get_script(conn, project.id, name)
         argv = scripts.resolve_argv(script, parameters.get("parameters", {}))
         return {"script": name, "parameters": parameters.get("parameters", {}), "argv": argv,
                 "timeoutSeconds": script.timeout_seconds}
 
     return _submit(req, "script_run", check=resolve)
+
+
+def _operation(function: str, path: str, operation: str, check: Check | None = None) -> None:
+    """``POST {environment}/{path}``: request ``operation`` (202 + task), after ``check``."""
+    def handler(req: func.HttpRequest) -> func.HttpResponse:
+        return _submit(req, operation, check=check)
+
+    handler.__name__ = handler.__qualname__ = function
+    bp.route(route=f"{ENV_ROUTE}/{path}", methods=["POST"])(api(handler))
+
+
+# the operations whose request is the body alone (refresh and script runs, above, also
+# read the caller or the route)
+for _function, _path, _operation_name, _check in [
+        ("deploy", "deployments", "deploy", _what_ships),
+        ("backup", "backups", "backup", None),
+        ("restore", "restores", "restore", _backup_of_environment),
+        ("restart", "restarts", "restart", _restart_check),
+        ("create_sandbox", "sandboxes", "sandbox_create", _sandbox_name_free),
+        ("teardown_sandbox", "teardown", "sandbox_delete", _must_be_sandbox)]:
+    _operation(_function, _path, _operation_name, _check)

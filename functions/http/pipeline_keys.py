@@ -12,13 +12,15 @@ A pipeline presents its key in the ``x-functions-key`` header and acts as servic
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.http._common import access_of, api, caller, json_body
+from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from shared.agents.keys import server_secret
 from shared.auth import require
@@ -59,8 +61,10 @@ def pipeline_keys(req: func.HttpRequest) -> func.HttpResponse:
     with svc.db.transaction() as conn:
         if req.method == "GET":
             _admin(conn, req, "listing pipeline keys")
-            return json_response({"items": [k.as_json() for k in key_store.list_keys(conn)],
-                                  "nextCursor": None})
+            page = page_request(req, bool, str, datetime, UUID)
+            return json_response(page_json(
+                key_store.list_keys(conn, after=page.after, limit=page.fetch), page,
+                key_store.pipeline_key_key, lambda k: k.as_json()))
         actor = _admin(conn, req, "creating a pipeline key")
         body = json_body(req, NewKey)
         now = svc.clock.now()

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http._common import access_of, api, caller, json_body, readable_project
+from functions.http._common import (
+    access_of,
+    api,
+    caller,
+    json_body,
+    readable_environment,
+    readable_project,
+)
+from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
+from shared.api.views import environment_json, project_json
 from shared.auth import require
 from shared.grants.resources import authorize_environment
 from shared.services import services
 from shared.store import projects as store
 from shared.store import roles as role_store
+from shared.store import scripts as script_store
 from shared.tasks import approvals, scripts
 from shared.tasks.requests import (
     EnvironmentCreate,
@@ -19,7 +29,6 @@ from shared.tasks.requests import (
     ProjectUpdate,
     dump,
 )
-from shared.tasks.views import environment_json, project_json
 
 bp = func.Blueprint()
 
@@ -28,11 +37,13 @@ bp = func.Blueprint()
 @api
 def list_projects(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
+    page = page_request(req, str)
     with services().db.transaction() as conn:
         access = access_of(conn, principal)
-        projects = store.list_projects(conn, only_ids=access.readable_projects, limit=500)
-    return json_response({"items": [project_json(p, access.role_on(p.id)) for p in projects],
-                          "nextCursor": None})
+        projects = store.list_projects(conn, only_ids=access.readable_projects,
+                                       after=page.after, limit=page.fetch)
+    return json_response(page_json(projects, page, store.project_key,
+                                   lambda p: project_json(p, access.role_on(p.id))))
 
 
 @bp.route(route="projects", methods=["POST"])
@@ -77,9 +88,10 @@ def environments(req: func.HttpRequest) -> func.HttpResponse:
     with services().db.transaction() as conn:
         project, access = readable_project(conn, req, principal)
         if req.method == "GET":
-            return json_response({"items": [environment_json(e) for e in
-                                            store.list_environments(conn, project.id)],
-                                  "nextCursor": None})
+            page = page_request(req, bool, str)
+            return json_response(page_json(
+                store.list_environments(conn, project.id, after=page.after, limit=page.fetch),
+                page, store.environment_key, environment_json))
         require(access, project.id, "admin", "creating an environment")
         body = json_body(req, EnvironmentCreate)
         data = dump(body)
@@ -99,14 +111,12 @@ def environments(req: func.HttpRequest) -> func.HttpResponse:
 def environment_item(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
     with services().db.transaction() as conn:
-        project, access = readable_project(conn, req, principal)
-        env = store.get_environment(conn, project.id, req.route_params["env"])
+        project, env, access = readable_environment(conn, req, principal)
         if req.method == "GET":
             # the approval rule travels with the environment: a page states it without a
             # second request that answers 404 for every unprotected environment
-            rule = approvals.get_protection(conn, env.id)
-            return json_response({**environment_json(env), "protection": (
-                rule.model_dump(mode="json", by_alias=True) if rule else None)})
+            return json_response({**environment_json(env),
+                                  "protection": approvals.protection_json(conn, env.id)})
         require(access, project.id, "admin", "changing an environment")
         if req.method == "DELETE":
             store.delete_environment(conn, env, actor=principal.actor)
@@ -128,12 +138,14 @@ def project_scripts(req: func.HttpRequest) -> func.HttpResponse:
     with services().db.transaction() as conn:
         project, access = readable_project(conn, req, principal)
         if req.method == "GET":
-            return json_response({"items": [s.model_dump(mode="json", by_alias=True)
-                                            for s in scripts.list_scripts(conn, project.id)],
-                                  "nextCursor": None})
+            page = page_request(req, str)
+            return json_response(page_json(
+                script_store.list_scripts(conn, project.id, after=page.after, limit=page.fetch),
+                page, script_store.script_key,
+                lambda s: s.model_dump(mode="json", by_alias=True)))
         require(access, project.id, "admin", "changing the script catalogue")
         body = json_body(req, scripts.ScriptDefinition)
-        script = scripts.create_script(conn, project.id, body, actor=principal.actor)
+        script = script_store.create_script(conn, project.id, body, actor=principal.actor)
     return json_response(script.model_dump(mode="json", by_alias=True), 201)
 
 
@@ -145,10 +157,10 @@ def script_item(req: func.HttpRequest) -> func.HttpResponse:
         project = store.get_project(conn, req.route_params["project"])
         require(access_of(conn, principal), project.id, "admin", "changing the script catalogue")
         if req.method == "DELETE":
-            scripts.delete_script(conn, project.id, req.route_params["script"],
-                                  actor=principal.actor)
+            script_store.delete_script(conn, project.id, req.route_params["script"],
+                                       actor=principal.actor)
             return func.HttpResponse(status_code=204)
         body = json_body(req, scripts.ScriptDefinition)
-        script = scripts.update_script(conn, project.id, req.route_params["script"], body,
-                                       actor=principal.actor)
+        script = script_store.update_script(conn, project.id, req.route_params["script"], body,
+                                            actor=principal.actor)
     return json_response(script.model_dump(mode="json", by_alias=True))

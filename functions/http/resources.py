@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from uuid import UUID
 
 import azure.durable_functions as df
 import azure.functions as func
 
 from functions.http._common import access_of, api, caller, json_body
+from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from shared.agents.effects import deliver_job_events
 from shared.auth import Access, require
@@ -18,6 +20,7 @@ from shared.errors import ConstraintViolation, Forbidden
 from shared.grants import resources as grants
 from shared.services import services
 from shared.store import projects as project_store
+from shared.store import resources as resource_store
 
 bp = df.Blueprint()
 
@@ -40,15 +43,16 @@ def resources(req: func.HttpRequest) -> func.HttpResponse:
             if kind is not None and kind not in grants.KINDS:
                 raise ConstraintViolation(f"kind must be one of {', '.join(grants.KINDS)}",
                                           field="kind")
-            items = [grants.resource_json(r, grants.grants_of(conn, r["id"]))
-                     for r in grants.list_resources(conn, kind)]
-            return json_response({"items": items, "nextCursor": None})
+            page = page_request(req, str, str)
+            return json_response(page_json(
+                resource_store.list_resources(conn, kind, after=page.after, limit=page.fetch), page,
+                resource_store.resource_key,
+                lambda r: grants.resource_json(r, resource_store.grants_of(conn, r["id"]))))
         require(access, None, "admin", "registering a resource")
         body = json_body(req, grants.ResourceCreate)
         name, metadata = body.key()
-        existing = conn.execute("SELECT 1 FROM resources WHERE kind = %s AND name = %s",
-                                (body.kind, name)).fetchone()
-        row = grants.register(conn, kind=body.kind, name=name, metadata=metadata,
+        existing = resource_store.is_registered(conn, body.kind, name)
+        row = resource_store.register(conn, kind=body.kind, name=name, metadata=metadata,
                               description=body.description, actor=principal.actor)
     return json_response(grants.resource_json(row, []), 200 if existing else 201,
                          {"Location": f"/api/resources/{row['id']}"})
@@ -67,15 +71,15 @@ async def resource_item(req: func.HttpRequest,
             access = access_of(conn, principal)
             if req.method == "GET":
                 _any_role(access)
-                resource = grants.get_resource(conn, req.route_params["resource"])
-                return grants.resource_json(resource, grants.grants_of(conn,
+                resource = resource_store.get_resource(conn, req.route_params["resource"])
+                return grants.resource_json(resource, resource_store.grants_of(conn,
                                                                        resource["id"])), []
             require(access, None, "admin", "deleting a resource")
-            resource = grants.get_resource(conn, req.route_params["resource"])
+            resource = resource_store.get_resource(conn, req.route_params["resource"])
             if resource["kind"] == "pool":
                 raise ConstraintViolation("an agent pool's registration goes with the pool;"
                                           " withdraw its grants instead", field="resource")
-            grants.delete_resource(conn, resource, actor=principal.actor)
+            resource_store.delete_resource(conn, resource, actor=principal.actor)
             return None, grants.fail_ungranted_jobs(conn, svc.clock.now())
 
     shown, failed = await asyncio.to_thread(run)
@@ -91,16 +95,17 @@ def resource_grants(req: func.HttpRequest) -> func.HttpResponse:
         access = access_of(conn, principal)
         if req.method == "GET":
             _any_role(access)
-            resource = grants.get_resource(conn, req.route_params["resource"])
-            return json_response({"items": [grants.grant_json(g) for g in
-                                            grants.grants_of(conn, resource["id"])],
-                                  "nextCursor": None})
+            resource = resource_store.get_resource(conn, req.route_params["resource"])
+            page = page_request(req, str, UUID)
+            return json_response(page_json(
+                resource_store.grants_of(conn, resource["id"], after=page.after, limit=page.fetch),
+                page, resource_store.grant_key, grants.grant_json))
         require(access, None, "admin", "granting a resource")
-        resource = grants.get_resource(conn, req.route_params["resource"])
+        resource = resource_store.get_resource(conn, req.route_params["resource"])
         body = json_body(req, grants.GrantCreate)
         project = None if body.project == "*" else project_store.get_project(conn,
                                                                             body.project)
-        row = grants.grant(conn, resource, project_id=project.id if project else None,
+        row = resource_store.grant(conn, resource, project_id=project.id if project else None,
                            namespaces=body.namespaces, actor=principal.actor)
         row["project_slug"] = project.slug if project else None
     return json_response(grants.grant_json(row), 201)
@@ -118,7 +123,7 @@ async def withdraw_grant(req: func.HttpRequest,
     def run() -> list[Job]:
         with svc.db.transaction() as conn:
             require(access_of(conn, principal), None, "admin", "withdrawing a grant")
-            resource = grants.get_resource(conn, req.route_params["resource"])
+            resource = resource_store.get_resource(conn, req.route_params["resource"])
             return grants.withdraw(conn, resource, req.route_params["grant"],
                                    actor=principal.actor, now=svc.clock.now())
 

@@ -14,11 +14,13 @@ from uuid import UUID
 
 import azure.functions as func
 
-from functions.http._common import BadRequest, api, caller, json_body, readable_project
+from functions.http._common import api, caller, json_body, of_environment, readable_environment
+from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
+from shared.api.views import environment_json, iso
 from shared.auth import Principal, require
 from shared.domain.models import BackupSchedule, Environment, Project
-from shared.errors import NotFound
+from shared.errors import BadRequest
 from shared.schedules.cron import Cron, CronError, next_slot, next_slots, zone
 from shared.schedules.due import fired_mark_after_edit
 from shared.schedules.inputs import ExtendInput, ScheduleInput, ScheduleUpdate
@@ -26,8 +28,6 @@ from shared.schedules.sandboxes import extend
 from shared.services import services
 from shared.store import activity
 from shared.store import backups as backup_store
-from shared.store import projects as store
-from shared.tasks.views import environment_json, iso
 
 bp = func.Blueprint()
 ENV_ROUTE = "projects/{project}/environments/{env}"
@@ -63,8 +63,7 @@ def schedule_json(schedule: BackupSchedule, now: datetime) -> dict[str, Any]:
 
 def _environment(conn: Any, req: func.HttpRequest, principal: Principal,
                  need: str) -> tuple[Project, Environment]:
-    project, access = readable_project(conn, req, principal)
-    env = store.get_environment(conn, project.id, req.route_params["env"])
+    project, env, access = readable_environment(conn, req, principal)
     require(access, project.id, need, "changing backup schedules" if need == "admin"
             else "extending a sandbox")
     return project, env
@@ -80,10 +79,11 @@ def backup_schedules(req: func.HttpRequest) -> func.HttpResponse:
         project, env = _environment(conn, req, principal,
                                     "reader" if req.method == "GET" else "admin")
         if req.method == "GET":
-            return json_response({"items": [schedule_json(s, now) for s in
-                                            backup_store.list_schedules(
-                                                conn, environment_id=env.id)],
-                                  "nextCursor": None})
+            page = page_request(req, datetime, UUID)
+            return json_response(page_json(
+                backup_store.list_schedules(conn, environment_id=env.id, after=page.after,
+                                            limit=page.fetch),
+                page, backup_store.schedule_key, lambda s: schedule_json(s, now)))
         body = json_body(req, ScheduleInput)
         _check_frequency(body, now)
         schedule = backup_store.create_schedule(
@@ -110,18 +110,13 @@ def backup_schedule(req: func.HttpRequest) -> func.HttpResponse:
     with svc.db.transaction() as conn:
         project, env = _environment(conn, req, principal,
                                     "reader" if req.method == "GET" else "admin")
-        raw = req.route_params["schedule"]
-        try:
-            schedule = backup_store.get_schedule(conn, UUID(raw))
-        except ValueError:
-            raise NotFound(f"schedule {raw[:80]} not found", field="schedule") from None
-        if schedule.environment_id != env.id:
-            raise NotFound(f"schedule {raw} not found", field="schedule")
+        schedule = of_environment(env, req.route_params["schedule"],
+                                  lambda i: backup_store.get_schedule(conn, i), "schedule")
         if req.method == "GET":
             return json_response(schedule_json(schedule, svc.clock.now()))
         if req.method == "PUT":
             return json_response(_update(conn, project, env, schedule, req, principal))
-        conn.execute("DELETE FROM backup_schedules WHERE id = %s", (schedule.id,))
+        backup_store.delete_schedule(conn, schedule.id)
         activity.record(conn, actor=principal.actor, action="schedule.deleted",
                         project_id=project.id, environment_id=env.id,
                         details={"schedule": str(schedule.id), "cron": schedule.cron})
@@ -150,8 +145,7 @@ def _update(conn: Any, project: Project, env: Environment, schedule: BackupSched
 @api
 def extend_sandbox(req: func.HttpRequest) -> func.HttpResponse:
     """Push a sandbox's expiry later; its total lifetime stays within the maximum."""
-    principal = caller(req)
-    svc = services()
+    principal, svc = caller(req), services()
     with svc.db.transaction() as conn:
         _, env = _environment(conn, req, principal, "operator")
         body = json_body(req, ExtendInput)

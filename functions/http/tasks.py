@@ -9,27 +9,20 @@ from uuid import UUID
 import azure.durable_functions as df
 import azure.functions as func
 
-from functions.http._common import (
-    BadRequest,
-    access_of,
-    api,
-    caller,
-    decode_cursor,
-    encode_cursor,
-    page_limit,
-)
+from functions.http._common import access_of, api, caller, page_limit
+from functions.http._paging import page_json, page_request
 from functions.http._responses import json_response
 from functions.wake import wake
+from shared.api.views import activity_json, log_line_json, task_json
 from shared.auth import Principal, require
 from shared.domain.models import Task
 from shared.domain.task_states import TaskStatus
-from shared.errors import Forbidden, NotFound
+from shared.errors import BadRequest, Forbidden, NotFound
 from shared.services import services
 from shared.store import activity as activity_store
 from shared.store import projects as project_store
 from shared.store import tasks as task_store
 from shared.tasks.service import TaskService
-from shared.tasks.views import activity_json, log_line_json, task_json
 
 bp = df.Blueprint()
 STATUSES = {s.value for s in TaskStatus}
@@ -49,8 +42,7 @@ def _readable_task(principal: Principal, task_id: str, need: str = "reader") -> 
 @api
 def list_tasks(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
-    limit = page_limit(req)
-    before = decode_cursor(req)
+    page = page_request(req, int)
     statuses = [s for s in (req.params.get("status") or "").split(",") if s]
     if any(s not in STATUSES for s in statuses):
         raise BadRequest(f"status must be among {', '.join(sorted(STATUSES))}", field="status")
@@ -69,12 +61,10 @@ def list_tasks(req: func.HttpRequest) -> func.HttpResponse:
             raise BadRequest("environment needs project", field="environment")
         items = task_store.list_tasks(conn, project_ids=project_ids,
                                       environment_id=environment_id,
-                                      statuses=statuses or None, before_seq=before,
-                                      limit=limit + 1)
-    more = len(items) > limit
-    items = items[:limit]
-    return json_response({"items": [task_json(t) for t in items],
-                          "nextCursor": encode_cursor(items[-1].seq) if more else None})
+                                      statuses=statuses or None,
+                                      before_seq=page.after[0] if page.after else None,
+                                      limit=page.fetch)
+    return json_response(page_json(items, page, lambda t: (t.seq,), task_json))
 
 
 @bp.route(route="tasks/{id}", methods=["GET"])
@@ -118,8 +108,7 @@ async def cancel_task(req: func.HttpRequest,
 @api
 def list_activity(req: func.HttpRequest) -> func.HttpResponse:
     principal = caller(req)
-    limit = page_limit(req)
-    before = decode_cursor(req)
+    page = page_request(req, int)
     since = None
     if req.params.get("since"):
         try:
@@ -137,11 +126,9 @@ def list_activity(req: func.HttpRequest) -> func.HttpResponse:
                             field="project")
         entries = activity_store.list_activity(conn, project_id=project_id,
                                                actor=req.params.get("actor"), since=since,
-                                               before_id=before, limit=limit + 1)
-    more = len(entries) > limit
-    entries = entries[:limit]
-    return json_response({"items": [activity_json(e) for e in entries],
-                          "nextCursor": encode_cursor(entries[-1].id) if more else None})
+                                               before_id=page.after[0] if page.after else None,
+                                               limit=page.fetch)
+    return json_response(page_json(entries, page, lambda e: (e.id,), activity_json))
 
 
 @bp.route(route="me", methods=["GET"])

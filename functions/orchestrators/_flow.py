@@ -16,6 +16,19 @@ from typing import Any, NamedTuple
 
 import azure.durable_functions as df
 
+from functions.payloads import AppendLog as AppendLogPayload
+from functions.payloads import (
+    ApprovalOutcome,
+    Delivery,
+    EnvironmentDecision,
+    Finished,
+    FinishTask,
+    NotifyPolicy,
+    Payload,
+    StartStep,
+    StepAnswer,
+    TaskRef,
+)
 from shared.tasks.service import CANCEL_REQUESTED
 
 QUEUE_POLL = timedelta(seconds=15)
@@ -25,7 +38,7 @@ FREEZE_POLL = timedelta(minutes=15)
 ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=500,
                                  max_number_of_attempts=3)
 # approval notices: three tries, 2 s then 4 s apart (task events use the settings' policy)
-APPROVAL_NOTICE = {"attempts": 3, "firstRetryMs": 2000}
+APPROVAL_NOTICE = NotifyPolicy(attempts=3, first_retry_ms=2000)
 
 Ctx = df.DurableOrchestrationContext
 Steps = Callable[[Ctx, dict[str, Any]], Generator[Any, Any, "Outcome"]]
@@ -49,48 +62,49 @@ class TimedOut(Exception):
     """A step ran out of time; the task ends timed_out."""
 
 
-def call(context: Ctx, name: str, payload: Any) -> Any:
-    """Call an activity with the standard retry policy (transient failures only)."""
-    return context.call_activity_with_retry(name, ACTIVITY_RETRY, payload)
+def call(context: Ctx, name: str, payload: Payload) -> Any:
+    """Call an activity with the standard retry policy (transient failures only); the
+    answer comes back as JSON, for the caller's ``Model.from_json``."""
+    return context.call_activity_with_retry(name, ACTIVITY_RETRY, payload.to_json())
 
 
 def step(context: Ctx, task: dict[str, Any], reason: str, progress: int,
          log: list[str] | None = None) -> Generator[Any, Any, None]:
     """Announce a step (running, reason, progress, log line); stop if cancel was asked."""
-    answer = yield call(context, "start_step", {"taskId": task["taskId"], "reason": reason,
-                                                 "progress": progress, "log": log or []})
-    if answer["cancelled"]:
-        by = answer.get("by")
-        raise Cancelled(f"cancelled by {by}" if by else "cancel requested")
+    answer = StepAnswer.from_json((yield call(context, "start_step", StartStep(
+        task_id=task["taskId"], reason=reason, progress=progress, log=log or []))))
+    if answer.cancelled:
+        raise Cancelled(f"cancelled by {answer.by}" if answer.by else "cancel requested")
 
 
 def log(context: Ctx, task: dict[str, Any], *lines: str,
         level: str = "info") -> Generator[Any, Any, None]:
-    yield call(context, "append_log", {"taskId": task["taskId"], "lines": list(lines),
-                                       "level": level})
+    yield call(context, "append_log", AppendLogPayload(task_id=task["taskId"],
+                                                       lines=list(lines), level=level))
 
 
 def _begin(context: Ctx, task_id: str) -> Generator[Any, Any, dict[str, Any] | None]:
     """Approval (for protected operations), then the environment queue: the task's plan
     once it holds its environment and is running; None if it ended while waiting."""
     while True:
-        decision = yield call(context, "acquire_environment", {"taskId": task_id})
-        if decision["ended"]:
+        decision = EnvironmentDecision.from_json(
+            (yield call(context, "acquire_environment", TaskRef(task_id=task_id))))
+        if decision.ended:
             return None
-        if decision.get("approval") == "pending":
+        if decision.approval == "pending":
             if not (yield from _wait_for_approval(context, task_id,
-                                                  decision["timeoutMinutes"])):
+                                                  decision.timeout_minutes or 1440)):
                 return None
             continue
-        if decision.get("frozen") == "refuse":  # a refusing window began after the request
-            raise StepFailed(decision["reason"])
-        if decision.get("frozen") == "hold":  # then re-checked: it may run, or still wait
-            yield from _hold_for_freeze(context, decision["until"])
+        if decision.frozen == "refuse":  # a refusing window began after the request
+            raise StepFailed(decision.reason or "refused by a change freeze")
+        if decision.frozen == "hold":  # then re-checked: it may run, or still wait
+            yield from _hold_for_freeze(context, decision.until or "")
             continue
-        if decision["acquired"]:
-            if decision.get("refused"):  # grants withdrawn, or changed since approval
-                raise StepFailed(decision["refused"])
-            return decision["task"]
+        if decision.acquired:
+            if decision.refused:  # grants withdrawn, or changed since approval
+                raise StepFailed(decision.refused)
+            return decision.task
         granted = context.wait_for_external_event("environment_granted")
         cancel = context.wait_for_external_event("cancel")
         timer = context.create_timer(context.current_utc_datetime + QUEUE_POLL)
@@ -124,14 +138,15 @@ def _wait_for_approval(context: Ctx, task_id: str,
     deadline = context.create_timer(context.current_utc_datetime
                                     + timedelta(minutes=minutes))
     while True:
-        state = yield call(context, "approval_outcome", {"taskId": task_id})
-        if state["state"] == "approved":
+        state = ApprovalOutcome.from_json(
+            (yield call(context, "approval_outcome", TaskRef(task_id=task_id))))
+        if state.state == "approved":
             deadline.cancel()
             return True
-        if state["state"] == "rejected":
+        if state.state == "rejected":
             deadline.cancel()
-            why = "; ".join(f"{d['by']}: {d['comment'] or 'no comment'}"
-                            for d in state["decisions"] if d["decision"] == "reject")
+            why = "; ".join(f"{d.by}: {d.comment or 'no comment'}"
+                            for d in state.decisions if d.decision == "reject")
             raise Cancelled(f"rejected by {why}")
         decided = context.wait_for_external_event("approval")
         cancel = context.wait_for_external_event("cancel")
@@ -151,7 +166,7 @@ def _wait_for_approval(context: Ctx, task_id: str,
 def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
     """Drive one task from approval and the queue to a terminal status."""
     task_id = context.get_input()["taskId"]
-    finish: dict[str, Any]
+    finish: FinishTask
     task: dict[str, Any] | None = None
     try:
         task = yield from _begin(context, task_id)
@@ -164,8 +179,8 @@ def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
             # the record says what happened: the work was done although it was asked to stop
             reason += (f" (succeeded after {task['cancelOverriddenBy']}: the job had"
                        " finished before it could be stopped)")
-        finish = {"status": "succeeded", "reason": reason, "result": outcome.result,
-                  "log": [*outcome.log, f"succeeded: {reason}"]}
+        finish = FinishTask(task_id=task_id, status="succeeded", reason=reason,
+                            result=outcome.result, log=[*outcome.log, f"succeeded: {reason}"])
     # The reason says why in a few words (the status already says how it ended); the
     # error keeps everything, last output lines included. A cancel names who asked
     # (here when the step knew it, else finish_task looks it up).
@@ -174,50 +189,52 @@ def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
         if task is not None and task.get("cancelOverriddenBy"):
             error = (f"{error}; an agent job had already succeeded after"
                      f" {task['cancelOverriddenBy']}, the later steps did not run")
-        finish = {"status": "cancelled", "reason": _cancel_reason(error),
-                  "error": error, "log": [error]}
+        finish = FinishTask(task_id=task_id, status="cancelled", reason=_cancel_reason(error),
+                            error=error, log=[error])
     except TimedOut as exc:
-        finish = {"status": "timed_out", "reason": _headline(str(exc)), "error": str(exc),
-                  "log": [f"timed out: {exc}"]}
+        finish = FinishTask(task_id=task_id, status="timed_out", reason=_headline(str(exc)),
+                            error=str(exc), log=[f"timed out: {exc}"])
     except StepFailed as exc:
-        finish = {"status": "failed", "reason": _headline(str(exc)), "error": str(exc),
-                  "log": [f"failed: {exc}"]}
+        finish = FinishTask(task_id=task_id, status="failed", reason=_headline(str(exc)),
+                            error=str(exc), log=[f"failed: {exc}"])
     except Exception as exc:  # an activity gave up after retries, or a bug: never stuck
-        finish = {"status": "failed", "reason": f"unexpected error: {_headline(_describe(exc))}",
-                  "error": _describe(exc), "log": [f"failed unexpectedly: {_describe(exc)}"]}
-    done = yield call(context, "finish_task", {"taskId": task_id, **finish})
-    if done["notify"]:
-        yield from notify_outcome(context, task_id, done["notify"])
-    return {"status": finish["status"]}
+        finish = FinishTask(task_id=task_id, status="failed",
+                            reason=f"unexpected error: {_headline(_describe(exc))}",
+                            error=_describe(exc), log=[f"failed unexpectedly: {_describe(exc)}"])
+    done = Finished.from_json((yield call(context, "finish_task", finish)))
+    if done.notify:
+        yield from notify_outcome(context, task_id, done.notify)
+    return {"status": finish.status}
 
 
 def notify_outcome(context: Ctx, task_id: str,
-                   policy: dict[str, int] | None) -> Generator[Any, Any, None]:
+                   policy: NotifyPolicy | None) -> Generator[Any, Any, None]:
     """Deliver the task's terminal event (Teams, e-mail) with retries and backoff. A
     delivery that finally fails is recorded by the activity (delivery rows, activity log,
     task log) and never changes the task's outcome. ``policy`` (attempts, first retry)
     comes from finish_task, which also says whether any rule could match."""
     if policy is None:
-        policy = yield call(context, "notification_policy", {"taskId": task_id})
-        if not policy:
+        answer = yield call(context, "notification_policy", TaskRef(task_id=task_id))
+        if not answer:
             return
+        policy = NotifyPolicy.from_json(answer)
     yield from deliver_with_backoff(context, "notify_task_event", task_id, policy)
 
 
 def deliver_with_backoff(context: Ctx, activity: str, task_id: str,
-                         policy: dict[str, int]) -> Generator[Any, Any, None]:
+                         policy: NotifyPolicy) -> Generator[Any, Any, None]:
     """Call a delivery activity until it stops raising, waiting twice as long after each
     failure (RetryOptions has no backoff coefficient in the Python SDK, so the waits are
     durable timers here). The activity records the last attempt's failure itself; it never
     reaches the task's outcome."""
-    delay = timedelta(milliseconds=policy["firstRetryMs"])
-    for attempt in range(1, policy["attempts"] + 1):
+    delay = timedelta(milliseconds=policy.first_retry_ms)
+    for attempt in range(1, policy.attempts + 1):
         try:
-            yield context.call_activity(activity, {"taskId": task_id,
-                                                   "maxAttempts": policy["attempts"]})
+            yield context.call_activity(activity, Delivery(
+                task_id=task_id, max_attempts=policy.attempts).to_json())
             return
         except Exception:
-            if attempt == policy["attempts"]:
+            if attempt == policy.attempts:
                 return
             yield context.create_timer(context.current_utc_datetime + delay)
             delay *= 2
@@ -248,59 +265,3 @@ def _describe(exc: Exception) -> str:
     return text if len(text) <= 2000 else text[:2000] + "…"
 
 
-def run_agent_job(context: Ctx, task: dict[str, Any], kind: str, payload: dict[str, Any],
-                  timeout: timedelta) -> Generator[Any, Any, dict[str, Any]]:
-    """Hand a job to an agent and wait for its result, a cancel, or the deadline.
-
-    The agent side raises ``job:<id>`` with ``{status, result, error}`` when the job ends
-    (or the lease reaper does, with status ``lost``, or ``cancelled`` once a stopped
-    agent's lease is reclaimed). After a cancel or the deadline the task keeps waiting
-    for that event: until the job has really stopped its environment is not released,
-    so the next task can never run beside it. A job that finished anyway is reported as
-    what it did (see ``task["cancelOverriddenBy"]``).
-    """
-    deadline_at = context.current_utc_datetime + timeout
-    dispatched = yield call(context, "dispatch_job", {
-        "taskId": task["taskId"], "kind": kind, "payload": payload,
-        "deadlineAt": deadline_at.isoformat()})
-    if dispatched.get("error"):
-        raise StepFailed(dispatched["error"])
-    job_id = dispatched["jobId"]
-    done = context.wait_for_external_event(f"job:{job_id}")
-    cancel = context.wait_for_external_event("cancel")
-    deadline = context.create_timer(deadline_at)
-    winner = yield context.task_any([done, cancel, deadline])
-    stopped_for: str | None = None
-    by: str | None = None
-    if winner is cancel:
-        deadline.cancel()
-        by = (cancel.result or {}).get("by") if isinstance(cancel.result, dict) else None
-        stopped_for = f"cancel was requested by {by}" if by else "cancel was requested"
-        # the agent sees the cancel on its next heartbeat; if it has stopped answering,
-        # the reaper reclaims the lease and ends the job: either way ``done`` comes
-        yield done
-    elif winner is deadline:
-        yield call(context, "abandon_job", {"taskId": task["taskId"], "jobId": job_id})
-        stopped_for = f"the {kind} job did not finish within {timeout}"
-        yield done
-    else:
-        deadline.cancel()
-    outcome = done.result
-    status = outcome["status"]
-    if status == "succeeded":
-        if stopped_for is not None:
-            task["cancelOverriddenBy"] = stopped_for
-        return outcome.get("result") or {}
-    error = outcome.get("error") or ""
-    if winner is deadline:
-        raise TimedOut(f"{stopped_for}; it ended {status}: {error or 'no detail'}")
-    if status == "cancelled":
-        if error.startswith("cancelled by "):
-            raise Cancelled(error)  # the control plane's words (reaper, revoke): who and how
-        who = f"cancelled by {by}" if by else "cancelled"
-        raise Cancelled(f"{who}; the agent stopped the job ({error or 'no detail'})")
-    if by is not None:
-        # asked to stop, the job ended otherwise: both facts belong in the record
-        raise StepFailed(f"the {kind} job {status} after cancel was requested by {by}:"
-                         f" {error or 'no detail'}")
-    raise StepFailed(outcome.get("error") or f"the {kind} job {status}")

@@ -8,15 +8,9 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from functions.orchestrators._flow import (
-    Outcome,
-    StepFailed,
-    call,
-    log,
-    run_agent_job,
-    run_task,
-    step,
-)
+from functions.orchestrators._flow import Outcome, StepFailed, call, log, run_task, step
+from functions.orchestrators._jobs import run_agent_job
+from functions.payloads import AppServiceAnswer, AppServiceRef, RecordUrl, UrlRecorded
 
 bp = df.Blueprint()
 
@@ -54,44 +48,48 @@ def record_reported_url(context: df.DurableOrchestrationContext, task: dict[str,
     url = (result.get("outputs") or {}).get("url")
     if not url:
         return
-    recorded = yield call(context, "record_environment_url", {
-        "taskId": task["taskId"], "environmentId": environment_id, "url": url})
-    if recorded["recorded"]:
+    recorded = UrlRecorded.from_json((yield call(context, "record_environment_url", RecordUrl(
+        task_id=task["taskId"], environment_id=environment_id, url=url))))
+    if recorded.recorded:
         yield from log(context, task, f"{environment or task['environment']} is served at {url}")
     else:
-        yield from log(context, task, recorded["reason"], level="warning")
+        yield from log(context, task, recorded.reason or "url not recorded", level="warning")
 
 
 def appservice_deploy(context: df.DurableOrchestrationContext, task: dict[str, Any],
                       version: str) -> Generator[Any, Any, Outcome]:
     """Staging slot → restart → health check → swap → health check; swap back on failure.
     A sandbox stops after the health check: its slot is its app, never swapped."""
-    ref = {"taskId": task["taskId"], "target": task["target"], "version": version,
-           "packageUrl": task["parameters"].get("packageUrl"),
-           "image": task["parameters"].get("image")}
+    ref = AppServiceRef(task_id=task["taskId"], target=task["target"], version=version,
+                        package_url=task["parameters"].get("packageUrl"),
+                        image=task["parameters"].get("image"))
     slot = task["target"].get("slot", "staging")
     yield from step(context, task, f"setting {version} on slot {slot}", 10)
     yield call(context, "appservice_set_version", ref)
     yield from step(context, task, f"restarting slot {slot}", 25)
     yield call(context, "appservice_restart_slot", ref)
     yield from step(context, task, f"health-checking slot {slot}", 40)
-    health = yield call(context, "appservice_health_check", {**ref, "where": "slot"})
-    if not health["healthy"]:
-        raise StepFailed(f"slot {slot} is unhealthy: {health['detail']}; production untouched")
+    health = AppServiceAnswer.from_json((yield call(
+        context, "appservice_health_check", ref.model_copy(update={"where": "slot"}))))
+    if not health.healthy:
+        raise StepFailed(f"slot {slot} is unhealthy: {health.detail}; production untouched")
     if task.get("environmentKind") == "sandbox":
         # a sandbox's slot is its own: never swapped into its parent's production
         return Outcome(f"deployed {version} to slot {slot}", {"version": version,
                                                               "slot": slot})
     yield from step(context, task, f"swapping {slot} into production", 60)
     # A swap toggles; expectProduction makes a retried swap a no-op instead of a swap back.
-    swapped = yield call(context, "appservice_swap", {**ref, "expectProduction": version})
+    swapped = AppServiceAnswer.from_json((yield call(
+        context, "appservice_swap", ref.model_copy(update={"expect_production": version}))))
     # From here the swap back must happen whatever else is asked, so no cancel checks.
-    health = yield call(context, "appservice_health_check", {**ref, "where": "production"})
-    if not health["healthy"]:
-        yield from log(context, task, f"production health check failed: {health['detail']}; "
+    health = AppServiceAnswer.from_json((yield call(
+        context, "appservice_health_check", ref.model_copy(update={"where": "production"}))))
+    if not health.healthy:
+        yield from log(context, task, f"production health check failed: {health.detail}; "
                        "swapping back", level="error")
-        yield call(context, "appservice_swap", {**ref, "expectProduction": swapped["slot"]})
-        raise StepFailed(f"production was unhealthy after the swap ({health['detail']}); "
+        yield call(context, "appservice_swap",
+                   ref.model_copy(update={"expect_production": swapped.slot}))
+        raise StepFailed(f"production was unhealthy after the swap ({health.detail}); "
                          "swapped back to the previous version")
     return Outcome(f"deployed {version}", {"version": version})
 

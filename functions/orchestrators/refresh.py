@@ -10,14 +10,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from functions.orchestrators._flow import (
-    Outcome,
-    StepFailed,
-    log,
-    run_agent_job,
-    run_task,
-    step,
-)
+from functions.orchestrators._flow import Outcome, StepFailed, log, run_task, step
+from functions.orchestrators._jobs import run_agent_job
 from functions.orchestrators.restore import restore_with_safety_copy
 
 bp = df.Blueprint()

@@ -11,14 +11,9 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from functions.orchestrators._flow import (
-    Outcome,
-    StepFailed,
-    call,
-    run_agent_job,
-    run_task,
-    step,
-)
+from functions.orchestrators._flow import Outcome, StepFailed, call, run_task, step
+from functions.orchestrators._jobs import run_agent_job
+from functions.payloads import AppServiceAnswer, AppServiceRef
 
 bp = df.Blueprint()
 
@@ -67,17 +62,18 @@ def _restart_appservice(context: df.DurableOrchestrationContext, task: dict[str,
     else:  # refused at request time; the target may have changed since
         raise StepFailed(f"{workload} is neither the site {site} nor its slot {slot}: name "
                          "one of them to restart it")
-    ref = {"taskId": task["taskId"], "target": target}
+    ref = AppServiceRef(task_id=task["taskId"], target=target)
     yield from step(context, task, f"restarting {label}", 10)
     yield call(context, activity, ref)
     yield from step(context, task, f"checking the health of {label}", 60)
-    health = yield call(context, "appservice_health_check", {**ref, "where": where})
-    if not health["healthy"]:
-        raise StepFailed(f"{label} was restarted but is not healthy: {health['detail']} "
-                         f"({health.get('url') or 'no host name'}); it may still be starting:"
+    health = AppServiceAnswer.from_json((yield call(
+        context, "appservice_health_check", ref.model_copy(update={"where": where}))))
+    if not health.healthy:
+        raise StepFailed(f"{label} was restarted but is not healthy: {health.detail} "
+                         f"({health.url or 'no host name'}); it may still be starting:"
                          " check its log stream, then restart again or fix the app")
     return Outcome(f"restarted {label}, healthy", {"workload": workload, "where": where,
-                                                   "health": health["detail"]})
+                                                   "health": health.detail})
 
 
 def _restart_service(context: df.DurableOrchestrationContext, task: dict[str, Any],

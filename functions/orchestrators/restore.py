@@ -8,7 +8,9 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from functions.orchestrators._flow import Outcome, call, run_agent_job, run_task, step
+from functions.orchestrators._flow import Outcome, call, run_task, step
+from functions.orchestrators._jobs import run_agent_job
+from functions.payloads import RecordBackup, RecordedBackup
 
 bp = df.Blueprint()
 
@@ -21,9 +23,10 @@ def restore_with_safety_copy(context: df.DurableOrchestrationContext, task: dict
                                       timeout=timedelta(hours=2))
     if not result.get("safetyBackup"):
         return None
-    return (yield call(context, "record_backup", {
-        "taskId": task["taskId"], "environmentId": task["environmentId"],
-        "artifact": result["safetyBackup"], "kind": "safety"}))
+    recorded = yield call(context, "record_backup", RecordBackup(
+        task_id=task["taskId"], environment_id=task["environmentId"],
+        artifact=result["safetyBackup"], kind="safety"))
+    return RecordedBackup.from_json(recorded).to_json()
 
 
 def restore_steps(context: df.DurableOrchestrationContext,

@@ -13,16 +13,11 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from functions.orchestrators._flow import (
-    Outcome,
-    StepFailed,
-    call,
-    log,
-    run_agent_job,
-    run_task,
-    step,
-)
+from functions.orchestrators._flow import Outcome, StepFailed, call, log, run_task, step
+from functions.orchestrators._jobs import run_agent_job
+from functions.orchestrators.backup import record_and_retain
 from functions.orchestrators.deploy import record_reported_url
+from functions.payloads import AppServiceAnswer, CreateSandbox, SandboxCreated, SandboxRef
 
 bp = df.Blueprint()
 
@@ -32,14 +27,17 @@ def sandbox_steps(context: df.DurableOrchestrationContext,
     name = task["parameters"]["name"]
     seed = yield from seed_backup(context, task)
     yield from step(context, task, f"provisioning sandbox {name}", 10)
-    sandbox = yield call(context, "create_sandbox_environment",
-                         {"taskId": task["taskId"], "seedBackupId": seed})
+    created = SandboxCreated.from_json((yield call(
+        context, "create_sandbox_environment",
+        CreateSandbox(task_id=task["taskId"], seed_backup_id=seed))))
+    sandbox = created.to_json()
     if task["target"].get("type") == "appservice":
         yield from step(context, task, f"creating {name}'s own deployment slot on site "
                         f"{task['target'].get('site')}", 20)
-        slot = yield call(context, "appservice_create_sandbox_slot", {
-            "taskId": task["taskId"], "sandboxId": sandbox["environmentId"]})
-        sandbox = {**sandbox, "slot": slot["slot"]}
+        slot = AppServiceAnswer.from_json((yield call(
+            context, "appservice_create_sandbox_slot",
+            SandboxRef(task_id=task["taskId"], sandbox_id=created.environment_id))))
+        sandbox = {**sandbox, "slot": slot.slot}
     if sandbox["seedBackupId"] is None:
         yield from log(context, task, "the parent has no backup yet: the sandbox starts "
                        "without seeded data")
@@ -89,14 +87,10 @@ def seed_backup(context: df.DurableOrchestrationContext,
         raise StepFailed(f"the fresh backup of {parent} failed ({exc}); no sandbox was "
                          "created: fix the backup and try again, or name an existing backup"
                          " of the parent (backupId)") from None
-    backup = yield call(context, "record_backup", {"taskId": task["taskId"],
-                                                    "environmentId": task["environmentId"],
-                                                    "artifact": result})
-    yield call(context, "apply_backup_retention", {"environmentId": task["environmentId"],
-                                                   "backupId": backup["id"]})
-    yield from log(context, task, f"fresh backup of {parent}: {backup['id']} "
-                   f"({backup['sizeBytes']} bytes)")
-    return str(backup["id"])
+    backup = yield from record_and_retain(context, task, result)
+    yield from log(context, task, f"fresh backup of {parent}: {backup.id} "
+                   f"({backup.size_bytes} bytes)")
+    return backup.id
 
 
 @bp.orchestration_trigger(context_name="context")

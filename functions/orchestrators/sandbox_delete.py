@@ -13,15 +13,9 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from functions.orchestrators._flow import (
-    Outcome,
-    StepFailed,
-    call,
-    log,
-    run_agent_job,
-    run_task,
-    step,
-)
+from functions.orchestrators._flow import Outcome, StepFailed, call, log, run_task, step
+from functions.orchestrators._jobs import run_agent_job
+from functions.payloads import SandboxDeleted, SandboxRef
 
 bp = df.Blueprint()
 
@@ -45,11 +39,12 @@ def sandbox_delete_steps(context: df.DurableOrchestrationContext,
         yield from step(context, task, f"deleting {name}'s deployment slot "
                         f"{task['target'].get('slot')}", 60)
         yield call(context, "appservice_delete_sandbox_slot",
-                   {"taskId": task["taskId"], "sandboxId": task["environmentId"]})
+                   SandboxRef(task_id=task["taskId"], sandbox_id=task["environmentId"]))
     yield from step(context, task, f"deleting sandbox {name}", 80)
-    deleted = yield call(context, "delete_sandbox_environment",
-                         {"taskId": task["taskId"], "sandboxId": task["environmentId"]})
-    return Outcome(f"sandbox {name} deleted ({why})", deleted)
+    deleted = SandboxDeleted.from_json((yield call(
+        context, "delete_sandbox_environment",
+        SandboxRef(task_id=task["taskId"], sandbox_id=task["environmentId"]))))
+    return Outcome(f"sandbox {name} deleted ({why})", deleted.to_json())
 
 
 @bp.orchestration_trigger(context_name="context")

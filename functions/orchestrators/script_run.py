@@ -8,7 +8,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from functions.orchestrators._flow import Outcome, run_agent_job, run_task, step
+from functions.orchestrators._flow import Outcome, run_task, step
+from functions.orchestrators._jobs import run_agent_job
 
 bp = df.Blueprint()
 

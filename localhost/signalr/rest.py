@@ -7,8 +7,10 @@ mirror ``{endpoint}/api/hubs/{hub}/...``; sends answer 202, membership changes 2
 
 from __future__ import annotations
 
+import functools
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +23,33 @@ API_VERSIONS = frozenset({"2021-10-01", "2022-06-01", "2022-11-01", "2023-07-01"
 MAX_BODY_BYTES = 1024 * 1024
 MAX_NAME_LENGTH = 1024
 MAX_TOKEN_MINUTES = 60 * 24
+
+
+Handler = Callable[[Any, web.Request], Awaitable[web.Response]]
+
+
+def _authorized(handler: Handler) -> Handler:
+    """Answer the request only when its access token is valid (``_check``)."""
+    @functools.wraps(handler)
+    async def checked(self: Any, request: web.Request) -> web.Response:
+        if (problem := self._check(request)) is not None:
+            return problem
+        return await handler(self, request)
+    return checked
+
+
+def _done(_: object) -> None:
+    """What a membership change answers: nothing to tell (so 200)."""
+    return None
+
+
+def _status_only(answer: Callable[[SignalRService, Any, web.Request], bool | None]) -> Handler:
+    """A call answered by its status alone: 404 when ``answer`` says False (not found),
+    else 200 (done, or found)."""
+    async def handler(self: Any, request: web.Request) -> web.Response:
+        found = answer(self.service, request.match_info, request)
+        return web.Response(status=404 if found is False else 200)
+    return _authorized(handler)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -131,10 +160,9 @@ class RestApi:
         return await self._send(request, lambda hub, frame, _excluded:
                                 self.service.send_connection(hub, cid, frame))
 
+    @_authorized
     async def generate_token(self, request: web.Request) -> web.Response:
         """What Azure offers servers without the key (managed identity): a client token."""
-        if (problem := self._check(request)) is not None:
-            return problem
         try:
             minutes = int(request.query.get("minutesToExpire", "60"))
         except ValueError:
@@ -163,59 +191,15 @@ class RestApi:
         kid, key = self.keys.issue()
         return web.json_response({"KeyId": kid, "AccessKey": key})
 
+    @_authorized
     async def add_connection(self, request: web.Request) -> web.Response:
-        if (problem := self._check(request)) is not None:
-            return problem
         m = request.match_info
         if not self.service.add_connection_to_group(m["hub"], m["group"], m["connection"]):
             return _error(404, "Connection not found.")
         return web.Response(status=200)
 
-    async def remove_connection(self, request: web.Request) -> web.Response:
-        if (problem := self._check(request)) is not None:
-            return problem
-        m = request.match_info
-        self.service.remove_connection_from_group(m["hub"], m["group"], m["connection"])
-        return web.Response(status=200)
-
-    async def remove_connection_all(self, request: web.Request) -> web.Response:
-        if (problem := self._check(request)) is not None:
-            return problem
-        m = request.match_info
-        self.service.remove_connection_from_all_groups(m["hub"], m["connection"])
-        return web.Response(status=200)
-
-    async def close_connection(self, request: web.Request) -> web.Response:
-        if (problem := self._check(request)) is not None:
-            return problem
-        m = request.match_info
-        self.service.close_connection(m["hub"], m["connection"], request.query.get("reason"))
-        return web.Response(status=200)
-
-    async def connection_exists(self, request: web.Request) -> web.Response:
-        if (problem := self._check(request)) is not None:
-            return problem
-        m = request.match_info
-        found = m["connection"] in self.service.hub(m["hub"]).connections
-        return web.Response(status=200 if found else 404)
-
-    async def group_exists(self, request: web.Request) -> web.Response:
-        if (problem := self._check(request)) is not None:
-            return problem
-        m = request.match_info
-        return web.Response(status=200 if self.service.hub(m["hub"]).groups.get(m["group"])
-                            else 404)
-
-    async def user_exists(self, request: web.Request) -> web.Response:
-        if (problem := self._check(request)) is not None:
-            return problem
-        m = request.match_info
-        found = self.service.hub(m["hub"]).user_connections.get(m["user"])
-        return web.Response(status=200 if found else 404)
-
+    @_authorized
     async def add_user(self, request: web.Request) -> web.Response:
-        if (problem := self._check(request)) is not None:
-            return problem
         ttl_raw = request.query.get("ttl")
         try:
             ttl = None if ttl_raw is None else int(ttl_raw)
@@ -227,16 +211,19 @@ class RestApi:
         self.service.add_user_to_group(m["hub"], m["group"], m["user"], ttl)
         return web.Response(status=200)
 
-    async def remove_user(self, request: web.Request) -> web.Response:
-        if (problem := self._check(request)) is not None:
-            return problem
-        m = request.match_info
-        self.service.remove_user_from_group(m["hub"], m["group"], m["user"])
-        return web.Response(status=200)
-
-    async def remove_user_all(self, request: web.Request) -> web.Response:
-        if (problem := self._check(request)) is not None:
-            return problem
-        m = request.match_info
-        self.service.remove_user_from_group(m["hub"], None, m["user"])
-        return web.Response(status=200)
+    # calls that change membership (200) or ask whether something exists (200 or 404)
+    remove_connection = _status_only(lambda s, m, r: _done(s.remove_connection_from_group(
+        m["hub"], m["group"], m["connection"])))
+    remove_connection_all = _status_only(lambda s, m, r: _done(
+        s.remove_connection_from_all_groups(m["hub"], m["connection"])))
+    close_connection = _status_only(lambda s, m, r: _done(s.close_connection(
+        m["hub"], m["connection"], r.query.get("reason"))))
+    remove_user = _status_only(lambda s, m, r: _done(s.remove_user_from_group(
+        m["hub"], m["group"], m["user"])))
+    remove_user_all = _status_only(lambda s, m, r: _done(s.remove_user_from_group(
+        m["hub"], None, m["user"])))
+    connection_exists = _status_only(
+        lambda s, m, r: m["connection"] in s.hub(m["hub"]).connections)
+    group_exists = _status_only(lambda s, m, r: bool(s.hub(m["hub"]).groups.get(m["group"])))
+    user_exists = _status_only(
+        lambda s, m, r: bool(s.hub(m["hub"]).user_connections.get(m["user"])))

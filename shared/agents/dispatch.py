@@ -14,7 +14,7 @@ Retry policy per job kind (what happens when the agent running it vanishes):
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from psycopg import Connection
@@ -71,11 +71,11 @@ def dispatch_job(conn: Connection[Any], *, task: Task, kind: str, payload: dict[
                                 max_attempts=MAX_ATTEMPTS[kind])
 
 
-def waiting_reason(conn: Connection[Any], job: Job, *, now: datetime | None = None,
+def waiting_reason(conn: Connection[Any], job: Job, *, now: datetime,
                    policy: AgentPolicy | None = None) -> str:
-    """Why ``job`` is not running yet, in words for the task list."""
+    """Why ``job`` is not running yet, in words for the task list (``now``: the
+    injected clock's, against which heartbeats count as online)."""
     policy = policy or agent_policy()
-    now = now or datetime.now(UTC)
     pool = agent_store.get_pool(conn, job.pool_id)
     counts = agent_store.capable_agents(conn, pool.id, list(job.demands),
                                         now - policy.offline_after)

@@ -17,10 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from shared.agents.views import agent_json, job_event
+from shared.api.views import task_json
 from shared.domain.models import Agent, Job, Task
 from shared.redact import scrub_lines
 from shared.store import jobs as job_store
-from shared.tasks.views import task_json
 
 log = logging.getLogger("cloudops.agents")
 

@@ -20,13 +20,13 @@ from psycopg import Connection
 
 from shared.agents.effects import Effects
 from shared.agents.policy import AgentPolicy
+from shared.api.views import iso
 from shared.domain.models import Job
 from shared.domain.task_states import TaskStatus
 from shared.errors import InvalidTransition, NotFound
 from shared.store import agents as agent_store
 from shared.store import jobs as job_store
 from shared.store import tasks as task_store
-from shared.tasks.views import iso
 
 EVENT_MAX_ATTEMPTS = 20
 EVENT_RETRY_AFTER = timedelta(seconds=3)
@@ -60,8 +60,7 @@ def credit_absence(conn: Connection[Any], now: datetime, lease: timedelta, *,
     away = now - previous - period
     if away <= ABSENCE_TOLERANCE:
         return None
-    conn.execute("UPDATE jobs SET lease_expires_at = GREATEST(lease_expires_at, %s)"
-                 " WHERE status = 'leased'", (now + lease,))
+    job_store.lease_every_job_until(conn, now + lease)
     return away
 
 

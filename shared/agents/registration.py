@@ -88,8 +88,7 @@ def register_agent(conn: Connection[Any], secret: bytes, policy: AgentPolicy, *,
         raise Unauthorized("the registration token is not valid: unknown, expired or used up")
     key = new_agent_key()
     expires_at = now + policy.key_lifetime
-    existing = conn.execute("SELECT id, enabled, revoked_at FROM agents WHERE pool_id = %s"
-                            " AND name = %s FOR UPDATE", (pool_id, name)).fetchone()
+    existing = agent_store.lock_agent_by_name(conn, pool_id, name)
     if existing is not None and (existing["revoked_at"] is not None or not existing["enabled"]):
         state = "revoked" if existing["revoked_at"] is not None else "disabled"
         remedy = ("register under another name" if state == "revoked"
@@ -102,11 +101,9 @@ def register_agent(conn: Connection[Any], secret: bytes, policy: AgentPolicy, *,
             key_expires_at=expires_at, labels=labels, version=version, os=os,
             capacity=capacity)
     else:
-        conn.execute(
-            "UPDATE agents SET key_hash = %s, key_expires_at = %s, previous_key_hash = NULL,"
-            " previous_key_expires_at = NULL, revoked_at = NULL, enabled = true,"
-            " version = %s, os = %s, capacity = %s, key_rotated_at = %s WHERE id = %s",
-            (key_hash(secret, key), expires_at, version, os, capacity, now, existing["id"]))
+        agent_store.reregister(conn, existing["id"], key_hash=key_hash(secret, key),
+                               key_expires_at=expires_at, version=version, os=os,
+                               capacity=capacity, now=now)
         agent_store.set_labels(conn, existing["id"], labels)
         activity.record(conn, actor=f"agent:{name}", action="agent.reregistered",
                         details={"agentId": str(existing["id"]), "poolId": str(pool_id),
@@ -138,8 +135,7 @@ def rotate_key(conn: Connection[Any], secret: bytes, policy: AgentPolicy, *, age
     Rotating with an already rotated-out (grace) key is refused: only the current key
     may rotate, so a stolen old key cannot mint new ones.
     """
-    row = conn.execute("SELECT key_hash FROM agents WHERE id = %s FOR UPDATE",
-                       (agent.id,)).fetchone()
+    row = agent_store.lock_keys(conn, agent.id)
     if row is None or row["key_hash"] != key_hash(secret, presented_key):
         raise Unauthorized("only the agent's current key may be rotated")
     key = new_agent_key()

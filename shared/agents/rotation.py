@@ -37,9 +37,7 @@ def rotate_key_once(conn: Connection[Any], secret: bytes, policy: AgentPolicy, *
                     now: datetime) -> tuple[IssuedKey, datetime]:
     """Rotate with the current key, or repeat the answer to this same request; returns
     the key and until when the replaced one stays valid."""
-    row = conn.execute(
-        "SELECT key_hash, key_expires_at, previous_key_hash, previous_key_expires_at,"
-        " rotation_request_hash FROM agents WHERE id = %s FOR UPDATE", (agent.id,)).fetchone()
+    row = agent_store.lock_keys(conn, agent.id)
     presented = key_hash(secret, presented_key)
     request_hash = key_hash(secret, f"rotation-request:{agent.id}:{request_id}")
     if row is None:
@@ -58,8 +56,7 @@ def rotate_key_once(conn: Connection[Any], secret: bytes, policy: AgentPolicy, *
     grace_until = now + policy.rotation_grace
     agent_store.rotate_key(conn, agent.id, new_hash=key_hash(secret, key),
                            new_expires_at=expires_at, grace_until=grace_until)
-    conn.execute("UPDATE agents SET rotation_request_hash = %s WHERE id = %s",
-                 (request_hash, agent.id))
+    agent_store.set_rotation_request(conn, agent.id, request_hash)
     activity.record(conn, actor=f"agent:{agent.name}", action="agent.key_rotated",
                     details={"agentId": str(agent.id), "poolId": str(agent.pool_id)})
     return IssuedKey(agent_store.get_agent(conn, agent.id), key, expires_at), grace_until

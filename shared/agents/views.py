@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.api.views import iso
 from shared.domain.models import Agent, AgentPool, Job
-from shared.tasks.views import iso
 
 
 def agent_status(agent: Agent, now: datetime, offline_after: timedelta) -> str:

@@ -28,7 +28,7 @@ from typing import TypeVar
 import psycopg
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_random_exponential
 
-from shared.store.jobs import NOTIFY_CHANNEL
+from shared.store import jobs as job_store
 
 log = logging.getLogger("cloudops.agents.waiter")
 T = TypeVar("T")
@@ -150,7 +150,7 @@ class JobWaiter:
     async def _connect(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
         conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
         try:
-            await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            await job_store.listen_for_jobs(conn)
         except BaseException:
             await conn.close()
             raise

@@ -72,9 +72,7 @@ def _current_state(conn: Connection[Any], agent: Agent, now: datetime,
                    key_hash: str | None) -> str:
     """revoked (also: the presented key no longer valid) | disabled | ok, read with a
     share lock so a concurrent revoke either precedes this claim or sees its lease."""
-    row = conn.execute(
-        "SELECT enabled, revoked_at, key_hash, key_expires_at, previous_key_hash,"
-        " previous_key_expires_at FROM agents WHERE id = %s FOR SHARE", (agent.id,)).fetchone()
+    row = agent_store.key_state_for_claim(conn, agent.id)
     if row is None or row["revoked_at"] is not None:
         return "revoked"
     if key_hash is not None and not (

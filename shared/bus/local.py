@@ -4,7 +4,7 @@ The host puts a connection string like
 ``Endpoint=http://127.0.0.1:7071/servicebus/;SharedAccessKeyName=localhost;
 SharedAccessKey=<key>;UseDevelopmentEmulator=true`` into the app's environment; this
 adapter POSTs ``{Endpoint}{queue}/messages`` with a SAS token and ``BrokerProperties``,
-exactly the Service Bus REST "Send Message" call (see ``localhost/servicebus.py``).
+exactly the Service Bus REST "Send Message" call (see ``localhost/servicebus/extension.py``).
 Connection failures and 5xx are retried with backoff; 4xx are refusals.
 """
 

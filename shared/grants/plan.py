@@ -20,7 +20,8 @@ from psycopg import Connection
 from shared.domain.models import Environment, Task
 from shared.errors import DomainError, NotFound
 from shared.grants.resources import check, needs_of, site_name, target_namespaces
-from shared.tasks.scripts import get_script, resolve_argv
+from shared.store.scripts import get_script
+from shared.tasks.scripts import resolve_argv
 
 # operations that run the environment's deploy script
 _DEPLOYING = ("deploy", "sandbox_create")

@@ -19,20 +19,21 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from psycopg import Connection
-from psycopg.types.json import Jsonb
 from pydantic import Field, StringConstraints, model_validator
 
 from shared.auth import Access
 from shared.domain.models import Job
-from shared.errors import ConstraintViolation, NotFound
+from shared.errors import ConstraintViolation
 from shared.store import activity
 from shared.store import jobs as job_store
+from shared.store import projects as project_store
+from shared.store import resources as store
+from shared.store.resources import grant, register
 from shared.tasks.requests import Body, K8sName, Name
 
 KINDS = ("pool", "connection", "cluster", "site")
 WORDS = {"pool": "agent pool", "connection": "database connection",
          "cluster": "Kubernetes cluster", "site": "App Service site"}
-_ALL = "00000000-0000-0000-0000-000000000000"
 
 
 @dataclass(frozen=True)
@@ -96,93 +97,11 @@ def grant_json(row: dict[str, Any]) -> dict[str, Any]:
             "createdAt": row["created_at"].isoformat()}
 
 
-def register(conn: Connection[Any], *, kind: str, name: str, actor: str,
-             description: str = "", metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Register a resource (idempotent by kind and name: the existing row is returned)."""
-    row = conn.execute(
-        "INSERT INTO resources (kind, name, description, metadata, created_by)"
-        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (kind, name) DO NOTHING RETURNING *",
-        (kind, name, description, Jsonb(metadata or {}), actor)).fetchone()
-    if row is None:
-        return get_resource(conn, f"{kind}:{name}")
-    activity.record(conn, actor=actor, action="resource.registered",
-                    details={"kind": kind, "name": name, "resourceId": str(row["id"])})
-    return row
-
-
-def get_resource(conn: Connection[Any], ref: str) -> dict[str, Any]:
-    """By id, or ``kind:name``."""
-    kind, _, name = ref.partition(":")
-    row = conn.execute(
-        "SELECT * FROM resources WHERE id::text = %s OR (kind = %s AND name = %s)",
-        (ref, kind, name)).fetchone()
-    if row is None:
-        raise NotFound(f"resource {ref} not found", field="resource")
-    return row
-
-
-def list_resources(conn: Connection[Any], kind: str | None = None) -> list[dict[str, Any]]:
-    return conn.execute("SELECT * FROM resources WHERE %s::text IS NULL OR kind = %s"
-                        " ORDER BY kind, name", (kind, kind)).fetchall()
-
-
-def delete_resource(conn: Connection[Any], resource: dict[str, Any], *, actor: str) -> None:
-    conn.execute("DELETE FROM resources WHERE id = %s", (resource["id"],))
-    activity.record(conn, actor=actor, action="resource.deleted",
-                    details={"kind": resource["kind"], "name": resource["name"]})
-
-
-def grants_of(conn: Connection[Any], resource_id: UUID) -> list[dict[str, Any]]:
-    return conn.execute(
-        "SELECT g.*, p.slug AS project_slug FROM resource_grants g"
-        " LEFT JOIN projects p ON p.id = g.project_id WHERE g.resource_id = %s"
-        " ORDER BY p.slug NULLS FIRST", (resource_id,)).fetchall()
-
-
-def grant(conn: Connection[Any], resource: dict[str, Any], *, project_id: UUID | None,
-          namespaces: list[str] | None, actor: str, via: str | None = None) -> dict[str, Any]:
-    """Grant the resource to a project (None: every project). Granting again widens a
-    cluster grant's namespaces."""
-    if resource["kind"] != "cluster":
-        namespaces = None
-    elif not namespaces:
-        raise ConstraintViolation("a cluster grant lists the namespaces the project may use",
-                                  field="namespaces")
-    row = conn.execute(
-        "INSERT INTO resource_grants (resource_id, project_id, namespaces, created_by)"
-        " VALUES (%s, %s, %s, %s)"
-        # The conflict target must repeat the unique index's expression literally: as a
-        # bound parameter it stops matching once psycopg prepares the statement (after
-        # five runs on a connection), and the insert fails with "no unique constraint".
-        f" ON CONFLICT (resource_id, COALESCE(project_id, '{_ALL}'::uuid))"
-        " DO UPDATE SET namespaces ="
-        "  (SELECT array_agg(DISTINCT n ORDER BY n) FROM unnest("
-        "   resource_grants.namespaces || EXCLUDED.namespaces) n)"
-        " RETURNING *",
-        (resource["id"], project_id, sorted(set(namespaces)) if namespaces else None,
-         actor)).fetchone()
-    assert row is not None
-    details: dict[str, Any] = {"kind": resource["kind"], "name": resource["name"],
-                               "grantId": str(row["id"]), "namespaces": row["namespaces"],
-                               "allProjects": project_id is None}
-    if via:
-        details["via"] = via
-    activity.record(conn, actor=actor, action="resource.granted", project_id=project_id,
-                    details=details)
-    return row
-
-
 def withdraw(conn: Connection[Any], resource: dict[str, Any], grant_id: str, *, actor: str,
              now: datetime) -> list[Job]:
     """Withdraw a grant; jobs still waiting for an agent that now need an ungranted
     resource fail with that reason (returned, for their orchestrations' wake-up)."""
-    try:
-        row = conn.execute("DELETE FROM resource_grants WHERE id = %s AND resource_id = %s"
-                           " RETURNING *", (UUID(grant_id), resource["id"])).fetchone()
-    except ValueError:
-        row = None
-    if row is None:
-        raise NotFound(f"grant {grant_id} not found on this resource", field="grant")
+    row = store.delete_grant(conn, resource["id"], grant_id)
     activity.record(conn, actor=actor, action="resource.grant_withdrawn",
                     project_id=row["project_id"],
                     details={"kind": resource["kind"], "name": resource["name"],
@@ -190,35 +109,10 @@ def withdraw(conn: Connection[Any], resource: dict[str, Any], grant_id: str, *, 
     return fail_ungranted_jobs(conn, now)
 
 
-def release_sandbox_namespace(conn: Connection[Any], sandbox: Any, *, actor: str) -> None:
-    """Teardown: the sandbox's own namespace leaves its project's cluster grant."""
-    target = sandbox.target
-    if target.get("type") != "agent" or not target.get("cluster"):
-        return
-    row = conn.execute(
-        "UPDATE resource_grants g SET namespaces = array_remove(g.namespaces, %s)"
-        " FROM resources r WHERE r.id = g.resource_id AND r.kind = 'cluster' AND r.name = %s"
-        " AND g.project_id = %s AND %s = ANY(g.namespaces) RETURNING g.id",
-        (target.get("namespace"), target["cluster"], sandbox.project_id,
-         target.get("namespace"))).fetchone()
-    if row is not None:
-        activity.record(conn, actor=actor, action="resource.grant_narrowed",
-                        project_id=sandbox.project_id,
-                        details={"kind": "cluster", "name": target["cluster"],
-                                 "namespace": target.get("namespace"),
-                                 "via": f"sandbox {sandbox.slug} torn down"})
-
-
 def fail_ungranted_jobs(conn: Connection[Any], now: datetime) -> list[Job]:
     """Fail every pending job whose environment names a resource its project no longer
     holds a grant for (the agent must never pick it up)."""
-    rows = conn.execute(
-        "SELECT j.id, e.project_id, e.target, e.database, p.slug FROM jobs j"
-        " JOIN tasks t ON t.id = j.task_id"
-        " JOIN environments e ON e.id = COALESCE((j.payload->>'environmentId')::uuid,"
-        "  t.environment_id)"
-        " JOIN projects p ON p.id = e.project_id"
-        " WHERE j.status = 'pending' FOR UPDATE OF j").fetchall()
+    rows = store.lock_pending_jobs_with_environments(conn)
     failed = []
     for row in rows:
         gaps = missing(conn, row["project_id"], needs_of(row["target"], row["database"]))
@@ -236,21 +130,15 @@ def missing(conn: Connection[Any], project_id: UUID, needs: list[Need]
     """The needs not covered by a grant to the project (or to every project), each with
     the reason in words."""
     gaps: list[tuple[Need, str]] = []
-    project = conn.execute("SELECT slug FROM projects WHERE id = %s", (project_id,)).fetchone()
-    slug = project["slug"] if project else str(project_id)
+    slug = project_store.slug_of(conn, project_id) or str(project_id)
     for need in needs:
-        rows = conn.execute(
-            "SELECT g.namespaces FROM resources r JOIN resource_grants g"
-            " ON g.resource_id = r.id AND (g.project_id = %s OR g.project_id IS NULL)"
-            " WHERE r.kind = %s AND r.name = %s", (project_id, need.kind, need.name)
-        ).fetchall()
-        if not rows:
-            registered = conn.execute("SELECT 1 FROM resources WHERE kind = %s AND name = %s",
-                                      (need.kind, need.name)).fetchone()
+        grants = store.granted_namespaces(conn, project_id, need.kind, need.name)
+        if not grants:
+            registered = store.is_registered(conn, need.kind, need.name)
             why = "is not granted to" if registered else "is not registered for"
             gaps.append((need, f"{need.words()} {why} project {slug}"))
             continue
-        allowed = {n for r in rows for n in (r["namespaces"] or [])}
+        allowed = {n for namespaces in grants for n in (namespaces or [])}
         outside = [n for n in need.namespaces if n not in allowed]
         if need.kind == "cluster" and outside:
             gaps.append((need, f"namespace '{outside[0]}' of {need.words()} is not granted "

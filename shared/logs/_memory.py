@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 
 from shared.clock import Clock, SystemClock
-from shared.logs._port import (
-    MAX_READ_LIMIT,
-    LineInput,
-    LogLine,
-    LogStore,
-    check_read,
-    check_task_id,
-    normalise,
-)
+from shared.logs._port import LogLine, LogStore
 
 
 class MemoryLogStore(LogStore):
@@ -23,12 +14,7 @@ class MemoryLogStore(LogStore):
         self._lines: dict[str, list[LogLine]] = {}
         self._lock = threading.Lock()
 
-    def append(self, task_id: str, lines: Sequence[LineInput], *,
-               level: str = "info") -> list[LogLine]:
-        check_task_id(task_id)
-        pairs = normalise(lines, level)
-        if not pairs:
-            return []
+    def _append(self, task_id: str, pairs: list[tuple[str, str]]) -> list[LogLine]:
         at = self._clock.now()
         with self._lock:
             log = self._lines.setdefault(task_id, [])
@@ -37,10 +23,7 @@ class MemoryLogStore(LogStore):
             log.extend(stored)
         return stored
 
-    def read(self, task_id: str, *, after: int = 0,
-             limit: int = MAX_READ_LIMIT) -> list[LogLine]:
-        check_task_id(task_id)
-        check_read(after, limit)
+    def _read(self, task_id: str, after: int, limit: int) -> list[LogLine]:
         with self._lock:
             # seq n lives at index n-1, so slicing is the whole query
             return list(self._lines.get(task_id, [])[after:after + limit])

@@ -41,9 +41,11 @@ class LogLine:
 
 
 class LogStore(ABC):
-    """Append-only, numbered log lines per task."""
+    """Append-only, numbered log lines per task.
 
-    @abstractmethod
+    The checks every adapter owes its callers happen here, once; an adapter implements
+    ``_append`` (given checked, non-empty ``(level, text)`` pairs) and ``_read``."""
+
     def append(self, task_id: str, lines: Sequence[LineInput], *,
                level: str = "info") -> list[LogLine]:
         """Store ``lines`` (text, or ``(level, text)`` pairs) after the task's last line.
@@ -51,11 +53,24 @@ class LogStore(ABC):
         Sequence numbers are consecutive from 1 per task, also with concurrent appenders.
         Returns the stored lines. An empty ``lines`` stores nothing and returns ``[]``.
         """
+        check_task_id(task_id)
+        pairs = normalise(lines, level)
+        return self._append(task_id, pairs) if pairs else []
 
-    @abstractmethod
     def read(self, task_id: str, *, after: int = 0,
              limit: int = MAX_READ_LIMIT) -> list[LogLine]:
         """Lines with ``seq > after`` in order, at most ``limit`` of them."""
+        check_task_id(task_id)
+        check_read(after, limit)
+        return self._read(task_id, after, limit)
+
+    @abstractmethod
+    def _append(self, task_id: str, pairs: list[tuple[str, str]]) -> list[LogLine]:
+        """Store the checked pairs; the stored lines."""
+
+    @abstractmethod
+    def _read(self, task_id: str, after: int, limit: int) -> list[LogLine]:
+        """The lines after ``after``, at most ``limit`` (both checked)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
         """Release connections, if the adapter holds any."""

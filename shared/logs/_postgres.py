@@ -9,19 +9,9 @@ one round trip plus the transaction's own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from shared.clock import Clock, SystemClock
 from shared.db import Database
-from shared.logs._port import (
-    MAX_READ_LIMIT,
-    LineInput,
-    LogLine,
-    LogStore,
-    check_read,
-    check_task_id,
-    normalise,
-)
+from shared.logs._port import LogLine, LogStore
 
 # One statement: claim n numbers on the task's head row (its row lock serialises
 # concurrent appenders until commit) and insert the lines numbered from the claimed range.
@@ -48,12 +38,7 @@ class PostgresLogStore(LogStore):
         self._db = db
         self._clock = clock or SystemClock()
 
-    def append(self, task_id: str, lines: Sequence[LineInput], *,
-               level: str = "info") -> list[LogLine]:
-        check_task_id(task_id)
-        pairs = normalise(lines, level)
-        if not pairs:
-            return []
+    def _append(self, task_id: str, pairs: list[tuple[str, str]]) -> list[LogLine]:
         at = self._clock.now()
         with self._db.transaction() as conn:
             rows = conn.execute(_APPEND, {"task": task_id, "n": len(pairs), "at": at,
@@ -62,9 +47,6 @@ class PostgresLogStore(LogStore):
         first = min(r["seq"] for r in rows)
         return [LogLine(first + i, at, lvl, text) for i, (lvl, text) in enumerate(pairs)]
 
-    def read(self, task_id: str, *, after: int = 0,
-             limit: int = MAX_READ_LIMIT) -> list[LogLine]:
-        check_task_id(task_id)
-        check_read(after, limit)
+    def _read(self, task_id: str, after: int, limit: int) -> list[LogLine]:
         rows = self._db.fetch_all(_READ, {"task": task_id, "after": after, "limit": limit})
         return [LogLine(r["seq"], r["at"], r["level"], r["text"]) for r in rows]

@@ -15,7 +15,6 @@ append is committed as several consecutive transactions (each claims its own ran
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
@@ -36,15 +35,7 @@ from shared.azure_credential import (
 )
 from shared.clock import Clock, SystemClock
 from shared.errors import Unavailable
-from shared.logs._port import (
-    MAX_READ_LIMIT,
-    LineInput,
-    LogLine,
-    LogStore,
-    check_read,
-    check_task_id,
-    normalise,
-)
+from shared.logs._port import LogLine, LogStore
 
 AZURE_ROLES = (AzureRole("task logs: read and write table entities",
                          "Microsoft.Storage/storageAccounts",
@@ -93,12 +84,7 @@ class TableLogStore(LogStore):
             self._table.create_table()
         self._ensured = True
 
-    def append(self, task_id: str, lines: Sequence[LineInput], *,
-               level: str = "info") -> list[LogLine]:
-        check_task_id(task_id)
-        pairs = normalise(lines, level)
-        if not pairs:
-            return []
+    def _append(self, task_id: str, pairs: list[tuple[str, str]]) -> list[LogLine]:
         self._ensure_table()
         at = self._clock.now()
         stored: list[LogLine] = []
@@ -149,10 +135,7 @@ class TableLogStore(LogStore):
             return 0, None
         return int(entity["Last"]), entity.metadata["etag"]
 
-    def read(self, task_id: str, *, after: int = 0,
-             limit: int = MAX_READ_LIMIT) -> list[LogLine]:
-        check_task_id(task_id)
-        check_read(after, limit)
+    def _read(self, task_id: str, after: int, limit: int) -> list[LogLine]:
         self._ensure_table()
         query = "PartitionKey eq @pk and RowKey gt @after and RowKey lt @head"
         pages = self._table.query_entities(

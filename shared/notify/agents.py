@@ -18,6 +18,7 @@ from shared.domain.models import Project
 from shared.notify.delivery import deliver
 from shared.notify.events import Event
 from shared.services import Services
+from shared.store import projects as project_store
 
 log = logging.getLogger("cloudops.notify")
 ATTEMPTS = 3
@@ -40,11 +41,9 @@ def notify_agents_offline(svc: Services, agents: Sequence[tuple[Any, str]]) -> i
     events: list[Event] = []
     with svc.db.transaction() as conn:
         for agent, pool in agents:
-            rows = conn.execute(
-                "SELECT DISTINCT p.* FROM projects p JOIN environments e ON e.project_id = p.id"
-                " WHERE e.target->>'pool' = %s", (pool,)).fetchall()
-            events += [agent_offline_event(Project.from_row(r), agent.id, agent.name, pool,
-                                           agent.last_heartbeat_at) for r in rows]
+            events += [agent_offline_event(project, agent.id, agent.name, pool,
+                                           agent.last_heartbeat_at)
+                       for project in project_store.projects_using_pool(conn, pool)]
     delivered = 0
     for event in events:
         for attempt in Retrying(stop=stop_after_attempt(ATTEMPTS),

@@ -19,9 +19,11 @@ from uuid import UUID, uuid4
 from shared.notify import render
 from shared.notify.channels import DeliveryError, build_email, post_teams, send_email
 from shared.notify.events import Event
-from shared.notify.rules import Rule, list_rules
+from shared.notify.rules import Rule
 from shared.services import Services
 from shared.store import activity
+from shared.store import notification_deliveries as delivery_store
+from shared.store import notification_rules as rule_store
 
 log = logging.getLogger("cloudops.notify")
 ACTOR = "notifier"
@@ -42,7 +44,7 @@ class DeliveryReport:
 
 def matching_rules(svc: Services, event: Event) -> list[Rule]:
     with svc.db.transaction() as conn:
-        rules = list_rules(conn, event.project_id)
+        rules = rule_store.list_rules(conn, event.project_id)
     return [r for r in rules if r.matches(event.names, event.environment_id)]
 
 
@@ -96,15 +98,11 @@ def deliver(svc: Services, event: Event, *, max_attempts: int) -> DeliveryReport
 def _deliver_one(svc: Services, rule: Rule, event: Event, max_attempts: int,
                  report: DeliveryReport) -> None:
     with svc.db.transaction() as conn:
-        conn.execute(
-            "INSERT INTO notification_deliveries (event_id, rule_id, project_id, task_id, event,"
-            " channel) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (event.event_id, rule.id, event.project_id, event.task_id, event.event,
-             rule.channel))
+        delivery_store.ensure_delivery(conn, event_id=event.event_id, rule_id=rule.id,
+                                       project_id=event.project_id, task_id=event.task_id,
+                                       event=event.event, channel=rule.channel)
     with svc.db.transaction() as conn:
-        row = conn.execute(
-            "SELECT * FROM notification_deliveries WHERE event_id = %s AND rule_id = %s"
-            " FOR UPDATE SKIP LOCKED", (event.event_id, rule.id)).fetchone()
+        row = delivery_store.claim_delivery(conn, event.event_id, rule.id)
         if row is None:  # another attempt holds it right now: ask to be retried
             report.pending += 1
             return
@@ -119,16 +117,13 @@ def _deliver_one(svc: Services, rule: Rule, event: Event, max_attempts: int,
             log.exception("notification %s to rule %s failed", event.event_id, rule.id)
             error = f"internal error: {type(exc).__name__}"
         else:
-            conn.execute("UPDATE notification_deliveries SET status = 'delivered',"
-                         " attempts = attempts + 1, last_error = NULL, delivered_at = now(),"
-                         " updated_at = now() WHERE id = %s", (row["id"],))
+            delivery_store.mark_delivered(conn, row["id"])
             report.delivered += 1
             return
         attempts = row["attempts"] + 1
         final = attempts >= max_attempts
-        conn.execute("UPDATE notification_deliveries SET status = %s, attempts = %s,"
-                     " last_error = %s, updated_at = now() WHERE id = %s",
-                     ("failed" if final else "pending", attempts, error, row["id"]))
+        delivery_store.mark_attempt_failed(conn, row["id"], attempts=attempts, error=error,
+                                           final=final)
         report.errors.append(f"{rule.name}: {error}")
         if not final:
             report.pending += 1
@@ -161,10 +156,7 @@ def _log_on_task(svc: Services, task_id: UUID, line: str) -> None:
 def deliveries_of_task(svc: Services, task_id: UUID) -> list[dict[str, Any]]:
     """The API view of a task's deliveries (no secrets: rule name and channel only)."""
     with svc.db.transaction() as conn:
-        rows = conn.execute(
-            "SELECT d.*, r.name AS rule_name FROM notification_deliveries d"
-            " JOIN notification_rules r ON r.id = d.rule_id WHERE d.task_id = %s"
-            " ORDER BY d.created_at, r.name", (task_id,)).fetchall()
+        rows = delivery_store.deliveries_of_task(conn, task_id)
     return [{"id": str(r["id"]), "eventId": r["event_id"], "event": r["event"],
              "ruleId": str(r["rule_id"]), "rule": r["rule_name"], "channel": r["channel"],
              "status": r["status"], "attempts": r["attempts"], "lastError": r["last_error"],

@@ -13,13 +13,11 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from psycopg import Connection
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.db._database import register_constraint_fields
-from shared.errors import ConstraintViolation, NotFound
+from shared.errors import ConstraintViolation
 from shared.notify.events import EVENTS
-from shared.store import activity
 
 register_constraint_fields({"notification_rules_project_name_key": "name"})
 _EMAIL = r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$"
@@ -110,76 +108,3 @@ def rule_json(rule: Rule, environments: dict[UUID, str]) -> dict[str, Any]:
             "hasWebhookUrl": rule.webhook_url is not None, "recipients": rule.recipients,
             "enabled": rule.enabled, "createdBy": rule.created_by,
             "createdAt": rule.created_at.isoformat(), "updatedAt": rule.updated_at.isoformat()}
-
-
-def create_rule(conn: Connection[Any], *, project_id: UUID, body: RuleInput,
-                environment_ids: list[UUID], actor: str) -> Rule:
-    body.check_channel()
-    row = conn.execute(
-        "INSERT INTO notification_rules (project_id, name, events, environment_ids, channel,"
-        " webhook_url, recipients, enabled, created_by) VALUES"
-        " (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
-        (project_id, body.name, list(body.events), environment_ids, body.channel,
-         body.webhook_url if body.channel == "teams" else None,
-         body.recipients if body.channel == "email" else [], body.enabled, actor)).fetchone()
-    assert row is not None
-    rule = Rule.from_row(row)
-    activity.record(conn, actor=actor, action="notification_rule.created",
-                    project_id=project_id, details={"rule": str(rule.id), "name": rule.name,
-                                                    "channel": rule.channel,
-                                                    "events": rule.events})
-    return rule
-
-
-def update_rule(conn: Connection[Any], rule: Rule, *, body: RuleInput,
-                environment_ids: list[UUID], actor: str) -> Rule:
-    """Replace a rule's settings. A teams rule sent without ``webhookUrl`` keeps the URL
-    it has (the API never shows it back, so an edit cannot resend it)."""
-    webhook = body.webhook_url or (rule.webhook_url if rule.channel == "teams" else None)
-    if body.channel == "teams" and not webhook:
-        raise ConstraintViolation("a teams rule needs webhookUrl", field="webhookUrl")
-    if body.channel == "email" and not body.recipients:
-        raise ConstraintViolation("an email rule needs recipients", field="recipients")
-    row = conn.execute(
-        "UPDATE notification_rules SET name = %s, events = %s, environment_ids = %s,"
-        " channel = %s, webhook_url = %s, recipients = %s, enabled = %s, updated_at = now()"
-        " WHERE id = %s RETURNING *",
-        (body.name, list(body.events), environment_ids, body.channel,
-         webhook if body.channel == "teams" else None,
-         body.recipients if body.channel == "email" else [], body.enabled,
-         rule.id)).fetchone()
-    if row is None:
-        raise NotFound(f"notification rule {rule.id} not found", field="rule")
-    changed = Rule.from_row(row)
-    activity.record(conn, actor=actor, action="notification_rule.updated",
-                    project_id=rule.project_id,
-                    details={"rule": str(rule.id), "name": changed.name,
-                             "channel": changed.channel, "events": changed.events,
-                             "enabled": changed.enabled,
-                             "webhookChanged": body.webhook_url is not None})
-    return changed
-
-
-def list_rules(conn: Connection[Any], project_id: UUID) -> list[Rule]:
-    rows = conn.execute("SELECT * FROM notification_rules WHERE project_id = %s"
-                        " ORDER BY name", (project_id,)).fetchall()
-    return [Rule.from_row(r) for r in rows]
-
-
-def get_rule(conn: Connection[Any], project_id: UUID, rule_id: str) -> Rule:
-    try:
-        key = UUID(rule_id)
-    except ValueError:
-        raise NotFound(f"notification rule {rule_id} not found", field="rule") from None
-    row = conn.execute("SELECT * FROM notification_rules WHERE project_id = %s AND id = %s",
-                       (project_id, key)).fetchone()
-    if row is None:
-        raise NotFound(f"notification rule {rule_id} not found", field="rule")
-    return Rule.from_row(row)
-
-
-def delete_rule(conn: Connection[Any], rule: Rule, *, actor: str) -> None:
-    conn.execute("DELETE FROM notification_rules WHERE id = %s", (rule.id,))
-    activity.record(conn, actor=actor, action="notification_rule.deleted",
-                    project_id=rule.project_id, details={"rule": str(rule.id),
-                                                         "name": rule.name})

@@ -1,6 +1,6 @@
 """The one way the app publishes real-time events (SignalR targets and groups).
 
-- ``taskUpdated``: ``[task]`` (``shared.tasks.views.task_json``) to groups
+- ``taskUpdated``: ``[task]`` (``shared.api.views.task_json``) to groups
   ``project:{projectId}`` and ``task:{id}``;
 - ``taskLog``: ``[{taskId, from, lines: [{seq, at, level, text}]}]`` to ``task:{taskId}``;
 - ``agentUpdated``: ``[agent]`` to group ``agents``.

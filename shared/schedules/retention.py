@@ -19,6 +19,7 @@ from shared.domain.models import Backup, BackupSchedule
 from shared.services import Services
 from shared.store import activity
 from shared.store import backups as backup_store
+from shared.store import projects as project_store
 
 log = logging.getLogger("cloudops.retention")
 ACTOR = "retention"
@@ -60,9 +61,8 @@ def apply_retention(svc: Services, environment_id: UUID, newest_backup_id: UUID,
         if not rules:
             return []
         newest = backup_store.get_backup(conn, newest_backup_id)
-        project_id = conn.execute("SELECT project_id FROM environments WHERE id = %s",
-                                  (environment_id,)).fetchone()["project_id"]
-        backups = backup_store.list_backups(conn, environment_id, limit=10_000)
+        project_id = project_store.project_id_of_environment(conn, environment_id)
+        backups = backup_store.list_backups(conn, environment_id)
     pruned: list[UUID] = []
     for backup in to_prune(backups, newest, rules, now):
         try:
@@ -89,13 +89,12 @@ def forget_expired(svc: Services, environment_id: UUID) -> list[UUID]:
     """Remove the rows of backups whose artifact storage no longer has (deleted by the
     storage lifecycle rule, or by hand): a listed backup always points at a dump."""
     with svc.db.transaction() as conn:
-        backups = backup_store.list_backups(conn, environment_id, limit=10_000)
+        backups = backup_store.list_backups(conn, environment_id)
     gone = [b for b in backups if not svc.artifacts.exists(svc.artifacts.name_of(b.location))]
     if not gone:
         return []
     with svc.db.transaction() as conn:
-        project_id = conn.execute("SELECT project_id FROM environments WHERE id = %s",
-                                  (environment_id,)).fetchone()["project_id"]
+        project_id = project_store.project_id_of_environment(conn, environment_id)
         for backup in gone:
             backup_store.delete_backup(conn, backup.id)
             activity.record(conn, actor=ACTOR, action="backup.expired", project_id=project_id,

@@ -19,6 +19,7 @@ from shared.notify import notify_event, sandbox_expiring_event
 from shared.services import Services
 from shared.store import activity
 from shared.store import projects as project_store
+from shared.store import tasks as task_store
 from shared.tasks import approvals
 from shared.tasks.service import TaskService
 
@@ -34,12 +35,7 @@ def warn_expiring(svc: Services, now: datetime | None = None) -> int:
     now = now or svc.clock.now()
     horizon = now + timedelta(minutes=svc.settings.sandbox_warn_minutes)
     with svc.db.transaction() as conn:
-        rows = conn.execute(
-            "SELECT e.*, p.id AS p_id FROM environments e JOIN projects p ON p.id = e.project_id"
-            " WHERE e.kind = 'sandbox' AND e.expires_at > %s AND e.expires_at <= %s",
-            (now, horizon)).fetchall()
-        pairs = [(Environment.from_row(r), project_store.get_project(conn, r["p_id"]))
-                 for r in rows]
+        pairs = project_store.sandboxes_expiring_between(conn, now, horizon)
     sent = 0
     for sandbox, project in pairs:
         event = sandbox_expiring_event(project, sandbox, now, svc.settings.public_url)
@@ -71,16 +67,11 @@ def _submit_teardown(svc: Services, sandbox: Environment, now: datetime) -> Task
     tasks = TaskService(svc)
     with svc.db.transaction() as conn:
         # the row lock makes two hosts' timers take turns; the second sees the open task
-        row = conn.execute("SELECT * FROM environments WHERE id = %s AND kind = 'sandbox'"
-                           " AND expires_at <= %s FOR UPDATE", (sandbox.id, now)).fetchone()
-        if row is None:
+        if not project_store.lock_expired_sandbox(conn, sandbox.id, now):
             return None  # extended or deleted meanwhile
-        busy = conn.execute(
-            "SELECT 1 FROM tasks WHERE environment_id = %s AND operation = 'sandbox_delete'"
-            " AND (status IN ('queued', 'waiting', 'running')"
-            "      OR (requested_by = %s AND finished_at > %s))",
-            (sandbox.id, ACTOR, now - RETRY_FAILED_AFTER)).fetchone()
-        if busy is not None:
+        if task_store.teardown_in_hand(
+                conn, sandbox.id, requested_by=ACTOR,
+                retry_failed_after_seconds=int(RETRY_FAILED_AFTER.total_seconds())):
             return None
         project = project_store.get_project(conn, sandbox.project_id)
         reason = f"expired at {sandbox.expires_at.isoformat() if sandbox.expires_at else '?'}"
@@ -110,8 +101,7 @@ def extend(conn: Any, sandbox: Environment, hours: int, *, actor: str, now: date
         raise ConstraintViolation(
             f"a sandbox lives at most {max_ttl_hours} hours; it can be extended until "
             f"{limit.isoformat()}", field="hours")
-    conn.execute("UPDATE environments SET expires_at = %s, updated_at = now() WHERE id = %s",
-                 (new_expiry, sandbox.id))
+    project_store.set_expiry(conn, sandbox.id, new_expiry)
     activity.record(conn, actor=actor, action="sandbox.extended",
                     project_id=sandbox.project_id, environment_id=sandbox.id,
                     details={"hours": hours, "from": sandbox.expires_at.isoformat(),

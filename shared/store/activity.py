@@ -53,3 +53,11 @@ def list_activity(conn: Connection[Any], *, project_id: UUID | None = None,
         params,
     ).fetchall()
     return [ActivityEntry.from_row(r) for r in rows]
+
+
+def last_actor_name(conn: Connection[Any], task_id: UUID, action: str) -> str | None:
+    """Who last did ``action`` on the task, by display name (else by id)."""
+    row = conn.execute(
+        "SELECT COALESCE(actor_name, actor) AS who FROM activity_log WHERE"
+        " task_id = %s AND action = %s ORDER BY id DESC LIMIT 1", (task_id, action)).fetchone()
+    return None if row is None else str(row["who"])

@@ -10,7 +10,8 @@ from psycopg import Connection
 
 from shared.domain.models import Agent, AgentPool
 from shared.errors import NotFound
-from shared.store import activity
+from shared.store import _paging, activity
+from shared.store._paging import Key
 
 
 def create_pool(conn: Connection[Any], *, name: str, description: str = "",
@@ -30,9 +31,19 @@ def get_pool(conn: Connection[Any], ref: str | UUID) -> AgentPool:
     return AgentPool.from_row(row)
 
 
-def list_pools(conn: Connection[Any]) -> list[AgentPool]:
-    return [AgentPool.from_row(r) for r in
-            conn.execute("SELECT * FROM agent_pools ORDER BY name").fetchall()]
+def pool_key(pool: AgentPool) -> Key:
+    return (pool.name,)
+
+
+def agent_key(agent: Agent) -> Key:
+    return (agent.name,)
+
+
+def list_pools(conn: Connection[Any], *, after: Key | None = None,
+               limit: int | None = None) -> list[AgentPool]:
+    return [AgentPool.from_row(r) for r in _paging.rows(
+        conn, "SELECT * FROM agent_pools WHERE TRUE", (), order=("name",), after_key=after,
+        limit_to=limit)]
 
 
 def create_registration_token(conn: Connection[Any], *, pool_id: UUID, token_hash: str,
@@ -132,10 +143,11 @@ def authenticate_and_touch(conn: Connection[Any], key_hash: str,
     return _agent(row), not row["was_online"]
 
 
-def list_agents(conn: Connection[Any], pool_id: UUID) -> list[Agent]:
-    rows = conn.execute(f"{_AGENT_SELECT} WHERE a.pool_id = %s GROUP BY a.id ORDER BY a.name",
-                        (pool_id,)).fetchall()
-    return [_agent(r) for r in rows]
+def list_agents(conn: Connection[Any], pool_id: UUID, *, after: Key | None = None,
+                limit: int | None = None) -> list[Agent]:
+    return [_agent(r) for r in _paging.rows(
+        conn, f"{_AGENT_SELECT} WHERE a.pool_id = %s", (pool_id,), order=("a.name",),
+        after_key=after, limit_to=limit, group_by="a.id")]
 
 
 def rotate_key(conn: Connection[Any], agent_id: UUID, *, new_hash: str,
@@ -210,3 +222,47 @@ def set_enabled(conn: Connection[Any], agent_id: UUID, enabled: bool, *, actor: 
     conn.execute("UPDATE agents SET enabled = %s WHERE id = %s", (enabled, agent_id))
     activity.record(conn, actor=actor, action="agent.enabled" if enabled else "agent.disabled",
                     details={"agentId": str(agent_id), "poolId": str(agent.pool_id)})
+
+
+def lock_agent_by_name(conn: Connection[Any], pool_id: UUID, name: str,
+                       ) -> dict[str, Any] | None:
+    """The pool's agent of that name (id, enabled, revoked_at), locked; None if none."""
+    return conn.execute("SELECT id, enabled, revoked_at FROM agents WHERE pool_id = %s"
+                        " AND name = %s FOR UPDATE", (pool_id, name)).fetchone()
+
+
+def agent_id_by_name(conn: Connection[Any], pool_id: UUID, name: str) -> UUID | None:
+    row = conn.execute("SELECT id FROM agents WHERE pool_id = %s AND name = %s",
+                       (pool_id, name)).fetchone()
+    return None if row is None else row["id"]
+
+
+def reregister(conn: Connection[Any], agent_id: UUID, *, key_hash: str,
+               key_expires_at: datetime, version: str, os: str, capacity: int,
+               now: datetime) -> None:
+    """A new key for an agent registering again under its name; old keys void."""
+    conn.execute(
+        "UPDATE agents SET key_hash = %s, key_expires_at = %s, previous_key_hash = NULL,"
+        " previous_key_expires_at = NULL, revoked_at = NULL, enabled = true,"
+        " version = %s, os = %s, capacity = %s, key_rotated_at = %s WHERE id = %s",
+        (key_hash, key_expires_at, version, os, capacity, now, agent_id))
+
+
+def lock_keys(conn: Connection[Any], agent_id: UUID) -> dict[str, Any] | None:
+    """The agent's key hashes, their expiries and last rotation request, locked."""
+    return conn.execute(
+        "SELECT key_hash, key_expires_at, previous_key_hash, previous_key_expires_at,"
+        " rotation_request_hash FROM agents WHERE id = %s FOR UPDATE", (agent_id,)).fetchone()
+
+
+def set_rotation_request(conn: Connection[Any], agent_id: UUID, request_hash: str) -> None:
+    conn.execute("UPDATE agents SET rotation_request_hash = %s WHERE id = %s",
+                 (request_hash, agent_id))
+
+
+def key_state_for_claim(conn: Connection[Any], agent_id: UUID) -> dict[str, Any] | None:
+    """Enabled, revoked and key columns, read with a share lock (a concurrent revoke
+    either precedes the claim or sees its lease)."""
+    return conn.execute(
+        "SELECT enabled, revoked_at, key_hash, key_expires_at, previous_key_hash,"
+        " previous_key_expires_at FROM agents WHERE id = %s FOR SHARE", (agent_id,)).fetchone()

@@ -11,6 +11,8 @@ from psycopg.types.json import Jsonb
 
 from shared.domain.models import Backup, BackupSchedule
 from shared.errors import NotFound
+from shared.store import _paging
+from shared.store._paging import Key
 
 BACKUP_KINDS = ("backup", "safety")
 
@@ -39,13 +41,18 @@ def get_backup(conn: Connection[Any], backup_id: UUID | str) -> Backup:
     return Backup.from_row(row)
 
 
-def list_backups(conn: Connection[Any], environment_id: UUID, *, limit: int = 100,
+def backup_key(backup: Backup) -> Key:
+    return (backup.created_at, backup.id)
+
+
+def list_backups(conn: Connection[Any], environment_id: UUID, *, after: Key | None = None,
+                 limit: int | None = None,
                  kinds: tuple[str, ...] = BACKUP_KINDS) -> list[Backup]:
-    rows = conn.execute(
-        "SELECT * FROM backups WHERE environment_id = %s AND kind = ANY(%s)"
-        " ORDER BY created_at DESC, id LIMIT %s",
-        (environment_id, list(kinds), limit)).fetchall()
-    return [Backup.from_row(r) for r in rows]
+    """Newest first, past the ``after`` key (see ``_paging``)."""
+    return [Backup.from_row(r) for r in _paging.rows(
+        conn, "SELECT * FROM backups WHERE environment_id = %s AND kind = ANY(%s)",
+        (environment_id, list(kinds)), order=("created_at", "id"), after_key=after,
+        limit_to=limit, descending=True)]
 
 
 def takers(conn: Connection[Any], backups: list[Backup]) -> dict[UUID, dict[str, Any]]:
@@ -103,13 +110,18 @@ def get_schedule(conn: Connection[Any], schedule_id: UUID) -> BackupSchedule:
     return BackupSchedule.from_row(row)
 
 
+def schedule_key(schedule: BackupSchedule) -> Key:
+    return (schedule.created_at, schedule.id)
+
+
 def list_schedules(conn: Connection[Any], *, enabled_only: bool = False,
-                   environment_id: UUID | None = None) -> list[BackupSchedule]:
-    rows = conn.execute(
-        "SELECT * FROM backup_schedules WHERE (NOT %s OR enabled)"
-        " AND (%s::uuid IS NULL OR environment_id = %s) ORDER BY created_at",
-        (enabled_only, environment_id, environment_id)).fetchall()
-    return [BackupSchedule.from_row(r) for r in rows]
+                   environment_id: UUID | None = None, after: Key | None = None,
+                   limit: int | None = None) -> list[BackupSchedule]:
+    return [BackupSchedule.from_row(r) for r in _paging.rows(
+        conn, "SELECT * FROM backup_schedules WHERE (NOT %s OR enabled)"
+        " AND (%s::uuid IS NULL OR environment_id = %s)",
+        (enabled_only, environment_id, environment_id), order=("created_at", "id"),
+        after_key=after, limit_to=limit)]
 
 
 def claim_slot(conn: Connection[Any], schedule_id: UUID, slot_at: datetime) -> bool:
@@ -129,3 +141,5 @@ def attach_slot_task(conn: Connection[Any], schedule_id: UUID, slot_at: datetime
                  " AND slot_at = %s", (task_id, schedule_id, slot_at))
 
 
+def delete_schedule(conn: Connection[Any], schedule_id: UUID) -> None:
+    conn.execute("DELETE FROM backup_schedules WHERE id = %s", (schedule_id,))

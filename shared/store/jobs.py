@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from psycopg import Connection
+from psycopg import AsyncConnection, Connection
 from psycopg.types.json import Jsonb
 
 from shared.domain.models import Job
@@ -190,3 +190,19 @@ def request_cancel(conn: Connection[Any], task_id: UUID, by: str | None = None) 
         " cancel_requested_by = COALESCE(cancel_requested_by, %s) WHERE task_id = %s"
         " AND status IN ('pending', 'leased') RETURNING *", (by, task_id)).fetchall()
     return [Job.from_row(r) for r in rows]
+
+
+def has_leased_job(conn: Connection[Any], task_id: UUID) -> bool:
+    return conn.execute("SELECT 1 FROM jobs WHERE task_id = %s AND status = 'leased'",
+                        (task_id,)).fetchone() is not None
+
+
+async def listen_for_jobs(conn: AsyncConnection[Any]) -> None:
+    """Subscribe an autocommit connection to the jobs channel (``notify_job``)."""
+    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+
+
+def lease_every_job_until(conn: Connection[Any], until: datetime) -> None:
+    """Every leased job keeps its lease until at least ``until``."""
+    conn.execute("UPDATE jobs SET lease_expires_at = GREATEST(lease_expires_at, %s)"
+                 " WHERE status = 'leased'", (until,))

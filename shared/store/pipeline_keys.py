@@ -20,7 +20,8 @@ from psycopg import Connection
 
 from shared.agents.keys import key_hash
 from shared.errors import Conflict, NotFound
-from shared.store import activity
+from shared.store import _paging, activity
+from shared.store._paging import Key
 
 KEY_PREFIX = "cop_"
 
@@ -111,10 +112,17 @@ def revoke(conn: Connection[Any], key_id: str, *, now: datetime, actor: str) -> 
                     details={"keyId": str(row["id"]), "name": row["name"]})
 
 
-def list_keys(conn: Connection[Any]) -> list[PipelineKey]:
-    rows = conn.execute("SELECT * FROM pipeline_keys ORDER BY revoked_at IS NOT NULL, name,"
-                        " created_at").fetchall()
-    return [PipelineKey.from_row(r) for r in rows]
+def pipeline_key_key(key: PipelineKey) -> Key:
+    return (key.revoked_at is not None, key.name, key.created_at, key.id)
+
+
+def list_keys(conn: Connection[Any], *, after: Key | None = None,
+              limit: int | None = None) -> list[PipelineKey]:
+    """Live keys first, by name; then revoked ones."""
+    return [PipelineKey.from_row(r) for r in _paging.rows(
+        conn, "SELECT * FROM pipeline_keys WHERE TRUE", (),
+        order=("revoked_at IS NOT NULL", "name", "created_at", "id"), after_key=after,
+        limit_to=limit)]
 
 
 def authenticate(conn: Connection[Any], secret: bytes, key: str, now: datetime) -> str | None:

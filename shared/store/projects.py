@@ -11,7 +11,8 @@ from psycopg.types.json import Jsonb
 
 from shared.domain.models import Environment, Project
 from shared.errors import NotFound
-from shared.store import activity
+from shared.store import _paging, activity
+from shared.store._paging import Key
 
 _PROJECT_FIELDS = ("name", "description")
 _ENV_FIELDS = ("name", "target", "database", "url", "expires_at")
@@ -40,14 +41,22 @@ def get_project(conn: Connection[Any], ref: str | UUID) -> Project:
     return Project.from_row(row)
 
 
-def list_projects(conn: Connection[Any], *, after_slug: str | None = None,
-                  limit: int = 100, only_ids: list[UUID] | None = None) -> list[Project]:
-    rows = conn.execute(
-        "SELECT * FROM projects WHERE (%s::text IS NULL OR slug > %s)"
-        " AND (%s::uuid[] IS NULL OR id = ANY(%s)) ORDER BY slug LIMIT %s",
-        (after_slug, after_slug, only_ids, only_ids, limit),
-    ).fetchall()
-    return [Project.from_row(r) for r in rows]
+def project_key(project: Project) -> Key:
+    return (project.slug,)
+
+
+def slug_of(conn: Connection[Any], project_id: UUID) -> str | None:
+    row = conn.execute("SELECT slug FROM projects WHERE id = %s", (project_id,)).fetchone()
+    return row["slug"] if row else None
+
+
+def list_projects(conn: Connection[Any], *, after: Key | None = None,
+                  limit: int | None = None, only_ids: list[UUID] | None = None,
+                  ) -> list[Project]:
+    """Projects by slug, past the ``after`` key (see ``_paging``)."""
+    return [Project.from_row(r) for r in _paging.rows(
+        conn, "SELECT * FROM projects WHERE (%s::uuid[] IS NULL OR id = ANY(%s))",
+        (only_ids, only_ids), order=("slug",), after_key=after, limit_to=limit)]
 
 
 def update_project(conn: Connection[Any], project_id: UUID, changes: dict[str, Any], *,
@@ -97,18 +106,44 @@ def get_environment(conn: Connection[Any], project_id: UUID, ref: str | UUID) ->
     return Environment.from_row(row)
 
 
-def get_environment_by_id(conn: Connection[Any], environment_id: UUID) -> Environment:
+def find_environment(conn: Connection[Any], environment_id: UUID) -> Environment | None:
     row = conn.execute("SELECT * FROM environments WHERE id = %s", (environment_id,)).fetchone()
-    if row is None:
+    return None if row is None else Environment.from_row(row)
+
+
+def get_environment_by_id(conn: Connection[Any], environment_id: UUID) -> Environment:
+    env = find_environment(conn, environment_id)
+    if env is None:
         raise NotFound(f"environment {environment_id} not found", field="environment")
-    return Environment.from_row(row)
+    return env
 
 
-def list_environments(conn: Connection[Any], project_id: UUID) -> list[Environment]:
-    rows = conn.execute(
-        "SELECT * FROM environments WHERE project_id = %s ORDER BY kind = 'sandbox', slug",
-        (project_id,)).fetchall()
-    return [Environment.from_row(r) for r in rows]
+def sandbox_parent_id(conn: Connection[Any], environment_id: UUID) -> UUID | None:
+    """The parent of a sandbox; None for a shared environment (or none at all)."""
+    row = conn.execute("SELECT parent_id FROM environments WHERE id = %s AND kind = 'sandbox'",
+                       (environment_id,)).fetchone()
+    return row["parent_id"] if row else None
+
+
+def lock_environment(conn: Connection[Any], environment_id: UUID) -> None:
+    conn.execute("SELECT 1 FROM environments WHERE id = %s FOR UPDATE", (environment_id,))
+
+
+def delete_environment_row(conn: Connection[Any], environment_id: UUID) -> None:
+    """The row alone (its tasks and backups go with it); callers record the activity."""
+    conn.execute("DELETE FROM environments WHERE id = %s", (environment_id,))
+
+
+def environment_key(env: Environment) -> Key:
+    return (env.kind == "sandbox", env.slug)
+
+
+def list_environments(conn: Connection[Any], project_id: UUID, *, after: Key | None = None,
+                      limit: int | None = None) -> list[Environment]:
+    """Shared environments, then sandboxes, each by slug."""
+    return [Environment.from_row(r) for r in _paging.rows(
+        conn, "SELECT * FROM environments WHERE project_id = %s", (project_id,),
+        order=("kind = 'sandbox'", "slug"), after_key=after, limit_to=limit)]
 
 
 def list_expired_sandboxes(conn: Connection[Any], now: datetime) -> list[Environment]:
@@ -137,3 +172,41 @@ def delete_environment(conn: Connection[Any], env: Environment, *, actor: str) -
     conn.execute("DELETE FROM environments WHERE id = %s", (env.id,))
     activity.record(conn, actor=actor, action="environment.deleted", project_id=env.project_id,
                     details={"slug": env.slug})
+
+
+def projects_using_pool(conn: Connection[Any], pool: str) -> list[Project]:
+    """Projects with an environment whose target names the agent pool."""
+    rows = conn.execute(
+        "SELECT DISTINCT p.* FROM projects p JOIN environments e ON e.project_id = p.id"
+        " WHERE e.target->>'pool' = %s", (pool,)).fetchall()
+    return [Project.from_row(r) for r in rows]
+
+
+def sandboxes_expiring_between(conn: Connection[Any], start: datetime,
+                               end: datetime) -> list[tuple[Environment, Project]]:
+    """Sandboxes whose expiry falls in (start, end], each with its project."""
+    rows = conn.execute(
+        "SELECT e.*, p.id AS p_id FROM environments e JOIN projects p ON p.id = e.project_id"
+        " WHERE e.kind = 'sandbox' AND e.expires_at > %s AND e.expires_at <= %s",
+        (start, end)).fetchall()
+    return [(Environment.from_row(r), get_project(conn, r["p_id"])) for r in rows]
+
+
+def lock_expired_sandbox(conn: Connection[Any], sandbox_id: UUID, now: datetime) -> bool:
+    """Lock the sandbox if it is still expired at ``now`` (False: extended or gone)."""
+    return conn.execute("SELECT 1 FROM environments WHERE id = %s AND kind = 'sandbox'"
+                        " AND expires_at <= %s FOR UPDATE", (sandbox_id, now)).fetchone(
+                        ) is not None
+
+
+def set_expiry(conn: Connection[Any], environment_id: UUID, expires_at: datetime) -> None:
+    conn.execute("UPDATE environments SET expires_at = %s, updated_at = now() WHERE id = %s",
+                 (expires_at, environment_id))
+
+
+def project_id_of_environment(conn: Connection[Any], environment_id: UUID) -> UUID:
+    row = conn.execute("SELECT project_id FROM environments WHERE id = %s",
+                       (environment_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"environment {environment_id} not found", field="environment")
+    return row["project_id"]

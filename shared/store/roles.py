@@ -9,7 +9,8 @@ from psycopg import Connection
 
 from shared.domain.models import RoleAssignment
 from shared.errors import NotFound
-from shared.store import activity
+from shared.store import _paging, activity
+from shared.store._paging import Key
 
 
 def assign_role(conn: Connection[Any], *, project_id: UUID | None, principal_type: str,
@@ -55,8 +56,14 @@ def roles_for(conn: Connection[Any], *, user_id: str, groups: list[str],
     return [RoleAssignment.from_row(r) for r in rows]
 
 
-def list_assignments(conn: Connection[Any], project_id: UUID | None) -> list[RoleAssignment]:
-    rows = conn.execute(
-        "SELECT * FROM role_assignments WHERE project_id IS NOT DISTINCT FROM %s"
-        " ORDER BY principal_type, principal_id", (project_id,)).fetchall()
-    return [RoleAssignment.from_row(r) for r in rows]
+def assignment_key(assignment: RoleAssignment) -> Key:
+    return (assignment.principal_type, assignment.principal_id, assignment.id)
+
+
+def list_assignments(conn: Connection[Any], project_id: UUID | None, *,
+                     after: Key | None = None,
+                     limit: int | None = None) -> list[RoleAssignment]:
+    return [RoleAssignment.from_row(r) for r in _paging.rows(
+        conn, "SELECT * FROM role_assignments WHERE project_id IS NOT DISTINCT FROM %s",
+        (project_id,), order=("principal_type", "principal_id", "id"), after_key=after,
+        limit_to=limit)]

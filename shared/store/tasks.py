@@ -207,3 +207,83 @@ def last_deployed_version(conn: Connection[Any], environment_id: UUID) -> str | 
         " ORDER BY finished_at DESC NULLS LAST, created_at DESC LIMIT 1",
         (environment_id,)).fetchone()
     return None if row is None else row["version"]
+
+
+def open_task_ids_for_environment(conn: Connection[Any], environment_id: UUID | str,
+                                  ) -> list[str]:
+    """Tasks of the environment not yet running: queued, or waiting (held or approving)."""
+    rows = conn.execute("SELECT id FROM tasks WHERE environment_id = %s AND status IN"
+                        " ('queued', 'waiting')", (environment_id,)).fetchall()
+    return [str(r["id"]) for r in rows]
+
+
+def open_task_using_backup(conn: Connection[Any], backup_id: UUID) -> dict[str, Any] | None:
+    """The oldest open task whose parameters name the backup (its id and operation)."""
+    return conn.execute(
+        "SELECT id, operation FROM tasks WHERE parameters->>'backupId' = %s AND status IN"
+        " ('queued', 'waiting', 'running') ORDER BY seq LIMIT 1",
+        (str(backup_id),)).fetchone()
+
+
+def queue_state(conn: Connection[Any], task_id: UUID) -> dict[str, Any] | None:
+    """What decides a task's next move: status, cancel request, approval, queue place."""
+    return conn.execute("SELECT status, cancel_requested, approval, queue_seq FROM tasks"
+                        " WHERE id = %s", (task_id,)).fetchone()
+
+
+def move_tasks(conn: Connection[Any], from_environment: UUID, to_environment: UUID) -> None:
+    conn.execute("UPDATE tasks SET environment_id = %s WHERE environment_id = %s",
+                 (to_environment, from_environment))
+
+
+def stale_started_task_ids(conn: Connection[Any], *, unchanged_for_seconds: int,
+                           limit: int) -> list[str]:
+    """Tasks past the queue (waiting or running) unchanged for a while, by database time:
+    ``updated_at`` is written with the database's ``now()``, so it is compared with it."""
+    rows = conn.execute(
+        "SELECT id FROM tasks WHERE status IN ('waiting', 'running')"
+        " AND updated_at < now() - make_interval(secs => %s) ORDER BY seq LIMIT %s",
+        (unchanged_for_seconds, limit)).fetchall()
+    return [str(r["id"]) for r in rows]
+
+
+def count_enqueue(conn: Connection[Any], task_id: UUID) -> None:
+    """One more send of the task's message, at the database's time."""
+    conn.execute("UPDATE tasks SET enqueue_attempts = enqueue_attempts + 1,"
+                 " last_enqueued_at = now() WHERE id = %s", (task_id,))
+
+
+def unpicked_queued_tasks(conn: Connection[Any], *, older_than_seconds: int,
+                          limit: int) -> list[tuple[Task, int]]:
+    """Queued tasks last sent (or created) longer ago than that, with their send count.
+
+    Both ``last_enqueued_at`` and ``created_at`` are written with the database's
+    ``now()``, so they are compared with it, never with the application's clock."""
+    rows = conn.execute(
+        "SELECT * FROM tasks WHERE status = 'queued' AND COALESCE(last_enqueued_at,"
+        " created_at) < now() - make_interval(secs => %s) ORDER BY seq LIMIT %s",
+        (older_than_seconds, limit)).fetchall()
+    return [(Task.from_row(r), r["enqueue_attempts"]) for r in rows]
+
+
+def request_cancel(conn: Connection[Any], task_id: UUID) -> None:
+    conn.execute("UPDATE tasks SET cancel_requested = true WHERE id = %s", (task_id,))
+
+
+def cancel_state(conn: Connection[Any], task_id: UUID) -> tuple[str, bool] | None:
+    """(status, cancel requested), or None for no such task."""
+    row = conn.execute("SELECT status, cancel_requested FROM tasks WHERE id = %s",
+                       (task_id,)).fetchone()
+    return None if row is None else (row["status"], row["cancel_requested"])
+
+
+def teardown_in_hand(conn: Connection[Any], sandbox_id: UUID, *, requested_by: str,
+                     retry_failed_after_seconds: int) -> bool:
+    """Whether the sandbox has an open teardown, or one by ``requested_by`` that ended
+    less than that long ago. ``finished_at`` is the database's time, so "ago" is too."""
+    return conn.execute(
+        "SELECT 1 FROM tasks WHERE environment_id = %s AND operation = 'sandbox_delete'"
+        " AND (status IN ('queued', 'waiting', 'running')"
+        "      OR (requested_by = %s"
+        "          AND finished_at > now() - make_interval(secs => %s)))",
+        (sandbox_id, requested_by, retry_failed_after_seconds)).fetchone() is not None

@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from psycopg import Connection
-from psycopg.types.json import Jsonb
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
 from shared.auth import Principal
@@ -22,7 +21,10 @@ from shared.domain.models import Environment, Task
 from shared.domain.task_states import TaskStatus
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.store import activity
+from shared.store import approvals as store
+from shared.store import projects as project_store
 from shared.store import tasks as task_store
+from shared.store._paging import Key
 from shared.tasks.requests import Body
 
 Operation = Literal["deploy", "backup", "restore", "refresh", "restart", "sandbox_create",
@@ -57,8 +59,7 @@ class Decision(Body):
 
 
 def get_protection(conn: Connection[Any], environment_id: UUID) -> Protection | None:
-    row = conn.execute("SELECT * FROM environment_protections WHERE environment_id = %s",
-                       (environment_id,)).fetchone()
+    row = store.protection_row(conn, environment_id)
     if row is None:
         return None
     return Protection.model_validate({
@@ -66,6 +67,12 @@ def get_protection(conn: Connection[Any], environment_id: UUID) -> Protection | 
         "requiredApprovals": row["required_approvals"],
         "allowSelfApproval": row["allow_self_approval"],
         "timeoutMinutes": float(row["timeout_minutes"])})
+
+
+def protection_json(conn: Connection[Any], environment_id: UUID) -> dict[str, Any] | None:
+    """The environment's own approval rule as the API shows it; None: not protected."""
+    rule = get_protection(conn, environment_id)
+    return None if rule is None else rule.model_dump(mode="json", by_alias=True)
 
 
 # In a sandbox these still run on what it shares with its parent (the agents, the
@@ -80,9 +87,8 @@ def protection_for(conn: Connection[Any], environment_id: UUID) -> Protection | 
     own = get_protection(conn, environment_id)
     if own is not None:
         return own
-    row = conn.execute("SELECT parent_id FROM environments WHERE id = %s AND kind = 'sandbox'",
-                       (environment_id,)).fetchone()
-    parent = get_protection(conn, row["parent_id"]) if row else None
+    parent_id = project_store.sandbox_parent_id(conn, environment_id)
+    parent = get_protection(conn, parent_id) if parent_id else None
     if parent is None:
         return None
     operations = [o for o in parent.operations if o in INHERITED_BY_SANDBOXES]
@@ -92,17 +98,11 @@ def protection_for(conn: Connection[Any], environment_id: UUID) -> Protection | 
 def set_protection(conn: Connection[Any], env: Environment, protection: Protection, *,
                    actor: str) -> Protection:
     data = protection.model_dump(mode="json")
-    conn.execute(
-        "INSERT INTO environment_protections (environment_id, operations, approvers,"
-        " required_approvals, allow_self_approval, timeout_minutes, updated_by)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (environment_id) DO UPDATE SET"
-        " operations = EXCLUDED.operations, approvers = EXCLUDED.approvers,"
-        " required_approvals = EXCLUDED.required_approvals,"
-        " allow_self_approval = EXCLUDED.allow_self_approval,"
-        " timeout_minutes = EXCLUDED.timeout_minutes, updated_by = EXCLUDED.updated_by,"
-        " updated_at = now()",
-        (env.id, data["operations"], Jsonb(data["approvers"]), protection.required_approvals,
-         protection.allow_self_approval, protection.timeout_minutes, actor))
+    store.upsert_protection(
+        conn, env.id, operations=data["operations"], approvers=data["approvers"],
+        required_approvals=protection.required_approvals,
+        allow_self_approval=protection.allow_self_approval,
+        timeout_minutes=protection.timeout_minutes, actor=actor)
     activity.record(conn, actor=actor, action="environment.protected",
                     project_id=env.project_id, environment_id=env.id,
                     details=protection.model_dump(mode="json", by_alias=True))
@@ -110,7 +110,7 @@ def set_protection(conn: Connection[Any], env: Environment, protection: Protecti
 
 
 def remove_protection(conn: Connection[Any], env: Environment, *, actor: str) -> None:
-    conn.execute("DELETE FROM environment_protections WHERE environment_id = %s", (env.id,))
+    store.delete_protection(conn, env.id)
     activity.record(conn, actor=actor, action="environment.unprotected",
                     project_id=env.project_id, environment_id=env.id)
 
@@ -148,15 +148,14 @@ def hold_for_approval(conn: Connection[Any], task: Task, env: Environment,
     if protection is None or task.operation not in protection.operations:
         return task
     if pre_approved_by is not None:
-        conn.execute("UPDATE tasks SET approval = %s WHERE id = %s", (Jsonb({
+        store.set_task_approval(conn, task.id, {
             "state": "pre-approved", "by": pre_approved_by,
-            "required": protection.required_approvals}), task.id))
+            "required": protection.required_approvals})
         return task_store.get_task(conn, task.id)
-    conn.execute(
-        "UPDATE tasks SET queue_seq = NULL, approval = %s WHERE id = %s",
-        (Jsonb({"state": "pending", "required": protection.required_approvals,
-                "approvals": 0, "approvers": [a.model_dump() for a in protection.approvers],
-                "timeoutMinutes": protection.timeout_minutes}), task.id))
+    store.set_task_approval(conn, task.id, {
+        "state": "pending", "required": protection.required_approvals, "approvals": 0,
+        "approvers": [a.model_dump() for a in protection.approvers],
+        "timeoutMinutes": protection.timeout_minutes}, leave_queue=True)
     return task_store.transition(conn, task.id, TaskStatus.WAITING, actor="system",
                                  reason=awaiting_reason(protection, 0))
 
@@ -165,8 +164,7 @@ def decide(conn: Connection[Any], task_id: UUID, principal: Principal,
            decision: Decision) -> dict[str, Any]:
     """Record one approver's decision; returns the task's approval state."""
     task = task_store.get_task(conn, task_id, for_update=True)
-    state = (conn.execute("SELECT approval FROM tasks WHERE id = %s", (task_id,))
-             .fetchone() or {}).get("approval") or {}
+    state = store.task_approval(conn, task_id) or {}
     if state.get("state") != "pending" or TaskStatus(task.status).terminal:
         raise Conflict(f"task {task_id} is not awaiting approval", field="task")
     protection = protection_for(conn, task.environment_id)
@@ -176,17 +174,12 @@ def decide(conn: Connection[Any], task_id: UUID, principal: Principal,
     if not protection.allow_self_approval and is_requester(principal, task.requested_by):
         raise Forbidden("requesters may not approve their own operations here",
                         actor=principal.actor, project_id=task.project_id, task_id=task.id)
-    if conn.execute("SELECT 1 FROM approvals WHERE task_id = %s AND approver = %s",
-                    (task_id, LEGACY_PREFIX + principal.name)).fetchone() is not None:
+    if store.has_decided(conn, task_id, LEGACY_PREFIX + principal.name):
         raise Conflict(f"{principal.actor} already decided on this task (before ids were "
                        "used)", field="decision")
-    row = conn.execute(
-        "INSERT INTO approvals (task_id, approver, approver_name, decision, comment)"
-        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT ON CONSTRAINT approvals_one_per_approver"
-        " DO NOTHING RETURNING id",
-        (task_id, principal.actor, principal.name, decision.decision, decision.comment)
-    ).fetchone()
-    if row is None:
+    if not store.record_decision(conn, task_id, approver=principal.actor,
+                                 approver_name=principal.name, decision=decision.decision,
+                                 comment=decision.comment):
         raise Conflict(f"{principal.actor} already decided on this task", field="decision")
     activity.record(conn, actor=principal.actor, action=f"approval.{decision.decision}",
                     project_id=task.project_id, environment_id=task.environment_id,
@@ -195,8 +188,7 @@ def decide(conn: Connection[Any], task_id: UUID, principal: Principal,
 
 
 def _refresh(conn: Connection[Any], task: Task, protection: Protection) -> dict[str, Any]:
-    rows = conn.execute("SELECT approver, approver_name, decision, comment FROM approvals"
-                        " WHERE task_id = %s ORDER BY created_at", (task.id,)).fetchall()
+    rows = store.decisions_of(conn, task.id)
     approvals = [r for r in rows if r["decision"] == "approve"]
     rejections = [r for r in rows if r["decision"] == "reject"]
     state = "pending"
@@ -211,7 +203,7 @@ def _refresh(conn: Connection[Any], task: Task, protection: Protection) -> dict[
                 "decisions": [{"by": r["approver_name"], "byId": r["approver"],
                                "decision": r["decision"],
                                "comment": r["comment"]} for r in rows]}
-    conn.execute("UPDATE tasks SET approval = %s WHERE id = %s", (Jsonb(snapshot), task.id))
+    store.set_task_approval(conn, task.id, snapshot)
     if state == "pending":
         task_store.transition(conn, task.id, TaskStatus.WAITING, actor="system",
                               reason=awaiting_reason(protection, len(approvals)))
@@ -219,36 +211,40 @@ def _refresh(conn: Connection[Any], task: Task, protection: Protection) -> dict[
 
 
 def approval_state(conn: Connection[Any], task_id: UUID) -> dict[str, Any]:
-    row = conn.execute("SELECT approval FROM tasks WHERE id = %s", (task_id,)).fetchone()
-    if row is None:
+    approval = store.task_approval(conn, task_id)
+    if approval is None:
         raise NotFound(f"task {task_id} not found", field="task")
-    return row["approval"] or {"state": "none"}
+    return approval or {"state": "none"}
 
 
-def join_queue(conn: Connection[Any], task_id: UUID) -> None:
-    """An approved task takes its place at the back of the environment queue."""
-    conn.execute("UPDATE tasks SET queue_seq = nextval('task_queue_seq') WHERE id = %s"
-                 " AND queue_seq IS NULL", (task_id,))
+
+def pending_key(task: Task) -> Key:
+    return (task.seq,)
 
 
 def pending_for(conn: Connection[Any], principal: Principal,
-                project_ids: list[UUID] | None) -> list[Task]:
-    """Tasks awaiting an approval this principal may give."""
-    rows = conn.execute(
-        "SELECT t.*, p.approvers, p.allow_self_approval FROM tasks t"
-        " JOIN environments e ON e.id = t.environment_id"
-        # a sandbox without its own rule is held by its parent's
-        " JOIN environment_protections p ON p.environment_id = CASE WHEN EXISTS (SELECT 1"
-        "  FROM environment_protections o WHERE o.environment_id = e.id) OR e.parent_id IS"
-        "  NULL THEN e.id ELSE e.parent_id END"
-        " WHERE t.approval->>'state' = 'pending' AND t.status = 'waiting'"
-        " AND (%s::uuid[] IS NULL OR t.project_id = ANY(%s)) ORDER BY t.seq",
-        (project_ids, project_ids)).fetchall()
-    out = []
-    for row in rows:
-        protection = Protection.model_validate({"operations": ["deploy"],
-                                                "approvers": row["approvers"]})
-        if may_approve(principal, protection) and (
-                row["allow_self_approval"] or not is_requester(principal, row["requested_by"])):
-            out.append(Task.from_row(row))
-    return out
+                project_ids: list[UUID] | None, *, after: Key | None = None,
+                limit: int | None = None) -> list[Task]:
+    """Tasks awaiting an approval this principal may give, by sequence number.
+
+    Whether the principal may approve is decided here, after the query, so a page reads
+    batches of candidates until it holds ``limit`` tasks or the candidates run out."""
+    out: list[Task] = []
+    seq = after[0] if after else 0
+    batch = max(limit or 0, 200)
+    while True:
+        rows = store.pending_candidates(conn, project_ids, after_seq=seq, limit=batch)
+        for row in rows:
+            protection = Protection.model_validate({"operations": ["deploy"],
+                                                    "approvers": row["approvers"]})
+            if may_approve(principal, protection) and (
+                    row["allow_self_approval"]
+                    or not is_requester(principal, row["requested_by"])):
+                out.append(Task.from_row(row))
+                if limit is not None and len(out) == limit:
+                    return out
+        if len(rows) < batch:
+            return out
+        seq = rows[-1]["seq"]
+
+

@@ -17,11 +17,11 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from psycopg import Connection
-from psycopg.types.json import Jsonb
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
 from shared.domain.models import Environment
 from shared.store import activity
+from shared.store import freezes as store
 from shared.tasks.requests import Body, Name
 
 Operation = Literal["deploy", "backup", "restore", "refresh", "restart", "sandbox_create",
@@ -219,8 +219,7 @@ def evaluate(windows: list[Window], operation: str, now: datetime,
 
 # -- storage --------------------------------------------------------------------------
 def get_setting(conn: Connection[Any], environment_id: Any) -> Setting:
-    row = conn.execute("SELECT * FROM environment_freezes WHERE environment_id = %s",
-                       (environment_id,)).fetchone()
+    row = store.freeze_row(conn, environment_id)
     if row is None:
         return Setting([], None)
     override = (Override(row["override_until"], row["override_by"], row["override_reason"])
@@ -233,11 +232,7 @@ def set_windows(conn: Connection[Any], env: Environment, body: Freezes, *,
                 actor: str) -> Setting:
     windows = [w.model_dump(mode="json", by_alias=True, exclude_none=True)
                for w in body.windows]
-    conn.execute(
-        "INSERT INTO environment_freezes (environment_id, windows, updated_by)"
-        " VALUES (%s, %s, %s) ON CONFLICT (environment_id) DO UPDATE SET"
-        " windows = EXCLUDED.windows, updated_by = EXCLUDED.updated_by, updated_at = now()",
-        (env.id, Jsonb(windows), actor))
+    store.upsert_windows(conn, env.id, windows, actor=actor)
     activity.record(conn, actor=actor, action="environment.freezes_set",
                     project_id=env.project_id, environment_id=env.id,
                     details={"windows": windows})
@@ -247,12 +242,7 @@ def set_windows(conn: Connection[Any], env: Environment, body: Freezes, *,
 def override(conn: Connection[Any], env: Environment, body: OverrideRequest, *, actor: str,
              now: datetime) -> Setting:
     until = now + timedelta(minutes=body.minutes)
-    conn.execute(
-        "INSERT INTO environment_freezes (environment_id, override_until, override_by,"
-        " override_reason, updated_by) VALUES (%s, %s, %s, %s, %s)"
-        " ON CONFLICT (environment_id) DO UPDATE SET override_until = EXCLUDED.override_until,"
-        " override_by = EXCLUDED.override_by, override_reason = EXCLUDED.override_reason",
-        (env.id, until, actor, body.reason, actor))
+    store.upsert_override(conn, env.id, until=until, reason=body.reason, actor=actor)
     activity.record(conn, actor=actor, action="freeze.overridden", project_id=env.project_id,
                     environment_id=env.id,
                     details={"reason": body.reason, "until": _iso(until),

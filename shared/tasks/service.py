@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import timedelta
 from typing import Any, NamedTuple
 from uuid import UUID
 
 from shared.agents.work import cancel_jobs_for_task
+from shared.api.views import task_json
 from shared.auth.principal import display_name
 from shared.bus import BusMessage
 from shared.domain.models import Environment, Project, Task
@@ -23,9 +23,9 @@ from shared.realtime.events import publish_task_log, publish_task_update
 from shared.redact import scrub_lines
 from shared.services import Services
 from shared.store import activity as activity_store
+from shared.store import environment_leases as queue
+from shared.store import jobs as job_store
 from shared.store import tasks as task_store
-from shared.tasks import queue
-from shared.tasks.views import task_json
 from shared.telemetry import inject_trace
 
 log = logging.getLogger("cloudops.tasks")
@@ -96,8 +96,7 @@ class TaskService:
     def enqueue(self, task: Task) -> None:
         """Send the task's message again (the sweeper), counting the attempt."""
         with self.services.db.transaction() as conn:
-            conn.execute("UPDATE tasks SET enqueue_attempts = enqueue_attempts + 1,"
-                         " last_enqueued_at = now() WHERE id = %s", (task.id,))
+            task_store.count_enqueue(conn, task.id)
         self._send(task)
 
     def _send(self, task: Task) -> None:
@@ -118,18 +117,14 @@ class TaskService:
         counts and the orchestrations to wake (granted an environment)."""
         resent = failed = 0
         woken: list[UUID] = []
-        now = self.services.clock.now()
         with self.services.db.transaction() as conn:
-            rows = conn.execute(
-                "SELECT * FROM tasks WHERE status = 'queued' AND"
-                " COALESCE(last_enqueued_at, created_at) < %s ORDER BY seq LIMIT 200",
-                (now - timedelta(seconds=self.services.settings.resend_after_seconds),)
-            ).fetchall()
-        for row in rows:
-            task = Task.from_row(row)
-            if row["enqueue_attempts"] >= MAX_ENQUEUE_ATTEMPTS:
+            rows = task_store.unpicked_queued_tasks(
+                conn, older_than_seconds=self.services.settings.resend_after_seconds,
+                limit=200)
+        for task, attempts in rows:
+            if attempts >= MAX_ENQUEUE_ATTEMPTS:
                 done = self.finish(task.id, TaskStatus.FAILED, reason="could not be queued",
-                                   error=f"the task message was sent {row['enqueue_attempts']}"
+                                   error=f"the task message was sent {attempts}"
                                          " times and never picked up", actor="sweeper")
                 if done.task is not None:
                     failed += 1
@@ -214,12 +209,11 @@ class TaskService:
             if TaskStatus(task.status).terminal:
                 raise InvalidTransition(f"task {task_id} already ended ({task.status})",
                                         field="status")
-            conn.execute("UPDATE tasks SET cancel_requested = true WHERE id = %s", (task_id,))
+            task_store.request_cancel(conn, task_id)
             # pending jobs end now; a leased one is stopped by its agent on its next
             # heartbeat (the orchestration is woken by the "cancel" event, not job events)
             cancel_jobs_for_task(conn, task_id, self.services.clock.now(), by=who)
-            leased = conn.execute("SELECT 1 FROM jobs WHERE task_id = %s AND status = 'leased'",
-                                  (task_id,)).fetchone()
+            leased = job_store.has_leased_job(conn, task_id)
             activity_store.record(conn, actor=actor, action="task.cancel_requested",
                                   project_id=task.project_id,
                                   environment_id=task.environment_id, task_id=task.id,
@@ -234,11 +228,7 @@ class TaskService:
         """Who last asked the task to stop, by display name (None: nobody, or not
         recorded)."""
         with self.services.db.transaction() as conn:
-            row = conn.execute(
-                "SELECT COALESCE(actor_name, actor) AS who FROM activity_log WHERE"
-                " task_id = %s AND action = 'task.cancel_requested' ORDER BY id DESC LIMIT 1",
-                (task_id,)).fetchone()
-        return None if row is None else str(row["who"])
+            return activity_store.last_actor_name(conn, task_id, "task.cancel_requested")
 
     def cancelled_by(self, task_id: UUID) -> str:
         """'cancelled by <who asked>' (the latest cancel request in the audit trail)."""
@@ -248,6 +238,5 @@ class TaskService:
     def cancel_requested(self, task_id: UUID) -> bool:
         """True once the task was asked to stop or has already ended."""
         with self.services.db.transaction() as conn:
-            row = conn.execute("SELECT status, cancel_requested FROM tasks WHERE id = %s",
-                               (task_id,)).fetchone()
-        return row is None or row["cancel_requested"] or TaskStatus(row["status"]).terminal
+            state = task_store.cancel_state(conn, task_id)
+        return state is None or state[1] or TaskStatus(state[0]).terminal

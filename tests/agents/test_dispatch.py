@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -93,14 +94,14 @@ def test_waiting_reason_says_busy_or_offline(control_plane: ControlPlane) -> Non
     first = control_plane.dispatch(control_plane.task(), pool=pool)
     second = control_plane.dispatch(control_plane.task(), pool=pool)
     with control_plane.db.transaction() as conn:
-        reason = waiting_reason(conn, control_plane.job(second))
+        reason = waiting_reason(conn, control_plane.job(second), now=datetime.now(UTC))
     assert reason.endswith("none online (1 capable, offline)")
     assert reason.startswith(f"waiting for an agent in pool {pool} with labels (none)")
     control_plane.request("POST", "/api/agent/heartbeat", json={},
                           headers=control_plane.as_agent(agent["key"]))
     assert _poll(control_plane, agent["key"]).json()["id"] == str(first)
     with control_plane.db.transaction() as conn:
-        reason = waiting_reason(conn, control_plane.job(second))
+        reason = waiting_reason(conn, control_plane.job(second), now=datetime.now(UTC))
     assert reason.endswith(": 1 capable agent busy")
 
 

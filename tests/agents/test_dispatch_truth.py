@@ -298,7 +298,7 @@ def test_lost_names_when_that_agent_last_renewed_this_job(
               (job,))
     with plane.db.transaction() as conn:
         reap_expired_leases(conn, datetime.now(UTC))
-    from shared.tasks.views import iso
+    from shared.api.views import iso
 
     assert plane.job(job).error == (f"agent lost: no heartbeat since {iso(renewed)}"
                                     f" (agent {agent['name']})")

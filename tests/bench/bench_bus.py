@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from localhost.host import Host  # noqa: E402
-from localhost.servicebus_broker import BrokeredMessage  # noqa: E402
+from localhost.servicebus.broker import BrokeredMessage  # noqa: E402
 
 APP = ROOT / "tests" / "localhost" / "apps" / "bench"
 

@@ -371,7 +371,7 @@ def main() -> int:
 PARTS = (
     ("SignalR emulation (REST handler, fan-out)", r"^localhost/signalr/(?!cors)"),
     ("SignalR publishing, app side (publisher thread, REST client)",
-     r"^shared/tasks/publisher|^shared/realtime/"),
+     r"^shared/realtime/publisher|^shared/realtime/"),
     ("Durable Postgres store", r"^localhost/durable/pg_store"),
     ("Durable client -> engine (SDK client, HTTP API)",
      r"^localhost/durable/(http_api|operations)|^azure/durable_functions/models/"

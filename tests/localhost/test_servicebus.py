@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from localhost.servicebus_broker import BrokeredMessage
+from localhost.servicebus.broker import BrokeredMessage
 from shared.bus import BusError, BusMessage, make_bus
 from shared.bus.local import LocalServiceBus
 from shared.settings import Settings

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from localhost.servicebus_broker import BrokeredMessage, EntityError, QueueEntity
+from localhost.servicebus.broker import BrokeredMessage, EntityError, QueueEntity
 
 
 class FakeClock:
@@ -122,7 +122,7 @@ def test_direct_message_build_agrees_with_the_library_converter() -> None:
     from azure.functions import meta
     from azure.functions.servicebus import ServiceBusMessageInConverter
 
-    from localhost.servicebus_wire import to_library_message, trigger_metadata
+    from localhost.servicebus.wire import to_library_message, trigger_metadata
 
     now = datetime(2026, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
     original = message("s-1", "m-1", content_type="application/json", correlation_id="c",

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from functions.orchestrators._flow import deliver_with_backoff
+from functions.payloads import NotifyPolicy
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -30,7 +31,7 @@ class Context:
 def drive(failures: int, attempts: int) -> list[tuple[str, Any]]:
     context = Context()
     loop = deliver_with_backoff(context, "notify_task_event", "t1",  # type: ignore[arg-type]
-                                {"attempts": attempts, "firstRetryMs": 1000})
+                                NotifyPolicy(attempts=attempts, first_retry_ms=1000))
     failed = 0
     step = next(loop)
     try:

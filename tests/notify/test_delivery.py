@@ -8,10 +8,11 @@ from typing import Any
 from shared.domain.models import Environment, Project, Task
 from shared.domain.task_states import TaskStatus
 from shared.notify import deliveries_of_task, event_for_task, notify_event
-from shared.notify.rules import RuleInput, create_rule, list_rules, rule_json
+from shared.notify.rules import RuleInput, rule_json
 from shared.services import Services
 from shared.store import activity
 from shared.store import tasks as task_store
+from shared.store.notification_rules import create_rule, list_rules
 from tests.notify.cards import facts_of, validate_teams_message
 from tests.notify.conftest import PUBLIC_URL, make_plane, make_project
 from tests.notify.sinks import SmtpSink, WebhookSink

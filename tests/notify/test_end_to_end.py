@@ -20,10 +20,10 @@ import pytest
 import requests
 from psycopg.rows import dict_row
 
+from shared.api.openapi import NotificationTestOut, RuleOut, ScheduleOut
 from shared.domain.models import BackupSchedule
 from shared.notify.render import card_text
 from shared.schedules.due import due_slot
-from shared.tasks.openapi import NotificationTestOut, RuleOut, ScheduleOut
 from tests.conftest import (
     RunningHost,
     create_throwaway_database,

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 from shared.notify import approval_requested_event, notify_agents_offline, notify_event
-from shared.notify.rules import RuleInput, create_rule
+from shared.notify.rules import RuleInput
 from shared.services import Services
 from shared.store import tasks as task_store
+from shared.store.notification_rules import create_rule
 from tests.notify.cards import facts_of, validate_teams_message
 from tests.notify.conftest import PUBLIC_URL, make_project
 from tests.notify.sinks import WebhookSink

@@ -11,11 +11,12 @@ import pytest
 from shared.clock import ManualClock
 from shared.domain.models import Environment, Project
 from shared.errors import ConstraintViolation
-from shared.notify.rules import RuleInput, create_rule
+from shared.notify.rules import RuleInput
 from shared.schedules.sandboxes import extend, submit_expired_teardowns, warn_expiring
 from shared.services import Services
 from shared.store import activity
 from shared.store import projects as project_store
+from shared.store.notification_rules import create_rule
 from tests.notify.cards import facts_of, validate_teams_message
 from tests.notify.conftest import make_project
 from tests.notify.sinks import WebhookSink

@@ -2,10 +2,10 @@
 
 import uuid
 
+from shared.api.openapi import ActivityOut, EnvironmentOut, ProjectOut, TaskOut, build_openapi
+from shared.api.views import activity_json, environment_json, project_json, task_json
 from shared.db import Database
 from shared.store import activity, projects, tasks
-from shared.tasks.openapi import ActivityOut, EnvironmentOut, ProjectOut, TaskOut, build_openapi
-from shared.tasks.views import activity_json, environment_json, project_json, task_json
 
 
 def test_views_validate_against_the_documented_models(db: Database) -> None:

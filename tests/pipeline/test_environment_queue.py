@@ -9,8 +9,8 @@ import pytest
 
 from shared.db import Database
 from shared.domain.task_states import TaskStatus
+from shared.store import environment_leases as queue
 from shared.store import projects, tasks
-from shared.tasks import queue
 
 
 @pytest.fixture

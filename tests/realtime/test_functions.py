@@ -15,10 +15,10 @@ import jwt
 import pytest
 
 from functions.http import realtime as realtime_fn
+from shared.api.views import task_json
 from shared.realtime import RestRealtime
 from shared.realtime.events import publish_task_log, publish_task_update
 from shared.services import Services
-from shared.tasks.views import task_json
 from tests.realtime._client import HubClient
 from tests.realtime._server import Emulator
 from tests.realtime.test_emulation import run

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from shared.tasks.openapi import build_openapi
+from shared.api.openapi import build_openapi
 from tests.function_index import app_functions
 
 

@@ -9,7 +9,7 @@ import zlib
 from typing import Any
 
 from shared.realtime.port import ConnectionInfo
-from shared.tasks.publisher import LANES, QueuedRealtime
+from shared.realtime.publisher import LANES, QueuedRealtime
 
 
 class RecordingRealtime:

@@ -11,7 +11,7 @@ from typing import Any
 import requests
 from playwright.sync_api import expect
 
-from shared.tasks.openapi import BackupOut
+from shared.api.openapi import BackupOut
 from tests.pipeline.test_pipeline_e2e import wait_for
 from tests.web.a11y import check_page
 from tests.web.conftest import ADMIN, OPERATOR, READER, Pages, World, api_session, call

@@ -50,6 +50,20 @@ export async function api(path, { method = "GET", body, headers = {}, redirectOn
   return type.includes("json") ? response.json() : response.text();
 }
 
+// Every item of a paged list (the API answers at most `limit` items and a nextCursor to the
+// rest): follows the cursors and answers one page holding them all.
+export async function apiAll(path) {
+  const items = [];
+  const sep = path.includes("?") ? "&" : "?";
+  let cursor = null;
+  do {
+    const page = await api(`${path}${sep}limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return { items, nextCursor: null };
+}
+
 // URL query helpers for the pages' ?p=&e=&id= parameters.
 export function param(name) {
   return new URLSearchParams(location.search).get(name);

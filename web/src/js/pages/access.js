@@ -1,7 +1,7 @@
 // Access: with ?p=<project>, its members and their roles (admins grant and revoke) and who
 // may approve which operations where; without, your roles on every project. Global roles
 // are listed and changed by platform admins only; others see why not.
-import { api, param } from "../core/api.js";
+import { api, apiAll, param } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
 import { $, OPERATION_LABELS, clear, fillTable, fmtTime, h, loadPage, problemText, showMessage } from "../core/dom.js";
 import { NEEDS, disableFor, lockForm, roleSentence, submitting } from "../core/forms.js";
@@ -42,7 +42,7 @@ function assignmentRow(a, { base, mayChange, reason, message, reload }) {
 async function loadMembers() {
   const mayChange = session.can(project.id, "admin");
   const base = `${projectPath}/roles`;
-  const items = (await api(base)).items;
+  const items = (await apiAll(base)).items;
   fillTable($("#members-table"), items.map((a) => assignmentRow(a, {
     base, mayChange, reason: NEEDS.admin, message: $("#members-message"), reload: loadMembers })), $("#no-members"));
 }
@@ -55,7 +55,7 @@ function youApprove(rule) {
 }
 
 async function loadApprovers() {
-  const envs = (await api(`${projectPath}/environments`)).items;
+  const envs = (await apiAll(`${projectPath}/environments`)).items;
   const details = await Promise.all(envs.map((e) => api(`${projectPath}/environments/${encodeURIComponent(e.slug)}`)));
   const rows = details.filter((e) => e.protection).map((e) => {
     const rule = e.protection;
@@ -72,7 +72,7 @@ async function loadApprovers() {
 }
 
 async function loadMyRoles() {
-  const projects = (await api("/api/projects")).items;
+  const projects = (await apiAll("/api/projects")).items;
   clear($("#my-roles-table tbody")).append(...projects.map((p) => h("tr", {},
     h("td", {}, h("a", { href: `/project/?p=${encodeURIComponent(p.slug)}` }, p.name)),
     h("td", {}, roleSentence(session, p.id).replace(/^Your role here: /, "").replace(/\.$/, "")),
@@ -85,7 +85,7 @@ async function loadGlobal() {
     return;
   }
   $("#global-body").hidden = false;
-  const items = (await api("/api/roles")).items;
+  const items = (await apiAll("/api/roles")).items;
   fillTable($("#global-table"), items.map((a) => assignmentRow(a, {
     base: "/api/roles", mayChange: true, reason: null, message: $("#global-message"), reload: loadGlobal })), $("#no-global"));
 }

@@ -1,5 +1,5 @@
 // The activity (audit) log with project, actor and since filters, paged by cursor.
-import { api, qs } from "../core/api.js";
+import { api, apiAll, qs } from "../core/api.js";
 import { $, clear, h, showError, timeNode } from "../core/dom.js";
 import { requireSession } from "../core/session.js";
 
@@ -88,7 +88,7 @@ async function load(append = false) {
 }
 
 try {
-  const projects = (await api("/api/projects")).items;
+  const projects = (await apiAll("/api/projects")).items;
   const select = $("#filter-project");
   for (const p of projects) {
     projectNames.set(p.id, p.name);

@@ -5,7 +5,7 @@
 //
 // Pool sections are built once and updated in place, so a token just shown or a form
 // being typed survives live updates and polling.
-import { api } from "../core/api.js";
+import { api, apiAll } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
 import { $, clear, describeTask, fmtTime, h, loadPage, problemText, showMessage, timeNode } from "../core/dom.js";
 import { clearProblems, submitting } from "../core/forms.js";
@@ -302,17 +302,17 @@ function renderPools() {
 }
 
 async function loadResources() {
-  resources = (await api("/api/resources")).items;
+  resources = (await apiAll("/api/resources")).items;
   renderGrants();
 }
 
 async function fill() {
   const [poolPage, resourcePage, projectPage] = await Promise.all([
-    api("/api/pools"), api("/api/resources"), api("/api/projects")]);
+    apiAll("/api/pools"), apiAll("/api/resources"), apiAll("/api/projects")]);
   pools = poolPage.items;
   resources = resourcePage.items;
   projects = projectPage.items;
-  const lists = await Promise.all(pools.map((p) => api(`/api/pools/${encodeURIComponent(p.name)}/agents`)));
+  const lists = await Promise.all(pools.map((p) => apiAll(`/api/pools/${encodeURIComponent(p.name)}/agents`)));
   agents.clear();
   for (const list of lists) for (const a of list.items) agents.set(a.id, a);
   await loadJobs().catch(() => jobs.clear());

@@ -1,7 +1,7 @@
 // Pending approvals: every task this user may decide (the API lists only those), with the
 // exact plan approved — resources, script argv, parameters — and approve or reject with
 // a comment. Decisions by others and new requests arrive live.
-import { api } from "../core/api.js";
+import { api, apiAll } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
 import { $, OPERATION_LABELS, clear, describeTask, formMessage, h, pageLoaded, showError, timeNode } from "../core/dom.js";
 import { live } from "../core/live.js";
@@ -99,7 +99,7 @@ async function decide(task, form, decision) {
 }
 
 async function load() {
-  const pending = (await api("/api/approvals")).items;
+  const pending = (await apiAll("/api/approvals")).items;
   const list = $("#approval-list");
   // keep what is being typed in a comment when the list is redrawn
   const typed = new Map([...list.querySelectorAll("textarea")].map((t) => [t.id, t.value]));
@@ -111,8 +111,8 @@ async function load() {
 async function start() {
   $("#loading").hidden = false;
   try {
-    for (const p of (await api("/api/projects")).items) projects.set(p.id, p);
-    const lists = await Promise.all([...projects.values()].map((p) => api(`/api/projects/${p.id}/environments`)));
+    for (const p of (await apiAll("/api/projects")).items) projects.set(p.id, p);
+    const lists = await Promise.all([...projects.values()].map((p) => apiAll(`/api/projects/${p.id}/environments`)));
     for (const list of lists) for (const e of list.items) envs.set(e.id, e);
     await load();
     pageLoaded();

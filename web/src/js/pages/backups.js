@@ -1,6 +1,6 @@
 // A project's backups across its environments: size, age, sha256, who took them;
 // download (operators: a signed link valid 15 minutes) and delete (admins, typed confirm).
-import { api, param } from "../core/api.js";
+import { api, apiAll, param } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
 import { $, fillTable, fmtTime, h, loadPage, problemText, showMessage, showNote, timeNode } from "../core/dom.js";
 import { loadProject, whyNot } from "../core/project_nav.js";
@@ -87,7 +87,7 @@ $("#backups").addEventListener("click", async (event) => {
 });
 
 async function loadBackups() {
-  const lists = await Promise.all(environments.map((env) => api(`${envBase(env)}/backups`)
+  const lists = await Promise.all(environments.map((env) => apiAll(`${envBase(env)}/backups`)
     .then((page) => page.items.map((b) => ({ ...b, env })))));
   backups = lists.flat().sort((x, y) => (y.createdAt || "").localeCompare(x.createdAt || ""));
   render();
@@ -98,7 +98,7 @@ async function fill() {
   document.title = `Backups · ${ctx.project.name} · CloudOps`;
   downloadWhy = whyNot(ctx.role, "operator", "Downloading a backup");
   deleteWhy = whyNot(ctx.role, "admin", "Deleting a backup");
-  environments = (await api(`/api/projects/${encodeURIComponent(ctx.slug)}/environments`)).items;
+  environments = (await apiAll(`/api/projects/${encodeURIComponent(ctx.slug)}/environments`)).items;
   const select = $("#backup-env");
   select.replaceChildren(h("option", { value: "" }, "All environments"),
     ...environments.map((e) => h("option", { value: e.slug }, e.name)));

@@ -2,7 +2,7 @@
 // from the resources granted to the project; its approval rule; its change freezes and
 // business hours; delete it. Everyone who may read the project sees the settings; the
 // controls a role may not use are disabled with the reason.
-import { api, param } from "../core/api.js";
+import { api, apiAll, param } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
 import { $, OPERATION_LABELS, clear, fillTable, fmtTime, formMessage, h, loadPage, problemText, showMessage } from "../core/dom.js";
 import { NEEDS, confirmTyped, disableFor, lockForm, roleSentence, showProblems, submitting } from "../core/forms.js";
@@ -253,7 +253,7 @@ function renderProtection(rule) {
 async function loadMembers() {
   const choices = new Map([[session.me.id, `you (${session.name})`]]);
   try {
-    for (const a of (await api(`${projectPath}/roles`)).items) {
+    for (const a of (await apiAll(`${projectPath}/roles`)).items) {
       if (a.principalType !== "service") choices.set(a.principalId, `${a.principalType} · ${a.role}`);
     }
   } catch { /* suggestions only */ }
@@ -408,7 +408,7 @@ async function fill() {
   $("#crumb-project").textContent = project.name;
   $("#crumb-project").href = `/project/?p=${encodeURIComponent(projectSlug)}`;
   const [resources, catalogue, current] = await Promise.all([
-    api("/api/resources"), api(`${projectPath}/scripts`), envSlug ? api(envPath()) : null]);
+    apiAll("/api/resources"), apiAll(`${projectPath}/scripts`), envSlug ? api(envPath()) : null]);
   granted = resources.items.filter((r) => (r.grants || []).some((g) => g.project === projectSlug || g.project === "*"));
   scripts = catalogue.items;
   env = current;

@@ -1,5 +1,5 @@
 // An environment: one-click operations behind a confirm step, its queue, its tasks (live).
-import { api, param } from "../core/api.js";
+import { api, apiAll, param } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
 import { $, $$, TERMINAL, clear, describeTask, fmtTime, formMessage, h, pageLoaded, problemText, progressBar, showError, statusBadge } from "../core/dom.js";
 import { live } from "../core/live.js";
@@ -29,7 +29,7 @@ async function loadTasks() {
 }
 
 async function loadBackups() {
-  const data = await api(`${base}/backups`);
+  const data = await apiAll(`${base}/backups`);
   backups = data.items;
   const select = $("#backup-select");
   clear(select);
@@ -151,7 +151,7 @@ async function load() {
     await loadTasks();
     const operator = session.can(project.id, "operator");
     if (operator) {
-      scripts = (await api(`/api/projects/${encodeURIComponent(projectSlug)}/scripts`)).items;
+      scripts = (await apiAll(`/api/projects/${encodeURIComponent(projectSlug)}/scripts`)).items;
 
       setUpScripts();
       await loadBackups();
@@ -348,7 +348,7 @@ $("#restore-form").addEventListener("submit", (event) => {
 
 // Refresh: another environment's backup restored here, then the masking script.
 async function setUpRefresh() {
-  const others = (await api(`/api/projects/${encodeURIComponent(projectSlug)}/environments`)).items
+  const others = (await apiAll(`/api/projects/${encodeURIComponent(projectSlug)}/environments`)).items
     .filter((e) => e.id !== env.id);
   const source = clear($("#refresh-source"));
   if (!others.length) source.append(h("option", { value: "" }, "No other environment"));
@@ -369,7 +369,7 @@ async function loadSourceBackups() {
   select.append(h("option", { value: "" }, "Latest backup"));
   const slug = $("#refresh-source").value;
   if (!slug) return;
-  const data = await api(`/api/projects/${encodeURIComponent(projectSlug)}/environments/${encodeURIComponent(slug)}/backups`);
+  const data = await apiAll(`/api/projects/${encodeURIComponent(projectSlug)}/environments/${encodeURIComponent(slug)}/backups`);
   for (const b of data.items.filter((x) => x.kind === "backup")) {
     select.append(h("option", { value: b.id }, `${new Date(b.createdAt).toLocaleString()} · ${b.id.slice(0, 8)} · ${formatBytes(b.sizeBytes)}`));
   }

@@ -1,6 +1,6 @@
 // A project's notification rules: list, create, edit, delete, send a test (admins);
 // readers and operators see the rules with the controls disabled and the reason.
-import { api } from "../core/api.js";
+import { api, apiAll } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
 import { $, clear, fillTable, formMessage, h, loadPage, problemText, showMessage, showNote } from "../core/dom.js";
 import { clearProblems, lockForm, submitting } from "../core/forms.js";
@@ -180,7 +180,7 @@ async function deleteRule(rule, button) {
 }
 
 async function loadRules() {
-  rules = (await api(base())).items;
+  rules = (await apiAll(base())).items;
   render();
 }
 
@@ -188,7 +188,7 @@ async function fill() {
   ctx = await loadProject(session);
   document.title = `Notifications · ${ctx.project.name} · CloudOps`;
   reason = whyNot(ctx.role, "admin", "Changing notification rules");
-  environments = (await api(`/api/projects/${encodeURIComponent(ctx.slug)}/environments`)).items;
+  environments = (await apiAll(`/api/projects/${encodeURIComponent(ctx.slug)}/environments`)).items;
   const names = await eventNames();
   clear($("#rule-events")).append(...names.map((e) => checkbox("events", e, EVENT_WORDS[e] || e)));
   clear($("#rule-environments")).append(...(environments.length

@@ -1,7 +1,7 @@
 // A project's settings (project admins): its name and description, its environments
 // (each opens its own settings page; delete with a typed confirmation), and deleting the
 // project. Readers and operators see the settings with the controls disabled and why.
-import { api, param } from "../core/api.js";
+import { api, apiAll, param } from "../core/api.js";
 import { $, fillTable, h, loadPage, problemText, showMessage } from "../core/dom.js";
 import { NEEDS, confirmTyped, disableFor, lockForm, roleSentence, submitting } from "../core/forms.js";
 import { requireSession } from "../core/session.js";
@@ -39,7 +39,7 @@ async function deleteEnvironment(env) {
 }
 
 async function loadEnvironments() {
-  environments = (await api(`${path}/environments`)).items;
+  environments = (await apiAll(`${path}/environments`)).items;
   const details = await Promise.all(environments.map((e) => api(`${path}/environments/${encodeURIComponent(e.slug)}`)));
   fillTable($("#environments-table"), details.map((env) => {
     const settings = `/environment-settings/?p=${encodeURIComponent(slug)}&e=${encodeURIComponent(env.slug)}`;

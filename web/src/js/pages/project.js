@@ -1,5 +1,5 @@
 // A project: its environments (admins add one on its settings page), recent tasks (live).
-import { api, param } from "../core/api.js";
+import { api, apiAll, param } from "../core/api.js";
 import { $, clear, h, loadPage, timeNode } from "../core/dom.js";
 import { live } from "../core/live.js";
 import { requireSession } from "../core/session.js";
@@ -29,7 +29,7 @@ async function loadTasks() {
 async function fill() {
   if (!slug) throw Object.assign(new Error("The address has no ?p=<project> part."), { status: 0, detail: "The address has no ?p=<project> part." });
   project = await api(`/api/projects/${encodeURIComponent(slug)}`);
-  const envs = await api(`/api/projects/${encodeURIComponent(slug)}/environments`);
+  const envs = await apiAll(`/api/projects/${encodeURIComponent(slug)}/environments`);
   document.title = `${project.name} · CloudOps`;
   $("#crumb-project").textContent = project.name;
   $("#project-name").textContent = project.name;

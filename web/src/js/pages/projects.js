@@ -1,5 +1,5 @@
 // Projects list, and the create form for operators and admins.
-import { api } from "../core/api.js";
+import { api, apiAll } from "../core/api.js";
 import { $, clear, formMessage, h, problemText, showError } from "../core/dom.js";
 import { requireSession } from "../core/session.js";
 import { clearOnInput, markProblemField, validateFields } from "../core/validate.js";
@@ -10,7 +10,7 @@ const list = $("#project-list");
 async function load() {
   $("#loading").hidden = false;
   try {
-    const data = await api("/api/projects");
+    const data = await apiAll("/api/projects");
     clear(list);
     for (const project of data.items) {
       list.append(h("a", { class: "card project-card", href: `/project/?p=${encodeURIComponent(project.slug)}` },

@@ -1,6 +1,6 @@
 // A project's backup schedules (admins add, edit, pause, delete; next runs shown in the
 // schedule's own time zone) and its sandboxes (operators extend and tear down).
-import { api } from "../core/api.js";
+import { api, apiAll } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
 import { $, clear, fillTable, fmtTime, formMessage, h, loadPage, problemText, showMessage, showNote, timeNode } from "../core/dom.js";
 import { clearProblems, lockForm, submitting } from "../core/forms.js";
@@ -200,7 +200,7 @@ const sandboxMessage = (kind, content) => showMessage($("#sandbox-message"), kin
 
 async function loadSchedules() {
   const shared = environments.filter((e) => e.kind !== "sandbox");
-  const lists = await Promise.all(shared.map((env) => api(`${envBase(env)}/backup-schedules`)
+  const lists = await Promise.all(shared.map((env) => apiAll(`${envBase(env)}/backup-schedules`)
     .then((page) => page.items.map((s) => ({ ...s, env })))));
   schedules = lists.flat();
   render();
@@ -211,7 +211,7 @@ async function fill() {
   document.title = `Schedules and sandboxes · ${ctx.project.name} · CloudOps`;
   adminWhy = whyNot(ctx.role, "admin", "Changing backup schedules");
   operatorWhy = whyNot(ctx.role, "operator", "Extending or tearing down a sandbox");
-  environments = (await api(`/api/projects/${encodeURIComponent(ctx.slug)}/environments`)).items;
+  environments = (await apiAll(`/api/projects/${encodeURIComponent(ctx.slug)}/environments`)).items;
   const select = form.elements.environment;
   clear(select).append(...environments.filter((e) => e.kind !== "sandbox").map((e) => h("option", { value: e.slug }, e.name)));
   const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : ["UTC"];

@@ -1,7 +1,7 @@
 // A project's script catalogue: the scripts (admins add, change and delete them), a form
 // with typed parameters, and a preview of the argv a run would execute, from values
 // entered in the same run form operators get (core/script_form.js).
-import { api, param } from "../core/api.js";
+import { api, apiAll, param } from "../core/api.js";
 import { $, clear, fillTable, formMessage, h, loadPage, problemText, showMessage } from "../core/dom.js";
 import { NEEDS, confirmTyped, disableFor, lockForm, roleSentence, submitting } from "../core/forms.js";
 import { renderScriptForm, scriptValues } from "../core/script_form.js";
@@ -234,7 +234,7 @@ async function deleteScript(script) {
 }
 
 async function loadScripts() {
-  scripts = (await api(`${path}/scripts`)).items;
+  scripts = (await apiAll(`${path}/scripts`)).items;
   fillTable($("#scripts-table"), scripts.map((s) => {
     const edit = h("button", { type: "button", class: "button ghost", id: `edit-${s.name}` }, `Change ${s.name}`);
     const remove = h("button", { type: "button", class: "button ghost danger-text", id: `delete-${s.name}` }, `Delete ${s.name}…`);
@@ -257,7 +257,7 @@ async function fill() {
   $("#crumb-project").textContent = project.name;
   $("#scripts-title").textContent = `Script catalogue of ${project.name}`;
   $("#role-here").textContent = roleSentence(session, project.id) + (isAdmin() ? "" : " Changing the catalogue needs the admin role.");
-  environments = (await api(`${path}/environments`)).items;
+  environments = (await apiAll(`${path}/environments`)).items;
   await loadScripts();
   fillForm(null);
   if (!isAdmin()) lockForm($("#script-form"), NEEDS.admin);

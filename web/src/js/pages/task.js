@@ -3,7 +3,7 @@
 // Log lines carry sequence numbers. `lastSeq` is the highest line shown; live lines at or
 // below it are ignored, and a live batch that starts after lastSeq + 1 (lines were missed,
 // e.g. while reconnecting) triggers a catch-up read of GET /logs?after=lastSeq instead.
-import { api, param } from "../core/api.js";
+import { api, apiAll, param } from "../core/api.js";
 import { confirmAction } from "../core/confirm.js";
 import { $, TERMINAL, ZONE, clear, describeTask, fillTable, fmtTime, h, pageLoaded, problemText, progressBar, showError, statusBadge } from "../core/dom.js";
 import { LogView } from "../core/log_view.js";
@@ -92,7 +92,7 @@ function renderApproval() {
 async function checkMayDecide() {
   if (task.approval?.state !== "pending") return;
   try {
-    const pending = await api("/api/approvals");
+    const pending = await apiAll("/api/approvals");
     mayDecide = pending.items.some((t) => t.id === taskId);
   } catch {
     mayDecide = false;
@@ -243,7 +243,7 @@ async function load() {
     $("#crumb-task").textContent = taskId.slice(0, 8);
     const [project, envs] = await Promise.all([
       api(`/api/projects/${task.projectId}`),
-      api(`/api/projects/${task.projectId}/environments`),
+      apiAll(`/api/projects/${task.projectId}/environments`),
     ]);
     const env = envs.items.find((e) => e.id === task.environmentId);
     const where = $("#task-where");

@@ -1,5 +1,5 @@
 // All tasks the user can see, filtered by project and status, live through project groups.
-import { api, param, qs } from "../core/api.js";
+import { api, apiAll, param, qs } from "../core/api.js";
 import { $, clear, describeTask, h, showError } from "../core/dom.js";
 import { live } from "../core/live.js";
 import { requireSession } from "../core/session.js";
@@ -40,7 +40,7 @@ async function load(append = false) {
 // Shown to approvers only: the API lists just the tasks this user may decide.
 async function loadApprovals() {
   try {
-    const pending = (await api("/api/approvals")).items;
+    const pending = (await apiAll("/api/approvals")).items;
     $("#my-approvals").hidden = pending.length === 0;
     clear($("#my-approvals-list")).append(...pending.map((t) => h("li", {},
       h("a", { href: `/task/?id=${encodeURIComponent(t.id)}` }, describeTask(t)),
@@ -52,8 +52,8 @@ async function loadApprovals() {
 
 async function start() {
   try {
-    projects = (await api("/api/projects")).items;
-    const envLists = await Promise.all(projects.map((p) => api(`/api/projects/${p.id}/environments`)));
+    projects = (await apiAll("/api/projects")).items;
+    const envLists = await Promise.all(projects.map((p) => apiAll(`/api/projects/${p.id}/environments`)));
     envLists.forEach((list, i) => list.items.forEach((e) => envNames.set(e.id, `${e.name} · ${projects[i].name}`)));
   } catch (err) {
     showError($("#page-error"), err, { what: "Could not load the projects", retry: start });

@@ -2,7 +2,7 @@
 
 Entities are the queues (and topic subscriptions) named by the app's trigger bindings,
 ``%SETTING%`` references resolved. Each is an in-memory ``QueueEntity`` (see
-``servicebus_broker.py``); a queue is session-enabled when its trigger says
+``localhost/servicebus/broker.py``); a queue is session-enabled when its trigger says
 ``isSessionsEnabled``.
 
 **Connection string.** Before the app runs, every trigger's ``connection`` setting (e.g.
@@ -53,19 +53,19 @@ from aiohttp import web
 
 from localhost.functions import FunctionInfo, parse_timespan
 from localhost.problems import problem
-from localhost.servicebus_broker import (
+from localhost.servicebus.broker import (
     DEAD_LETTER_SUFFIX,
     BrokeredMessage,
     EntityError,
     QueueEntity,
 )
-from localhost.servicebus_rest import (
+from localhost.servicebus.rest import (
     MAX_MESSAGE_BYTES,
     RestError,
     message_from_rest,
     verify_sas,
 )
-from localhost.servicebus_wire import from_json, to_function_argument, to_json
+from localhost.servicebus.wire import from_json, to_function_argument, to_json
 
 if TYPE_CHECKING:
     from localhost.host import Host

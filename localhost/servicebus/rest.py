@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, quote
 
 from aiohttp import web
 
-from localhost.servicebus_broker import BrokeredMessage
+from localhost.servicebus.broker import BrokeredMessage
 
 MAX_MESSAGE_BYTES = 256 * 1024  # Standard tier message size limit
 

@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document, generated from the same models the handlers validate with.
 
 Response shapes are pydantic models too (``*Out``), and the tests check the views in
-``shared.tasks.views`` against them, so the document cannot drift from the responses.
+``shared.api.views`` against them, so the document cannot drift from the responses.
 """
 
 from __future__ import annotations
@@ -694,11 +694,25 @@ def tag_of(method: str, path: str) -> str:
 
 
 QUERY = {
-    "/api/tasks": ["project", "environment", "status", "cursor", "limit"],
+    "/api/tasks": ["project", "environment", "status"],
     "/api/tasks/{id}/logs": ["after", "limit"],
-    "/api/activity": ["project", "actor", "since", "cursor", "limit"],
+    "/api/activity": ["project", "actor", "since"],
     "/api/resources": ["kind"],
 }
+PAGES = {TaskPage, ProjectPage, EnvironmentPage, BackupPage, ActivityPage, ScriptPage,
+         RolePage, RulePage, SchedulePage, PoolPage, AgentPage, ResourcePage, GrantPage,
+         PipelineKeyPage}
+# every list answers a page: ?limit= rows (default 50) and ?cursor= the nextCursor of the
+# page before; a cursor is opaque (base64url of the last row's sort key)
+PAGED = {path for method, path, *_, response, _ in ROUTES
+         if method == "get" and response in PAGES}
+PAGE_PARAMS: list[dict[str, Any]] = [
+    {"name": "limit", "in": "query", "required": False,
+     "description": "Rows per page (default 50).",
+     "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+    {"name": "cursor", "in": "query", "required": False,
+     "description": "The nextCursor of the previous page; omit for the first page.",
+     "schema": {"type": "string", "maxLength": 1000}}]
 
 
 def _params(path: str, method: str) -> list[dict[str, Any]]:
@@ -714,6 +728,8 @@ def _params(path: str, method: str) -> list[dict[str, Any]]:
         if name == "after":
             schema = {"type": "integer", "minimum": 0}
         params.append({"name": name, "in": "query", "required": False, "schema": schema})
+    if method == "get" and path in PAGED:
+        params.extend(PAGE_PARAMS)
     if method == "post" and path in OPERATION_PATHS.values():
         params.append({"name": "Idempotency-Key", "in": "header", "required": False,
                        "description": "Replays the task this caller started with the same "

@@ -20,7 +20,7 @@ from azure.functions import meta
 from azure.functions.servicebus import ServiceBusMessage
 
 from localhost.functions import FunctionInfo
-from localhost.servicebus_broker import BrokeredMessage
+from localhost.servicebus.broker import BrokeredMessage
 
 
 def _iso(value: datetime) -> str:
