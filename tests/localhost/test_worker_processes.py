@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from localhost.durable import DurableExtension
-from localhost.servicebus_broker import BrokeredMessage
+from localhost.servicebus.broker import BrokeredMessage
 from localhost.workers import WorkerPool, worker_count
-from tests.localhost.conftest import RunningHost, start_host, wait_until
+from tests.localhost.conftest import RunningHost, start_host
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.localhost
 
@@ -61,7 +62,8 @@ def send(running: RunningHost, session: str, message_id: str, body: dict[str, An
 
 def blocked_pid(records: Path, key: str) -> int:
     marker = records / f"blocked-{key}"
-    wait_until(lambda: marker.exists() and marker.read_text() != "")
+    wait_until(lambda: marker.exists() and marker.read_text() != "",
+               "the worker to write its pid marker")
     return int(marker.read_text())
 
 
@@ -106,7 +108,8 @@ def test_session_order_holds_across_worker_processes(pooled: RunningHost,
         return [r for r in read_records(records, "message")
                 if str(r["session"]).startswith("order-")]
 
-    wait_until(lambda: len(mine()) == len(sessions) * 15, timeout=60)
+    wait_until(lambda: len(mine()) == len(sessions) * 15, "every session's messages handled",
+               timeout=60)
     by_session: dict[str, list[int]] = defaultdict(list)
     for r in mine():
         by_session[r["session"]].append(r["seq"])
@@ -127,11 +130,12 @@ def test_a_killed_worker_s_message_is_redelivered_and_the_worker_replaced(
     def done() -> list[dict[str, Any]]:
         return [r for r in read_records(records, "message") if r["session"] == "killed"]
 
-    wait_until(lambda: len(done()) == 2, timeout=60)
+    wait_until(lambda: len(done()) == 2, "both invocations finished", timeout=60)
     first, second = done()
     assert (first["seq"], second["seq"]) == (1, 2)  # the session's order survived the kill
     assert first["delivery_count"] == 2 and first["pid"] != victim
-    wait_until(lambda: len(pool(pooled).pids) == 2 and pool(pooled).started > started)
+    wait_until(lambda: len(pool(pooled).pids) == 2 and pool(pooled).started > started,
+               "a replacement worker started")
     assert victim not in pool(pooled).pids
     assert pool(pooled).crashed >= 1
 
@@ -151,7 +155,8 @@ def test_a_killed_worker_s_activity_is_retried_and_the_orchestration_completes(
         return pooled.get(
             f"/runtime/webhooks/durabletask/instances/{started['id']}").json()
 
-    wait_until(lambda: status()["runtimeStatus"] in ("Completed", "Failed"), timeout=60)
+    wait_until(lambda: status()["runtimeStatus"] in ("Completed", "Failed"),
+               "the orchestration ended", timeout=60)
     final = status()
     assert final["runtimeStatus"] == "Completed", final
     assert final["output"]["result"]["pid"] != victim
@@ -221,4 +226,4 @@ def test_workers_exit_by_themselves_when_their_host_dies() -> None:
     assert result.returncode == 9, result.stderr
     pids = [int(p) for p in result.stdout.split()]
     assert len(pids) == 2
-    wait_until(lambda: all(gone(pid) for pid in pids), timeout=30)
+    wait_until(lambda: all(gone(pid) for pid in pids), "every worker process exited", timeout=30)
