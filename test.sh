@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/bootstrap.sh --with-browser
 .venv/bin/ruff check .
+.venv/bin/mypy  # strict, over the packages [tool.mypy] in pyproject.toml lists
 exec .venv/bin/python -m pytest "$@"
