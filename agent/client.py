@@ -18,6 +18,12 @@ from agent import __version__
 AGENT_KEY_HEADER = "X-CloudOps-Agent-Key"  # the server reads the agent key from it
 
 
+def _object(resp: requests.Response) -> dict[str, Any]:
+    """The JSON object a control-plane endpoint answers (typed for the caller)."""
+    body: dict[str, Any] = resp.json()
+    return body
+
+
 class AgentError(Exception):
     """Base of the errors the client raises."""
 
@@ -83,23 +89,23 @@ class ControlPlane:
                  capacity: int = 1) -> dict[str, Any]:
         body = {"token": token, "name": name, "labels": labels, "version": __version__,
                 "os": platform.platform(terse=True), "capacity": capacity}
-        return self._call("POST", "/agent/register", json=body, auth=False).json()
+        return _object(self._call("POST", "/agent/register", json=body, auth=False))
 
     def rotate_key(self, request_id: str | None = None) -> dict[str, Any]:
         """Rotate the key; the same ``request_id`` sent again returns the same new key
         (for an answer lost on the way), within the control plane's grace window."""
         body = {"requestId": request_id} if request_id else {}
-        return self._call("POST", "/agent/key", json=body).json()
+        return _object(self._call("POST", "/agent/key", json=body))
 
     def heartbeat(self, running: list[str]) -> dict[str, Any]:
         body = {"running": running, "version": __version__,
                 "os": platform.platform(terse=True)}
-        return self._call("POST", "/agent/heartbeat", json=body).json()
+        return _object(self._call("POST", "/agent/heartbeat", json=body))
 
     def next_job(self, wait: float) -> dict[str, Any] | None:
         resp = self._call("GET", "/agent/jobs/next", params={"wait": f"{wait:g}"},
                           timeout=wait + 20)
-        return None if resp.status_code == 204 else resp.json()
+        return None if resp.status_code == 204 else _object(resp)
 
     def logs(self, job_id: str, lines: list[str], progress: int | None = None) -> bool:
         """Send log lines; returns whether the control plane asks to cancel."""
@@ -112,11 +118,11 @@ class ControlPlane:
     def result(self, job_id: str, status: str, result: dict[str, Any] | None = None,
                error: str | None = None) -> dict[str, Any]:
         body = {"status": status, "result": result, "error": error}
-        return self._call("POST", f"/agent/jobs/{job_id}/result", json=body, job=True).json()
+        return _object(self._call("POST", f"/agent/jobs/{job_id}/result", json=body, job=True))
 
     def release(self, job_id: str) -> dict[str, Any]:
         """Hand a job back (shutting down): re-queued if safe to repeat, else failed."""
-        return self._call("POST", f"/agent/jobs/{job_id}/release", job=True).json()
+        return _object(self._call("POST", f"/agent/jobs/{job_id}/release", job=True))
 
     def close(self) -> None:
         self._session.close()

@@ -30,7 +30,7 @@ from agent.client import AuthRejected, ControlPlane, JobGone, Rejected, Transien
 from agent.config import AgentConfig
 from agent.handlers import JobCancelled, JobContext, JobFailed, handler_for
 from agent.logs import fields, scrub
-from agent.shipping import Backoff, LogShipper, deliver_result, gap_line
+from agent.shipping import Backoff, LogShipper, ResultBody, deliver_result, gap_line
 
 log = logging.getLogger("cloudops.agent")
 LONG_POLL_SECONDS = 50.0
@@ -209,7 +209,7 @@ class Agent:
         if handed_back:
             self._hand_back(job_id)
         else:
-            body: dict[str, Any] = {"status": status, "result": result,
+            body: ResultBody = {"status": status, "result": result,
                                     "error": scrub(error) if error else None}
             missing = shipper.unreported_gap()
             if missing:
