@@ -209,7 +209,7 @@ class ApiClient:
 
 def backoff(attempt: int, floor: float | None = None, cap: float = 8.0) -> float:
     """Exponential backoff with full jitter on the top half: 0.25s, 0.5s, 1s ... ``cap``."""
-    base = min(cap, 0.25 * 2 ** (attempt - 1))
+    base = min(cap, 0.25 * 2.0 ** (attempt - 1))
     delay = base / 2 + random.uniform(0, base / 2)
     return max(delay, floor or 0.0)
 

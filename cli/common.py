@@ -71,7 +71,7 @@ def wait_options() -> argparse.ArgumentParser:
 def add_command(subparsers: Any, name: str, handler: Handler, *, help: str,
                 description: str, examples: str,
                 parents: tuple[argparse.ArgumentParser, ...] = ()) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         name, help=help, description=description,
         epilog="examples:\n" + examples.rstrip() + "\n\n" + CONNECTION_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -118,8 +118,8 @@ def refresh(args: argparse.Namespace) -> int:
         types: dict[str, str] = {}
         if raw:
             catalogue = client.get(f"/api/projects/{quote(args.project, safe='')}/scripts")
-            script = next((s for s in catalogue["items"] if s.get("name") == args.mask_script),
-                          {})
+            script: dict[str, Any] = next(
+                (s for s in catalogue["items"] if s.get("name") == args.mask_script), {})
             types = {p["name"]: p.get("type", "string") for p in script.get("parameters", [])}
         body["maskParameters"] = {name: _typed(name, value, types.get(name, "string"))
                                   for name, value in raw.items()}

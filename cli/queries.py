@@ -10,9 +10,18 @@ from typing import Any
 from urllib.parse import quote
 
 from cli.client import ApiError, CliError
-from cli.common import add_command, client_for, describe, emit_json, finish, printer_for, table
+from cli.common import (
+    add_command,
+    client_for,
+    describe,
+    emit_json,
+    finish,
+    printer_for,
+    table,
+    wait_options,
+)
 from cli.follow import LogPrinter, exit_code, follow, stamp
-from cli.operations import env_path, target_arguments, wait_options
+from cli.operations import env_path, target_arguments
 
 
 def _task_path(task_id: str, tail: str = "") -> str:
