@@ -87,7 +87,7 @@ class Schedule:
             raise ScheduleError(f"schedule {expression!r}: NCRONTAB needs six fields "
                                 "(second minute hour day month day-of-week)")
         fields = [_field(p, i) for i, p in enumerate(parts)]
-        return cls(expression, *fields)
+        return cls(expression, *fields)  # type: ignore[arg-type]  # six fields, checked above
 
     def next_after(self, moment: datetime) -> datetime:
         if self.interval is not None:

@@ -38,8 +38,9 @@ def timer_request(*, past_due: bool, status: dict[str, Any] | None = None) -> fu
     """Decoded by the library's own converter from the payload the host sends."""
     payload = {"Schedule": {"AdjustForDST": True}, "ScheduleStatus": status or {},
                "IsPastDue": past_due}
-    return TimerRequestConverter.decode(meta.Datum(json.dumps(payload), "json"),
-                                        trigger_metadata={})
+    request: func.TimerRequest = TimerRequestConverter.decode(
+        meta.Datum(json.dumps(payload), "json"), trigger_metadata={})
+    return request
 
 
 class TimerExtension:
