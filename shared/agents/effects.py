@@ -129,4 +129,5 @@ def _policy() -> Any:
 
 
 def _now(svc: Any) -> datetime:
-    return svc.clock.now()
+    now: datetime = svc.clock.now()
+    return now

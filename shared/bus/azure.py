@@ -26,7 +26,9 @@ def to_servicebus_message(message: BusMessage) -> ServiceBusMessage:
     return ServiceBusMessage(
         message.body_bytes(), session_id=message.session_id, message_id=message.message_id,
         content_type=message.content_type,
-        application_properties=dict(message.application_properties) or None,
+        # a comprehension, so it is typed as the SDK's dict[str | bytes, ...] (invariant)
+        application_properties={k: v for k, v in message.application_properties.items()}
+        or None,
         scheduled_enqueue_time_utc=message.scheduled_enqueue_time,
         subject=message.subject, correlation_id=message.correlation_id)
 

@@ -99,7 +99,7 @@ def grant_json(row: dict[str, Any]) -> dict[str, Any]:
 def register(conn: Connection[Any], *, kind: str, name: str, actor: str,
              description: str = "", metadata: dict[str, Any] | None = None) -> dict[str, Any]:
     """Register a resource (idempotent by kind and name: the existing row is returned)."""
-    row = conn.execute(
+    row: dict[str, Any] | None = conn.execute(
         "INSERT INTO resources (kind, name, description, metadata, created_by)"
         " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (kind, name) DO NOTHING RETURNING *",
         (kind, name, description, Jsonb(metadata or {}), actor)).fetchone()
@@ -113,7 +113,7 @@ def register(conn: Connection[Any], *, kind: str, name: str, actor: str,
 def get_resource(conn: Connection[Any], ref: str) -> dict[str, Any]:
     """By id, or ``kind:name``."""
     kind, _, name = ref.partition(":")
-    row = conn.execute(
+    row: dict[str, Any] | None = conn.execute(
         "SELECT * FROM resources WHERE id::text = %s OR (kind = %s AND name = %s)",
         (ref, kind, name)).fetchone()
     if row is None:
@@ -148,7 +148,7 @@ def grant(conn: Connection[Any], resource: dict[str, Any], *, project_id: UUID |
     elif not namespaces:
         raise ConstraintViolation("a cluster grant lists the namespaces the project may use",
                                   field="namespaces")
-    row = conn.execute(
+    row: dict[str, Any] | None = conn.execute(
         "INSERT INTO resource_grants (resource_id, project_id, namespaces, created_by)"
         " VALUES (%s, %s, %s, %s)"
         # The conflict target must repeat the unique index's expression literally: as a

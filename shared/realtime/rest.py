@@ -91,6 +91,7 @@ class RestRealtime:
         return fetched[0], fetched[1]
 
     def _fetch_entra_key(self, now: float) -> tuple[str, str, float]:
+        assert self._credential is not None  # without an access key (checked in __init__)
         entra = self._credential.get_token(ENTRA_SCOPE).token
         response = self._http.request(
             "GET", f"{self.service.endpoint}{ACCESS_KEY_PATH}",

@@ -89,7 +89,8 @@ class Cron:
             parts = ["0", *parts]
         fields = [_field(p, i) for i, p in enumerate(parts)]
         restricted = parts[3] not in ("*", "?") and parts[5] not in ("*", "?")
-        return cls(" ".join(expression.split()), *fields, either_day=five and restricted)
+        return cls(" ".join(expression.split()), *fields,  # type: ignore[arg-type,misc]  # six fields
+                   either_day=five and restricted)
 
     def _day_ok(self, t: datetime) -> bool:
         day = t.day in self.days

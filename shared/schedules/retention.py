@@ -61,7 +61,7 @@ def apply_retention(svc: Services, environment_id: UUID, newest_backup_id: UUID,
             return []
         newest = backup_store.get_backup(conn, newest_backup_id)
         project_id = conn.execute("SELECT project_id FROM environments WHERE id = %s",
-                                  (environment_id,)).fetchone()["project_id"]
+                                  (environment_id,)).fetchone()["project_id"]  # type: ignore[index]  # the environment exists
         backups = backup_store.list_backups(conn, environment_id, limit=10_000)
     pruned: list[UUID] = []
     for backup in to_prune(backups, newest, rules, now):
@@ -95,7 +95,7 @@ def forget_expired(svc: Services, environment_id: UUID) -> list[UUID]:
         return []
     with svc.db.transaction() as conn:
         project_id = conn.execute("SELECT project_id FROM environments WHERE id = %s",
-                                  (environment_id,)).fetchone()["project_id"]
+                                  (environment_id,)).fetchone()["project_id"]  # type: ignore[index]  # the environment exists
         for backup in gone:
             backup_store.delete_backup(conn, backup.id)
             activity.record(conn, actor=ACTOR, action="backup.expired", project_id=project_id,
