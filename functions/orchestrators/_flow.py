@@ -90,7 +90,8 @@ def _begin(context: Ctx, task_id: str) -> Generator[Any, Any, dict[str, Any] | N
         if decision["acquired"]:
             if decision.get("refused"):  # grants withdrawn, or changed since approval
                 raise StepFailed(decision["refused"])
-            return decision["task"]
+            acquired: dict[str, Any] = decision["task"]
+            return acquired
         granted = context.wait_for_external_event("environment_granted")
         cancel = context.wait_for_external_event("cancel")
         timer = context.create_timer(context.current_utc_datetime + QUEUE_POLL)
@@ -150,7 +151,7 @@ def _wait_for_approval(context: Ctx, task_id: str,
 
 def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
     """Drive one task from approval and the queue to a terminal status."""
-    task_id = context.get_input()["taskId"]
+    task_id = context.get_input()["taskId"]  # type: ignore[index]  # a task's id, always
     finish: dict[str, Any]
     task: dict[str, Any] | None = None
     try:

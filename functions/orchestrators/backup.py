@@ -28,5 +28,5 @@ def backup_steps(context: df.DurableOrchestrationContext,
 
 
 @bp.orchestration_trigger(context_name="context")
-def backup_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def backup_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]  # the worker checks return annotations
     return (yield from run_task(context, backup_steps))

@@ -21,9 +21,10 @@ def restore_with_safety_copy(context: df.DurableOrchestrationContext, task: dict
                                       timeout=timedelta(hours=2))
     if not result.get("safetyBackup"):
         return None
-    return (yield call(context, "record_backup", {
+    recorded: dict[str, Any] | None = yield call(context, "record_backup", {
         "taskId": task["taskId"], "environmentId": task["environmentId"],
-        "artifact": result["safetyBackup"], "kind": "safety"}))
+        "artifact": result["safetyBackup"], "kind": "safety"})
+    return recorded
 
 
 def restore_steps(context: df.DurableOrchestrationContext,
@@ -36,5 +37,5 @@ def restore_steps(context: df.DurableOrchestrationContext,
 
 
 @bp.orchestration_trigger(context_name="context")
-def restore_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def restore_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]  # the worker checks return annotations
     return (yield from run_task(context, restore_steps))
