@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported when serving: every other cloudops command starts faster
+    from cli.common import Subparsers
     from cli.demo import Process
     from localhost.host import Host
 
@@ -28,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("cloudops.local")
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("local", help="run the function app offline on one port",
                                    description=__doc__)
     parser.add_argument("--port", type=int, default=7071, help="port (default 7071; 0 = any)")

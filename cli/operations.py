@@ -16,6 +16,7 @@ from urllib.parse import quote
 from cli import ci
 from cli.client import ApiClient, ApiError, CliError
 from cli.common import (
+    Subparsers,
     add_command,
     client_for,
     emit_json,
@@ -222,7 +223,7 @@ def _typed(name: str, value: str, kind: str) -> Any:
 
 # --- parsers -------------------------------------------------------------------------
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     ops = (wait_options(), idempotency_options())
     p = add_command(subparsers, "deploy", deploy, parents=ops,
                     help="deploy a version to an environment",

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from cli.client import ApiError, CliError
 from cli.common import (
+    Subparsers,
     add_command,
     client_for,
     describe,
@@ -149,7 +150,7 @@ def task_cancel(args: argparse.Namespace) -> int:
     return 0 if task["status"] == "cancelled" else code
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     add_command(subparsers, "projects", projects, help="list the projects you can read",
                 description="List the projects you can read, with your role on each.",
                 examples="  cloudops projects\n  cloudops projects -o json | jq -r '.[].slug'")

@@ -14,6 +14,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
+from azure.core.credentials import TokenCredential
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import (
     BlobSasPermissions,
@@ -60,7 +61,7 @@ class BlobArtifactStore(ArtifactStore):
         return cls(BlobServiceClient.from_connection_string(connection), container, clock=clock)
 
     @classmethod
-    def from_endpoint(cls, endpoint: str, container: str, credential: Any,
+    def from_endpoint(cls, endpoint: str, container: str, credential: TokenCredential,
                       clock: Clock | None = None, **client: Any) -> BlobArtifactStore:
         """``client``: extra BlobServiceClient options (e.g. ``connection_verify``)."""
         return cls(BlobServiceClient(endpoint, credential=credential, **client), container,

@@ -11,6 +11,7 @@ import asyncio
 import threading
 from typing import Any
 
+from azure.core.credentials import TokenCredential
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from azure.servicebus.exceptions import (
     ServiceBusCommunicationError,
@@ -37,7 +38,7 @@ class AzureServiceBus:
     """Sends to one queue. Thread-safe (the SDK sender is not, so sends are serialised)."""
 
     def __init__(self, queue: str, *, connection_string: str | None = None,
-                 namespace: str | None = None, credential: Any = None,
+                 namespace: str | None = None, credential: TokenCredential | None = None,
                  retry_total: int = 3) -> None:
         if not connection_string and not namespace:
             raise ValueError("AzureServiceBus needs a connection string or a namespace")

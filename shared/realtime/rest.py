@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import jwt
@@ -30,6 +30,9 @@ from shared.azure_credential import SIGNALR_APP_SERVER, AzureRole
 from shared.errors import NotFound, Unavailable
 from shared.realtime.connection_string import ServiceEndpoint
 from shared.realtime.port import ConnectionInfo
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 log = logging.getLogger("cloudops.realtime")
 AZURE_ROLES = (AzureRole("shared/realtime: SignalR REST publish and client tokens with Entra",
@@ -50,7 +53,7 @@ def _segment(name: str) -> str:
 
 class RestRealtime:
     def __init__(self, service: ServiceEndpoint, hub: str, *,
-                 credential: Any | None = None, timeout: float = 3.0,
+                 credential: TokenCredential | None = None, timeout: float = 3.0,
                  pool_size: int = 32, clock: Callable[[], float] = time.time) -> None:
         if service.access_key is None and credential is None:
             raise ValueError("RestRealtime needs an access key or a credential")
