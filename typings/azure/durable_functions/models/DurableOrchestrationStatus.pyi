@@ -4,6 +4,12 @@ from typing import Any
 from .OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
 class DurableOrchestrationStatus:
+    def __init__(self, name: str | None = None, instanceId: str | None = None,
+                 createdTime: str | None = None, lastUpdatedTime: str | None = None,
+                 input: Any | None = None, output: Any | None = None,
+                 runtimeStatus: OrchestrationRuntimeStatus | None = None,
+                 customStatus: Any | None = None, history: list[Any] | None = None,
+                 **kwargs: Any) -> None: ...
     @property
     def name(self) -> str | None: ...
     @property

@@ -14,4 +14,5 @@ class HistoryEvent:
     Reason: Any
     Details: Any
     Input: Any
-    def __init__(self, **kwargs: Any) -> None: ...
+    def __init__(self, EventType: int, EventId: int, IsPlayed: bool, Timestamp: str,
+                 **kwargs: Any) -> None: ...
