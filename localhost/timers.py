@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
@@ -68,7 +69,7 @@ class TimerExtension:
             self._functions.append(fn)
         host.register_trigger("timerTrigger", lambda fn: None)
 
-    def _status_path(self, fn: FunctionInfo) -> Any:
+    def _status_path(self, fn: FunctionInfo) -> Path:
         assert self.host is not None
         return self.host.state_dir / "timers" / f"{fn.name}.json"
 

@@ -17,6 +17,7 @@ from typing import Any
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import (
+    BlobClient,
     BlobSasPermissions,
     BlobServiceClient,
     UserDelegationKey,
@@ -110,7 +111,7 @@ class BlobArtifactStore(ArtifactStore):
 
     # -- blobs ----------------------------------------------------------------------------
 
-    def _blob(self, name: str) -> Any:
+    def _blob(self, name: str) -> BlobClient:
         return self._service.get_blob_client(self._container, name)
 
     def delete(self, name: str) -> None:

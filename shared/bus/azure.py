@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
 
 from azure.core.credentials import TokenCredential
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
+from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSender
 from azure.servicebus.exceptions import (
     ServiceBusCommunicationError,
     ServiceBusConnectionError,
@@ -49,9 +48,9 @@ class AzureServiceBus:
         self._retry_total = retry_total
         self._lock = threading.Lock()
         self._client: ServiceBusClient | None = None
-        self._sender: Any = None
+        self._sender: ServiceBusSender | None = None
 
-    def _open(self) -> Any:
+    def _open(self) -> ServiceBusSender:
         if self._sender is None:
             if self._connection_string:
                 self._client = ServiceBusClient.from_connection_string(
