@@ -26,7 +26,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent import config as config_file
-from agent.client import AuthRejected, ControlPlane, JobGone, Rejected, Transient
+from agent.client import (
+    AuthRejected,
+    ControlPlane,
+    HeartbeatAnswer,
+    JobGone,
+    Rejected,
+    Transient,
+)
 from agent.config import AgentConfig
 from agent.handlers import JobCancelled, JobContext, JobFailed, handler_for
 from agent.logs import fields, scrub
@@ -107,7 +114,7 @@ class Agent:
         now = datetime.now(UTC)
         return expires - now < (expires - issued) * ROTATE_WHEN_REMAINING
 
-    def _apply_heartbeat(self, answer: dict[str, Any], listed: list[str],
+    def _apply_heartbeat(self, answer: HeartbeatAnswer, listed: list[str],
                          sent_at: float) -> None:
         stop = {*answer.get("cancel", []), *answer.get("abandon", [])}
         for job_id in stop:
