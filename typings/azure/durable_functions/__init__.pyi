@@ -4,7 +4,7 @@
 from collections.abc import Callable
 from typing import Any
 
-from azure.functions import BindingApi, SettingsApi, TriggerApi
+from azure.functions import BindingApi, FunctionRegister, SettingsApi, TriggerApi
 
 from .models.DurableOrchestrationClient import (
     DurableOrchestrationClient as DurableOrchestrationClient,
@@ -32,3 +32,6 @@ class Blueprint(TriggerApi, BindingApi, SettingsApi):
                        entity_name: str | None = None) -> Callable[..., Any]: ...
     def durable_client_input(self, client_name: str, task_hub: str | None = None,
                              connection_name: str | None = None) -> Callable[..., Any]: ...
+
+class DFApp(Blueprint, FunctionRegister):
+    def __init__(self, http_auth_level: Any = ...) -> None: ...
