@@ -42,6 +42,7 @@ from functions.task_queue import bp as task_queue_bp
 from functions.timers import bp as upkeep_timers_bp
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+blueprint: func.Blueprint | df.Blueprint
 
 for blueprint in (health_bp, artifacts_bp):
     app.register_functions(blueprint)

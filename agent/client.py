@@ -9,13 +9,63 @@ simply "no job", never an error.
 from __future__ import annotations
 
 import platform
-from typing import Any
+from typing import Any, TypedDict
 
 import requests
 
 from agent import __version__
 
 AGENT_KEY_HEADER = "X-CloudOps-Agent-Key"  # the server reads the agent key from it
+
+
+class Timing(TypedDict):
+    """The agent policy's timing, in the register and heartbeat answers."""
+
+    heartbeatIntervalSeconds: float
+    leaseSeconds: float
+    maxWaitSeconds: float
+
+
+class Registered(Timing):
+    """``POST /agent/register`` (201)."""
+
+    agentId: str
+    name: str
+    pool: str
+    labels: list[str]
+    key: str
+    keyExpiresAt: str
+
+
+class KeyRotated(TypedDict):
+    """``POST /agent/key``."""
+
+    key: str
+    keyExpiresAt: str
+    previousKeyValidUntil: str
+
+
+class HeartbeatAnswer(Timing):
+    """``POST /agent/heartbeat``: job ids to cancel or abandon, and whether to rotate."""
+
+    cancel: list[str]
+    abandon: list[str]
+    enabled: bool
+    keyExpiresAt: str
+    rotateKey: bool
+
+
+class JobState(TypedDict):
+    """``POST /agent/jobs/{id}/result`` and ``.../release``."""
+
+    jobId: str
+    status: str
+
+
+def _object(resp: requests.Response) -> dict[str, Any]:
+    """The JSON object a control-plane endpoint answers (typed for the caller)."""
+    body: dict[str, Any] = resp.json()
+    return body
 
 
 class AgentError(Exception):
@@ -80,26 +130,29 @@ class ControlPlane:
 
     # -- endpoints ---------------------------------------------------------------------
     def register(self, *, token: str, name: str, labels: list[str],
-                 capacity: int = 1) -> dict[str, Any]:
+                 capacity: int = 1) -> Registered:
         body = {"token": token, "name": name, "labels": labels, "version": __version__,
                 "os": platform.platform(terse=True), "capacity": capacity}
-        return self._call("POST", "/agent/register", json=body, auth=False).json()
+        answer: Registered = self._call("POST", "/agent/register", json=body, auth=False).json()
+        return answer
 
-    def rotate_key(self, request_id: str | None = None) -> dict[str, Any]:
+    def rotate_key(self, request_id: str | None = None) -> KeyRotated:
         """Rotate the key; the same ``request_id`` sent again returns the same new key
         (for an answer lost on the way), within the control plane's grace window."""
         body = {"requestId": request_id} if request_id else {}
-        return self._call("POST", "/agent/key", json=body).json()
+        answer: KeyRotated = self._call("POST", "/agent/key", json=body).json()
+        return answer
 
-    def heartbeat(self, running: list[str]) -> dict[str, Any]:
+    def heartbeat(self, running: list[str]) -> HeartbeatAnswer:
         body = {"running": running, "version": __version__,
                 "os": platform.platform(terse=True)}
-        return self._call("POST", "/agent/heartbeat", json=body).json()
+        answer: HeartbeatAnswer = self._call("POST", "/agent/heartbeat", json=body).json()
+        return answer
 
     def next_job(self, wait: float) -> dict[str, Any] | None:
         resp = self._call("GET", "/agent/jobs/next", params={"wait": f"{wait:g}"},
                           timeout=wait + 20)
-        return None if resp.status_code == 204 else resp.json()
+        return None if resp.status_code == 204 else _object(resp)
 
     def logs(self, job_id: str, lines: list[str], progress: int | None = None) -> bool:
         """Send log lines; returns whether the control plane asks to cancel."""
@@ -110,13 +163,16 @@ class ControlPlane:
         return bool(resp.json().get("cancel"))
 
     def result(self, job_id: str, status: str, result: dict[str, Any] | None = None,
-               error: str | None = None) -> dict[str, Any]:
+               error: str | None = None) -> JobState:
         body = {"status": status, "result": result, "error": error}
-        return self._call("POST", f"/agent/jobs/{job_id}/result", json=body, job=True).json()
+        answer: JobState = self._call("POST", f"/agent/jobs/{job_id}/result", json=body,
+                                      job=True).json()
+        return answer
 
-    def release(self, job_id: str) -> dict[str, Any]:
+    def release(self, job_id: str) -> JobState:
         """Hand a job back (shutting down): re-queued if safe to repeat, else failed."""
-        return self._call("POST", f"/agent/jobs/{job_id}/release", job=True).json()
+        answer: JobState = self._call("POST", f"/agent/jobs/{job_id}/release", job=True).json()
+        return answer
 
     def close(self) -> None:
         self._session.close()

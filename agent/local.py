@@ -176,7 +176,7 @@ def start_local_agent(base_url: str, admin_headers: Mapping[str, str], pool: str
                 [sys.executable, "-m", "agent.main", "run", "--config", str(path)],
                 stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=None if env is None else dict(env))
-        proc._started_at = time.monotonic()  # type: ignore[attr-defined]
+        proc._started_at = time.monotonic()  # type: ignore[attr-defined]  # read back by getattr
         return proc
 
     return SupervisedAgent(start, state / "agent.log") if supervise else start()

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent import config as config_file
-from agent.client import AgentError, ControlPlane
+from agent.client import AgentError, ControlPlane, Registered
 from agent.config import AgentConfig, ConfigError
 from agent.logs import setup
 
@@ -56,8 +56,8 @@ def register(args: argparse.Namespace) -> int:
     name = args.name or socket.gethostname().split(".")[0]
     api = ControlPlane(args.url)
     try:
-        answer: dict[str, Any] = api.register(token=args.token, name=name, labels=labels,
-                                              capacity=args.capacity)
+        answer: Registered = api.register(token=args.token, name=name, labels=labels,
+                                          capacity=args.capacity)
     except AgentError as exc:
         log.error("registration failed: %s", exc)
         return 2

@@ -269,9 +269,10 @@ def tools_for(ctx: JobContext, name: str, url: str) -> ClientTools:
         return tools
     server = server_version(name, url)
     folders = known_folders()
-    tools = choose(server, folders)
-    if tools is None:
+    chosen = choose(server, folders)
+    if chosen is None:
         raise JobFailed(no_fit_reason(name, server, folders))
+    tools = chosen
     ctx.log(f"using pg_dump {tools.version.text} from {tools.folder}"
             f" (server is {server.text})")
     return tools

@@ -34,11 +34,18 @@ from tenacity import (
 )
 
 from agent import config as config_file
-from agent.client import AuthRejected, ControlPlane, JobGone, Rejected, Transient
+from agent.client import (
+    AuthRejected,
+    ControlPlane,
+    HeartbeatAnswer,
+    JobGone,
+    Rejected,
+    Transient,
+)
 from agent.config import AgentConfig
 from agent.handlers import JobCancelled, JobContext, JobFailed, handler_for
 from agent.logs import fields, scrub
-from agent.shipping import Backoff, LogShipper, deliver_result, gap_line
+from agent.shipping import Backoff, LogShipper, ResultBody, deliver_result, gap_line
 
 log = logging.getLogger("cloudops.agent")
 LONG_POLL_SECONDS = 50.0
@@ -115,7 +122,7 @@ class Agent:
         now = datetime.now(UTC)
         return expires - now < (expires - issued) * ROTATE_WHEN_REMAINING
 
-    def _apply_heartbeat(self, answer: dict[str, Any], listed: list[str],
+    def _apply_heartbeat(self, answer: HeartbeatAnswer, listed: list[str],
                          sent_at: float) -> None:
         stop = {*answer.get("cancel", []), *answer.get("abandon", [])}
         for job_id in stop:
@@ -213,7 +220,7 @@ class Agent:
         if handed_back:
             self._hand_back(job_id)
         else:
-            body: dict[str, Any] = {"status": status, "result": result,
+            body: ResultBody = {"status": status, "result": result,
                                     "error": scrub(error) if error else None}
             missing = shipper.unreported_gap()
             if missing:

@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, TypedDict
 
 from tenacity import RetryCallState, Retrying, wait_random_exponential
 
@@ -160,7 +161,15 @@ class LogShipper:
         self._thread.join(timeout=CLOSE_RETRY_SECONDS + 15)
 
 
-def deliver_result(api: ControlPlane, job_id: str, body: dict[str, object], *,
+class ResultBody(TypedDict):
+    """What ``POST /agent/jobs/{id}/result`` takes (``ControlPlane.result``'s arguments)."""
+
+    status: str
+    result: dict[str, Any] | None
+    error: str | None
+
+
+def deliver_result(api: ControlPlane, job_id: str, body: ResultBody, *,
                    until: float, stopping: threading.Event | None = None) -> str:
     """Send a job's result until it is accepted, refused for good, or ``until``
     (monotonic) passes; backoff grows to 30 s. Returns what happened, for the log."""
@@ -168,7 +177,7 @@ def deliver_result(api: ControlPlane, job_id: str, body: dict[str, object], *,
     fallback_sent = False
     while True:
         try:
-            api.result(job_id, **body)  # type: ignore[arg-type]
+            api.result(job_id, **body)
             return "accepted"
         except JobGone as exc:
             return f"not accepted: {exc}"

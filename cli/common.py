@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeAlias
 
 from cli import ci
 from cli.client import (
@@ -27,6 +27,8 @@ from cli.client import (
 from cli.follow import TERMINAL, LogPrinter, exit_code, follow
 
 Handler = Callable[[argparse.Namespace], int]
+# what ArgumentParser.add_subparsers returns (a string annotation: not subscriptable at runtime)
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 DEFAULT_RETRY_BUDGET = 120.0  # seconds, once the API has answered
 
 CONNECTION_HELP = """\
@@ -68,10 +70,10 @@ def wait_options() -> argparse.ArgumentParser:
     return parent
 
 
-def add_command(subparsers: Any, name: str, handler: Handler, *, help: str,
+def add_command(subparsers: Subparsers, name: str, handler: Handler, *, help: str,
                 description: str, examples: str,
                 parents: tuple[argparse.ArgumentParser, ...] = ()) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         name, help=help, description=description,
         epilog="examples:\n" + examples.rstrip() + "\n\n" + CONNECTION_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,

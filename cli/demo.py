@@ -28,7 +28,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 import requests
@@ -61,7 +61,9 @@ def ensure_demo_database(server_url: str, name: str) -> str:
     with psycopg.connect(url) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS customers (id serial PRIMARY KEY,"
                      " name text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())")
-        if conn.execute("SELECT count(*) FROM customers").fetchone()[0] == 0:  # type: ignore[index]
+        count = conn.execute("SELECT count(*) FROM customers").fetchone()
+        assert count is not None  # count(*) answers one row
+        if count[0] == 0:
             conn.cursor().executemany("INSERT INTO customers (name) VALUES (%s)", ROWS)
     return url
 
@@ -229,19 +231,30 @@ def deploy_missing_apps(base_url: str, supervisor_dir: Path) -> list[str]:
     return started
 
 
+class Process(Protocol):
+    """A child process the demo stops: a ``Popen`` or the local agent's supervisor."""
+
+    @property
+    def pid(self) -> int: ...
+    def poll(self) -> int | None: ...
+    def terminate(self) -> None: ...
+    def kill(self) -> None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 @dataclass
 class Demo:
     """The demo's processes, stopped together (the agent first: it may be mid-job)."""
 
     supervisor: subprocess.Popen[bytes]
-    agent: subprocess.Popen[bytes]
+    agent: Process
     first_deploys: list[str] = field(default_factory=list)
 
     @property
     def pid(self) -> int:
         return self.agent.pid
 
-    def processes(self) -> list[subprocess.Popen[bytes]]:
+    def processes(self) -> list[Process]:
         return [self.agent, self.supervisor]
 
 

@@ -21,13 +21,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported when serving: every other cloudops command starts faster
+    from cli.common import Subparsers
+    from cli.demo import Process
     from localhost.host import Host
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("cloudops.local")
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("local", help="run the function app offline on one port",
                                    description=__doc__)
     parser.add_argument("--port", type=int, default=7071, help="port (default 7071; 0 = any)")
@@ -111,7 +113,7 @@ def after_start(host: Host, args: argparse.Namespace) -> Any:
     return demo
 
 
-def stop_process(proc: subprocess.Popen[bytes], grace: float = 30) -> None:
+def stop_process(proc: Process, grace: float = 30) -> None:
     """SIGTERM (the agent finishes or hands back its job), then SIGKILL after ``grace``."""
     proc.terminate()
     try:
@@ -139,8 +141,9 @@ def banner(host: Host, web_dir: Path | None) -> str:
         f"             ({host.state_dir / 'keys.json'})",
         f"  web        {web_dir if web_dir else '(none)'}",
     ]
-    if servicebus is not None and getattr(servicebus, "entities", None):
-        names = ", ".join(e.name for e in servicebus.entities.values())
+    entities = getattr(servicebus, "entities", None)
+    if entities:
+        names = ", ".join(e.name for e in entities.values())
         lines.append(f"  servicebus {names}")
     lines.append("To use the CLI from another shell:")
     lines.append(f"  {export_line(host.base_url, keys.function_keys['default'])}")

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from cli import ci
 from cli.client import ApiClient, ApiError, CliError
 from cli.common import (
+    Subparsers,
     add_command,
     client_for,
     emit_json,
@@ -117,7 +118,8 @@ def refresh(args: argparse.Namespace) -> int:
         types: dict[str, str] = {}
         if raw:
             catalogue = client.get_all(f"/api/projects/{quote(args.project, safe='')}/scripts")
-            script = next((s for s in catalogue if s.get("name") == args.mask_script), {})
+            script: dict[str, Any] = next(
+                (s for s in catalogue if s.get("name") == args.mask_script), {})
             types = {p["name"]: p.get("type", "string") for p in script.get("parameters", [])}
         body["maskParameters"] = {name: _typed(name, value, types.get(name, "string"))
                                   for name, value in raw.items()}
@@ -214,7 +216,7 @@ def _typed(name: str, value: str, kind: str) -> Any:
 
 # --- parsers -------------------------------------------------------------------------
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     ops = (wait_options(), idempotency_options())
     p = add_command(subparsers, "deploy", deploy, parents=ops,
                     help="deploy a version to an environment",

@@ -10,9 +10,19 @@ from typing import Any
 from urllib.parse import quote
 
 from cli.client import ApiError, CliError
-from cli.common import add_command, client_for, describe, emit_json, finish, printer_for, table
+from cli.common import (
+    Subparsers,
+    add_command,
+    client_for,
+    describe,
+    emit_json,
+    finish,
+    printer_for,
+    table,
+    wait_options,
+)
 from cli.follow import LogPrinter, exit_code, follow, stamp
-from cli.operations import env_path, target_arguments, wait_options
+from cli.operations import env_path, target_arguments
 
 
 def _task_path(task_id: str, tail: str = "") -> str:
@@ -140,7 +150,7 @@ def task_cancel(args: argparse.Namespace) -> int:
     return 0 if task["status"] == "cancelled" else code
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     add_command(subparsers, "projects", projects, help="list the projects you can read",
                 description="List the projects you can read, with your role on each.",
                 examples="  cloudops projects\n  cloudops projects -o json | jq -r '.[].slug'")

@@ -34,7 +34,7 @@ ACTIVE_RUNTIME = ("Pending", "Running", "ContinueAsNew")
 
 def dead_lettered_task_id(msg: func.ServiceBusMessage) -> uuid.UUID | None:
     """The task a dead-lettered message was for: its MessageId, else the body's taskId."""
-    candidates = [msg.message_id]
+    candidates: list[object] = [msg.message_id]
     try:
         body = json.loads(msg.get_body())
         if isinstance(body, dict):

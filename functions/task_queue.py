@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 from typing import Any
+from uuid import UUID
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -87,7 +88,7 @@ async def sweep_tasks(timer: func.TimerRequest, client: df.DurableOrchestrationC
         runtime = getattr(status, "runtime_status", None)
         if runtime is not None and runtime.name in ("Failed", "Terminated", "Completed"):
             done = await asyncio.to_thread(
-                svc.finish, task_id, TaskStatus.FAILED, reason="orchestration ended",
+                svc.finish, UUID(task_id), TaskStatus.FAILED, reason="orchestration ended",
                 error=f"the orchestration ended ({runtime.name}) without finishing the task: "
                       f"{getattr(status, 'output', None) or 'no output'}", actor="sweeper")
             if done.granted is not None:

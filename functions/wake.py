@@ -10,13 +10,17 @@ has already finished (410) needs no wake-up, and must not turn a recorded decisi
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import azure.durable_functions as df
 
 log = logging.getLogger("cloudops.wake")
 _NOT_THERE = ("No instance with ID", "is gone")
 
 
-async def wake(client: Any, instance_id: str, event: str, data: Any = None) -> bool:
+async def wake(client: df.DurableOrchestrationClient, instance_id: str, event: str,
+               data: Any = None) -> bool:
     """Raise ``event`` on ``instance_id``; False when there is no running instance to wake."""
     try:
         await client.raise_event(instance_id, event, data or {})

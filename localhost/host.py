@@ -319,7 +319,8 @@ class Host:
         serve = getattr(static, "serve", None)
         if serve is None:
             return problem(404, "Not found", f"nothing serves {request.path}")
-        return await serve(request)
+        response: web.StreamResponse = await serve(request)
+        return response
 
     async def _admin_status(self, request: web.Request) -> web.StreamResponse:
         if not self.keys.is_master(request.headers.get("x-functions-key")

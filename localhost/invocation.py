@@ -39,7 +39,7 @@ class OutValue(func.Out[T], Generic[T]):
         self.is_set = True
 
     def get(self) -> T:
-        return self._value  # type: ignore[return-value]
+        return self._value  # type: ignore[return-value]  # None before set(), like func.Out
 
 
 class _TraceContext(func_abc.TraceContext):

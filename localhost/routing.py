@@ -90,10 +90,10 @@ def _constraint(text: str) -> Callable[[str], bool]:
             return lambda v: lo <= len(v) <= hi
         if name in ("min", "max", "range"):
             parts = [int(p) for p in arg.split(",")]
-            lo = parts[0] if name != "max" else None
-            hi = parts[-1] if name != "min" else None
-            return lambda v: _is_int(v) and (lo is None or int(v) >= lo) and (
-                hi is None or int(v) <= hi)
+            least = parts[0] if name != "max" else None
+            most = parts[-1] if name != "min" else None
+            return lambda v: _is_int(v) and (least is None or int(v) >= least) and (
+                most is None or int(v) <= most)
         if name == "regex":
             pattern = re.compile(arg)
             return lambda v: pattern.search(v) is not None

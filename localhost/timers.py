@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
@@ -38,8 +39,9 @@ def timer_request(*, past_due: bool, status: dict[str, Any] | None = None) -> fu
     """Decoded by the library's own converter from the payload the host sends."""
     payload = {"Schedule": {"AdjustForDST": True}, "ScheduleStatus": status or {},
                "IsPastDue": past_due}
-    return TimerRequestConverter.decode(meta.Datum(json.dumps(payload), "json"),
-                                        trigger_metadata={})
+    request: func.TimerRequest = TimerRequestConverter.decode(
+        meta.Datum(json.dumps(payload), "json"), trigger_metadata={})
+    return request
 
 
 class TimerExtension:
@@ -67,7 +69,7 @@ class TimerExtension:
             self._functions.append(fn)
         host.register_trigger("timerTrigger", lambda fn: None)
 
-    def _status_path(self, fn: FunctionInfo) -> Any:
+    def _status_path(self, fn: FunctionInfo) -> Path:
         assert self.host is not None
         return self.host.state_dir / "timers" / f"{fn.name}.json"
 

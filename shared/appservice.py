@@ -99,7 +99,7 @@ def redact_url(url: str) -> str:
                        else "", ""))
 
 
-class _AllowLoopbackHttp(SansIOHTTPPolicy):  # type: ignore[type-arg]
+class _AllowLoopbackHttp(SansIOHTTPPolicy):  # type: ignore[type-arg]  # any transport
     """Let the bearer policy send a token over plain HTTP to a loopback stand-in only.
 
     azure-core refuses tokens on non-TLS URLs; a local ARM stand-in speaks HTTP. The
@@ -283,7 +283,7 @@ class AppServiceDeployer:
                 parent = client.web_apps.get(rg, site)
             with _arm_call(f"create slot {slot} on {site}"):
                 client.web_apps.begin_create_or_update_slot(
-                    rg, site, slot, Site(location=parent.location,
+                    rg, site, slot, Site(location=parent.location,  # type: ignore[call-overload]  # flattened kwarg
                                          server_farm_id=parent.server_farm_id)).result()
         return {"slot": slot, "created": True, "log": [f"slot {slot} created on {site}"]}
 

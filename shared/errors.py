@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 
 class DomainError(Exception):
     """Base of every error the domain raises on purpose."""
@@ -73,7 +75,7 @@ class Forbidden(DomainError):
     title = "Forbidden"
 
     def __init__(self, detail: str, *, field: str | None = None, actor: str | None = None,
-                 project_id: object = None, task_id: object = None) -> None:
+                 project_id: UUID | None = None, task_id: UUID | None = None) -> None:
         super().__init__(detail, field=field)
         self.actor = actor
         self.project_id = project_id

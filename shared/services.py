@@ -74,6 +74,7 @@ def _database(settings: Settings, url: str) -> tuple[Database, str]:
     from shared.db.entra import entra_conninfo, entra_database
 
     db = entra_database(settings, url, max_size=settings.db_pool_max)
+    assert db.password is not None  # entra_database always logs in with a token
     return db, entra_conninfo(db.url, db.password)
 
 

@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
@@ -80,8 +80,10 @@ def tracer() -> trace.Tracer:
     return trace.get_tracer(TRACER_NAME)
 
 
-def inject_trace(properties: MutableMapping[str, Any],
-                 context: Context | None = None) -> MutableMapping[str, Any]:
+Carrier = TypeVar("Carrier", bound=MutableMapping[str, Any])
+
+
+def inject_trace(properties: Carrier, context: Context | None = None) -> Carrier:
     """Write the current (or given) trace context into ``properties``; return it.
 
     For Service Bus application properties and job payloads (``payload["traceContext"]``).
@@ -104,7 +106,7 @@ def extract_trace(properties: Mapping[Any, Any] | None) -> Context:
 
 def trace_properties(properties: Mapping[Any, Any] | None) -> dict[str, str]:
     """Only the trace keys of ``properties`` (to copy them from a message into a job)."""
-    return inject_trace({}, extract_trace(properties))  # type: ignore[return-value]
+    return inject_trace({}, extract_trace(properties))
 
 
 @contextmanager

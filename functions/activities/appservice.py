@@ -141,7 +141,7 @@ def appservice_set_version(ref: dict[str, Any]) -> dict[str, Any]:
         with services().db.transaction() as conn:
             task = task_store.get_task(conn, ref["taskId"])
         if (task.secrets or {}).get("packageUrl"):
-            ref = {**ref, "packageUrl": task.secrets["packageUrl"]}  # type: ignore[index]
+            ref = {**ref, "packageUrl": task.secrets["packageUrl"]}  # type: ignore[index]  # checked above
     return _run(set_version, ref)
 
 

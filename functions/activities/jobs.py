@@ -61,6 +61,7 @@ def _job_payload(conn: Any, kind: str, request: dict[str, Any], task: Task,
         if request.get("targetEnvironmentId"):
             target = project_store.get_environment_by_id(conn, UUID(request["targetEnvironmentId"]))
         safety = _artifact_name(target, task, "-safety")
+        payload: dict[str, Any]
         payload = {"connection": _connection(target), "sha256": backup.sha256,
                    "downloadUrl": artifacts.download_url(artifacts.name_of(backup.location),
                                                          URL_TTL),

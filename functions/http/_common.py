@@ -92,7 +92,8 @@ def api(handler: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(handler)
         async def async_wrapper(*args: Any, **kwargs: Any) -> func.HttpResponse:
             try:
-                return await handler(*args, **kwargs)
+                response: func.HttpResponse = await handler(*args, **kwargs)
+                return response
             except (DomainError, ValidationError) as exc:
                 if isinstance(exc, Forbidden):  # audited off the event loop
                     await asyncio.to_thread(record_denial, exc, _request(args, kwargs))
@@ -102,7 +103,8 @@ def api(handler: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(handler)
     def wrapper(*args: Any, **kwargs: Any) -> func.HttpResponse:
         try:
-            return handler(*args, **kwargs)
+            response: func.HttpResponse = handler(*args, **kwargs)
+            return response
         except (DomainError, ValidationError) as exc:
             if isinstance(exc, Forbidden):
                 record_denial(exc, _request(args, kwargs))
@@ -153,7 +155,7 @@ def access_of(conn: Any, principal: Principal) -> Access:
 
 
 def idempotency_key(req: func.HttpRequest) -> str | None:
-    key = req.headers.get("Idempotency-Key")
+    key: str | None = req.headers.get("Idempotency-Key")
     if key is not None and not (1 <= len(key) <= 200 and key.isprintable()):
         raise BadRequest("Idempotency-Key must be 1-200 printable characters",
                          field="Idempotency-Key")

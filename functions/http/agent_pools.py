@@ -27,6 +27,7 @@ from shared.agents.keys import server_secret
 from shared.agents.policy import agent_policy
 from shared.agents.views import agent_json, pool_json
 from shared.auth import Access, effective_role, require
+from shared.domain.models import Agent, AgentPool
 from shared.errors import ConstraintViolation, Forbidden, NotFound
 from shared.services import services
 from shared.store import agents as agent_store
@@ -58,7 +59,7 @@ def _require_any_role(access: Access) -> None:
         raise Forbidden(f"reading agent pools needs a role; {access.principal.actor} has none")
 
 
-def _agent_in_pool(conn: Any, pool_ref: str, agent_ref: str) -> Any:
+def _agent_in_pool(conn: Any, pool_ref: str, agent_ref: str) -> tuple[AgentPool, Agent]:
     pool = agent_store.get_pool(conn, pool_ref)
     try:
         agent_id = UUID(agent_ref)

@@ -17,7 +17,13 @@ import azure.functions as func
 
 from functions.http._common import api
 from functions.http._responses import json_response
-from shared.artifacts import LocalArtifactStore, PayloadTooLarge, check_name, make_artifact_store
+from shared.artifacts import (
+    ArtifactStore,
+    LocalArtifactStore,
+    PayloadTooLarge,
+    check_name,
+    make_artifact_store,
+)
 from shared.errors import NotFound
 from shared.services import services
 
@@ -25,7 +31,7 @@ bp = func.Blueprint()
 
 _CHUNK = 1024 * 1024
 _fallback_lock = threading.Lock()
-_fallback: dict[int, LocalArtifactStore] = {}
+_fallback: dict[int, ArtifactStore] = {}
 
 
 def _local_store() -> LocalArtifactStore:
@@ -36,7 +42,7 @@ def _local_store() -> LocalArtifactStore:
             store = _fallback.get(id(svc))
             if store is None:
                 made = make_artifact_store(svc.settings)
-                store = _fallback[id(svc)] = made  # type: ignore[assignment]
+                store = _fallback[id(svc)] = made
     if not isinstance(store, LocalArtifactStore):
         raise NotFound("artifacts are served by Blob storage in this deployment")
     return store

@@ -37,5 +37,5 @@ def record_and_retain(context: df.DurableOrchestrationContext, task: dict[str, A
 
 
 @bp.orchestration_trigger(context_name="context")
-def backup_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def backup_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]  # the worker checks return annotations
     return (yield from run_task(context, backup_steps))

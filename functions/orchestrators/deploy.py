@@ -95,5 +95,5 @@ def appservice_deploy(context: df.DurableOrchestrationContext, task: dict[str, A
 
 
 @bp.orchestration_trigger(context_name="context")
-def deploy_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def deploy_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]  # the worker checks return annotations
     return (yield from run_task(context, deploy_steps))

@@ -51,5 +51,5 @@ def refresh_steps(context: df.DurableOrchestrationContext,
 
 
 @bp.orchestration_trigger(context_name="context")
-def refresh_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def refresh_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]  # the worker checks return annotations
     return (yield from run_task(context, refresh_steps))

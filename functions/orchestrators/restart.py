@@ -89,5 +89,5 @@ def _restart_service(context: df.DurableOrchestrationContext, task: dict[str, An
 
 
 @bp.orchestration_trigger(context_name="context")
-def restart_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def restart_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]  # the worker checks return annotations
     return (yield from run_task(context, restart_steps))

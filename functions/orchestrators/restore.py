@@ -39,5 +39,5 @@ def restore_steps(context: df.DurableOrchestrationContext,
 
 
 @bp.orchestration_trigger(context_name="context")
-def restore_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def restore_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]  # the worker checks return annotations
     return (yield from run_task(context, restore_steps))

@@ -94,5 +94,5 @@ def seed_backup(context: df.DurableOrchestrationContext,
 
 
 @bp.orchestration_trigger(context_name="context")
-def sandbox_create_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def sandbox_create_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]  # the worker checks return annotations
     return (yield from run_task(context, sandbox_steps))

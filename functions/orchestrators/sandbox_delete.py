@@ -48,5 +48,5 @@ def sandbox_delete_steps(context: df.DurableOrchestrationContext,
 
 
 @bp.orchestration_trigger(context_name="context")
-def sandbox_delete_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def sandbox_delete_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]  # the worker checks return annotations
     return (yield from run_task(context, sandbox_delete_steps))

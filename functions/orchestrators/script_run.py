@@ -29,5 +29,5 @@ def script_steps(context: df.DurableOrchestrationContext,
 
 
 @bp.orchestration_trigger(context_name="context")
-def script_run_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+def script_run_orchestrator(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]  # the worker checks return annotations
     return (yield from run_task(context, script_steps))

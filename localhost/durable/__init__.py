@@ -89,7 +89,7 @@ class DurableExtension:
         for trigger_type in ("orchestrationTrigger", "activityTrigger", "entityTrigger"):
             host.register_trigger(trigger_type, self._claim)
         host.register_input_binding("durableClient", self._client_value)
-        api = DurableHttpApi(_LazyEngine(self), host.base_url, self.task_hub)  # type: ignore[arg-type]
+        api = DurableHttpApi(_LazyEngine(self), host.base_url, self.task_hub)  # type: ignore[arg-type]  # proxies Engine
         api.add_routes(host.web)
 
     def _claim(self, fn: FunctionInfo) -> None:

@@ -62,7 +62,7 @@ class _NameMap(dict[str, FunctionRef]):
     def __init__(self, functions: Any) -> None:
         super().__init__((f.name.lower(), f) for f in functions)
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         return super().get(name.lower(), default)
 
     def __contains__(self, name: object) -> bool:

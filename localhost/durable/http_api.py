@@ -21,9 +21,9 @@ from urllib.parse import quote
 from aiohttp import web
 
 from localhost.durable import history as h
-from localhost.durable.engine import DurableError, Engine
+from localhost.durable.engine import Engine
 from localhost.durable.entities import split as split_entity
-from localhost.durable.store import ALL_STATUSES, TERMINAL, Instance, Query
+from localhost.durable.store import ALL_STATUSES, TERMINAL, DurableError, Instance, Query
 
 RPC_PREFIX = "/durabletask/"
 WEBHOOK_PREFIX = "/runtime/webhooks/durabletask/"

@@ -48,6 +48,7 @@ class ClientOperations:
 
     store: InstanceStore
     orchestrators: dict[str, Any]
+    entities: dict[str, Any]
     _sessions: Any
     _driving: dict[str, asyncio.Event]
     _waiters: dict[str, list[asyncio.Future[None]]]
@@ -103,7 +104,7 @@ class ClientOperations:
     async def signal_entity(self, name: str, key: str, operation: str,
                             input_json: str | None) -> None:
         """Queue ``operation`` for entity ``name``/``key`` (created on first use)."""
-        if name not in self.entities:  # type: ignore[attr-defined]
+        if name not in self.entities:
             raise UnknownFunction(f"The function '{name}' doesn't exist, is disabled, or is "
                                   "not an entity function.")
         iid = entities.scheduler_id(name, key)

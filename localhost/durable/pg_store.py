@@ -374,7 +374,7 @@ class PostgresStore:
         return found[0] if found else None
 
     async def query(self, q: Query) -> list[Instance]:
-        where, args = ["TRUE"], []
+        where, args = ["TRUE"], list[object]()
         if q.created_from is not None:
             where.append("created_at >= %s")
             args.append(q.created_from)

@@ -163,7 +163,7 @@ class ServiceBusExtension:
             return self.entities[key]
         if key not in self.entities:
             self.entities[key] = QueueEntity(name, requires_session=requires_session,
-                                             **self.entity_options)  # type: ignore[arg-type]
+                                             **self.entity_options)  # type: ignore[arg-type]  # int and float options
         elif requires_session:
             self.entities[key].requires_session = True
         return self.entities[key]

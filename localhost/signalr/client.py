@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from aiohttp import WSMsgType, web
 
 from localhost.signalr import protocol, tokens
-from localhost.signalr.hub import Connection, SignalRService
+from localhost.signalr.hub import Connection, Pending, SignalRService
 
 log = logging.getLogger("localhost.signalr")
 
@@ -102,6 +102,7 @@ class ClientEndpoint:
         if not ws.can_prepare(request).ok:
             return error_response(400, "Only the WebSockets transport is supported.")
         connect_id = request.query.get("id")
+        pending: Pending | None
         if connect_id is None:
             # skipNegotiation clients (WebSockets only) connect straight away, as the
             # service allows; their connection id is assigned here.
@@ -117,7 +118,7 @@ class ClientEndpoint:
             await ws.close()
             return ws
         conn = Connection(pending.connection_id, pending.hub, pending.user_id, ws,
-                          request.transport)  # type: ignore[arg-type]
+                          request.transport)
         conn.start()
         self.service.attach(conn)
         try:

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ALLOW_HEADERS = "authorization, content-type, x-requested-with, x-signalr-user-agent"
 
 
-def cors_middleware(prefix: str, origins: frozenset[str] | None) -> Callable[..., object]:
+def cors_middleware(prefix: str, origins: frozenset[str] | None) -> Middleware:
     def allowed(origin: str) -> bool:
         return origins is None or origin in origins
 

@@ -14,13 +14,18 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.agents.views import agent_json, job_event
 from shared.api.views import task_json
 from shared.domain.models import Agent, Job, Task
 from shared.redact import scrub_lines
 from shared.store import jobs as job_store
+
+if TYPE_CHECKING:
+    from azure.durable_functions import DurableOrchestrationClient
+
+    from shared.services import Services
 
 log = logging.getLogger("cloudops.agents")
 
@@ -39,7 +44,7 @@ class Effects:
         self.finished += other.finished
 
 
-def _publish(svc: Any, effects: Effects, now: datetime) -> None:
+def _publish(svc: Services, effects: Effects, now: datetime) -> None:
     """Blocking part (log store, realtime REST): run on a worker thread."""
     logs = getattr(svc, "logs", None)
     realtime = getattr(svc, "realtime", None)
@@ -82,7 +87,8 @@ def _note_gap(logs: Any, task: Task, count: int, exc: Exception) -> None:
         log.exception("could not note the log gap of task %s", task.id)
 
 
-async def apply_effects(svc: Any, effects: Effects, *, client: Any = None,
+async def apply_effects(svc: Services, effects: Effects, *,
+                        client: DurableOrchestrationClient | None = None,
                         now: datetime | None = None) -> None:
     """Append logs, publish realtime events and wake orchestrations (after commit)."""
     if effects.logs or effects.tasks or effects.agents:
@@ -91,7 +97,8 @@ async def apply_effects(svc: Any, effects: Effects, *, client: Any = None,
         await deliver_job_events(svc, client, effects.finished)
 
 
-async def deliver_job_events(svc: Any, client: Any, jobs: list[Job]) -> int:
+async def deliver_job_events(svc: Services, client: DurableOrchestrationClient,
+                             jobs: list[Job]) -> int:
     """Raise ``job:<id>`` on each job's orchestration (instance id = task id); record
     each attempt so the outbox retries the failures. Returns how many were delivered."""
     delivered = 0
@@ -128,5 +135,5 @@ def _policy() -> Any:
     return agent_policy()
 
 
-def _now(svc: Any) -> datetime:
+def _now(svc: Services) -> datetime:
     return svc.clock.now()

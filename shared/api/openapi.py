@@ -443,7 +443,7 @@ class RolesSourceOut(Out):
 
 def _page(model: type[BaseModel]) -> type[BaseModel]:
     return type(f"{model.__name__.removesuffix('Out')}Page", (Out,), {
-        "__annotations__": {"items": list[model], "nextCursor": str | None}})  # type: ignore[valid-type]
+        "__annotations__": {"items": list[model], "nextCursor": str | None}})  # type: ignore[valid-type]  # built at runtime
 
 
 TaskPage, ProjectPage, EnvironmentPage, BackupPage, ActivityPage = (

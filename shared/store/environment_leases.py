@@ -43,7 +43,8 @@ def _holder(conn: Connection[Any], environment_id: UUID) -> UUID | None:
         conn.execute("DELETE FROM environment_leases WHERE environment_id = %s",
                      (environment_id,))
         return None
-    return row["task_id"]
+    holder: UUID = row["task_id"]
+    return holder
 
 
 def _queue_reason(position: int, ahead: Task) -> str:
@@ -74,7 +75,7 @@ def acquire_environment(conn: Connection[Any], task: Task) -> LeaseDecision:
         conn.execute("INSERT INTO environment_leases (environment_id, task_id) VALUES (%s, %s)",
                      (task.environment_id, task.id))
         return LeaseDecision(True, 0, None, "holds the environment")
-    last = ahead[-1] if ahead else task_store.get_task(conn, holder)  # type: ignore[arg-type]
+    last = ahead[-1] if ahead else task_store.get_task(conn, holder)  # type: ignore[arg-type]  # set: returned above
     position = max(len(ahead), 1)
     return LeaseDecision(False, position, last.id, _queue_reason(position, last))
 

@@ -75,8 +75,8 @@ def create(conn: Connection[Any], secret: bytes, *, name: str, expires_at: datet
 
 def _get(conn: Connection[Any], key_id: str) -> dict[str, Any]:
     try:
-        row = conn.execute("SELECT * FROM pipeline_keys WHERE id = %s FOR UPDATE",
-                           (UUID(key_id),)).fetchone()
+        row: dict[str, Any] | None = conn.execute(
+            "SELECT * FROM pipeline_keys WHERE id = %s FOR UPDATE", (UUID(key_id),)).fetchone()
     except ValueError:
         row = None
     if row is None:

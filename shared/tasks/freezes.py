@@ -107,11 +107,11 @@ class Window(Body):
             return None
         tz = self.zone()
         if self.type == "freeze":
-            start = _local(self.start, tz)  # type: ignore[arg-type]
-            end = _local(self.end, tz)  # type: ignore[arg-type]
+            start = _local(self.start, tz)  # type: ignore[arg-type]  # a freeze has both (validated)
+            end = _local(self.end, tz)  # type: ignore[arg-type]  # a freeze has both (validated)
             return end if start <= at < end else None
         local = at.astimezone(tz)
-        opens, closes = time.fromisoformat(self.opens), time.fromisoformat(self.closes)  # type: ignore[arg-type]
+        opens, closes = time.fromisoformat(self.opens), time.fromisoformat(self.closes)  # type: ignore[arg-type]  # hours have both (validated)
         for offset in range(8):
             day = local.date() + timedelta(days=offset)
             if DAYS[day.weekday()] not in self.days:

@@ -32,8 +32,9 @@ PATTERN_RULES: dict[str, str] = {
 }
 
 
-def _ruled(pattern: str, **constraints: int) -> Any:
-    return (StringConstraints(pattern=pattern, **constraints),
+def _ruled(pattern: str, *, min_length: int | None = None,
+           max_length: int | None = None) -> Any:
+    return (StringConstraints(pattern=pattern, min_length=min_length, max_length=max_length),
             Field(json_schema_extra={"x-rule": PATTERN_RULES[pattern]}))
 
 

@@ -1,0 +1,3 @@
+class RetryOptions:
+    def __init__(self, first_retry_interval_in_milliseconds: int,
+                 max_number_of_attempts: int) -> None: ...
