@@ -165,7 +165,7 @@ def _wait_for_approval(context: Ctx, task_id: str,
 
 def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
     """Drive one task from approval and the queue to a terminal status."""
-    task_id = context.get_input()["taskId"]
+    task_id = context.get_input()["taskId"]  # type: ignore[index]  # a task's id, always
     finish: FinishTask
     task: dict[str, Any] | None = None
     try:

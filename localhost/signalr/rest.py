@@ -32,15 +32,24 @@ def _authorized(handler: Handler) -> Handler:
     """Answer the request only when its access token is valid (``_check``)."""
     @functools.wraps(handler)
     async def checked(self: Any, request: web.Request) -> web.Response:
-        if (problem := self._check(request)) is not None:
+        problem: web.Response | None = self._check(request)
+        if problem is not None:
             return problem
-        return await handler(self, request)
+        response: web.Response = await handler(self, request)
+        return response
     return checked
 
 
 def _done(_: object) -> None:
     """What a membership change answers: nothing to tell (so 200)."""
     return None
+
+
+def _change(change: Callable[[SignalRService, Any, web.Request], None]) -> Handler:
+    """A membership change: nothing to tell, so 200."""
+    def answer(service: SignalRService, match: Any, request: web.Request) -> None:
+        change(service, match, request)
+    return _status_only(answer)
 
 
 def _status_only(answer: Callable[[SignalRService, Any, web.Request], bool | None]) -> Handler:
@@ -212,16 +221,16 @@ class RestApi:
         return web.Response(status=200)
 
     # calls that change membership (200) or ask whether something exists (200 or 404)
-    remove_connection = _status_only(lambda s, m, r: _done(s.remove_connection_from_group(
-        m["hub"], m["group"], m["connection"])))
-    remove_connection_all = _status_only(lambda s, m, r: _done(
-        s.remove_connection_from_all_groups(m["hub"], m["connection"])))
+    remove_connection = _change(lambda s, m, r: s.remove_connection_from_group(
+        m["hub"], m["group"], m["connection"]))
+    remove_connection_all = _change(lambda s, m, r:
+                                    s.remove_connection_from_all_groups(m["hub"], m["connection"]))
     close_connection = _status_only(lambda s, m, r: _done(s.close_connection(
         m["hub"], m["connection"], r.query.get("reason"))))
-    remove_user = _status_only(lambda s, m, r: _done(s.remove_user_from_group(
-        m["hub"], m["group"], m["user"])))
-    remove_user_all = _status_only(lambda s, m, r: _done(s.remove_user_from_group(
-        m["hub"], None, m["user"])))
+    remove_user = _change(lambda s, m, r: s.remove_user_from_group(
+        m["hub"], m["group"], m["user"]))
+    remove_user_all = _change(lambda s, m, r: s.remove_user_from_group(
+        m["hub"], None, m["user"]))
     connection_exists = _status_only(
         lambda s, m, r: m["connection"] in s.hub(m["hub"]).connections)
     group_exists = _status_only(lambda s, m, r: bool(s.hub(m["hub"]).groups.get(m["group"])))

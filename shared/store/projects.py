@@ -209,4 +209,5 @@ def project_id_of_environment(conn: Connection[Any], environment_id: UUID) -> UU
                        (environment_id,)).fetchone()
     if row is None:
         raise NotFound(f"environment {environment_id} not found", field="environment")
-    return row["project_id"]
+    project_id: UUID = row["project_id"]
+    return project_id
