@@ -25,10 +25,15 @@ def declared() -> list[str]:
 def census(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
     """The tests each marker selects once the whole suite is collected (one run of
     ``pytest --collect-only``: nothing is executed)."""
-    out = tmp_path_factory.mktemp("census") / "markers.json"
+    here = tmp_path_factory.mktemp("census")
+    out = here / "markers.json"
     env = {**os.environ, "CLOUDOPS_MARKER_CENSUS": str(out)}
+    # --basetemp: a second pytest must not touch /tmp/pytest-of-<user>, which pytest makes
+    # private again at start; that would lock the embedded Postgres's own user out of the
+    # data directories running tests keep there.
     done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
-                           "-p", "tests.marker_census", "-p", "no:cacheprovider", "tests"],
+                           "-p", "tests.marker_census", "-p", "no:cacheprovider",
+                           "--basetemp", str(here / "basetemp"), "tests"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return {k: list(v) for k, v in json.loads(out.read_text()).items()}
