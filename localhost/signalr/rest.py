@@ -25,22 +25,38 @@ MAX_NAME_LENGTH = 1024
 MAX_TOKEN_MINUTES = 60 * 24
 
 
+# The service's REST operations: method, path below the endpoint, handler.
+ROUTES = tuple(tuple(line.split()) for line in """
+GET    /api/health                                              health
+GET    /api/v1/auth/accessKey                                   access_key
+POST   {base}/:send                                             send_all
+POST   {base}/:generateToken                                    generate_token
+POST   {base}/users/{user}/:send                                send_user
+POST   {base}/groups/{group}/:send                              send_group
+POST   {base}/connections/{connection}/:send                    send_connection
+PUT    {base}/groups/{group}/connections/{connection}           add_connection
+DELETE {base}/groups/{group}/connections/{connection}           remove_connection
+DELETE {base}/connections/{connection}/groups                   remove_connection_all
+DELETE {base}/connections/{connection}                          close_connection
+HEAD   {base}/connections/{connection}                          connection_exists
+HEAD   {base}/groups/{group}                                    group_exists
+HEAD   {base}/users/{user}                                      user_exists
+PUT    {base}/users/{user}/groups/{group}                       add_user
+DELETE {base}/users/{user}/groups/{group}                       remove_user
+DELETE {base}/users/{user}/groups                               remove_user_all
+""".strip().splitlines())
+
 Handler = Callable[[Any, web.Request], Awaitable[web.Response]]
 
 
 def _authorized(handler: Handler) -> Handler:
     """Answer the request only when its access token is valid (``_check``)."""
     @functools.wraps(handler)
-    async def checked(self: Any, request: web.Request) -> web.Response:
+    async def checked(self: RestApi, request: web.Request) -> web.Response:
         if (problem := self._check(request)) is not None:
             return problem
         return await handler(self, request)
     return checked
-
-
-def _done(_: object) -> None:
-    """What a membership change answers: nothing to tell (so 200)."""
-    return None
 
 
 def _status_only(answer: Callable[[SignalRService, Any, web.Request], bool | None]) -> Handler:
@@ -63,26 +79,9 @@ class RestApi:
         self.prefix = prefix
 
     def add_routes(self, app: web.Application) -> None:
-        base = f"{self.prefix}/api/hubs/{{hub}}"
-        r = app.router
-        r.add_get(f"{self.prefix}/api/health", self.health)
-        r.add_get(f"{self.prefix}/api/v1/auth/accessKey", self.access_key)
-        r.add_post(f"{base}/:send", self.send_all)
-        r.add_post(f"{base}/:generateToken", self.generate_token)
-        r.add_post(f"{base}/users/{{user}}/:send", self.send_user)
-        r.add_post(f"{base}/groups/{{group}}/:send", self.send_group)
-        r.add_post(f"{base}/connections/{{connection}}/:send", self.send_connection)
-        r.add_put(f"{base}/groups/{{group}}/connections/{{connection}}", self.add_connection)
-        r.add_delete(f"{base}/groups/{{group}}/connections/{{connection}}",
-                     self.remove_connection)
-        r.add_delete(f"{base}/connections/{{connection}}/groups", self.remove_connection_all)
-        r.add_delete(f"{base}/connections/{{connection}}", self.close_connection)
-        r.add_head(f"{base}/connections/{{connection}}", self.connection_exists)
-        r.add_head(f"{base}/groups/{{group}}", self.group_exists)
-        r.add_head(f"{base}/users/{{user}}", self.user_exists)
-        r.add_put(f"{base}/users/{{user}}/groups/{{group}}", self.add_user)
-        r.add_delete(f"{base}/users/{{user}}/groups/{{group}}", self.remove_user)
-        r.add_delete(f"{base}/users/{{user}}/groups", self.remove_user_all)
+        for method, path, name in ROUTES:
+            path = path.replace("{base}", "/api/hubs/{hub}")
+            app.router.add_route(method, f"{self.prefix}{path}", getattr(self, name))
 
     # checks shared by every call
     def _check(self, request: web.Request) -> web.Response | None:
@@ -212,16 +211,16 @@ class RestApi:
         return web.Response(status=200)
 
     # calls that change membership (200) or ask whether something exists (200 or 404)
-    remove_connection = _status_only(lambda s, m, r: _done(s.remove_connection_from_group(
-        m["hub"], m["group"], m["connection"])))
-    remove_connection_all = _status_only(lambda s, m, r: _done(
-        s.remove_connection_from_all_groups(m["hub"], m["connection"])))
-    close_connection = _status_only(lambda s, m, r: _done(s.close_connection(
-        m["hub"], m["connection"], r.query.get("reason"))))
-    remove_user = _status_only(lambda s, m, r: _done(s.remove_user_from_group(
-        m["hub"], m["group"], m["user"])))
-    remove_user_all = _status_only(lambda s, m, r: _done(s.remove_user_from_group(
-        m["hub"], None, m["user"])))
+    remove_connection = _status_only(lambda s, m, r: s.remove_connection_from_group(
+        m["hub"], m["group"], m["connection"]))
+    remove_connection_all = _status_only(lambda s, m, r: s.remove_connection_from_all_groups(
+        m["hub"], m["connection"]))
+    close_connection = _status_only(lambda s, m, r: s.close_connection(
+        m["hub"], m["connection"], r.query.get("reason")))
+    remove_user = _status_only(lambda s, m, r: s.remove_user_from_group(
+        m["hub"], m["group"], m["user"]))
+    remove_user_all = _status_only(lambda s, m, r: s.remove_user_from_group(
+        m["hub"], None, m["user"]))
     connection_exists = _status_only(
         lambda s, m, r: m["connection"] in s.hub(m["hub"]).connections)
     group_exists = _status_only(lambda s, m, r: bool(s.hub(m["hub"]).groups.get(m["group"])))
