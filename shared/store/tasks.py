@@ -13,9 +13,10 @@ from psycopg.types.json import Jsonb
 from shared.auth.principal import display_name
 from shared.domain.models import Task
 from shared.domain.task_states import OPEN, TaskStatus, sources_of
-from shared.errors import ConstraintViolation, InvalidTransition, NotFound
+from shared.errors import ConstraintViolation, NotFound
 from shared.redact import mask, redact_text, secret_values
 from shared.store import activity
+from shared.store._transitions import moved
 
 
 class IdempotencyKeyReused(ConstraintViolation):
@@ -157,10 +158,8 @@ def transition(conn: Connection[Any], task_id: UUID, to: TaskStatus, *, actor: s
          "result": Jsonb(result) if result is not None else None, "progress": progress,
          "terminal": terminal, "id": task_id, "from": sources_of(to)},
     ).fetchone()
-    if row is None:
-        current = get_task(conn, task_id)
-        raise InvalidTransition(
-            f"task {task_id} is {current.status}; it cannot become {to.value}", field="status")
+    row = moved(row, what=f"task {task_id}", status_now=lambda: get_task(conn, task_id).status,
+                refusal=f"it cannot become {to.value}")
     task = Task.from_row(row)
     if row["previous_status"] != to.value:
         activity.record(
@@ -184,11 +183,9 @@ def set_progress(conn: Connection[Any], task_id: UUID, progress: int,
         " updated_at = now() WHERE id = %s AND status = 'running' RETURNING *",
         (progress, reason, task_id),
     ).fetchone()
-    if row is None:
-        current = get_task(conn, task_id)
-        raise InvalidTransition(f"task {task_id} is {current.status}; progress needs running",
-                                field="status")
-    return Task.from_row(row)
+    return Task.from_row(moved(row, what=f"task {task_id}",
+                               status_now=lambda: get_task(conn, task_id).status,
+                               refusal="progress needs running"))
 
 
 def open_tasks_for_environment(conn: Connection[Any], environment_id: UUID) -> list[Task]:
