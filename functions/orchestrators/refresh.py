@@ -13,15 +13,16 @@ import azure.durable_functions as df
 from functions.orchestrators._flow import Outcome, StepFailed, log, run_task, step
 from functions.orchestrators._jobs import run_agent_job
 from functions.orchestrators.restore import restore_with_safety_copy
+from functions.payloads import ScriptJob, TaskPlan
 
 bp = df.Blueprint()
 
 
 def refresh_steps(context: df.DurableOrchestrationContext,
-                  task: dict[str, Any]) -> Generator[Any, Any, Outcome]:
-    params = task["parameters"]
+                  task: TaskPlan) -> Generator[Any, Any, Outcome]:
+    params = task.parameters
     source, backup_id = params["sourceEnvironment"], params["backupId"]
-    here = task["environment"]
+    here = task.environment
     yield from step(context, task, f"refreshing {here} from {source} backup {backup_id[:8]}"
                     f" (safety backup of {here} first)", 5)
     safety = yield from restore_with_safety_copy(context, task, backup_id)
@@ -36,7 +37,7 @@ def refresh_steps(context: df.DurableOrchestrationContext,
     try:
         ran = yield from run_agent_job(
             context, task, "script",
-            {"script": mask, "parameters": params.get("maskParameters") or {}},
+            ScriptJob(script=mask, parameters=params.get("maskParameters") or {}),
             timeout=timedelta(seconds=int(params.get("maskTimeoutSeconds", 600)) + 120))
     except StepFailed as exc:
         undo = (f"restore its safety backup {safety['id']} to undo it, or "
