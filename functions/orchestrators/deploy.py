@@ -8,7 +8,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from functions.orchestrators._flow import Outcome, StepFailed, call, log, run_task, step
+from functions.orchestrators._flow import Ctx, Outcome, StepFailed, call, log, run_task, step
 from functions.orchestrators._jobs import run_agent_job
 from functions.payloads import (
     AppServiceAnswer,
@@ -22,8 +22,7 @@ from functions.payloads import (
 bp = df.Blueprint()
 
 
-def deploy_steps(context: df.DurableOrchestrationContext,
-                 task: TaskPlan) -> Generator[Any, Any, Outcome]:
+def deploy_steps(context: Ctx, task: TaskPlan) -> Generator[Any, Any, Outcome]:
     version = task.parameters["version"]
     target = task.target
     kind = target.get("type")

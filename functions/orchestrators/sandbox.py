@@ -13,7 +13,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from functions.orchestrators._flow import Outcome, StepFailed, call, log, run_task, step
+from functions.orchestrators._flow import Ctx, Outcome, StepFailed, call, log, run_task, step
 from functions.orchestrators._jobs import run_agent_job
 from functions.orchestrators.backup import record_and_retain
 from functions.orchestrators.deploy import record_reported_url
@@ -31,8 +31,7 @@ from functions.payloads import (
 bp = df.Blueprint()
 
 
-def sandbox_steps(context: df.DurableOrchestrationContext,
-                  task: TaskPlan) -> Generator[Any, Any, Outcome]:
+def sandbox_steps(context: Ctx, task: TaskPlan) -> Generator[Any, Any, Outcome]:
     name = task.parameters["name"]
     seed = yield from seed_backup(context, task)
     yield from step(context, task, f"provisioning sandbox {name}", 10)
