@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_urldispatcher import UrlMappingMatchInfo
 
 from localhost.signalr import protocol, tokens
 from localhost.signalr.hub import SignalRService
@@ -46,7 +47,9 @@ DELETE {base}/users/{user}/groups/{group}                       remove_user
 DELETE {base}/users/{user}/groups                               remove_user_all
 """.strip().splitlines())
 
-Handler = Callable[[Any, web.Request], Awaitable[web.Response]]
+Handler = Callable[["RestApi", web.Request], Awaitable[web.Response]]
+# how a send reaches its recipients: (hub, frame, excluded connection ids)
+Deliver = Callable[[str, str, set[str]], object]
 
 
 def _authorized(handler: Handler) -> Handler:
@@ -59,10 +62,12 @@ def _authorized(handler: Handler) -> Handler:
     return checked
 
 
-def _status_only(answer: Callable[[SignalRService, Any, web.Request], bool | None]) -> Handler:
+def _status_only(
+        answer: Callable[[SignalRService, UrlMappingMatchInfo, web.Request], bool | None],
+) -> Handler:
     """A call answered by its status alone: 404 when ``answer`` says False (not found),
     else 200 (done, or found)."""
-    async def handler(self: Any, request: web.Request) -> web.Response:
+    async def handler(self: RestApi, request: web.Request) -> web.Response:
         found = answer(self.service, request.match_info, request)
         return web.Response(status=404 if found is False else 200)
     return _authorized(handler)
@@ -127,7 +132,7 @@ class RestApi:
             return _error(400, "'arguments' must be an array.")
         return protocol.invocation_frame(body["target"], arguments)
 
-    async def _send(self, request: web.Request, deliver: Any) -> web.Response:
+    async def _send(self, request: web.Request, deliver: Deliver) -> web.Response:
         if (problem := self._check(request)) is not None:
             return problem
         frame = await self._frame(request)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, TypedDict
 from uuid import UUID
 
 from psycopg import Connection
@@ -222,10 +222,21 @@ def open_task_using_backup(conn: Connection[Any], backup_id: UUID) -> dict[str, 
         (str(backup_id),)).fetchone()
 
 
-def queue_state(conn: Connection[Any], task_id: UUID) -> dict[str, Any] | None:
+class QueueState(TypedDict):
+    """What decides a task's next move (``queue_state``)."""
+
+    status: str
+    cancel_requested: bool
+    approval: dict[str, Any] | None  # the approval snapshot (``state``, ``by``, ...)
+    queue_seq: int | None  # its place in the environment's queue, once it has one
+
+
+def queue_state(conn: Connection[Any], task_id: UUID) -> QueueState | None:
     """What decides a task's next move: status, cancel request, approval, queue place."""
-    return conn.execute("SELECT status, cancel_requested, approval, queue_seq FROM tasks"
-                        " WHERE id = %s", (task_id,)).fetchone()
+    state: QueueState | None = conn.execute(
+        "SELECT status, cancel_requested, approval, queue_seq FROM tasks WHERE id = %s",
+        (task_id,)).fetchone()
+    return state
 
 
 def move_tasks(conn: Connection[Any], from_environment: UUID, to_environment: UUID) -> None:
