@@ -280,6 +280,9 @@ class SandboxRef(Payload):
 class SandboxDeleted(OpenPayload):
     deleted: bool
     reason: str | None = None
+    sandbox: str | None = None
+    backups_deleted: int | None = None
+    cancelled_tasks: list[str] | None = None
 
 
 class RecordUrl(Payload):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -69,13 +70,12 @@ async def serve(fd: int, app_dir: Path) -> int:
         kind, call_id, *rest = message
         if kind == "invoke":
             name, values = rest
-            task = asyncio.create_task(run(call_id, functions.get(name), name, values))
-            running[call_id] = task
-            task.add_done_callback(lambda _t, c=call_id: running.pop(c, None))
+            started = asyncio.create_task(run(call_id, functions.get(name), name, values))
+            running[call_id] = started
+            started.add_done_callback(functools.partial(_forget, running, call_id))
         elif kind == "cancel":
-            task = running.get(call_id)
-            if task is not None:
-                task.cancel()
+            if (in_flight := running.get(call_id)) is not None:
+                in_flight.cancel()
         elif kind == "stop":
             break
     if running:
@@ -105,3 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _forget(running: dict[int, asyncio.Task[None]], call_id: int, _task: object) -> None:
+    """A finished invocation leaves the table of cancellable ones."""
+    running.pop(call_id, None)

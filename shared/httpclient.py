@@ -72,7 +72,9 @@ def pool(pool_size: int = POOL_SIZE) -> PoolManager:
     its urllib3 pool here). Same connections; pass ``timeout`` and ``retries=STALE_RETRY``
     with each call."""
     http = session() if pool_size == POOL_SIZE else new_session(pool_size)
-    manager: PoolManager = http.get_adapter("https://").poolmanager
+    adapter = http.get_adapter("https://")
+    assert isinstance(adapter, HTTPAdapter)  # what new_session mounts
+    manager: PoolManager = adapter.poolmanager
     return manager
 
 

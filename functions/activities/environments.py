@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import azure.durable_functions as df
 
@@ -82,7 +83,7 @@ def record_environment_url(payload: dict[str, Any]) -> dict[str, Any]:
     with svc.db.transaction() as conn:
         task = task_store.get_task(conn, asked.task_id)
         env = project_store.get_environment_by_id(
-            conn, asked.environment_id or task.environment_id)
+            conn, UUID(asked.environment_id) if asked.environment_id else task.environment_id)
         if env.id != task.environment_id and env.parent_id != task.environment_id:
             return UrlRecorded(recorded=False, reason="a task records URLs only for its own "
                                "environment or its sandboxes").to_json()

@@ -75,5 +75,5 @@ def delete_sandbox_environment(payload: dict[str, Any]) -> dict[str, Any]:
                                  "expiresAt": sandbox.expires_at.isoformat()
                                  if sandbox.expires_at else None,
                                  "backupsDeleted": len(backups)})
-    return SandboxDeleted(deleted=True, sandbox=sandbox.slug, backupsDeleted=len(backups),
-                          cancelledTasks=[str(t.id) for t in behind]).to_json()
+    return SandboxDeleted(deleted=True, sandbox=sandbox.slug, backups_deleted=len(backups),
+                          cancelled_tasks=[str(t.id) for t in behind]).to_json()

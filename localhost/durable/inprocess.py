@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -29,7 +30,7 @@ from localhost.durable.http_api import RPC_PREFIX, WEBHOOK_PREFIX
 _CLIENT_MODULE = "azure.durable_functions.models.DurableOrchestrationClient"
 _FUNCTIONS = ("post_async_request", "get_async_request", "delete_async_request")
 _hosts: dict[str, tuple[web.Application, asyncio.AbstractEventLoop]] = {}
-_original: dict[str, Any] = {}
+_original: dict[str, Callable[..., Awaitable[list[Any]]]] = {}
 
 
 def register(base_url: str, app: web.Application, loop: asyncio.AbstractEventLoop) -> None:
@@ -128,7 +129,7 @@ async def _dispatch(app: web.Application, url: URL, method: str, data: Any) -> l
     loop = asyncio.get_running_loop()
     connection = _Connection()
     headers = CIMultiDict({"Host": url.raw_authority})
-    payload: StreamReader = EMPTY_PAYLOAD  # type: ignore[assignment]
+    payload: StreamReader = EMPTY_PAYLOAD
     if method == "POST" and data is not None:  # the SDK posts json=data (none: no body)
         body = json.dumps(data).encode()
         headers["Content-Type"] = "application/json"

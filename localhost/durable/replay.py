@@ -119,7 +119,7 @@ _PLACEHOLDER = {"EventType": _STARTED, "EventId": -1, "IsPlayed": True, "Timesta
 _executor_module = importlib.import_module(
     "azure.durable_functions.models.TaskOrchestrationExecutor")
 if getattr(_executor_module, "namedtuple", None) is collections.namedtuple:
-    _executor_module.namedtuple = functools.lru_cache(maxsize=64)(collections.namedtuple)
+    vars(_executor_module)["namedtuple"] = functools.lru_cache(maxsize=64)(collections.namedtuple)
 
 
 def context_from_json(context_json: str) -> DurableOrchestrationContext:

@@ -58,8 +58,23 @@ def _authorized(handler: Handler) -> Handler:
     async def checked(self: RestApi, request: web.Request) -> web.Response:
         if (problem := self._check(request)) is not None:
             return problem
-        return await handler(self, request)
+        response: web.Response = await handler(self, request)
+        return response
     return checked
+
+
+def _done(_: object) -> None:
+    """What a membership change answers whatever the service says: nothing (so 200)."""
+    return None
+
+
+def _change(change: Callable[[SignalRService, UrlMappingMatchInfo, web.Request], None],
+            ) -> Handler:
+    """A membership change: nothing to tell, so 200."""
+    def answer(service: SignalRService, match: UrlMappingMatchInfo,
+               request: web.Request) -> None:
+        change(service, match, request)
+    return _status_only(answer)
 
 
 def _status_only(
@@ -216,15 +231,15 @@ class RestApi:
         return web.Response(status=200)
 
     # calls that change membership (200) or ask whether something exists (200 or 404)
-    remove_connection = _status_only(lambda s, m, r: s.remove_connection_from_group(
+    remove_connection = _change(lambda s, m, r: s.remove_connection_from_group(
         m["hub"], m["group"], m["connection"]))
-    remove_connection_all = _status_only(lambda s, m, r: s.remove_connection_from_all_groups(
-        m["hub"], m["connection"]))
-    close_connection = _status_only(lambda s, m, r: s.close_connection(
-        m["hub"], m["connection"], r.query.get("reason")))
-    remove_user = _status_only(lambda s, m, r: s.remove_user_from_group(
+    remove_connection_all = _change(lambda s, m, r:
+                                    s.remove_connection_from_all_groups(m["hub"], m["connection"]))
+    close_connection = _status_only(lambda s, m, r: _done(s.close_connection(
+        m["hub"], m["connection"], r.query.get("reason"))))
+    remove_user = _change(lambda s, m, r: s.remove_user_from_group(
         m["hub"], m["group"], m["user"]))
-    remove_user_all = _status_only(lambda s, m, r: s.remove_user_from_group(
+    remove_user_all = _change(lambda s, m, r: s.remove_user_from_group(
         m["hub"], None, m["user"]))
     connection_exists = _status_only(
         lambda s, m, r: m["connection"] in s.hub(m["hub"]).connections)

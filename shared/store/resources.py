@@ -15,11 +15,10 @@ from shared.store._paging import Key
 _ALL = "00000000-0000-0000-0000-000000000000"
 
 
-
 def register(conn: Connection[Any], *, kind: str, name: str, actor: str,
              description: str = "", metadata: dict[str, Any] | None = None) -> dict[str, Any]:
     """Register a resource (idempotent by kind and name: the existing row is returned)."""
-    row = conn.execute(
+    row: dict[str, Any] | None = conn.execute(
         "INSERT INTO resources (kind, name, description, metadata, created_by)"
         " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (kind, name) DO NOTHING RETURNING *",
         (kind, name, description, Jsonb(metadata or {}), actor)).fetchone()
@@ -30,7 +29,6 @@ def register(conn: Connection[Any], *, kind: str, name: str, actor: str,
     return row
 
 
-
 def get_resource(conn: Connection[Any], ref: str) -> dict[str, Any]:
     """By id, or ``kind:name``."""
     kind, _, name = ref.partition(":")
@@ -39,13 +37,12 @@ def get_resource(conn: Connection[Any], ref: str) -> dict[str, Any]:
         (ref, kind, name)).fetchone()
     if row is None:
         raise NotFound(f"resource {ref} not found", field="resource")
-    return row
-
+    found: dict[str, Any] = row
+    return found
 
 
 def resource_key(resource: dict[str, Any]) -> Key:
     return (resource["kind"], resource["name"])
-
 
 
 def list_resources(conn: Connection[Any], kind: str | None = None, *,
@@ -55,17 +52,14 @@ def list_resources(conn: Connection[Any], kind: str | None = None, *,
                         limit_to=limit)
 
 
-
 def delete_resource(conn: Connection[Any], resource: dict[str, Any], *, actor: str) -> None:
     conn.execute("DELETE FROM resources WHERE id = %s", (resource["id"],))
     activity.record(conn, actor=actor, action="resource.deleted",
                     details={"kind": resource["kind"], "name": resource["name"]})
 
 
-
 def grant_key(grant: dict[str, Any]) -> Key:
     return (grant["project_slug"] or "", grant["id"])
-
 
 
 def grants_of(conn: Connection[Any], resource_id: UUID, *, after: Key | None = None,
@@ -78,7 +72,6 @@ def grants_of(conn: Connection[Any], resource_id: UUID, *, after: Key | None = N
         limit_to=limit)
 
 
-
 def grant(conn: Connection[Any], resource: dict[str, Any], *, project_id: UUID | None,
           namespaces: list[str] | None, actor: str, via: str | None = None) -> dict[str, Any]:
     """Grant the resource to a project (None: every project). Granting again widens a
@@ -88,7 +81,7 @@ def grant(conn: Connection[Any], resource: dict[str, Any], *, project_id: UUID |
     elif not namespaces:
         raise ConstraintViolation("a cluster grant lists the namespaces the project may use",
                                   field="namespaces")
-    row = conn.execute(
+    row: dict[str, Any] | None = conn.execute(
         "INSERT INTO resource_grants (resource_id, project_id, namespaces, created_by)"
         " VALUES (%s, %s, %s, %s)"
         # The conflict target must repeat the unique index's expression literally: as a
@@ -110,7 +103,6 @@ def grant(conn: Connection[Any], resource: dict[str, Any], *, project_id: UUID |
     activity.record(conn, actor=actor, action="resource.granted", project_id=project_id,
                     details=details)
     return row
-
 
 
 def release_sandbox_namespace(conn: Connection[Any], sandbox: Any, *, actor: str) -> None:
@@ -140,7 +132,8 @@ def delete_grant(conn: Connection[Any], resource_id: UUID, grant_id: str) -> dic
         row = None
     if row is None:
         raise NotFound(f"grant {grant_id} not found on this resource", field="grant")
-    return row
+    withdrawn: dict[str, Any] = row
+    return withdrawn
 
 
 def is_registered(conn: Connection[Any], kind: str, name: str) -> bool:

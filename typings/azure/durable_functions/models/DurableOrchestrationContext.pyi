@@ -15,6 +15,12 @@ class DurableOrchestrationContext:
     _action_payload_v1: list[list[Any]]
     _action_payload_v2: list[Any]
     _sequence_number: int
+    # derived from the history by the constructor; replay.context_from_json derives them again
+    decision_started_event: HistoryEvent
+    _current_utc_datetime: datetime.datetime
+    _version: str | None
+    @staticmethod
+    def _extract_version_from_history(history_events: list[HistoryEvent]) -> str | None: ...
     def __init__(self, history: list[dict[Any, Any]], instanceId: str, isReplaying: bool,
                  parentInstanceId: str, input: Any = None, upperSchemaVersion: int = 0,
                  maximumShortTimerDuration: str | None = None,

@@ -1,3 +1,4 @@
+from collections import namedtuple as namedtuple
 from collections.abc import Callable, Generator
 from typing import Any
 

@@ -1,6 +1,8 @@
 import datetime
 from typing import Any
 
+from .HistoryEventType import HistoryEventType
+
 class HistoryEvent:
     # what HistoryEvent.__init__ sets (localhost/durable/replay.py builds events itself)
     _event_type: int
@@ -14,5 +16,9 @@ class HistoryEvent:
     Reason: Any
     Details: Any
     Input: Any
+    @property
+    def event_type(self) -> HistoryEventType: ...
+    @property
+    def timestamp(self) -> datetime.datetime: ...
     def __init__(self, EventType: int, EventId: int, IsPlayed: bool, Timestamp: str,
                  **kwargs: Any) -> None: ...
