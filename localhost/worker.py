@@ -103,10 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(serve(args.fd, args.app.resolve()))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _forget(running: dict[int, asyncio.Task[None]], call_id: int, _task: object) -> None:
     """A finished invocation leaves the table of cancellable ones."""
     running.pop(call_id, None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -39,9 +39,9 @@ def register(base_url: str, app: web.Application, loop: asyncio.AbstractEventLoo
     if not _original:
         for name in _FUNCTIONS:
             _original[name] = getattr(module, name)
-        module.post_async_request = _post  # type: ignore[attr-defined]
-        module.get_async_request = _get  # type: ignore[attr-defined]
-        module.delete_async_request = _delete  # type: ignore[attr-defined]
+        replacements = {"post_async_request": _post, "get_async_request": _get,
+                        "delete_async_request": _delete}
+        vars(module).update(replacements)
     _hosts[_origin(base_url)] = (app, loop)
 
 
@@ -134,7 +134,7 @@ async def _dispatch(app: web.Application, url: URL, method: str, data: Any) -> l
         body = json.dumps(data).encode()
         headers["Content-Type"] = "application/json"
         headers["Content-Length"] = str(len(body))
-        payload = StreamReader(connection, 2**16, loop=loop)  # type: ignore[arg-type]
+        payload = StreamReader(connection, 2**16, loop=loop)  # type: ignore[arg-type]  # a stand-in protocol: only its transport is read
         payload.feed_data(body)
         payload.feed_eof()
     path = str(url.relative())
@@ -142,7 +142,7 @@ async def _dispatch(app: web.Application, url: URL, method: str, data: Any) -> l
         method, path, HttpVersion11, CIMultiDictProxy(headers),
         tuple((k.encode(), v.encode()) for k, v in headers.items()),
         False, None, False, False, URL(path))
-    request = web.Request(message, payload, connection, None, None,  # type: ignore[arg-type]
+    request = web.Request(message, payload, connection, None, None,  # type: ignore[arg-type]  # stand-in protocol
                           loop)
     match = await app.router.resolve(request)
     match.add_app(app)
