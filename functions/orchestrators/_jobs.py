@@ -14,8 +14,16 @@ from functions.payloads import (
     DispatchJob,
     JobOutcome,
     JobRequest,
+    ScriptJob,
     TaskPlan,
 )
+
+
+def run_script_job(context: Ctx, task: TaskPlan, script: str, parameters: dict[str, Any],
+                   timeout: timedelta) -> Generator[Any, Any, dict[str, Any]]:
+    """Run catalogue ``script`` with ``parameters`` as an agent job (``run_agent_job``)."""
+    return (yield from run_agent_job(context, task, "script",
+                                     ScriptJob(script=script, parameters=parameters), timeout))
 
 
 def run_agent_job(context: Ctx, task: TaskPlan, kind: str, payload: JobRequest,

@@ -9,15 +9,8 @@ from typing import Any
 import azure.durable_functions as df
 
 from functions.orchestrators._flow import Ctx, Outcome, StepFailed, call, log, run_task, step
-from functions.orchestrators._jobs import run_agent_job
-from functions.payloads import (
-    AppServiceAnswer,
-    AppServiceRef,
-    RecordUrl,
-    ScriptJob,
-    TaskPlan,
-    UrlRecorded,
-)
+from functions.orchestrators._jobs import run_script_job
+from functions.payloads import AppServiceAnswer, AppServiceRef, RecordUrl, TaskPlan, UrlRecorded
 
 bp = df.Blueprint()
 
@@ -37,14 +30,19 @@ def deploy_steps(context: Ctx, task: TaskPlan) -> Generator[Any, Any, Outcome]:
             raise StepFailed(f"environment {task.environment} has no deployScript in its "
                              "agent target; set one to deploy through an agent")
         yield from step(context, task, f"deploying {version} with script {script}", 10)
-        result = yield from run_agent_job(context, task, "script",
-                                          ScriptJob(script=script, parameters={
-                                              "version": version,
-                                              "environment": task.environment}),
-                                          timeout=timedelta(hours=1))
+        result = yield from run_deploy_script(context, task, script, version, task.environment)
         yield from record_reported_url(context, task, result)
         return Outcome(f"deployed {version}", {"version": version, **result})
     raise StepFailed(f"environment {task.environment} has no deployable target")
+
+
+def run_deploy_script(context: Ctx, task: TaskPlan, script: str, version: str,
+                      environment: str) -> Generator[Any, Any, dict[str, Any]]:
+    """An agent target's deploy script: ``version`` onto ``environment`` (the task's own,
+    or the sandbox it is making), with its ``version`` and ``environment`` parameters."""
+    return (yield from run_script_job(context, task, script,
+                                      {"version": version, "environment": environment},
+                                      timeout=timedelta(hours=1)))
 
 
 def record_reported_url(context: df.DurableOrchestrationContext, task: TaskPlan,

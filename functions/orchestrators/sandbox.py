@@ -16,7 +16,7 @@ import azure.durable_functions as df
 from functions.orchestrators._flow import Ctx, Outcome, StepFailed, call, log, run_task, step
 from functions.orchestrators._jobs import run_agent_job
 from functions.orchestrators.backup import record_and_retain
-from functions.orchestrators.deploy import record_reported_url
+from functions.orchestrators.deploy import record_reported_url, run_deploy_script
 from functions.payloads import (
     AppServiceAnswer,
     CreateSandbox,
@@ -24,7 +24,6 @@ from functions.payloads import (
     RestoreJob,
     SandboxCreated,
     SandboxRef,
-    ScriptJob,
     TaskPlan,
 )
 
@@ -61,9 +60,7 @@ def sandbox_steps(context: Ctx, task: TaskPlan) -> Generator[Any, Any, Outcome]:
     if script and version:
         yield from step(context, task, f"deploying {version} to {name} (the version "
                         f"{task.environment} runs)", 70)
-        result = yield from run_agent_job(context, task, "script", ScriptJob(
-            script=script, parameters={"version": version, "environment": name}),
-            timeout=timedelta(hours=1))
+        result = yield from run_deploy_script(context, task, script, version, name)
         yield from record_reported_url(context, task, result, sandbox["environmentId"], name)
         sandbox = {**sandbox, "version": version,
                    "url": (result.get("outputs") or {}).get("url") or sandbox["url"]}
