@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -41,6 +41,31 @@ class OpenPayload(Payload):
 
 
 # -- the task's course (functions/activities/tasks.py) ---------------------------------
+class TaskPlan(Payload):
+    """What a task's steps work from, read once it holds its environment: its parameters
+    and its environment. Plans written before ``environmentKind`` read as kind unknown.
+
+    The one payload a step changes: ``run_agent_job`` notes ``cancel_overridden_by`` when
+    a job succeeded although it was asked to stop (the plan never goes back to an
+    activity, so that note stays in the orchestration).
+    """
+
+    model_config = ConfigDict(frozen=False, validate_assignment=True)
+
+    task_id: str
+    operation: str
+    parameters: dict[str, Any] = {}
+    requested_by: str
+    project: str
+    environment: str
+    environment_id: str
+    environment_kind: str | None = None  # "shared" or "sandbox"
+    target: dict[str, Any] = {}
+    database: dict[str, Any] = {}
+    url: str | None = None
+    cancel_overridden_by: str | None = None
+
+
 class TaskRef(Payload):
     """Which task: the input of acquire_environment, approval_outcome,
     notification_policy."""
@@ -59,7 +84,7 @@ class EnvironmentDecision(Payload):
     frozen: Literal["hold", "refuse"] | None = None
     until: str | None = None
     position: int | None = None
-    task: dict[str, Any] | None = None  # the task's plan once it holds its environment
+    task: TaskPlan | None = None  # the task's plan once it holds its environment
     refused: str | None = None
 
 
@@ -125,11 +150,62 @@ class ApprovalOutcome(OpenPayload):
 
 
 # -- agent jobs (functions/activities/jobs.py) ------------------------------------------
+class NoArguments(Payload):
+    """``backup`` and ``drop_database``: the environment says everything."""
+
+
+class ScriptJob(Payload):
+    """Run a catalogue script; ``argv`` when the caller resolved it already, else the
+    dispatch resolves it from ``parameters`` (or takes the task's approved plan)."""
+
+    script: str
+    parameters: dict[str, Any] = {}
+    argv: list[str] | None = None
+
+
+class RestoreJob(Payload):
+    """Restore a backup into the task's environment, or into the sandbox being seeded."""
+
+    backup_id: str
+    target_environment_id: str | None = None
+
+
+class RestartJob(OpenPayload):
+    """Restart a Kubernetes workload (``kind`` deployment, statefulset, daemonset) or a
+    service of the agent (``kind`` service); sent on to the agent as it is."""
+
+    kind: str
+    workload: str | None = None
+    cluster: str | None = None
+    namespace: str | None = None
+    service: str | None = None
+    environment: str | None = None
+
+
+class OtherJob(OpenPayload):
+    """A kind without a model of its own: sent on to the agent as it is."""
+
+
+JobRequest = NoArguments | ScriptJob | RestoreJob | RestartJob | OtherJob
+JOB_REQUESTS: dict[str, type[Payload]] = {
+    "backup": NoArguments, "drop_database": NoArguments, "script": ScriptJob,
+    "restore": RestoreJob, "restart": RestartJob}
+
+
 class DispatchJob(Payload):
+    """Dispatch a job of ``kind``; ``payload`` is read as that kind's request."""
+
     task_id: str
     kind: str
-    payload: dict[str, Any]
+    payload: JobRequest
     deadline_at: str | None = None
+
+    @field_validator("payload", mode="before")
+    @classmethod
+    def _request_of_kind(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, dict):
+            return JOB_REQUESTS.get(info.data.get("kind", ""), OtherJob).model_validate(value)
+        return value
 
 
 class Dispatched(Payload):

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -61,28 +61,28 @@ def _setting(env: str, description: str, *, required_in_azure: bool = False,
                  json_schema_extra={"required_in_azure": required_in_azure, "secret": secret})
 
 
-def _positive_int(raw: object) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int | str):
-        raise ValueError(f"must be an integer, got {raw!r}")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"must be an integer, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"must be positive, got {value}")
-    return value
+_N = TypeVar("_N", int, float)
 
 
-def _positive_number(raw: object) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        raise ValueError(f"must be a number, got {raw!r}")
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"must be positive, got {raw}")
-    return value
+def _positive(convert: Callable[[str | int | float], _N], noun: str,
+              accepted: tuple[type[str | int | float], ...]) -> Callable[[object], _N]:
+    """A validator of a positive ``convert``-ible value (an ``int`` or a ``float``) from
+    the environment's text or from a value given in code; the error names ``noun``."""
+    def validate(raw: object) -> _N:
+        if isinstance(raw, bool) or not isinstance(raw, accepted):
+            raise ValueError(f"must be {noun}, got {raw!r}")
+        try:
+            value = convert(raw)
+        except ValueError:
+            raise ValueError(f"must be {noun}, got {raw!r}") from None
+        if value <= 0:  # an integer is told as read ("-01" is -1), a number as written
+            raise ValueError(f"must be positive, got {raw if isinstance(value, float) else value}")
+        return value
+    return validate
+
+
+_positive_int = _positive(int, "an integer", (int, str))
+_positive_number = _positive(float, "a number", (int, float, str))
 
 
 def _flag(raw: object) -> bool:

@@ -8,7 +8,16 @@ from uuid import UUID
 
 import azure.durable_functions as df
 
-from functions.payloads import AbandonJob, Dispatched, DispatchJob, RecordBackup, RecordedBackup
+from functions.payloads import (
+    AbandonJob,
+    Dispatched,
+    DispatchJob,
+    JobRequest,
+    RecordBackup,
+    RecordedBackup,
+    RestoreJob,
+    ScriptJob,
+)
 from shared.agents import dispatch as agent_dispatch
 from shared.agents.work import cancel_jobs_for_task
 from shared.api.views import iso
@@ -47,19 +56,23 @@ def _artifact_name(env: Environment, task: Task, suffix: str = "") -> str:
     return f"backups/{env.project_id}/{env.slug}/{task.id}{suffix}.dump"
 
 
-def _job_payload(conn: Any, kind: str, request: dict[str, Any], task: Task,
+def _job_payload(conn: Any, kind: str, request: JobRequest, task: Task,
                  env: Environment) -> dict[str, Any]:
-    """What the agent needs for ``kind``: names and short-lived URLs, never credentials."""
+    """What the agent needs for a ``kind`` job as ``request`` asks: names and short-lived
+    URLs, never credentials."""
     artifacts = services().artifacts
     if kind == "backup":
         name = _artifact_name(env, task)
         return {"connection": _connection(env), "artifact": name,
                 "uploadUrl": artifacts.upload_url(name, URL_TTL)}
-    if kind == "restore":
-        backup = backup_store.get_backup(conn, request["backupId"])
+    if kind == "drop_database":  # sandbox teardown: the sandbox's own database only
+        return {"connection": _connection(env), "database": str(env.database["databaseName"])}
+    if isinstance(request, RestoreJob):
+        backup = backup_store.get_backup(conn, request.backup_id)
         target = env
-        if request.get("targetEnvironmentId"):
-            target = project_store.get_environment_by_id(conn, UUID(request["targetEnvironmentId"]))
+        if request.target_environment_id:
+            target = project_store.get_environment_by_id(
+                conn, UUID(request.target_environment_id))
         safety = _artifact_name(target, task, "-safety")
         payload: dict[str, Any]
         payload = {"connection": _connection(target), "sha256": backup.sha256,
@@ -71,26 +84,24 @@ def _job_payload(conn: Any, kind: str, request: dict[str, Any], task: Task,
             payload["database"] = target.database["databaseName"]
             payload["createDatabase"] = True
         return payload
-    if kind == "drop_database":  # sandbox teardown: the sandbox's own database only
-        return {"connection": _connection(env), "database": str(env.database["databaseName"])}
-    if kind == "script":
+    if isinstance(request, ScriptJob):
         # the argv in the task's plan (resolved at request time, approved) is what runs;
         # a plan holding only the template (a sandbox's deploy) resolves it now
-        script = get_script(conn, task.project_id, request["script"])
+        script = get_script(conn, task.project_id, request.script)
         declared = {p.name for p in script.parameters}
         planned = (task.plan or {}).get("script") or {}
-        same_script = planned.get("name") == request["script"]
+        same_script = planned.get("name") == request.script
         # secret parameters are masked in the task and its plan; the job gets their real
         # values (kept apart in ``task.secrets``)
         hidden = task.secrets or {}
-        values = {**request["parameters"], **(hidden.get("parameters") or {})}
-        argv = (request.get("argv")
+        values = {**request.parameters, **(hidden.get("parameters") or {})}
+        argv = (request.argv
                 or (hidden.get("argv") if same_script else None)
                 or (planned.get("argv") if same_script else None)
                 or resolve_argv(script, {k: v for k, v in values.items() if k in declared}))
-        return {"script": request["script"], "argv": argv,
+        return {"script": request.script, "argv": argv,
                 "timeoutSeconds": script.timeout_seconds, "env": {}}
-    return dict(request)
+    return request.to_json()
 
 
 def job_scope(conn: Any, env: Environment) -> dict[str, str]:
@@ -121,7 +132,8 @@ def dispatch_job(payload: dict[str, Any]) -> dict[str, Any]:
             return Dispatched(error=f"environment {env.slug} has no agent pool for "
                                     f"{asked.kind} jobs (set target.pool)").to_json()
         refused = verify(conn, task, env)
-        acts_on = asked.payload.get("targetEnvironmentId")
+        acts_on = (asked.payload.target_environment_id
+                   if isinstance(asked.payload, RestoreJob) else None)
         if refused is None and acts_on:  # a sandbox's own resources
             sandbox = project_store.get_environment_by_id(conn, UUID(acts_on))
             gaps = grants.missing(conn, sandbox.project_id,

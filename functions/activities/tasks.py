@@ -15,6 +15,7 @@ from functions.payloads import (
     NotifyPolicy,
     StartStep,
     StepAnswer,
+    TaskPlan,
     TaskRef,
 )
 from functions.payloads import Finished as FinishedAnswer
@@ -37,7 +38,7 @@ def task_service() -> TaskService:
     return TaskService(services())
 
 
-def _plan(task_id: UUID) -> tuple[dict[str, Any], Task, str | None]:
+def _plan(task_id: UUID) -> tuple[TaskPlan, Task, str | None]:
     """What the orchestrator needs to plan: the task's parameters and its environment;
     and why it may not run (a grant withdrawn, the environment changed since approval)."""
     with services().db.transaction() as conn:
@@ -45,11 +46,11 @@ def _plan(task_id: UUID) -> tuple[dict[str, Any], Task, str | None]:
         env = project_store.get_environment_by_id(conn, task.environment_id)
         project = project_store.get_project(conn, task.project_id)
         refused = verify(conn, task, env)
-    return {"taskId": str(task.id), "operation": task.operation,
-            "parameters": task.parameters, "requestedBy": task.requested_by,
-            "project": project.slug, "environment": env.slug,
-            "environmentId": str(env.id), "environmentKind": env.kind, "target": env.target,
-            "database": env.database, "url": env.url}, task, refused
+    return TaskPlan(task_id=str(task.id), operation=task.operation,
+                    parameters=task.parameters, requested_by=task.requested_by,
+                    project=project.slug, environment=env.slug, environment_id=str(env.id),
+                    environment_kind=env.kind, target=env.target, database=env.database,
+                    url=env.url), task, refused
 
 
 @bp.activity_trigger(input_name="payload")

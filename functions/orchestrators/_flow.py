@@ -27,6 +27,7 @@ from functions.payloads import (
     Payload,
     StartStep,
     StepAnswer,
+    TaskPlan,
     TaskRef,
 )
 from shared.tasks.service import CANCEL_REQUESTED
@@ -41,7 +42,7 @@ ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=500,
 APPROVAL_NOTICE = NotifyPolicy(attempts=3, first_retry_ms=2000)
 
 Ctx = df.DurableOrchestrationContext
-Steps = Callable[[Ctx, dict[str, Any]], Generator[Any, Any, "Outcome"]]
+Steps = Callable[[Ctx, TaskPlan], Generator[Any, Any, "Outcome"]]
 
 
 class Outcome(NamedTuple):
@@ -68,22 +69,22 @@ def call(context: Ctx, name: str, payload: Payload) -> Any:
     return context.call_activity_with_retry(name, ACTIVITY_RETRY, payload.to_json())
 
 
-def step(context: Ctx, task: dict[str, Any], reason: str, progress: int,
+def step(context: Ctx, task: TaskPlan, reason: str, progress: int,
          log: list[str] | None = None) -> Generator[Any, Any, None]:
     """Announce a step (running, reason, progress, log line); stop if cancel was asked."""
     answer = StepAnswer.from_json((yield call(context, "start_step", StartStep(
-        task_id=task["taskId"], reason=reason, progress=progress, log=log or []))))
+        task_id=task.task_id, reason=reason, progress=progress, log=log or []))))
     if answer.cancelled:
         raise Cancelled(f"cancelled by {answer.by}" if answer.by else "cancel requested")
 
 
-def log(context: Ctx, task: dict[str, Any], *lines: str,
+def log(context: Ctx, task: TaskPlan, *lines: str,
         level: str = "info") -> Generator[Any, Any, None]:
-    yield call(context, "append_log", AppendLogPayload(task_id=task["taskId"],
+    yield call(context, "append_log", AppendLogPayload(task_id=task.task_id,
                                                        lines=list(lines), level=level))
 
 
-def _begin(context: Ctx, task_id: str) -> Generator[Any, Any, dict[str, Any] | None]:
+def _begin(context: Ctx, task_id: str) -> Generator[Any, Any, TaskPlan | None]:
     """Approval (for protected operations), then the environment queue: the task's plan
     once it holds its environment and is running; None if it ended while waiting."""
     while True:
@@ -165,9 +166,9 @@ def _wait_for_approval(context: Ctx, task_id: str,
 
 def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
     """Drive one task from approval and the queue to a terminal status."""
-    task_id = context.get_input()["taskId"]  # type: ignore[index]  # a task's id, always
+    task_id = TaskRef.from_json(context.get_input() or {}).task_id
     finish: FinishTask
-    task: dict[str, Any] | None = None
+    task: TaskPlan | None = None
     try:
         task = yield from _begin(context, task_id)
         if task is None:  # cancelled while waiting: the cancel request ended it
@@ -175,9 +176,9 @@ def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
             return {"status": "cancelled"}
         outcome = yield from steps(context, task)
         reason = outcome.reason
-        if task.get("cancelOverriddenBy"):
+        if task.cancel_overridden_by:
             # the record says what happened: the work was done although it was asked to stop
-            reason += (f" (succeeded after {task['cancelOverriddenBy']}: the job had"
+            reason += (f" (succeeded after {task.cancel_overridden_by}: the job had"
                        " finished before it could be stopped)")
         finish = FinishTask(task_id=task_id, status="succeeded", reason=reason,
                             result=outcome.result, log=[*outcome.log, f"succeeded: {reason}"])
@@ -186,9 +187,9 @@ def run_task(context: Ctx, steps: Steps) -> Generator[Any, Any, dict[str, Any]]:
     # (here when the step knew it, else finish_task looks it up).
     except Cancelled as exc:
         error = str(exc) or CANCEL_REQUESTED
-        if task is not None and task.get("cancelOverriddenBy"):
+        if task is not None and task.cancel_overridden_by:
             error = (f"{error}; an agent job had already succeeded after"
-                     f" {task['cancelOverriddenBy']}, the later steps did not run")
+                     f" {task.cancel_overridden_by}, the later steps did not run")
         finish = FinishTask(task_id=task_id, status="cancelled", reason=_cancel_reason(error),
                             error=error, log=[error])
     except TimedOut as exc:

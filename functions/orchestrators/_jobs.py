@@ -8,10 +8,25 @@ from datetime import timedelta
 from typing import Any
 
 from functions.orchestrators._flow import Cancelled, Ctx, StepFailed, TimedOut, call
-from functions.payloads import AbandonJob, Dispatched, DispatchJob, JobOutcome
+from functions.payloads import (
+    AbandonJob,
+    Dispatched,
+    DispatchJob,
+    JobOutcome,
+    JobRequest,
+    ScriptJob,
+    TaskPlan,
+)
 
 
-def run_agent_job(context: Ctx, task: dict[str, Any], kind: str, payload: dict[str, Any],
+def run_script_job(context: Ctx, task: TaskPlan, script: str, parameters: dict[str, Any],
+                   timeout: timedelta) -> Generator[Any, Any, dict[str, Any]]:
+    """Run catalogue ``script`` with ``parameters`` as an agent job (``run_agent_job``)."""
+    return (yield from run_agent_job(context, task, "script",
+                                     ScriptJob(script=script, parameters=parameters), timeout))
+
+
+def run_agent_job(context: Ctx, task: TaskPlan, kind: str, payload: JobRequest,
                   timeout: timedelta) -> Generator[Any, Any, dict[str, Any]]:
     """Hand a job to an agent and wait for its result, a cancel, or the deadline.
 
@@ -20,11 +35,11 @@ def run_agent_job(context: Ctx, task: dict[str, Any], kind: str, payload: dict[s
     agent's lease is reclaimed). After a cancel or the deadline the task keeps waiting
     for that event: until the job has really stopped its environment is not released,
     so the next task can never run beside it. A job that finished anyway is reported as
-    what it did (see ``task["cancelOverriddenBy"]``).
+    what it did (see ``task.cancel_overridden_by``).
     """
     deadline_at = context.current_utc_datetime + timeout
     dispatched = Dispatched.from_json((yield call(context, "dispatch_job", DispatchJob(
-        task_id=task["taskId"], kind=kind, payload=payload,
+        task_id=task.task_id, kind=kind, payload=payload,
         deadline_at=deadline_at.isoformat()))))
     if dispatched.error or not dispatched.job_id:
         raise StepFailed(dispatched.error or f"the {kind} job was not created")
@@ -43,7 +58,7 @@ def run_agent_job(context: Ctx, task: dict[str, Any], kind: str, payload: dict[s
         # the reaper reclaims the lease and ends the job: either way ``done`` comes
         yield done
     elif winner is deadline:
-        yield call(context, "abandon_job", AbandonJob(task_id=task["taskId"], job_id=job_id))
+        yield call(context, "abandon_job", AbandonJob(task_id=task.task_id, job_id=job_id))
         stopped_for = f"the {kind} job did not finish within {timeout}"
         yield done
     else:
@@ -52,7 +67,7 @@ def run_agent_job(context: Ctx, task: dict[str, Any], kind: str, payload: dict[s
     status = outcome.status
     if status == "succeeded":
         if stopped_for is not None:
-            task["cancelOverriddenBy"] = stopped_for
+            task.cancel_overridden_by = stopped_for
         return outcome.result or {}
     error = outcome.error or ""
     if winner is deadline:

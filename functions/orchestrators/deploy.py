@@ -8,40 +8,44 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from functions.orchestrators._flow import Outcome, StepFailed, call, log, run_task, step
-from functions.orchestrators._jobs import run_agent_job
-from functions.payloads import AppServiceAnswer, AppServiceRef, RecordUrl, UrlRecorded
+from functions.orchestrators._flow import Ctx, Outcome, StepFailed, call, log, run_task, step
+from functions.orchestrators._jobs import run_script_job
+from functions.payloads import AppServiceAnswer, AppServiceRef, RecordUrl, TaskPlan, UrlRecorded
 
 bp = df.Blueprint()
 
 
-def deploy_steps(context: df.DurableOrchestrationContext,
-                 task: dict[str, Any]) -> Generator[Any, Any, Outcome]:
-    version = task["parameters"]["version"]
-    target = task["target"]
+def deploy_steps(context: Ctx, task: TaskPlan) -> Generator[Any, Any, Outcome]:
+    version = task.parameters["version"]
+    target = task.target
     kind = target.get("type")
     if kind == "noop":
         return Outcome(f"deployed {version} (dry run)", {"version": version},
-                       (f"dry run: would deploy {version} to {task['environment']}",))
+                       (f"dry run: would deploy {version} to {task.environment}",))
     if kind == "appservice":
         return (yield from appservice_deploy(context, task, version))
     if kind == "agent":
         script = target.get("deployScript")
         if not script:
-            raise StepFailed(f"environment {task['environment']} has no deployScript in its "
+            raise StepFailed(f"environment {task.environment} has no deployScript in its "
                              "agent target; set one to deploy through an agent")
         yield from step(context, task, f"deploying {version} with script {script}", 10)
-        result = yield from run_agent_job(context, task, "script",
-                                          {"script": script, "parameters": {
-                                              "version": version,
-                                              "environment": task["environment"]}},
-                                          timeout=timedelta(hours=1))
+        result = yield from run_deploy_script(context, task, script, version, task.environment)
         yield from record_reported_url(context, task, result)
         return Outcome(f"deployed {version}", {"version": version, **result})
-    raise StepFailed(f"environment {task['environment']} has no deployable target")
+    raise StepFailed(f"environment {task.environment} has no deployable target")
 
 
-def record_reported_url(context: df.DurableOrchestrationContext, task: dict[str, Any],
+def run_deploy_script(context: Ctx, task: TaskPlan, script: str, version: str,
+                      environment: str) -> Generator[Any, Any, dict[str, Any]]:
+    """An agent target's deploy script: ``version`` onto ``environment`` (the task's own,
+    or the sandbox it is making), with its ``version`` and ``environment`` parameters."""
+    return (yield from run_script_job(context, task, script,
+                                      {"version": version, "environment": environment},
+                                      timeout=timedelta(hours=1)))
+
+
+def record_reported_url(context: df.DurableOrchestrationContext, task: TaskPlan,
                         result: dict[str, Any], environment_id: str | None = None,
                         environment: str | None = None) -> Generator[Any, Any, None]:
     """A deploy script that reports ``url=…`` in its outputs sets the environment's URL."""
@@ -49,21 +53,21 @@ def record_reported_url(context: df.DurableOrchestrationContext, task: dict[str,
     if not url:
         return
     recorded = UrlRecorded.from_json((yield call(context, "record_environment_url", RecordUrl(
-        task_id=task["taskId"], environment_id=environment_id, url=url))))
+        task_id=task.task_id, environment_id=environment_id, url=url))))
     if recorded.recorded:
-        yield from log(context, task, f"{environment or task['environment']} is served at {url}")
+        yield from log(context, task, f"{environment or task.environment} is served at {url}")
     else:
         yield from log(context, task, recorded.reason or "url not recorded", level="warning")
 
 
-def appservice_deploy(context: df.DurableOrchestrationContext, task: dict[str, Any],
+def appservice_deploy(context: df.DurableOrchestrationContext, task: TaskPlan,
                       version: str) -> Generator[Any, Any, Outcome]:
     """Staging slot → restart → health check → swap → health check; swap back on failure.
     A sandbox stops after the health check: its slot is its app, never swapped."""
-    ref = AppServiceRef(task_id=task["taskId"], target=task["target"], version=version,
-                        package_url=task["parameters"].get("packageUrl"),
-                        image=task["parameters"].get("image"))
-    slot = task["target"].get("slot", "staging")
+    ref = AppServiceRef(task_id=task.task_id, target=task.target, version=version,
+                        package_url=task.parameters.get("packageUrl"),
+                        image=task.parameters.get("image"))
+    slot = task.target.get("slot", "staging")
     yield from step(context, task, f"setting {version} on slot {slot}", 10)
     yield call(context, "appservice_set_version", ref)
     yield from step(context, task, f"restarting slot {slot}", 25)
@@ -73,7 +77,7 @@ def appservice_deploy(context: df.DurableOrchestrationContext, task: dict[str, A
         context, "appservice_health_check", ref.model_copy(update={"where": "slot"}))))
     if not health.healthy:
         raise StepFailed(f"slot {slot} is unhealthy: {health.detail}; production untouched")
-    if task.get("environmentKind") == "sandbox":
+    if task.environment_kind == "sandbox":
         # a sandbox's slot is its own: never swapped into its parent's production
         return Outcome(f"deployed {version} to slot {slot}", {"version": version,
                                                               "slot": slot})

@@ -11,17 +11,18 @@ from typing import Any
 import azure.durable_functions as df
 
 from functions.orchestrators._flow import Outcome, StepFailed, log, run_task, step
-from functions.orchestrators._jobs import run_agent_job
+from functions.orchestrators._jobs import run_script_job
 from functions.orchestrators.restore import restore_with_safety_copy
+from functions.payloads import TaskPlan
 
 bp = df.Blueprint()
 
 
 def refresh_steps(context: df.DurableOrchestrationContext,
-                  task: dict[str, Any]) -> Generator[Any, Any, Outcome]:
-    params = task["parameters"]
+                  task: TaskPlan) -> Generator[Any, Any, Outcome]:
+    params = task.parameters
     source, backup_id = params["sourceEnvironment"], params["backupId"]
-    here = task["environment"]
+    here = task.environment
     yield from step(context, task, f"refreshing {here} from {source} backup {backup_id[:8]}"
                     f" (safety backup of {here} first)", 5)
     safety = yield from restore_with_safety_copy(context, task, backup_id)
@@ -34,9 +35,8 @@ def refresh_steps(context: df.DurableOrchestrationContext,
         return Outcome(f"refreshed {here} from {source} backup {backup_id[:8]}", facts)
     yield from step(context, task, f"masking: running {mask} on the restored data", 70)
     try:
-        ran = yield from run_agent_job(
-            context, task, "script",
-            {"script": mask, "parameters": params.get("maskParameters") or {}},
+        ran = yield from run_script_job(
+            context, task, mask, params.get("maskParameters") or {},
             timeout=timedelta(seconds=int(params.get("maskTimeoutSeconds", 600)) + 120))
     except StepFailed as exc:
         undo = (f"restore its safety backup {safety['id']} to undo it, or "

@@ -13,15 +13,15 @@ import azure.durable_functions as df
 
 from functions.orchestrators._flow import Outcome, StepFailed, call, run_task, step
 from functions.orchestrators._jobs import run_agent_job
-from functions.payloads import AppServiceAnswer, AppServiceRef
+from functions.payloads import AppServiceAnswer, AppServiceRef, RestartJob, TaskPlan
 
 bp = df.Blueprint()
 
 
 def restart_steps(context: df.DurableOrchestrationContext,
-                  task: dict[str, Any]) -> Generator[Any, Any, Outcome]:
-    target = task["target"]
-    workload = task["parameters"]["workload"]
+                  task: TaskPlan) -> Generator[Any, Any, Outcome]:
+    target = task.target
+    workload = task.parameters["workload"]
     if target.get("type") == "noop":
         return Outcome(f"restarted {workload} (dry run)", {"workload": workload},
                        (f"dry run: would restart {workload}",))
@@ -32,16 +32,16 @@ def restart_steps(context: df.DurableOrchestrationContext,
         return (yield from _restart_service(context, task, workload, services[workload]))
     if target.get("type") != "agent" or not target.get("cluster"):
         known = f" (its services: {', '.join(sorted(services))})" if services else ""
-        raise StepFailed(f"environment {task['environment']} has no workload {workload!r}"
+        raise StepFailed(f"environment {task.environment} has no workload {workload!r}"
                          f"{known}: add it to target.services, or set target.cluster to a "
                          "Kubernetes cluster known to the agent")
-    namespace = task["parameters"].get("namespace") or target.get("namespace") or "default"
-    kind = task["parameters"].get("kind") or "deployment"
+    namespace = task.parameters.get("namespace") or target.get("namespace") or "default"
+    kind = task.parameters.get("kind") or "deployment"
     what = f"{namespace}/{workload}" if kind == "deployment" else f"{kind} {namespace}/{workload}"
     yield from step(context, task, f"restarting {what}", 5)
     result = yield from run_agent_job(context, task, "restart",
-                                      {"cluster": target["cluster"], "namespace": namespace,
-                                       "workload": workload, "kind": kind},
+                                      RestartJob(cluster=target["cluster"], namespace=namespace,
+                                                 workload=workload, kind=kind),
                                       timeout=timedelta(minutes=30))
     ready = (f", {result['readyReplicas']} ready" if result.get("readyReplicas") is not None
              else "")
@@ -49,11 +49,11 @@ def restart_steps(context: df.DurableOrchestrationContext,
                                                 "kind": kind})
 
 
-def _restart_appservice(context: df.DurableOrchestrationContext, task: dict[str, Any],
+def _restart_appservice(context: df.DurableOrchestrationContext, task: TaskPlan,
                         workload: str) -> Generator[Any, Any, Outcome]:
     """The site (production) or its deployment slot, restarted through azure-mgmt-web, then
     its health path checked (with the deploy's retries) before the task succeeds."""
-    target = task["target"]
+    target = task.target
     site, slot = str(target["site"]), str(target.get("slot") or "staging")
     if workload == site.lower():
         activity, where, label = "appservice_restart_site", "production", f"site {site}"
@@ -62,7 +62,7 @@ def _restart_appservice(context: df.DurableOrchestrationContext, task: dict[str,
     else:  # refused at request time; the target may have changed since
         raise StepFailed(f"{workload} is neither the site {site} nor its slot {slot}: name "
                          "one of them to restart it")
-    ref = AppServiceRef(task_id=task["taskId"], target=target)
+    ref = AppServiceRef(task_id=task.task_id, target=target)
     yield from step(context, task, f"restarting {label}", 10)
     yield call(context, activity, ref)
     yield from step(context, task, f"checking the health of {label}", 60)
@@ -76,13 +76,13 @@ def _restart_appservice(context: df.DurableOrchestrationContext, task: dict[str,
                                                    "health": health.detail})
 
 
-def _restart_service(context: df.DurableOrchestrationContext, task: dict[str, Any],
+def _restart_service(context: df.DurableOrchestrationContext, task: TaskPlan,
                      workload: str, service: str) -> Generator[Any, Any, Outcome]:
     """A service on the agent's machine (systemd unit or supervised app), per environment."""
     yield from step(context, task, f"restarting service {service} ({workload})", 5)
     result = yield from run_agent_job(context, task, "restart",
-                                      {"kind": "service", "service": service,
-                                       "environment": task["environment"]},
+                                      RestartJob(kind="service", service=service,
+                                                 environment=task.environment),
                                       timeout=timedelta(minutes=10))
     started = f", new process {result['pid']}" if result.get("pid") else ""
     return Outcome(f"restarted {workload}{started}", {"workload": workload, **result})

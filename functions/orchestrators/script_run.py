@@ -9,21 +9,22 @@ from typing import Any
 import azure.durable_functions as df
 
 from functions.orchestrators._flow import Outcome, run_task, step
-from functions.orchestrators._jobs import run_agent_job
+from functions.orchestrators._jobs import run_script_job
+from functions.payloads import TaskPlan
 
 bp = df.Blueprint()
 
 
 def script_steps(context: df.DurableOrchestrationContext,
-                 task: dict[str, Any]) -> Generator[Any, Any, Outcome]:
-    params = task["parameters"]
+                 task: TaskPlan) -> Generator[Any, Any, Outcome]:
+    params = task.parameters
     script = params["script"]
-    if task["target"].get("type") == "noop":
+    if task.target.get("type") == "noop":
         return Outcome(f"{script} ran (dry run)", {"exitCode": 0},
                        ("dry run: would run " + " ".join(params["argv"]),))
     yield from step(context, task, f"running script {script}", 5)
-    result = yield from run_agent_job(
-        context, task, "script", {"script": script, "parameters": params["parameters"]},
+    result = yield from run_script_job(
+        context, task, script, params["parameters"],
         timeout=timedelta(seconds=int(params.get("timeoutSeconds", 600)) + 120))
     return Outcome(f"{script} exited with {result.get('exitCode', 0)}", result)
 

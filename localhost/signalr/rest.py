@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_urldispatcher import UrlMappingMatchInfo
 
 from localhost.signalr import protocol, tokens
 from localhost.signalr.hub import SignalRService
@@ -25,15 +26,37 @@ MAX_NAME_LENGTH = 1024
 MAX_TOKEN_MINUTES = 60 * 24
 
 
-Handler = Callable[[Any, web.Request], Awaitable[web.Response]]
+# The service's REST operations: method, path below the endpoint, handler.
+ROUTES = tuple(tuple(line.split()) for line in """
+GET    /api/health                                              health
+GET    /api/v1/auth/accessKey                                   access_key
+POST   {base}/:send                                             send_all
+POST   {base}/:generateToken                                    generate_token
+POST   {base}/users/{user}/:send                                send_user
+POST   {base}/groups/{group}/:send                              send_group
+POST   {base}/connections/{connection}/:send                    send_connection
+PUT    {base}/groups/{group}/connections/{connection}           add_connection
+DELETE {base}/groups/{group}/connections/{connection}           remove_connection
+DELETE {base}/connections/{connection}/groups                   remove_connection_all
+DELETE {base}/connections/{connection}                          close_connection
+HEAD   {base}/connections/{connection}                          connection_exists
+HEAD   {base}/groups/{group}                                    group_exists
+HEAD   {base}/users/{user}                                      user_exists
+PUT    {base}/users/{user}/groups/{group}                       add_user
+DELETE {base}/users/{user}/groups/{group}                       remove_user
+DELETE {base}/users/{user}/groups                               remove_user_all
+""".strip().splitlines())
+
+Handler = Callable[["RestApi", web.Request], Awaitable[web.Response]]
+# how a send reaches its recipients: (hub, frame, excluded connection ids)
+Deliver = Callable[[str, str, set[str]], object]
 
 
 def _authorized(handler: Handler) -> Handler:
     """Answer the request only when its access token is valid (``_check``)."""
     @functools.wraps(handler)
-    async def checked(self: Any, request: web.Request) -> web.Response:
-        problem: web.Response | None = self._check(request)
-        if problem is not None:
+    async def checked(self: RestApi, request: web.Request) -> web.Response:
+        if (problem := self._check(request)) is not None:
             return problem
         response: web.Response = await handler(self, request)
         return response
@@ -41,21 +64,25 @@ def _authorized(handler: Handler) -> Handler:
 
 
 def _done(_: object) -> None:
-    """What a membership change answers: nothing to tell (so 200)."""
+    """What a membership change answers whatever the service says: nothing (so 200)."""
     return None
 
 
-def _change(change: Callable[[SignalRService, Any, web.Request], None]) -> Handler:
+def _change(change: Callable[[SignalRService, UrlMappingMatchInfo, web.Request], None],
+            ) -> Handler:
     """A membership change: nothing to tell, so 200."""
-    def answer(service: SignalRService, match: Any, request: web.Request) -> None:
+    def answer(service: SignalRService, match: UrlMappingMatchInfo,
+               request: web.Request) -> None:
         change(service, match, request)
     return _status_only(answer)
 
 
-def _status_only(answer: Callable[[SignalRService, Any, web.Request], bool | None]) -> Handler:
+def _status_only(
+        answer: Callable[[SignalRService, UrlMappingMatchInfo, web.Request], bool | None],
+) -> Handler:
     """A call answered by its status alone: 404 when ``answer`` says False (not found),
     else 200 (done, or found)."""
-    async def handler(self: Any, request: web.Request) -> web.Response:
+    async def handler(self: RestApi, request: web.Request) -> web.Response:
         found = answer(self.service, request.match_info, request)
         return web.Response(status=404 if found is False else 200)
     return _authorized(handler)
@@ -72,26 +99,9 @@ class RestApi:
         self.prefix = prefix
 
     def add_routes(self, app: web.Application) -> None:
-        base = f"{self.prefix}/api/hubs/{{hub}}"
-        r = app.router
-        r.add_get(f"{self.prefix}/api/health", self.health)
-        r.add_get(f"{self.prefix}/api/v1/auth/accessKey", self.access_key)
-        r.add_post(f"{base}/:send", self.send_all)
-        r.add_post(f"{base}/:generateToken", self.generate_token)
-        r.add_post(f"{base}/users/{{user}}/:send", self.send_user)
-        r.add_post(f"{base}/groups/{{group}}/:send", self.send_group)
-        r.add_post(f"{base}/connections/{{connection}}/:send", self.send_connection)
-        r.add_put(f"{base}/groups/{{group}}/connections/{{connection}}", self.add_connection)
-        r.add_delete(f"{base}/groups/{{group}}/connections/{{connection}}",
-                     self.remove_connection)
-        r.add_delete(f"{base}/connections/{{connection}}/groups", self.remove_connection_all)
-        r.add_delete(f"{base}/connections/{{connection}}", self.close_connection)
-        r.add_head(f"{base}/connections/{{connection}}", self.connection_exists)
-        r.add_head(f"{base}/groups/{{group}}", self.group_exists)
-        r.add_head(f"{base}/users/{{user}}", self.user_exists)
-        r.add_put(f"{base}/users/{{user}}/groups/{{group}}", self.add_user)
-        r.add_delete(f"{base}/users/{{user}}/groups/{{group}}", self.remove_user)
-        r.add_delete(f"{base}/users/{{user}}/groups", self.remove_user_all)
+        for method, path, name in ROUTES:
+            path = path.replace("{base}", "/api/hubs/{hub}")
+            app.router.add_route(method, f"{self.prefix}{path}", getattr(self, name))
 
     # checks shared by every call
     def _check(self, request: web.Request) -> web.Response | None:
@@ -137,7 +147,7 @@ class RestApi:
             return _error(400, "'arguments' must be an array.")
         return protocol.invocation_frame(body["target"], arguments)
 
-    async def _send(self, request: web.Request, deliver: Any) -> web.Response:
+    async def _send(self, request: web.Request, deliver: Deliver) -> web.Response:
         if (problem := self._check(request)) is not None:
             return problem
         frame = await self._frame(request)

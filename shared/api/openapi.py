@@ -321,18 +321,20 @@ class AgentProtocolOut(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class AgentRegisteredOut(AgentProtocolOut):
+class AgentKeyOut(AgentProtocolOut):
+    """A key handed to an agent (at registration, and at each rotation)."""
+
+    key: str
+    keyExpiresAt: str
+
+
+class AgentRegisteredOut(AgentKeyOut):
+    """The registered agent, with its first key."""
+
     agentId: str
     name: str
     pool: str
     labels: list[str]
-    key: str
-    keyExpiresAt: str
-
-
-class AgentKeyOut(AgentProtocolOut):
-    key: str
-    keyExpiresAt: str
 
 
 class HeartbeatOut(AgentProtocolOut):

@@ -11,8 +11,8 @@ Retention counts every backup of the environment, manual ones included.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from uuid import UUID
 
 from shared.domain.models import Backup, BackupSchedule
@@ -37,8 +37,10 @@ def policies(schedules: list[BackupSchedule]) -> list[Policy]:
 
 
 def to_prune(backups: list[Backup], newest: Backup, rules: list[Policy],
-             now: datetime) -> list[Backup]:
-    """Backups older than ``newest`` that no rule keeps (``backups`` newest first)."""
+             younger_than: Mapping[int, set[UUID]]) -> list[Backup]:
+    """Backups older than ``newest`` that no rule keeps (``backups`` newest first).
+    ``younger_than[n]``: the ids of the backups taken within the last n days, for each
+    rule's ``keep_days`` (measured by the database, which stamped them)."""
     if not rules:
         return []
     ordered = sorted(backups, key=lambda b: (b.created_at, str(b.id)), reverse=True)
@@ -47,15 +49,13 @@ def to_prune(backups: list[Backup], newest: Backup, rules: list[Policy],
         if rule.keep_last:
             kept.update(b.id for b in ordered[:rule.keep_last])
         if rule.keep_days:
-            cutoff = now - timedelta(days=rule.keep_days)
-            kept.update(b.id for b in ordered if b.created_at >= cutoff)
+            kept.update(younger_than[rule.keep_days])
     return [b for b in ordered if b.id not in kept and b.created_at < newest.created_at]
 
 
-def apply_retention(svc: Services, environment_id: UUID, newest_backup_id: UUID,
-                    now: datetime | None = None) -> list[UUID]:
+def apply_retention(svc: Services, environment_id: UUID,
+                    newest_backup_id: UUID) -> list[UUID]:
     """Prune what the policy no longer keeps; returns the pruned backup ids."""
-    now = now or svc.clock.now()
     with svc.db.transaction() as conn:
         rules = policies(backup_store.list_schedules(conn, environment_id=environment_id))
         if not rules:
@@ -63,8 +63,10 @@ def apply_retention(svc: Services, environment_id: UUID, newest_backup_id: UUID,
         newest = backup_store.get_backup(conn, newest_backup_id)
         project_id = project_store.project_id_of_environment(conn, environment_id)
         backups = backup_store.list_backups(conn, environment_id)
+        younger_than = {r.keep_days: backup_store.backups_younger_than(
+            conn, environment_id, r.keep_days) for r in rules if r.keep_days}
     pruned: list[UUID] = []
-    for backup in to_prune(backups, newest, rules, now):
+    for backup in to_prune(backups, newest, rules, younger_than):
         try:
             # artifact first: a row without its artifact would offer a broken restore
             svc.artifacts.delete(svc.artifacts.name_of(backup.location))

@@ -91,12 +91,17 @@ def _submit_teardown(svc: Services, sandbox: Environment, now: datetime) -> Task
 
 def extend(conn: Any, sandbox: Environment, hours: int, *, actor: str, now: datetime,
            max_ttl_hours: int) -> Environment:
-    """Push the expiry ``hours`` later; the total lifetime stays within the maximum."""
+    """Push the expiry ``hours`` later; the total lifetime stays within the maximum.
+
+    The expiry is business time (``now`` is the injected clock's); the lifetime so far
+    is the database's to measure, from the ``created_at`` it stamped. Each clock measures
+    its own duration and only durations meet: the limit is ``now`` plus what
+    ``lifetime_left`` says remains."""
     if sandbox.kind != "sandbox" or sandbox.expires_at is None:
         raise ConstraintViolation(f"{sandbox.slug} is not a sandbox; only sandboxes expire",
                                   field="environment")
     new_expiry = max(sandbox.expires_at, now) + timedelta(hours=hours)
-    limit = sandbox.created_at + timedelta(hours=max_ttl_hours)
+    limit = now + project_store.lifetime_left(conn, sandbox.id, max_ttl_hours)
     if new_expiry > limit:
         raise ConstraintViolation(
             f"a sandbox lives at most {max_ttl_hours} hours; it can be extended until "

@@ -41,6 +41,16 @@ def get_backup(conn: Connection[Any], backup_id: UUID | str) -> Backup:
     return Backup.from_row(row)
 
 
+def backups_younger_than(conn: Connection[Any], environment_id: UUID, days: int) -> set[UUID]:
+    """The environment's backups taken within the last ``days`` days. ``created_at`` is
+    stamped by Postgres, so their age is measured by Postgres, against ``now()``."""
+    rows = conn.execute(
+        "SELECT id FROM backups WHERE environment_id = %s"
+        " AND created_at >= now() - make_interval(days => %s)",
+        (environment_id, days)).fetchall()
+    return {r["id"] for r in rows}
+
+
 def backup_key(backup: Backup) -> Key:
     return (backup.created_at, backup.id)
 

@@ -11,7 +11,8 @@ from psycopg import AsyncConnection, Connection
 from psycopg.types.json import Jsonb
 
 from shared.domain.models import Job
-from shared.errors import InvalidTransition, NotFound
+from shared.errors import NotFound
+from shared.store._transitions import moved
 
 NOTIFY_CHANNEL = "cloudops_jobs"
 
@@ -122,11 +123,9 @@ def finish_job(conn: Connection[Any], job_id: UUID, *, agent_id: UUID | None, st
         " AND (%s::uuid IS NULL OR agent_id = %s) RETURNING *",
         (status, Jsonb(result) if result is not None else None, error, now, job_id,
          agent_id, agent_id)).fetchone()
-    if row is None:
-        job = get_job(conn, job_id)
-        raise InvalidTransition(f"job {job_id} is {job.status}; it cannot become {status}",
-                                field="status")
-    return Job.from_row(row)
+    return Job.from_row(moved(row, what=f"job {job_id}",
+                              status_now=lambda: get_job(conn, job_id).status,
+                              refusal=f"it cannot become {status}"))
 
 
 def leased_jobs(conn: Connection[Any], agent_id: UUID) -> list[Job]:
@@ -142,11 +141,9 @@ def repend_job(conn: Connection[Any], job_id: UUID) -> Job:
         "UPDATE jobs SET status = 'pending', agent_id = NULL, lease_expires_at = NULL,"
         " claimed_at = NULL, progress = NULL WHERE id = %s AND status = 'leased' RETURNING *",
         (job_id,)).fetchone()
-    if row is None:
-        job = get_job(conn, job_id)
-        raise InvalidTransition(f"job {job_id} is {job.status}; it cannot be re-pended",
-                                field="status")
-    return Job.from_row(row)
+    return Job.from_row(moved(row, what=f"job {job_id}",
+                              status_now=lambda: get_job(conn, job_id).status,
+                              refusal="it cannot be re-pended"))
 
 
 def set_job_progress(conn: Connection[Any], job_id: UUID, progress: int) -> None:

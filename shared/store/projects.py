@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -197,6 +197,19 @@ def lock_expired_sandbox(conn: Connection[Any], sandbox_id: UUID, now: datetime)
     return conn.execute("SELECT 1 FROM environments WHERE id = %s AND kind = 'sandbox'"
                         " AND expires_at <= %s FOR UPDATE", (sandbox_id, now)).fetchone(
                         ) is not None
+
+
+def lifetime_left(conn: Connection[Any], environment_id: UUID, max_hours: int) -> timedelta:
+    """How much longer an environment may live when its whole lifetime is ``max_hours``
+    from its creation (negative: past it). ``created_at`` is stamped by Postgres, so its
+    age is measured by Postgres: ``created_at + max_hours - now()``, one clock."""
+    row = conn.execute(
+        "SELECT created_at + make_interval(hours => %s) - now() AS left_for"
+        " FROM environments WHERE id = %s", (max_hours, environment_id)).fetchone()
+    if row is None:
+        raise NotFound(f"environment {environment_id} not found", field="environment")
+    left: timedelta = row["left_for"]
+    return left
 
 
 def set_expiry(conn: Connection[Any], environment_id: UUID, expires_at: datetime) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, TypedDict
 from uuid import UUID
 
 from psycopg import Connection
@@ -13,9 +13,10 @@ from psycopg.types.json import Jsonb
 from shared.auth.principal import display_name
 from shared.domain.models import Task
 from shared.domain.task_states import OPEN, TaskStatus, sources_of
-from shared.errors import ConstraintViolation, InvalidTransition, NotFound
+from shared.errors import ConstraintViolation, NotFound
 from shared.redact import mask, redact_text, secret_values
 from shared.store import activity
+from shared.store._transitions import moved
 
 
 class IdempotencyKeyReused(ConstraintViolation):
@@ -157,10 +158,8 @@ def transition(conn: Connection[Any], task_id: UUID, to: TaskStatus, *, actor: s
          "result": Jsonb(result) if result is not None else None, "progress": progress,
          "terminal": terminal, "id": task_id, "from": sources_of(to)},
     ).fetchone()
-    if row is None:
-        current = get_task(conn, task_id)
-        raise InvalidTransition(
-            f"task {task_id} is {current.status}; it cannot become {to.value}", field="status")
+    row = moved(row, what=f"task {task_id}", status_now=lambda: get_task(conn, task_id).status,
+                refusal=f"it cannot become {to.value}")
     task = Task.from_row(row)
     if row["previous_status"] != to.value:
         activity.record(
@@ -184,11 +183,9 @@ def set_progress(conn: Connection[Any], task_id: UUID, progress: int,
         " updated_at = now() WHERE id = %s AND status = 'running' RETURNING *",
         (progress, reason, task_id),
     ).fetchone()
-    if row is None:
-        current = get_task(conn, task_id)
-        raise InvalidTransition(f"task {task_id} is {current.status}; progress needs running",
-                                field="status")
-    return Task.from_row(row)
+    return Task.from_row(moved(row, what=f"task {task_id}",
+                               status_now=lambda: get_task(conn, task_id).status,
+                               refusal="progress needs running"))
 
 
 def open_tasks_for_environment(conn: Connection[Any], environment_id: UUID) -> list[Task]:
@@ -225,10 +222,21 @@ def open_task_using_backup(conn: Connection[Any], backup_id: UUID) -> dict[str, 
         (str(backup_id),)).fetchone()
 
 
-def queue_state(conn: Connection[Any], task_id: UUID) -> dict[str, Any] | None:
+class QueueState(TypedDict):
+    """What decides a task's next move (``queue_state``)."""
+
+    status: str
+    cancel_requested: bool
+    approval: dict[str, Any] | None  # the approval snapshot (``state``, ``by``, ...)
+    queue_seq: int | None  # its place in the environment's queue, once it has one
+
+
+def queue_state(conn: Connection[Any], task_id: UUID) -> QueueState | None:
     """What decides a task's next move: status, cancel request, approval, queue place."""
-    return conn.execute("SELECT status, cancel_requested, approval, queue_seq FROM tasks"
-                        " WHERE id = %s", (task_id,)).fetchone()
+    state: QueueState | None = conn.execute(
+        "SELECT status, cancel_requested, approval, queue_seq FROM tasks WHERE id = %s",
+        (task_id,)).fetchone()
+    return state
 
 
 def move_tasks(conn: Connection[Any], from_environment: UUID, to_environment: UUID) -> None:

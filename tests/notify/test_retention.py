@@ -1,11 +1,14 @@
 """Retention on real Postgres and the local artifact store: only behind a newer good
-backup, keep-last-N and keep-N-days combined conservatively, artifact and row removed."""
+backup, keep-last-N and keep-N-days combined conservatively, artifact and row removed.
+A backup's age is the database's to tell: it stamped ``created_at`` (see shared/clock.py),
+so the helpers here age backups in SQL, against ``now()``."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from uuid import UUID
 
+from shared.clock import ManualClock
 from shared.domain.models import Environment
 from shared.schedules.retention import apply_retention
 from shared.services import Services
@@ -22,8 +25,8 @@ def backup_aged(svc: Services, env: Environment, age: timedelta, label: str) -> 
     with svc.db.transaction() as conn:
         row = conn.execute(
             "INSERT INTO backups (environment_id, location, size_bytes, sha256, created_at)"
-            " VALUES (%s, %s, 6, %s, %s) RETURNING id",
-            (env.id, svc.artifacts.location(name), "0" * 64, svc.clock.now() - age)).fetchone()
+            " VALUES (%s, %s, 6, %s, now() - %s) RETURNING id",
+            (env.id, svc.artifacts.location(name), "0" * 64, age)).fetchone()
     return row["id"]
 
 
@@ -76,6 +79,20 @@ def test_nothing_is_pruned_without_a_policy_or_ahead_of_the_new_backup(
     later = backup_aged(plane, env, days(0), "later")  # taken after the one that succeeded
     assert set(apply_retention(plane, env.id, ids[1])) == {ids[0]}
     assert remaining(plane, env) == {ids[1], ids[2], later}
+
+
+def test_keep_days_counts_age_by_the_database_clock_not_the_injected_one(
+        plane: Services) -> None:
+    clock: ManualClock = plane.clock  # type: ignore[assignment]  # the notify plane's clock
+    _, env = make_project(plane)
+    schedule(plane, env, count=None, days=3)
+    old, recent, newest = (backup_aged(plane, env, days(a), f"b{a}") for a in (4, 2, 1))
+    clock.advance(days(30))  # a clock far ahead of the database ages nothing
+    assert apply_retention(plane, env.id, newest) == [old]
+    clock.advance(-days(60))  # nor does one far behind keep what the database says is old
+    older = backup_aged(plane, env, days(5), "b5")
+    assert apply_retention(plane, env.id, newest) == [older]
+    assert remaining(plane, env) == {recent, newest}
 
 
 def test_other_environments_backups_are_untouched(plane: Services) -> None:

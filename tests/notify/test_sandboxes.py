@@ -80,3 +80,25 @@ def test_extension_is_bounded_by_the_maximum_lifetime(plane: Services) -> None:
         assert refused.value.field == "hours"
         with pytest.raises(ConstraintViolation, match="not a sandbox"):
             extend(conn, env, 1, actor="carol", now=plane.clock.now(), max_ttl_hours=48)
+
+
+def test_the_maximum_lifetime_is_measured_by_the_database_that_stamped_the_birth(
+        plane: Services) -> None:
+    clock: ManualClock = plane.clock  # type: ignore[assignment]  # the notify plane's clock
+    project, env = make_project(plane)
+    sandbox = sandbox_of(plane, project, env, timedelta(minutes=30))
+    with plane.db.transaction() as conn:  # born 46 hours ago by the database's clock
+        conn.execute("UPDATE environments SET created_at = now() - interval '46 hours'"
+                     " WHERE id = %s", (sandbox.id,))
+    with plane.db.transaction() as conn:
+        with pytest.raises(ConstraintViolation, match="at most 48 hours") as refused:
+            extend(conn, sandbox, 2, actor="carol", now=clock.now(), max_ttl_hours=48)
+        assert refused.value.field == "hours"
+        longer = extend(conn, sandbox, 1, actor="carol", now=clock.now(), max_ttl_hours=48)
+    assert longer.expires_at == sandbox.expires_at + timedelta(hours=1)  # type: ignore[operator]
+    # the injected clock moving on ages the sandbox by nothing the database has not seen:
+    # its last two hours still count from the clock's now
+    clock.advance(timedelta(days=10))
+    with plane.db.transaction() as conn:
+        later = extend(conn, longer, 1, actor="carol", now=clock.now(), max_ttl_hours=48)
+    assert later.expires_at == clock.now() + timedelta(hours=1)
