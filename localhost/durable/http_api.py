@@ -14,6 +14,7 @@ string of valid JSON is taken as that JSON), so the orchestrator sees the value 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -116,6 +117,18 @@ def _summary(ev: dict[str, Any], with_output: bool) -> dict[str, Any]:
             if ev.get(key) is not None:
                 out[key] = ev[key]
     return out
+
+
+async def _accept_input(request: web.Request,
+                        send: Callable[[str | None], Awaitable[object]]) -> web.Response:
+    """Hand the request's JSON input on: 202, or the engine's refusal."""
+    try:
+        await send(await _input_text(request))
+    except DurableError as exc:
+        return _error(exc.status, str(exc))
+    except web.HTTPBadRequest as exc:
+        return _error(400, exc.text or "bad request")
+    return web.Response(status=202)
 
 
 async def _input_text(request: web.Request) -> str | None:
@@ -253,15 +266,8 @@ class DurableHttpApi:
     async def raise_event(self, request: web.Request) -> web.Response:
         if request.content_type != "application/json":
             return _error(400, "Only application/json request content is supported")
-        try:
-            data = await _input_text(request)
-            await self.engine.raise_event(request.match_info["id"],
-                                          request.match_info["event"], data)
-        except DurableError as exc:
-            return _error(exc.status, str(exc))
-        except web.HTTPBadRequest as exc:
-            return _error(400, exc.text or "bad request")
-        return web.Response(status=202)
+        return await _accept_input(request, lambda data: self.engine.raise_event(
+            request.match_info["id"], request.match_info["event"], data))
 
     async def operate(self, request: web.Request) -> web.Response:
         iid, op = request.match_info["id"], request.match_info["op"].lower()
@@ -292,14 +298,8 @@ class DurableHttpApi:
         op = request.query.get("op")
         if not op:
             return _error(400, "The 'op' query parameter is required.")
-        try:
-            data = await _input_text(request)
-            await self.engine.signal_entity(name, key, op, data)
-        except DurableError as exc:
-            return _error(exc.status, str(exc))
-        except web.HTTPBadRequest as exc:
-            return _error(400, exc.text or "bad request")
-        return web.Response(status=202)
+        return await _accept_input(
+            request, lambda data: self.engine.signal_entity(name, key, op, data))
 
     async def read_entity(self, request: web.Request) -> web.Response:
         """``GET entities/{name}/{key}``: the state as JSON, 404 if the entity has none."""
