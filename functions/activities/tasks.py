@@ -56,31 +56,60 @@ def _plan(task_id: UUID) -> tuple[dict[str, Any], Task, str | None]:
 def acquire_environment(payload: dict[str, Any]) -> dict[str, Any]:
     """The task's next move: wait for approval, wait in the environment queue, or run —
     then it is running and comes with its plan."""
+    return decide(UUID(TaskRef.from_json(payload).task_id)).to_json()
+
+
+def decide(task_id: UUID) -> EnvironmentDecision:
+    """``acquire_environment``'s answer (it may take the environment and start the task)."""
     svc = task_service()
-    task_id = UUID(TaskRef.from_json(payload).task_id)
     with services().db.transaction() as conn:  # one read decides the first two answers
         row = task_store.queue_state(conn, task_id)
-    if row is None or row["cancel_requested"] or TaskStatus(row["status"]).terminal:
-        return EnvironmentDecision(acquired=False, ended=True, reason="cancelled").to_json()
+    if row is None or TaskStatus(row["status"]).terminal:
+        return EnvironmentDecision(acquired=False, ended=True, reason="cancelled")
+    if row["cancel_requested"]:
+        if row["status"] == TaskStatus.RUNNING:
+            # started by the task it followed (granted_decision) and asked to stop before
+            # its orchestration took over: the orchestration ends it
+            return EnvironmentDecision(acquired=False, ended=False, cancelled=True,
+                                       reason=CANCEL_REQUESTED)
+        return EnvironmentDecision(acquired=False, ended=True, reason="cancelled")
     state = row["approval"] or {}
     if row["queue_seq"] is None and state.get("state") in ("pending", "approved", "rejected"):
         return EnvironmentDecision(
             acquired=False, ended=False, approval="pending",
-            timeout_minutes=float(state.get("timeoutMinutes", 1440))).to_json()
+            timeout_minutes=float(state.get("timeoutMinutes", 1440)))
     held, lifted = _freeze_check(svc, task_id)
     if held is not None:
-        return held.to_json()
+        return held
     decision = svc.acquire_environment(task_id)
     if not decision.acquired:
         return EnvironmentDecision(acquired=False, ended=False, reason=decision.reason,
-                                   position=decision.position).to_json()
+                                   position=decision.position)
     plan, task, refused = _plan(task_id)
     if lifted:
         svc.log(task, [lifted], level="warning")
     if state.get("state") == "pre-approved":
         svc.log(task, [f"pre-approved: scheduled by {state['by']}, who may approve here"])
     return EnvironmentDecision(acquired=True, ended=False, reason=decision.reason, task=plan,
-                               refused=refused).to_json()
+                               refused=refused)
+
+
+def granted_decision(task_id: UUID) -> dict[str, Any]:
+    """What ``environment_granted`` carries to the task just handed the environment: its
+    ``acquire_environment`` answer when it could start (it is then running, and its
+    orchestration goes on without asking again), else nothing (it asks, as before).
+
+    Only a waiting task is started here: its orchestration is known to be in the queue
+    loop. One still queued may have no orchestration yet (its message on the way), and
+    must stay queued for the sweeper's re-send. The event is a hint as before: if it is
+    lost, the orchestration's poll asks ``acquire_environment``, which finds it holding
+    the environment and already running."""
+    with services().db.transaction() as conn:
+        row = task_store.queue_state(conn, task_id)
+    if row is None or row["status"] != TaskStatus.WAITING or row["cancel_requested"]:
+        return {}
+    decision = decide(task_id)
+    return decision.to_json() if decision.acquired else {}
 
 
 def _freeze_check(svc: TaskService,
@@ -165,7 +194,8 @@ async def finish_task(payload: dict[str, Any],
 
     done = await asyncio.to_thread(close)
     if done.granted is not None:
-        await wake(client, str(done.granted), "environment_granted")
+        carried = await asyncio.to_thread(granted_decision, done.granted)
+        await wake(client, str(done.granted), "environment_granted", carried)
     notify = await asyncio.to_thread(notification_policy_for, task_id) \
         if done.task is not None else None
     return FinishedAnswer(finished=done.task is not None, notify=notify).to_json()
