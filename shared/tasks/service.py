@@ -19,7 +19,11 @@ from shared.bus import BusMessage
 from shared.domain.models import Environment, Project, Task
 from shared.domain.task_states import TaskStatus
 from shared.errors import InvalidTransition
-from shared.realtime.events import publish_task_log, publish_task_update
+from shared.realtime.events import (
+    publish_task_log,
+    publish_task_update,
+    publish_task_updates,
+)
 from shared.redact import scrub_lines
 from shared.services import Services
 from shared.store import activity as activity_store
@@ -163,8 +167,8 @@ class TaskService:
             cancel_jobs_for_task(conn, task_id, self.services.clock.now())  # none left over
             granted, refreshed = queue.release_environment(conn, task)
         self.publish(task)
-        for other in refreshed:
-            self.publish(other)
+        if refreshed:  # the waiting tasks' new positions: one message per project page
+            publish_task_updates(self.services.realtime, [task_json(t) for t in refreshed])
         return Finished(task, granted)
 
     # -- queue ------------------------------------------------------------------------

@@ -100,3 +100,24 @@ def test_a_started_task_asked_to_stop_before_its_steps_is_ended_by_its_orchestra
 
     assert answer.cancelled and not answer.ended and not answer.acquired
     assert _status(svc, second.id) == "running"  # still open: the orchestration ends it
+
+
+def test_refreshed_queue_positions_reach_a_project_page_as_one_message(
+        svc: Services) -> None:
+    tasks = _queue(svc, 4)
+    for task in tasks:
+        decide(task.id)
+    rt = svc.realtime
+    assert isinstance(rt, InMemoryRealtime)
+    rt.sent.clear()
+
+    TaskService(svc).finish(tasks[0].id, TaskStatus.SUCCEEDED, reason="ok")
+
+    project = f"project:{tasks[0].project_id}"
+    to_project = [s for s in rt.messages("group", project) if s.target == "taskUpdated"]
+    assert [[a["id"] for a in s.args] for s in to_project] == [
+        [str(tasks[0].id)], [str(tasks[2].id), str(tasks[3].id)]]
+    assert [a["reason"][:10] for a in to_project[1].args] == ["position 1", "position 2"]
+    for task in tasks[2:]:  # and each task's own page still gets its new position
+        (own,) = rt.messages("group", f"task:{task.id}")
+        assert own.args[0]["reason"].startswith("position")
