@@ -12,9 +12,11 @@ and ``GET /api/tasks/{id}/logs?after={last seq it saw}`` and ignores lines at or
 its last seq, so nothing is lost and nothing shows twice. A client in both a project and
 a task group receives ``taskUpdated`` twice; it keeps the newer ``updatedAt``.
 
-Fewer sends, same news (issue #21, the Azure bill): the queue positions a release
-refreshes go to a project group as one ``taskUpdated`` message whose arguments are the
-snapshots (a client handles every argument), and to each task's group as before.
+Fewer sends, same news (issue #21, the Azure bill): a task just created is sent to its
+project group only (nobody can be in its task group before the row committed, and whoever
+joins after reads it); the queue positions a release refreshes go to a project group as
+one ``taskUpdated`` message whose arguments are the snapshots (a client handles every
+argument), and to each task's group as before.
 Anyone who may list agents joins ``agents`` (readers of any project see pool health).
 """
 
@@ -45,6 +47,14 @@ def publish_task_update(rt: Realtime, task_json: Mapping[str, Any]) -> bool:
     to_project = rt.send_to_group(project_group(task["projectId"]), TASK_UPDATED, [task])
     to_task = rt.send_to_group(task_group(task["id"]), TASK_UPDATED, [task])
     return to_project and to_task
+
+
+def publish_new_task(rt: Realtime, task_json: Mapping[str, Any]) -> bool:
+    """A task just committed: its project's group only. A page joins ``task:{id}`` only
+    once it knows the id, which it reads from the API after the commit, so the task's own
+    group has nobody who lacks this snapshot."""
+    task = dict(task_json)
+    return rt.send_to_group(project_group(task["projectId"]), TASK_UPDATED, [task])
 
 
 def publish_task_updates(rt: Realtime, tasks_json: Iterable[Mapping[str, Any]]) -> bool:

@@ -20,6 +20,7 @@ from shared.domain.models import Environment, Project, Task
 from shared.domain.task_states import TaskStatus
 from shared.errors import InvalidTransition
 from shared.realtime.events import (
+    publish_new_task,
     publish_task_log,
     publish_task_update,
     publish_task_updates,
@@ -93,8 +94,9 @@ class TaskService:
             fingerprint=fingerprint)
 
     def announce(self, task: Task) -> None:
-        """After the task row committed: publish it and send its message."""
-        self.publish(task)
+        """After the task row committed: publish it (to its project: see
+        ``publish_new_task``) and send its message."""
+        publish_new_task(self.services.realtime, task_json(task))
         self._send(task)
 
     def enqueue(self, task: Task) -> None:

@@ -14,10 +14,12 @@ import pytest
 from functions.activities.tasks import decide, granted_decision
 from functions.payloads import EnvironmentDecision
 from shared import services as services_module
+from shared.api.views import task_json
 from shared.clock import SystemClock
 from shared.db import Database
 from shared.domain.task_states import TaskStatus
 from shared.logs._memory import MemoryLogStore
+from shared.realtime.events import publish_new_task
 from shared.realtime.fake import InMemoryRealtime
 from shared.services import Services, install
 from shared.settings import Settings
@@ -121,3 +123,14 @@ def test_refreshed_queue_positions_reach_a_project_page_as_one_message(
     for task in tasks[2:]:  # and each task's own page still gets its new position
         (own,) = rt.messages("group", f"task:{task.id}")
         assert own.args[0]["reason"].startswith("position")
+
+
+def test_a_new_task_is_announced_to_its_project_only(svc: Services) -> None:
+    (task,) = _queue(svc, 1)
+    rt = svc.realtime
+    assert isinstance(rt, InMemoryRealtime)
+
+    publish_new_task(rt, task_json(task))
+
+    assert [(s.name, s.target) for s in rt.sent] == [
+        (f"project:{task.project_id}", "taskUpdated")]
