@@ -56,14 +56,48 @@ def _plan(task_id: UUID) -> tuple[dict[str, Any], Task, str | None]:
 def acquire_environment(payload: dict[str, Any]) -> dict[str, Any]:
     """The task's next move: wait for approval, wait in the environment queue, or run —
     then it is running and comes with its plan."""
-    return decide(UUID(TaskRef.from_json(payload).task_id)).to_json()
+    decision = decide(UUID(TaskRef.from_json(payload).task_id))
+    assert decision is not None  # only_if_waiting is off
+    return decision.to_json()
 
 
-def decide(task_id: UUID) -> EnvironmentDecision:
-    """``acquire_environment``'s answer (it may take the environment and start the task)."""
+def decide(task_id: UUID, *, only_if_waiting: bool = False) -> EnvironmentDecision | None:
+    """``acquire_environment``'s answer (it may take the environment and start the task).
+    ``only_if_waiting``: None unless the task is waiting (``granted_decision``)."""
     svc = task_service()
-    with services().db.transaction() as conn:  # one read decides the first two answers
+    # one transaction reads what decides every answer before the queue: ended, cancel,
+    # approval, freeze windows
+    with services().db.transaction() as conn:
         row = task_store.queue_state(conn, task_id)
+        if only_if_waiting and (row is None or row["status"] != TaskStatus.WAITING
+                                or row["cancel_requested"]):
+            return None
+        early = _before_the_queue(row)
+        if early is None:
+            task = task_store.get_task(conn, task_id)
+            frozen = freezes.frozen_now(conn, task.environment_id, task.operation,
+                                        services().clock.now())
+    if early is not None:
+        return early
+    held, lifted = _freeze_answer(svc, task, frozen)
+    if held is not None:
+        return held
+    decision = svc.acquire_environment(task_id)
+    if not decision.acquired:
+        return EnvironmentDecision(acquired=False, ended=False, reason=decision.reason,
+                                   position=decision.position)
+    plan, task, refused = _plan(task_id)
+    if lifted:
+        svc.log(task, [lifted], level="warning")
+    state = (row or {}).get("approval") or {}
+    if state.get("state") == "pre-approved":
+        svc.log(task, [f"pre-approved: scheduled by {state['by']}, who may approve here"])
+    return EnvironmentDecision(acquired=True, ended=False, reason=decision.reason, task=plan,
+                               refused=refused)
+
+
+def _before_the_queue(row: dict[str, Any] | None) -> EnvironmentDecision | None:
+    """The answers that need only the task's row: ended, cancel asked, awaiting approval."""
     if row is None or TaskStatus(row["status"]).terminal:
         return EnvironmentDecision(acquired=False, ended=True, reason="cancelled")
     if row["cancel_requested"]:
@@ -78,20 +112,7 @@ def decide(task_id: UUID) -> EnvironmentDecision:
         return EnvironmentDecision(
             acquired=False, ended=False, approval="pending",
             timeout_minutes=float(state.get("timeoutMinutes", 1440)))
-    held, lifted = _freeze_check(svc, task_id)
-    if held is not None:
-        return held
-    decision = svc.acquire_environment(task_id)
-    if not decision.acquired:
-        return EnvironmentDecision(acquired=False, ended=False, reason=decision.reason,
-                                   position=decision.position)
-    plan, task, refused = _plan(task_id)
-    if lifted:
-        svc.log(task, [lifted], level="warning")
-    if state.get("state") == "pre-approved":
-        svc.log(task, [f"pre-approved: scheduled by {state['by']}, who may approve here"])
-    return EnvironmentDecision(acquired=True, ended=False, reason=decision.reason, task=plan,
-                               refused=refused)
+    return None
 
 
 def granted_decision(task_id: UUID) -> dict[str, Any]:
@@ -104,23 +125,15 @@ def granted_decision(task_id: UUID) -> dict[str, Any]:
     must stay queued for the sweeper's re-send. The event is a hint as before: if it is
     lost, the orchestration's poll asks ``acquire_environment``, which finds it holding
     the environment and already running."""
-    with services().db.transaction() as conn:
-        row = task_store.queue_state(conn, task_id)
-    if row is None or row["status"] != TaskStatus.WAITING or row["cancel_requested"]:
-        return {}
-    decision = decide(task_id)
-    return decision.to_json() if decision.acquired else {}
+    decision = decide(task_id, only_if_waiting=True)
+    return decision.to_json() if decision is not None and decision.acquired else {}
 
 
-def _freeze_check(svc: TaskService,
-                  task_id: UUID) -> tuple[EnvironmentDecision | None, str | None]:
+def _freeze_answer(svc: TaskService, task: Task, frozen: freezes.Frozen | None
+                   ) -> tuple[EnvironmentDecision | None, str | None]:
     """Before the task takes its environment: a freeze window holds it (waiting, saying
     until when), or refuses it if it started after the request. An admin's override lets
     it through: the second value is the line for its log once it runs."""
-    now = services().clock.now()
-    with services().db.transaction() as conn:
-        task = task_store.get_task(conn, task_id)
-        frozen = freezes.frozen_now(conn, task.environment_id, task.operation, now)
     if frozen is None:
         return None, None
     if frozen.overridden is not None:
@@ -132,7 +145,7 @@ def _freeze_check(svc: TaskService,
                                    reason=freezes.refusal(frozen, task.operation)), None
     reason = f"held: {frozen.reason}"
     if task.status != TaskStatus.WAITING or task.reason != reason:
-        svc.move(task_id, TaskStatus.WAITING, reason=reason)
+        svc.move(task.id, TaskStatus.WAITING, reason=reason)
         svc.log(task, [reason])
     return EnvironmentDecision(acquired=False, ended=False, frozen="hold", reason=reason,
                                until=iso(frozen.until)), None
