@@ -23,7 +23,7 @@ from shared.api.views import iso
 from shared.domain.models import Task
 from shared.domain.task_states import TaskStatus
 from shared.grants.plan import verify
-from shared.services import services
+from shared.services import Services, services
 from shared.store import notification_rules as rule_store
 from shared.store import projects as project_store
 from shared.store import tasks as task_store
@@ -188,9 +188,15 @@ async def finish_task(payload: dict[str, Any],
     status = TaskStatus(asked.status)
     task_id = UUID(asked.task_id)
 
+    any_rule = False
+
     def close() -> Finished:
+        nonlocal any_rule
         with services().db.transaction() as conn:
             task = task_store.get_task(conn, task_id)
+            # whether to deliver its events, read here rather than in a transaction of
+            # its own (rules changed while it closes are as if changed just after)
+            any_rule = rule_store.any_rule_for_task(conn, task_id)
         reason, error, lines = asked.reason, asked.error, asked.log
         if status == TaskStatus.CANCELLED and reason.startswith(CANCEL_REQUESTED):
             # "cancel requested; the agent stopped the job" → "cancelled by ana; the ..."
@@ -209,8 +215,7 @@ async def finish_task(payload: dict[str, Any],
     if done.granted is not None:
         carried = await asyncio.to_thread(granted_decision, done.granted)
         await wake(client, str(done.granted), "environment_granted", carried)
-    notify = await asyncio.to_thread(notification_policy_for, task_id) \
-        if done.task is not None else None
+    notify = _policy(services()) if done.task is not None and any_rule else None
     return FinishedAnswer(finished=done.task is not None, notify=notify).to_json()
 
 
@@ -220,8 +225,10 @@ def notification_policy_for(task_id: UUID) -> NotifyPolicy | None:
     svc = services()
     with svc.db.transaction() as conn:
         any_rule = rule_store.any_rule_for_task(conn, task_id)
-    if not any_rule:
-        return None
+    return _policy(svc) if any_rule else None
+
+
+def _policy(svc: Services) -> NotifyPolicy:
     return NotifyPolicy(attempts=svc.settings.notify_attempts,
                         first_retry_ms=svc.settings.notify_first_retry_ms)
 
