@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +32,7 @@ from shared.tasks import freezes
 from shared.tasks.service import CANCEL_REQUESTED, Finished, TaskService
 
 bp = df.Blueprint()
+log = logging.getLogger("cloudops.tasks")
 
 
 def task_service() -> TaskService:
@@ -213,7 +215,11 @@ async def finish_task(payload: dict[str, Any],
 
     done = await asyncio.to_thread(close)
     if done.granted is not None:
-        carried = await asyncio.to_thread(granted_decision, done.granted)
+        try:
+            carried = await asyncio.to_thread(granted_decision, done.granted)
+        except Exception:  # the wake-up still goes: the woken task then asks, as before
+            log.exception("could not start task %s for its orchestration", done.granted)
+            carried = {}
         await wake(client, str(done.granted), "environment_granted", carried)
     notify = _policy(services()) if done.task is not None and any_rule else None
     return FinishedAnswer(finished=done.task is not None, notify=notify).to_json()
