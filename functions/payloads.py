@@ -74,7 +74,9 @@ class TaskRef(Payload):
 
 
 class EnvironmentDecision(Payload):
-    """acquire_environment's answer: the task's next move."""
+    """acquire_environment's answer: the task's next move. The ``environment_granted``
+    event carries one too (``acquired``) when the finishing task started the next one;
+    before that cut the event carried ``{}``, as the other wake-ups still do."""
 
     acquired: bool
     ended: bool
@@ -86,6 +88,7 @@ class EnvironmentDecision(Payload):
     position: int | None = None
     task: TaskPlan | None = None  # the task's plan once it holds its environment
     refused: str | None = None
+    cancelled: bool | None = None  # running, and asked to stop before its steps began
 
 
 class StartStep(Payload):

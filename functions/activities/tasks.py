@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 from uuid import UUID
 
@@ -24,7 +25,7 @@ from shared.api.views import iso
 from shared.domain.models import Task
 from shared.domain.task_states import TaskStatus
 from shared.grants.plan import verify
-from shared.services import services
+from shared.services import Services, services
 from shared.store import notification_rules as rule_store
 from shared.store import projects as project_store
 from shared.store import tasks as task_store
@@ -32,6 +33,7 @@ from shared.tasks import freezes
 from shared.tasks.service import CANCEL_REQUESTED, Finished, TaskService
 
 bp = df.Blueprint()
+log = logging.getLogger("cloudops.tasks")
 
 
 def task_service() -> TaskService:
@@ -57,42 +59,84 @@ def _plan(task_id: UUID) -> tuple[TaskPlan, Task, str | None]:
 def acquire_environment(payload: dict[str, Any]) -> dict[str, Any]:
     """The task's next move: wait for approval, wait in the environment queue, or run —
     then it is running and comes with its plan."""
+    decision = decide(UUID(TaskRef.from_json(payload).task_id))
+    assert decision is not None  # only_if_waiting is off
+    return decision.to_json()
+
+
+def decide(task_id: UUID, *, only_if_waiting: bool = False) -> EnvironmentDecision | None:
+    """``acquire_environment``'s answer (it may take the environment and start the task).
+    ``only_if_waiting``: None unless the task is waiting (``granted_decision``)."""
     svc = task_service()
-    task_id = UUID(TaskRef.from_json(payload).task_id)
-    with services().db.transaction() as conn:  # one read decides the first two answers
+    # one transaction reads what decides every answer before the queue: ended, cancel,
+    # approval, freeze windows
+    with services().db.transaction() as conn:
         row = task_store.queue_state(conn, task_id)
-    if row is None or row["cancel_requested"] or TaskStatus(row["status"]).terminal:
-        return EnvironmentDecision(acquired=False, ended=True, reason="cancelled").to_json()
+        if only_if_waiting and (row is None or row["status"] != TaskStatus.WAITING
+                                or row["cancel_requested"]):
+            return None
+        early = _before_the_queue(row)
+        if early is None:
+            task = task_store.get_task(conn, task_id)
+            frozen = freezes.frozen_now(conn, task.environment_id, task.operation,
+                                        services().clock.now())
+    if early is not None:
+        return early
+    held, lifted = _freeze_answer(svc, task, frozen)
+    if held is not None:
+        return held
+    decision = svc.acquire_environment(task_id)
+    if not decision.acquired:
+        return EnvironmentDecision(acquired=False, ended=False, reason=decision.reason,
+                                   position=decision.position)
+    plan, task, refused = _plan(task_id)
+    if lifted:
+        svc.log(task, [lifted], level="warning")
+    state = (row["approval"] if row is not None else None) or {}
+    if state.get("state") == "pre-approved":
+        svc.log(task, [f"pre-approved: scheduled by {state['by']}, who may approve here"])
+    return EnvironmentDecision(acquired=True, ended=False, reason=decision.reason, task=plan,
+                               refused=refused)
+
+
+def _before_the_queue(row: task_store.QueueState | None) -> EnvironmentDecision | None:
+    """The answers that need only the task's row: ended, cancel asked, awaiting approval."""
+    if row is None or TaskStatus(row["status"]).terminal:
+        return EnvironmentDecision(acquired=False, ended=True, reason="cancelled")
+    if row["cancel_requested"]:
+        if row["status"] == TaskStatus.RUNNING:
+            # started by the task it followed (granted_decision) and asked to stop before
+            # its orchestration took over: the orchestration ends it
+            return EnvironmentDecision(acquired=False, ended=False, cancelled=True,
+                                       reason=CANCEL_REQUESTED)
+        return EnvironmentDecision(acquired=False, ended=True, reason="cancelled")
     state = row["approval"] or {}
     if row["queue_seq"] is None and state.get("state") in ("pending", "approved", "rejected"):
         return EnvironmentDecision(
             acquired=False, ended=False, approval="pending",
-            timeout_minutes=float(state.get("timeoutMinutes", 1440))).to_json()
-    held, lifted = _freeze_check(svc, task_id)
-    if held is not None:
-        return held.to_json()
-    decision = svc.acquire_environment(task_id)
-    if not decision.acquired:
-        return EnvironmentDecision(acquired=False, ended=False, reason=decision.reason,
-                                   position=decision.position).to_json()
-    plan, task, refused = _plan(task_id)
-    if lifted:
-        svc.log(task, [lifted], level="warning")
-    if state.get("state") == "pre-approved":
-        svc.log(task, [f"pre-approved: scheduled by {state['by']}, who may approve here"])
-    return EnvironmentDecision(acquired=True, ended=False, reason=decision.reason, task=plan,
-                               refused=refused).to_json()
+            timeout_minutes=float(state.get("timeoutMinutes", 1440)))
+    return None
 
 
-def _freeze_check(svc: TaskService,
-                  task_id: UUID) -> tuple[EnvironmentDecision | None, str | None]:
+def granted_decision(task_id: UUID) -> dict[str, Any]:
+    """What ``environment_granted`` carries to the task just handed the environment: its
+    ``acquire_environment`` answer when it could start (it is then running, and its
+    orchestration goes on without asking again), else nothing (it asks, as before).
+
+    Only a waiting task is started here: its orchestration is known to be in the queue
+    loop. One still queued may have no orchestration yet (its message on the way), and
+    must stay queued for the sweeper's re-send. The event is a hint as before: if it is
+    lost, the orchestration's poll asks ``acquire_environment``, which finds it holding
+    the environment and already running."""
+    decision = decide(task_id, only_if_waiting=True)
+    return decision.to_json() if decision is not None and decision.acquired else {}
+
+
+def _freeze_answer(svc: TaskService, task: Task, frozen: freezes.Frozen | None
+                   ) -> tuple[EnvironmentDecision | None, str | None]:
     """Before the task takes its environment: a freeze window holds it (waiting, saying
     until when), or refuses it if it started after the request. An admin's override lets
     it through: the second value is the line for its log once it runs."""
-    now = services().clock.now()
-    with services().db.transaction() as conn:
-        task = task_store.get_task(conn, task_id)
-        frozen = freezes.frozen_now(conn, task.environment_id, task.operation, now)
     if frozen is None:
         return None, None
     if frozen.overridden is not None:
@@ -104,7 +148,7 @@ def _freeze_check(svc: TaskService,
                                    reason=freezes.refusal(frozen, task.operation)), None
     reason = f"held: {frozen.reason}"
     if task.status != TaskStatus.WAITING or task.reason != reason:
-        svc.move(task_id, TaskStatus.WAITING, reason=reason)
+        svc.move(task.id, TaskStatus.WAITING, reason=reason)
         svc.log(task, [reason])
     return EnvironmentDecision(acquired=False, ended=False, frozen="hold", reason=reason,
                                until=iso(frozen.until)), None
@@ -147,9 +191,15 @@ async def finish_task(payload: dict[str, Any],
     status = TaskStatus(asked.status)
     task_id = UUID(asked.task_id)
 
+    any_rule = False
+
     def close() -> Finished:
+        nonlocal any_rule
         with services().db.transaction() as conn:
             task = task_store.get_task(conn, task_id)
+            # whether to deliver its events, read here rather than in a transaction of
+            # its own (rules changed while it closes are as if changed just after)
+            any_rule = rule_store.any_rule_for_task(conn, task_id)
         reason, error, lines = asked.reason, asked.error, asked.log
         if status == TaskStatus.CANCELLED and reason.startswith(CANCEL_REQUESTED):
             # "cancel requested; the agent stopped the job" → "cancelled by ana; the ..."
@@ -166,9 +216,13 @@ async def finish_task(payload: dict[str, Any],
 
     done = await asyncio.to_thread(close)
     if done.granted is not None:
-        await wake(client, str(done.granted), "environment_granted")
-    notify = await asyncio.to_thread(notification_policy_for, task_id) \
-        if done.task is not None else None
+        try:
+            carried = await asyncio.to_thread(granted_decision, done.granted)
+        except Exception:  # the wake-up still goes: the woken task then asks, as before
+            log.exception("could not start task %s for its orchestration", done.granted)
+            carried = {}
+        await wake(client, str(done.granted), "environment_granted", carried)
+    notify = _policy(services()) if done.task is not None and any_rule else None
     return FinishedAnswer(finished=done.task is not None, notify=notify).to_json()
 
 
@@ -178,8 +232,10 @@ def notification_policy_for(task_id: UUID) -> NotifyPolicy | None:
     svc = services()
     with svc.db.transaction() as conn:
         any_rule = rule_store.any_rule_for_task(conn, task_id)
-    if not any_rule:
-        return None
+    return _policy(svc) if any_rule else None
+
+
+def _policy(svc: Services) -> NotifyPolicy:
     return NotifyPolicy(attempts=svc.settings.notify_attempts,
                         first_retry_ms=svc.settings.notify_first_retry_ms)
 

@@ -9,6 +9,7 @@ yield Durable tasks, so orchestrators stay plain, replay-safe SDK code.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Generator
 from datetime import UTC, datetime, timedelta
@@ -87,11 +88,15 @@ def log(context: Ctx, task: TaskPlan, *lines: str,
 def _begin(context: Ctx, task_id: str) -> Generator[Any, Any, TaskPlan | None]:
     """Approval (for protected operations), then the environment queue: the task's plan
     once it holds its environment and is running; None if it ended while waiting."""
+    carried: EnvironmentDecision | None = None
     while True:
-        decision = EnvironmentDecision.from_json(
+        decision = carried or EnvironmentDecision.from_json(
             (yield call(context, "acquire_environment", TaskRef(task_id=task_id))))
+        carried = None
         if decision.ended:
             return None
+        if decision.cancelled:  # started by the task before it, then asked to stop
+            raise Cancelled(CANCEL_REQUESTED)
         if decision.approval == "pending":
             if not (yield from _wait_for_approval(context, task_id,
                                                   decision.timeout_minutes or 1440)):
@@ -112,6 +117,22 @@ def _begin(context: Ctx, task_id: str) -> Generator[Any, Any, TaskPlan | None]:
         winner = yield context.task_any([granted, cancel, timer])
         if winner is not timer:
             timer.cancel()
+        if winner is granted:
+            carried = _carried_decision(granted.result)
+
+
+def _carried_decision(data: Any) -> EnvironmentDecision | None:
+    """The decision an ``environment_granted`` event carries: the finishing task took the
+    environment for this one and started it, so it need not ask again. Events raised
+    before that (and by the sweeper, cancels, dead letters) carry ``{}``: ask."""
+    if isinstance(data, str):  # a payload raised as a JSON string
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return None
+    if not isinstance(data, dict) or not data.get("acquired"):
+        return None
+    return EnvironmentDecision.from_json(data)
 
 
 def _hold_for_freeze(context: Ctx, until: str) -> Generator[Any, Any, None]:

@@ -1,7 +1,7 @@
 """The one way the app publishes real-time events (SignalR targets and groups).
 
-- ``taskUpdated``: ``[task]`` (``shared.api.views.task_json``) to groups
-  ``project:{projectId}`` and ``task:{id}``;
+- ``taskUpdated``: ``[task, ...]`` (``shared.api.views.task_json``; one snapshot, or
+  several at once) to groups ``project:{projectId}`` and ``task:{id}``;
 - ``taskLog``: ``[{taskId, from, lines: [{seq, at, level, text}]}]`` to ``task:{taskId}``;
 - ``agentUpdated``: ``[agent]`` to group ``agents``.
 
@@ -11,6 +11,12 @@ lines (``from`` = the first). A client that reconnects re-reads ``GET /api/tasks
 and ``GET /api/tasks/{id}/logs?after={last seq it saw}`` and ignores lines at or below
 its last seq, so nothing is lost and nothing shows twice. A client in both a project and
 a task group receives ``taskUpdated`` twice; it keeps the newer ``updatedAt``.
+
+Fewer sends, same news (issue #21, the Azure bill): a task just created is sent to its
+project group only (nobody can be in its task group before the row committed, and whoever
+joins after reads it); the queue positions a release refreshes go to a project group as
+one ``taskUpdated`` message whose arguments are the snapshots (a client handles every
+argument), and to each task's group as before.
 Anyone who may list agents joins ``agents`` (readers of any project see pool health).
 """
 
@@ -41,6 +47,29 @@ def publish_task_update(rt: Realtime, task_json: Mapping[str, Any]) -> bool:
     to_project = rt.send_to_group(project_group(task["projectId"]), TASK_UPDATED, [task])
     to_task = rt.send_to_group(task_group(task["id"]), TASK_UPDATED, [task])
     return to_project and to_task
+
+
+def publish_new_task(rt: Realtime, task_json: Mapping[str, Any]) -> bool:
+    """A task just committed: its project's group only. A page joins ``task:{id}`` only
+    once it knows the id, which it reads from the API after the commit, so the task's own
+    group has nobody who lacks this snapshot."""
+    task = dict(task_json)
+    return rt.send_to_group(project_group(task["projectId"]), TASK_UPDATED, [task])
+
+
+def publish_task_updates(rt: Realtime, tasks_json: Iterable[Mapping[str, Any]]) -> bool:
+    """Several snapshots at once (the queue positions one release refreshes): one message
+    per project group carrying them all as arguments, in order, and one per task group."""
+    tasks = [dict(t) for t in tasks_json]
+    ok = True
+    by_project: dict[str, list[dict[str, Any]]] = {}
+    for task in tasks:
+        by_project.setdefault(str(task["projectId"]), []).append(task)
+    for project_id, snapshots in by_project.items():
+        ok = rt.send_to_group(project_group(project_id), TASK_UPDATED, snapshots) and ok
+    for task in tasks:
+        ok = rt.send_to_group(task_group(task["id"]), TASK_UPDATED, [task]) and ok
+    return ok
 
 
 def _line(line: Any) -> dict[str, Any]:

@@ -19,7 +19,12 @@ from shared.bus import BusMessage
 from shared.domain.models import Environment, Project, Task
 from shared.domain.task_states import TaskStatus
 from shared.errors import InvalidTransition
-from shared.realtime.events import publish_task_log, publish_task_update
+from shared.realtime.events import (
+    publish_new_task,
+    publish_task_log,
+    publish_task_update,
+    publish_task_updates,
+)
 from shared.redact import scrub_lines
 from shared.services import Services
 from shared.store import activity as activity_store
@@ -89,8 +94,9 @@ class TaskService:
             fingerprint=fingerprint)
 
     def announce(self, task: Task) -> None:
-        """After the task row committed: publish it and send its message."""
-        self.publish(task)
+        """After the task row committed: publish it (to its project: see
+        ``publish_new_task``) and send its message."""
+        publish_new_task(self.services.realtime, task_json(task))
         self._send(task)
 
     def enqueue(self, task: Task) -> None:
@@ -163,8 +169,8 @@ class TaskService:
             cancel_jobs_for_task(conn, task_id, self.services.clock.now())  # none left over
             granted, refreshed = queue.release_environment(conn, task)
         self.publish(task)
-        for other in refreshed:
-            self.publish(other)
+        if refreshed:  # the waiting tasks' new positions: one message per project page
+            publish_task_updates(self.services.realtime, [task_json(t) for t in refreshed])
         return Finished(task, granted)
 
     # -- queue ------------------------------------------------------------------------

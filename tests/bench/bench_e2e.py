@@ -250,6 +250,7 @@ def main() -> int:
         cpu_before = cpu_seconds(host.proc.pid)
         workers_before = children_cpu_seconds(host.proc.pid)
         pg_before = _server_cpu()
+        xacts_before = _transactions(url)
         client_before = time.process_time()
         loop_before = thread_cpu_seconds(host.proc.pid).get(host.proc.pid, 0.0)
         spy = _start_profile(host.proc.pid, args.profile) if args.profile else None
@@ -274,6 +275,7 @@ def main() -> int:
         host_cpu_ms = (cpu_seconds(host.proc.pid) - cpu_before) * 1000 / args.tasks
         client_cpu_ms = (time.process_time() - client_before) * 1000 / args.tasks
         pg_after = _server_cpu()
+        xacts = (_transactions(url) - xacts_before) / args.tasks
         pg_cpu_ms = None if pg_before is None or pg_after is None \
             else (pg_after - pg_before) * 1000 / args.tasks
         workers_after = children_cpu_seconds(host.proc.pid)
@@ -335,6 +337,9 @@ def main() -> int:
             (os.cpu_count() or 1) * 1000
             / (host_cpu_ms + workers_cpu_ms + pg_cpu_ms + client_cpu_ms), 1),
         "publish_lag_s": round(max(0.0, publish_lag), 1),
+        # committed transactions per task in the app's database (the app's and the
+        # Durable store's; the bench's polling adds ~0.1): what merging transactions cuts
+        "pg_transactions_per_task": round(xacts, 1),
         "pg_commits_per_s": round(baseline, 1),
         "commits_budget_per_task": round(baseline / tasks_per_s, 1),
         "all_succeeded": statuses == {"succeeded"},
@@ -345,7 +350,7 @@ def main() -> int:
                 "host_cpu_ms_per_task", "workers_cpu_ms_per_task",
                 "event_loop_cpu_ms_per_task", "pg_cpu_ms_per_task",
                 "bench_client_cpu_ms_per_task", "machine_cpu_ms_per_task",
-                "cpu_bound_tasks_per_s", "publish_lag_s",
+                "cpu_bound_tasks_per_s", "publish_lag_s", "pg_transactions_per_task",
                 "pg_commits_per_s",
                 "commits_budget_per_task"):
         print(f"{key:<28}{figures[key]!s:>12}")
@@ -452,6 +457,15 @@ def _submit_paced(host, project: str, envs: list[str], rate: float,  # type: ign
         r.raise_for_status()
         ids.append(str(r.json()["id"]))
     return ids
+
+
+def _transactions(url: str) -> int:
+    """Transactions committed in the app's database so far (pg_stat_database; backends
+    report theirs within a second, so read after the run has settled)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT xact_commit FROM pg_stat_database"
+                           " WHERE datname = current_database()").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _wait_done(url: str, total: int, timeout: float = 240) -> None:

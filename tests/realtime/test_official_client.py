@@ -20,7 +20,12 @@ from typing import Any
 import pytest
 
 from shared.realtime import RestRealtime
-from shared.realtime.events import publish_agent_update, publish_task_log, publish_task_update
+from shared.realtime.events import (
+    publish_agent_update,
+    publish_task_log,
+    publish_task_update,
+    publish_task_updates,
+)
 from shared.services import Services
 from tests.realtime._bridge import add_realtime_functions
 from tests.realtime._server import Emulator, run_emulator
@@ -117,6 +122,26 @@ def test_official_client_receives_exactly_its_groups_events_in_order(
         events = client.finish()
         assert events[-1] == {"event": "closed", "error": None}  # a clean stop, no error
         assert events[:-1] == expected
+    finally:
+        client.kill()
+
+
+def test_official_client_gets_every_snapshot_of_a_coalesced_update_in_one_message(
+        app_services: Services, world: dict[str, Any], rest: RestRealtime,
+        emulator: Emulator) -> None:
+    task, reader = world["task"], world["reader"]
+    client = NodeClient(emulator.base_url, reader, [f"project:{task.project_id}"])
+    try:
+        joined = client.next_event()
+        assert joined["event"] == "joined", joined
+        waiting = [{"id": f"00000000-0000-0000-0000-00000000000{i}",
+                    "projectId": str(task.project_id), "status": "waiting",
+                    "reason": f"position {i} in the environment queue"} for i in (1, 2, 3)]
+        publish_task_updates(rest, waiting)  # the positions one release refreshed
+        rest.send_to_user(reader, "stop", [])
+        events = client.finish()
+        assert events[:-1] == [{"event": "message", "target": "taskUpdated",
+                                "args": waiting}]
     finally:
         client.kill()
 
