@@ -23,8 +23,9 @@ duration of its own and only the durations meet: Postgres says how long the sand
 still live (``created_at + max - now()``), and the limit is ``clock.now()`` plus that.
 Rows keep their database-stamped ``created_at`` (no second stamp from the clock): it
 also orders and pages lists, where one writer's clock must not reorder another's rows.
-One comparison still crosses: a backup schedule's first slot must come after the
-schedule's ``created_at`` (``schedules/due.due_slot``, slots computed from ``clock.now()``).
+The one exception is a backup schedule's ``created_at``: it is written from
+``clock.now()``, because it anchors the schedule's first slot (``schedules/due.due_slot``
+compares it with slots computed from ``clock.now()``).
 
 Outside the control plane other clocks are right: ``localhost/`` is a Functions host
 with its own wall clock (timers, durable history, token expiry), and the agent and the

@@ -89,7 +89,7 @@ def backup_schedules(req: func.HttpRequest) -> func.HttpResponse:
         schedule = backup_store.create_schedule(
             conn, environment_id=env.id, cron=body.cron, timezone=body.time_zone,
             retain_count=body.retain_count, retain_days=body.retain_days,
-            actor=principal.actor)
+            actor=principal.actor, created_at=now)
         activity.record(conn, actor=principal.actor, action="schedule.created",
                         project_id=project.id, environment_id=env.id,
                         details={"schedule": str(schedule.id), "cron": schedule.cron,

@@ -89,11 +89,15 @@ def delete_backup(conn: Connection[Any], backup_id: UUID) -> None:
 
 def create_schedule(conn: Connection[Any], *, environment_id: UUID, cron: str,
                     timezone: str, retain_count: int | None, retain_days: int | None,
-                    actor: str) -> BackupSchedule:
+                    actor: str, created_at: datetime) -> BackupSchedule:
+    """``created_at`` comes from the injected clock: it anchors the first slot, which
+    ``due_slot`` compares with slots computed from ``clock.now()`` (see ``shared.clock``)."""
     row = conn.execute(
         "INSERT INTO backup_schedules (environment_id, cron, timezone, retain_count,"
-        " retain_days, created_by) VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
-        (environment_id, cron, timezone, retain_count, retain_days, actor)).fetchone()
+        " retain_days, created_by, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        " RETURNING *",
+        (environment_id, cron, timezone, retain_count, retain_days, actor,
+         created_at)).fetchone()
     assert row is not None
     return BackupSchedule.from_row(row)
 

@@ -281,7 +281,8 @@ def test_backups_schedules_and_slots(db: Database, env) -> None:
         assert backups.list_backups(conn, env.id) == [backup]
         schedule = backups.create_schedule(conn, environment_id=env.id, cron="0 0 3 * * *",
                                            timezone="UTC", retain_count=7, retain_days=None,
-                                           actor="alice")
+                                           actor="alice",
+                                           created_at=datetime(2026, 1, 1, tzinfo=UTC))
         slot = datetime(2026, 1, 1, 3, tzinfo=UTC)
         assert backups.claim_slot(conn, schedule.id, slot) is True
         assert backups.claim_slot(conn, schedule.id, slot) is False

@@ -34,7 +34,7 @@ def schedule(svc: Services, env: Environment, count: int | None, days: int | Non
     with svc.db.transaction() as conn:
         backup_store.create_schedule(conn, environment_id=env.id, cron="0 0 2 * * *",
                                      timezone="UTC", retain_count=count, retain_days=days,
-                                     actor="alice")
+                                     actor="alice", created_at=svc.clock.now())
 
 
 def remaining(svc: Services, env: Environment) -> set[UUID]:

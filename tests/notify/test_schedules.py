@@ -21,9 +21,8 @@ def hourly_schedule(svc: Services, created_at: datetime,
     with svc.db.transaction() as conn:
         schedule = backup_store.create_schedule(conn, environment_id=env.id, cron=cron,
                                                 timezone="Europe/Amsterdam", retain_count=None,
-                                                retain_days=None, actor="alice")
-        conn.execute("UPDATE backup_schedules SET created_at = %s WHERE id = %s",
-                     (created_at, schedule.id))
+                                                retain_days=None, actor="alice",
+                                                created_at=created_at)
     return schedule
 
 
