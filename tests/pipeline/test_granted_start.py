@@ -71,7 +71,7 @@ def test_the_finishing_task_starts_the_waiting_one_and_hands_over_its_plan(
     carried = EnvironmentDecision.from_json(granted_decision(second.id))
 
     assert carried.acquired and carried.task is not None
-    assert carried.task["taskId"] == str(second.id) and carried.task["environment"] == "dev"
+    assert carried.task.task_id == str(second.id) and carried.task.environment == "dev"
     assert _status(svc, second.id) == "running"
     # the poll that follows a lost event asks again and gets the same answer
     again = decide(second.id)

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from functions.orchestrators._flow import Cancelled, _begin
-from functions.payloads import EnvironmentDecision
+from functions.payloads import EnvironmentDecision, TaskPlan
 
-PLAN = {"taskId": "t1", "environment": "dev", "target": {"type": "noop"}}
+PLAN = TaskPlan(task_id="t1", operation="deploy", requested_by="u1", project="shop",
+                environment="dev", environment_id="e1", target={"type": "noop"})
 WAITING = EnvironmentDecision(acquired=False, ended=False, reason="position 1",
                               position=1).to_json()
 ACQUIRED = EnvironmentDecision(acquired=True, ended=False, reason="holds the environment",
