@@ -17,6 +17,7 @@ import pytest
 from functions.activities import appservice as activities
 from functions.orchestrators._flow import StepFailed
 from functions.orchestrators.deploy import appservice_deploy
+from functions.payloads import TaskPlan
 from shared.appservice import AppServiceDeployer
 from tests.azure_arm._arm_standin import ArmStandIn
 
@@ -72,11 +73,12 @@ def context(deployer: AppServiceDeployer) -> InlineContext:
     })
 
 
-def deploy_task(target: dict[str, Any], version: str) -> dict[str, Any]:
-    return {"taskId": "5f0c1c9e-0000-4000-8000-000000000002", "target": target,
-            "environment": "prod",
-            "parameters": {"version": version,
-                           "packageUrl": f"https://pkgs.example/orders-{version}.zip"}}
+def deploy_task(target: dict[str, Any], version: str) -> TaskPlan:
+    return TaskPlan(task_id="5f0c1c9e-0000-4000-8000-000000000002", operation="deploy",
+                    requested_by="u1", project="orders", environment="prod",
+                    environment_id="5f0c1c9e-0000-4000-8000-000000000003", target=target,
+                    parameters={"version": version,
+                                "packageUrl": f"https://pkgs.example/orders-{version}.zip"})
 
 
 def test_healthy_version_is_swapped_into_production(
