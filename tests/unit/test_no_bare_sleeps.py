@@ -47,7 +47,8 @@ ALLOWED: dict[tuple[str, str], str] = {
 
 def _sleeps(path: Path) -> list[tuple[int, str]]:
     """(line, source) of every sleep call in a file: ``time.sleep(...)``,
-    ``asyncio.sleep(...)``, or a bare ``sleep(...)`` imported from either."""
+    ``asyncio.sleep(...)``, a bare ``sleep(...)`` imported from either, or Playwright's
+    ``page.wait_for_timeout(...)`` (a sleep by another name)."""
     source = path.read_text()
     tree = ast.parse(source, filename=str(path))
     imported = {alias.asname or alias.name for node in ast.walk(tree)
@@ -61,7 +62,8 @@ def _sleeps(path: Path) -> list[tuple[int, str]]:
         is_sleep = (isinstance(func, ast.Attribute) and func.attr == "sleep"
                     and isinstance(func.value, ast.Name)
                     and func.value.id in ("time", "asyncio")) or (
-            isinstance(func, ast.Name) and func.id in imported)
+            isinstance(func, ast.Name) and func.id in imported) or (
+            isinstance(func, ast.Attribute) and func.attr == "wait_for_timeout")
         if is_sleep:
             found.append((node.lineno, ast.get_source_segment(source, node) or ""))
     return sorted(found)

@@ -4,13 +4,13 @@ tells the truth: where a sandbox's data comes from, and when approval is needed.
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
 from playwright.sync_api import expect
 
 from tests.pipeline.test_pipeline_e2e import wait_for
+from tests.waiting import wait_until
 from tests.web.conftest import ADMIN, OPERATOR, Pages, World, call
 
 
@@ -159,10 +159,9 @@ def test_an_app_service_deploy_ships_the_package_or_image_chosen(pages: Pages,
     expect(body).not_to_contain_text("s3cret")
     page.click("#confirm-ok")
     expect(page.locator("#confirm-dialog")).to_be_hidden()
-    deadline = time.monotonic() + 15
-    while not (tasks := _tasks(world, pages, site)) and time.monotonic() < deadline:
-        page.wait_for_timeout(100)  # the POST is on its way: poll until it is recorded
-    [task] = tasks
+    # the POST is on its way: poll until it is recorded
+    [task] = wait_until(lambda: _tasks(world, pages, site), "the deploy task recorded",
+                        timeout=15)
     assert task["parameters"]["version"] == "2.1.0"
     assert task["parameters"]["packageUrl"].startswith("https://pkgs.example/shop-2.1.0.zip")
 

@@ -6,7 +6,6 @@ lists the notifications its events produced."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +13,7 @@ from playwright.sync_api import expect
 
 from tests.notify.sinks import WebhookSink
 from tests.pipeline.test_pipeline_e2e import wait_for
+from tests.waiting import wait_until
 from tests.web.a11y import check_page
 from tests.web.conftest import ADMIN, READER, Pages, World, call
 
@@ -157,10 +157,13 @@ def test_a_task_page_lists_the_notifications_its_outcome_sent(
     row = page.locator("#deliveries tbody tr")
     delivered = page.locator("#deliveries tbody tr[data-status=delivered]")
     # the delivery is written by the orchestration after the task ends: poll, refreshing
-    deadline = time.monotonic() + 20
-    while not delivered.count() and time.monotonic() < deadline:
+
+    def refreshed() -> int:
         page.click("#deliveries-refresh")
-        page.wait_for_timeout(200)
+        return delivered.count()
+
+    wait_until(refreshed, "the task's delivery listed after a refresh", timeout=20,
+               interval=0.2)
     expect(row).to_have_count(1)
     expect(row).to_contain_text("task.succeeded")
     expect(row).to_contain_text("deploys")
