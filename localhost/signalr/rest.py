@@ -63,14 +63,9 @@ def _authorized(handler: Handler) -> Handler:
     return checked
 
 
-def _done(_: object) -> None:
-    """What a membership change answers whatever the service says: nothing (so 200)."""
-    return None
-
-
-def _change(change: Callable[[SignalRService, UrlMappingMatchInfo, web.Request], None],
+def _change(change: Callable[[SignalRService, UrlMappingMatchInfo, web.Request], object],
             ) -> Handler:
-    """A membership change: nothing to tell, so 200."""
+    """A membership change (or a close): 200 whatever the service says."""
     def answer(service: SignalRService, match: UrlMappingMatchInfo,
                request: web.Request) -> None:
         change(service, match, request)
@@ -235,8 +230,8 @@ class RestApi:
         m["hub"], m["group"], m["connection"]))
     remove_connection_all = _change(lambda s, m, r:
                                     s.remove_connection_from_all_groups(m["hub"], m["connection"]))
-    close_connection = _status_only(lambda s, m, r: _done(s.close_connection(
-        m["hub"], m["connection"], r.query.get("reason"))))
+    close_connection = _change(lambda s, m, r: s.close_connection(
+        m["hub"], m["connection"], r.query.get("reason")))
     remove_user = _change(lambda s, m, r: s.remove_user_from_group(
         m["hub"], m["group"], m["user"]))
     remove_user_all = _change(lambda s, m, r: s.remove_user_from_group(
