@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.parse_python import parse
+
 TESTS = Path(__file__).resolve().parents[1]
 
 # Whole folders that are not tests: the benchmarks pace load generators on purpose.
@@ -50,7 +52,7 @@ def _sleeps(path: Path) -> list[tuple[int, str]]:
     ``asyncio.sleep(...)``, a bare ``sleep(...)`` imported from either, or Playwright's
     ``page.wait_for_timeout(...)`` (a sleep by another name)."""
     source = path.read_text()
-    tree = ast.parse(source, filename=str(path))
+    tree = parse(source, path)
     imported = {alias.asname or alias.name for node in ast.walk(tree)
                 if isinstance(node, ast.ImportFrom) and node.module in ("time", "asyncio")
                 for alias in node.names if alias.name == "sleep"}

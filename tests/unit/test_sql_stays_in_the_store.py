@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.parse_python import parse
+
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("shared", "functions", "localhost", "agent", "cli", "function_app.py")
 HOME = ("shared/store/", "shared/db/")
@@ -47,7 +49,7 @@ def _docstrings(tree: ast.AST) -> set[int]:
 def sql_literals(source: str) -> list[tuple[int, str]]:
     """(line, text) of every string literal that reads as SQL, docstrings aside; an
     f-string is judged with each placeholder read as a name."""
-    tree = ast.parse(source)
+    tree = parse(source, Path("<source>"))
     docstrings = _docstrings(tree)
     inner = {id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr)
              for v in node.values}
