@@ -196,12 +196,18 @@ JOB_REQUESTS: dict[str, type[Payload]] = {
 
 
 class DispatchJob(Payload):
-    """Dispatch a job of ``kind``; ``payload`` is read as that kind's request."""
+    """Dispatch a job of ``kind``; ``payload`` is read as that kind's request.
+
+    ``job_id`` (the orchestration's ``new_uuid()``, the same on every replay) makes the
+    dispatch idempotent: the activity run twice creates one job. Histories written
+    before it existed carry none and dispatch as before.
+    """
 
     task_id: str
     kind: str
     payload: JobRequest
     deadline_at: str | None = None
+    job_id: str | None = None
 
     @field_validator("payload", mode="before")
     @classmethod

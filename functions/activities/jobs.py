@@ -150,11 +150,14 @@ def dispatch_job(payload: dict[str, Any]) -> dict[str, Any]:
             if asked.deadline_at:
                 # how long the agent keeps trying to deliver the result through an outage
                 body["deadlineAt"] = asked.deadline_at
-            job = agent_dispatch.dispatch_job(conn, task=task, kind=asked.kind, payload=body,
-                               pool=str(pool), demands=list(env.target.get("labels") or []),
-                               now=svc.clock.now())
+            job, created = agent_dispatch.dispatch_job(
+                conn, task=task, kind=asked.kind, payload=body, pool=str(pool),
+                demands=list(env.target.get("labels") or []), now=svc.clock.now(),
+                job_id=UUID(asked.job_id) if asked.job_id else None)
         except (agent_dispatch.NoCapableAgent, JobNotPossible) as exc:
             return Dispatched(error=exc.detail).to_json()
+        if not created:  # this activity ran before (host lost its result): same job
+            return Dispatched(job_id=str(job.id)).to_json()
         waiting = task_store.transition(conn, task.id, TaskStatus.WAITING, actor="system",
                                         reason=agent_dispatch.waiting_reason(
                                             conn, job, now=svc.clock.now()))

@@ -40,7 +40,7 @@ def run_agent_job(context: Ctx, task: TaskPlan, kind: str, payload: JobRequest,
     deadline_at = context.current_utc_datetime + timeout
     dispatched = Dispatched.from_json((yield call(context, "dispatch_job", DispatchJob(
         task_id=task.task_id, kind=kind, payload=payload,
-        deadline_at=deadline_at.isoformat()))))
+        deadline_at=deadline_at.isoformat(), job_id=context.new_uuid()))))
     if dispatched.error or not dispatched.job_id:
         raise StepFailed(dispatched.error or f"the {kind} job was not created")
     job_id = dispatched.job_id

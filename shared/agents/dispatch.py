@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from psycopg import Connection
 
@@ -44,8 +45,11 @@ def _labels_text(demands: list[str]) -> str:
 
 def dispatch_job(conn: Connection[Any], *, task: Task, kind: str, payload: dict[str, Any],
                  pool: str, demands: list[str], now: datetime,
-                 policy: AgentPolicy | None = None) -> Job:
-    """Create the job for ``task`` (agents are woken by NOTIFY once the caller commits).
+                 policy: AgentPolicy | None = None, job_id: UUID | None = None
+                 ) -> tuple[Job, bool]:
+    """Create the job for ``task`` (agents are woken by NOTIFY once the caller commits);
+    ``(job, created)`` — with ``job_id`` given, a second call finds the first call's job
+    (``created`` False) instead of creating another (see ``job_store.create_job``).
 
     Raises ``NoCapableAgent`` when no enabled agent of ``pool`` carries every label in
     ``demands`` — online or not: an offline capable agent may come back, so that job waits.
@@ -68,7 +72,7 @@ def dispatch_job(conn: Connection[Any], *, task: Task, kind: str, payload: dict[
         raise NoCapableAgent(detail, field="pool")
     return job_store.create_job(conn, task_id=task.id, pool_id=pool_row.id, kind=kind,
                                 payload=payload, demands=demands,
-                                max_attempts=MAX_ATTEMPTS[kind])
+                                max_attempts=MAX_ATTEMPTS[kind], job_id=job_id)
 
 
 def waiting_reason(conn: Connection[Any], job: Job, *, now: datetime,

@@ -21,6 +21,15 @@ def record_backup(conn: Connection[Any], *, environment_id: UUID, task_id: UUID 
                   location: str, size_bytes: int, sha256: str, kind: str = "backup",
                   duration_ms: int | None = None,
                   tool_versions: dict[str, Any] | None = None) -> Backup:
+    """Record the artifact a task's job uploaded — once: the activity run again after a
+    crash finds the row its first run wrote (the task row is locked meanwhile, so two
+    runs at once cannot both insert)."""
+    if task_id is not None:
+        conn.execute("SELECT 1 FROM tasks WHERE id = %s FOR UPDATE", (task_id,))
+        found = conn.execute("SELECT * FROM backups WHERE task_id = %s AND location = %s",
+                             (task_id, location)).fetchone()
+        if found is not None:
+            return Backup.from_row(found)
     row = conn.execute(
         "INSERT INTO backups (environment_id, task_id, location, size_bytes, sha256, kind,"
         " duration_ms, tool_versions) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",

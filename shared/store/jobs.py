@@ -11,22 +11,36 @@ from psycopg import AsyncConnection, Connection
 from psycopg.types.json import Jsonb
 
 from shared.domain.models import Job
-from shared.errors import NotFound
+from shared.errors import DomainError, NotFound
 from shared.store._transitions import moved
 
 NOTIFY_CHANNEL = "cloudops_jobs"
 
 
 def create_job(conn: Connection[Any], *, task_id: UUID, pool_id: UUID, kind: str,
-               payload: dict[str, Any], demands: list[str], max_attempts: int = 1) -> Job:
+               payload: dict[str, Any], demands: list[str], max_attempts: int = 1,
+               job_id: UUID | None = None) -> tuple[Job, bool]:
+    """Insert the job (and wake the pool's agents on commit); ``(job, created)``.
+
+    ``job_id`` chosen by the caller makes the insert idempotent: an activity run again
+    after a crash (Durable runs activities at least once) finds the job its first run
+    created — ``created`` is False — instead of queueing the same work twice.
+    """
     row = conn.execute(
-        "INSERT INTO jobs (task_id, pool_id, kind, payload, demands, max_attempts)"
-        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
-        (task_id, pool_id, kind, Jsonb(payload), sorted(set(demands)), max_attempts)
+        "INSERT INTO jobs (id, task_id, pool_id, kind, payload, demands, max_attempts)"
+        " VALUES (COALESCE(%s::uuid, gen_random_uuid()), %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (id) DO NOTHING RETURNING *",
+        (job_id, task_id, pool_id, kind, Jsonb(payload), sorted(set(demands)), max_attempts)
     ).fetchone()
-    assert row is not None
-    notify_pending(conn, Job.from_row(row))
-    return Job.from_row(row)
+    if row is None:
+        assert job_id is not None
+        existing = get_job(conn, job_id)
+        if existing.task_id != task_id:
+            raise DomainError(f"job {job_id} belongs to another task", field="jobId")
+        return existing, False
+    job = Job.from_row(row)
+    notify_pending(conn, job)
+    return job, True
 
 
 def notify_pending(conn: Connection[Any], job: Job) -> None:

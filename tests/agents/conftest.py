@@ -102,7 +102,7 @@ class ControlPlane:
 
         with self.db.transaction() as conn:
             task = tasks.get_task(conn, task_id)
-            job = dispatch_job(conn, task=task, kind=kind, payload=payload or {}, pool=pool,
+            job, _ = dispatch_job(conn, task=task, kind=kind, payload=payload or {}, pool=pool,
                                demands=demands or [], now=_now())
         return job.id
 

@@ -250,7 +250,7 @@ def test_jobs_are_claimed_once_by_an_agent_whose_labels_cover_the_demands(
         pg = agents.create_agent(conn, pool_id=pool.id, name="pg", key_hash=_hash(_slug()),
                                  key_expires_at=now + timedelta(days=1),
                                  labels=["linux", "pg"])
-        job = jobs.create_job(conn, task_id=task.id, pool_id=pool.id, kind="backup",
+        job, _ = jobs.create_job(conn, task_id=task.id, pool_id=pool.id, kind="backup",
                               payload={"connection": "dev"}, demands=["pg"])
     with db.transaction() as conn:
         assert jobs.claim_next_job(conn, agent_id=plain.id, pool_id=pool.id,

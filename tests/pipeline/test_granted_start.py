@@ -4,39 +4,19 @@ activity and its orchestration receives the decision with ``environment_granted`
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from functions.activities.tasks import decide, granted_decision
 from functions.payloads import EnvironmentDecision
-from shared import services as services_module
 from shared.api.views import task_json
-from shared.clock import SystemClock
-from shared.db import Database
 from shared.domain.task_states import TaskStatus
-from shared.logs._memory import MemoryLogStore
 from shared.realtime.events import publish_new_task
 from shared.realtime.fake import InMemoryRealtime
-from shared.services import Services, install
-from shared.settings import Settings
+from shared.services import Services
 from shared.store import projects
 from shared.store import tasks as task_store
 from shared.tasks.service import TaskService
-
-
-@pytest.fixture
-def svc(db: Database) -> Iterator[Services]:
-    previous = services_module._services
-    known = {"settings": Settings.from_env({}), "db": db, "clock": SystemClock(),
-             "realtime": InMemoryRealtime(), "logs": MemoryLogStore()}
-    made = Services(**{f.name: known.get(f.name) for f in dataclasses.fields(Services)})
-    install(made)
-    yield made
-    install(previous)
 
 
 def _queue(svc: Services, n: int) -> list[Any]:
