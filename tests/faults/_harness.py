@@ -81,7 +81,9 @@ def settle(host: RunningHost, task_ids: list[str], timeout: float = 40,
         return None
 
     try:
-        return wait_until(all_ended, "every task to end", timeout, interval=0.1)
+        # ``is not None``: a run whose kill came before any 202 settles on an empty dict
+        wait_until(lambda: all_ended() is not None, "every task to end", timeout, interval=0.1)
+        return tasks
     except WaitTimeout:
         pass
     stuck = {i: (t["status"], t["reason"]) for i, t in tasks.items()
