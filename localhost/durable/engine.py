@@ -439,6 +439,8 @@ class Engine(ClientOperations):
             # before it is durable: the only effects are at-least-once activities, which a
             # lost commit runs again (``_write_failed``), as after a crash. Episodes that
             # finish the instance or reach other instances still wait for their commit.
+            if queued.done() and queued.exception() is not None:
+                raise queued.exception()  # refused: an earlier episode of it failed
             queued.add_done_callback(lambda f: self._write_failed(inst.instance_id, f))
         else:
             await self.store.write(write)

@@ -460,7 +460,14 @@ class PostgresStore:
             return await self.get(instance_id)
         found = await self._load(f"SELECT {_COLUMNS} FROM durable_instances "
                                  "WHERE instance_id = %s", (instance_id,), with_history=True)
-        return found[0] if found else None
+        if not found:
+            return None
+        inst = found[0]
+        if inst.status not in TERMINAL:
+            # reloaded after an eviction: the live object again, so messages stored for it
+            # meanwhile reach the driver that runs it (``enqueue`` appends to it)
+            inst = self._live.setdefault(instance_id, inst)
+        return inst
 
     async def query(self, q: Query) -> list[Instance]:
         where, args = ["TRUE"], list[object]()
