@@ -119,8 +119,10 @@ class Engine(ClientOperations):
         await self.work.drain()
         await self.store.close()
 
-    def spawn(self, coro: Awaitable[Any]) -> None:
+    def spawn(self, coro: Awaitable[Any], name: str | None = None) -> None:
         task = asyncio.ensure_future(coro)
+        if name is not None:
+            task.set_name(name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -427,7 +429,21 @@ class Engine(ClientOperations):
             inst.history.extend(write.new_history)
         self.history_events += len(write.new_history)
         self.messages += len(write.added_messages) + sum(len(c.inbox) for c in write.created)
-        await self.store.write(write)
+        submit = getattr(self.store, "submit", None)
+        queued = submit(write) if submit is not None and inst.status not in TERMINAL else None
+        if queued is not None:
+            # An ordinary episode (it schedules work, tells nobody else anything) is not
+            # waited for: its activities start while its commit is under way and the next
+            # episode may run meanwhile (the store commits an instance's episodes in order,
+            # several in one statement when they pile up). Nothing outside learns of it
+            # before it is durable: the only effects are at-least-once activities, which a
+            # lost commit runs again (``_write_failed``), as after a crash. Episodes that
+            # finish the instance or reach other instances still wait for their commit.
+            if queued.done() and queued.exception() is not None:
+                raise queued.exception()  # refused: an earlier episode of it failed
+            queued.add_done_callback(lambda f: self._write_failed(inst.instance_id, f))
+        else:
+            await self.store.write(write)
         cached = self._sessions.get(inst.instance_id)
         if cached is not None:
             self._sessions[inst.instance_id] = (cached[0], cached[1], len(inst.history))
@@ -442,6 +458,40 @@ class Engine(ClientOperations):
             for fut in self._waiters.pop(inst.instance_id, []):
                 if not fut.done():
                     fut.set_result(None)
+
+    def _write_failed(self, instance_id: str, fut: asyncio.Future[None]) -> None:
+        """An episode queued without waiting did not commit: the store has dropped the
+        instance's live copy; reload its committed state and run again the work that
+        state still waits for, as after a restart."""
+        if fut.cancelled() or fut.exception() is None:
+            return
+        log.warning("episode of %s not stored (%s); resuming from its committed state",
+                    instance_id, type(fut.exception()).__name__)
+        self._sessions.pop(instance_id, None)
+        self._volatile.pop(instance_id, None)
+        if not any(t.get_name() == f"resume:{instance_id}" for t in self._tasks):
+            self.spawn(self._resume_committed(instance_id), name=f"resume:{instance_id}")
+
+    async def _resume_committed(self, instance_id: str) -> None:
+        failures = 0
+        while True:
+            driving = self._driving.get(instance_id)
+            if driving is not None:  # its driver meets the refusal first and recovers
+                await driving.wait()
+                continue
+            evict = getattr(self.store, "evict", None)
+            if evict is not None:
+                evict(instance_id)
+            try:
+                inst = await self.store.get(instance_id)
+                break
+            except getattr(self.store, "transient_errors", ()):
+                failures += 1
+                await asyncio.sleep(min(5.0, 0.2 * 2 ** min(failures, 5)))
+        if inst is None or inst.status in TERMINAL:
+            return
+        self.work.resume(inst)
+        self._wake(instance_id)
 
     async def _child_instance(self, parent: Instance, spec: dict[str, Any]) -> Instance | Message:
         """A sub-orchestration to create, or the failure message if it cannot start."""

@@ -143,3 +143,59 @@ def test_episodes_of_many_instances_share_commits_and_all_land(pg_url: str) -> N
         finally:
             await fresh.close()
     run(main())
+
+
+class _FailingOnce(PostgresStore):
+    """Fails the second group commit, as a dropped connection would."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.commits = 0
+
+    async def _commit_batch(self, batch):
+        self.commits += 1
+        if self.commits == 2:
+            raise psycopg.OperationalError("connection lost (test)")
+        await super()._commit_batch(batch)
+
+
+def test_an_episode_whose_commit_fails_is_run_again_from_the_committed_state(
+        pg_url: str) -> None:
+    """Ordinary episodes are not waited for (their activities start during the commit);
+    when one does not commit, the instance resumes from what did, as after a crash."""
+    async def main():
+        store = _FailingOnce(pg_url)
+        async with running_engine(actions_app.make_app(), store=store) as eng:
+            inst = await run_to_end(eng, "sequence", 12, instance_id="pg-lost-commit")
+            assert outputs(inst) == 12
+            assert store.commits > 2
+        fresh = PostgresStore(pg_url)
+        await fresh.open()
+        try:
+            stored = await fresh.get("pg-lost-commit")
+            assert stored is not None and stored.status == "Completed"
+            assert json.loads(stored.output or "null") == 12
+            completed = [e for e in stored.history.events
+                         if e["EventType"] == h.TASK_COMPLETED]
+            assert sorted(e["TaskScheduledId"] for e in completed) == list(range(12))
+        finally:
+            await fresh.close()
+    run(main())
+
+
+def test_an_instance_s_queued_episodes_land_in_order_in_few_commits(pg_url: str) -> None:
+    async def main():
+        store = PostgresStore(pg_url)
+        async with running_engine(actions_app.make_app(), store=store) as eng:
+            inst = await run_to_end(eng, "sequence", 60, instance_id="pg-in-order")
+            assert outputs(inst) == 60
+        fresh = PostgresStore(pg_url)
+        await fresh.open()
+        try:
+            stored = await fresh.get("pg-in-order")
+            assert stored is not None
+            assert stored.history.events == inst.history.events
+            assert stored.book.to_json() == inst.book.to_json()
+        finally:
+            await fresh.close()
+    run(main())
