@@ -127,9 +127,8 @@ def test_connection_close_is_honoured() -> None:
 
 
 def test_no_answer_raises_and_a_silent_server_times_out() -> None:
-    with server(lambda _: (b"", True)) as (url, _seen, _accepted):
-        with pytest.raises(HTTPFailure):
-            KeepAlivePool(url).request("POST", "/a", "", b"1")
+    with server(lambda _: (b"", True)) as (url, _seen, _accepted), pytest.raises(HTTPFailure):
+        KeepAlivePool(url).request("POST", "/a", "", b"1")
     listener = socket.create_server(("127.0.0.1", 0))
     with listener, pytest.raises(OSError):
         KeepAlivePool(f"http://127.0.0.1:{listener.getsockname()[1]}",
