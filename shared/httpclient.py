@@ -31,7 +31,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
 __all__ = ["STALE_RETRY", "HTTPFailure", "KeepAlivePool", "PinnedResponse", "Reply",
-           "RequestException", "new_session", "pool", "post_pinned", "session"]
+           "RequestException", "header_lines", "keep_alive", "new_session", "pool",
+           "post_pinned", "session"]
 
 RequestException = requests.RequestException
 # The Functions worker's PYTHON_THREADPOOL_THREAD_COUNT tops out at 32: with fewer pooled
@@ -165,6 +166,31 @@ class Reply:
 _NO_BODY_STATUSES = frozenset({204, 304})
 _HEAD_END = b"\r\n\r\n"
 _MAX_HEAD = 64 * 1024
+
+
+_keep_alive: dict[tuple[str, float], KeepAlivePool] = {}
+
+
+def keep_alive(base_url: str, read_timeout: float = 3.0) -> KeepAlivePool:
+    """The process's ``KeepAlivePool`` for ``base_url``'s origin (callers built per request,
+    like the local Service Bus adapter, share its warm connections)."""
+    parts = urlsplit(base_url)
+    key = (f"{parts.scheme}://{parts.netloc}", read_timeout)
+    found = _keep_alive.get(key)
+    if found is None:
+        with _lock:
+            found = _keep_alive.setdefault(key, KeepAlivePool(key[0],
+                                                              read_timeout=read_timeout))
+    return found
+
+
+def header_lines(headers: dict[str, str]) -> str:
+    """``Name: value\r\n`` lines for ``KeepAlivePool.request``; a name or value that would
+    break the request's framing is refused."""
+    lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    if lines.count("\n") != len(headers) or lines.count("\r") != len(headers):
+        raise ValueError("header names and values must not contain CR or LF")
+    return lines
 
 
 class KeepAlivePool:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import jwt
 import pytest
 
-from shared.httpclient import HTTPFailure, KeepAlivePool
+from shared.httpclient import HTTPFailure, KeepAlivePool, header_lines
 from shared.realtime.rest import sign_hs256
 
 Answer = Callable[[bytes], tuple[bytes, bool]]  # request head+body -> (raw reply, close?)
@@ -143,3 +143,9 @@ def test_signed_tokens_verify_with_pyjwt_with_and_without_a_key_id() -> None:
     named = sign_hs256(claims, key, "kid-1")
     assert jwt.get_unverified_header(named) == {"alg": "HS256", "typ": "JWT", "kid": "kid-1"}
     assert jwt.decode(named, key, algorithms=["HS256"], audience=claims["aud"]) == claims
+
+
+def test_header_lines_refuse_values_that_would_split_the_request() -> None:
+    assert header_lines({"A": "1", "b-c": '{"x":2}'}) == 'A: 1\r\nb-c: {"x":2}\r\n'
+    with pytest.raises(ValueError):
+        header_lines({"A": "1\r\nInjected: yes"})
