@@ -25,6 +25,7 @@ from shared.api.views import iso
 from shared.domain.models import Task
 from shared.domain.task_states import TaskStatus
 from shared.grants.plan import verify
+from shared.logs import LogLine
 from shared.services import Services, services
 from shared.store import notification_rules as rule_store
 from shared.store import projects as project_store
@@ -208,11 +209,13 @@ async def finish_task(payload: dict[str, Any],
             who = svc.cancelled_by(task_id)
             error = who + reason[len(CANCEL_REQUESTED):]
             reason, lines = who, [error]
+        closing: list[LogLine] = []
         if not TaskStatus(task.status).terminal and lines:
             level = {TaskStatus.SUCCEEDED: "info", TaskStatus.CANCELLED: "warning"}.get(
                 status, "error")
-            svc.log(task, lines, level)
-        return svc.finish(task_id, status, reason=reason, error=error, result=asked.result)
+            closing = svc.log(task, lines, level, publish=False)  # sent with the snapshot
+        return svc.finish(task_id, status, reason=reason, error=error, result=asked.result,
+                          closing_log=closing)
 
     done = await asyncio.to_thread(close)
     if done.granted is not None:
