@@ -41,14 +41,13 @@ def task_service() -> TaskService:
     return TaskService(services())
 
 
-def _plan(task_id: UUID) -> tuple[TaskPlan, Task, str | None]:
+def _plan(conn: Any, task: Task) -> tuple[TaskPlan, Task, str | None]:
     """What the orchestrator needs to plan: the task's parameters and its environment;
-    and why it may not run (a grant withdrawn, the environment changed since approval)."""
-    with services().db.transaction() as conn:
-        task = task_store.get_task(conn, task_id)
-        env = project_store.get_environment_by_id(conn, task.environment_id)
-        project = project_store.get_project(conn, task.project_id)
-        refused = verify(conn, task, env)
+    and why it may not run (a grant withdrawn, the environment changed since approval).
+    Read in the transaction that started the task (``acquire_environment_then``)."""
+    env = project_store.get_environment_by_id(conn, task.environment_id)
+    project = project_store.get_project(conn, task.project_id)
+    refused = verify(conn, task, env)
     return TaskPlan(task_id=str(task.id), operation=task.operation,
                     parameters=task.parameters, requested_by=task.requested_by,
                     project=project.slug, environment=env.slug, environment_id=str(env.id),
@@ -86,11 +85,12 @@ def decide(task_id: UUID, *, only_if_waiting: bool = False) -> EnvironmentDecisi
     held, lifted = _freeze_answer(svc, task, frozen)
     if held is not None:
         return held
-    decision = svc.acquire_environment(task_id)
+    decision, planned = svc.acquire_environment_then(task_id, _plan)
     if not decision.acquired:
         return EnvironmentDecision(acquired=False, ended=False, reason=decision.reason,
                                    position=decision.position)
-    plan, task, refused = _plan(task_id)
+    assert planned is not None  # acquired: _plan ran
+    plan, task, refused = planned
     if lifted:
         svc.log(task, [lifted], level="warning")
     state = (row["approval"] if row is not None else None) or {}

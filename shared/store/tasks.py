@@ -137,10 +137,12 @@ def transition(conn: Connection[Any], task_id: UUID, to: TaskStatus, *, actor: s
     winner's status and matches nothing.
     """
     terminal = to.terminal
+    # URL keys go before the write; the task's secret values (its row has them) right
+    # after, in the same transaction, only for a task that has any: no read first
     if error is not None:
-        error = _scrub(conn, task_id, error)
+        error = redact_text(error)
     if reason is not None:
-        reason = _scrub(conn, task_id, reason)
+        reason = redact_text(reason)
     row = conn.execute(
         "WITH prev AS (SELECT id, status FROM tasks WHERE id = %(id)s FOR UPDATE)"
         " UPDATE tasks t SET status = %(to)s, reason = %(reason)s,"
@@ -160,6 +162,7 @@ def transition(conn: Connection[Any], task_id: UUID, to: TaskStatus, *, actor: s
     ).fetchone()
     row = moved(row, what=f"task {task_id}", status_now=lambda: get_task(conn, task_id).status,
                 refusal=f"it cannot become {to.value}")
+    reason, error, row = _mask_secrets(conn, row, reason, error)
     task = Task.from_row(row)
     if row["previous_status"] != to.value:
         activity.record(
@@ -169,10 +172,23 @@ def transition(conn: Connection[Any], task_id: UUID, to: TaskStatus, *, actor: s
     return task
 
 
-def _scrub(conn: Connection[Any], task_id: UUID, text: str) -> str:
-    """``text`` without the task's secret values or URL keys (errors quote argv, URLs)."""
-    row = conn.execute("SELECT secrets FROM tasks WHERE id = %s", (task_id,)).fetchone()
-    return mask(redact_text(text), secret_values(row["secrets"] if row else None))
+def _mask_secrets(conn: Connection[Any], row: dict[str, Any], reason: str | None,
+                  error: str | None) -> tuple[str | None, str | None, dict[str, Any]]:
+    """The written ``reason``/``error`` without the task's secret values (errors quote
+    argv), rewritten before the transaction commits when they showed any."""
+    hidden = secret_values(row.get("secrets"))
+    if not hidden or (reason is None and error is None):
+        return reason, error, row
+    masked_reason = None if reason is None else mask(reason, hidden)
+    masked_error = None if error is None else mask(error, hidden)
+    if masked_reason == reason and masked_error == error:
+        return reason, error, row
+    conn.execute("UPDATE tasks SET reason = %s, error = COALESCE(%s, error) WHERE id = %s",
+                 (masked_reason, masked_error, row["id"]))
+    changed = {"reason": masked_reason}
+    if masked_error is not None:
+        changed["error"] = masked_error
+    return masked_reason, masked_error, {**row, **changed}
 
 
 def set_progress(conn: Connection[Any], task_id: UUID, progress: int,

@@ -7,9 +7,9 @@ followed by one realtime publish; log lines go to the log store and out as ``tas
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 from shared.agents.work import cancel_jobs_for_task
@@ -35,6 +35,7 @@ from shared.store import jobs as job_store
 from shared.store import tasks as task_store
 from shared.telemetry import inject_trace
 
+T = TypeVar("T")
 log = logging.getLogger("cloudops.tasks")
 
 # A queued task whose orchestration has not picked it up ``resend_after_seconds`` after
@@ -191,7 +192,15 @@ class TaskService:
     # -- queue ------------------------------------------------------------------------
     def acquire_environment(self, task_id: UUID) -> queue.LeaseDecision:
         """Take the environment (the task is then running) or say where it waits."""
+        return self.acquire_environment_then(task_id, None)[0]
+
+    def acquire_environment_then(self, task_id: UUID, then: Callable[[Any, Task], T] | None
+                                 ) -> tuple[queue.LeaseDecision, T | None]:
+        """``acquire_environment``, and once acquired ``then(conn, task)`` in the same
+        transaction (what the caller reads next about the running task: one transaction
+        instead of two)."""
         changed: Task | None = None
+        after: T | None = None
         with self.services.db.transaction() as conn:
             task = task_store.get_task(conn, task_id)
             decision = queue.acquire_environment(conn, task)
@@ -202,9 +211,11 @@ class TaskService:
                                             or task.reason != decision.reason):
                 changed = task_store.transition(conn, task_id, TaskStatus.WAITING,
                                                 actor="system", reason=decision.reason)
+            if decision.acquired and then is not None:
+                after = then(conn, changed or task)
         if changed is not None:
             self.publish(changed)
-        return decision
+        return decision, after
 
     # -- logs -------------------------------------------------------------------------
     def log(self, task: Task, lines: Sequence[str], level: str = "info", *,
