@@ -71,13 +71,15 @@ def decide(task_id: UUID, *, only_if_waiting: bool = False) -> EnvironmentDecisi
     # one transaction reads what decides every answer before the queue: ended, cancel,
     # approval, freeze windows
     with services().db.transaction() as conn:
-        row = task_store.queue_state(conn, task_id)
+        found = task_store.task_with_queue_state(conn, task_id)
+        row = found[1] if found is not None else None
         if only_if_waiting and (row is None or row["status"] != TaskStatus.WAITING
                                 or row["cancel_requested"]):
             return None
         early = _before_the_queue(row)
         if early is None:
-            task = task_store.get_task(conn, task_id)
+            assert found is not None  # a missing task is answered early
+            task = found[0]
             frozen = freezes.frozen_now(conn, task.environment_id, task.operation,
                                         services().clock.now())
     if early is not None:
