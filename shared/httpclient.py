@@ -271,8 +271,8 @@ class KeepAlivePool:
         try:
             sock.sendall(data)
             buffer = sock.recv(65536)
-        except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
-            raise _Stale from None
+        except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLError):
+            raise _Stale from None  # (a TLS connection the server closed ends like this)
         if not buffer:
             raise _Stale
         while True:
