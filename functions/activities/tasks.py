@@ -68,9 +68,9 @@ def decide(task_id: UUID, *, only_if_waiting: bool = False) -> EnvironmentDecisi
     """``acquire_environment``'s answer (it may take the environment and start the task).
     ``only_if_waiting``: None unless the task is waiting (``granted_decision``)."""
     svc = task_service()
-    # one transaction reads what decides every answer before the queue: ended, cancel,
-    # approval, freeze windows
-    with services().db.transaction() as conn:
+    # one connection reads what decides every answer before the queue: ended, cancel,
+    # approval, freeze windows (reads, no lock: no BEGIN/COMMIT)
+    with services().db.statements() as conn:
         found = task_store.task_with_queue_state(conn, task_id)
         row = found[1] if found is not None else None
         if only_if_waiting and (row is None or row["status"] != TaskStatus.WAITING
@@ -198,7 +198,7 @@ async def finish_task(payload: dict[str, Any],
 
     def close() -> Finished:
         nonlocal any_rule
-        with services().db.transaction() as conn:
+        with services().db.statements() as conn:  # two reads, no lock: no BEGIN/COMMIT
             task = task_store.get_task(conn, task_id)
             # whether to deliver its events, read here rather than in a transaction of
             # its own (rules changed while it closes are as if changed just after)
