@@ -38,7 +38,7 @@ ORCHESTRATORS = {
 
 
 def _task_is_open(task_id: str) -> bool:
-    with services().db.transaction() as conn:
+    with services().db.statements() as conn:  # one read: no BEGIN/COMMIT
         return not TaskStatus(task_store.get_task(conn, task_id).status).terminal
 
 

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from localhost import sdk_http
 from localhost.functions import FunctionInfo, find_function_app, index_functions, load_app_module
 from localhost.invocation import Invoker
 from localhost.workers import Channel, dumps, encode_error
@@ -42,6 +43,7 @@ async def serve(fd: int, app_dir: Path) -> int:
         return 1
     invoker = Invoker(str(app_dir))
     running: dict[int, asyncio.Task[None]] = {}
+    sdk_http.install()  # the app's Durable client calls the host without aiohttp's client
 
     async def run(call_id: int, fn: FunctionInfo | None, name: str,
                   values: dict[str, Any]) -> None:
@@ -83,6 +85,7 @@ async def serve(fd: int, app_dir: Path) -> int:
     from localhost.durable import release_client_session
 
     await release_client_session()
+    sdk_http.close()
     await channel.writer.drain()
     channel.close()
     invoker.shutdown()

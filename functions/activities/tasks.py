@@ -25,6 +25,7 @@ from shared.api.views import iso
 from shared.domain.models import Task
 from shared.domain.task_states import TaskStatus
 from shared.grants.plan import verify
+from shared.logs import LogLine
 from shared.services import Services, services
 from shared.store import notification_rules as rule_store
 from shared.store import projects as project_store
@@ -40,14 +41,13 @@ def task_service() -> TaskService:
     return TaskService(services())
 
 
-def _plan(task_id: UUID) -> tuple[TaskPlan, Task, str | None]:
+def _plan(conn: Any, task: Task) -> tuple[TaskPlan, Task, str | None]:
     """What the orchestrator needs to plan: the task's parameters and its environment;
-    and why it may not run (a grant withdrawn, the environment changed since approval)."""
-    with services().db.transaction() as conn:
-        task = task_store.get_task(conn, task_id)
-        env = project_store.get_environment_by_id(conn, task.environment_id)
-        project = project_store.get_project(conn, task.project_id)
-        refused = verify(conn, task, env)
+    and why it may not run (a grant withdrawn, the environment changed since approval).
+    Read in the transaction that started the task (``acquire_environment_then``)."""
+    env = project_store.get_environment_by_id(conn, task.environment_id)
+    project = project_store.get_project(conn, task.project_id)
+    refused = verify(conn, task, env)
     return TaskPlan(task_id=str(task.id), operation=task.operation,
                     parameters=task.parameters, requested_by=task.requested_by,
                     project=project.slug, environment=env.slug, environment_id=str(env.id),
@@ -68,16 +68,18 @@ def decide(task_id: UUID, *, only_if_waiting: bool = False) -> EnvironmentDecisi
     """``acquire_environment``'s answer (it may take the environment and start the task).
     ``only_if_waiting``: None unless the task is waiting (``granted_decision``)."""
     svc = task_service()
-    # one transaction reads what decides every answer before the queue: ended, cancel,
-    # approval, freeze windows
-    with services().db.transaction() as conn:
-        row = task_store.queue_state(conn, task_id)
+    # one connection reads what decides every answer before the queue: ended, cancel,
+    # approval, freeze windows (reads, no lock: no BEGIN/COMMIT)
+    with services().db.statements() as conn:
+        found = task_store.task_with_queue_state(conn, task_id)
+        row = found[1] if found is not None else None
         if only_if_waiting and (row is None or row["status"] != TaskStatus.WAITING
                                 or row["cancel_requested"]):
             return None
         early = _before_the_queue(row)
         if early is None:
-            task = task_store.get_task(conn, task_id)
+            assert found is not None  # a missing task is answered early
+            task = found[0]
             frozen = freezes.frozen_now(conn, task.environment_id, task.operation,
                                         services().clock.now())
     if early is not None:
@@ -85,11 +87,12 @@ def decide(task_id: UUID, *, only_if_waiting: bool = False) -> EnvironmentDecisi
     held, lifted = _freeze_answer(svc, task, frozen)
     if held is not None:
         return held
-    decision = svc.acquire_environment(task_id)
+    decision, planned = svc.acquire_environment_then(task_id, _plan)
     if not decision.acquired:
         return EnvironmentDecision(acquired=False, ended=False, reason=decision.reason,
                                    position=decision.position)
-    plan, task, refused = _plan(task_id)
+    assert planned is not None  # acquired: _plan ran
+    plan, task, refused = planned
     if lifted:
         svc.log(task, [lifted], level="warning")
     state = (row["approval"] if row is not None else None) or {}
@@ -195,7 +198,7 @@ async def finish_task(payload: dict[str, Any],
 
     def close() -> Finished:
         nonlocal any_rule
-        with services().db.transaction() as conn:
+        with services().db.statements() as conn:  # two reads, no lock: no BEGIN/COMMIT
             task = task_store.get_task(conn, task_id)
             # whether to deliver its events, read here rather than in a transaction of
             # its own (rules changed while it closes are as if changed just after)
@@ -208,11 +211,13 @@ async def finish_task(payload: dict[str, Any],
             who = svc.cancelled_by(task_id)
             error = who + reason[len(CANCEL_REQUESTED):]
             reason, lines = who, [error]
+        closing: list[LogLine] = []
         if not TaskStatus(task.status).terminal and lines:
             level = {TaskStatus.SUCCEEDED: "info", TaskStatus.CANCELLED: "warning"}.get(
                 status, "error")
-            svc.log(task, lines, level)
-        return svc.finish(task_id, status, reason=reason, error=error, result=asked.result)
+            closing = svc.log(task, lines, level, publish=False)  # sent with the snapshot
+        return svc.finish(task_id, status, reason=reason, error=error, result=asked.result,
+                          closing_log=closing)
 
     done = await asyncio.to_thread(close)
     if done.granted is not None:

@@ -88,10 +88,13 @@ def _error(status: int, message: str) -> web.Response:
 
 
 class RestApi:
-    def __init__(self, service: SignalRService, keys: tokens.KeyRing, prefix: str) -> None:
+    def __init__(self, service: SignalRService, keys: tokens.KeyRing, prefix: str,
+                 client_endpoint: str | None = None) -> None:
         self.service = service
         self.keys = keys
         self.prefix = prefix
+        # where clients connect, when not beside this API (its own port: localhost.signalr.lean)
+        self.client_endpoint = client_endpoint
 
     def add_routes(self, app: web.Application) -> None:
         for method, path, name in ROUTES:
@@ -184,7 +187,8 @@ class RestApi:
         if not 0 < minutes <= MAX_TOKEN_MINUTES:
             return _error(400, f"'minutesToExpire' must be 1 to {MAX_TOKEN_MINUTES}.")
         hub = request.match_info["hub"]
-        audience = f"{request.scheme}://{request.host}{self.prefix}/client/?hub={hub}"
+        client = self.client_endpoint or f"{request.scheme}://{request.host}{self.prefix}"
+        audience = f"{client}/client/?hub={hub}"
         token = tokens.issue(self.keys.master, audience, user_id=request.query.get("userId"),
                              ttl_seconds=minutes * 60, now=time.time())
         return web.json_response({"token": token})

@@ -66,8 +66,10 @@ def load_or_create_access_key(state_dir: Path) -> str:
     return key
 
 
-def connection_string(endpoint: str, access_key: str) -> str:
-    return f"Endpoint={endpoint.rstrip('/')};AccessKey={access_key};Version=1.0;"
+def connection_string(endpoint: str, access_key: str, *,
+                      client_endpoint: str | None = None) -> str:
+    client = f"ClientEndpoint={client_endpoint.rstrip('/')};" if client_endpoint else ""
+    return f"Endpoint={endpoint.rstrip('/')};{client}AccessKey={access_key};Version=1.0;"
 
 
 @functools.lru_cache(maxsize=4096)

@@ -17,13 +17,12 @@ import hmac
 import json
 import time
 from email.utils import format_datetime
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
-from urllib3.exceptions import HTTPError
 
 from shared.bus.port import BusError, BusMessage
-from shared.httpclient import STALE_RETRY, pool
+from shared.httpclient import HTTPFailure, header_lines, keep_alive
 
 
 class _Transient(BusError):
@@ -64,6 +63,7 @@ class LocalServiceBus:
         if not endpoint.startswith(("http://", "https://")):
             raise ValueError("local Service Bus connection string needs an http Endpoint")
         self.url = endpoint.rstrip("/") + f"/{quote(queue, safe='')}/messages"
+        self._target = urlsplit(self.url).path
         self._key_name = parts.get("sharedaccesskeyname", "")
         self._key = parts.get("sharedaccesskey", "")
         self._attempts = attempts
@@ -88,11 +88,12 @@ class LocalServiceBus:
 
     def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
         # Header names go out as written: custom property names keep their case. The
-        # process's pool (a send is on every task's path, so urllib3 without requests'
-        # per-call work): a bus built per request and never closed leaves nothing behind.
-        response = pool().request("POST", self.url, body=body, headers=headers,
-                                  timeout=self._timeout, retries=STALE_RETRY)
-        return response.status, response.data.decode("utf-8", errors="replace")
+        # process's keep-alive connections to the emulator (a send is on every task's
+        # path: no per-call URL parsing or header objects), shared by every bus built
+        # per request, so one never closed leaves nothing behind.
+        reply = keep_alive(self.url, self._timeout).request(
+            "POST", self._target, header_lines(headers), body)
+        return reply.status, reply.body.decode("utf-8", errors="replace")
 
     def send(self, message: BusMessage) -> None:
         body, headers = self._request(message)
@@ -102,7 +103,7 @@ class LocalServiceBus:
             with attempt:
                 try:
                     status, detail = self._post(body, headers)
-                except (OSError, HTTPError) as exc:
+                except (OSError, HTTPFailure) as exc:
                     raise _Transient(f"local Service Bus unreachable at {self.url}: {exc}") \
                         from exc
                 if status >= 500:

@@ -6,6 +6,7 @@ never by message text.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -109,12 +110,27 @@ class Database:
         with translate_errors(), self.pool.connection() as conn, conn.transaction():
             yield conn
 
+    @contextmanager
+    def statements(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection whose statements each commit on their own (autocommit): no BEGIN
+        and COMMIT round trips. For reads that need no lock held between them (at READ
+        COMMITTED each statement of a transaction reads its own snapshot anyway) and for
+        a single statement that writes (atomic by itself); anything else uses
+        ``transaction``."""
+        with translate_errors(), self.pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                yield conn
+            finally:
+                with contextlib.suppress(psycopg.Error):  # a broken one leaves the pool
+                    conn.autocommit = False
+
     def fetch_one(self, sql: str, params: Any = None) -> dict[str, Any] | None:
-        with self.transaction() as conn:
+        with self.statements() as conn:
             return conn.execute(sql, params).fetchone()
 
     def fetch_all(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
-        with self.transaction() as conn:
+        with self.statements() as conn:
             return conn.execute(sql, params).fetchall()
 
     def ping(self) -> float:

@@ -3,8 +3,8 @@
 Sequence numbers come from ``task_log_heads``: an upsert bumps the task's counter by the
 number of lines and returns the new last number, holding the row lock until commit, so
 concurrent appenders to one task queue behind each other and numbers never collide or
-skip. The lines go in from the same statement (a data-modifying CTE), so an append is
-one round trip plus the transaction's own.
+skip. The lines go in from the same statement (a data-modifying CTE), which commits on
+its own: an append is one round trip.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class PostgresLogStore(LogStore):
 
     def _append(self, task_id: str, pairs: list[tuple[str, str]]) -> list[LogLine]:
         at = self._clock.now()
-        with self._db.transaction() as conn:
+        with self._db.statements() as conn:  # one statement: atomic, no BEGIN/COMMIT
             rows = conn.execute(_APPEND, {"task": task_id, "n": len(pairs), "at": at,
                                           "levels": [p[0] for p in pairs],
                                           "texts": [p[1] for p in pairs]}).fetchall()

@@ -3,6 +3,9 @@
 - ``taskUpdated``: ``[task, ...]`` (``shared.api.views.task_json``; one snapshot, or
   several at once) to groups ``project:{projectId}`` and ``task:{id}``;
 - ``taskLog``: ``[{taskId, from, lines: [{seq, at, level, text}]}]`` to ``task:{taskId}``;
+  the lines that close a task travel instead in its terminal ``taskUpdated`` to
+  ``task:{taskId}``, under the snapshot's ``log`` key (the same ``{taskId, from, lines}``
+  body): one message where there were two;
 - ``agentUpdated``: ``[agent]`` to group ``agents``.
 
 Reconnect contract: events are hints, the API is the truth. A task event carries the whole
@@ -72,6 +75,21 @@ def publish_task_updates(rt: Realtime, tasks_json: Iterable[Mapping[str, Any]]) 
     return ok
 
 
+def publish_task_end(rt: Realtime, task_json: Mapping[str, Any], lines: Iterable[Any]) -> bool:
+    """A task's terminal snapshot and the log lines that closed it (stored just before):
+    the snapshot to its project's group, and to its own group one ``taskUpdated`` whose
+    snapshot carries the lines under ``log`` (``publish_task_log``'s body), instead of a
+    ``taskLog`` and a ``taskUpdated``. Project pages show no log text, so the project's
+    message is the plain snapshot. No lines: ``publish_task_update``."""
+    body = _log_body(task_json["id"], lines)
+    if body is None:
+        return publish_task_update(rt, task_json)
+    task = dict(task_json)
+    to_project = rt.send_to_group(project_group(task["projectId"]), TASK_UPDATED, [task])
+    to_task = rt.send_to_group(task_group(task["id"]), TASK_UPDATED, [{**task, "log": body}])
+    return to_project and to_task
+
+
 def _line(line: Any) -> dict[str, Any]:
     if hasattr(line, "to_json"):  # a shared.logs.LogLine
         line = line.to_json()
@@ -90,11 +108,17 @@ def publish_task_log(rt: Realtime, task_id: object, project_id: object,
     ``project_id`` is accepted so callers need not know which groups see logs; logs go
     only to the task group, since project pages show status, not log text.
     """
+    body = _log_body(task_id, lines)
+    if body is None:
+        return True
+    return rt.send_to_group(task_group(task_id), TASK_LOG, [body])
+
+
+def _log_body(task_id: object, lines: Iterable[Any]) -> dict[str, Any] | None:
     shaped = sorted((_line(line) for line in lines), key=lambda x: x["seq"])
     if not shaped:
-        return True
-    body = {"taskId": str(task_id), "from": shaped[0]["seq"], "lines": shaped}
-    return rt.send_to_group(task_group(task_id), TASK_LOG, [body])
+        return None
+    return {"taskId": str(task_id), "from": shaped[0]["seq"], "lines": shaped}
 
 
 def publish_agent_update(rt: Realtime, agent_json: Mapping[str, Any]) -> bool:

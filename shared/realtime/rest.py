@@ -4,9 +4,11 @@ The same adapter talks to Azure and to the local host's emulation. Requests are
 authorised with an HS256 JWT (``aud`` = the request URL without query) signed with the
 AccessKey or, without a key, with a key the service hands out for a Microsoft Entra token
 (``DefaultAzureCredential``; role SignalR App Server), named by the JWT's ``kid``.
-The process's connection pool (``shared.httpclient.pool()``, urllib3 under the shared
-requests session) keeps connections warm: publishing is called many times per task from
-activities and HTTP functions, so it must cost about one round trip.
+Publishing is called many times per task from activities and HTTP functions, so it must
+cost about one round trip and little CPU: publishes go through a ``KeepAlivePool`` of their
+own (``shared.httpclient``: warm connections, the request written in one piece) with a
+token signed once per URL and reused; membership changes and the access-key fetch use
+the process's urllib3 pool (``shared.httpclient.pool()``).
 Called from a coroutine (an ``async def`` function on the host's loop), a publish is
 queued to one background thread instead of blocking the loop.
 """
@@ -14,7 +16,10 @@ queued to one background thread instead of blocking the loop.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import threading
@@ -22,14 +27,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
-import jwt
 import urllib3
 
 from shared.azure_credential import SIGNALR_APP_SERVER, AzureRole
 from shared.errors import NotFound, Unavailable
-from shared.httpclient import POOL_SIZE, STALE_RETRY, pool
+from shared.httpclient import POOL_SIZE, STALE_RETRY, KeepAlivePool, pool
 from shared.realtime.connection_string import ServiceEndpoint
 from shared.realtime.port import ConnectionInfo
 
@@ -68,6 +72,9 @@ class RestRealtime:
         self._http = pool(pool_size)
         self._own_pool = pool_size != POOL_SIZE
         self._timeout = urllib3.Timeout(connect=min(1.0, timeout), read=timeout)
+        self._publisher = KeepAlivePool(service.endpoint, size=pool_size,
+                                        connect_timeout=min(1.0, timeout), read_timeout=timeout)
+        self._endpoint_path = urlsplit(service.endpoint).path.rstrip("/")
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[str, float, str | None]] = {}
         self._entra_key: tuple[str, str, float] | None = None
@@ -108,8 +115,7 @@ class RestRealtime:
 
     def _sign(self, claims: dict[str, Any]) -> str:
         kid, key = self._key()
-        return jwt.encode(claims, key, algorithm="HS256",
-                          headers={"kid": kid} if kid else None)
+        return sign_hs256(claims, key, kid)
 
     def _bearer(self, url: str) -> str:
         now = self._clock()
@@ -158,7 +164,14 @@ class RestRealtime:
         if self._clock() < self._down_until:
             return False
         try:
-            response = self._request("POST", path, {"target": target, "arguments": args})
+            url = self._url(path)
+            body = json.dumps({"target": target, "arguments": args}, separators=(",", ":"),
+                              default=str).encode()
+            response = self._publisher.request(
+                "POST", f"{self._endpoint_path}/api/hubs/{_segment(self.hub)}{path}"
+                        f"?api-version={API_VERSION}",
+                f"Authorization: Bearer {self._bearer(url)}\r\n"
+                "Content-Type: application/json\r\n", body)
         except Exception as exc:  # any transport or credential failure: log, never raise
             self._down_until = self._clock() + BACKOFF_SECONDS
             log.warning("realtime publish of %s to %s failed: %s (skipping publishes for "
@@ -220,6 +233,7 @@ class RestRealtime:
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
+        self._publisher.close()
         if self._own_pool:
             self._http.clear()
 
@@ -230,3 +244,19 @@ def _on_event_loop() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def sign_hs256(claims: dict[str, Any], key: str, kid: str | None = None) -> str:
+    """An HS256 JWT (what PyJWT's ``encode`` makes for these claims, without its
+    per-call overhead: a new task group's first publish signs one)."""
+    header: dict[str, str] = {"alg": "HS256", "typ": "JWT"}
+    if kid:
+        header["kid"] = kid
+    signing = b".".join(_b64(json.dumps(part, separators=(",", ":")).encode())
+                        for part in (header, claims))
+    signature = hmac.new(key.encode(), signing, hashlib.sha256).digest()
+    return (signing + b"." + _b64(signature)).decode()

@@ -14,7 +14,7 @@ from shared.auth.principal import display_name
 from shared.domain.models import Task
 from shared.domain.task_states import OPEN, TaskStatus, sources_of
 from shared.errors import ConstraintViolation, NotFound
-from shared.redact import mask, redact_text, secret_values
+from shared.redact import mask, redact_json, redact_text, secret_values
 from shared.store import activity
 from shared.store._transitions import moved
 
@@ -137,13 +137,17 @@ def transition(conn: Connection[Any], task_id: UUID, to: TaskStatus, *, actor: s
     winner's status and matches nothing.
     """
     terminal = to.terminal
+    # URL keys go before the write; the task's secret values (its row has them) right
+    # after, in the same transaction, only for a task that has any: no read first
     if error is not None:
-        error = _scrub(conn, task_id, error)
+        error = redact_text(error)
     if reason is not None:
-        reason = _scrub(conn, task_id, reason)
+        reason = redact_text(reason)
+    # The audit row goes in with the change (one statement) unless the task has secret
+    # values to mask from the texts first: then it is recorded below, masked.
     row = conn.execute(
-        "WITH prev AS (SELECT id, status FROM tasks WHERE id = %(id)s FOR UPDATE)"
-        " UPDATE tasks t SET status = %(to)s, reason = %(reason)s,"
+        "WITH prev AS (SELECT id, status FROM tasks WHERE id = %(id)s FOR UPDATE),"
+        " upd AS (UPDATE tasks t SET status = %(to)s, reason = %(reason)s,"
         " error = COALESCE(%(error)s, t.error),"
         " result = COALESCE(%(result)s, t.result),"
         " progress = CASE WHEN %(to)s = 'succeeded' THEN 100"
@@ -153,15 +157,25 @@ def transition(conn: Connection[Any], task_id: UUID, to: TaskStatus, *, actor: s
         " finished_at = CASE WHEN %(terminal)s THEN clock_timestamp() ELSE NULL END,"
         " updated_at = now()"
         " FROM prev WHERE t.id = prev.id AND prev.status = ANY(%(from)s)"
-        " RETURNING t.*, prev.status AS previous_status",
+        " RETURNING t.*, prev.status AS previous_status),"
+        " audit AS (INSERT INTO activity_log (actor, actor_name, action, project_id,"
+        " environment_id, task_id, details)"
+        " SELECT %(actor)s, %(actor_name)s, %(action)s, upd.project_id, upd.environment_id,"
+        " upd.id, jsonb_build_object('from', upd.previous_status) || %(details)s"
+        " FROM upd WHERE upd.previous_status <> %(to)s"
+        " AND (upd.secrets IS NULL OR upd.secrets = '{}'::jsonb) RETURNING 1)"
+        " SELECT upd.*, EXISTS (SELECT 1 FROM audit) AS audited FROM upd",
         {"to": to.value, "reason": reason, "error": error,
          "result": Jsonb(result) if result is not None else None, "progress": progress,
-         "terminal": terminal, "id": task_id, "from": sources_of(to)},
+         "terminal": terminal, "id": task_id, "from": sources_of(to),
+         "actor": actor, "actor_name": display_name(actor), "action": f"task.{to.value}",
+         "details": Jsonb(redact_json({"reason": reason, "error": error}))},
     ).fetchone()
     row = moved(row, what=f"task {task_id}", status_now=lambda: get_task(conn, task_id).status,
                 refusal=f"it cannot become {to.value}")
+    reason, error, row = _mask_secrets(conn, row, reason, error)
     task = Task.from_row(row)
-    if row["previous_status"] != to.value:
+    if row["previous_status"] != to.value and not row["audited"]:
         activity.record(
             conn, actor=actor, action=f"task.{to.value}", project_id=task.project_id,
             environment_id=task.environment_id, task_id=task.id,
@@ -169,10 +183,23 @@ def transition(conn: Connection[Any], task_id: UUID, to: TaskStatus, *, actor: s
     return task
 
 
-def _scrub(conn: Connection[Any], task_id: UUID, text: str) -> str:
-    """``text`` without the task's secret values or URL keys (errors quote argv, URLs)."""
-    row = conn.execute("SELECT secrets FROM tasks WHERE id = %s", (task_id,)).fetchone()
-    return mask(redact_text(text), secret_values(row["secrets"] if row else None))
+def _mask_secrets(conn: Connection[Any], row: dict[str, Any], reason: str | None,
+                  error: str | None) -> tuple[str | None, str | None, dict[str, Any]]:
+    """The written ``reason``/``error`` without the task's secret values (errors quote
+    argv), rewritten before the transaction commits when they showed any."""
+    hidden = secret_values(row.get("secrets"))
+    if not hidden or (reason is None and error is None):
+        return reason, error, row
+    masked_reason = None if reason is None else mask(reason, hidden)
+    masked_error = None if error is None else mask(error, hidden)
+    if masked_reason == reason and masked_error == error:
+        return reason, error, row
+    conn.execute("UPDATE tasks SET reason = %s, error = COALESCE(%s, error) WHERE id = %s",
+                 (masked_reason, masked_error, row["id"]))
+    changed = {"reason": masked_reason}
+    if masked_error is not None:
+        changed["error"] = masked_error
+    return masked_reason, masked_error, {**row, **changed}
 
 
 def set_progress(conn: Connection[Any], task_id: UUID, progress: int,
@@ -223,7 +250,7 @@ def open_task_using_backup(conn: Connection[Any], backup_id: UUID) -> dict[str, 
 
 
 class QueueState(TypedDict):
-    """What decides a task's next move (``queue_state``)."""
+    """What decides a task's next move (``task_with_queue_state``)."""
 
     status: str
     cancel_requested: bool
@@ -231,12 +258,16 @@ class QueueState(TypedDict):
     queue_seq: int | None  # its place in the environment's queue, once it has one
 
 
-def queue_state(conn: Connection[Any], task_id: UUID) -> QueueState | None:
-    """What decides a task's next move: status, cancel request, approval, queue place."""
-    state: QueueState | None = conn.execute(
-        "SELECT status, cancel_requested, approval, queue_seq FROM tasks WHERE id = %s",
-        (task_id,)).fetchone()
-    return state
+def task_with_queue_state(conn: Connection[Any], task_id: UUID
+                          ) -> tuple[Task, QueueState] | None:
+    """The task and what decides its next move (status, cancel request, approval, queue
+    place), from one read of its row; None: no such task."""
+    row = conn.execute("SELECT * FROM tasks WHERE id = %s", (task_id,)).fetchone()
+    if row is None:
+        return None
+    return Task.from_row(row), QueueState(
+        status=row["status"], cancel_requested=row["cancel_requested"],
+        approval=row["approval"], queue_seq=row["queue_seq"])
 
 
 def move_tasks(conn: Connection[Any], from_environment: UUID, to_environment: UUID) -> None:

@@ -7,9 +7,9 @@ followed by one realtime publish; log lines go to the log store and out as ``tas
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 from shared.agents.work import cancel_jobs_for_task
@@ -19,8 +19,10 @@ from shared.bus import BusMessage
 from shared.domain.models import Environment, Project, Task
 from shared.domain.task_states import TaskStatus
 from shared.errors import InvalidTransition
+from shared.logs import LogLine
 from shared.realtime.events import (
     publish_new_task,
+    publish_task_end,
     publish_task_log,
     publish_task_update,
     publish_task_updates,
@@ -33,6 +35,7 @@ from shared.store import jobs as job_store
 from shared.store import tasks as task_store
 from shared.telemetry import inject_trace
 
+T = TypeVar("T")
 log = logging.getLogger("cloudops.tasks")
 
 # A queued task whose orchestration has not picked it up ``resend_after_seconds`` after
@@ -154,21 +157,34 @@ class TaskService:
 
     def finish(self, task_id: UUID, status: TaskStatus, *, reason: str,
                error: str | None = None, result: dict[str, Any] | None = None,
-               actor: str = "system") -> Finished:
+               actor: str = "system", closing_log: Sequence[LogLine] = ()) -> Finished:
         """End a task (terminal status) and hand its environment to the next task.
 
         Finishing is idempotent: a task that had already ended gives ``task=None``. The
-        caller wakes ``granted`` (an orchestration instance id) with the durable client."""
+        caller wakes ``granted`` (an orchestration instance id) with the durable client.
+        ``closing_log``: lines the caller stored with ``log(..., publish=False)`` just
+        before; they reach the task's page inside the terminal snapshot's message
+        (``publish_task_end``), or on their own if the task had already ended."""
         assert status.terminal
         with self.services.db.transaction() as conn:
             try:
                 task = task_store.transition(conn, task_id, status, actor=actor, reason=reason,
                                              error=error, result=result)
             except InvalidTransition:
-                return Finished(None, None)
-            cancel_jobs_for_task(conn, task_id, self.services.clock.now())  # none left over
-            granted, refreshed = queue.release_environment(conn, task)
-        self.publish(task)
+                task = None
+            if task is not None:
+                cancel_jobs_for_task(conn, task_id, self.services.clock.now())  # none left
+                granted, refreshed = queue.release_environment(conn, task)
+        if task is None:
+            if closing_log:
+                publish_task_log(self.services.realtime, str(task_id), None,
+                                 [asdict(line) for line in closing_log])
+            return Finished(None, None)
+        if closing_log:
+            publish_task_end(self.services.realtime, task_json(task),
+                             [asdict(line) for line in closing_log])
+        else:
+            self.publish(task)
         if refreshed:  # the waiting tasks' new positions: one message per project page
             publish_task_updates(self.services.realtime, [task_json(t) for t in refreshed])
         return Finished(task, granted)
@@ -176,7 +192,15 @@ class TaskService:
     # -- queue ------------------------------------------------------------------------
     def acquire_environment(self, task_id: UUID) -> queue.LeaseDecision:
         """Take the environment (the task is then running) or say where it waits."""
+        return self.acquire_environment_then(task_id, None)[0]
+
+    def acquire_environment_then(self, task_id: UUID, then: Callable[[Any, Task], T] | None
+                                 ) -> tuple[queue.LeaseDecision, T | None]:
+        """``acquire_environment``, and once acquired ``then(conn, task)`` in the same
+        transaction (what the caller reads next about the running task: one transaction
+        instead of two)."""
         changed: Task | None = None
+        after: T | None = None
         with self.services.db.transaction() as conn:
             task = task_store.get_task(conn, task_id)
             decision = queue.acquire_environment(conn, task)
@@ -187,18 +211,24 @@ class TaskService:
                                             or task.reason != decision.reason):
                 changed = task_store.transition(conn, task_id, TaskStatus.WAITING,
                                                 actor="system", reason=decision.reason)
+            if decision.acquired and then is not None:
+                after = then(conn, changed or task)
         if changed is not None:
             self.publish(changed)
-        return decision
+        return decision, after
 
     # -- logs -------------------------------------------------------------------------
-    def log(self, task: Task, lines: Sequence[str], level: str = "info") -> None:
-        """Append lines; URL keys and the task's secret values never reach the log."""
+    def log(self, task: Task, lines: Sequence[str], level: str = "info", *,
+            publish: bool = True) -> list[LogLine]:
+        """Append lines; URL keys and the task's secret values never reach the log.
+        Returns the stored lines; ``publish=False`` leaves sending them to the caller
+        (``finish``'s ``closing_log``)."""
         stored = self.services.logs.append(str(task.id), scrub_lines(lines, task.secrets),
                                            level=level)
-        if stored:
+        if stored and publish:
             publish_task_log(self.services.realtime, str(task.id), str(task.project_id),
                              [asdict(line) for line in stored])
+        return stored
 
     # -- cancellation -----------------------------------------------------------------
     def request_cancel(self, task_id: UUID, *, actor: str) -> Finished:

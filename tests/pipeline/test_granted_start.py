@@ -114,3 +114,44 @@ def test_a_new_task_is_announced_to_its_project_only(svc: Services) -> None:
 
     assert [(s.name, s.target) for s in rt.sent] == [
         (f"project:{task.project_id}", "taskUpdated")]
+
+
+def test_the_closing_log_line_travels_in_the_terminal_snapshot_to_the_task_page(
+        svc: Services) -> None:
+    (task,) = _queue(svc, 1)
+    decide(task.id)
+    rt = svc.realtime
+    assert isinstance(rt, InMemoryRealtime)
+    rt.sent.clear()
+    tasks = TaskService(svc)
+
+    closing = tasks.log(task, ["succeeded: done"], publish=False)
+    tasks.finish(task.id, TaskStatus.SUCCEEDED, reason="done", closing_log=closing)
+
+    assert [line.text for line in svc.logs.read(str(task.id))][-1] == "succeeded: done"
+    (to_project,) = rt.messages("group", f"project:{task.project_id}")
+    assert to_project.args[0]["status"] == "succeeded" and "log" not in to_project.args[0]
+    (to_task,) = rt.messages("group", f"task:{task.id}")  # no taskLog beside it
+    assert to_task.target == "taskUpdated" and to_task.args[0]["status"] == "succeeded"
+    log = to_task.args[0]["log"]
+    assert log["taskId"] == str(task.id) and log["from"] == closing[0].seq
+    assert [line["text"] for line in log["lines"]] == ["succeeded: done"]
+
+
+def test_closing_lines_of_a_task_that_had_already_ended_still_reach_its_page(
+        svc: Services) -> None:
+    (task,) = _queue(svc, 1)
+    decide(task.id)
+    tasks = TaskService(svc)
+    tasks.finish(task.id, TaskStatus.SUCCEEDED, reason="done")
+    rt = svc.realtime
+    assert isinstance(rt, InMemoryRealtime)
+    rt.sent.clear()
+
+    closing = tasks.log(task, ["late line"], publish=False)
+    done = tasks.finish(task.id, TaskStatus.FAILED, reason="late", closing_log=closing)
+
+    assert done.task is None
+    (sent,) = rt.sent
+    assert (sent.name, sent.target) == (f"task:{task.id}", "taskLog")
+    assert [line["text"] for line in sent.args[0]["lines"]] == ["late line"]

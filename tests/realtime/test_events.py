@@ -12,6 +12,7 @@ from shared.realtime import InMemoryRealtime, make_realtime
 from shared.realtime.events import (
     AGENTS_GROUP,
     publish_agent_update,
+    publish_task_end,
     publish_task_log,
     publish_task_update,
 )
@@ -46,6 +47,20 @@ def test_task_log_accepts_stored_log_lines_and_skips_empty_batches() -> None:
     publish_task_log(rt, "t1", "p1", [])
     (sent,) = rt.sent
     assert [line["seq"] for line in sent.args[0]["lines"]] == [1, 2]
+
+
+def test_task_end_carries_its_closing_lines_to_the_task_group_only() -> None:
+    rt = InMemoryRealtime()
+    ended = dict(TASK, status="succeeded")
+    line = {"seq": 3, "at": "2026-01-01T00:00:00Z", "level": "info", "text": "done"}
+    assert publish_task_end(rt, ended, [line])
+    assert [(s.name, s.target, s.args) for s in rt.sent] == [
+        ("project:p1", "taskUpdated", [ended]),
+        ("task:t1", "taskUpdated", [{**ended, "log": {"taskId": "t1", "from": 3,
+                                                       "lines": [line]}}])]
+    rt.sent.clear()
+    publish_task_end(rt, ended, [])
+    assert [s.args for s in rt.sent] == [[ended], [ended]]
 
 
 def test_agent_update_goes_to_the_agents_group() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 from pathlib import Path
@@ -38,8 +39,15 @@ def test_bind_points_the_app_at_the_emulation_unless_a_service_is_configured(
     ext = SignalRExtension()
     ext.bind(host)  # type: ignore[arg-type]
     value = host.env[CONNECTION_SETTING]
-    assert value == (f"Endpoint=http://127.0.0.1:7999/signalr;AccessKey={ext.access_key};"
-                     "Version=1.0;")
+    # publishes go to the REST API's own port; clients negotiate under the host's /signalr
+    assert ext.rest is not None and ext.rest.url.startswith("http://127.0.0.1:")
+    assert value == (f"Endpoint={ext.rest.url};ClientEndpoint=http://127.0.0.1:7999/signalr;"
+                     f"AccessKey={ext.access_key};Version=1.0;")
+    asyncio.run(ext.stop())
+    bare = SignalRExtension(lean_rest=False)
+    bare.bind(StubHost(tmp_path))  # type: ignore[arg-type]
+    assert bare.connection_string == (f"Endpoint=http://127.0.0.1:7999/signalr;"
+                                      f"AccessKey={ext.access_key};Version=1.0;")
     monkeypatch.setenv(CONNECTION_SETTING, "Endpoint=https://real.service.signalr.net;...")
     other = StubHost(tmp_path)
     SignalRExtension().bind(other)  # type: ignore[arg-type]
@@ -47,7 +55,7 @@ def test_bind_points_the_app_at_the_emulation_unless_a_service_is_configured(
 
 
 def test_access_key_is_kept_private_and_reused_across_restarts(tmp_path: Path) -> None:
-    first, second = SignalRExtension(), SignalRExtension()
+    first, second = SignalRExtension(lean_rest=False), SignalRExtension(lean_rest=False)
     first.attach(web.Application(), base_url="http://x", state_dir=tmp_path,
                  set_env=lambda *_: None)
     second.attach(web.Application(), base_url="http://x", state_dir=tmp_path,
@@ -60,7 +68,7 @@ def test_access_key_is_kept_private_and_reused_across_restarts(tmp_path: Path) -
 def test_host_json_settings_tune_keepalive_size_and_cors(tmp_path: Path) -> None:
     host = StubHost(tmp_path, {"pingIntervalSeconds": 5, "clientTimeoutSeconds": 12,
                                "maxMessageBytes": 4096, "corsOrigins": ["http://ui"]})
-    ext = SignalRExtension()
+    ext = SignalRExtension(lean_rest=False)
     ext.bind(host)  # type: ignore[arg-type]
     assert (ext.options.ping_interval, ext.options.client_timeout,
             ext.options.max_message_bytes) == (5.0, 12.0, 4096)

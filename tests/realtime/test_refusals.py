@@ -73,14 +73,25 @@ def test_websocket_refuses_a_token_not_matching_the_negotiation(emulator: Emulat
     run(scenario())
 
 
+def rest_endpoint(emulator: Emulator, where: str) -> str:
+    """The REST API under the host's /signalr, or on its own port (localhost.signalr.lean,
+    where the app publishes): both answer alike."""
+    if where == "host":
+        return emulator.endpoint
+    assert emulator.extension.rest is not None
+    return emulator.extension.rest.url
+
+
+@pytest.mark.parametrize("where", ["host", "own port"])
 @pytest.mark.parametrize("case", ["no token", "wrong audience", "wrong key", "api-version"])
 def test_rest_api_refuses_bad_bearer_tokens_and_versions(emulator: Emulator,
-                                                         case: str) -> None:
-    url = f"{emulator.endpoint}/api/hubs/cloudops/:send"
+                                                         case: str, where: str) -> None:
+    endpoint = rest_endpoint(emulator, where)
+    url = f"{endpoint}/api/hubs/cloudops/:send"
     key = emulator.extension.access_key
     token = {
         "no token": "",
-        "wrong audience": jwt.encode({"aud": f"{emulator.endpoint}/api/hubs/other/:send",
+        "wrong audience": jwt.encode({"aud": f"{endpoint}/api/hubs/other/:send",
                                       "exp": int(time.time()) + 60}, key, algorithm="HS256"),
         "wrong key": jwt.encode({"aud": url, "exp": int(time.time()) + 60}, "z" * 48,
                                 algorithm="HS256"),
@@ -102,9 +113,10 @@ def test_rest_api_refuses_bad_bearer_tokens_and_versions(emulator: Emulator,
     (b"{not json", 400), (b'{"arguments": []}', 400),
     (b'{"target": "t", "arguments": {}}', 400),
     (b'{"target": "t", "arguments": ["' + b"x" * (1024 * 1024) + b'"]}', 413)])
+@pytest.mark.parametrize("where", ["host", "own port"])
 def test_rest_api_refuses_malformed_or_oversized_bodies(
-        emulator: Emulator, rest: RestRealtime, body: bytes, status: int) -> None:
-    url = f"{emulator.endpoint}/api/hubs/cloudops/:send"
+        emulator: Emulator, rest: RestRealtime, body: bytes, status: int, where: str) -> None:
+    url = f"{rest_endpoint(emulator, where)}/api/hubs/cloudops/:send"
 
     async def post() -> int:
         async with aiohttp.ClientSession() as session, session.post(

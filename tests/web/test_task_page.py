@@ -106,3 +106,17 @@ def test_a_long_log_keeps_few_rows_in_the_page_and_searches_every_line(
     page.locator("#logs").evaluate("e => { e.scrollTop = e.scrollHeight; }")
     expect(page.locator("#logs .log-line", has_text="row 3999")).to_be_visible()
     assert page.locator("#logs .log-line").count() < 200
+
+
+def test_an_open_page_shows_the_closing_line_that_came_with_the_terminal_status(
+        pages: Pages, world: World) -> None:
+    task, job = _deploy(world, pages, "7.7.8")
+    world.agent.log(job, ["step one"])
+    page = pages.open(OPERATOR, f"/task/?id={task['id']}")
+    expect(page.locator("#logs .log-line .log-text").last).to_have_text("step one")
+    expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live")  # joined
+    world.agent.finish(job)
+    expect(page.locator("#task-status .badge")).to_have_text("succeeded")
+    expect(page.locator("#logs .log-line .log-text").last).to_contain_text("succeeded")
+    total = call(world.admin, pages.host, "GET", f"/api/tasks/{task['id']}/logs")["items"]
+    expect(page.locator("#log-count")).to_have_text(f"{len(total)} lines")

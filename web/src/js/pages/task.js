@@ -255,8 +255,12 @@ async function load() {
     loadDeliveries();
     await checkMayDecide();
     pageLoaded();
-    live.on("taskUpdated", (t) => {
-      if (t.id !== taskId || !newer(task, t)) return;
+    live.on("taskUpdated", (event) => {
+      if (event.id !== taskId) return;
+      // A terminal snapshot may carry the lines that closed the task (no taskLog for them).
+      const { log: closing, ...t } = event;
+      if (closing) appendLines(closing.lines || []);
+      if (!newer(task, t)) return;
       task = t;
       renderTask();
       if (TERMINAL.has(t.status)) {
