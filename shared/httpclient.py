@@ -16,6 +16,7 @@ read.
 
 from __future__ import annotations
 
+import http.client
 import socket
 import ssl
 import threading
@@ -31,7 +32,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
 __all__ = ["STALE_RETRY", "HTTPFailure", "KeepAlivePool", "PinnedResponse", "Reply",
-           "RequestException", "header_lines", "keep_alive", "new_session", "pool",
+           "RequestException", "keep_alive", "new_session", "pool",
            "post_pinned", "session"]
 
 RequestException = requests.RequestException
@@ -153,19 +154,14 @@ def post_pinned(scheme: str, host: str, port: int, address: str, path: str, body
 
 
 class HTTPFailure(Exception):
-    """A request of ``KeepAlivePool`` got no well-formed answer (connection refused, reset,
-    timed out, or not HTTP/1.x)."""
+    """A request of ``KeepAlivePool`` got no well-formed answer (the connection closed or
+    reset before one, or what came back was not HTTP/1.x)."""
 
 
 @dataclass(frozen=True)
 class Reply:
     status: int
     body: bytes
-
-
-_NO_BODY_STATUSES = frozenset({204, 304})
-_HEAD_END = b"\r\n\r\n"
-_MAX_HEAD = 64 * 1024
 
 
 _keep_alive: dict[tuple[str, float], KeepAlivePool] = {}
@@ -184,26 +180,23 @@ def keep_alive(base_url: str, read_timeout: float = 3.0) -> KeepAlivePool:
     return found
 
 
-def header_lines(headers: dict[str, str]) -> str:
-    """``Name: value\r\n`` lines for ``KeepAlivePool.request``; a name or value that would
-    break the request's framing is refused."""
-    lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-    if lines.count("\n") != len(headers) or lines.count("\r") != len(headers):
-        raise ValueError("header names and values must not contain CR or LF")
-    return lines
+# What a pooled connection the server had already closed looks like when it is used again.
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+          ConnectionAbortedError, ssl.SSLEOFError)
 
 
 class KeepAlivePool:
-    """Keep-alive HTTP/1.1 connections to one origin, for one hot path of small requests
-    (the SignalR publisher: several REST publishes per task). Each call takes an idle
-    connection (or opens one), writes the whole request in one ``sendall``, reads the
-    status line, the headers it needs and the body (``Content-Length`` or chunked), and
-    puts the connection back. urllib3 under requests costs several times more CPU per
-    call (URL parsing, pool lookup, header objects, the ``email`` header parser).
+    """Warm keep-alive connections to one origin, for a hot path of small requests (the
+    SignalR publisher: several REST publishes per task; the local Service Bus send), on the
+    standard library's ``http.client``: a caller takes an idle connection (or opens one),
+    sends, reads the whole answer and puts the connection back. urllib3 under requests
+    costs several times more CPU per call (URL parsing, pool lookup, retry and header
+    objects) for features these calls do not use.
 
     Like ``STALE_RETRY``, a request on a pooled connection that the server had already
-    closed (nothing at all came back) is sent once more on a new connection. No proxies,
-    no redirects; TLS is verified against the host (SNI) with the default context."""
+    closed is sent once more on a new connection. No proxies, no redirects; TLS is verified
+    against the host (SNI) with the default context. Thread-safe: the idle list is only
+    appended to and popped from."""
 
     def __init__(self, base_url: str, *, size: int = POOL_SIZE, connect_timeout: float = 1.0,
                  read_timeout: float = 3.0) -> None:
@@ -212,157 +205,59 @@ class KeepAlivePool:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
         self._tls = ssl.create_default_context() if parts.scheme == "https" else None
         self._hostname = parts.hostname
-        self._port = parts.port or (443 if self._tls else 80)
-        self._host_header = parts.netloc.rpartition("@")[2]
+        self._port = parts.port
         self._size = size
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
-        self._idle: list[socket.socket] = []
+        self._idle: list[http.client.HTTPConnection] = []
         self._closed = False
 
-    def _connect(self) -> socket.socket:
-        sock = socket.create_connection((self._hostname, self._port), self._connect_timeout)
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.settimeout(self._read_timeout)
-            if self._tls is not None:
-                sock = self._tls.wrap_socket(sock, server_hostname=self._hostname)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
+    def _connect(self) -> http.client.HTTPConnection:
+        conn = (http.client.HTTPSConnection(self._hostname, self._port, context=self._tls,
+                                            timeout=self._connect_timeout)
+                if self._tls is not None else
+                http.client.HTTPConnection(self._hostname, self._port,
+                                           timeout=self._connect_timeout))
+        conn.connect()  # (sets TCP_NODELAY)
+        assert conn.sock is not None
+        conn.sock.settimeout(self._read_timeout)
+        return conn
 
-    def request(self, method: str, target: str, headers: str = "",
+    def request(self, method: str, target: str, headers: dict[str, str] | None = None,
                 body: bytes | None = None) -> Reply:
-        """``target``: path and query; ``headers``: ``"Name: value\\r\\n"`` lines (no Host
-        or Content-Length). Raises ``HTTPFailure`` (or ``OSError``) without an answer."""
-        length = "" if body is None and method in ("GET", "HEAD") \
-            else f"Content-Length: {len(body or b'')}\r\n"
-        data = (f"{method} {target} HTTP/1.1\r\nHost: {self._host_header}\r\n{headers}"
-                f"{length}\r\n").encode("latin-1")
-        if body:
-            data += body
+        """``target``: path and query. Host and Content-Length are added. Raises
+        ``HTTPFailure`` (or ``OSError``: refused, timed out) without an answer, and
+        ``ValueError`` for a header that would break the request's framing (CR/LF)."""
         for attempt in (0, 1):
             try:
-                sock = self._idle.pop()
+                conn = self._idle.pop()
                 reused = True
             except IndexError:
-                sock = self._connect()
+                conn = self._connect()
                 reused = False
             try:
-                reply, keep = self._exchange(sock, data, method == "HEAD")
-            except _Stale:
-                sock.close()
+                conn.request(method, target, body=body, headers=headers or {})
+                response = conn.getresponse()
+                data = response.read()
+            except _STALE as exc:
+                conn.close()
                 if reused and attempt == 0:
                     continue
-                raise HTTPFailure("connection closed before an answer") from None
+                raise HTTPFailure(f"connection closed before an answer ({exc})") from None
+            except http.client.HTTPException as exc:
+                conn.close()
+                raise HTTPFailure(f"not an HTTP/1.x answer ({type(exc).__name__})") from None
             except BaseException:
-                sock.close()
+                conn.close()
                 raise
-            if keep and not self._closed and len(self._idle) < self._size:
-                self._idle.append(sock)
+            if not response.will_close and not self._closed and len(self._idle) < self._size:
+                self._idle.append(conn)
             else:
-                sock.close()
-            return reply
+                conn.close()
+            return Reply(response.status, data)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    @staticmethod
-    def _exchange(sock: socket.socket, data: bytes, head: bool) -> tuple[Reply, bool]:
-        try:
-            sock.sendall(data)
-            buffer = sock.recv(65536)
-        except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLError):
-            raise _Stale from None  # (a TLS connection the server closed ends like this)
-        if not buffer:
-            raise _Stale
-        while True:
-            end = buffer.find(_HEAD_END)
-            while end < 0:
-                if len(buffer) > _MAX_HEAD:
-                    raise HTTPFailure("response head too large")
-                more = sock.recv(65536)
-                if not more:
-                    raise HTTPFailure("connection closed in the response head")
-                buffer += more
-                end = buffer.find(_HEAD_END)
-            lines = buffer[:end].decode("latin-1").split("\r\n")
-            version, _, rest = lines[0].partition(" ")
-            if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
-                raise HTTPFailure("not an HTTP/1.x response")
-            status = int(rest[:3])
-            buffer = buffer[end + 4:]
-            if 100 <= status < 200:  # an interim answer: the final one follows
-                continue
-            break
-        length: int | None = None
-        chunked = False
-        keep = version == "HTTP/1.1"
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            name = name.strip().lower()
-            if name == "content-length":
-                length = int(value.strip())
-            elif name == "transfer-encoding":
-                chunked = "chunked" in value.lower()
-            elif name == "connection":
-                tokens = value.lower()
-                keep = "close" not in tokens and (keep or "keep-alive" in tokens)
-        if head or status in _NO_BODY_STATUSES:
-            body = b""
-        elif chunked:
-            body, buffer = _read_chunked(sock, buffer)
-        elif length is not None:
-            while len(buffer) < length:
-                more = sock.recv(max(65536, length - len(buffer)))
-                if not more:
-                    raise HTTPFailure("connection closed in the response body")
-                buffer += more
-            body, buffer = buffer[:length], buffer[length:]
-        else:  # the body runs to the end of the connection
-            parts = [buffer]
-            while more := sock.recv(65536):
-                parts.append(more)
-            body, buffer, keep = b"".join(parts), b"", False
-        return Reply(status, body), keep and not buffer
 
     def close(self) -> None:
         self._closed = True
         while self._idle:
             self._idle.pop().close()
-
-
-class _Stale(Exception):
-    """Nothing came back on the connection (a pooled one the server had closed)."""
-
-
-def _read_chunked(sock: socket.socket, buffer: bytes) -> tuple[bytes, bytes]:
-    parts: list[bytes] = []
-    while True:
-        while (line_end := buffer.find(b"\r\n")) < 0:
-            more = sock.recv(65536)
-            if not more:
-                raise HTTPFailure("connection closed in a chunked body")
-            buffer += more
-        size_text = buffer[:line_end].split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise HTTPFailure("malformed chunk size") from None
-        buffer = buffer[line_end + 2:]
-        if size == 0:  # trailers, then an empty line
-            while (trailer_end := buffer.find(b"\r\n")) != 0:
-                if trailer_end > 0:
-                    buffer = buffer[trailer_end + 2:]
-                    continue
-                more = sock.recv(65536)
-                if not more:
-                    raise HTTPFailure("connection closed in chunk trailers")
-                buffer += more
-            return b"".join(parts), buffer[2:]
-        while len(buffer) < size + 2:
-            more = sock.recv(65536)
-            if not more:
-                raise HTTPFailure("connection closed in a chunk")
-            buffer += more
-        parts.append(buffer[:size])
-        buffer = buffer[size + 2:]

@@ -22,7 +22,7 @@ from urllib.parse import quote, urlsplit
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from shared.bus.port import BusError, BusMessage
-from shared.httpclient import HTTPFailure, header_lines, keep_alive
+from shared.httpclient import HTTPFailure, keep_alive
 
 
 class _Transient(BusError):
@@ -92,7 +92,7 @@ class LocalServiceBus:
         # path: no per-call URL parsing or header objects), shared by every bus built
         # per request, so one never closed leaves nothing behind.
         reply = keep_alive(self.url, self._timeout).request(
-            "POST", self._target, header_lines(headers), body)
+            "POST", self._target, headers, body)
         return reply.status, reply.body.decode("utf-8", errors="replace")
 
     def send(self, message: BusMessage) -> None:

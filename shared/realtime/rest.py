@@ -170,8 +170,8 @@ class RestRealtime:
             response = self._publisher.request(
                 "POST", f"{self._endpoint_path}/api/hubs/{_segment(self.hub)}{path}"
                         f"?api-version={API_VERSION}",
-                f"Authorization: Bearer {self._bearer(url)}\r\n"
-                "Content-Type: application/json\r\n", body)
+                {"Authorization": f"Bearer {self._bearer(url)}",
+                 "Content-Type": "application/json"}, body)
         except Exception as exc:  # any transport or credential failure: log, never raise
             self._down_until = self._clock() + BACKOFF_SECONDS
             log.warning("realtime publish of %s to %s failed: %s (skipping publishes for "
