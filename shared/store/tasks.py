@@ -136,6 +136,8 @@ def transition(conn: Connection[Any], task_id: UUID, to: TaskStatus, *, actor: s
     racing to move one task, exactly one wins: the loser waits for the lock, sees the
     winner's status and matches nothing.
     """
+    if conn.autocommit:  # the texts are masked of the task's secrets after the write
+        raise RuntimeError("task transitions run inside a transaction (Database.transaction)")
     terminal = to.terminal
     # URL keys go before the write; the task's secret values (its row has them) right
     # after, in the same transaction, only for a task that has any: no read first

@@ -7,6 +7,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
+
 from shared.domain.task_states import TaskStatus
 from shared.services import Services
 from shared.store import activity, projects
@@ -62,3 +64,16 @@ def test_a_tasks_secret_values_are_masked_in_its_row_and_its_entry(svc: Services
     (entry,) = _entries(svc, task.id)
     assert entry.details == {"from": "queued", "reason": "ran --token=***",
                              "error": "exit 1: --token=***"}
+
+
+def test_a_transition_outside_a_transaction_is_refused_and_writes_nothing(
+        svc: Services) -> None:
+    """The texts are masked after the write, so an autocommit connection would publish
+    the secret for a moment: refused before anything is written."""
+    task = _task(svc, {"token": SECRET})
+    with svc.db.statements() as conn, pytest.raises(RuntimeError, match="inside a transaction"):
+        task_store.transition(conn, task.id, TaskStatus.FAILED, actor="system",
+                              reason=f"ran --token={SECRET}")
+    with svc.db.transaction() as conn:
+        assert task_store.get_task(conn, task.id).status == "queued"
+    assert _entries(svc, task.id) == []
