@@ -16,10 +16,12 @@ read.
 
 from __future__ import annotations
 
+import atexit
 import http.client
 import socket
 import ssl
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -180,6 +182,16 @@ def keep_alive(base_url: str, read_timeout: float = 3.0) -> KeepAlivePool:
     return found
 
 
+_open_pools: weakref.WeakSet[KeepAlivePool] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_pools() -> None:
+    """Idle keep-alive connections are closed at exit, not left to the collector."""
+    for open_pool in list(_open_pools):
+        open_pool.close()
+
+
 # What a pooled connection the server had already closed looks like when it is used again.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
           ConnectionAbortedError, ssl.SSLEOFError)
@@ -211,6 +223,7 @@ class KeepAlivePool:
         self._read_timeout = read_timeout
         self._idle: list[http.client.HTTPConnection] = []
         self._closed = False
+        _open_pools.add(self)
 
     def _connect(self) -> http.client.HTTPConnection:
         conn = (http.client.HTTPSConnection(self._hostname, self._port, context=self._tls,
