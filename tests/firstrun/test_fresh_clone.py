@@ -33,6 +33,7 @@ import psycopg
 import pytest
 import requests
 
+from shared.db.embedded import stop_embedded_server
 from shared.db.urls import with_database
 from tests.waiting import wait_until
 
@@ -89,19 +90,6 @@ def _newcomer_environment() -> dict[str, str]:
     return env
 
 
-def _stop_server(pgdata: Path) -> None:
-    """Fast shutdown of the clone's embedded server by signal to its postmaster. Neither
-    the library's cleanup nor ``pg_ctl`` as the server's user can do it here: pytest's
-    base directory is root's alone (0700), so they fail to reach ``pgdata`` and a server
-    outlived the suite once."""
-    try:
-        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
-        os.kill(pid, signal.SIGINT)  # SIGINT to the postmaster: a fast shutdown
-    except (OSError, ValueError, IndexError):
-        return  # not running (or already gone)
-    wait_until(lambda: not Path(f"/proc/{pid}").exists(), "the clone's Postgres to stop", 60)
-
-
 @pytest.fixture(scope="module")
 def dev_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevHost]:
     clone = tmp_path_factory.mktemp("fresh") / "cloudops"
@@ -139,7 +127,7 @@ def dev_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevHost]:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         drainer.join(10)
-        _stop_server(clone / ".cloudops" / "pgdata")
+        stop_embedded_server(clone / ".cloudops")
 
 
 def _task(host: DevHost, task_id: str) -> dict[str, Any]:
