@@ -105,42 +105,56 @@ def test_task_log_streams_and_resumes_after_the_websocket_dies_with_no_gap(
                 {"version": "3.2.0"})
     job = world.agent.next_job()
     assert job["taskId"] == task["id"]
-    page = pages.open(OPERATOR, f"/task/?id={task['id']}", track_sockets=True)
-    expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live")
-    expect(page.locator("#task-status .badge")).to_have_text("running")
+    finished = False
+    try:
+        page = pages.open(OPERATOR, f"/task/?id={task['id']}", track_sockets=True)
+        expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live")
+        expect(page.locator("#task-status .badge")).to_have_text("running")
 
-    world.agent.log(job, [f"line {i}" for i in range(1, 6)], progress=20)
-    expect(page.locator("#logs .log-line", has_text="line 5")).to_be_visible()
+        world.agent.log(job, [f"line {i}" for i in range(1, 6)], progress=20)
+        expect(page.locator("#logs .log-line", has_text="line 5")).to_be_visible()
 
-    # Kill the live connection and keep the browser offline while more lines arrive.
-    page.context.set_offline(True)
-    page.evaluate("window.__sockets.forEach(s => s.close())")
-    expect(page.locator("#live-indicator")).to_have_attribute("data-state", "reconnecting")
-    world.agent.log(job, [f"line {i}" for i in range(6, 11)], progress=50)
-    stored = call(world.admin, host, "GET", f"/api/tasks/{task['id']}/logs")["items"]
-    assert "line 10" in [line["text"] for line in stored]  # the server has them all…
-    assert not page.locator("#logs .log-line", has_text="line 6").count()  # …the page not yet
-    page.context.set_offline(False)
+        # Kill the live connection and keep the browser offline while more lines arrive.
+        page.context.set_offline(True)
+        # The socket dies as a dropped network kills it (code 1006, not clean), told to its
+        # owner at once: a close() alone waits for a closing handshake that offline emulation
+        # may hold up past the wait below (it did once, under load).
+        page.evaluate("""window.__sockets.forEach(s => {
+          const dying = s.onclose;
+          s.close();
+          if (dying) dying.call(s, new CloseEvent("close", {code: 1006, wasClean: false}));
+        })""")
+        expect(page.locator("#live-indicator")).to_have_attribute("data-state", "reconnecting")
+        world.agent.log(job, [f"line {i}" for i in range(6, 11)], progress=50)
+        stored = call(world.admin, host, "GET", f"/api/tasks/{task['id']}/logs")["items"]
+        assert "line 10" in [line["text"] for line in stored]  # the server has them all…
+        assert not page.locator("#logs .log-line", has_text="line 6").count()  # …the page not yet
+        page.context.set_offline(False)
 
-    expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live", timeout=20_000)
-    expect(page.locator("#logs .log-line", has_text="line 10")).to_be_visible()
-    world.agent.log(job, [f"line {i}" for i in range(11, 16)], progress=90)
-    expect(page.locator("#logs .log-line", has_text="line 15")).to_be_visible()
-    world.agent.finish(job)
-    expect(page.locator("#task-status .badge")).to_have_text("succeeded")
+        expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live",
+                                                                  timeout=20_000)
+        expect(page.locator("#logs .log-line", has_text="line 10")).to_be_visible()
+        world.agent.log(job, [f"line {i}" for i in range(11, 16)], progress=90)
+        expect(page.locator("#logs .log-line", has_text="line 15")).to_be_visible()
+        world.agent.finish(job)
+        finished = True
+        expect(page.locator("#task-status .badge")).to_have_text("succeeded")
 
-    page.fill("#log-search", "line 1")
-    expect(page.locator("#log-count")).to_contain_text("7 of")  # line 1, 10-15
-    page.fill("#log-search", "")
-    screenshot(page, "task")
+        page.fill("#log-search", "line 1")
+        expect(page.locator("#log-count")).to_contain_text("7 of")  # line 1, 10-15
+        page.fill("#log-search", "")
+        screenshot(page, "task")
 
-    shown = shown_log(page)
-    seqs = [seq for seq, _ in shown]
-    assert seqs == list(range(1, len(seqs) + 1)), "gap or duplicate in the shown log"
-    expected = call(world.admin, host, "GET", f"/api/tasks/{task['id']}/logs")["items"]
-    assert shown == [(line["seq"], line["text"]) for line in expected]
-    agent_lines = [text for _, text in shown if re.fullmatch(r"line \d+", text)]
-    assert agent_lines == [f"line {i}" for i in range(1, 16)]
+        shown = shown_log(page)
+        seqs = [seq for seq, _ in shown]
+        assert seqs == list(range(1, len(seqs) + 1)), "gap or duplicate in the shown log"
+        expected = call(world.admin, host, "GET", f"/api/tasks/{task['id']}/logs")["items"]
+        assert shown == [(line["seq"], line["text"]) for line in expected]
+        agent_lines = [text for _, text in shown if re.fullmatch(r"line \d+", text)]
+        assert agent_lines == [f"line {i}" for i in range(1, 16)]
+    finally:
+        if not finished:  # a failure here must not leave staging held by this job
+            world.agent.finish(job)
 
 
 def test_a_reader_sees_no_operations_and_a_forged_call_is_refused(pages: Pages,
