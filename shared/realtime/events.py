@@ -8,6 +8,10 @@
   body): one message where there were two;
 - ``agentUpdated``: ``[agent]`` to group ``agents``.
 
+Every payload is one argument, and a message may carry several of one target: the
+publisher merges events queued for the same group (``shared.realtime.publisher``), so a
+client handles each argument in order as if it came alone.
+
 Reconnect contract: events are hints, the API is the truth. A task event carries the whole
 task (``updatedAt`` orders snapshots); a log event carries the sequence numbers of its
 lines (``from`` = the first). A client that reconnects re-reads ``GET /api/tasks/{id}``
