@@ -116,11 +116,16 @@ def verify(token: str, keys: KeyRing | str, audience: str) -> Claims:
     required, ``iat``/``nbf`` not in the future, with a leeway), done directly: every REST
     publish is verified, and PyJWT took about half a millisecond per token, a tenth of
     the local host's CPU in the end-to-end bench. Reasons name PyJWT's exceptions, as
-    before."""
+    before. A token verified before for the same URL and key is answered from a cache
+    until it expires."""
     if not token:
         raise TokenError("no access token")
     ring = keys if isinstance(keys, KeyRing) else KeyRing(keys)
-    claims = _decode(token, ring, time.time())
+    now = time.time()
+    seen = (token, ring.master, audience)
+    if (known := _verified.get(seen)) is not None and known.expires_at > now - LEEWAY_SECONDS:
+        return known
+    claims = _decode(token, ring, now)
     audiences = claims.get("aud")
     if isinstance(audiences, str):
         audiences = [audiences]
@@ -130,8 +135,20 @@ def verify(token: str, keys: KeyRing | str, audience: str) -> Claims:
     ):
         raise TokenError("access token audience does not match this URL")
     user = claims.get("nameid") or claims.get("sub")
-    return Claims(user_id=str(user) if user else None, expires_at=float(claims["exp"]),
-                  raw=claims)
+    verified = Claims(user_id=str(user) if user else None, expires_at=float(claims["exp"]),
+                      raw=claims)
+    if len(_verified) >= VERIFIED_CACHE:
+        _verified.clear()
+    _verified[seen] = verified
+    return verified
+
+
+# Tokens that passed, for this URL and key, until they expire: a server signs one token
+# per URL and reuses it (``shared.realtime.rest``), so most publishes present a token
+# already checked; its signature, audience and times are not checked again (the only
+# check that changes with time, expiry, is). Bounded: cleared when full.
+VERIFIED_CACHE = 4096
+_verified: dict[tuple[str, str, str], Claims] = {}
 
 
 def _invalid(reason: str) -> TokenError:

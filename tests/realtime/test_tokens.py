@@ -100,3 +100,23 @@ def test_a_token_for_another_url_or_without_a_token_is_refused() -> None:
         tokens.verify(token, KEY, AUD.replace("task%3A1", "task%3A2"))
     with pytest.raises(tokens.TokenError, match="no access token"):
         tokens.verify("", KEY, AUD)
+
+
+def test_a_token_verified_before_is_refused_once_it_expires(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    now = int(time.time())
+    token = _token({"aud": AUD, "exp": now + 30})
+    assert tokens.verify(token, KEY, AUD).expires_at == now + 30
+    assert tokens.verify(token, KEY, AUD)  # again: from the cache
+    monkeypatch.setattr(tokens.time, "time", lambda: now + 30 + tokens.LEEWAY_SECONDS + 1)
+    with pytest.raises(tokens.TokenError, match="expired"):
+        tokens.verify(token, KEY, AUD)
+
+
+def test_a_token_verified_before_is_still_refused_for_another_url_or_key() -> None:
+    token = _token({"aud": AUD, "exp": int(time.time()) + 60})
+    assert tokens.verify(token, KEY, AUD)
+    with pytest.raises(tokens.TokenError, match="audience"):
+        tokens.verify(token, KEY, AUD.replace("task%3A1", "task%3A2"))
+    with pytest.raises(tokens.TokenError, match="InvalidSignatureError"):
+        tokens.verify(token, "y" * 40, AUD)
