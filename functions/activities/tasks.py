@@ -198,11 +198,10 @@ async def finish_task(payload: dict[str, Any],
 
     def close() -> Finished:
         nonlocal any_rule
-        with services().db.statements() as conn:  # two reads, no lock: no BEGIN/COMMIT
-            task = task_store.get_task(conn, task_id)
-            # whether to deliver its events, read here rather than in a transaction of
-            # its own (rules changed while it closes are as if changed just after)
-            any_rule = rule_store.any_rule_for_task(conn, task_id)
+        with services().db.statements() as conn:  # one read, no lock: no BEGIN/COMMIT
+            # with whether to deliver its events, read here rather than in a transaction
+            # of its own (rules changed while it closes are as if changed just after)
+            task, any_rule = rule_store.task_and_any_rule(conn, task_id)
         reason, error, lines = asked.reason, asked.error, asked.log
         if status == TaskStatus.CANCELLED and reason.startswith(CANCEL_REQUESTED):
             # "cancel requested; the agent stopped the job" → "cancelled by ana; the ..."

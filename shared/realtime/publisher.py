@@ -142,6 +142,6 @@ def merge_runs(sends: list[tuple[str, tuple[Any, ...]]]) -> list[tuple[str, tupl
         else:
             to.append((target, list(payload)))
     calls: list[tuple[str, tuple[Any, ...]]] = []
-    for (method, where), messages in runs.items():
-        calls.extend((method, (*where, target, payload)) for target, payload in messages)
+    for (method, destination), messages in runs.items():
+        calls.extend((method, (*destination, target, payload)) for target, payload in messages)
     return calls

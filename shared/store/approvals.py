@@ -15,6 +15,19 @@ def protection_row(conn: Connection[Any], environment_id: UUID) -> dict[str, Any
                         (environment_id,)).fetchone()
 
 
+def protection_row_for(conn: Connection[Any], environment_id: UUID
+                       ) -> tuple[dict[str, Any], bool] | None:
+    """The environment's own protection row, else (a sandbox) its parent's, and whether
+    it is the parent's; one read."""
+    row = conn.execute(
+        "SELECT p.*, p.environment_id <> %(env)s AS inherited FROM environment_protections p"
+        " WHERE p.environment_id = %(env)s OR p.environment_id = (SELECT parent_id"
+        " FROM environments WHERE id = %(env)s AND kind = 'sandbox')"
+        " ORDER BY p.environment_id = %(env)s DESC LIMIT 1", {"env": environment_id}
+    ).fetchone()
+    return None if row is None else (row, bool(row["inherited"]))
+
+
 def upsert_protection(conn: Connection[Any], environment_id: UUID, *,
                       operations: list[str], approvers: list[dict[str, Any]],
                       required_approvals: int, allow_self_approval: bool,

@@ -17,6 +17,7 @@ from psycopg import Connection
 
 from shared.domain.models import Task
 from shared.domain.task_states import TaskStatus
+from shared.errors import NotFound
 from shared.store import tasks as task_store
 
 
@@ -61,23 +62,36 @@ def _queue(conn: Connection[Any], environment_id: UUID) -> list[Task]:
     return [Task.from_row(r) for r in rows]
 
 
-def acquire_environment(conn: Connection[Any], task: Task) -> LeaseDecision:
-    _lock_environment(conn, task.environment_id)
-    holder = _holder(conn, task.environment_id)
+def _lock_environment_of(conn: Connection[Any], task_id: UUID) -> UUID:
+    """Lock the environment of the task (one read: a task never changes environment)."""
+    row = conn.execute(
+        "SELECT e.id FROM environments e JOIN tasks t ON t.environment_id = e.id"
+        " WHERE t.id = %s FOR UPDATE OF e", (task_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"task {task_id} not found", field="task")
+    environment_id: UUID = row["id"]
+    return environment_id
+
+
+def acquire_environment(conn: Connection[Any], task_id: UUID) -> tuple[LeaseDecision, Task]:
+    """Take the task's environment if it is its turn, else say where it waits; with the
+    task as read under the environment's lock."""
+    environment_id = _lock_environment_of(conn, task_id)
+    holder = _holder(conn, environment_id)
+    task = task_store.get_task(conn, task_id)  # its state and queue place, under the lock
     if holder == task.id:
-        return LeaseDecision(True, 0, None, "holds the environment")
-    task = task_store.get_task(conn, task.id)  # its queue place, read under the lock
+        return LeaseDecision(True, 0, None, "holds the environment"), task
     if task.queue_seq is None:
-        return LeaseDecision(False, 0, None, task.reason or "not in the queue yet")
-    ahead = [t for t in _queue(conn, task.environment_id)
+        return LeaseDecision(False, 0, None, task.reason or "not in the queue yet"), task
+    ahead = [t for t in _queue(conn, environment_id)
              if t.queue_seq is not None and t.queue_seq < task.queue_seq]
     if holder is None and not ahead:
         conn.execute("INSERT INTO environment_leases (environment_id, task_id) VALUES (%s, %s)",
-                     (task.environment_id, task.id))
-        return LeaseDecision(True, 0, None, "holds the environment")
+                     (environment_id, task.id))
+        return LeaseDecision(True, 0, None, "holds the environment"), task
     last = ahead[-1] if ahead else task_store.get_task(conn, holder)  # type: ignore[arg-type]  # set: returned above
     position = max(len(ahead), 1)
-    return LeaseDecision(False, position, last.id, _queue_reason(position, last))
+    return LeaseDecision(False, position, last.id, _queue_reason(position, last)), task
 
 
 def release_environment(conn: Connection[Any], task: Task) -> tuple[UUID | None, list[Task]]:

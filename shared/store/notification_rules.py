@@ -8,6 +8,7 @@ from uuid import UUID
 
 from psycopg import Connection
 
+from shared.domain.models import Task
 from shared.errors import ConstraintViolation, NotFound
 from shared.notify.rules import Rule, RuleInput
 from shared.store import _paging, activity
@@ -97,12 +98,22 @@ def delete_rule(conn: Connection[Any], rule: Rule, *, actor: str) -> None:
 
 
 
+_ANY_RULE = ("EXISTS (SELECT 1 FROM notification_rules r WHERE r.project_id = t.project_id"
+             " AND r.enabled AND (cardinality(r.environment_ids) = 0"
+             " OR t.environment_id = ANY(r.environment_ids)))")
+
+
+def task_and_any_rule(conn: Connection[Any], task_id: UUID) -> tuple[Task, bool]:
+    """The task and ``any_rule_for_task``, in one read."""
+    row = conn.execute(f"SELECT t.*, {_ANY_RULE} AS any_rule FROM tasks t WHERE t.id = %s",
+                       (task_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"task {task_id} not found", field="task")
+    return Task.from_row(row), bool(row["any_rule"])
+
+
 def any_rule_for_task(conn: Connection[Any], task_id: UUID) -> bool:
     """Whether an enabled rule of the task's project could match the task's environment."""
-    row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM notification_rules r JOIN tasks t"
-        " ON t.project_id = r.project_id WHERE t.id = %s AND r.enabled"
-        " AND (cardinality(r.environment_ids) = 0"
-        "      OR t.environment_id = ANY(r.environment_ids))) AS any",
-        (task_id,)).fetchone()
+    row = conn.execute(f"SELECT {_ANY_RULE} AS any FROM tasks t WHERE t.id = %s",
+                       (task_id,)).fetchone()
     return bool(row and row["any"])

@@ -118,13 +118,6 @@ def get_environment_by_id(conn: Connection[Any], environment_id: UUID) -> Enviro
     return env
 
 
-def sandbox_parent_id(conn: Connection[Any], environment_id: UUID) -> UUID | None:
-    """The parent of a sandbox; None for a shared environment (or none at all)."""
-    row = conn.execute("SELECT parent_id FROM environments WHERE id = %s AND kind = 'sandbox'",
-                       (environment_id,)).fetchone()
-    return row["parent_id"] if row else None
-
-
 def lock_environment(conn: Connection[Any], environment_id: UUID) -> None:
     conn.execute("SELECT 1 FROM environments WHERE id = %s FOR UPDATE", (environment_id,))
 

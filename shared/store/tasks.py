@@ -77,15 +77,25 @@ def create_task(conn: Connection[Any], *, project_id: UUID, environment_id: UUID
                              fingerprint=fingerprint)
     if existing is not None:
         return existing, False
+    # the task and its "task.created" audit row in one statement
     row = conn.execute(
-        "INSERT INTO tasks (project_id, environment_id, operation, parameters, requested_by,"
-        " requested_by_name, idempotency_key, request_fingerprint, secrets, reason,"
-        " enqueue_attempts, last_enqueued_at, plan) VALUES (%s, %s, %s, %s, %s, %s, %s, %s,"
-        " %s, 'accepted, waiting to be picked up', 1, now(), %s)"
-        " ON CONFLICT ON CONSTRAINT tasks_idempotency_key DO NOTHING RETURNING *",
-        (project_id, environment_id, operation, Jsonb(parameters), requested_by,
-         display_name(requested_by), idempotency_key, fingerprint,
-         Jsonb(secrets) if secrets else None, Jsonb(plan) if plan is not None else None),
+        "WITH t AS (INSERT INTO tasks (project_id, environment_id, operation, parameters,"
+        " requested_by, requested_by_name, idempotency_key, request_fingerprint, secrets,"
+        " reason, enqueue_attempts, last_enqueued_at, plan) VALUES (%(project)s,"
+        " %(environment)s, %(operation)s, %(parameters)s, %(actor)s, %(actor_name)s,"
+        " %(key)s, %(fingerprint)s, %(secrets)s, 'accepted, waiting to be picked up', 1,"
+        " now(), %(plan)s)"
+        " ON CONFLICT ON CONSTRAINT tasks_idempotency_key DO NOTHING RETURNING *),"
+        " audit AS (INSERT INTO activity_log (actor, actor_name, action, project_id,"
+        " environment_id, task_id, details) SELECT %(actor)s, %(actor_name)s, 'task.created',"
+        " t.project_id, t.environment_id, t.id, %(details)s FROM t)"
+        " SELECT * FROM t",
+        {"project": project_id, "environment": environment_id, "operation": operation,
+         "parameters": Jsonb(parameters), "actor": requested_by,
+         "actor_name": display_name(requested_by), "key": idempotency_key,
+         "fingerprint": fingerprint, "secrets": Jsonb(secrets) if secrets else None,
+         "plan": Jsonb(plan) if plan is not None else None,
+         "details": Jsonb(redact_json({"operation": operation}))},
     ).fetchone()
     if row is None:  # a concurrent request with the same key committed first
         existing = replay_by_key(conn, requested_by=requested_by,
@@ -93,11 +103,7 @@ def create_task(conn: Connection[Any], *, project_id: UUID, environment_id: UUID
                                  environment_id=environment_id, fingerprint=fingerprint)
         assert existing is not None
         return existing, False
-    task = Task.from_row(row)
-    activity.record(conn, actor=requested_by, action="task.created", project_id=project_id,
-                    environment_id=environment_id, task_id=task.id,
-                    details={"operation": operation})
-    return task, True
+    return Task.from_row(row), True
 
 
 def get_task(conn: Connection[Any], task_id: UUID | str, *, for_update: bool = False) -> Task:

@@ -22,7 +22,6 @@ from shared.domain.task_states import TaskStatus
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.store import activity
 from shared.store import approvals as store
-from shared.store import projects as project_store
 from shared.store import tasks as task_store
 from shared.store._paging import Key
 from shared.tasks.requests import Body
@@ -60,8 +59,10 @@ class Decision(Body):
 
 def get_protection(conn: Connection[Any], environment_id: UUID) -> Protection | None:
     row = store.protection_row(conn, environment_id)
-    if row is None:
-        return None
+    return None if row is None else _protection(row)
+
+
+def _protection(row: dict[str, Any]) -> Protection:
     return Protection.model_validate({
         "operations": row["operations"], "approvers": row["approvers"],
         "requiredApprovals": row["required_approvals"],
@@ -84,13 +85,13 @@ INHERITED_BY_SANDBOXES = frozenset({"deploy", "restart", "script_run"})
 def protection_for(conn: Connection[Any], environment_id: UUID) -> Protection | None:
     """The rule that holds for an environment: its own, or — for a sandbox without one —
     its protected parent's, for the operations that could still touch shared resources."""
-    own = get_protection(conn, environment_id)
-    if own is not None:
-        return own
-    parent_id = project_store.sandbox_parent_id(conn, environment_id)
-    parent = get_protection(conn, parent_id) if parent_id else None
-    if parent is None:
+    found = store.protection_row_for(conn, environment_id)
+    if found is None:
         return None
+    row, inherited = found
+    if not inherited:
+        return _protection(row)
+    parent = _protection(row)
     operations = [o for o in parent.operations if o in INHERITED_BY_SANDBOXES]
     return parent.model_copy(update={"operations": operations}) if operations else None
 

@@ -202,8 +202,7 @@ class TaskService:
         changed: Task | None = None
         after: T | None = None
         with self.services.db.transaction() as conn:
-            task = task_store.get_task(conn, task_id)
-            decision = queue.acquire_environment(conn, task)
+            decision, task = queue.acquire_environment(conn, task_id)
             if decision.acquired and task.status != TaskStatus.RUNNING:
                 changed = task_store.transition(conn, task_id, TaskStatus.RUNNING,
                                                 actor="system", reason="started")

@@ -22,6 +22,10 @@ def env(db: Database):
                                            name="Dev", target={"type": "noop"}, actor="t")
 
 
+def _acquire(conn, task) -> queue.LeaseDecision:
+    return queue.acquire_environment(conn, task.id)[0]
+
+
 def _tasks(db: Database, env, n: int) -> list:
     out = []
     with db.transaction() as conn:
@@ -35,9 +39,9 @@ def _tasks(db: Database, env, n: int) -> list:
 def test_only_the_oldest_open_task_gets_the_environment(db: Database, env) -> None:
     first, second, third = _tasks(db, env, 3)
     with db.transaction() as conn:
-        d3 = queue.acquire_environment(conn, third)
-        d2 = queue.acquire_environment(conn, second)
-        d1 = queue.acquire_environment(conn, first)
+        d3 = _acquire(conn, third)
+        d2 = _acquire(conn, second)
+        d1 = _acquire(conn, first)
     assert (d1.acquired, d2.acquired, d3.acquired) == (True, False, False)
     assert d2.position == 1 and d2.behind == first.id
     assert d3.position == 2 and d3.behind == second.id
@@ -48,29 +52,29 @@ def test_release_hands_the_lease_to_the_next_task_in_arrival_order(db: Database,
                                                                     env) -> None:
     first, second, third = _tasks(db, env, 3)
     with db.transaction() as conn:
-        assert queue.acquire_environment(conn, first).acquired
+        assert _acquire(conn, first).acquired
         for t in (second, third):
             tasks.transition(conn, t.id, TaskStatus.WAITING, actor="t",
-                             reason=queue.acquire_environment(conn, t).reason)
+                             reason=_acquire(conn, t).reason)
         tasks.transition(conn, first.id, TaskStatus.RUNNING, actor="t", reason="go")
         done = tasks.transition(conn, first.id, TaskStatus.SUCCEEDED, actor="t", reason="ok")
         granted, refreshed = queue.release_environment(conn, done)
         assert granted == second.id
         assert [t.id for t in refreshed] == [third.id]
         assert refreshed[0].reason.startswith("position 1")
-        assert queue.acquire_environment(conn, second).acquired
-        assert not queue.acquire_environment(conn, third).acquired
+        assert _acquire(conn, second).acquired
+        assert not _acquire(conn, third).acquired
 
 
 def test_a_lease_left_by_a_finished_task_is_not_an_obstacle(db: Database, env) -> None:
     (first,) = _tasks(db, env, 1)
     with db.transaction() as conn:
-        assert queue.acquire_environment(conn, first).acquired
+        assert _acquire(conn, first).acquired
         tasks.transition(conn, first.id, TaskStatus.CANCELLED, actor="t", reason="x",
                          error="x")  # ended without releasing (a crash)
     (later,) = _tasks(db, env, 1)
     with db.transaction() as conn:
-        assert queue.acquire_environment(conn, later).acquired
+        assert _acquire(conn, later).acquired
 
 
 def test_concurrent_acquires_grant_exactly_one_holder(db: Database, env) -> None:
@@ -78,7 +82,7 @@ def test_concurrent_acquires_grant_exactly_one_holder(db: Database, env) -> None
 
     def try_acquire(task) -> bool:
         with db.transaction() as conn:
-            return queue.acquire_environment(conn, task).acquired
+            return _acquire(conn, task).acquired
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(try_acquire, reversed(made)))
