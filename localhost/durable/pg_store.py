@@ -161,6 +161,11 @@ class PostgresStore:
         self._inflight: set[str] = set()  # instances with a statement in flight
         self._pending: dict[str, asyncio.Future[None]] = {}  # last queued episode each
         self._poisoned: dict[str, Exception] = {}  # failed writes, until evicted
+        # instances whose creating statement is in flight: a read of one meanwhile (an
+        # event raised at its start) must get the creator's object, not a second copy
+        # loaded from the committed row (two copies were both driven: the first episode
+        # ran twice and its second commit failed on the history's primary key)
+        self._creating: dict[str, asyncio.Future[None]] = {}
         self.batches = 0
         self.batched_episodes = 0
 
@@ -193,6 +198,18 @@ class PostgresStore:
     async def create(self, inst: Instance, start: Message) -> None:
         """One statement (one round trip, one commit): insert the instance or replace a
         finished one (then its old history and inbox go), and queue its start message."""
+        iid = inst.instance_id
+        while (other := self._creating.get(iid)) is not None:  # one creation of an id at once
+            await asyncio.wait([other])
+        creating = asyncio.get_running_loop().create_future()
+        self._creating[iid] = creating
+        try:
+            await self._create(inst, start)
+        finally:
+            del self._creating[iid]
+            creating.set_result(None)
+
+    async def _create(self, inst: Instance, start: Message) -> None:
         async with self.pool.connection() as conn:
             row = await (await conn.execute(_CREATE, (
                 *self._row(inst), _TERMINAL, start.kind, start.execution_id,
@@ -247,6 +264,7 @@ class PostgresStore:
     async def enqueue(self, instance_id: str, msg: Message) -> None:
         async with self.pool.connection() as conn:
             stored = await self._insert_message(conn, instance_id, msg)
+        await self._created(instance_id)  # stored for one being created: its object gets it
         live = self._live.get(instance_id)
         if stored and live is not None:
             live.inbox.append(msg)
@@ -451,7 +469,13 @@ class PostgresStore:
         return self._live.get(instance_id) or self._recent.get(instance_id)
 
     # ---- reads -----------------------------------------------------------------------
+    async def _created(self, instance_id: str) -> None:
+        """Wait for a creation of ``instance_id`` in flight, if any."""
+        while (creating := self._creating.get(instance_id)) is not None:
+            await asyncio.wait([creating])
+
     async def get(self, instance_id: str) -> Instance | None:
+        await self._created(instance_id)
         live = self._live.get(instance_id) or self._recent.get(instance_id)
         if live is not None:
             return live
@@ -460,6 +484,10 @@ class PostgresStore:
             return await self.get(instance_id)
         found = await self._load(f"SELECT {_COLUMNS} FROM durable_instances "
                                  "WHERE instance_id = %s", (instance_id,), with_history=True)
+        if instance_id in self._creating or instance_id in self._live:
+            # created (or reloaded by another reader) while this read was under way: the
+            # object already live is the one that runs
+            return await self.get(instance_id)
         if not found:
             return None
         inst = found[0]

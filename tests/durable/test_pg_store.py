@@ -199,3 +199,50 @@ def test_an_instance_s_queued_episodes_land_in_order_in_few_commits(pg_url: str)
         finally:
             await fresh.close()
     run(main())
+
+
+def test_a_read_while_an_instance_is_created_gets_the_creators_object(pg_url: str) -> None:
+    """An event raised at an orchestration's start reads the instance while its creating
+    statement has committed but the store has not yet made it live: the reader must get
+    the creator's object, not a second copy from the row (both copies were driven, and
+    the first episode's second commit failed on the history's primary key)."""
+    from contextlib import asynccontextmanager
+
+    from localhost.durable.store import Instance, Message
+
+    async def main() -> None:
+        store = PostgresStore(pg_url)
+        await store.open()
+        try:
+            real = store.pool.connection
+            committed, release = asyncio.Event(), asyncio.Event()
+            hold = [True]
+
+            @asynccontextmanager
+            async def connection(*args, **kwargs):  # type: ignore[no-untyped-def]
+                held, hold[0] = hold[0], False
+                async with real(*args, **kwargs) as conn:
+                    yield conn
+                if held:  # the creating statement (autocommit) is in: pause before live
+                    committed.set()
+                    await release.wait()
+
+            store.pool.connection = connection  # type: ignore[method-assign]
+            now = datetime.now(UTC)
+            inst = Instance(instance_id="pg-racing", name="chain", execution_id="e1",
+                            status="Pending", input=None, created_at=now, updated_at=now)
+            creating = asyncio.create_task(store.create(inst, Message("start", {}, "e1")))
+            await committed.wait()
+            reading = asyncio.create_task(store.get("pg-racing"))
+            event = asyncio.create_task(store.enqueue("pg-racing", Message("event", {
+                "name": "go", "input": None})))
+            await asyncio.sleep(0.2)  # the reader's and the event's statements run now
+            release.set()
+            await creating
+            assert await reading is inst
+            await event
+            assert store.cached("pg-racing") is inst
+            assert [m.kind for m in inst.inbox] == ["start", "event"]
+        finally:
+            await store.close()
+    run(main())
