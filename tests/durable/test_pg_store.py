@@ -233,10 +233,29 @@ def test_a_read_while_an_instance_is_created_gets_the_creators_object(pg_url: st
                             status="Pending", input=None, created_at=now, updated_at=now)
             creating = asyncio.create_task(store.create(inst, Message("start", {}, "e1")))
             await committed.wait()
+            # barriers: a read that loaded the row (the racy path), or the reader and the
+            # event both waiting for the creation (the fix)
+            loaded, waits = asyncio.Event(), [0]
+            real_load, real_created = store._load, getattr(store, "_created", None)
+
+            async def load(*args, **kwargs):  # type: ignore[no-untyped-def]
+                try:
+                    return await real_load(*args, **kwargs)
+                finally:
+                    loaded.set()
+
+            async def created(instance_id: str) -> None:
+                waits[0] += instance_id in store._creating
+                if real_created is not None:
+                    await real_created(instance_id)
+
+            store._load = load  # type: ignore[method-assign]
+            store._created = created  # type: ignore[method-assign]
             reading = asyncio.create_task(store.get("pg-racing"))
             event = asyncio.create_task(store.enqueue("pg-racing", Message("event", {
                 "name": "go", "input": None})))
-            await asyncio.sleep(0.2)  # the reader's and the event's statements run now
+            await async_wait_until(lambda: (loaded.is_set() and event.done()) or waits[0] >= 2,
+                                   "the reader and the event to meet the creation")
             release.set()
             await creating
             assert await reading is inst
